@@ -1,0 +1,55 @@
+import type { Worker } from "bullmq";
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../config/logger.ts";
+import { createProviders } from "../engagelab/providers.ts";
+import { createRedisConnection } from "../queue/redis.ts";
+import { createSendWorker } from "../queue/send-worker.ts";
+import { openDatabase } from "../store/database.ts";
+
+export interface RunningSendWorker {
+  worker: Worker;
+  /** Stops taking jobs, waits up to `graceMs` for in-flight batches, then closes Redis and Postgres. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Wires config, Postgres, Redis, the provider clients and the BullMQ worker into one running process. */
+export async function startSendWorker(config: Config, log: Logger): Promise<RunningSendWorker> {
+  const db = openDatabase(config.databaseUrl, { maxConnections: config.send.concurrency + 2, applicationName: "smsblast-worker" });
+  const registry = createProviders(config);
+  const connection = createRedisConnection(config.redisUrl, "worker");
+  const worker = createSendWorker(
+    connection,
+    { db, providers: registry.providers, log, providerTimeoutMs: config.engagelab.timeoutMs },
+    {
+      prefix: config.queuePrefix,
+      concurrency: config.send.concurrency,
+      rateLimitPerSecond: config.send.rateLimitPerSecond,
+      providerTimeoutMs: config.engagelab.timeoutMs,
+    },
+  );
+  void worker.run();
+  await worker.waitUntilReady();
+  log.info({ concurrency: config.send.concurrency, rateLimit: config.send.rateLimitPerSecond || "none" }, "send worker started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    stop(graceMs = config.engagelab.timeoutMs + 5_000) {
+      stopping ??= (async () => {
+        // worker.close() waits for in-flight jobs; past the grace period we close anyway. A batch left in
+        // `sending` is then settled by the unknown-outcome rule when its job runs again.
+        const closed = worker.close();
+        const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+        if ((await Promise.race([closed, timer])) === "timeout") {
+          log.warn({ graceMs }, "in-flight batches did not finish within the grace period; forcing close");
+          await worker.close(true);
+        }
+        await registry.close();
+        connection.disconnect();
+        await db.close();
+        log.info("send worker stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { z } from "zod";
+
+/** Credentials the sandbox provider accepts when no real EngageLab key is configured. */
+export const SANDBOX_API_KEY = "sandbox-key";
+export const SANDBOX_API_SECRET = "sandbox-secret";
+export const SANDBOX_URL = "http://127.0.0.1:4010";
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgresql://postgres@127.0.0.1:5432/smsblast"),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot.
+  QUEUE_PREFIX: z.string().min(1).regex(/^[^:\s]+$/, "must not contain ':' or spaces").default("{smsblast}"),
+  ENGAGELAB_API_KEY: z.string().min(1).optional(),
+  ENGAGELAB_API_SECRET: z.string().min(1).optional(),
+  ENGAGELAB_MESSAGES_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
+  ENGAGELAB_SMS_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
+  ENGAGELAB_OTP_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
+  PROVIDER_TIMEOUT_MS: positiveInt(10_000),
+  SEND_CONCURRENCY: positiveInt(8),
+  SEND_ATTEMPTS: positiveInt(6),
+  SEND_BACKOFF_MS: positiveInt(1_000),
+  // Requests per second across all worker processes (BullMQ's Redis limiter); 0 = no limit.
+  SEND_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
+  BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  DEFAULT_REGION: z
+    .string()
+    .regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG")
+    .optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  engagelab: {
+    apiKey: string;
+    apiSecret: string;
+    messagesUrl: string;
+    smsUrl: string;
+    otpUrl: string;
+    timeoutMs: number;
+  };
+  send: { concurrency: number; attempts: number; backoffMs: number; rateLimitPerSecond: number; batchSize: number };
+  defaultRegion: string | undefined;
+  logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment once at start-up; a bad value fails here, naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  if (Boolean(e.ENGAGELAB_API_KEY) !== Boolean(e.ENGAGELAB_API_SECRET)) {
+    throw new ConfigError(
+      "Invalid configuration:\n  ENGAGELAB_API_KEY and ENGAGELAB_API_SECRET must be set together (or both unset for the sandbox)",
+    );
+  }
+  return {
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    engagelab: {
+      apiKey: e.ENGAGELAB_API_KEY ?? SANDBOX_API_KEY,
+      apiSecret: e.ENGAGELAB_API_SECRET ?? SANDBOX_API_SECRET,
+      messagesUrl: e.ENGAGELAB_MESSAGES_URL,
+      smsUrl: e.ENGAGELAB_SMS_URL,
+      otpUrl: e.ENGAGELAB_OTP_URL,
+      timeoutMs: e.PROVIDER_TIMEOUT_MS,
+    },
+    send: {
+      concurrency: e.SEND_CONCURRENCY,
+      attempts: e.SEND_ATTEMPTS,
+      backoffMs: e.SEND_BACKOFF_MS,
+      rateLimitPerSecond: e.SEND_RATE_LIMIT,
+      batchSize: e.BATCH_SIZE,
+    },
+    defaultRegion: e.DEFAULT_REGION,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,26 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/**
+ * Every log line goes through these redaction paths, so a secret passed by mistake in a bound object never
+ * reaches the output. The provider client never logs headers in the first place; this is the second wall.
+ */
+const REDACT_PATHS = [
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+  "*.headers.authorization",
+  "apiKey",
+  "apiSecret",
+  "*.apiKey",
+  "*.apiSecret",
+  "engagelab.apiKey",
+  "engagelab.apiSecret",
+];
+
+export function createLogger(level: string, destination: NodeJS.WritableStream | number = 2): Logger {
+  // stderr by default: stdout belongs to command output (campaign ids, JSON status).
+  const stream = typeof destination === "number" ? pino.destination({ fd: destination, sync: false }) : destination;
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { pid: process.pid } }, stream);
+}

@@ -1,0 +1,60 @@
+import { ProviderError } from "./errors.ts";
+
+export type ErrorAction =
+  | "retry" // transient: back off and try the same batch again
+  | "fail-batch" // the request itself is wrong: record the provider's code and message, no retry
+  | "fail-recipients" // the provider refused these recipients (frequency limit), not the campaign
+  | "mark-unknown"; // the provider may have sent it, but its answer is unreadable: never resend blindly
+
+export interface ErrorDecision {
+  action: ErrorAction;
+  /** Set when the provider said how long to wait (HTTP 429 Retry-After). */
+  retryAfterMs?: number;
+  /** True when every worker should back off together (rate limit), not just this job. */
+  rateLimited: boolean;
+  reason: string;
+}
+
+/**
+ * The one table that decides what a provider failure means. Codes are the union of the three send APIs'
+ * documented codes (seeds 000-002).
+ */
+const CODE_ACTIONS: ReadonlyMap<number, ErrorAction> = new Map([
+  [1000, "retry"], // internal error
+  [2001, "fail-batch"], // authentication failed
+  [2002, "fail-batch"], // token expired or disabled
+  [2004, "fail-batch"], // no permission for this API
+  [30000, "fail-batch"], // legacy: unauthorized
+  [3001, "fail-batch"], // malformed JSON
+  [3002, "fail-batch"], // invalid parameters
+  [3003, "fail-batch"], // business validation failed
+  [3004, "fail-recipients"], // frequency limit for this number and template
+  [4001, "fail-batch"], // template or other resource does not exist
+  [5001, "fail-batch"], // delivery failed
+  [32002, "fail-batch"], // legacy: invalid phone number format (every number refused)
+]);
+
+export function classifyProviderError(error: unknown): ErrorDecision {
+  if (!(error instanceof ProviderError)) {
+    return { action: "fail-batch", rateLimited: false, reason: "unexpected error" };
+  }
+  if (error.kind === "network" || error.kind === "timeout") {
+    return { action: "retry", rateLimited: false, reason: error.kind };
+  }
+  if (error.status === 429) {
+    return { action: "retry", retryAfterMs: error.retryAfterMs, rateLimited: true, reason: "HTTP 429" };
+  }
+  const byCode = error.code === undefined ? undefined : CODE_ACTIONS.get(error.code);
+  if (byCode) return { action: byCode, rateLimited: false, reason: `code ${error.code}` };
+  if (error.status !== undefined && error.status >= 500) {
+    return { action: "retry", rateLimited: false, reason: `HTTP ${error.status}` };
+  }
+  if (error.status === 401 || error.status === 403) {
+    return { action: "fail-batch", rateLimited: false, reason: `HTTP ${error.status}` };
+  }
+  if (error.kind === "invalid-response") {
+    return { action: "mark-unknown", rateLimited: false, reason: "unreadable success response" };
+  }
+  // Other 4xx and a 2xx body that is not what the API documents: sending the same request again cannot help.
+  return { action: "fail-batch", rateLimited: false, reason: error.status ? `HTTP ${error.status}` : error.kind };
+}

@@ -1,0 +1,60 @@
+/** Which provider API a request went to; also the campaign's `provider` setting. */
+export type ProviderApiName = "messages" | "legacy" | "custom" | "templates";
+
+export type ProviderFailureKind =
+  | "network" // connection refused/reset, DNS, socket closed before a response
+  | "timeout" // no complete response within PROVIDER_TIMEOUT_MS; the request may have been processed
+  | "http" // the provider answered with an error status or a non-zero `code`
+  | "invalid-response"; // the body is not the JSON the API documents
+
+/**
+ * Every provider failure is one typed error carrying what the error policy needs: HTTP status, provider
+ * code, provider message and Retry-After. The message never contains credentials or the Authorization header.
+ */
+export class ProviderError extends Error {
+  override name = "ProviderError";
+  readonly api: ProviderApiName;
+  readonly kind: ProviderFailureKind;
+  readonly status: number | undefined;
+  readonly code: number | undefined;
+  readonly providerMessage: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  /** The parsed error body, for shapes that carry more (legacy partial success has failed_items). */
+  readonly body: unknown;
+
+  constructor(init: {
+    api: ProviderApiName;
+    kind: ProviderFailureKind;
+    status?: number;
+    code?: number;
+    providerMessage?: string;
+    retryAfterMs?: number;
+    body?: unknown;
+    detail?: string;
+  }) {
+    const parts = [`EngageLab ${init.api} request failed (${init.kind})`];
+    if (init.status !== undefined) parts.push(`HTTP ${init.status}`);
+    if (init.code !== undefined) parts.push(`code ${init.code}`);
+    if (init.providerMessage) parts.push(init.providerMessage);
+    if (init.detail) parts.push(init.detail);
+    super(parts.join(": "));
+    this.api = init.api;
+    this.kind = init.kind;
+    this.status = init.status;
+    this.code = init.code;
+    this.providerMessage = init.providerMessage;
+    this.retryAfterMs = init.retryAfterMs;
+    this.body = init.body;
+  }
+}
+
+/** A request that was refused before it was sent (e.g. custom_args over 1 KB, schedule_time out of window). */
+export class ProviderRequestError extends Error {
+  override name = "ProviderRequestError";
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}

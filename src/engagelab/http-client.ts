@@ -1,0 +1,112 @@
+import { Agent, request, errors as undiciErrors } from "undici";
+import { ProviderError, type ProviderApiName } from "./errors.ts";
+import { isRecord, parseProviderJson, readInt, ResponseParseError } from "./json-body.ts";
+
+export interface ProviderCredentials {
+  apiKey: string;
+  apiSecret: string;
+}
+
+export interface HttpClientOptions {
+  timeoutMs: number;
+  /** Keep-alive connections per origin; match the worker's concurrency. */
+  connections?: number;
+}
+
+export interface ProviderResponse {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * A keep-alive undici agent plus the EngageLab conventions every API shares: Basic auth, JSON bodies,
+ * lossless parsing, a hard deadline per request, and one typed error for every kind of failure.
+ */
+export class EngageLabHttpClient {
+  readonly #agent: Agent;
+  readonly #authorization: string;
+  readonly #timeoutMs: number;
+
+  constructor(credentials: ProviderCredentials, options: HttpClientOptions) {
+    this.#authorization = `Basic ${Buffer.from(`${credentials.apiKey}:${credentials.apiSecret}`).toString("base64")}`;
+    this.#timeoutMs = options.timeoutMs;
+    this.#agent = new Agent({
+      connections: options.connections ?? 16,
+      keepAliveTimeout: 30_000,
+      // The overall deadline is the AbortSignal below; these stop a half-open socket from outliving it.
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+  }
+
+  /** Sends one request. Resolves only for 2xx with no non-zero `code`; everything else is a ProviderError. */
+  async call(api: ProviderApiName, method: "GET" | "POST" | "PUT" | "DELETE", url: string, payload?: unknown): Promise<ProviderResponse> {
+    let status: number;
+    let text: string;
+    let retryAfterHeader: string | string[] | undefined;
+    try {
+      const response = await request(url, {
+        method,
+        dispatcher: this.#agent,
+        headers: {
+          authorization: this.#authorization,
+          accept: "application/json",
+          ...(payload === undefined ? {} : { "content-type": "application/json;charset=utf-8" }),
+        },
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      status = response.statusCode;
+      retryAfterHeader = response.headers["retry-after"];
+      text = await response.body.text();
+    } catch (error) {
+      throw transportError(api, error, this.#timeoutMs);
+    }
+
+    let body: unknown;
+    try {
+      body = text === "" ? {} : parseProviderJson(text);
+    } catch (error) {
+      const detail = error instanceof ResponseParseError ? error.message : "unreadable body";
+      throw new ProviderError({ api, kind: status >= 400 ? "http" : "invalid-response", status, detail });
+    }
+    const code = isRecord(body) ? readInt(body.code) : undefined;
+    if (status >= 200 && status < 300 && (code === undefined || code === 0)) return { status, body };
+
+    const providerMessage = isRecord(body) && typeof body.message === "string" ? body.message : undefined;
+    throw new ProviderError({
+      api,
+      kind: "http",
+      status,
+      code,
+      providerMessage,
+      retryAfterMs: parseRetryAfter(retryAfterHeader),
+      body,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+function transportError(api: ProviderApiName, error: unknown, timeoutMs: number): ProviderError {
+  const name = error instanceof Error ? error.name : "";
+  const isTimeout =
+    name === "TimeoutError" ||
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError;
+  if (isTimeout) return new ProviderError({ api, kind: "timeout", detail: `no response within ${timeoutMs} ms` });
+  const code = (error as { code?: string }).code;
+  // Only the error's code and class go into the message: never the request, its headers or its URL's userinfo.
+  return new ProviderError({ api, kind: "network", detail: code ?? name ?? "connection failed" });
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,52 @@
+import { Queue, type JobsOptions } from "bullmq";
+import type { Redis } from "ioredis";
+
+export const SEND_QUEUE_NAME = "send";
+export const SEND_JOB_NAME = "send-batch";
+
+/** Job payloads carry ids only: BullMQ keeps job data in clear text in Redis, and Postgres has the numbers. */
+export interface SendJobData {
+  campaignId: string;
+  batchId: string;
+}
+
+export interface SendQueueOptions {
+  prefix: string;
+  attempts: number;
+  backoffMs: number;
+}
+
+export function createSendQueue(connection: Redis, options: SendQueueOptions): Queue<SendJobData> {
+  const defaultJobOptions: JobsOptions = {
+    attempts: options.attempts,
+    backoff: { type: "exponential", delay: options.backoffMs, jitter: 0.5 },
+    // Postgres keeps every outcome; Redis keeps nothing it does not need. Removing failed jobs too means a
+    // later re-enqueue with the same jobId (reconciler) is never blocked by a leftover.
+    removeOnComplete: true,
+    removeOnFail: true,
+  };
+  return new Queue<SendJobData>(SEND_QUEUE_NAME, { connection, prefix: options.prefix, defaultJobOptions });
+}
+
+/**
+ * Enqueues one job per batch; jobId = batch id, so enqueueing a batch that already has a job is a no-op.
+ * Chunked so a 1000-batch campaign is a handful of round trips.
+ */
+export async function enqueueBatches(
+  queue: Queue<SendJobData>,
+  campaignId: string,
+  batchIds: readonly string[],
+  options: { delayMs?: number; chunkSize?: number } = {},
+): Promise<void> {
+  const chunkSize = options.chunkSize ?? 500;
+  for (let i = 0; i < batchIds.length; i += chunkSize) {
+    const chunk = batchIds.slice(i, i + chunkSize);
+    await queue.addBulk(
+      chunk.map((batchId) => ({
+        name: SEND_JOB_NAME,
+        data: { campaignId, batchId },
+        opts: { jobId: batchId, ...(options.delayMs ? { delay: options.delayMs } : {}) },
+      })),
+    );
+  }
+}

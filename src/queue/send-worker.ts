@@ -1,0 +1,65 @@
+import { DelayedError, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "../config/logger.ts";
+import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
+import { SEND_QUEUE_NAME, type SendJobData } from "./send-queue.ts";
+
+export interface SendWorkerOptions {
+  prefix: string;
+  concurrency: number;
+  /** Requests per second across every worker process (BullMQ's Redis limiter); 0 = none. */
+  rateLimitPerSecond: number;
+  providerTimeoutMs: number;
+}
+
+/**
+ * The BullMQ side of sending: turns sendBatch's typed outcomes into queue actions (retry with backoff,
+ * global back-off on 429, re-check later when another worker holds the batch).
+ */
+export function createSendWorker(connection: Redis, deps: SendBatchDeps, options: SendWorkerOptions): Worker<SendJobData> {
+  const log = deps.log;
+  // The lock must outlive the slowest possible provider call (timeout) plus recording, or a healthy job
+  // would be seen as stalled and handed to a second worker mid-request.
+  const lockDuration = Math.max(30_000, options.providerTimeoutMs * 3);
+
+  const worker: Worker<SendJobData> = new Worker<SendJobData>(
+    SEND_QUEUE_NAME,
+    async (job: Job<SendJobData>, token?: string) => {
+      const maxAttempts = job.opts.attempts ?? 1;
+      try {
+        const result = await sendBatch(deps, job.data.batchId, { isLastAttempt: job.attemptsMade + 1 >= maxAttempts });
+        if (result.outcome === "skipped") log.debug({ batchId: job.data.batchId, reason: result.reason }, "job skipped");
+        return result.outcome === "recorded" ? { state: result.state } : { skipped: result.reason };
+      } catch (error) {
+        if (error instanceof RetryBatchError && error.rateLimited) {
+          // Every worker on this queue pauses for Retry-After (or 1 s); the job goes back without using an attempt.
+          await worker.rateLimit(error.delayMs ?? 1_000);
+          throw Worker.RateLimitError();
+        }
+        if (error instanceof BatchBusyError && token) {
+          await job.moveToDelayed(Date.now() + error.delayMs, token);
+          throw new DelayedError();
+        }
+        throw error;
+      }
+    },
+    {
+      connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration,
+      // A stalled job (its worker died) is picked up again after at most one stalledInterval; the claim in
+      // Postgres makes the second run harmless. A job stalling repeatedly is a crash loop, not a slow send.
+      stalledInterval: 15_000,
+      maxStalledCount: 3,
+      ...(options.rateLimitPerSecond > 0 ? { limiter: { max: options.rateLimitPerSecond, duration: 1_000 } } : {}),
+      autorun: false,
+    },
+  );
+  worker.on("failed", (job, error) => {
+    if (error instanceof RetryBatchError) return; // already logged with its reason
+    log.error({ batchId: job?.data.batchId, err: error }, "send job failed");
+  });
+  worker.on("error", (error) => log.error({ err: error }, "send worker error"));
+  return worker;
+}

@@ -1,0 +1,25 @@
+import type { SandboxLedger } from "./ledger.ts";
+import type { SandboxKnobs } from "./options.ts";
+import type { IdSequence } from "./random.ts";
+import type { RequestIdCache } from "./legacy-api.ts";
+import type { TemplateStore } from "./templates-api.ts";
+
+/** Shared state every endpoint works against. */
+export interface SandboxContext {
+  /** Current knob values; mutated in place by setOptions and /_sandbox/config. */
+  readonly knobs: SandboxKnobs;
+  readonly ids: IdSequence;
+  readonly ledger: SandboxLedger;
+  readonly templates: TemplateStore;
+  readonly requestIds: RequestIdCache;
+  random(): number;
+  nowMs(): number;
+  log(msg: string): void;
+}
+
+/** Draws from the PRNG only for rates strictly between 0 and 1, so unused knobs do not shift seeded runs. */
+export function chance(ctx: SandboxContext, rate: number): boolean {
+  if (rate <= 0) return false;
+  if (rate >= 1) return true;
+  return ctx.random() < rate;
+}

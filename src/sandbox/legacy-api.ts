@@ -1,0 +1,190 @@
+/**
+ * POST /v1/send (seed 001), the legacy bulk send API.
+ *
+ * A request_id repeated within requestIdTtlMs replays the first response byte for byte and
+ * sends nothing. Only answers from an actual send attempt are remembered (success, partial
+ * success, all numbers invalid); parameter errors are not, so a corrected retry can go through.
+ */
+import { chance, type SandboxContext } from "./context.ts";
+import { isPlainObject, jsonReply, looksLikePhone, type Reply } from "./http.ts";
+import { randomBase36 } from "./random.ts";
+import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";
+
+const MAX_TARGETS_PER_REQUEST = 1000;
+const MAX_CUSTOM_ARGS_BYTES = 1024;
+const MAX_VARS_BYTES = 1024 * 1024;
+const MAX_REQUEST_ID_LENGTH = 128;
+const SENDER_NAME = /^[A-Za-z0-9]{3,11}$/;
+const INVALID_PARAMETER = 30001;
+const INVALID_PHONE: ErrorCode = { code: 32002, message: "Invalid phone number format" };
+
+interface CachedReply {
+  reply: Reply;
+  storedAtMs: number;
+}
+
+/** request_id → first response. Map order is insertion order, so expired entries sit at the front. */
+export class RequestIdCache {
+  private readonly entries = new Map<string, CachedReply>();
+
+  constructor(
+    private readonly ttlMs: () => number,
+    private readonly nowMs: () => number,
+  ) {}
+
+  get(requestId: string): Reply | undefined {
+    const entry = this.entries.get(requestId);
+    if (!entry) return undefined;
+    if (this.isExpired(entry)) {
+      this.entries.delete(requestId);
+      return undefined;
+    }
+    return entry.reply;
+  }
+
+  set(requestId: string, reply: Reply): void {
+    this.evictExpired();
+    this.entries.delete(requestId);
+    this.entries.set(requestId, { reply, storedAtMs: this.nowMs() });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  private isExpired(entry: CachedReply): boolean {
+    return this.nowMs() - entry.storedAtMs >= this.ttlMs();
+  }
+
+  private evictExpired(): void {
+    for (const [requestId, entry] of this.entries) {
+      if (!this.isExpired(entry)) break;
+      this.entries.delete(requestId);
+    }
+  }
+}
+
+interface LegacyRequest {
+  to: string[];
+  requestId?: string;
+  customArgs?: Record<string, unknown>;
+}
+
+function invalid(message: string): ErrorCode {
+  return { code: INVALID_PARAMETER, message };
+}
+
+function isIntegerLike(value: unknown): boolean {
+  return (typeof value === "number" && Number.isInteger(value)) || (typeof value === "string" && /^\d+$/.test(value));
+}
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+function validate(body: unknown): LegacyRequest | ErrorCode {
+  if (!isPlainObject(body)) return invalid("request body must be a JSON object");
+  const { from, to, custom_args, request_id } = body;
+  const content = body.body;
+  if (from !== undefined && from !== "" && (typeof from !== "string" || !SENDER_NAME.test(from))) {
+    return invalid("invalid from: sender name must be 3-11 English letters or digits");
+  }
+  if (!Array.isArray(to)) return invalid("to: required, an array of phone numbers");
+  if (to.length === 0) return invalid("to: at least one phone number is required");
+  if (to.length > MAX_TARGETS_PER_REQUEST) {
+    return invalid(`to: at most ${MAX_TARGETS_PER_REQUEST} numbers per request`);
+  }
+  const badIndex = to.findIndex((entry) => typeof entry !== "string");
+  if (badIndex !== -1) return invalid(`to[${badIndex}]: must be a string`);
+  if (!isPlainObject(content)) return invalid("body: required, an object with template_id");
+  if (!isIntegerLike(content.template_id)) return invalid("body.template_id: required integer");
+  if (content.msg_type !== undefined && !isIntegerLike(content.msg_type)) return invalid("body.msg_type: must be an integer");
+  if (content.label_id !== undefined && !isIntegerLike(content.label_id)) return invalid("body.label_id: must be an integer");
+  if (content.vars !== undefined) {
+    if (!isPlainObject(content.vars)) return invalid("body.vars: must be an object");
+    if (jsonBytes(content.vars) > MAX_VARS_BYTES) return invalid("body.vars: at most 1MB");
+  }
+  if (custom_args !== undefined) {
+    if (!isPlainObject(custom_args)) return invalid("custom_args: must be an object");
+    if (jsonBytes(custom_args) > MAX_CUSTOM_ARGS_BYTES) {
+      return invalid(`custom_args: at most ${MAX_CUSTOM_ARGS_BYTES} bytes of JSON`);
+    }
+  }
+  if (request_id !== undefined) {
+    if (typeof request_id !== "string") return invalid("request_id: must be a string");
+    if (request_id.length > MAX_REQUEST_ID_LENGTH) {
+      return invalid(`request_id: at most ${MAX_REQUEST_ID_LENGTH} characters`);
+    }
+  }
+  return {
+    to: to as string[],
+    // An empty request_id cannot identify a retry, so it disables de-duplication.
+    requestId: request_id === "" ? undefined : (request_id as string | undefined),
+    customArgs: custom_args as Record<string, unknown> | undefined,
+  };
+}
+
+function legacyError(_ctx: SandboxContext, status: number, error: ErrorCode): Reply {
+  return jsonReply(status, { code: error.code, message: error.message });
+}
+
+function smsId(ctx: SandboxContext, phone: string): string {
+  return `${ctx.nowMs()}_15_3_11_${randomBase36(() => ctx.random(), 6)}$${phone}`;
+}
+
+function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
+  const smsIds: string[] = [];
+  const failedItems: { phone: string; message: string }[] = [];
+  for (const phone of request.to) {
+    if (!looksLikePhone(phone) || chance(ctx, ctx.knobs.invalidRate)) {
+      failedItems.push({ phone, message: INVALID_PHONE.message });
+      continue;
+    }
+    ctx.ledger.recordAccepted("legacy", phone);
+    smsIds.push(smsId(ctx, phone));
+  }
+  ctx.ledger.count("rejectedNumbers", failedItems.length);
+
+  if (smsIds.length === 0) return legacyError(ctx, 400, INVALID_PHONE);
+  if (failedItems.length === 0) {
+    return jsonReply(200, { sms_ids: smsIds, request_id: request.requestId, custom_args: request.customArgs });
+  }
+  return jsonReply(200, {
+    code: 41031,
+    message: "partial success",
+    success_count: smsIds.length,
+    sms_ids: smsIds,
+    request_id: request.requestId,
+    failed_count: failedItems.length,
+    failed_items: failedItems,
+    custom_args: request.customArgs,
+  });
+}
+
+export const legacyEndpoint: SendEndpoint = {
+  api: "legacy",
+  path: "/v1/send",
+  unauthorized: { code: 30000, message: "Unauthorized." },
+  invalidJson: invalid("request body must be valid JSON"),
+  invalidParameter: INVALID_PARAMETER,
+  errorReply: legacyError,
+
+  send(ctx, body) {
+    const request = validate(body);
+    if ("code" in request) return legacyError(ctx, 400, request);
+    if (request.requestId === undefined) return sendToNumbers(ctx, request);
+
+    const replay = ctx.requestIds.get(request.requestId);
+    if (replay) {
+      ctx.ledger.count("dedupHits");
+      return replay;
+    }
+    const reply = sendToNumbers(ctx, request);
+    ctx.requestIds.set(request.requestId, reply);
+    return reply;
+  },
+};

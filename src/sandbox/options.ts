@@ -1,0 +1,162 @@
+export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
+export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
+
+export interface SandboxOptions {
+  /** Default 4010; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default "sandbox-key". */
+  apiKey?: string;
+  /** Default "sandbox-secret". */
+  apiSecret?: string;
+  /** Delay added before every /v1 response. Default 0. */
+  latencyMs?: number;
+  /** Fraction (0..1) of send requests answered HTTP 500 {code:1000,message:"internal error"}. */
+  errorRate?: number;
+  /** Fraction (0..1) of well-formed numbers refused as invalid. */
+  invalidRate?: number;
+  /** Fraction (0..1) of send requests answered HTTP 429 {"message":"too many requests"} with Retry-After. */
+  throttleRate?: number;
+  /** Retry-After header value (whole seconds) on throttled replies. Default 1. */
+  retryAfterSeconds?: number;
+  /** Fraction (0..1) of send requests that never get a response. */
+  hangRate?: number;
+  /** How long a legacy request_id replays its first response. Default 3_600_000 (1 hour). */
+  requestIdTtlMs?: number;
+  /** PRNG seed for deterministic runs; without it Math.random is used. */
+  seed?: number;
+  log?: (msg: string) => void;
+}
+
+/** The options that may change while the server runs. */
+export interface SandboxKnobs {
+  apiKey: string;
+  apiSecret: string;
+  latencyMs: number;
+  errorRate: number;
+  invalidRate: number;
+  throttleRate: number;
+  retryAfterSeconds: number;
+  hangRate: number;
+  requestIdTtlMs: number;
+}
+
+export const DEFAULT_PORT = 4010;
+export const DEFAULT_HOST = "127.0.0.1";
+
+export const DEFAULT_KNOBS: Readonly<SandboxKnobs> = {
+  apiKey: "sandbox-key",
+  apiSecret: "sandbox-secret",
+  latencyMs: 0,
+  errorRate: 0,
+  invalidRate: 0,
+  throttleRate: 0,
+  retryAfterSeconds: 1,
+  hangRate: 0,
+  requestIdTtlMs: 3_600_000,
+};
+
+const RATE_KNOBS = ["errorRate", "invalidRate", "throttleRate", "hangRate"] as const;
+const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs"] as const;
+
+/** Knobs that POST /_sandbox/config may change (credentials stay out of HTTP on purpose). */
+export const HTTP_TUNABLE_KNOBS = [...RATE_KNOBS, ...NON_NEGATIVE_KNOBS, "retryAfterSeconds"] as const;
+export type HttpTunableKnob = (typeof HTTP_TUNABLE_KNOBS)[number];
+
+/** Returns only the knob fields of `options`, validated; throws RangeError naming the bad field. */
+export function pickKnobs(options: Partial<SandboxOptions>): Partial<SandboxKnobs> {
+  const knobs: Partial<SandboxKnobs> = {};
+  for (const name of RATE_KNOBS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!isFiniteNumber(value) || value < 0 || value > 1) {
+      throw new RangeError(`${name} must be a number between 0 and 1`);
+    }
+    knobs[name] = value;
+  }
+  for (const name of NON_NEGATIVE_KNOBS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!isFiniteNumber(value) || value < 0) throw new RangeError(`${name} must be a non-negative number`);
+    knobs[name] = value;
+  }
+  if (options.retryAfterSeconds !== undefined) {
+    const value = options.retryAfterSeconds;
+    // Retry-After only allows whole seconds.
+    if (!Number.isInteger(value) || value < 0) {
+      throw new RangeError("retryAfterSeconds must be a non-negative integer");
+    }
+    knobs.retryAfterSeconds = value;
+  }
+  for (const name of ["apiKey", "apiSecret"] as const) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value.length === 0) throw new RangeError(`${name} must be a non-empty string`);
+    knobs[name] = value;
+  }
+  return knobs;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+type EnvNumberRule = { kind: "rate" } | { kind: "non-negative" } | { kind: "integer"; min: number; max: number };
+
+function readEnvNumber(env: NodeJS.ProcessEnv, name: string, rule: EnvNumberRule): number | undefined {
+  const text = env[name]?.trim();
+  if (text === undefined || text === "") return undefined;
+  const value = NUMBER_TEXT.test(text) ? Number(text) : Number.NaN;
+  switch (rule.kind) {
+    case "rate":
+      if (!(value >= 0 && value <= 1)) throw new Error(`${name} must be a number between 0 and 1 (got "${text}")`);
+      break;
+    case "non-negative":
+      if (!(value >= 0) || !Number.isFinite(value)) throw new Error(`${name} must be a non-negative number (got "${text}")`);
+      break;
+    case "integer":
+      if (!Number.isInteger(value) || value < rule.min || value > rule.max) {
+        throw new Error(`${name} must be an integer between ${rule.min} and ${rule.max} (got "${text}")`);
+      }
+      break;
+  }
+  return value;
+}
+
+/**
+ * Reads SANDBOX_* variables; unset or empty ones are left out so defaults apply.
+ * Throws an Error naming the variable when a value is malformed.
+ */
+export function sandboxOptionsFromEnv(env: NodeJS.ProcessEnv): SandboxOptions {
+  const options: SandboxOptions = {
+    port: readEnvNumber(env, "SANDBOX_PORT", { kind: "integer", min: 0, max: 65535 }),
+    latencyMs: readEnvNumber(env, "SANDBOX_LATENCY_MS", { kind: "non-negative" }),
+    errorRate: readEnvNumber(env, "SANDBOX_ERROR_RATE", { kind: "rate" }),
+    invalidRate: readEnvNumber(env, "SANDBOX_INVALID_RATE", { kind: "rate" }),
+    throttleRate: readEnvNumber(env, "SANDBOX_THROTTLE_RATE", { kind: "rate" }),
+    hangRate: readEnvNumber(env, "SANDBOX_HANG_RATE", { kind: "rate" }),
+    retryAfterSeconds: readEnvNumber(env, "SANDBOX_RETRY_AFTER_SECONDS", {
+      kind: "integer",
+      min: 0,
+      max: 86_400,
+    }),
+    requestIdTtlMs: readEnvNumber(env, "SANDBOX_REQUEST_ID_TTL_MS", { kind: "non-negative" }),
+    seed: readEnvNumber(env, "SANDBOX_SEED", {
+      kind: "integer",
+      min: Number.MIN_SAFE_INTEGER,
+      max: Number.MAX_SAFE_INTEGER,
+    }),
+  };
+  const host = env.SANDBOX_HOST?.trim();
+  if (host) options.host = host;
+  // Credentials are taken verbatim and never included in error messages.
+  if (env.SANDBOX_API_KEY) options.apiKey = env.SANDBOX_API_KEY;
+  if (env.SANDBOX_API_SECRET) options.apiSecret = env.SANDBOX_API_SECRET;
+  for (const key of Object.keys(options) as (keyof SandboxOptions)[]) {
+    if (options[key] === undefined) delete options[key];
+  }
+  return options;
+}

@@ -1,0 +1,236 @@
+import type pg from "pg";
+import { withTransaction } from "./database.ts";
+import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
+
+/** A batch claimed for sending, with what the provider call needs from its campaign. */
+export interface ClaimedBatch {
+  id: string;
+  campaignId: string;
+  sequence: number;
+  idempotencyKey: string;
+  params: Record<string, string>;
+  attempts: number;
+  firstClaimedAt: Date;
+  campaignName: string;
+  templateId: string;
+  provider: ProviderApi;
+  onUnknown: UnknownOutcomePolicy;
+  sendOptions: Record<string, unknown>;
+}
+
+export type ClaimResult =
+  | { claimed: true; batch: ClaimedBatch }
+  | { claimed: false; state: BatchState | null; campaignStatus: string | null; claimedAt: Date | null };
+
+const FINAL_BATCH_STATES = ["sent", "partial", "failed", "unknown", "cancelled"] as const;
+
+/**
+ * Claims a batch with a conditional update committed BEFORE the HTTP call. Exactly one caller can move
+ * it from queued/retrying to sending; a duplicate job (stalled lock, reconciler re-enqueue) changes no
+ * row and must end without sending.
+ */
+export async function claimBatch(pool: pg.Pool, batchId: string): Promise<ClaimResult> {
+  const { rows } = await pool.query(
+    `UPDATE batches b SET state = 'sending', attempts = b.attempts + 1, claimed_at = now(),
+       first_claimed_at = coalesce(b.first_claimed_at, now()), updated_at = now()
+     FROM campaigns c
+     WHERE b.id = $1 AND c.id = b.campaign_id AND b.state IN ('queued', 'retrying') AND c.status = 'running'
+     RETURNING ${CLAIMED_COLUMNS}`,
+    [batchId],
+  );
+  if (rows[0]) return { claimed: true, batch: toClaimedBatch(rows[0]) };
+  const { rows: current } = await pool.query<{ state: BatchState; status: string; claimed_at: Date | null }>(
+    `SELECT b.state, c.status, b.claimed_at FROM batches b JOIN campaigns c ON c.id = b.campaign_id WHERE b.id = $1`,
+    [batchId],
+  );
+  const found = current[0];
+  return { claimed: false, state: found?.state ?? null, campaignStatus: found?.status ?? null, claimedAt: found?.claimed_at ?? null };
+}
+
+/**
+ * Takes over a batch left in `sending` by a worker that died mid-request. Compare-and-set on claimed_at:
+ * of several jobs finding the same stale batch, exactly one wins.
+ */
+export async function reclaimStaleBatch(pool: pg.Pool, batchId: string, staleClaimedAt: Date): Promise<ClaimedBatch | null> {
+  const { rows } = await pool.query(
+    `UPDATE batches b SET attempts = b.attempts + 1, claimed_at = now(), updated_at = now()
+     FROM campaigns c
+     WHERE b.id = $1 AND c.id = b.campaign_id AND b.state = 'sending' AND b.claimed_at = $2 AND c.status = 'running'
+     RETURNING ${CLAIMED_COLUMNS}`,
+    [batchId, staleClaimedAt],
+  );
+  return rows[0] ? toClaimedBatch(rows[0]) : null;
+}
+
+const CLAIMED_COLUMNS = `b.id, b.campaign_id, b.sequence, b.idempotency_key, b.params, b.attempts, b.first_claimed_at,
+  c.name AS campaign_name, c.template_id, c.provider, c.on_unknown, c.send_options`;
+
+function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
+  return {
+    id: row.id,
+    campaignId: row.campaign_id,
+    sequence: row.sequence,
+    idempotencyKey: row.idempotency_key,
+    params: row.params,
+    attempts: row.attempts,
+    firstClaimedAt: row.first_claimed_at,
+    campaignName: row.campaign_name,
+    templateId: row.template_id,
+    provider: row.provider,
+    onUnknown: row.on_unknown,
+    sendOptions: row.send_options,
+  };
+}
+
+/** Numbers of the batch still waiting for an outcome, in file order. */
+export async function loadPendingPhones(pool: pg.Pool, campaignId: string, sequence: number): Promise<string[]> {
+  const { rows } = await pool.query<{ phone: string }>(
+    `SELECT phone FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' ORDER BY row_number`,
+    [campaignId, sequence],
+  );
+  return rows.map((r) => r.phone);
+}
+
+/** Puts a claimed batch back for another attempt, keeping the last error for `status`. */
+export async function markBatchRetrying(pool: pg.Pool, batchId: string, errorCode: number | null, errorMessage: string): Promise<void> {
+  await pool.query(
+    `UPDATE batches SET state = 'retrying', error_code = $2, error_message = $3, updated_at = now() WHERE id = $1 AND state = 'sending'`,
+    [batchId, errorCode, errorMessage],
+  );
+}
+
+export interface BatchOutcome {
+  batchId: string;
+  campaignId: string;
+  sequence: number;
+  state: Extract<BatchState, "sent" | "partial" | "failed" | "unknown">;
+  planId?: string | null;
+  messageId?: string | null;
+  taskId?: string | null;
+  totalCount?: number | null;
+  acceptedCount?: number | null;
+  errorCode?: number | null;
+  errorMessage?: string | null;
+  /** Recipients the provider accepted, with the ids it returned for each. */
+  accepted: Array<{ phone: string; smsId?: string; messageId?: string }>;
+  /** Recipients the provider refused, with its reason. */
+  failed: Array<{ phone: string; code?: number; message: string }>;
+  /** What happens to every other recipient of the batch still pending. */
+  rest: { state: "accepted" | "failed" | "unknown"; code?: number | null; message?: string | null };
+}
+
+export interface CampaignProgress {
+  campaignId: string;
+  status: string;
+  finished: boolean;
+}
+
+/**
+ * Records a batch's result in one transaction: the batch row, every recipient's outcome (set-based, from
+ * arrays), the campaign's counters, and the campaign's completion when this was its last open batch.
+ */
+export async function recordBatchOutcome(pool: pg.Pool, outcome: BatchOutcome): Promise<CampaignProgress> {
+  return withTransaction(pool, async (client) => {
+    const { rowCount } = await client.query(
+      `UPDATE batches SET state = $2::"BatchState", plan_id = coalesce($3, plan_id), message_id = coalesce($4, message_id),
+         task_id = coalesce($5, task_id), total_count = coalesce($6, total_count), accepted_count = coalesce($7, accepted_count),
+         error_code = $8, error_message = $9, sent_at = CASE WHEN $2::"BatchState" IN ('sent', 'partial') THEN now() ELSE sent_at END,
+         updated_at = now()
+       WHERE id = $1 AND state = 'sending'`,
+      [
+        outcome.batchId,
+        outcome.state,
+        outcome.planId ?? null,
+        outcome.messageId ?? null,
+        outcome.taskId ?? null,
+        outcome.totalCount ?? null,
+        outcome.acceptedCount ?? null,
+        outcome.errorCode ?? null,
+        outcome.errorMessage ?? null,
+      ],
+    );
+    // Someone else (reconciler, cancel) already settled this batch: record nothing twice.
+    if (rowCount === 0) throw new BatchNotClaimedError(outcome.batchId);
+
+    let accepted = 0;
+    let failed = 0;
+    let unknown = 0;
+    if (outcome.accepted.some((a) => a.smsId !== undefined || a.messageId !== undefined)) {
+      const res = await client.query(
+        `UPDATE recipients r SET state = 'accepted', sms_id = u.sms_id, message_id = u.message_id, updated_at = now()
+         FROM unnest($3::text[], $4::text[], $5::text[]) AS u(phone, sms_id, message_id)
+         WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
+        [
+          outcome.campaignId,
+          outcome.sequence,
+          outcome.accepted.map((a) => a.phone),
+          outcome.accepted.map((a) => a.smsId ?? null),
+          outcome.accepted.map((a) => a.messageId ?? null),
+        ],
+      );
+      accepted += res.rowCount ?? 0;
+    } else if (outcome.accepted.length > 0 && outcome.rest.state !== "accepted") {
+      const res = await client.query(
+        `UPDATE recipients SET state = 'accepted', updated_at = now()
+         WHERE campaign_id = $1 AND batch_sequence = $2 AND phone = ANY($3::text[]) AND state = 'pending'`,
+        [outcome.campaignId, outcome.sequence, outcome.accepted.map((a) => a.phone)],
+      );
+      accepted += res.rowCount ?? 0;
+    }
+    if (outcome.failed.length > 0) {
+      const res = await client.query(
+        `UPDATE recipients r SET state = 'failed', failure_code = u.code, failure_message = u.message, updated_at = now()
+         FROM unnest($3::text[], $4::int[], $5::text[]) AS u(phone, code, message)
+         WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
+        [
+          outcome.campaignId,
+          outcome.sequence,
+          outcome.failed.map((f) => f.phone),
+          outcome.failed.map((f) => f.code ?? null),
+          outcome.failed.map((f) => f.message),
+        ],
+      );
+      failed += res.rowCount ?? 0;
+    }
+    const rest = await client.query(
+      `UPDATE recipients SET state = $3::"RecipientState", failure_code = $4, failure_message = $5, updated_at = now()
+       WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
+      [outcome.campaignId, outcome.sequence, outcome.rest.state, outcome.rest.code ?? null, outcome.rest.message ?? null],
+    );
+    const restCount = rest.rowCount ?? 0;
+    if (outcome.rest.state === "accepted") accepted += restCount;
+    else if (outcome.rest.state === "failed") failed += restCount;
+    else unknown += restCount;
+
+    // Taking the campaign row lock last keeps it short, and serialises the completion check below: the
+    // last two batches finishing at once cannot both miss each other's commit.
+    await client.query(
+      `UPDATE campaigns SET accepted_count = accepted_count + $2, failed_count = failed_count + $3,
+         unknown_count = unknown_count + $4, updated_at = now() WHERE id = $1`,
+      [outcome.campaignId, accepted, failed, unknown],
+    );
+    return completeCampaignIfDone(client, outcome.campaignId);
+  });
+}
+
+/** Marks a running campaign completed (or failed, when nothing was accepted) once no batch is open. */
+export async function completeCampaignIfDone(client: pg.PoolClient | pg.Pool, campaignId: string): Promise<CampaignProgress> {
+  const { rows } = await client.query<{ status: string }>(
+    `UPDATE campaigns SET status = CASE WHEN accepted_count > 0 OR unknown_count > 0 THEN 'completed'::"CampaignStatus" ELSE 'failed'::"CampaignStatus" END,
+       finished_at = now(), updated_at = now()
+     WHERE id = $1 AND status = 'running'
+       AND NOT EXISTS (SELECT 1 FROM batches WHERE campaign_id = $1 AND state <> ALL($2::"BatchState"[]))
+     RETURNING status`,
+    [campaignId, FINAL_BATCH_STATES],
+  );
+  if (rows[0]) return { campaignId, status: rows[0].status, finished: true };
+  const { rows: current } = await client.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [campaignId]);
+  return { campaignId, status: current[0]?.status ?? "unknown", finished: false };
+}
+
+export class BatchNotClaimedError extends Error {
+  override name = "BatchNotClaimedError";
+  constructor(readonly batchId: string) {
+    super(`batch ${batchId} is no longer in state 'sending'; its outcome was recorded elsewhere`);
+  }
+}

@@ -1,0 +1,165 @@
+import { from as copyFrom } from "pg-copy-streams";
+import type pg from "pg";
+import { CopyTextWriter } from "./copy-writer.ts";
+import { withTransaction, type Database } from "./database.ts";
+import type { CampaignStatus, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
+
+export interface NewCampaign {
+  name: string;
+  templateId: string;
+  templateParams: Record<string, string>;
+  provider: ProviderApi;
+  onUnknown: UnknownOutcomePolicy;
+  sendOptions: Record<string, unknown>;
+  source: string;
+}
+
+export interface IngestRow {
+  rowNumber: number;
+  raw: string;
+  phone: string | null;
+  rejectReason: string | null;
+  params: Record<string, string> | null;
+}
+
+export interface IngestedCampaign {
+  campaignId: string;
+  totalRows: number;
+  recipientCount: number;
+  rejectedCount: number;
+  duplicateCount: number;
+  /** Batch ids in send order. */
+  batchIds: string[];
+}
+
+export interface IngestOptions {
+  batchSize: number;
+  /** Status the campaign starts in once its recipients are stored. */
+  initialStatus: CampaignStatus;
+  onProgress?: (rowsRead: number) => void;
+  progressEvery?: number;
+}
+
+/**
+ * Stores a campaign, its recipients, its rejects and its batch plan in ONE transaction: any error (a bad
+ * CSV row, a lost connection) leaves no half-created campaign. Rows are streamed into a temporary table
+ * with COPY, then de-duplicated and planned with set-based SQL, never one query per row.
+ */
+export async function createCampaignWithRecipients(
+  db: Database,
+  campaign: NewCampaign,
+  rows: AsyncIterable<IngestRow>,
+  options: IngestOptions,
+): Promise<IngestedCampaign> {
+  return withTransaction(db.pool, async (client) => {
+    const { rows: created } = await client.query<{ id: string }>(
+      `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft') RETURNING id`,
+      [
+        campaign.name,
+        campaign.templateId,
+        JSON.stringify(campaign.templateParams),
+        campaign.provider,
+        campaign.onUnknown,
+        JSON.stringify(campaign.sendOptions),
+        campaign.source,
+      ],
+    );
+    const campaignId = created[0]!.id;
+
+    await client.query(
+      `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb) ON COMMIT DROP`,
+    );
+    const totalRows = await copyRows(client, rows, options);
+
+    await client.query(
+      `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+       SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
+      [campaignId],
+    );
+    const recipientCount = await planRecipients(client, campaignId, options.batchSize);
+    const batchIds = await insertBatches(client, campaignId, campaign.templateParams);
+
+    const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
+      `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
+       FROM ingest_rows`,
+    );
+    const rejectedCount = Number(counts[0]!.rejected);
+    const duplicateCount = Number(counts[0]!.valid) - recipientCount;
+    const finished = batchIds.length === 0;
+    await client.query(
+      `UPDATE campaigns SET total_rows = $2, recipient_count = $3, rejected_count = $4, duplicate_count = $5,
+         batch_count = $6, status = $7::"CampaignStatus", started_at = CASE WHEN $7::"CampaignStatus" = 'running' THEN now() END,
+         finished_at = CASE WHEN $8 THEN now() END, updated_at = now()
+       WHERE id = $1`,
+      [campaignId, totalRows, recipientCount, rejectedCount, duplicateCount, batchIds.length, finished ? "completed" : options.initialStatus, finished],
+    );
+    return { campaignId, totalRows, recipientCount, rejectedCount, duplicateCount, batchIds };
+  });
+}
+
+async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow>, options: IngestOptions): Promise<number> {
+  const stream = client.query(copyFrom(`COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`));
+  const writer = new CopyTextWriter(stream);
+  const progressEvery = options.progressEvery ?? 50_000;
+  let count = 0;
+  try {
+    for await (const row of rows) {
+      await writer.writeRow([row.rowNumber, row.phone, row.raw, row.rejectReason, row.params ? JSON.stringify(row.params) : null]);
+      if (++count % progressEvery === 0) options.onProgress?.(count);
+    }
+    await writer.end();
+  } catch (error) {
+    // Abort the COPY so the connection is usable for the ROLLBACK that follows.
+    stream.destroy(error instanceof Error ? error : new Error(String(error)));
+    await once(stream).catch(() => {});
+    throw error;
+  }
+  options.onProgress?.(count);
+  return count;
+}
+
+function once(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once("error", () => resolve());
+    stream.once("close", () => resolve());
+    setTimeout(resolve, 1_000).unref();
+  });
+}
+
+/**
+ * De-duplicates by E.164 number (first occurrence wins) and assigns batch sequences: recipients with
+ * identical params share batches (both bulk APIs take one set of params per request), each group cut into
+ * chunks of at most `batchSize`, groups and chunks in file order.
+ */
+async function planRecipients(client: pg.PoolClient, campaignId: string, batchSize: number): Promise<number> {
+  const { rowCount } = await client.query(
+    `WITH dedup AS (
+       SELECT DISTINCT ON (phone) phone, row_number, params FROM ingest_rows WHERE phone IS NOT NULL ORDER BY phone, row_number
+     ), chunked AS (
+       SELECT phone, row_number, params,
+              (row_number() OVER (PARTITION BY params ORDER BY row_number) - 1) / $2 AS chunk,
+              min(row_number) OVER (PARTITION BY params) AS group_start
+       FROM dedup
+     )
+     INSERT INTO recipients (campaign_id, phone, row_number, params, batch_sequence)
+     SELECT $1, phone, row_number, params, (dense_rank() OVER (ORDER BY group_start, chunk) - 1)::int
+     FROM chunked`,
+    [campaignId, batchSize],
+  );
+  return rowCount ?? 0;
+}
+
+async function insertBatches(client: pg.PoolClient, campaignId: string, templateParams: Record<string, string>): Promise<string[]> {
+  const { rows } = await client.query<{ id: string; sequence: number }>(
+    `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
+     SELECT $1, s.batch_sequence, s.size, $1::text || '-' || s.batch_sequence, $2::jsonb || coalesce(p.params, '{}'::jsonb), 'queued'
+     FROM (SELECT batch_sequence, count(*)::int AS size FROM recipients WHERE campaign_id = $1 GROUP BY batch_sequence) s
+     JOIN (SELECT DISTINCT ON (batch_sequence) batch_sequence, params FROM recipients WHERE campaign_id = $1
+           ORDER BY batch_sequence, row_number) p USING (batch_sequence)
+     ORDER BY s.batch_sequence
+     RETURNING id, sequence`,
+    [campaignId, JSON.stringify(templateParams)],
+  );
+  return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
+}

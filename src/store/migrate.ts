@@ -1,0 +1,109 @@
+import { createHash, randomUUID } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import pg from "pg";
+
+/**
+ * Applies prisma/migrations/<name>/migration.sql in name order and records them in `_prisma_migrations`
+ * exactly as `prisma migrate deploy` does (same table, sha256 checksum, advisory lock), so the two are
+ * interchangeable. Production containers and offline machines need no Prisma CLI or schema engine.
+ */
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations/", import.meta.url));
+const PRISMA_ADVISORY_LOCK = 72707369;
+
+export interface MigrationReport {
+  createdDatabase: boolean;
+  applied: string[];
+  alreadyApplied: number;
+}
+
+export class MigrationError extends Error {
+  override name = "MigrationError";
+}
+
+export async function migrateDatabase(databaseUrl: string, migrationsDir = MIGRATIONS_DIR): Promise<MigrationReport> {
+  const createdDatabase = await createDatabaseIfMissing(databaseUrl);
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_ADVISORY_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+      "id" VARCHAR(36) PRIMARY KEY NOT NULL,
+      "checksum" VARCHAR(64) NOT NULL,
+      "finished_at" TIMESTAMPTZ,
+      "migration_name" VARCHAR(255) NOT NULL,
+      "logs" TEXT,
+      "rolled_back_at" TIMESTAMPTZ,
+      "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
+      "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+    )`);
+    const { rows } = await client.query<{ migration_name: string; finished_at: Date | null; rolled_back_at: Date | null }>(
+      `SELECT migration_name, finished_at, rolled_back_at FROM "_prisma_migrations"`,
+    );
+    const failed = rows.find((r) => r.finished_at === null && r.rolled_back_at === null);
+    if (failed) {
+      throw new MigrationError(
+        `Migration ${failed.migration_name} failed earlier and was not rolled back; fix the database, then mark it resolved (prisma migrate resolve) before migrating again`,
+      );
+    }
+    const done = new Set(rows.filter((r) => r.finished_at !== null).map((r) => r.migration_name));
+    const names = (await readdir(migrationsDir, { withFileTypes: true }))
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort();
+    const applied: string[] = [];
+    for (const name of names) {
+      if (done.has(name)) continue;
+      const script = await readFile(path.join(migrationsDir, name, "migration.sql"), "utf8");
+      const checksum = createHash("sha256").update(script).digest("hex");
+      const id = randomUUID();
+      await client.query(
+        `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES ($1, $2, $3, now(), 0)`,
+        [id, checksum, name],
+      );
+      try {
+        await client.query("BEGIN");
+        await client.query(script);
+        await client.query("COMMIT");
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => {});
+        const message = error instanceof Error ? error.message : String(error);
+        await client.query(`UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1`, [id, message]);
+        throw new MigrationError(`Migration ${name} failed: ${message}`);
+      }
+      await client.query(
+        `UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`,
+        [id],
+      );
+      applied.push(name);
+    }
+    return { createdDatabase, applied, alreadyApplied: done.size };
+  } finally {
+    await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_ADVISORY_LOCK]).catch(() => {});
+    await client.end();
+  }
+}
+
+async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
+  if (!name) throw new MigrationError("DATABASE_URL names no database (expected .../<database>)");
+  url.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (rowCount) return false;
+    try {
+      await admin.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    } catch (error) {
+      // Another process created it between our check and our CREATE.
+      if ((error as { code?: string }).code !== "42P04") throw error;
+      return false;
+    }
+    return true;
+  } finally {
+    await admin.end();
+  }
+}

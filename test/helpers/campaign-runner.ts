@@ -1,0 +1,50 @@
+import { launchCsvCampaign, type CsvCampaignInput, type LaunchedCampaign } from "../../src/campaigns/launch-campaign.ts";
+import { getCampaignStatus, isFinished, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
+import { startSendWorker, type RunningSendWorker } from "../../src/campaigns/worker-runtime.ts";
+import { createRedisConnection } from "../../src/queue/redis.ts";
+import { createSendQueue, enqueueBatches } from "../../src/queue/send-queue.ts";
+import { waitFor, type TestEnv } from "./test-env.ts";
+
+/** What `smsblast send` does, in-process: store the campaign and queue its batches. */
+export async function launchCampaign(env: TestEnv, input: Partial<CsvCampaignInput> & { file: string }): Promise<LaunchedCampaign> {
+  const connection = createRedisConnection(env.config.redisUrl, "producer");
+  const queue = createSendQueue(connection, {
+    prefix: env.config.queuePrefix,
+    attempts: env.config.send.attempts,
+    backoffMs: env.config.send.backoffMs,
+  });
+  try {
+    return await launchCsvCampaign(
+      { db: env.db, log: env.log, enqueue: (campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds) },
+      {
+        name: "test campaign",
+        templateId: "1",
+        params: { order: "A-1" },
+        phoneColumn: "phone",
+        provider: "messages",
+        onUnknown: "at_most_once",
+        batchSize: env.config.send.batchSize,
+        ...input,
+      },
+    );
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+export async function startWorker(env: TestEnv): Promise<RunningSendWorker> {
+  return startSendWorker(env.config, env.log);
+}
+
+export async function waitForCampaignEnd(env: TestEnv, campaignId: string, timeoutMs = 45_000): Promise<CampaignStatusReport> {
+  return waitFor(async () => {
+    const report = await getCampaignStatus(env.db, campaignId);
+    return isFinished(report.status) ? report : undefined;
+  }, timeoutMs);
+}
+
+export async function sandboxLedger(env: TestEnv, api?: string): Promise<Record<string, number>> {
+  const response = await fetch(`${env.sandbox.url}/_sandbox/sent${api ? `?api=${api}` : ""}`);
+  return (await response.json()) as Record<string, number>;
+}
