@@ -1,0 +1,88 @@
+// `npm run demo`: one whole campaign on this machine, no EngageLab account needed.
+// Migrates the database, starts the sandbox provider and a send worker in this process, sends the bundled
+// example CSV with a progress bar, and prints a summary table.
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "../src/config/config.ts";
+import { createLogger } from "../src/config/logger.ts";
+import { getCampaignStatus } from "../src/campaigns/campaign-status.ts";
+import { launchCsvCampaign } from "../src/campaigns/launch-campaign.ts";
+import { startSendWorker } from "../src/campaigns/worker-runtime.ts";
+import { createRedisConnection } from "../src/queue/redis.ts";
+import { createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
+import { openDatabase } from "../src/store/database.ts";
+import { migrateDatabase } from "../src/store/migrate.ts";
+import { startSandbox } from "../src/sandbox/server.ts";
+import { formatStatus, formatTable } from "../src/cli/format.ts";
+import { waitForCampaign } from "../src/cli/progress.ts";
+
+const file = fileURLToPath(new URL("../examples/demo-recipients.csv", import.meta.url));
+
+// The sandbox answers like EngageLab with 50 ms latency and 5 % transient 500s, so retries show up.
+const sandbox = await startSandbox({ port: 0, latencyMs: 50, errorRate: 0.05 });
+const config = loadConfig({
+  ...process.env,
+  ENGAGELAB_MESSAGES_URL: sandbox.url,
+  ENGAGELAB_SMS_URL: sandbox.url,
+  ENGAGELAB_OTP_URL: sandbox.url,
+  ENGAGELAB_API_KEY: "",
+  ENGAGELAB_API_SECRET: "",
+  BATCH_SIZE: process.env.BATCH_SIZE ?? "250",
+  SEND_BACKOFF_MS: "200",
+  LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+});
+const log = createLogger(config.logLevel);
+console.log(`sandbox provider on ${sandbox.url}`);
+const migration = await migrateDatabase(config.databaseUrl);
+console.log(`database ready (${migration.applied.length} migration(s) applied now, ${migration.alreadyApplied} before)`);
+
+const db = openDatabase(config.databaseUrl);
+const connection = createRedisConnection(config.redisUrl, "producer");
+const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+const worker = await startSendWorker(config, log);
+try {
+  const started = Date.now();
+  const campaign = await launchCsvCampaign(
+    { db, log, enqueue: (campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds) },
+    {
+      file,
+      name: "demo: shipping notice",
+      templateId: "1",
+      params: { order: "DEMO-42" },
+      phoneColumn: "phone",
+      provider: "messages",
+      onUnknown: "at_most_once",
+      batchSize: config.send.batchSize,
+    },
+  );
+  console.log(`campaign ${campaign.campaignId}: ${campaign.recipientCount} recipients in ${campaign.batchIds.length} batches`);
+  await waitForCampaign(db, campaign.campaignId, { timeoutMs: 120_000, pollMs: 200 });
+  const wallSeconds = (Date.now() - started) / 1000;
+  const report = await getCampaignStatus(db, campaign.campaignId);
+  const stats = (await (await fetch(`${sandbox.url}/_sandbox/stats`)).json()) as Record<string, unknown>;
+  const ledger = (await (await fetch(`${sandbox.url}/_sandbox/sent`)).json()) as Record<string, number>;
+  const receivedTwice = Object.values(ledger).filter((times) => times > 1).length;
+
+  console.log(`\n${formatStatus(report)}\n`);
+  console.log(
+    formatTable([
+      ["summary", ""],
+      ["CSV rows", report.rows.total],
+      ["rejected (invalid number)", report.rows.rejected],
+      ["duplicates skipped", report.rows.duplicates],
+      ["recipients", report.recipients.total],
+      ["accepted by provider", report.recipients.accepted],
+      ["failed", report.recipients.failed],
+      ["unknown", report.recipients.unknown],
+      ["provider 500s retried", Number(stats.errors ?? 0)],
+      ["numbers received twice", receivedTwice],
+      ["wall time (s)", wallSeconds.toFixed(2)],
+    ]),
+  );
+  if (report.status !== "completed" || receivedTwice > 0) process.exitCode = 1;
+} finally {
+  await worker.stop();
+  await queue.close();
+  connection.disconnect();
+  await db.close();
+  await sandbox.close();
+}
