@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { classifyProviderError } from "../src/engagelab/error-policy.ts";
-import { ProviderError } from "../src/engagelab/errors.ts";
+import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
 
 const http = (status: number, code?: number, retryAfterMs?: number) =>
   new ProviderError({ api: "messages", kind: "http", status, code, retryAfterMs, providerMessage: "x" });
@@ -11,10 +11,10 @@ describe("classifyProviderError: one row per documented case", () => {
     ["timeout", new ProviderError({ api: "messages", kind: "timeout" }), "retry"],
     ["HTTP 500 code 1000", http(500, 1000), "retry"],
     ["HTTP 502 without a body", http(502), "retry"],
-    ["HTTP 401 code 2001", http(401, 2001), "fail-batch"],
-    ["HTTP 401 code 2002", http(401, 2002), "fail-batch"],
-    ["HTTP 403 code 2004", http(403, 2004), "fail-batch"],
-    ["legacy HTTP 401 code 30000", http(401, 30000), "fail-batch"],
+    ["HTTP 401 code 2001", http(401, 2001), "pause-campaign"],
+    ["HTTP 401 code 2002", http(401, 2002), "pause-campaign"],
+    ["HTTP 403 code 2004", http(403, 2004), "pause-campaign"],
+    ["legacy HTTP 401 code 30000", http(401, 30000), "pause-campaign"],
     ["HTTP 400 code 3001", http(400, 3001), "fail-batch"],
     ["HTTP 400 code 3002", http(400, 3002), "fail-batch"],
     ["HTTP 400 code 3003", http(400, 3003), "fail-batch"],
@@ -25,6 +25,8 @@ describe("classifyProviderError: one row per documented case", () => {
     ["other 4xx", http(404), "fail-batch"],
     ["2xx with non-zero code", http(200, 1), "fail-batch"],
     ["unreadable 2xx body", new ProviderError({ api: "messages", kind: "invalid-response", status: 200 }), "mark-unknown"],
+    ["HTTP 401 without a code", http(401), "pause-campaign"],
+    ["request refused before sending", new ProviderRequestError("custom_args", "is over 1 KB"), "fail-batch"],
     ["not a provider error", new Error("boom"), "fail-batch"],
   ])("%s → %s", (_name, error, action) => {
     expect(classifyProviderError(error).action).toBe(action);

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { csvOf, createTestEnv, singaporeNumbers, type TestEnv } from "./helpers/test-env.ts";
+import { loadConfig } from "../src/config/config.ts";
+import { resumeCampaign } from "../src/campaigns/campaign-control.ts";
+import { startSendWorker } from "../src/campaigns/worker-runtime.ts";
+import { createRedisConnection } from "../src/queue/redis.ts";
+import { createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
+import { csvOf, createTestEnv, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 
 const WRONG_KEY = "wrong-key-7f3a9c";
@@ -14,29 +19,61 @@ describe("a wrong API key", () => {
     await env?.cleanup();
   });
 
-  it("fails the batch with the provider's code and message, sends nothing, and never logs the key", async () => {
-    const file = await env.writeCsv("k.csv", csvOf(["phone"], singaporeNumbers(20).map((n) => [n])));
+  it("pauses the campaign with the provider's code and message, sends nothing until resumed, and never logs the key", async () => {
+    const numbers = singaporeNumbers(2_500);
+    const file = await env.writeCsv("k.csv", csvOf(["phone"], numbers.map((n) => [n])));
     const campaign = await launchCampaign(env, { file });
     const worker = await startWorker(env);
+    let paused;
     try {
-      const report = await waitForCampaignEnd(env, campaign.campaignId);
-      expect(report.status).toBe("failed");
-      expect(report.recipients).toMatchObject({ total: 20, failed: 20, accepted: 0 });
+      paused = await waitFor(async () => {
+        const row = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
+        return row.status === "paused" ? row : undefined;
+      });
+      // Let the other batches' jobs run into the paused campaign: none may send.
+      await new Promise((resolve) => setTimeout(resolve, 500));
     } finally {
       await worker.stop();
     }
-    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
-    expect(batch).toMatchObject({ state: "failed", errorCode: 2001, attempts: 1 });
-    expect(batch!.errorMessage).toMatch(/Authentication failed/);
-    const recipient = await env.db.prisma.recipient.findFirstOrThrow({ where: { campaignId: campaign.campaignId } });
-    expect(recipient).toMatchObject({ state: "failed", failureCode: 2001 });
+    expect(paused.statusReason).toMatch(/code 2001.*Authentication failed/);
+    const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batches.every((b) => b.state === "queued")).toBe(true);
+    const refused = batches.filter((b) => b.errorCode !== null);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused[0]).toMatchObject({ errorCode: 2001 });
+    expect(refused[0]!.errorMessage).toMatch(/Authentication failed/);
+    expect(await env.db.prisma.recipient.count({ where: { campaignId: campaign.campaignId, state: "pending" } })).toBe(2_500);
     expect(await sandboxLedger(env)).toEqual({});
 
     const logs = env.logOutput();
-    expect(logs).toContain("2001"); // the failure was logged at debug level...
+    expect(logs).toContain("2001"); // the refusal was logged at debug level...
     const basic = Buffer.from(`${WRONG_KEY}:${WRONG_SECRET}`).toString("base64");
-    for (const secret of [WRONG_KEY, WRONG_SECRET, basic]) expect(logs).not.toContain(secret); // ...without its credentials
+    for (const secret of [WRONG_KEY, WRONG_SECRET, basic]) expect(logs).not.toContain(secret); // ...without the credentials
     const stored = JSON.stringify(await env.db.prisma.batch.findMany()) + JSON.stringify(await env.db.prisma.campaign.findMany());
     for (const secret of [WRONG_KEY, WRONG_SECRET, basic]) expect(stored).not.toContain(secret);
+
+    // The operator fixes the credentials and resumes: every recipient is sent exactly once.
+    const fixed = loadConfig({
+      DATABASE_URL: env.config.databaseUrl,
+      REDIS_URL: env.config.redisUrl,
+      QUEUE_PREFIX: env.config.queuePrefix,
+      ENGAGELAB_MESSAGES_URL: env.sandbox.url,
+      LOG_LEVEL: "debug",
+    });
+    const goodWorker = await startSendWorker(fixed, env.log);
+    const connection = createRedisConnection(fixed.redisUrl, "producer");
+    const queue = createSendQueue(connection, { prefix: fixed.queuePrefix, attempts: 3, backoffMs: 50 });
+    try {
+      expect(await resumeCampaign(env.db, (id, ids) => enqueueBatches(queue, id, ids), campaign.campaignId)).toBe(3);
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report).toMatchObject({ status: "completed", recipients: { accepted: 2_500, pending: 0 } });
+    } finally {
+      await goodWorker.stop();
+      await queue.close();
+      connection.disconnect();
+    }
+    const ledger = await sandboxLedger(env);
+    expect(Object.keys(ledger)).toHaveLength(2_500);
+    expect(Math.max(...Object.values(ledger))).toBe(1);
   });
 });

@@ -1,4 +1,7 @@
 import type { Logger } from "../config/logger.ts";
+import { validateLegacyOptions, type LegacySendOptions } from "../engagelab/legacy-send-api.ts";
+import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
+import { ProviderRequestError } from "../engagelab/errors.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
 import { createCampaignWithRecipients, type IngestedCampaign } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
@@ -14,6 +17,8 @@ export interface CsvCampaignInput {
   onUnknown: UnknownOutcomePolicy;
   defaultRegion?: string;
   batchSize: number;
+  /** Provider-specific options: legacy from/msgType/labelId/customArgs, messages scheduleTime (Unix s). */
+  sendOptions?: Record<string, unknown>;
   onProgress?: (rowsRead: number) => void;
 }
 
@@ -34,6 +39,8 @@ export interface LaunchedCampaign extends IngestedCampaign {
  * (or any worker's start-up reconcile) queues it again.
  */
 export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInput): Promise<LaunchedCampaign> {
+  const sendOptions = input.sendOptions ?? {};
+  validateSendOptions(input.provider, input.templateId, sendOptions);
   const rows = readCsvRecipients(input.file, { phoneColumn: input.phoneColumn, defaultRegion: input.defaultRegion });
   const ingested = await createCampaignWithRecipients(
     deps.db,
@@ -43,11 +50,11 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
       templateParams: input.params,
       provider: input.provider,
       onUnknown: input.onUnknown,
-      sendOptions: {},
+      sendOptions,
       source: input.file,
     },
     rows,
-    { batchSize: input.batchSize, initialStatus: "running", onProgress: input.onProgress },
+    { batchSize: input.batchSize, groupByParams: input.provider !== "custom", initialStatus: "running", onProgress: input.onProgress },
   );
   const log = deps.log.child({ campaignId: ingested.campaignId });
   log.info(
@@ -60,5 +67,16 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
   } catch (error) {
     log.error({ err: error }, "campaign stored but not queued; run `smsblast reconcile` once Redis is reachable");
     return { ...ingested, enqueued: false };
+  }
+}
+
+/** Refuses, before anything is stored, options the chosen API would refuse for every batch. */
+export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: Record<string, unknown>): void {
+  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions as LegacySendOptions);
+  if (sendOptions.scheduleTime !== undefined) {
+    if (provider !== "messages") {
+      throw new ProviderRequestError("schedule_time", "provider-side scheduling exists only on the messages API (--provider messages)");
+    }
+    assertScheduleTimeInWindow(sendOptions.scheduleTime as number);
   }
 }

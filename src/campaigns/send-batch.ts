@@ -1,12 +1,14 @@
 import type { Logger } from "../config/logger.ts";
 import { classifyProviderError } from "../engagelab/error-policy.ts";
-import { ProviderError } from "../engagelab/errors.ts";
+import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
 import type { BatchSendResult, SmsProvider } from "../engagelab/provider.ts";
 import {
   BatchNotClaimedError,
   claimBatch,
-  loadPendingPhones,
+  loadPendingRecipients,
   markBatchRetrying,
+  pauseCampaignForBatch,
+  recordRecipientProgress,
   reclaimStaleBatch,
   recordBatchOutcome,
   type BatchOutcome,
@@ -74,8 +76,8 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   }
 
   const log = deps.log.child({ campaignId: batch.campaignId, batchId: batch.id, sequence: batch.sequence });
-  const phones = await loadPendingPhones(deps.db.pool, batch.campaignId, batch.sequence);
-  if (phones.length === 0) {
+  const recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence);
+  if (recipients.length === 0) {
     return record(deps, { ...baseOutcome(batch), state: "sent", rest: { state: "accepted" } });
   }
 
@@ -89,14 +91,22 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
       campaignName: batch.campaignName,
       templateId: batch.templateId,
       params: batch.params,
-      phones,
+      recipients,
       idempotencyKey: batch.idempotencyKey,
+      scheduleTime: typeof batch.sendOptions.scheduleTime === "number" ? batch.sendOptions.scheduleTime : undefined,
       sendOptions: batch.sendOptions,
     });
   } catch (error) {
     return handleSendError(deps, log, batch, error, attempt);
   }
-  log.debug({ ms: Math.round(performance.now() - started), size: phones.length, planId: result.planId }, "batch sent");
+  log.debug({ ms: Math.round(performance.now() - started), size: recipients.length, planId: result.planId }, "batch sent");
+
+  if (result.unsettled) {
+    // Some recipients were settled before an error stopped the batch: keep them, then handle the error
+    // for the rest exactly as if the whole request had failed.
+    await recordRecipientProgress(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence }, result.accepted, result.failed);
+    return handleSendError(deps, log, batch, result.unsettled.error, attempt);
+  }
 
   const shortfall = result.totalCount - result.acceptedCount;
   return record(deps, {
@@ -123,8 +133,22 @@ async function handleSendError(
 ): Promise<SendBatchResult> {
   const decision = classifyProviderError(error);
   const code = error instanceof ProviderError ? (error.code ?? null) : null;
-  const message = error instanceof ProviderError ? (error.providerMessage ?? error.message) : "unexpected error while sending";
-  if (!(error instanceof ProviderError)) log.error({ err: error }, "unexpected error while sending batch");
+  const message =
+    error instanceof ProviderError
+      ? (error.providerMessage ?? error.message)
+      : error instanceof ProviderRequestError
+        ? error.message
+        : "unexpected error while sending";
+  if (!(error instanceof ProviderError) && !(error instanceof ProviderRequestError)) {
+    log.error({ err: error }, "unexpected error while sending batch");
+  }
+
+  if (decision.action === "pause-campaign") {
+    const reason = `provider refused the account (${code !== null ? `code ${code}` : decision.reason}): ${message}`;
+    await pauseCampaignForBatch(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId }, code, reason);
+    log.error({ code }, "campaign paused: the provider refused the credentials; fix them, then `smsblast resume`");
+    return { outcome: "skipped", reason };
+  }
 
   if (decision.action === "retry" && (!attempt.isLastAttempt || decision.rateLimited)) {
     await markBatchRetrying(deps.db.pool, batch.id, code, message);

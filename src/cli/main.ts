@@ -11,16 +11,72 @@ import { createSendQueue, enqueueBatches } from "../queue/send-queue.ts";
 import { openDatabase, type Database } from "../store/database.ts";
 import { migrateDatabase, MigrationError } from "../store/migrate.ts";
 import { startSandbox, sandboxOptionsFromEnv } from "../sandbox/server.ts";
+import { pauseCampaign, resumeCampaign } from "../campaigns/campaign-control.ts";
+import { sendOneMessage, RecipientInputError } from "../campaigns/send-one.ts";
+import { ProviderRequestError } from "../engagelab/errors.ts";
+import { createProviders } from "../engagelab/providers.ts";
+import { CampaignStateError } from "../store/campaign-repository.ts";
 import { formatStatus } from "./format.ts";
 import { waitForCampaign } from "./progress.ts";
 
 /** Errors a user can fix; printed as one clear line, without a stack trace. */
-const USER_ERRORS = [ConfigError, CsvInputError, CampaignNotFoundError, MigrationError, InvalidArgumentError];
+const USER_ERRORS = [
+  ConfigError,
+  CsvInputError,
+  CampaignNotFoundError,
+  CampaignStateError,
+  MigrationError,
+  InvalidArgumentError,
+  ProviderRequestError,
+  RecipientInputError,
+];
 
 function collectParam(value: string, previous: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
   return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
+}
+
+function isoTime(value: string): Date {
+  const at = new Date(value);
+  if (Number.isNaN(at.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) {
+    throw new InvalidArgumentError(`expected an ISO time such as 2026-12-01T09:00:00+08:00, got "${value}"`);
+  }
+  return at;
+}
+
+function nonNegativeInt(name: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
+    return Number(value);
+  };
+}
+
+/** Provider-specific options of `send`, as stored in Campaign.sendOptions. */
+function sendOptionsFrom(opts: Record<string, unknown>): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  if (opts.from !== undefined) options.from = opts.from;
+  if (opts.msgType !== undefined) options.msgType = opts.msgType;
+  if (opts.labelId !== undefined) options.labelId = opts.labelId;
+  if (opts.customArg && Object.keys(opts.customArg as object).length > 0) options.customArgs = opts.customArg;
+  if (opts.at !== undefined) {
+    if (!opts.providerSchedule) {
+      throw new InvalidArgumentError("--at needs --provider-schedule (EngageLab schedule_time, 3 minutes to 30 days ahead)");
+    }
+    options.scheduleTime = Math.floor((opts.at as Date).getTime() / 1000);
+  }
+  return options;
+}
+
+async function withQueue<T>(config: Config, fn: (enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>) => Promise<T>): Promise<T> {
+  const connection = createRedisConnection(config.redisUrl, "producer");
+  const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+  try {
+    return await fn((campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds));
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
 }
 
 function nonNegativeNumber(name: string, max = Infinity) {
@@ -101,9 +157,16 @@ export function buildCli(): Command {
         .default("mark-unknown"),
     )
     .option("--region <code>", "default country for numbers without a country code (e.g. SG)")
+    .option("--from <sender>", "legacy: sender name, 3-11 letters or digits")
+    .option("--msg-type <n>", "legacy: msg_type (2 = international)", nonNegativeInt("--msg-type"))
+    .option("--label-id <n>", "legacy: SMS label id", nonNegativeInt("--label-id"))
+    .option("--custom-arg <key=value>", "legacy: custom_args entry, 1 KB in all (repeatable)", collectParam, {})
+    .option("--at <iso-time>", "with --provider-schedule: send at this time", isoTime)
+    .option("--provider-schedule", "let EngageLab schedule the send (schedule_time, 3 minutes to 30 days ahead)")
     .option("--wait", "show a progress bar until the campaign completes")
     .option("--worker", "with --wait: also run a send worker in this process")
     .action(async (file: string, opts) => {
+      const sendOptions = sendOptionsFrom(opts);
       await withServices(async ({ config, log, db }) => {
         const connection = createRedisConnection(config.redisUrl, "producer");
         const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
@@ -112,6 +175,7 @@ export function buildCli(): Command {
           const campaign = await launchCsvCampaign(
             { db, log, enqueue: (campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds) },
             {
+              sendOptions,
               file,
               name: opts.name ?? `${file.split("/").pop()} ${new Date().toISOString()}`,
               templateId: opts.template,
@@ -143,6 +207,51 @@ export function buildCli(): Command {
           await queue.close();
           connection.disconnect();
         }
+      });
+    });
+
+  program
+    .command("send-one")
+    .description("send one message through v1/custom-messages (OTP or notification) and print its message_id")
+    .argument("<to>", "phone number or e-mail address")
+    .requiredOption("-t, --template <id>", "EngageLab template id")
+    .option("-p, --param <key=value>", "template parameter (repeatable)", collectParam, {})
+    .option("--region <code>", "default country for a number without a country code")
+    .action(async (to: string, opts) => {
+      await withServices(async ({ config, log, db }) => {
+        const registry = createProviders(config);
+        try {
+          const result = await sendOneMessage(
+            { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs },
+            { to, templateId: opts.template, params: opts.param, defaultRegion: opts.region ?? config.defaultRegion },
+          );
+          console.log(JSON.stringify(result));
+          if (result.state !== "accepted") process.exitCode = 1;
+        } finally {
+          await registry.close();
+        }
+      });
+    });
+
+  program
+    .command("pause")
+    .description("stop sending a campaign between batches (in-flight batches finish)")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ db }) => {
+        await pauseCampaign(db, campaignId);
+        console.log(`campaign ${campaignId} paused`);
+      });
+    });
+
+  program
+    .command("resume")
+    .description("continue a paused campaign (after a manual pause, or after the provider refused the credentials)")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ config, db }) => {
+        const queued = await withQueue(config, (enqueue) => resumeCampaign(db, enqueue, campaignId));
+        console.log(`campaign ${campaignId} resumed; ${queued} batch(es) queued`);
       });
     });
 

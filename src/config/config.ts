@@ -19,6 +19,8 @@ const envSchema = z.object({
   ENGAGELAB_OTP_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
   PROVIDER_TIMEOUT_MS: positiveInt(10_000),
   SEND_CONCURRENCY: positiveInt(8),
+  // Requests in flight inside one batch for the single-recipient v1/custom-messages API (p-limit).
+  CUSTOM_PARALLELISM: positiveInt(10),
   SEND_ATTEMPTS: positiveInt(6),
   SEND_BACKOFF_MS: positiveInt(1_000),
   // Requests per second across all worker processes (BullMQ's Redis limiter); 0 = no limit.
@@ -43,7 +45,14 @@ export type Config = {
     otpUrl: string;
     timeoutMs: number;
   };
-  send: { concurrency: number; attempts: number; backoffMs: number; rateLimitPerSecond: number; batchSize: number };
+  send: {
+    concurrency: number;
+    customParallelism: number;
+    attempts: number;
+    backoffMs: number;
+    rateLimitPerSecond: number;
+    batchSize: number;
+  };
   defaultRegion: string | undefined;
   logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
 };
@@ -81,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     send: {
       concurrency: e.SEND_CONCURRENCY,
+      customParallelism: e.CUSTOM_PARALLELISM,
       attempts: e.SEND_ATTEMPTS,
       backoffMs: e.SEND_BACKOFF_MS,
       rateLimitPerSecond: e.SEND_RATE_LIMIT,

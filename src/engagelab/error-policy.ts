@@ -1,7 +1,8 @@
-import { ProviderError } from "./errors.ts";
+import { ProviderError, ProviderRequestError } from "./errors.ts";
 
 export type ErrorAction =
   | "retry" // transient: back off and try the same batch again
+  | "pause-campaign" // the account is refused: nothing more is sent until `smsblast resume`
   | "fail-batch" // the request itself is wrong: record the provider's code and message, no retry
   | "fail-recipients" // the provider refused these recipients (frequency limit), not the campaign
   | "mark-unknown"; // the provider may have sent it, but its answer is unreadable: never resend blindly
@@ -21,10 +22,10 @@ export interface ErrorDecision {
  */
 const CODE_ACTIONS: ReadonlyMap<number, ErrorAction> = new Map([
   [1000, "retry"], // internal error
-  [2001, "fail-batch"], // authentication failed
-  [2002, "fail-batch"], // token expired or disabled
-  [2004, "fail-batch"], // no permission for this API
-  [30000, "fail-batch"], // legacy: unauthorized
+  [2001, "pause-campaign"], // authentication failed
+  [2002, "pause-campaign"], // token expired or disabled
+  [2004, "pause-campaign"], // no permission for this API
+  [30000, "pause-campaign"], // legacy: unauthorized
   [3001, "fail-batch"], // malformed JSON
   [3002, "fail-batch"], // invalid parameters
   [3003, "fail-batch"], // business validation failed
@@ -35,6 +36,9 @@ const CODE_ACTIONS: ReadonlyMap<number, ErrorAction> = new Map([
 ]);
 
 export function classifyProviderError(error: unknown): ErrorDecision {
+  if (error instanceof ProviderRequestError) {
+    return { action: "fail-batch", rateLimited: false, reason: `invalid request: ${error.field}` };
+  }
   if (!(error instanceof ProviderError)) {
     return { action: "fail-batch", rateLimited: false, reason: "unexpected error" };
   }
@@ -50,7 +54,7 @@ export function classifyProviderError(error: unknown): ErrorDecision {
     return { action: "retry", rateLimited: false, reason: `HTTP ${error.status}` };
   }
   if (error.status === 401 || error.status === 403) {
-    return { action: "fail-batch", rateLimited: false, reason: `HTTP ${error.status}` };
+    return { action: "pause-campaign", rateLimited: false, reason: `HTTP ${error.status}` };
   }
   if (error.kind === "invalid-response") {
     return { action: "mark-unknown", rateLimited: false, reason: "unreadable success response" };

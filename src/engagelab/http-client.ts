@@ -40,7 +40,14 @@ export class EngageLabHttpClient {
   }
 
   /** Sends one request. Resolves only for 2xx with no non-zero `code`; everything else is a ProviderError. */
-  async call(api: ProviderApiName, method: "GET" | "POST" | "PUT" | "DELETE", url: string, payload?: unknown): Promise<ProviderResponse> {
+  async call(
+    api: ProviderApiName,
+    method: "GET" | "POST" | "PUT" | "DELETE",
+    url: string,
+    payload?: unknown,
+    /** Non-zero codes that are not errors on a 2xx answer (legacy partial success 41031). */
+    acceptCodes: readonly number[] = [],
+  ): Promise<ProviderResponse> {
     let status: number;
     let text: string;
     let retryAfterHeader: string | string[] | undefined;
@@ -71,7 +78,7 @@ export class EngageLabHttpClient {
       throw new ProviderError({ api, kind: status >= 400 ? "http" : "invalid-response", status, detail });
     }
     const code = isRecord(body) ? readInt(body.code) : undefined;
-    if (status >= 200 && status < 300 && (code === undefined || code === 0)) return { status, body };
+    if (status >= 200 && status < 300 && (code === undefined || code === 0 || acceptCodes.includes(code))) return { status, body };
 
     const providerMessage = isRecord(body) && typeof body.message === "string" ? body.message : undefined;
     throw new ProviderError({

@@ -1,9 +1,25 @@
-import { ProviderError } from "./errors.ts";
+import { ProviderError, ProviderRequestError } from "./errors.ts";
 import type { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readId, readInt } from "./json-body.ts";
 import type { BatchSendRequest, BatchSendResult, SmsProvider } from "./provider.ts";
 
 export const MAX_NUMBERS_PER_REQUEST = 1000;
+export const SCHEDULE_MIN_LEAD_SECONDS = 3 * 60;
+export const SCHEDULE_MAX_LEAD_SECONDS = 30 * 24 * 3600;
+
+/** schedule_time must be at least 3 minutes and at most 30 days ahead (seed 000); checked before sending. */
+export function assertScheduleTimeInWindow(scheduleTime: number, nowMs = Date.now()): void {
+  const lead = scheduleTime - Math.floor(nowMs / 1000);
+  if (!Number.isInteger(scheduleTime) || scheduleTime <= 0) {
+    throw new ProviderRequestError("schedule_time", `must be a positive Unix time in seconds, got ${scheduleTime}`);
+  }
+  if (lead < SCHEDULE_MIN_LEAD_SECONDS) {
+    throw new ProviderRequestError("schedule_time", `${new Date(scheduleTime * 1000).toISOString()} is less than 3 minutes ahead`);
+  }
+  if (lead > SCHEDULE_MAX_LEAD_SECONDS) {
+    throw new ProviderRequestError("schedule_time", `${new Date(scheduleTime * 1000).toISOString()} is more than 30 days ahead`);
+  }
+}
 
 /** POST /v1/messages: the current bulk send API (seed 000). */
 export class MessagesApiProvider implements SmsProvider {
@@ -15,16 +31,20 @@ export class MessagesApiProvider implements SmsProvider {
   ) {}
 
   async sendBatch(request: BatchSendRequest): Promise<BatchSendResult> {
-    if (request.phones.length === 0 || request.phones.length > MAX_NUMBERS_PER_REQUEST) {
-      throw new RangeError(`batch ${request.batchId} has ${request.phones.length} numbers; v1/messages takes 1 to 1000`);
+    const phones = request.recipients.map((r) => r.phone);
+    if (phones.length === 0 || phones.length > MAX_NUMBERS_PER_REQUEST) {
+      throw new RangeError(`batch ${request.batchId} has ${phones.length} numbers; v1/messages takes 1 to 1000`);
     }
     const payload: Record<string, unknown> = {
-      to: request.phones,
+      to: phones,
       template: { id: request.templateId, params: request.params },
       plan_name: `${request.campaignName} #${request.sequence}`.slice(0, 128),
       custom_args: { campaign_id: request.campaignId, batch_id: request.batchId },
     };
-    if (request.scheduleTime !== undefined) payload.schedule_time = request.scheduleTime;
+    if (request.scheduleTime !== undefined) {
+      assertScheduleTimeInWindow(request.scheduleTime);
+      payload.schedule_time = request.scheduleTime;
+    }
 
     const { status, body } = await this.http.call("messages", "POST", new URL("/v1/messages", this.baseUrl).href, payload);
     const planId = isRecord(body) ? readId(body.plan_id) : undefined;
@@ -47,7 +67,7 @@ export class MessagesApiProvider implements SmsProvider {
       taskId,
       totalCount,
       acceptedCount,
-      accepted: request.phones.map((phone) => ({ phone, messageId: request.phones.length === 1 ? messageId : undefined })),
+      accepted: phones.map((phone) => ({ phone, messageId: phones.length === 1 ? messageId : undefined })),
       failed: [],
     };
   }

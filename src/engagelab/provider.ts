@@ -1,5 +1,3 @@
-import type { EngageLabHttpClient } from "./http-client.ts";
-
 /** One request's worth of recipients sharing one set of template params (at most 1000 for bulk APIs). */
 export interface BatchSendRequest {
   campaignId: string;
@@ -7,8 +5,10 @@ export interface BatchSendRequest {
   sequence: number;
   campaignName: string;
   templateId: string;
+  /** Template params shared by the whole request (bulk APIs take one set per request). */
   params: Record<string, string>;
-  phones: string[];
+  /** Targets in file order; `params` are per-recipient values (used by the single-recipient API). */
+  recipients: BatchRecipient[];
   /** Stable across retries of the same batch: legacy `request_id`. */
   idempotencyKey: string;
   /** Unix seconds; v1/messages `schedule_time`. */
@@ -16,10 +16,16 @@ export interface BatchSendRequest {
   sendOptions: Record<string, unknown>;
 }
 
+export interface BatchRecipient {
+  phone: string;
+  params: Record<string, string> | null;
+}
+
 export interface AcceptedRecipient {
   phone: string;
   smsId?: string;
   messageId?: string;
+  sendChannel?: string;
 }
 
 export interface FailedRecipient {
@@ -36,6 +42,11 @@ export interface BatchSendResult {
   acceptedCount: number;
   accepted: AcceptedRecipient[];
   failed: FailedRecipient[];
+  /**
+   * Single-recipient APIs settle recipients one by one; when some could not be settled (a retryable or
+   * account-wide error), this carries that error. Settled recipients are recorded and never re-sent.
+   */
+  unsettled?: { error: unknown; count: number };
 }
 
 /** The seam between the send worker and one EngageLab API. */
@@ -44,9 +55,3 @@ export interface SmsProvider {
   sendBatch(request: BatchSendRequest): Promise<BatchSendResult>;
 }
 
-export interface ProviderContext {
-  http: EngageLabHttpClient;
-  messagesUrl: string;
-  smsUrl: string;
-  otpUrl: string;
-}

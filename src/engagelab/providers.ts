@@ -2,33 +2,30 @@ import type { Config } from "../config/config.ts";
 import type { ProviderApi } from "../store/generated/enums.ts";
 import { EngageLabHttpClient } from "./http-client.ts";
 import { MessagesApiProvider } from "./messages-api.ts";
-import { ProviderRequestError } from "./errors.ts";
+import { LegacySendApiProvider } from "./legacy-send-api.ts";
+import { CustomMessagesApiProvider } from "./custom-messages-api.ts";
 import type { SmsProvider } from "./provider.ts";
 
 export interface ProviderRegistry {
   providers: Record<ProviderApi, SmsProvider>;
+  custom: CustomMessagesApiProvider;
   close(): Promise<void>;
-}
-
-class NotYetSupportedProvider implements SmsProvider {
-  constructor(readonly name: "legacy" | "custom") {}
-  async sendBatch(): Promise<never> {
-    throw new ProviderRequestError("provider", `the ${this.name} API is not supported yet`);
-  }
 }
 
 /** One keep-alive HTTP client shared by every provider adapter of the process. */
 export function createProviders(config: Config): ProviderRegistry {
   const http = new EngageLabHttpClient(
     { apiKey: config.engagelab.apiKey, apiSecret: config.engagelab.apiSecret },
-    { timeoutMs: config.engagelab.timeoutMs, connections: config.send.concurrency * 2 },
+    { timeoutMs: config.engagelab.timeoutMs, connections: config.send.concurrency * Math.max(2, config.send.customParallelism) },
   );
+  const custom = new CustomMessagesApiProvider(http, config.engagelab.otpUrl, config.send.customParallelism);
   return {
     providers: {
       messages: new MessagesApiProvider(http, config.engagelab.messagesUrl),
-      legacy: new NotYetSupportedProvider("legacy"),
-      custom: new NotYetSupportedProvider("custom"),
+      legacy: new LegacySendApiProvider(http, config.engagelab.smsUrl),
+      custom,
     },
+    custom,
     close: () => http.close(),
   };
 }

@@ -82,13 +82,17 @@ function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
   };
 }
 
-/** Numbers of the batch still waiting for an outcome, in file order. */
-export async function loadPendingPhones(pool: pg.Pool, campaignId: string, sequence: number): Promise<string[]> {
-  const { rows } = await pool.query<{ phone: string }>(
-    `SELECT phone FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' ORDER BY row_number`,
+/** Recipients of the batch still waiting for an outcome, in file order. */
+export async function loadPendingRecipients(
+  pool: pg.Pool,
+  campaignId: string,
+  sequence: number,
+): Promise<Array<{ phone: string; params: Record<string, string> | null }>> {
+  const { rows } = await pool.query<{ phone: string; params: Record<string, string> | null }>(
+    `SELECT phone, params FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' ORDER BY row_number`,
     [campaignId, sequence],
   );
-  return rows.map((r) => r.phone);
+  return rows;
 }
 
 /** Puts a claimed batch back for another attempt, keeping the last error for `status`. */
@@ -112,7 +116,7 @@ export interface BatchOutcome {
   errorCode?: number | null;
   errorMessage?: string | null;
   /** Recipients the provider accepted, with the ids it returned for each. */
-  accepted: Array<{ phone: string; smsId?: string; messageId?: string }>;
+  accepted: Array<{ phone: string; smsId?: string; messageId?: string; sendChannel?: string }>;
   /** Recipients the provider refused, with its reason. */
   failed: Array<{ phone: string; code?: number; message: string }>;
   /** What happens to every other recipient of the batch still pending. */
@@ -152,64 +156,107 @@ export async function recordBatchOutcome(pool: pg.Pool, outcome: BatchOutcome): 
     // Someone else (reconciler, cancel) already settled this batch: record nothing twice.
     if (rowCount === 0) throw new BatchNotClaimedError(outcome.batchId);
 
-    let accepted = 0;
-    let failed = 0;
-    let unknown = 0;
-    if (outcome.accepted.some((a) => a.smsId !== undefined || a.messageId !== undefined)) {
-      const res = await client.query(
-        `UPDATE recipients r SET state = 'accepted', sms_id = u.sms_id, message_id = u.message_id, updated_at = now()
-         FROM unnest($3::text[], $4::text[], $5::text[]) AS u(phone, sms_id, message_id)
-         WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
-        [
-          outcome.campaignId,
-          outcome.sequence,
-          outcome.accepted.map((a) => a.phone),
-          outcome.accepted.map((a) => a.smsId ?? null),
-          outcome.accepted.map((a) => a.messageId ?? null),
-        ],
-      );
-      accepted += res.rowCount ?? 0;
-    } else if (outcome.accepted.length > 0 && outcome.rest.state !== "accepted") {
-      const res = await client.query(
-        `UPDATE recipients SET state = 'accepted', updated_at = now()
-         WHERE campaign_id = $1 AND batch_sequence = $2 AND phone = ANY($3::text[]) AND state = 'pending'`,
-        [outcome.campaignId, outcome.sequence, outcome.accepted.map((a) => a.phone)],
-      );
-      accepted += res.rowCount ?? 0;
-    }
-    if (outcome.failed.length > 0) {
-      const res = await client.query(
-        `UPDATE recipients r SET state = 'failed', failure_code = u.code, failure_message = u.message, updated_at = now()
-         FROM unnest($3::text[], $4::int[], $5::text[]) AS u(phone, code, message)
-         WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
-        [
-          outcome.campaignId,
-          outcome.sequence,
-          outcome.failed.map((f) => f.phone),
-          outcome.failed.map((f) => f.code ?? null),
-          outcome.failed.map((f) => f.message),
-        ],
-      );
-      failed += res.rowCount ?? 0;
-    }
+    const counts = await applyRecipientOutcomes(client, outcome.campaignId, outcome.sequence, outcome.accepted, outcome.failed);
     const rest = await client.query(
       `UPDATE recipients SET state = $3::"RecipientState", failure_code = $4, failure_message = $5, updated_at = now()
        WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
       [outcome.campaignId, outcome.sequence, outcome.rest.state, outcome.rest.code ?? null, outcome.rest.message ?? null],
     );
-    const restCount = rest.rowCount ?? 0;
-    if (outcome.rest.state === "accepted") accepted += restCount;
-    else if (outcome.rest.state === "failed") failed += restCount;
-    else unknown += restCount;
+    counts[outcome.rest.state] += rest.rowCount ?? 0;
 
     // Taking the campaign row lock last keeps it short, and serialises the completion check below: the
     // last two batches finishing at once cannot both miss each other's commit.
-    await client.query(
-      `UPDATE campaigns SET accepted_count = accepted_count + $2, failed_count = failed_count + $3,
-         unknown_count = unknown_count + $4, updated_at = now() WHERE id = $1`,
-      [outcome.campaignId, accepted, failed, unknown],
-    );
+    await addToCampaignCounters(client, outcome.campaignId, counts);
     return completeCampaignIfDone(client, outcome.campaignId);
+  });
+}
+
+type OutcomeCounts = { accepted: number; failed: number; unknown: number };
+
+/** Accepted and refused recipients of one batch, set-based from arrays; only `pending` rows change. */
+async function applyRecipientOutcomes(
+  client: pg.PoolClient,
+  campaignId: string,
+  sequence: number,
+  accepted: BatchOutcome["accepted"],
+  failed: BatchOutcome["failed"],
+): Promise<OutcomeCounts> {
+  const counts: OutcomeCounts = { accepted: 0, failed: 0, unknown: 0 };
+  if (accepted.length > 0) {
+    const res = await client.query(
+      `UPDATE recipients r SET state = 'accepted', sms_id = u.sms_id, message_id = u.message_id, send_channel = u.send_channel,
+         updated_at = now()
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS u(phone, sms_id, message_id, send_channel)
+       WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
+      [
+        campaignId,
+        sequence,
+        accepted.map((a) => a.phone),
+        accepted.map((a) => a.smsId ?? null),
+        accepted.map((a) => a.messageId ?? null),
+        accepted.map((a) => a.sendChannel ?? null),
+      ],
+    );
+    counts.accepted = res.rowCount ?? 0;
+  }
+  if (failed.length > 0) {
+    const res = await client.query(
+      `UPDATE recipients r SET state = 'failed', failure_code = u.code, failure_message = u.message, updated_at = now()
+       FROM unnest($3::text[], $4::int[], $5::text[]) AS u(phone, code, message)
+       WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
+      [campaignId, sequence, failed.map((f) => f.phone), failed.map((f) => f.code ?? null), failed.map((f) => f.message)],
+    );
+    counts.failed = res.rowCount ?? 0;
+  }
+  return counts;
+}
+
+async function addToCampaignCounters(client: pg.PoolClient, campaignId: string, counts: OutcomeCounts): Promise<void> {
+  await client.query(
+    `UPDATE campaigns SET accepted_count = accepted_count + $2, failed_count = failed_count + $3,
+       unknown_count = unknown_count + $4, updated_at = now() WHERE id = $1`,
+    [campaignId, counts.accepted, counts.failed, counts.unknown],
+  );
+}
+
+/**
+ * Records recipients settled so far by a batch that is not finished (single-recipient API interrupted by a
+ * transient or account-wide error); they will not be sent again when the batch is retried or resumed.
+ */
+export async function recordRecipientProgress(
+  pool: pg.Pool,
+  batch: { batchId: string; campaignId: string; sequence: number },
+  accepted: BatchOutcome["accepted"],
+  failed: BatchOutcome["failed"],
+): Promise<void> {
+  if (accepted.length === 0 && failed.length === 0) return;
+  await withTransaction(pool, async (client) => {
+    const { rowCount } = await client.query(`SELECT 1 FROM batches WHERE id = $1 AND state = 'sending' FOR UPDATE`, [batch.batchId]);
+    if (!rowCount) throw new BatchNotClaimedError(batch.batchId);
+    const counts = await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, accepted, failed);
+    await addToCampaignCounters(client, batch.campaignId, counts);
+  });
+}
+
+/**
+ * An account-wide provider error (bad or disabled key, no permission): stop the whole campaign. The batch
+ * goes back to `queued` untouched, so `smsblast resume` sends it once the account is fixed.
+ */
+export async function pauseCampaignForBatch(
+  pool: pg.Pool,
+  batch: { batchId: string; campaignId: string },
+  errorCode: number | null,
+  reason: string,
+): Promise<void> {
+  await withTransaction(pool, async (client) => {
+    await client.query(
+      `UPDATE batches SET state = 'queued', error_code = $2, error_message = $3, updated_at = now() WHERE id = $1 AND state = 'sending'`,
+      [batch.batchId, errorCode, reason],
+    );
+    await client.query(
+      `UPDATE campaigns SET status = 'paused', status_reason = $2, updated_at = now() WHERE id = $1 AND status = 'running'`,
+      [batch.campaignId, reason],
+    );
   });
 }
 

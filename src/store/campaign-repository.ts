@@ -34,6 +34,11 @@ export interface IngestedCampaign {
 
 export interface IngestOptions {
   batchSize: number;
+  /**
+   * Bulk APIs take one set of params per request, so recipients with different params cannot share a
+   * batch. The single-recipient API sends each with its own params: no grouping needed.
+   */
+  groupByParams: boolean;
   /** Status the campaign starts in once its recipients are stored. */
   initialStatus: CampaignStatus;
   onProgress?: (rowsRead: number) => void;
@@ -77,8 +82,8 @@ export async function createCampaignWithRecipients(
        SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
       [campaignId],
     );
-    const recipientCount = await planRecipients(client, campaignId, options.batchSize);
-    const batchIds = await insertBatches(client, campaignId, campaign.templateParams);
+    const recipientCount = await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
+    const batchIds = await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams);
 
     const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
       `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
@@ -132,14 +137,15 @@ function once(stream: NodeJS.EventEmitter): Promise<void> {
  * identical params share batches (both bulk APIs take one set of params per request), each group cut into
  * chunks of at most `batchSize`, groups and chunks in file order.
  */
-async function planRecipients(client: pg.PoolClient, campaignId: string, batchSize: number): Promise<number> {
+async function planRecipients(client: pg.PoolClient, campaignId: string, batchSize: number, groupByParams: boolean): Promise<number> {
+  const groupKey = groupByParams ? "params" : "NULL::jsonb";
   const { rowCount } = await client.query(
     `WITH dedup AS (
        SELECT DISTINCT ON (phone) phone, row_number, params FROM ingest_rows WHERE phone IS NOT NULL ORDER BY phone, row_number
      ), chunked AS (
        SELECT phone, row_number, params,
-              (row_number() OVER (PARTITION BY params ORDER BY row_number) - 1) / $2 AS chunk,
-              min(row_number) OVER (PARTITION BY params) AS group_start
+              (row_number() OVER (PARTITION BY ${groupKey} ORDER BY row_number) - 1) / $2 AS chunk,
+              min(row_number) OVER (PARTITION BY ${groupKey}) AS group_start
        FROM dedup
      )
      INSERT INTO recipients (campaign_id, phone, row_number, params, batch_sequence)
@@ -150,16 +156,59 @@ async function planRecipients(client: pg.PoolClient, campaignId: string, batchSi
   return rowCount ?? 0;
 }
 
-async function insertBatches(client: pg.PoolClient, campaignId: string, templateParams: Record<string, string>): Promise<string[]> {
+async function insertBatches(
+  client: pg.PoolClient,
+  campaignId: string,
+  templateParams: Record<string, string>,
+  groupByParams: boolean,
+): Promise<string[]> {
   const { rows } = await client.query<{ id: string; sequence: number }>(
     `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
-     SELECT $1, s.batch_sequence, s.size, $1::text || '-' || s.batch_sequence, $2::jsonb || coalesce(p.params, '{}'::jsonb), 'queued'
+     SELECT $1, s.batch_sequence, s.size, $1::text || '-' || s.batch_sequence,
+            $2::jsonb || CASE WHEN $3 THEN coalesce(p.params, '{}'::jsonb) ELSE '{}'::jsonb END, 'queued'
      FROM (SELECT batch_sequence, count(*)::int AS size FROM recipients WHERE campaign_id = $1 GROUP BY batch_sequence) s
      JOIN (SELECT DISTINCT ON (batch_sequence) batch_sequence, params FROM recipients WHERE campaign_id = $1
            ORDER BY batch_sequence, row_number) p USING (batch_sequence)
      ORDER BY s.batch_sequence
      RETURNING id, sequence`,
-    [campaignId, JSON.stringify(templateParams)],
+    [campaignId, JSON.stringify(templateParams), groupByParams],
   );
   return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
+}
+
+export class CampaignStateError extends Error {
+  override name = "CampaignStateError";
+}
+
+/** paused → running; returns the batches that still need a job (re-enqueueing an existing job is a no-op). */
+export async function resumeCampaignRecord(db: Database, campaignId: string): Promise<string[]> {
+  return withTransaction(db.pool, async (client) => {
+    const { rows } = await client.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`, [campaignId]);
+    const status = rows[0]?.status;
+    if (status === undefined) throw new CampaignStateError(`No campaign with id ${campaignId}`);
+    if (status !== "paused") throw new CampaignStateError(`Campaign ${campaignId} is ${status}; only a paused campaign can be resumed`);
+    await client.query(
+      `UPDATE campaigns SET status = 'running', status_reason = NULL, started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1`,
+      [campaignId],
+    );
+    await client.query(`UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending'`, [campaignId]);
+    const open = await client.query<{ id: string }>(
+      `SELECT id FROM batches WHERE campaign_id = $1 AND state IN ('queued', 'retrying', 'sending') ORDER BY sequence`,
+      [campaignId],
+    );
+    return open.rows.map((r) => r.id);
+  });
+}
+
+/** running|scheduled → paused. Workers check the status in the claim, so no batch starts after this commits. */
+export async function pauseCampaignRecord(db: Database, campaignId: string, reason: string): Promise<void> {
+  const { rows } = await db.pool.query<{ status: string; paused: boolean }>(
+    `WITH target AS (SELECT id, status FROM campaigns WHERE id = $1 FOR UPDATE),
+          changed AS (UPDATE campaigns c SET status = 'paused', status_reason = $2, updated_at = now()
+                      FROM target WHERE c.id = target.id AND target.status IN ('running', 'scheduled') RETURNING c.id)
+     SELECT target.status, EXISTS (SELECT 1 FROM changed) AS paused FROM target`,
+    [campaignId, reason],
+  );
+  if (!rows[0]) throw new CampaignStateError(`No campaign with id ${campaignId}`);
+  if (!rows[0].paused) throw new CampaignStateError(`Campaign ${campaignId} is ${rows[0].status}; only a running or scheduled campaign can be paused`);
 }

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "recipients" ADD COLUMN     "send_channel" TEXT;
+

@@ -1,0 +1,87 @@
+import { z } from "zod";
+import { normalisePhone } from "../recipients/phone.ts";
+import { createCampaignWithRecipients } from "../store/campaign-repository.ts";
+import { sendBatch, type SendBatchDeps, type SendBatchResult } from "./send-batch.ts";
+
+export class RecipientInputError extends Error {
+  override name = "RecipientInputError";
+}
+
+export interface SendOneInput {
+  to: string;
+  templateId: string;
+  params: Record<string, string>;
+  defaultRegion?: string;
+}
+
+export interface SendOneResult {
+  campaignId: string;
+  to: string;
+  state: string;
+  messageId: string | null;
+  sendChannel: string | null;
+  failureCode: number | null;
+  failureMessage: string | null;
+  statusReason: string | null;
+}
+
+const email = z.email();
+
+/**
+ * One OTP or notification through v1/custom-messages, recorded like any campaign (one recipient, one batch)
+ * so it has the same audit trail, and sent inline by the same claim → send → record path as the workers.
+ */
+export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): Promise<SendOneResult> {
+  const to = normaliseTarget(input.to, input.defaultRegion);
+  const ingested = await createCampaignWithRecipients(
+    deps.db,
+    {
+      name: `send-one ${new Date().toISOString()}`,
+      templateId: input.templateId,
+      templateParams: input.params,
+      provider: "custom",
+      onUnknown: "at_most_once",
+      sendOptions: {},
+      source: "send-one",
+    },
+    (async function* () {
+      yield { rowNumber: 1, raw: input.to, phone: to, rejectReason: null, params: null };
+    })(),
+    { batchSize: 1, groupByParams: false, initialStatus: "running" },
+  );
+  const batchId = ingested.batchIds[0]!;
+  let result: SendBatchResult;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      result = await sendBatch(deps, batchId, { isLastAttempt: attempt >= 3 });
+      break;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+  const recipient = await deps.db.prisma.recipient.findFirstOrThrow({ where: { campaignId: ingested.campaignId } });
+  const campaign = await deps.db.prisma.campaign.findUniqueOrThrow({ where: { id: ingested.campaignId } });
+  return {
+    campaignId: ingested.campaignId,
+    to,
+    state: recipient.state,
+    messageId: recipient.messageId,
+    sendChannel: recipient.sendChannel,
+    failureCode: recipient.failureCode,
+    failureMessage: recipient.failureMessage,
+    statusReason: result.outcome === "skipped" ? campaign.statusReason : null,
+  };
+}
+
+/** The custom API takes a phone number or an e-mail address. */
+export function normaliseTarget(raw: string, defaultRegion?: string): string {
+  const trimmed = raw.trim();
+  if (trimmed.includes("@")) {
+    if (!email.safeParse(trimmed).success) throw new RecipientInputError(`"${raw}" is not a valid e-mail address`);
+    return trimmed.toLowerCase();
+  }
+  const phone = normalisePhone(trimmed, defaultRegion);
+  if (!phone.ok) throw new RecipientInputError(`"${raw}" is not a valid phone number: ${phone.reason}`);
+  return phone.e164;
+}
