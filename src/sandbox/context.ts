@@ -12,6 +12,8 @@ export interface SandboxContext {
   readonly ledger: SandboxLedger;
   readonly templates: TemplateStore;
   readonly requestIds: RequestIdCache;
+  /** Numbers always refused as invalid (test hook: exact partial failures). */
+  readonly refusedNumbers: Set<string>;
   random(): number;
   nowMs(): number;
   log(msg: string): void;
@@ -22,4 +24,9 @@ export function chance(ctx: SandboxContext, rate: number): boolean {
   if (rate <= 0) return false;
   if (rate >= 1) return true;
   return ctx.random() < rate;
+}
+
+/** Whether the provider refuses this target as an invalid number. */
+export function refusesNumber(ctx: SandboxContext, target: string, looksValid: boolean): boolean {
+  return !looksValid || ctx.refusedNumbers.has(target) || chance(ctx, ctx.knobs.invalidRate);
 }

@@ -76,6 +76,13 @@ function route(hooks: ControlHooks, method: string, pathname: string, rawBody: s
         hooks.applyKnobs(pickKnobs(body));
         return jsonReply(200, { ok: true, config: tunableKnobs(ctx.knobs) });
       });
+    case "POST /_sandbox/refuse-numbers":
+      return withJsonObject(rawBody, (body) => {
+        const numbers = body.numbers;
+        if (!Array.isArray(numbers) || !numbers.every((n) => typeof n === "string")) return badRequest("numbers must be an array of strings");
+        for (const n of numbers) ctx.refusedNumbers.add(n);
+        return jsonReply(200, { ok: true, refused: ctx.refusedNumbers.size });
+      });
     case "POST /_sandbox/fail-next":
       return withJsonObject(rawBody, (body) => {
         const { count, kind } = body;

@@ -4,7 +4,7 @@
  * Magic template ids (see magic-templates.ts): "missing*" → 4001, "rate-limited"/"freq-*" → 3004,
  * "fail-*" → 5001, and "code-*" requires template.params.code.
  */
-import { chance, type SandboxContext } from "./context.ts";
+import { chance, refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, jsonReply, looksLikeEmail, looksLikePhone, type Reply } from "./http.ts";
 import { magicTemplateFailure, requiresVerificationCode } from "./magic-templates.ts";
 import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";
@@ -74,7 +74,7 @@ export const customEndpoint: SendEndpoint = {
     if ("code" in request) return customError(ctx, 400, request);
     const failure = magicTemplateFailure(request.templateId);
     if (failure) return customError(ctx, 400, MAGIC_FAILURES[failure]);
-    if (chance(ctx, ctx.knobs.invalidRate)) {
+    if (refusesNumber(ctx, request.to, true)) {
       ctx.ledger.count("rejectedNumbers");
       return customError(ctx, 400, invalid("to: recipient refused as invalid"));
     }

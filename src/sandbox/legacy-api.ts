@@ -5,7 +5,7 @@
  * sends nothing. Only answers from an actual send attempt are remembered (success, partial
  * success, all numbers invalid); parameter errors are not, so a corrected retry can go through.
  */
-import { chance, type SandboxContext } from "./context.ts";
+import { chance, refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, jsonReply, looksLikePhone, type Reply } from "./http.ts";
 import { randomBase36 } from "./random.ts";
 import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";
@@ -140,7 +140,7 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
   const smsIds: string[] = [];
   const failedItems: { phone: string; message: string }[] = [];
   for (const phone of request.to) {
-    if (!looksLikePhone(phone) || chance(ctx, ctx.knobs.invalidRate)) {
+    if (refusesNumber(ctx, phone, looksLikePhone(phone))) {
       failedItems.push({ phone, message: INVALID_PHONE.message });
       continue;
     }

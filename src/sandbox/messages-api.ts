@@ -5,7 +5,7 @@
  * "fail-*" → 5001; any other id is accepted without consulting the template store.
  * Scheduled sends are recorded in the ledger at once: the sandbox does not wait for schedule_time.
  */
-import { chance, type SandboxContext } from "./context.ts";
+import { chance, refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, looksLikePhone, type Reply } from "./http.ts";
 import { magicTemplateFailure } from "./magic-templates.ts";
 import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";
@@ -108,7 +108,7 @@ export const messagesEndpoint: SendEndpoint = {
 
     let acceptedCount = 0;
     for (const target of request.to) {
-      if (!looksLikePhone(target) || chance(ctx, ctx.knobs.invalidRate)) {
+      if (refusesNumber(ctx, target, looksLikePhone(target))) {
         ctx.ledger.count("rejectedNumbers");
         continue;
       }

@@ -48,6 +48,8 @@ export interface SandboxServer {
   setOptions(patch: Partial<SandboxOptions>): void;
   /** The next `n` send requests get this fault, ahead of any random ones. */
   failNext(n: number, kind: FaultKind): void;
+  /** These numbers are refused as invalid by every send API until reset. */
+  refuseNumbers(numbers: readonly string[]): void;
 }
 
 // legacy body.vars may be up to 1MB on its own.
@@ -86,6 +88,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ledger,
     templates: new TemplateStore(nowMs),
     requestIds: new RequestIdCache(() => knobs.requestIdTtlMs, nowMs),
+    refusedNumbers: new Set<string>(),
     random: () => random(),
     nowMs,
     log: (msg) => log(msg),
@@ -169,6 +172,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     reset: () => {
       ledger.reset();
       ctx.requestIds.clear();
+      ctx.refusedNumbers.clear();
       faults.clear();
     },
   };
@@ -235,6 +239,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     failNext(n, kind) {
       faults.add(n, kind);
+    },
+    refuseNumbers(numbers) {
+      for (const n of numbers) ctx.refusedNumbers.add(n);
     },
   };
 }

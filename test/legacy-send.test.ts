@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ProviderRequestError } from "../src/engagelab/errors.ts";
+import { csvOf, createTestEnv, singaporeNumbers, type TestEnv } from "./helpers/test-env.ts";
+import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
+
+describe("legacy v1/send", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv("legacy");
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+  beforeEach(async () => {
+    await fetch(`${env.sandbox.url}/_sandbox/reset`, { method: "POST" });
+  });
+
+  it("records 10 refused numbers of a 1000 batch with the provider's reason, and 990 sms_ids", async () => {
+    const numbers = singaporeNumbers(1_000, 100_000);
+    const refused = numbers.filter((_, i) => i % 100 === 7);
+    env.sandbox.refuseNumbers(refused);
+    const file = await env.writeCsv("partial.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336", params: { week: "Tuesday" } });
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report).toMatchObject({ status: "completed", recipients: { accepted: 990, failed: 10, pending: 0 } });
+    } finally {
+      await worker.stop();
+    }
+    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batch).toMatchObject({ state: "partial", totalCount: 1000, acceptedCount: 990, attempts: 1 });
+
+    const failed = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId, state: "failed" } });
+    expect(failed.map((r) => r.phone).sort()).toEqual([...refused].sort());
+    expect(failed.every((r) => r.failureCode === 41031 && r.failureMessage === "Invalid phone number format")).toBe(true);
+
+    const accepted = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId, state: "accepted" } });
+    expect(accepted).toHaveLength(990);
+    expect(accepted.every((r) => r.smsId !== null && r.smsId.endsWith(`$${r.phone}`))).toBe(true);
+    expect(new Set(accepted.map((r) => r.smsId)).size).toBe(990);
+
+    const ledger = await sandboxLedger(env, "legacy");
+    expect(Object.keys(ledger)).toHaveLength(990);
+    expect(refused.some((n) => n in ledger)).toBe(false);
+  });
+
+  it("a retry after a lost response re-uses request_id: the provider answers from its cache and sends nothing twice", async () => {
+    const numbers = singaporeNumbers(500, 200_000);
+    const file = await env.writeCsv("lost.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    env.sandbox.failNext(1, "lose-response");
+    const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report.recipients).toMatchObject({ accepted: 500, failed: 0, unknown: 0 });
+    } finally {
+      await worker.stop();
+    }
+    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batch).toMatchObject({ state: "sent", attempts: 2 });
+    const stats = (await (await fetch(`${env.sandbox.url}/_sandbox/stats`)).json()) as { dedupHits: number; lostResponses: number };
+    expect(stats).toMatchObject({ lostResponses: 1, dedupHits: 1 });
+    const ledger = await sandboxLedger(env, "legacy");
+    expect(Object.keys(ledger)).toHaveLength(500);
+    expect(Math.max(...Object.values(ledger))).toBe(1);
+    // The ids recorded are the ones of the first (and only) send.
+    const withIds = await env.db.prisma.recipient.count({ where: { campaignId: campaign.campaignId, smsId: { not: null } } });
+    expect(withIds).toBe(500);
+  });
+
+  it("a batch left in `sending` by a dead worker is re-sent with the same request_id inside the one-hour window", async () => {
+    const numbers = singaporeNumbers(300, 300_000);
+    const file = await env.writeCsv("crash.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    // Simulate a worker that sent the request, then died before recording: the provider has it, Postgres says `sending`.
+    env.sandbox.failNext(1, "lose-response");
+    const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
+    const [planned] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    const { LegacySendApiProvider } = await import("../src/engagelab/legacy-send-api.ts");
+    const { EngageLabHttpClient } = await import("../src/engagelab/http-client.ts");
+    const http = new EngageLabHttpClient({ apiKey: "sandbox-key", apiSecret: "sandbox-secret" }, { timeoutMs: 2_000 });
+    await new LegacySendApiProvider(http, env.sandbox.url)
+      .sendBatch({
+        campaignId: campaign.campaignId,
+        batchId: planned!.id,
+        sequence: 0,
+        campaignName: "x",
+        templateId: "2336",
+        params: {},
+        recipients: numbers.map((phone) => ({ phone, params: null })),
+        idempotencyKey: planned!.idempotencyKey,
+        sendOptions: {},
+      })
+      .catch(() => undefined);
+    await http.close();
+    const longAgo = new Date(Date.now() - 60_000);
+    await env.db.prisma.batch.update({ where: { id: planned!.id }, data: { state: "sending", attempts: 1, claimedAt: longAgo, firstClaimedAt: longAgo } });
+
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report.recipients).toMatchObject({ accepted: 300, unknown: 0 });
+    } finally {
+      await worker.stop();
+    }
+    const ledger = await sandboxLedger(env, "legacy");
+    expect(Object.keys(ledger)).toHaveLength(300);
+    expect(Math.max(...Object.values(ledger))).toBe(1);
+  });
+
+  it("refuses, before storing anything, custom_args over 1 KB, a non-numeric template id and a bad sender", async () => {
+    const file = await env.writeCsv("opts.csv", csvOf(["phone"], [["+6581234567"]]));
+    const before = await env.db.prisma.campaign.count();
+    const big = { note: "x".repeat(1_100) };
+    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "2336", sendOptions: { customArgs: big } })).rejects.toThrow(
+      /custom_args: is \d+ bytes .* limit is 1 KB/,
+    );
+    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "welcome" })).rejects.toThrow(ProviderRequestError);
+    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "2336", sendOptions: { from: "a b" } })).rejects.toThrow(/from:/);
+    expect(await env.db.prisma.campaign.count()).toBe(before);
+  });
+});
