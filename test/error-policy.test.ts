@@ -32,6 +32,19 @@ describe("classifyProviderError: one row per documented case", () => {
     expect(classifyProviderError(error).action).toBe(action);
   });
 
+  it.each([
+    ["timeout", new ProviderError({ api: "messages", kind: "timeout", requestMayHaveArrived: true })],
+    ["connection reset", new ProviderError({ api: "messages", kind: "network", detail: "UND_ERR_SOCKET", requestMayHaveArrived: true })],
+  ])("a %s after the request left: retried only where resending is safe, otherwise unknown", (_name, error) => {
+    expect(classifyProviderError(error, { resendIsSafe: true }).action).toBe("retry");
+    expect(classifyProviderError(error, { resendIsSafe: false }).action).toBe("mark-unknown");
+  });
+
+  it("a connection refused is always retried: the provider never saw the request", () => {
+    const refused = new ProviderError({ api: "messages", kind: "network", detail: "ECONNREFUSED", requestMayHaveArrived: false });
+    expect(classifyProviderError(refused, { resendIsSafe: false }).action).toBe("retry");
+  });
+
   it("HTTP 429 retries, backs every worker off, and keeps Retry-After", () => {
     expect(classifyProviderError(http(429, undefined, 2_000))).toEqual({
       action: "retry",

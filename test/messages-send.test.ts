@@ -75,6 +75,19 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
     expect(Object.keys(await sandboxLedger(env))).toHaveLength(150);
   });
 
+  it("a response lost after the provider accepted the batch makes it `unknown`, never re-sent", async () => {
+    const file = await env.writeCsv("lost.csv", csvOf(["phone"], singaporeNumbers(100, 15_000).map((n) => [n])));
+    env.sandbox.failNext(1, "lose-response");
+    const { campaign, report } = await runCampaign(file);
+    expect(report).toMatchObject({ status: "completed", recipients: { unknown: 100, accepted: 0 } });
+    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batch).toMatchObject({ state: "unknown", attempts: 1 });
+    expect(batch!.errorMessage).toMatch(/UND_ERR_SOCKET|other side closed|socket/i);
+    const ledger = await sandboxLedger(env);
+    expect(Object.keys(ledger)).toHaveLength(100); // the provider did send it: exactly once
+    expect(Math.max(...Object.values(ledger))).toBe(1);
+  });
+
   it("re-sends such a batch when the campaign chose --on-unknown resend (at least once)", async () => {
     const file = await env.writeCsv("resend.csv", csvOf(["phone"], singaporeNumbers(120, 12_000).map((n) => [n])));
     const campaign = await launchCampaign(env, { file, onUnknown: "resend" });

@@ -131,7 +131,7 @@ async function handleSendError(
   error: unknown,
   attempt: AttemptInfo,
 ): Promise<SendBatchResult> {
-  const decision = classifyProviderError(error);
+  const decision = classifyProviderError(error, { resendIsSafe: batch.provider === "legacy" || batch.onUnknown === "resend" });
   const code = error instanceof ProviderError ? (error.code ?? null) : null;
   const message =
     error instanceof ProviderError

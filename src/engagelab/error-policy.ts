@@ -35,7 +35,15 @@ const CODE_ACTIONS: ReadonlyMap<number, ErrorAction> = new Map([
   [32002, "fail-batch"], // legacy: invalid phone number format (every number refused)
 ]);
 
-export function classifyProviderError(error: unknown): ErrorDecision {
+export interface ClassifyOptions {
+  /**
+   * Whether sending the same request again cannot duplicate messages: legacy v1/send (request_id) or a
+   * campaign that chose at-least-once. Decides what an ambiguous transport failure means.
+   */
+  resendIsSafe: boolean;
+}
+
+export function classifyProviderError(error: unknown, options: ClassifyOptions = { resendIsSafe: true }): ErrorDecision {
   if (error instanceof ProviderRequestError) {
     return { action: "fail-batch", rateLimited: false, reason: `invalid request: ${error.field}` };
   }
@@ -43,6 +51,11 @@ export function classifyProviderError(error: unknown): ErrorDecision {
     return { action: "fail-batch", rateLimited: false, reason: "unexpected error" };
   }
   if (error.kind === "network" || error.kind === "timeout") {
+    // A timeout or reset after the request left may mean the provider sent it. Without request_id
+    // de-duplication, retrying could text the batch twice; at most once makes it `unknown` instead.
+    if (error.requestMayHaveArrived && !options.resendIsSafe) {
+      return { action: "mark-unknown", rateLimited: false, reason: `${error.kind} after the request was sent` };
+    }
     return { action: "retry", rateLimited: false, reason: error.kind };
   }
   if (error.status === 429) {

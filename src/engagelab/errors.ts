@@ -21,6 +21,11 @@ export class ProviderError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The parsed error body, for shapes that carry more (legacy partial success has failed_items). */
   readonly body: unknown;
+  /**
+   * A transport failure after the request may have reached the provider (timeout, connection reset):
+   * the provider may have sent it. False when no connection was ever made.
+   */
+  readonly requestMayHaveArrived: boolean;
 
   constructor(init: {
     api: ProviderApiName;
@@ -31,6 +36,7 @@ export class ProviderError extends Error {
     retryAfterMs?: number;
     body?: unknown;
     detail?: string;
+    requestMayHaveArrived?: boolean;
   }) {
     const parts = [`EngageLab ${init.api} request failed (${init.kind})`];
     if (init.status !== undefined) parts.push(`HTTP ${init.status}`);
@@ -45,6 +51,7 @@ export class ProviderError extends Error {
     this.providerMessage = init.providerMessage;
     this.retryAfterMs = init.retryAfterMs;
     this.body = init.body;
+    this.requestMayHaveArrived = init.requestMayHaveArrived ?? false;
   }
 }
 

@@ -97,16 +97,26 @@ export class EngageLabHttpClient {
   }
 }
 
+/** Failures before a connection existed: the provider cannot have seen the request. */
+const NOT_CONNECTED_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
 function transportError(api: ProviderApiName, error: unknown, timeoutMs: number): ProviderError {
   const name = error instanceof Error ? error.name : "";
   const isTimeout =
     name === "TimeoutError" ||
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError;
-  if (isTimeout) return new ProviderError({ api, kind: "timeout", detail: `no response within ${timeoutMs} ms` });
-  const code = (error as { code?: string }).code;
+  if (isTimeout) {
+    return new ProviderError({ api, kind: "timeout", detail: `no response within ${timeoutMs} ms`, requestMayHaveArrived: true });
+  }
+  const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
   // Only the error's code and class go into the message: never the request, its headers or its URL's userinfo.
-  return new ProviderError({ api, kind: "network", detail: code ?? name ?? "connection failed" });
+  return new ProviderError({
+    api,
+    kind: "network",
+    detail: code ?? name ?? "connection failed",
+    requestMayHaveArrived: !(code !== undefined && NOT_CONNECTED_CODES.has(code)),
+  });
 }
 
 /** Retry-After is either delta-seconds or an HTTP date. */
