@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { normalisePhone } from "../recipients/phone.ts";
 import { createCampaignWithRecipients } from "../store/campaign-repository.ts";
-import { sendBatch, type SendBatchDeps, type SendBatchResult } from "./send-batch.ts";
+import { RetryBatchError, sendBatch, type SendBatchDeps, type SendBatchResult } from "./send-batch.ts";
+
+const SEND_ONE_ATTEMPTS = 3;
 
 export class RecipientInputError extends Error {
   override name = "RecipientInputError";
@@ -53,11 +55,12 @@ export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): 
   let result: SendBatchResult;
   for (let attempt = 1; ; attempt++) {
     try {
-      result = await sendBatch(deps, batchId, { isLastAttempt: attempt >= 3 });
+      result = await sendBatch(deps, batchId, { isLastAttempt: attempt >= SEND_ONE_ATTEMPTS });
       break;
     } catch (error) {
-      if (attempt >= 3) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      // Only what the error policy marked retryable is tried again; anything else is a real failure.
+      if (!(error instanceof RetryBatchError)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, error.delayMs ?? 500 * attempt));
     }
   }
   const recipient = await deps.db.prisma.recipient.findFirstOrThrow({ where: { campaignId: ingested.campaignId } });

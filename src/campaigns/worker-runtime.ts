@@ -5,6 +5,7 @@ import { createProviders } from "../engagelab/providers.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createSendWorker } from "../queue/send-worker.ts";
 import { openDatabase } from "../store/database.ts";
+import { assertMigrationsApplied } from "../store/migrate.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
@@ -15,6 +16,12 @@ export interface RunningSendWorker {
 /** Wires config, Postgres, Redis, the provider clients and the BullMQ worker into one running process. */
 export async function startSendWorker(config: Config, log: Logger): Promise<RunningSendWorker> {
   const db = openDatabase(config.databaseUrl, { maxConnections: config.send.concurrency + 2, applicationName: "smsblast-worker" });
+  try {
+    await assertMigrationsApplied(db.pool);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
   const registry = createProviders(config);
   const connection = createRedisConnection(config.redisUrl, "worker");
   const worker = createSendWorker(

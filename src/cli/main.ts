@@ -9,7 +9,7 @@ import { CsvInputError } from "../recipients/csv-source.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createSendQueue, enqueueBatches } from "../queue/send-queue.ts";
 import { openDatabase, type Database } from "../store/database.ts";
-import { migrateDatabase, MigrationError } from "../store/migrate.ts";
+import { assertMigrationsApplied, migrateDatabase, MigrationError } from "../store/migrate.ts";
 import { startSandbox, sandboxOptionsFromEnv } from "../sandbox/server.ts";
 import { pauseCampaign, resumeCampaign } from "../campaigns/campaign-control.ts";
 import { sendOneMessage, RecipientInputError } from "../campaigns/send-one.ts";
@@ -92,6 +92,7 @@ async function withServices<T>(fn: (ctx: { config: Config; log: Logger; db: Data
   const log = createLogger(config.logLevel);
   const db = openDatabase(config.databaseUrl, { applicationName: "smsblast-cli" });
   try {
+    await assertMigrationsApplied(db.pool);
     return await fn({ config, log, db });
   } finally {
     await db.close();

@@ -107,3 +107,25 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
     await admin.end();
   }
 }
+
+/**
+ * Fails fast when the database lags behind the code (a new release started before `smsblast migrate`):
+ * a missing column would otherwise surface only after a batch had been sent.
+ */
+export async function assertMigrationsApplied(pool: pg.Pool, migrationsDir = MIGRATIONS_DIR): Promise<void> {
+  const expected = (await readdir(migrationsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  let applied: Set<string>;
+  try {
+    const { rows } = await pool.query<{ migration_name: string }>(
+      `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+    );
+    applied = new Set(rows.map((r) => r.migration_name));
+  } catch (error) {
+    if ((error as { code?: string }).code === "42P01") applied = new Set();
+    else throw error;
+  }
+  const missing = expected.filter((name) => !applied.has(name)).sort();
+  if (missing.length > 0) {
+    throw new MigrationError(`The database is missing ${missing.length} migration(s) (${missing.join(", ")}); run \`smsblast migrate\` first`);
+  }
+}
