@@ -1,5 +1,8 @@
+import fc from "fast-check";
+import { getCountryCallingCode, type CountryCode } from "libphonenumber-js/max";
+import mobileExamples from "libphonenumber-js/mobile/examples";
 import { describe, expect, it } from "vitest";
-import { normalisePhone } from "../src/recipients/phone.ts";
+import { judgePhoneNumber, normalisePhone, toRegion } from "../src/recipients/phone.ts";
 
 describe("normalisePhone", () => {
   it.each([
@@ -23,5 +26,79 @@ describe("normalisePhone", () => {
     ["+65 1234 5678", "invalid phone number for its country"],
   ])("rejects %j: %s", (raw, reason) => {
     expect(normalisePhone(raw)).toEqual({ ok: false, reason });
+  });
+});
+
+describe("normalisePhone: mobiles only (SMS reaches nothing else)", () => {
+  it.each([
+    ["+65 6123 4567", "not a mobile number (fixed line)"],
+    ["+65 1800 123 4567", "not a mobile number (toll-free)"],
+    ["+65 3123 4567", "not a mobile number (VoIP)"],
+    ["+44 20 7946 0958", "not a mobile number (fixed line)"],
+    ["+44 9090 901234", "not a mobile number (premium rate)"],
+    // Singapore mobiles start 801-809, 81-89 or 90-98: +65 8000 xxxx is not allocated.
+    ["+65 8000 0001", "invalid phone number for its country"],
+  ])("rejects %j: %s", (raw, reason) => {
+    expect(normalisePhone(raw)).toEqual({ ok: false, reason });
+  });
+
+  it("accepts numbers that may be mobiles (the US does not tell them apart)", () => {
+    expect(normalisePhone("+1 415 555 2671")).toEqual({ ok: true, e164: "+14155552671" });
+  });
+
+  it("accepts any valid type when mobiles are not required", () => {
+    expect(normalisePhone("6123 4567", "SG", { requireMobile: false })).toEqual({ ok: true, e164: "+6561234567" });
+    expect(normalisePhone("+65 8000 0001", undefined, { requireMobile: false })).toEqual({
+      ok: false,
+      reason: "invalid phone number for its country",
+    });
+  });
+
+  it("reads country codes in any case and refuses unknown ones", () => {
+    expect(toRegion(" sg ")).toBe("SG");
+    expect(toRegion("XX")).toBeUndefined();
+    expect(toRegion("Singapore")).toBeUndefined();
+    expect(toRegion("")).toBeUndefined();
+  });
+});
+
+describe("the compiled-pattern fast path agrees with libphonenumber-js", () => {
+  const countries = Object.entries(mobileExamples) as Array<[CountryCode, string]>;
+
+  // Numbers near each country's example mobile: same start, random rest, sometimes another length or a
+  // leading 0 or the calling code repeated, so every type, invalid numbers and the library-only cases all occur.
+  const nearExample = fc
+    .record({
+      country: fc.integer({ min: 0, max: countries.length - 1 }),
+      keep: fc.nat(),
+      tail: fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 16 }),
+      lengthChange: fc.integer({ min: -2, max: 2 }),
+      prefix: fc.constantFrom("", "", "", "0", "00", "calling code"),
+    })
+    .map(({ country, keep, tail, lengthChange, prefix }) => {
+      const [code, example] = countries[country] as [CountryCode, string];
+      const length = Math.max(2, example.length + lengthChange);
+      const start = example.slice(0, keep % (example.length + 1));
+      const digits = (start + tail.join("")).padEnd(length, "5").slice(0, length);
+      const callingCode = getCountryCallingCode(code);
+      return { code, national: (prefix === "calling code" ? callingCode : prefix) + digits, callingCode };
+    });
+
+  it("in international and national form, for numbers of every country", () => {
+    fc.assert(
+      fc.property(nearExample, ({ code, national, callingCode }) => {
+        expect(judgePhoneNumber(`+${callingCode}${national}`, undefined, true)).toEqual(judgePhoneNumber(`+${callingCode}${national}`, undefined, false));
+        expect(judgePhoneNumber(national, code, true)).toEqual(judgePhoneNumber(national, code, false));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it("for every country's example mobile", () => {
+    for (const [code, example] of countries) {
+      const international = `+${getCountryCallingCode(code)}${example}`;
+      expect(judgePhoneNumber(international, undefined, true), international).toEqual(judgePhoneNumber(international, undefined, false));
+      expect(judgePhoneNumber(example, code, true), `${example} in ${code}`).toEqual(judgePhoneNumber(example, code, false));
+    }
   });
 });

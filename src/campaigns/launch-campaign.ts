@@ -2,24 +2,45 @@ import type { Logger } from "../config/logger.ts";
 import { validateLegacyOptions, type LegacySendOptions } from "../engagelab/legacy-send-api.ts";
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
+import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
-import { createCampaignWithRecipients, type IngestedCampaign } from "../store/campaign-repository.ts";
+import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
+import { createCampaign, createCampaignWithRecipients, type IngestedCampaign, type NewCampaign } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
 import type { ProviderApi, UnknownOutcomePolicy } from "../store/generated/enums.ts";
+import { checkTemplateReady } from "./template-preflight.ts";
 
-export interface CsvCampaignInput {
-  file: string;
+/** What every campaign launch needs, whatever its audience source. */
+export interface CampaignLaunchInput {
   name: string;
   templateId: string;
+  /** Constant template params (`--param`). */
   params: Record<string, string>;
-  phoneColumn: string;
+  /** Template variable → CSV column or contact attribute (`--map`): per-recipient params. */
+  paramColumns?: Record<string, string>;
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
-  defaultRegion?: string;
   batchSize: number;
   /** Provider-specific options: legacy from/msgType/labelId/customArgs, messages scheduleTime (Unix s). */
   sendOptions?: Record<string, unknown>;
+  /** Plan and report the request count, then roll back: nothing stored, nothing sent. */
+  dryRun?: boolean;
+  /** Check with the template API that the template is approved and every variable has a value (default on). */
+  templateCheck?: boolean;
   onProgress?: (rowsRead: number) => void;
+}
+
+export interface CsvCampaignInput extends CampaignLaunchInput {
+  file: string;
+  phoneColumn: string;
+  countryColumn?: string;
+  defaultRegion?: string;
+  maxBytes?: number;
+}
+
+export interface AudienceCampaignInput extends CampaignLaunchInput {
+  /** A saved segment's name, or a contact tag. */
+  audience: string;
 }
 
 export interface LaunchDeps {
@@ -27,46 +48,95 @@ export interface LaunchDeps {
   log: Logger;
   /** Hands the planned batches to the queue (jobId = batch id, so repeating it is harmless). */
   enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
+  /** The template API, for the pre-flight check; without it the check is skipped. */
+  templates?: Pick<TemplatesApi, "get">;
 }
 
 export interface LaunchedCampaign extends IngestedCampaign {
   enqueued: boolean;
+  dryRun: boolean;
+}
+
+/** CSV → campaign: every row streamed, judged and stored with the batch plan in one transaction, then queued. */
+export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInput): Promise<LaunchedCampaign> {
+  await preflight(deps, input);
+  const rows = readCsvRecipients(input.file, {
+    phoneColumn: input.phoneColumn,
+    countryColumn: input.countryColumn,
+    defaultRegion: input.defaultRegion,
+    paramColumns: input.paramColumns,
+    maxBytes: input.maxBytes,
+  });
+  const ingested = await createCampaignWithRecipients(deps.db, newCampaign(input, input.file), rows, ingestOptions(input));
+  return enqueueLaunched(deps, ingested, input);
+}
+
+/** Database audience → campaign: staged with one INSERT … SELECT from `contacts`, then planned and queued. */
+export async function launchAudienceCampaign(deps: LaunchDeps, input: AudienceCampaignInput): Promise<LaunchedCampaign> {
+  await preflight(deps, input);
+  const filter = await resolveAudience(deps.db, input.audience);
+  const ingested = await createCampaign(deps.db, newCampaign(input, filter.name), stageAudience(filter, input.paramColumns ?? {}), ingestOptions(input));
+  return enqueueLaunched(deps, ingested, input);
+}
+
+async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<void> {
+  const sendOptions = input.sendOptions ?? {};
+  validateSendOptions(input.provider, input.templateId, sendOptions);
+  // v1/custom-messages templates live on the OTP platform, which the SMS template API does not list.
+  if (deps.templates && input.templateCheck !== false && input.provider !== "custom") {
+    await checkTemplateReady(deps.templates, input.templateId, {
+      params: Object.keys(input.params),
+      mappedColumns: Object.keys(input.paramColumns ?? {}),
+    });
+  }
+}
+
+function newCampaign(input: CampaignLaunchInput, source: string): NewCampaign {
+  return {
+    name: input.name,
+    templateId: input.templateId,
+    templateParams: input.params,
+    provider: input.provider,
+    onUnknown: input.onUnknown,
+    sendOptions: input.sendOptions ?? {},
+    source,
+  };
+}
+
+function ingestOptions(input: CampaignLaunchInput) {
+  return {
+    batchSize: input.batchSize,
+    groupByParams: input.provider !== "custom",
+    initialStatus: "running" as const,
+    onProgress: input.onProgress,
+    dryRun: input.dryRun,
+  };
 }
 
 /**
- * CSV → campaign: stream and judge every row, store recipients and the batch plan in one transaction,
- * then enqueue. If enqueueing fails the campaign is still complete in Postgres and `smsblast reconcile`
- * (or any worker's start-up reconcile) queues it again.
+ * If enqueueing fails the campaign is still complete in Postgres, and `smsblast reconcile` (or any
+ * worker's start-up reconcile) queues it again.
  */
-export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInput): Promise<LaunchedCampaign> {
-  const sendOptions = input.sendOptions ?? {};
-  validateSendOptions(input.provider, input.templateId, sendOptions);
-  const rows = readCsvRecipients(input.file, { phoneColumn: input.phoneColumn, defaultRegion: input.defaultRegion });
-  const ingested = await createCampaignWithRecipients(
-    deps.db,
-    {
-      name: input.name,
-      templateId: input.templateId,
-      templateParams: input.params,
-      provider: input.provider,
-      onUnknown: input.onUnknown,
-      sendOptions,
-      source: input.file,
-    },
-    rows,
-    { batchSize: input.batchSize, groupByParams: input.provider !== "custom", initialStatus: "running", onProgress: input.onProgress },
-  );
+async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, input: CampaignLaunchInput): Promise<LaunchedCampaign> {
   const log = deps.log.child({ campaignId: ingested.campaignId });
-  log.info(
-    { recipients: ingested.recipientCount, rejected: ingested.rejectedCount, duplicates: ingested.duplicateCount, batches: ingested.batchIds.length },
-    "campaign stored",
-  );
+  const summary = {
+    recipients: ingested.recipientCount,
+    rejected: ingested.rejectedCount,
+    suppressed: ingested.suppressedCount,
+    duplicates: ingested.duplicateCount,
+    requests: ingested.batchIds.length,
+  };
+  if (input.dryRun) {
+    log.info(summary, "dry run: campaign planned and rolled back");
+    return { ...ingested, enqueued: false, dryRun: true };
+  }
+  log.info(summary, "campaign stored");
   try {
     await deps.enqueue(ingested.campaignId, ingested.batchIds);
-    return { ...ingested, enqueued: true };
+    return { ...ingested, enqueued: true, dryRun: false };
   } catch (error) {
     log.error({ err: error }, "campaign stored but not queued; run `smsblast reconcile` once Redis is reachable");
-    return { ...ingested, enqueued: false };
+    return { ...ingested, enqueued: false, dryRun: false };
   }
 }
 

@@ -30,6 +30,8 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG")
     .optional(),
+  // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
+  CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -54,6 +56,7 @@ export type Config = {
     batchSize: number;
   };
   defaultRegion: string | undefined;
+  csvMaxBytes: number;
   logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
 };
 
@@ -97,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.BATCH_SIZE,
     },
     defaultRegion: e.DEFAULT_REGION,
+    csvMaxBytes: e.CSV_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
   };
 }

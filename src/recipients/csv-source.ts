@@ -1,6 +1,15 @@
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { pipeline } from "node:stream";
+import type { CountryCode } from "libphonenumber-js/max";
 import { parse, CsvError } from "csv-parse";
-import { normalisePhone } from "./phone.ts";
+import { describeDelimiter, type Delimiter } from "./delimiter.ts";
+import { CsvInputError } from "./errors.ts";
+import { normalisePhone, toRegion, type NormaliseOptions } from "./phone.ts";
+import { findUnclosedQuoteLine, readHead } from "./sniff.ts";
+import { Utf8Guard } from "./utf8-guard.ts";
+
+export { CsvInputError } from "./errors.ts";
 
 /** A data row of the source, already judged: a recipient to store, or a reject with its reason. */
 export interface SourceRow {
@@ -14,63 +23,268 @@ export interface SourceRow {
 
 export interface CsvSourceOptions {
   phoneColumn: string;
+  /** ISO 3166 alpha-2 region for numbers written without `+`/`00`; an unknown code fails before reading. */
   defaultRegion?: string;
+  /** Column holding each row's ISO country (e.g. "SG", any case), the region for that row's number; an empty cell falls back to defaultRegion, an unknown code rejects the row. */
+  countryColumn?: string;
+  /** Template variable → CSV column (`--map name=first_name`); each row's params hold those cells, trimmed. */
+  paramColumns?: Record<string, string>;
+  /** A larger file fails before any of it is read. */
+  maxBytes?: number;
+  /** Default true: only MOBILE and FIXED_LINE_OR_MOBILE numbers become recipients; other types are rejects. */
+  requireMobile?: boolean;
 }
 
-export class CsvInputError extends Error {
-  override name = "CsvInputError";
-  constructor(
-    message: string,
-    readonly line?: number,
-  ) {
-    super(message);
-  }
+/** Bounds the memory one record may take: an unclosed quote would otherwise swallow the rest of the file. */
+const MAX_RECORD_BYTES = 1024 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/** Where each wanted column sits in a record, worked out once from the header. */
+interface RowPlan {
+  phoneIndex: number;
+  countryIndex: number;
+  paramNames: string[];
+  paramIndexes: number[];
+  defaultRegion: CountryCode | undefined;
+  phoneOptions: NormaliseOptions;
+  /** Country cell → region, or null for a code the phone metadata does not know. */
+  regions: Map<string, CountryCode | null>;
 }
 
 /**
- * Streams a CSV file row by row (never the whole file in memory). The phone column is found by name,
- * case-insensitively and ignoring surrounding spaces; a file without it fails before any row is read.
+ * Streams a CSV file row by row (never the whole file in memory). UTF-8 with or without BOM; the delimiter
+ * (",", ";" or tab) is read off the header line. Columns are found by name, case-insensitively and ignoring
+ * surrounding spaces; a file without them fails before any row is read. Every problem with the file itself
+ * is a CsvInputError naming the line; problems with one number are rejects.
  */
 export async function* readCsvRecipients(path: string, options: CsvSourceOptions): AsyncGenerator<SourceRow> {
-  const wanted = options.phoneColumn.trim().toLowerCase();
-  let phoneIndex = -1;
-  const parser = createReadStream(path).pipe(
-    parse({
-      bom: true,
-      skip_empty_lines: true,
-      trim: true,
-      info: false,
-    }),
-  );
+  const defaultRegion = checkOptions(options);
+  const source = await openCsv(path, options.maxBytes);
+  let plan: RowPlan | undefined;
+  let header: string[] = [];
   let rowNumber = 0;
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      if (phoneIndex === -1) {
-        const headers = record.map((h) => h.trim());
-        phoneIndex = headers.findIndex((h) => h.toLowerCase() === wanted);
-        if (phoneIndex === -1) {
-          throw new CsvInputError(
-            `CSV has no "${options.phoneColumn}" column; columns found: ${headers.map((h) => JSON.stringify(h)).join(", ") || "(none)"}. ` +
-              `Choose the phone column with --phone-column <name>.`,
-            1,
-          );
-        }
+    for await (const record of source.records) {
+      if (plan === undefined) {
+        header = record;
+        plan = planRows(path, record, source.headerLine, options, defaultRegion);
         continue;
       }
       rowNumber++;
-      const raw = record[phoneIndex] ?? "";
-      const result = normalisePhone(raw, options.defaultRegion);
-      yield result.ok
-        ? { rowNumber, raw, phone: result.e164, rejectReason: null, params: null }
-        : { rowNumber, raw, phone: null, rejectReason: result.reason, params: null };
+      yield judgeRow(record, plan, rowNumber);
     }
   } catch (error) {
-    if (error instanceof CsvError) {
-      const line = (error as CsvError & { lines?: number }).lines;
-      throw new CsvInputError(`CSV ${path}${line ? `, line ${line}` : ""}: ${error.message}`, line);
-    }
-    if ((error as { code?: string }).code === "ENOENT") throw new CsvInputError(`CSV file not found: ${path}`);
-    throw error;
+    throw await sourceError(path, error, source.delimiter, header.length);
   }
-  if (phoneIndex === -1) throw new CsvInputError(`CSV ${path} is empty: expected a header row with a "${options.phoneColumn}" column`);
+  if (plan === undefined) throw emptyFile(path, options.phoneColumn);
+}
+
+/** The header's column names as written (trimmed), after the same checks of the file as readCsvRecipients. */
+export async function readCsvHeader(path: string, options: { maxBytes?: number } = {}): Promise<string[]> {
+  const source = await openCsv(path, options.maxBytes);
+  try {
+    for await (const record of source.records) {
+      const names = record.map((name) => name.trim());
+      assertUniqueNames(path, names, source.headerLine);
+      return names;
+    }
+  } catch (error) {
+    throw await sourceError(path, error, source.delimiter, 0);
+  }
+  throw emptyFile(path);
+}
+
+interface OpenCsv {
+  records: AsyncIterable<string[]>;
+  delimiter: Delimiter;
+  headerLine: number;
+}
+
+async function openCsv(path: string, maxBytes: number | undefined): Promise<OpenCsv> {
+  const size = await fileSize(path);
+  if (maxBytes !== undefined && size > maxBytes) {
+    throw new CsvInputError(`CSV ${path} is ${formatBytes(size)}, over the ${formatBytes(maxBytes)} limit`);
+  }
+  if (size === 0) throw emptyFile(path);
+  const head = await readHead(path).catch((error: unknown) => {
+    throw fileError(path, error);
+  });
+  if (head.notText !== null) throw new CsvInputError(`CSV ${path} is not a CSV text file: it looks like ${head.notText}`, 1);
+
+  const parser = parse({
+    delimiter: head.delimiter,
+    bom: true,
+    skip_empty_lines: true,
+    trim: true,
+    max_record_size: MAX_RECORD_BYTES,
+  });
+  // Errors of any stage end up on the parser, which the caller reads; the callback only keeps them from being unhandled.
+  pipeline(
+    createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }),
+    new Utf8Guard((line) => new CsvInputError(`CSV ${path}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line)),
+    parser,
+    () => {},
+  );
+  return { records: parser as AsyncIterable<string[]>, delimiter: head.delimiter, headerLine: head.headerLine };
+}
+
+function judgeRow(record: string[], plan: RowPlan, rowNumber: number): SourceRow {
+  const raw = record[plan.phoneIndex] ?? "";
+  let params: Record<string, string> | null = null;
+  if (plan.paramNames.length > 0) {
+    params = {};
+    for (let i = 0; i < plan.paramNames.length; i++) {
+      params[plan.paramNames[i] as string] = (record[plan.paramIndexes[i] as number] ?? "").trim();
+    }
+  }
+  let region = plan.defaultRegion;
+  if (plan.countryIndex !== -1) {
+    const cell = (record[plan.countryIndex] ?? "").trim();
+    if (cell !== "") {
+      let known = plan.regions.get(cell);
+      if (known === undefined) {
+        known = toRegion(cell) ?? null;
+        plan.regions.set(cell, known);
+      }
+      if (known === null) return { rowNumber, raw, phone: null, rejectReason: `unknown country code "${cell}"`, params };
+      region = known;
+    }
+  }
+  const result = normalisePhone(raw, region, plan.phoneOptions);
+  return result.ok
+    ? { rowNumber, raw, phone: result.e164, rejectReason: null, params }
+    : { rowNumber, raw, phone: null, rejectReason: result.reason, params };
+}
+
+function checkOptions(options: CsvSourceOptions): CountryCode | undefined {
+  for (const variable of Object.keys(options.paramColumns ?? {})) {
+    // A plain object would swallow it as a prototype change and the row would lose the value.
+    if (variable === "__proto__") throw new CsvInputError(`"__proto__" cannot be a template variable name`);
+  }
+  if (options.defaultRegion === undefined || options.defaultRegion.trim() === "") return undefined;
+  const region = toRegion(options.defaultRegion);
+  if (region === undefined) throw new CsvInputError(`unknown default region "${options.defaultRegion}": expected an ISO country code such as SG`);
+  return region;
+}
+
+function planRows(path: string, record: string[], line: number, options: CsvSourceOptions, defaultRegion: CountryCode | undefined): RowPlan {
+  const names = record.map((name) => name.trim());
+  const keys = names.map((name) => name.toLowerCase());
+  const found = names.map((name) => JSON.stringify(name)).join(", ") || "(none)";
+
+  assertUniqueNames(path, names, line);
+
+  const indexOf = (column: string) => keys.indexOf(column.trim().toLowerCase());
+  const missing: string[] = [];
+  const phoneIndex = indexOf(options.phoneColumn);
+  if (phoneIndex === -1) missing.push(`"${options.phoneColumn}" column`);
+  const countryIndex = options.countryColumn === undefined ? -1 : indexOf(options.countryColumn);
+  if (options.countryColumn !== undefined && countryIndex === -1) missing.push(`"${options.countryColumn}" column (for each row's country)`);
+  const paramNames: string[] = [];
+  const paramIndexes: number[] = [];
+  for (const [variable, column] of Object.entries(options.paramColumns ?? {})) {
+    const index = indexOf(column);
+    if (index === -1) missing.push(`"${column}" column (for --map ${variable}=${column})`);
+    paramNames.push(variable);
+    paramIndexes.push(index);
+  }
+  if (missing.length > 0) {
+    throw new CsvInputError(
+      `CSV has no ${missing.join(", no ")}; columns found: ${found}.` +
+        (phoneIndex === -1 ? ` Choose the phone column with --phone-column <name>.` : ""),
+      line,
+    );
+  }
+  return {
+    phoneIndex,
+    countryIndex,
+    paramNames,
+    paramIndexes,
+    defaultRegion,
+    phoneOptions: { requireMobile: options.requireMobile ?? true },
+    regions: new Map(),
+  };
+}
+
+function assertUniqueNames(path: string, names: string[], line: number): void {
+  const keys = names.map((name) => name.toLowerCase());
+  // Unnamed columns (a spreadsheet's trailing empty cells) cannot be asked for, so only named ones must be unique.
+  const repeated = new Set(keys.filter((key, i) => key !== "" && keys.indexOf(key) !== i));
+  if (repeated.size === 0) return;
+  const spellings = [...new Set(names.filter((name) => repeated.has(name.toLowerCase())))];
+  throw new CsvInputError(
+    `CSV ${path}: the header repeats column names (ignoring case): ${spellings.map((n) => JSON.stringify(n)).join(", ")}; rename or remove the copies`,
+    line,
+  );
+}
+
+async function sourceError(path: string, error: unknown, delimiter: Delimiter, headerFields: number): Promise<unknown> {
+  return error instanceof CsvError ? parseError(path, error, delimiter, headerFields) : fileError(path, error);
+}
+
+async function parseError(path: string, error: CsvError, delimiter: Delimiter, headerFields: number): Promise<CsvInputError> {
+  const details = error as CsvError & { lines?: number; record?: unknown[] };
+  const line = details.lines;
+  const at = (n: number | undefined) => `CSV ${path}${n ? `, line ${n}` : ""}`;
+  switch (error.code) {
+    case "CSV_QUOTE_NOT_CLOSED": {
+      const opened = (await findUnclosedQuoteLine(path).catch(() => null)) ?? line;
+      return new CsvInputError(`${at(opened)}: a quoted field is never closed (no matching " before the end of the file)`, opened);
+    }
+    case "CSV_MAX_RECORD_SIZE": {
+      const opened = (await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
+      return new CsvInputError(`${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`, opened);
+    }
+    case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH": {
+      const got = Array.isArray(details.record) ? details.record.length : undefined;
+      return new CsvInputError(
+        `${at(line)}: ${got ?? "a different number of"} fields but the header has ${headerFields} ` +
+          `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
+        line,
+      );
+    }
+    case "INVALID_OPENING_QUOTE":
+      return new CsvInputError(`${at(line)}: a " inside an unquoted field; quote the whole field and double the " inside it`, line);
+    case "CSV_INVALID_CLOSING_QUOTE":
+    case "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE":
+      return new CsvInputError(`${at(line)}: text after a closing quote; a " inside a quoted field must be doubled ("")`, line);
+    default:
+      return new CsvInputError(`${at(line)}: ${error.message}`, line);
+  }
+}
+
+async function fileSize(path: string): Promise<number> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw fileError(path, error);
+  }
+  if (!info.isFile()) throw new CsvInputError(`CSV ${path} is not a file`);
+  return info.size;
+}
+
+function fileError(path: string, error: unknown): unknown {
+  if (error instanceof CsvInputError) return error;
+  const code = (error as { code?: string }).code;
+  if (code === "ENOENT") return new CsvInputError(`CSV file not found: ${path}`);
+  if (code === "EACCES" || code === "EPERM") return new CsvInputError(`CSV ${path} cannot be read: permission denied`);
+  if (code === "EISDIR") return new CsvInputError(`CSV ${path} is not a file`);
+  return error;
+}
+
+function emptyFile(path: string, phoneColumn?: string): CsvInputError {
+  return new CsvInputError(`CSV ${path} is empty: expected a header row${phoneColumn === undefined ? "" : ` with a "${phoneColumn}" column`}`);
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]} (${bytes} bytes)`;
 }

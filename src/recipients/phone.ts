@@ -1,30 +1,85 @@
-import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js";
+import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumberType } from "libphonenumber-js/max";
+import { fastInternationalNumber, fastNationalNumber } from "./phone-fast-path.ts";
 
 export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string };
+
+export interface NormaliseOptions {
+  /** SMS only reaches mobiles: by default a valid number of any other type is a reject. */
+  requireMobile?: boolean;
+}
+
+/** A parsed number: its E.164 form and its type, or no type when it is invalid for its country. */
+export interface JudgedNumber {
+  e164: string;
+  type: PhoneNumberType | undefined;
+}
+
+const TYPE_IN_WORDS: Record<PhoneNumberType, string> = {
+  FIXED_LINE: "fixed line",
+  MOBILE: "mobile",
+  FIXED_LINE_OR_MOBILE: "fixed line or mobile",
+  TOLL_FREE: "toll-free",
+  PREMIUM_RATE: "premium rate",
+  SHARED_COST: "shared cost",
+  VOIP: "VoIP",
+  PERSONAL_NUMBER: "personal number",
+  PAGER: "pager",
+  UAN: "universal access number",
+  VOICEMAIL: "voicemail",
+};
+
+const ALLOWED_CHARS = /^[+\d\s().\-/]+$/;
+const NON_DIGITS = /\D/g;
 
 /**
  * Normalises one raw cell to E.164. Numbers with a leading `+` or `00` are international; others use the
  * default region when one is configured, and are otherwise read as international digits without the `+`
  * (the form EngageLab's own examples use, e.g. 923700056581).
  */
-export function normalisePhone(raw: string, defaultRegion?: string): PhoneResult {
+export function normalisePhone(raw: string, defaultRegion?: string, options?: NormaliseOptions): PhoneResult {
   const trimmed = raw.trim();
   if (trimmed === "") return { ok: false, reason: "empty phone number" };
-  if (!/^[+\d\s().\-/]+$/.test(trimmed)) return { ok: false, reason: "phone number contains letters or symbols" };
-  const digits = trimmed.replace(/\D/g, "");
+  if (!ALLOWED_CHARS.test(trimmed)) return { ok: false, reason: "phone number contains letters or symbols" };
+  const digits = trimmed.replace(NON_DIGITS, "");
   if (digits.length < 6 || digits.length > 17) return { ok: false, reason: "phone number has too few or too many digits" };
 
   let candidate: string;
   let region: CountryCode | undefined;
-  if (trimmed.startsWith("+")) candidate = `+${digits}`;
+  if (trimmed.charCodeAt(0) === 43 /* + */) candidate = `+${digits}`;
   else if (digits.startsWith("00")) candidate = `+${digits.slice(2)}`;
   else if (defaultRegion) {
     candidate = digits;
     region = defaultRegion as CountryCode;
   } else candidate = `+${digits}`;
 
+  const judged = judgePhoneNumber(candidate, region);
+  if (!judged) return { ok: false, reason: "not a phone number" };
+  const type = judged.type;
+  if (type === undefined) return { ok: false, reason: "invalid phone number for its country" };
+  if (options?.requireMobile !== false && type !== "MOBILE" && type !== "FIXED_LINE_OR_MOBILE") {
+    return { ok: false, reason: `not a mobile number (${TYPE_IN_WORDS[type]})` };
+  }
+  return { ok: true, e164: judged.e164 };
+}
+
+/**
+ * Parses a cleaned candidate (`+digits`, or national digits with a region) with the full ("max") metadata,
+ * the only set that knows number types. Undefined when it is not a phone number at all.
+ * `useFastPath: false` forces the library's own parser; the tests compare both.
+ */
+export function judgePhoneNumber(candidate: string, region?: CountryCode, useFastPath = true): JudgedNumber | undefined {
+  if (useFastPath) {
+    const fast = region === undefined ? fastInternationalNumber(candidate) : fastNationalNumber(candidate, region);
+    if (fast !== null) return fast;
+  }
   const parsed = parsePhoneNumberFromString(candidate, region);
-  if (!parsed) return { ok: false, reason: "not a phone number" };
-  if (!parsed.isValid()) return { ok: false, reason: "invalid phone number for its country" };
-  return { ok: true, e164: parsed.number };
+  if (!parsed) return undefined;
+  // With types in the metadata, isValid() is getType() !== undefined, so one call answers both.
+  return { e164: parsed.number, type: parsed.getType() };
+}
+
+/** An ISO 3166 alpha-2 code (any case, surrounding spaces ignored) the phone metadata knows, upper-cased. */
+export function toRegion(code: string): CountryCode | undefined {
+  const upper = code.trim().toUpperCase();
+  return /^[A-Z]{2}$/.test(upper) && isSupportedCountry(upper as CountryCode) ? (upper as CountryCode) : undefined;
 }

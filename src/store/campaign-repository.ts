@@ -28,7 +28,8 @@ export interface IngestedCampaign {
   recipientCount: number;
   rejectedCount: number;
   duplicateCount: number;
-  /** Batch ids in send order. */
+  suppressedCount: number;
+  /** Batch ids in send order (none were created when `dryRun`). */
   batchIds: string[];
 }
 
@@ -43,64 +44,106 @@ export interface IngestOptions {
   initialStatus: CampaignStatus;
   onProgress?: (rowsRead: number) => void;
   progressEvery?: number;
+  /** Plan and count, then roll back: nothing is stored or sent. */
+  dryRun?: boolean;
 }
 
-/**
- * Stores a campaign, its recipients, its rejects and its batch plan in ONE transaction: any error (a bad
- * CSV row, a lost connection) leaves no half-created campaign. Rows are streamed into a temporary table
- * with COPY, then de-duplicated and planned with set-based SQL, never one query per row.
- */
+/** Where a campaign's rows come from: fills the `ingest_rows` staging table, returns how many rows it wrote. */
+export type StagingSource = (client: pg.PoolClient) => Promise<number>;
+
+/** Stores a campaign whose rows stream in from a file (COPY in 64 KB chunks). */
 export async function createCampaignWithRecipients(
   db: Database,
   campaign: NewCampaign,
   rows: AsyncIterable<IngestRow>,
   options: IngestOptions,
 ): Promise<IngestedCampaign> {
-  return withTransaction(db.pool, async (client) => {
-    const { rows: created } = await client.query<{ id: string }>(
-      `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft') RETURNING id`,
-      [
-        campaign.name,
-        campaign.templateId,
-        JSON.stringify(campaign.templateParams),
-        campaign.provider,
-        campaign.onUnknown,
-        JSON.stringify(campaign.sendOptions),
-        campaign.source,
-      ],
-    );
-    const campaignId = created[0]!.id;
+  return createCampaign(db, campaign, (client) => copyRows(client, rows, options), options);
+}
 
-    await client.query(
-      `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb) ON COMMIT DROP`,
-    );
-    const totalRows = await copyRows(client, rows, options);
+/**
+ * Stores a campaign, its recipients, its rejects and its batch plan in ONE transaction: any error (a bad
+ * CSV row, a lost connection) leaves no half-created campaign. Rows are staged in a temporary table, then
+ * suppressed, de-duplicated and planned with set-based SQL, never one query per row. With `dryRun` the
+ * plan is computed and reported, then rolled back.
+ */
+export async function createCampaign(
+  db: Database,
+  campaign: NewCampaign,
+  stage: StagingSource,
+  options: IngestOptions,
+): Promise<IngestedCampaign> {
+  return withTransaction(
+    db.pool,
+    async (client) => {
+      const { rows: created } = await client.query<{ id: string }>(
+        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft') RETURNING id`,
+        [
+          campaign.name,
+          campaign.templateId,
+          JSON.stringify(campaign.templateParams),
+          campaign.provider,
+          campaign.onUnknown,
+          JSON.stringify(campaign.sendOptions),
+          campaign.source,
+        ],
+      );
+      const campaignId = created[0]!.id;
 
-    await client.query(
-      `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
-       SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
-      [campaignId],
-    );
-    const recipientCount = await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
-    const batchIds = await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams);
+      await client.query(
+        `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb) ON COMMIT DROP`,
+      );
+      const totalRows = await stage(client);
+      const suppressedCount = await applySuppressions(client);
 
-    const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
-      `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
-       FROM ingest_rows`,
-    );
-    const rejectedCount = Number(counts[0]!.rejected);
-    const duplicateCount = Number(counts[0]!.valid) - recipientCount;
-    const finished = batchIds.length === 0;
-    await client.query(
-      `UPDATE campaigns SET total_rows = $2, recipient_count = $3, rejected_count = $4, duplicate_count = $5,
-         batch_count = $6, status = $7::"CampaignStatus", started_at = CASE WHEN $7::"CampaignStatus" = 'running' THEN now() END,
-         finished_at = CASE WHEN $8 THEN now() END, updated_at = now()
-       WHERE id = $1`,
-      [campaignId, totalRows, recipientCount, rejectedCount, duplicateCount, batchIds.length, finished ? "completed" : options.initialStatus, finished],
-    );
-    return { campaignId, totalRows, recipientCount, rejectedCount, duplicateCount, batchIds };
-  });
+      await client.query(
+        `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+         SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
+        [campaignId],
+      );
+      const recipientCount = await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
+      const batchIds = await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams);
+
+      const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
+        `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
+         FROM ingest_rows`,
+      );
+      const rejectedCount = Number(counts[0]!.rejected);
+      const duplicateCount = Number(counts[0]!.valid) - recipientCount;
+      const finished = batchIds.length === 0;
+      await client.query(
+        `UPDATE campaigns SET total_rows = $2, recipient_count = $3, rejected_count = $4, duplicate_count = $5,
+           batch_count = $6, status = $7::"CampaignStatus", started_at = CASE WHEN $7::"CampaignStatus" = 'running' THEN now() END,
+           finished_at = CASE WHEN $8 THEN now() END, suppressed_count = $9, updated_at = now()
+         WHERE id = $1`,
+        [
+          campaignId,
+          totalRows,
+          recipientCount,
+          rejectedCount,
+          duplicateCount,
+          batchIds.length,
+          finished ? "completed" : options.initialStatus,
+          finished,
+          suppressedCount,
+        ],
+      );
+      return { campaignId, totalRows, recipientCount, rejectedCount, duplicateCount, suppressedCount, batchIds };
+    },
+    { commit: !options.dryRun },
+  );
+}
+
+/** Opt-outs win over any list: suppressed numbers and opted-out contacts become rejects, never recipients. */
+async function applySuppressions(client: pg.PoolClient): Promise<number> {
+  const { rowCount } = await client.query(
+    `UPDATE ingest_rows i SET reject_reason = 'suppressed', phone = NULL
+     WHERE i.phone IS NOT NULL
+       AND (EXISTS (SELECT 1 FROM suppressions s WHERE s.phone = i.phone)
+            OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = i.phone AND c.opted_out))`,
+  );
+  return rowCount ?? 0;
 }
 
 async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow>, options: IngestOptions): Promise<number> {

@@ -43,13 +43,17 @@ export function openDatabase(databaseUrl: string, options: DatabaseOptions = {})
   };
 }
 
-/** Runs `fn` inside one transaction on one pooled connection. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/** Runs `fn` inside one transaction on one pooled connection; `commit: false` rolls back even on success. */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: { commit?: boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
     const result = await fn(client);
-    await client.query("COMMIT");
+    await client.query(options.commit === false ? "ROLLBACK" : "COMMIT");
     return result;
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});

@@ -48,3 +48,17 @@ export async function sandboxLedger(env: TestEnv, api?: string): Promise<Record<
   const response = await fetch(`${env.sandbox.url}/_sandbox/sent${api ? `?api=${api}` : ""}`);
   return (await response.json()) as Record<string, number>;
 }
+
+/** An enqueue function on the test's own queue prefix. */
+export function enqueueFor(env: TestEnv): (campaignId: string, batchIds: readonly string[]) => Promise<void> {
+  return async (campaignId, batchIds) => {
+    const connection = createRedisConnection(env.config.redisUrl, "producer");
+    const queue = createSendQueue(connection, { prefix: env.config.queuePrefix, attempts: env.config.send.attempts, backoffMs: env.config.send.backoffMs });
+    try {
+      await enqueueBatches(queue, campaignId, batchIds);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
+  };
+}

@@ -98,9 +98,9 @@ async function clearRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-/** `count` distinct valid Singapore mobile numbers, in E.164 (+65 8xxx xxxx / 9xxx xxxx). */
+/** `count` distinct valid Singapore mobile numbers, in E.164 (+65 81xx xxxx upwards: 800x is not an allocated mobile range). */
 export function singaporeNumbers(count: number, start = 0): string[] {
-  return Array.from({ length: count }, (_, i) => `+65${(80_000_000 + start + i).toString()}`);
+  return Array.from({ length: count }, (_, i) => `+65${(81_000_000 + start + i).toString()}`);
 }
 
 export function csvOf(header: string[], rows: string[][]): string {

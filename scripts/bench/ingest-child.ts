@@ -1,0 +1,48 @@
+// One producer process, measured alone: CSV → validated, de-duplicated recipients and planned batches in
+// Postgres, batches queued. Prints one JSON line with its figures. Used by scripts/bench.ts.
+import { loadConfig } from "../../src/config/config.ts";
+import { createLogger } from "../../src/config/logger.ts";
+import { launchCsvCampaign } from "../../src/campaigns/launch-campaign.ts";
+import { createRedisConnection } from "../../src/queue/redis.ts";
+import { createSendQueue, enqueueBatches } from "../../src/queue/send-queue.ts";
+import { openDatabase } from "../../src/store/database.ts";
+
+const file = process.argv[2];
+if (!file) throw new Error("usage: ingest-child.ts <file.csv>");
+const config = loadConfig();
+const log = createLogger("warn");
+const db = openDatabase(config.databaseUrl);
+const connection = createRedisConnection(config.redisUrl, "producer");
+const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+const started = performance.now();
+const campaign = await launchCsvCampaign(
+  { db, log, enqueue: (id, batchIds) => enqueueBatches(queue, id, batchIds) },
+  {
+    file,
+    name: `bench ${file}`,
+    templateId: "1",
+    params: { order: "BENCH" },
+    phoneColumn: "phone",
+    provider: "messages",
+    onUnknown: "at_most_once",
+    batchSize: config.send.batchSize,
+    templateCheck: false,
+  },
+);
+const seconds = (performance.now() - started) / 1000;
+await queue.close();
+connection.disconnect();
+await db.close();
+console.log(
+  JSON.stringify({
+    campaignId: campaign.campaignId,
+    rows: campaign.totalRows,
+    recipients: campaign.recipientCount,
+    rejected: campaign.rejectedCount,
+    duplicates: campaign.duplicateCount,
+    batches: campaign.batchIds.length,
+    seconds,
+    rowsPerSecond: Math.round(campaign.totalRows / seconds),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }),
+);

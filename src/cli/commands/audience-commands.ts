@@ -1,0 +1,108 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { importContactsFromCsv, importSuppressionsFromCsv } from "../../recipients/audience-import.ts";
+import { normalisePhone } from "../../recipients/phone.ts";
+import { listSegments, saveSegment } from "../../store/audience-repository.ts";
+import { addSuppressions, listSuppressions } from "../../store/suppression-repository.ts";
+import { formatTable } from "../format.ts";
+import { collectKeyValue, collectList, wholeNumber, withServices } from "../shared.ts";
+
+export function registerAudienceCommands(program: Command): void {
+  const contacts = program.command("contacts").description("the database audience");
+  contacts
+    .command("import")
+    .description("upsert contacts from a CSV: the phone column, an optional `tags` column (separated by ; or |), every other column as an attribute")
+    .argument("<file>")
+    .option("--tag <tag>", "tag every imported contact (repeatable, or comma-separated)", collectList, [])
+    .option("--phone-column <column>", "header of the phone number column", "phone")
+    .option("--region <code>", "default country for numbers without a country code")
+    .action(async (file: string, opts: { tag: string[]; phoneColumn: string; region?: string }) => {
+      await withServices(async ({ config, db }) => {
+        const report = await importContactsFromCsv(db, file, {
+          phoneColumn: opts.phoneColumn,
+          defaultRegion: opts.region ?? config.defaultRegion,
+          tags: opts.tag,
+          maxBytes: config.csvMaxBytes,
+        });
+        console.log(`${report.rows} rows: ${report.inserted} new contacts, ${report.updated} updated, ${report.rejects.length} rejected`);
+        for (const r of report.rejects.slice(0, 20)) console.error(`  row ${r.rowNumber}: ${JSON.stringify(r.raw)} ${r.reason}`);
+      });
+    });
+
+  const segments = program.command("segments").description("saved audience queries");
+  segments
+    .command("add")
+    .description("save (or replace) a segment: contacts with any of the tags and all of the attributes")
+    .argument("<name>")
+    .option("--tag <tag>", "contacts with this tag (repeatable; any of them matches)", collectList, [])
+    .option("--where <attribute=value>", "contacts whose attribute has this value (repeatable; all must match)", collectKeyValue, {})
+    .action(async (name: string, opts: { tag: string[]; where: Record<string, string> }) => {
+      if (opts.tag.length === 0 && Object.keys(opts.where).length === 0) {
+        throw new InvalidArgumentError("a segment needs at least one --tag or --where");
+      }
+      await withServices(async ({ db }) => {
+        await saveSegment(db, { name, tags: opts.tag, attributes: opts.where });
+        console.log(`segment "${name}" saved`);
+      });
+    });
+  segments
+    .command("list")
+    .description("list saved segments with how many sendable contacts each matches")
+    .action(async () => {
+      await withServices(async ({ db }) => {
+        const rows = await listSegments(db);
+        console.log(
+          formatTable([["segment", "tags", "attributes", "contacts"], ...rows.map((s) => [s.name, s.tags.join(",") || "-", JSON.stringify(s.attributes), s.contacts])]),
+        );
+      });
+    });
+
+  const suppress = program.command("suppress").description("the suppression list: numbers never texted by any campaign");
+  suppress
+    .command("add")
+    .description("suppress numbers")
+    .argument("<phones...>")
+    .option("--reason <reason>", "why (kept with the entry)", "opt-out")
+    .option("--region <code>", "default country for numbers without a country code")
+    .action(async (phones: string[], opts: { reason: string; region?: string }) => {
+      const normalised = phones.map((raw) => {
+        const result = normalisePhone(raw, opts.region);
+        if (!result.ok) throw new InvalidArgumentError(`"${raw}" is not a valid phone number: ${result.reason}`);
+        return result.e164;
+      });
+      await withServices(async ({ db }) => {
+        const added = await addSuppressions(db, normalised, opts.reason, "cli");
+        console.log(`${added} number(s) added to the suppression list (${normalised.length - added} already there)`);
+      });
+    });
+  suppress
+    .command("import")
+    .description("suppress every number of a CSV's phone column")
+    .argument("<file>")
+    .option("--phone-column <column>", "header of the phone number column", "phone")
+    .option("--reason <reason>", "why (kept with each entry)", "opt-out")
+    .option("--region <code>", "default country for numbers without a country code")
+    .action(async (file: string, opts: { phoneColumn: string; reason: string; region?: string }) => {
+      await withServices(async ({ config, db }) => {
+        const report = await importSuppressionsFromCsv(db, file, {
+          phoneColumn: opts.phoneColumn,
+          defaultRegion: opts.region ?? config.defaultRegion,
+          reason: opts.reason,
+          maxBytes: config.csvMaxBytes,
+        });
+        console.log(`${report.rows} rows: ${report.added} numbers added, ${report.rejects.length} rejected`);
+        for (const r of report.rejects.slice(0, 20)) console.error(`  row ${r.rowNumber}: ${JSON.stringify(r.raw)} ${r.reason}`);
+      });
+    });
+  suppress
+    .command("list")
+    .description("list suppressed numbers, newest first")
+    .option("--limit <n>", "how many", wholeNumber("--limit"), 100)
+    .option("--offset <n>", "skip this many", wholeNumber("--offset"), 0)
+    .action(async (opts: { limit: number; offset: number }) => {
+      await withServices(async ({ db }) => {
+        const { total, entries } = await listSuppressions(db, opts);
+        console.log(formatTable([["phone", "reason", "source", "since"], ...entries.map((e) => [e.phone, e.reason, e.source ?? "", e.createdAt.toISOString()])]));
+        console.log(`${entries.length} of ${total}`);
+      });
+    });
+}

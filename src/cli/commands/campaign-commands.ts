@@ -1,0 +1,210 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { Config } from "../../config/config.ts";
+import { pauseCampaign, resumeCampaign } from "../../campaigns/campaign-control.ts";
+import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
+import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, type LaunchDeps } from "../../campaigns/launch-campaign.ts";
+import { exportRejects } from "../../campaigns/rejects-export.ts";
+import { sendOneMessage } from "../../campaigns/send-one.ts";
+import { startSendWorker } from "../../campaigns/worker-runtime.ts";
+import { createProviders } from "../../engagelab/providers.ts";
+import { createTemplatesApi } from "../../engagelab/templates-api.ts";
+import { formatStatus } from "../format.ts";
+import { waitForCampaign } from "../progress.ts";
+import { collectKeyValue, isoTime, wholeNumber, withQueue, withServices } from "../shared.ts";
+
+interface SendOptions {
+  audience?: string;
+  template: string;
+  name?: string;
+  param: Record<string, string>;
+  map: Record<string, string>;
+  phoneColumn: string;
+  countryColumn?: string;
+  provider: "messages" | "legacy" | "custom";
+  onUnknown: "mark-unknown" | "resend";
+  region?: string;
+  from?: string;
+  msgType?: number;
+  labelId?: number;
+  customArg: Record<string, string>;
+  at?: Date;
+  providerSchedule?: boolean;
+  dryRun?: boolean;
+  templateCheck: boolean;
+  wait?: boolean;
+  worker?: boolean;
+}
+
+/** Provider-specific options of `send`, as stored in Campaign.sendOptions. */
+function sendOptionsFrom(opts: SendOptions): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  if (opts.from !== undefined) options.from = opts.from;
+  if (opts.msgType !== undefined) options.msgType = opts.msgType;
+  if (opts.labelId !== undefined) options.labelId = opts.labelId;
+  if (Object.keys(opts.customArg).length > 0) options.customArgs = opts.customArg;
+  if (opts.at !== undefined) {
+    if (!opts.providerSchedule) {
+      throw new InvalidArgumentError("--at needs --provider-schedule (EngageLab schedule_time, 3 minutes to 30 days ahead)");
+    }
+    options.scheduleTime = Math.floor(opts.at.getTime() / 1000);
+  }
+  return options;
+}
+
+function launchInput(opts: SendOptions, config: Config, defaultName: string): CampaignLaunchInput {
+  return {
+    name: opts.name ?? `${defaultName} ${new Date().toISOString()}`,
+    templateId: opts.template,
+    params: opts.param,
+    paramColumns: opts.map,
+    provider: opts.provider,
+    onUnknown: opts.onUnknown === "resend" ? "resend" : "at_most_once",
+    batchSize: config.send.batchSize,
+    sendOptions: sendOptionsFrom(opts),
+    dryRun: opts.dryRun,
+    templateCheck: opts.templateCheck,
+    onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
+  };
+}
+
+export function registerCampaignCommands(program: Command): void {
+  program
+    .command("send")
+    .description("create a campaign from a CSV file (or a database audience) and queue it for the workers")
+    .argument("[file]", "CSV file with a header row")
+    .option("--audience <tag-or-segment>", "send to the contacts with this tag, or matching this saved segment, instead of a file")
+    .requiredOption("-t, --template <id>", "EngageLab template id")
+    .option("-n, --name <name>", "campaign name (default: the file or audience and the time)")
+    .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
+    .option("-m, --map <variable=column>", "template variable from a CSV column or contact attribute (repeatable)", collectKeyValue, {})
+    .option("--phone-column <column>", "header of the phone number column", "phone")
+    .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .addOption(
+      new Option("--on-unknown <policy>", "a batch whose outcome is unknown after a crash: mark unknown, or resend")
+        .choices(["mark-unknown", "resend"])
+        .default("mark-unknown"),
+    )
+    .option("--region <code>", "default country for numbers without a country code (e.g. SG)")
+    .option("--from <sender>", "legacy: sender name, 3-11 letters or digits")
+    .option("--msg-type <n>", "legacy: msg_type (2 = international)", wholeNumber("--msg-type"))
+    .option("--label-id <n>", "legacy: SMS label id", wholeNumber("--label-id"))
+    .option("--custom-arg <key=value>", "legacy: custom_args entry, 1 KB in all (repeatable)", collectKeyValue, {})
+    .option("--at <iso-time>", "with --provider-schedule: send at this time", isoTime)
+    .option("--provider-schedule", "let EngageLab schedule the send (schedule_time, 3 minutes to 30 days ahead)")
+    .option("--dry-run", "validate, plan and print the request count; store and send nothing")
+    .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
+    .option("--wait", "show a progress bar until the campaign completes")
+    .option("--worker", "with --wait: also run a send worker in this process")
+    .action(async (file: string | undefined, opts: SendOptions) => {
+      if ((file === undefined) === (opts.audience === undefined)) {
+        throw new InvalidArgumentError("give either a CSV file or --audience <tag-or-segment>, not both and not neither");
+      }
+      await withServices(async ({ config, log, db }) => {
+        const templates = createTemplatesApi(config);
+        const started = Date.now();
+        try {
+          const campaign = await withQueue(config, async (enqueue) => {
+            const deps: LaunchDeps = { db, log, enqueue, templates: templates.api };
+            return file !== undefined
+              ? launchCsvCampaign(deps, {
+                  ...launchInput(opts, config, file.split("/").pop() ?? file),
+                  file,
+                  phoneColumn: opts.phoneColumn,
+                  countryColumn: opts.countryColumn,
+                  defaultRegion: opts.region ?? config.defaultRegion,
+                  maxBytes: config.csvMaxBytes,
+                })
+              : launchAudienceCampaign(deps, { ...launchInput(opts, config, `audience ${opts.audience}`), audience: opts.audience! });
+          });
+          process.stderr.write("\n");
+          console.error(
+            `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
+              `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
+              `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)` +
+              (campaign.enqueued || campaign.dryRun ? "" : "; NOT queued (Redis unreachable): run `smsblast reconcile`"),
+          );
+          if (campaign.dryRun) return;
+          console.log(campaign.campaignId);
+          if (!opts.wait) return;
+          const worker = opts.worker ? await startSendWorker(config, log) : undefined;
+          try {
+            const report = await waitForCampaign(db, campaign.campaignId);
+            console.error(`\n${formatStatus(report)}\n\nwall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+          } finally {
+            await worker?.stop();
+          }
+        } finally {
+          await templates.close();
+        }
+      });
+    });
+
+  program
+    .command("send-one")
+    .description("send one message through v1/custom-messages (OTP or notification) and print its message_id")
+    .argument("<to>", "phone number or e-mail address")
+    .requiredOption("-t, --template <id>", "EngageLab template id")
+    .option("-p, --param <key=value>", "template parameter (repeatable)", collectKeyValue, {})
+    .option("--region <code>", "default country for a number without a country code")
+    .action(async (to: string, opts: { template: string; param: Record<string, string>; region?: string }) => {
+      await withServices(async ({ config, log, db }) => {
+        const registry = createProviders(config);
+        try {
+          const result = await sendOneMessage(
+            { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs },
+            { to, templateId: opts.template, params: opts.param, defaultRegion: opts.region ?? config.defaultRegion },
+          );
+          console.log(JSON.stringify(result));
+          if (result.state !== "accepted") process.exitCode = 1;
+        } finally {
+          await registry.close();
+        }
+      });
+    });
+
+  program
+    .command("status")
+    .description("show a campaign's state and its recipients and batches by state")
+    .argument("<campaignId>")
+    .option("--json", "print one JSON object")
+    .action(async (campaignId: string, opts: { json?: boolean }) => {
+      await withServices(async ({ db }) => {
+        const report = await getCampaignStatus(db, campaignId);
+        console.log(opts.json ? JSON.stringify(report) : formatStatus(report));
+      });
+    });
+
+  program
+    .command("rejects")
+    .description("write a campaign's rejected rows (row, value, reason) as CSV, formula-injection safe")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ db }) => {
+        const count = await exportRejects(db, campaignId, process.stdout);
+        console.error(`${count} reject(s)`);
+      });
+    });
+
+  program
+    .command("pause")
+    .description("stop sending a campaign between batches (in-flight batches finish)")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ db }) => {
+        await pauseCampaign(db, campaignId);
+        console.log(`campaign ${campaignId} paused`);
+      });
+    });
+
+  program
+    .command("resume")
+    .description("continue a paused campaign (after a manual pause, or after the provider refused the credentials)")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ config, db }) => {
+        const queued = await withQueue(config, (enqueue) => resumeCampaign(db, enqueue, campaignId));
+        console.log(`campaign ${campaignId} resumed; ${queued} batch(es) queued`);
+      });
+    });
+}

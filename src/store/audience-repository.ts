@@ -1,0 +1,143 @@
+import { from as copyFrom } from "pg-copy-streams";
+import type pg from "pg";
+import { CopyTextWriter } from "./copy-writer.ts";
+import { withTransaction, type Database } from "./database.ts";
+import type { StagingSource } from "./campaign-repository.ts";
+
+/** Contacts with any of `tags` (all contacts when empty) whose attributes contain `attributes`. */
+export interface AudienceFilter {
+  name: string;
+  tags: string[];
+  attributes: Record<string, string>;
+}
+
+export class AudienceError extends Error {
+  override name = "AudienceError";
+}
+
+/** A saved segment of that name, else the contacts carrying that tag. */
+export async function resolveAudience(db: Database, nameOrTag: string): Promise<AudienceFilter> {
+  const segment = await db.prisma.segment.findUnique({ where: { name: nameOrTag } });
+  if (segment) return { name: `segment:${segment.name}`, tags: segment.tags, attributes: segment.attributes as Record<string, string> };
+  const { rows } = await db.pool.query(`SELECT 1 FROM contacts WHERE tags @> ARRAY[$1]::text[] LIMIT 1`, [nameOrTag]);
+  if (rows.length === 0) throw new AudienceError(`No saved segment and no contact tagged "${nameOrTag}"`);
+  return { name: `tag:${nameOrTag}`, tags: [nameOrTag], attributes: {} };
+}
+
+/**
+ * Stages an audience straight from `contacts` into the campaign's staging table with one INSERT … SELECT:
+ * the rows never travel through Node, so memory stays flat whatever the audience size. `paramColumns`
+ * maps template variables to contact attributes; a contact lacking one is a reject, not "Hi null".
+ */
+export function stageAudience(filter: AudienceFilter, paramColumns: Record<string, string>): StagingSource {
+  const variables = Object.keys(paramColumns);
+  const columns = variables.map((v) => paramColumns[v]!);
+  return async (client) => {
+    const { rowCount } = await client.query(
+      `INSERT INTO ingest_rows (row_number, phone, raw, reject_reason, params)
+       SELECT (row_number() OVER (ORDER BY c.id))::int, CASE WHEN r.reason IS NULL THEN c.phone END, c.phone, r.reason,
+              CASE WHEN cardinality($3::text[]) > 0 THEN
+                (SELECT jsonb_object_agg(m.variable, c.attributes->>m.col) FROM unnest($3::text[], $4::text[]) AS m(variable, col))
+              END
+       FROM contacts c
+       CROSS JOIN LATERAL (
+         SELECT CASE
+           WHEN c.opted_out THEN 'opted out'
+           ELSE (SELECT 'missing attribute "' || col || '"' FROM unnest($4::text[]) AS col WHERE NOT (c.attributes ? col) LIMIT 1)
+         END AS reason
+       ) r
+       WHERE (cardinality($1::text[]) = 0 OR c.tags && $1::text[]) AND c.attributes @> $2::jsonb`,
+      [filter.tags, JSON.stringify(filter.attributes), variables, columns],
+    );
+    return rowCount ?? 0;
+  };
+}
+
+export interface ContactRow {
+  rowNumber: number;
+  phone: string | null;
+  rejectReason: string | null;
+  raw: string;
+  attributes: Record<string, string>;
+  tags: string[];
+}
+
+export interface ContactImportReport {
+  rows: number;
+  inserted: number;
+  updated: number;
+  rejects: Array<{ rowNumber: number; raw: string; reason: string }>;
+}
+
+/**
+ * Upserts contacts in one transaction (COPY into staging, then INSERT … ON CONFLICT): attributes are
+ * merged, tags unioned; the opt-out flag is never cleared by an import.
+ */
+export async function importContacts(db: Database, rows: AsyncIterable<ContactRow>, maxRejectsKept = 1_000): Promise<ContactImportReport> {
+  return withTransaction(db.pool, async (client) => {
+    await client.query(`CREATE TEMP TABLE contact_import (row_number int, phone text, attributes jsonb, tags text[]) ON COMMIT DROP`);
+    const stream = client.query(copyFrom(`COPY contact_import (row_number, phone, attributes, tags) FROM STDIN`));
+    const writer = new CopyTextWriter(stream);
+    const rejects: ContactImportReport["rejects"] = [];
+    let count = 0;
+    try {
+      for await (const row of rows) {
+        count++;
+        if (row.phone === null) {
+          if (rejects.length < maxRejectsKept) rejects.push({ rowNumber: row.rowNumber, raw: row.raw, reason: row.rejectReason ?? "invalid" });
+          continue;
+        }
+        await writer.writeRow([row.rowNumber, row.phone, JSON.stringify(row.attributes), toPgArray(row.tags)]);
+      }
+      await writer.end();
+    } catch (error) {
+      stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+    const { rows: result } = await client.query<{ inserted: string; updated: string }>(
+      `WITH latest AS (
+         SELECT DISTINCT ON (phone) phone, attributes, tags FROM contact_import ORDER BY phone, row_number DESC
+       ), upserted AS (
+         INSERT INTO contacts (phone, attributes, tags)
+         SELECT phone, attributes, tags FROM latest
+         ON CONFLICT (phone) DO UPDATE SET
+           attributes = contacts.attributes || EXCLUDED.attributes,
+           tags = ARRAY(SELECT DISTINCT t FROM unnest(contacts.tags || EXCLUDED.tags) AS t ORDER BY t),
+           updated_at = now()
+         RETURNING (xmax = 0) AS inserted
+       )
+       SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM upserted`,
+    );
+    return { rows: count, inserted: Number(result[0]!.inserted), updated: Number(result[0]!.updated), rejects };
+  });
+}
+
+/** A text[] literal for COPY: every element quoted, so commas and braces in tags are safe. */
+function toPgArray(values: string[]): string {
+  return `{${values.map((v) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(",")}}`;
+}
+
+export async function saveSegment(db: Database, filter: Omit<AudienceFilter, "name"> & { name: string }): Promise<void> {
+  await db.prisma.segment.upsert({
+    where: { name: filter.name },
+    create: { name: filter.name, tags: filter.tags, attributes: filter.attributes },
+    update: { tags: filter.tags, attributes: filter.attributes },
+  });
+}
+
+export async function listSegments(db: Database): Promise<Array<{ name: string; tags: string[]; attributes: unknown; contacts: number }>> {
+  const segments = await db.prisma.segment.findMany({ orderBy: { name: "asc" } });
+  const result = [];
+  for (const s of segments) {
+    const { rows } = await db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM contacts WHERE (cardinality($1::text[]) = 0 OR tags && $1::text[]) AND attributes @> $2::jsonb AND NOT opted_out`,
+      [s.tags, JSON.stringify(s.attributes)],
+    );
+    result.push({ name: s.name, tags: s.tags, attributes: s.attributes, contacts: Number(rows[0]!.n) });
+  }
+  return result;
+}
+
+export async function setContactOptOut(client: pg.Pool | pg.PoolClient, phones: string[]): Promise<void> {
+  await client.query(`UPDATE contacts SET opted_out = true, updated_at = now() WHERE phone = ANY($1::text[])`, [phones]);
+}

@@ -1,0 +1,36 @@
+import { withTransaction, type Database } from "./database.ts";
+import { setContactOptOut } from "./audience-repository.ts";
+
+export interface SuppressionEntry {
+  phone: string;
+  reason: string;
+  source: string | null;
+  createdAt: Date;
+}
+
+/** Adds numbers (already E.164) to the suppression list and flags matching contacts as opted out. */
+export async function addSuppressions(db: Database, phones: string[], reason: string, source: string): Promise<number> {
+  if (phones.length === 0) return 0;
+  return withTransaction(db.pool, async (client) => {
+    let added = 0;
+    // Chunks keep each statement's parameter arrays small on a very large import.
+    for (let i = 0; i < phones.length; i += 10_000) {
+      const chunk = phones.slice(i, i + 10_000);
+      const { rowCount } = await client.query(
+        `INSERT INTO suppressions (phone, reason, source) SELECT DISTINCT unnest($1::text[]), $2, $3 ON CONFLICT (phone) DO NOTHING`,
+        [chunk, reason, source],
+      );
+      added += rowCount ?? 0;
+      await setContactOptOut(client, chunk);
+    }
+    return added;
+  });
+}
+
+export async function listSuppressions(db: Database, options: { limit: number; offset: number }): Promise<{ total: number; entries: SuppressionEntry[] }> {
+  const [total, entries] = await Promise.all([
+    db.prisma.suppression.count(),
+    db.prisma.suppression.findMany({ orderBy: { createdAt: "desc" }, take: options.limit, skip: options.offset }),
+  ]);
+  return { total, entries };
+}
