@@ -197,14 +197,14 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       const error = await refusal(t.templateId, { params: ["b"], mappedColumns: ["zzz"] });
       expect(error.missingVariables).toEqual(["a", "c", "d"]);
       expect(error.problems).toHaveLength(2);
-      expect(error.problems[1]).toBe("no value for template variables a, c, d (give --param name=value or --map column=name)");
+      expect(error.problems[1]).toBe("no value for template variables a, c, d (give --param name=value or --map variable=column)");
       expect(error.message).toContain("not been submitted");
       expect(error.message).toContain("a, c, d");
 
       await setApproval(t.templateId, 1);
       const onlyVars = await refusal(t.templateId, { params: [], mappedColumns: ["a", "c"] });
       expect(onlyVars.missingVariables).toEqual(["b", "d"]);
-      expect(onlyVars.problems).toEqual(["no value for template variables b, d (give --param name=value or --map column=name)"]);
+      expect(onlyVars.problems).toEqual(["no value for template variables b, d (give --param name=value or --map variable=column)"]);
     });
 
     it("lets provider failures other than not-found through", async () => {

@@ -33,7 +33,7 @@ export class TemplatePreflightError extends Error {
 export interface AvailableValues {
   /** Names given with `--param name=value`. */
   params: readonly string[];
-  /** Variable names that CSV columns are mapped to with `--map column=name`. */
+  /** Variable names that CSV columns are mapped to with `--map variable=column`. */
   mappedColumns: readonly string[];
 }
 
@@ -81,7 +81,7 @@ export async function checkTemplateReady(
   if (missing.length > 0) {
     problems.push(
       `no value for template variable${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ` +
-        "(give --param name=value or --map column=name)",
+        "(give --param name=value or --map variable=column)",
     );
   }
 
