@@ -14,6 +14,12 @@ const log = createLogger("warn");
 const db = openDatabase(config.databaseUrl);
 const connection = createRedisConnection(config.redisUrl, "producer");
 const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+const baselineRssMb = Math.round(process.memoryUsage().rss / 1048576);
+let peak = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  if (m.rss > peak.rss) peak = { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}, 25);
 const started = performance.now();
 const campaign = await launchCsvCampaign(
   { db, log, enqueue: (id, batchIds) => enqueueBatches(queue, id, batchIds) },
@@ -30,6 +36,7 @@ const campaign = await launchCsvCampaign(
   },
 );
 const seconds = (performance.now() - started) / 1000;
+clearInterval(sampler);
 await queue.close();
 connection.disconnect();
 await db.close();
@@ -42,7 +49,10 @@ console.log(
     duplicates: campaign.duplicateCount,
     batches: campaign.batchIds.length,
     seconds,
+    ...campaign.timings,
     rowsPerSecond: Math.round(campaign.totalRows / seconds),
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    baselineRssMb,
+    atPeakMb: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / 1048576)])),
   }),
 );
