@@ -64,7 +64,8 @@ describe("a wrong API key", () => {
     const connection = createRedisConnection(fixed.redisUrl, "producer");
     const queue = createSendQueue(connection, { prefix: fixed.queuePrefix, attempts: 3, backoffMs: 50 });
     try {
-      expect(await resumeCampaign(env.db, (id, ids) => enqueueBatches(queue, id, ids), campaign.campaignId)).toBe(3);
+      const resumed = await resumeCampaign(env.db, { enqueue: (id, ids) => enqueueBatches(queue, id, ids) }, campaign.campaignId);
+      expect(resumed.batchIds).toHaveLength(3);
       const report = await waitForCampaignEnd(env, campaign.campaignId);
       expect(report).toMatchObject({ status: "completed", recipients: { accepted: 2_500, pending: 0 } });
     } finally {

@@ -21,8 +21,18 @@ const sampler = setInterval(() => {
   if (m.rss > peak.rss) peak = { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
 }, 25);
 const started = performance.now();
+const startedAtMs = performance.timeOrigin + started;
+let enqueueMs = 0;
 const campaign = await launchCsvCampaign(
-  { db, log, enqueue: (id, batchIds) => enqueueBatches(queue, id, batchIds) },
+  {
+    db,
+    log,
+    enqueue: async (id, batchIds) => {
+      const t0 = performance.now();
+      await enqueueBatches(queue, id, batchIds);
+      enqueueMs = Math.round(performance.now() - t0);
+    },
+  },
   {
     file,
     name: `bench ${file}`,
@@ -50,6 +60,11 @@ console.log(
     batches: campaign.batchIds.length,
     seconds,
     ...campaign.timings,
+    enqueueMs,
+    // Epoch ms when the launch began (after module loading and connecting), for end-to-end timing.
+    startedAtMs: Math.round(startedAtMs),
+    // From process start to the launch call: module loading (tsx) and set-up.
+    startupMs: Math.round(started),
     rowsPerSecond: Math.round(campaign.totalRows / seconds),
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     baselineRssMb,

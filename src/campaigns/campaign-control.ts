@@ -1,4 +1,5 @@
-import { pauseCampaignRecord, resumeCampaignRecord } from "../store/campaign-repository.ts";
+import type { CampaignQueue } from "../queue/send-queue.ts";
+import { cancelCampaignRecord, pauseCampaignRecord, resumeCampaignRecord, type CancelResult, type ResumeResult } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
 
 /** Stops a campaign between batches: batches already in flight finish, no new batch is claimed. */
@@ -6,13 +7,25 @@ export async function pauseCampaign(db: Database, campaignId: string, reason = "
   await pauseCampaignRecord(db, campaignId, reason);
 }
 
-/** Lets a paused campaign continue and gives every open batch its job back. */
+/**
+ * Lets a paused campaign continue: its open batches get their jobs back, or, when it was paused before its
+ * start time, its start job is scheduled again.
+ */
 export async function resumeCampaign(
   db: Database,
-  enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>,
+  queue: Pick<CampaignQueue, "enqueue"> & Partial<Pick<CampaignQueue, "scheduleStart">>,
   campaignId: string,
-): Promise<number> {
-  const batchIds = await resumeCampaignRecord(db, campaignId);
-  await enqueue(campaignId, batchIds);
-  return batchIds.length;
+): Promise<ResumeResult> {
+  const result = await resumeCampaignRecord(db, campaignId);
+  if (result.status === "running") await queue.enqueue(campaignId, result.batchIds);
+  else if (result.scheduledAt && queue.scheduleStart) await queue.scheduleStart(campaignId, result.scheduledAt);
+  return result;
+}
+
+/**
+ * Cancels a campaign: nothing not yet claimed is ever sent and those recipients end `cancelled`. Jobs left
+ * in Redis find the batch cancelled and end without sending, so they need no cleanup.
+ */
+export async function cancelCampaign(db: Database, campaignId: string, reason = "cancelled by operator"): Promise<CancelResult> {
+  return cancelCampaignRecord(db, campaignId, reason);
 }

@@ -25,6 +25,10 @@ export interface CampaignLaunchInput {
   sendOptions?: Record<string, unknown>;
   /** Plan and report the request count, then roll back: nothing stored, nothing sent. */
   dryRun?: boolean;
+  /** Delayed launch: store now, start (and send) at this time. */
+  startAt?: Date;
+  /** Set for runs of a recurring schedule (unique per firing). */
+  runKey?: string;
   /** Check with the template API that the template is approved and every variable has a value (default on). */
   templateCheck?: boolean;
   onProgress?: (rowsRead: number) => void;
@@ -48,6 +52,8 @@ export interface LaunchDeps {
   log: Logger;
   /** Hands the planned batches to the queue (jobId = batch id, so repeating it is harmless). */
   enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
+  /** Schedules the start of a delayed campaign (needed only with `startAt`). */
+  scheduleStart?: (campaignId: string, at: Date) => Promise<void>;
   /** The template API, for the pre-flight check; without it the check is skipped. */
   templates?: Pick<TemplatesApi, "get">;
 }
@@ -81,6 +87,12 @@ export async function launchAudienceCampaign(deps: LaunchDeps, input: AudienceCa
 
 async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<void> {
   const sendOptions = input.sendOptions ?? {};
+  if (input.startAt) {
+    if (!deps.scheduleStart) throw new Error("a delayed launch needs a queue that can schedule the start");
+    if (input.startAt.getTime() <= Date.now()) {
+      throw new ProviderRequestError("--at", `${input.startAt.toISOString()} is in the past; leave --at out to send now`);
+    }
+  }
   validateSendOptions(input.provider, input.templateId, sendOptions);
   // v1/custom-messages templates live on the OTP platform, which the SMS template API does not list.
   if (deps.templates && input.templateCheck !== false && input.provider !== "custom") {
@@ -100,6 +112,7 @@ function newCampaign(input: CampaignLaunchInput, source: string): NewCampaign {
     onUnknown: input.onUnknown,
     sendOptions: input.sendOptions ?? {},
     source,
+    runKey: input.runKey,
   };
 }
 
@@ -107,7 +120,8 @@ function ingestOptions(input: CampaignLaunchInput) {
   return {
     batchSize: input.batchSize,
     groupByParams: input.provider !== "custom",
-    initialStatus: "running" as const,
+    initialStatus: input.startAt ? ("scheduled" as const) : ("running" as const),
+    scheduledAt: input.startAt,
     onProgress: input.onProgress,
     dryRun: input.dryRun,
   };
@@ -132,7 +146,8 @@ async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, inp
   }
   log.info(summary, "campaign stored");
   try {
-    await deps.enqueue(ingested.campaignId, ingested.batchIds);
+    if (input.startAt) await deps.scheduleStart!(ingested.campaignId, input.startAt);
+    else await deps.enqueue(ingested.campaignId, ingested.batchIds);
     return { ...ingested, enqueued: true, dryRun: false };
   } catch (error) {
     log.error({ err: error }, "campaign stored but not queued; run `smsblast reconcile` once Redis is reachable");

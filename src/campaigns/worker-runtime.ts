@@ -4,6 +4,7 @@ import type { Logger } from "../config/logger.ts";
 import { createProviders } from "../engagelab/providers.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createSendWorker } from "../queue/send-worker.ts";
+import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 
@@ -24,9 +25,12 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   }
   const registry = createProviders(config);
   const connection = createRedisConnection(config.redisUrl, "worker");
+  // Start jobs queue batches; a worker has its own producer side for that.
+  const producerConnection = createRedisConnection(config.redisUrl, "producer");
+  const queue = createSendQueue(producerConnection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
   const worker = createSendWorker(
     connection,
-    { db, providers: registry.providers, log, providerTimeoutMs: config.engagelab.timeoutMs },
+    { db, providers: registry.providers, log, providerTimeoutMs: config.engagelab.timeoutMs, queue: campaignQueueOf(queue) },
     {
       prefix: config.queuePrefix,
       concurrency: config.send.concurrency,
@@ -52,6 +56,8 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
           await worker.close(true);
         }
         await registry.close();
+        await queue.close();
+        producerConnection.disconnect();
         connection.disconnect();
         await db.close();
         log.info("send worker stopped");

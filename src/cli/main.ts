@@ -8,12 +8,14 @@ import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
 import { createTemplatesApi, TemplateNotFoundError } from "../engagelab/templates-api.ts";
 import { CsvInputError } from "../recipients/csv-source.ts";
 import { AudienceError } from "../store/audience-repository.ts";
-import { CampaignStateError } from "../store/campaign-repository.ts";
+import { CampaignStateError } from "../campaigns/campaign-state.ts";
 import { MigrationError } from "../store/migrate.ts";
 import { loadConfig } from "../config/config.ts";
 import { registerAudienceCommands } from "./commands/audience-commands.ts";
 import { registerCampaignCommands } from "./commands/campaign-commands.ts";
 import { registerServiceCommands } from "./commands/service-commands.ts";
+import { registerScheduleCommands } from "./commands/schedule-commands.ts";
+import { ScheduleError } from "../campaigns/recurring-campaigns.ts";
 import { registerTemplateCommands } from "./templates-command.ts";
 
 /** Errors a user can fix; printed as one clear line, without a stack trace. */
@@ -28,6 +30,7 @@ const USER_ERRORS = [
   ProviderError,
   ProviderRequestError,
   RecipientInputError,
+  ScheduleError,
   TemplateNotFoundError,
   TemplatePreflightError,
 ];
@@ -39,6 +42,7 @@ export function buildCli(): Command {
   registerServiceCommands(program);
   registerCampaignCommands(program);
   registerAudienceCommands(program);
+  registerScheduleCommands(program);
   registerTemplateCommands(program, async () => createTemplatesApi(loadConfig()));
   return program;
 }

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from "commander";
 import { loadConfig, type Config } from "../config/config.ts";
 import { createLogger, type Logger } from "../config/logger.ts";
 import { createRedisConnection } from "../queue/redis.ts";
-import { createSendQueue, enqueueBatches } from "../queue/send-queue.ts";
+import { campaignQueueOf, createSendQueue, type CampaignQueue } from "../queue/send-queue.ts";
 import { openDatabase, type Database } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 
@@ -26,14 +26,12 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>): P
   }
 }
 
-export type Enqueue = (campaignId: string, batchIds: readonly string[]) => Promise<void>;
-
 /** A producer connection to the send queue for one command. */
-export async function withQueue<T>(config: Config, fn: (enqueue: Enqueue) => Promise<T>): Promise<T> {
+export async function withQueue<T>(config: Config, fn: (queue: CampaignQueue) => Promise<T>): Promise<T> {
   const connection = createRedisConnection(config.redisUrl, "producer");
   const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
   try {
-    return await fn((campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds));
+    return await fn(campaignQueueOf(queue));
   } finally {
     await queue.close();
     connection.disconnect();

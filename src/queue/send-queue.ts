@@ -3,11 +3,16 @@ import type { Redis } from "ioredis";
 
 export const SEND_QUEUE_NAME = "send";
 export const SEND_JOB_NAME = "send-batch";
+/** Starts a `scheduled` campaign at its time: flips it to running and queues its batches. */
+export const START_JOB_NAME = "start-campaign";
 
-/** Job payloads carry ids only: BullMQ keeps job data in clear text in Redis, and Postgres has the numbers. */
+/**
+ * Job payloads carry ids only: BullMQ keeps job data in clear text in Redis, and Postgres has the numbers.
+ * `batchId` is absent on start jobs.
+ */
 export interface SendJobData {
   campaignId: string;
-  batchId: string;
+  batchId?: string;
 }
 
 export interface SendQueueOptions {
@@ -49,4 +54,22 @@ export async function enqueueBatches(
       })),
     );
   }
+}
+
+/** One delayed job per scheduled campaign (jobId `start-<campaign id>`): adding it twice is a no-op. */
+export async function enqueueCampaignStart(queue: Queue<SendJobData>, campaignId: string, at: Date): Promise<void> {
+  await queue.add(START_JOB_NAME, { campaignId }, { jobId: `start-${campaignId}`, delay: Math.max(0, at.getTime() - Date.now()) });
+}
+
+/** What the domain needs from the queue, without knowing BullMQ. */
+export interface CampaignQueue {
+  enqueue(campaignId: string, batchIds: readonly string[]): Promise<void>;
+  scheduleStart(campaignId: string, at: Date): Promise<void>;
+}
+
+export function campaignQueueOf(queue: Queue<SendJobData>): CampaignQueue {
+  return {
+    enqueue: (campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds),
+    scheduleStart: (campaignId, at) => enqueueCampaignStart(queue, campaignId, at),
+  };
 }

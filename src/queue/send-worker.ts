@@ -2,7 +2,8 @@ import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "../config/logger.ts";
 import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
-import { SEND_QUEUE_NAME, type SendJobData } from "./send-queue.ts";
+import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
+import { SEND_QUEUE_NAME, START_JOB_NAME, type CampaignQueue, type SendJobData } from "./send-queue.ts";
 
 export interface SendWorkerOptions {
   prefix: string;
@@ -16,7 +17,11 @@ export interface SendWorkerOptions {
  * The BullMQ side of sending: turns sendBatch's typed outcomes into queue actions (retry with backoff,
  * global back-off on 429, re-check later when another worker holds the batch).
  */
-export function createSendWorker(connection: Redis, deps: SendBatchDeps, options: SendWorkerOptions): Worker<SendJobData> {
+export function createSendWorker(
+  connection: Redis,
+  deps: SendBatchDeps & { queue: CampaignQueue },
+  options: SendWorkerOptions,
+): Worker<SendJobData> {
   const log = deps.log;
   // The lock must outlive the slowest possible provider call (timeout) plus recording, or a healthy job
   // would be seen as stalled and handed to a second worker mid-request.
@@ -25,10 +30,21 @@ export function createSendWorker(connection: Redis, deps: SendBatchDeps, options
   const worker: Worker<SendJobData> = new Worker<SendJobData>(
     SEND_QUEUE_NAME,
     async (job: Job<SendJobData>, token?: string) => {
+      if (job.name === START_JOB_NAME) {
+        const started = await startScheduledCampaign(deps, job.data.campaignId);
+        if (started.kind === "too-early" && token) {
+          // A clock ahead of the database's, or a start time moved later: wait, do not start early.
+          await job.moveToDelayed(started.notBefore.getTime(), token);
+          throw new DelayedError();
+        }
+        return started;
+      }
+      const batchId = job.data.batchId;
+      if (!batchId) throw new Error(`job ${job.id} (${job.name}) has no batchId`);
       const maxAttempts = job.opts.attempts ?? 1;
       try {
-        const result = await sendBatch(deps, job.data.batchId, { isLastAttempt: job.attemptsMade + 1 >= maxAttempts });
-        if (result.outcome === "skipped") log.debug({ batchId: job.data.batchId, reason: result.reason }, "job skipped");
+        const result = await sendBatch(deps, batchId, { isLastAttempt: job.attemptsMade + 1 >= maxAttempts });
+        if (result.outcome === "skipped") log.debug({ batchId, reason: result.reason }, "job skipped");
         return result.outcome === "recorded" ? { state: result.state } : { skipped: result.reason };
       } catch (error) {
         if (error instanceof RetryBatchError && error.rateLimited) {

@@ -3,6 +3,8 @@ import type pg from "pg";
 import { CopyTextWriter } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import type { CampaignStatus, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
+import { assertTransition } from "../campaigns/campaign-state.ts";
+import { CampaignNotFoundError } from "../campaigns/campaign-status.ts";
 
 export interface NewCampaign {
   name: string;
@@ -12,6 +14,8 @@ export interface NewCampaign {
   onUnknown: UnknownOutcomePolicy;
   sendOptions: Record<string, unknown>;
   source: string;
+  /** Set for runs of a recurring schedule; unique, so a firing cannot create two campaigns. */
+  runKey?: string;
 }
 
 export interface IngestRow {
@@ -42,8 +46,9 @@ export interface IngestOptions {
    * batch. The single-recipient API sends each with its own params: no grouping needed.
    */
   groupByParams: boolean;
-  /** Status the campaign starts in once its recipients are stored. */
-  initialStatus: CampaignStatus;
+  /** Status the campaign starts in once its recipients are stored: `running`, or `scheduled` with `scheduledAt`. */
+  initialStatus: Extract<CampaignStatus, "running" | "scheduled">;
+  scheduledAt?: Date;
   onProgress?: (rowsRead: number) => void;
   progressEvery?: number;
   /** Plan and count, then roll back: nothing is stored or sent. */
@@ -79,8 +84,8 @@ export async function createCampaign(
     db.pool,
     async (client) => {
       const { rows: created } = await client.query<{ id: string }>(
-        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft') RETURNING id`,
+        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status, run_key, scheduled_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9) RETURNING id`,
         [
           campaign.name,
           campaign.templateId,
@@ -89,6 +94,8 @@ export async function createCampaign(
           campaign.onUnknown,
           JSON.stringify(campaign.sendOptions),
           campaign.source,
+          campaign.runKey ?? null,
+          options.scheduledAt ?? null,
         ],
       );
       const campaignId = created[0]!.id;
@@ -109,7 +116,9 @@ export async function createCampaign(
         [campaignId],
       );
       const recipientCount = await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
-      const batchIds = await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams);
+      // A scheduled campaign's batches wait as `pending` until the start job flips them to `queued`.
+      const batchState = options.initialStatus === "running" ? "queued" : "pending";
+      const batchIds = await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams, batchState);
 
       const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
         `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
@@ -224,32 +233,49 @@ async function insertBatches(
   campaignId: string,
   templateParams: Record<string, string>,
   groupByParams: boolean,
+  state: "queued" | "pending",
 ): Promise<string[]> {
   const { rows } = await client.query<{ id: string; sequence: number }>(
     `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
      SELECT $1, s.batch_sequence, s.size, $1::text || '-' || s.batch_sequence,
-            $2::jsonb || CASE WHEN $3 THEN coalesce(p.params, '{}'::jsonb) ELSE '{}'::jsonb END, 'queued'
+            $2::jsonb || CASE WHEN $3 THEN coalesce(p.params, '{}'::jsonb) ELSE '{}'::jsonb END, $4::"BatchState"
      FROM (SELECT batch_sequence, count(*)::int AS size FROM recipients WHERE campaign_id = $1 GROUP BY batch_sequence) s
      JOIN (SELECT DISTINCT ON (batch_sequence) batch_sequence, params FROM recipients WHERE campaign_id = $1
            ORDER BY batch_sequence, row_number) p USING (batch_sequence)
      ORDER BY s.batch_sequence
      RETURNING id, sequence`,
-    [campaignId, JSON.stringify(templateParams), groupByParams],
+    [campaignId, JSON.stringify(templateParams), groupByParams, state],
   );
   return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
 }
 
-export class CampaignStateError extends Error {
-  override name = "CampaignStateError";
+async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<{ status: CampaignStatus; started_at: Date | null; scheduled_at: Date | null }> {
+  const { rows } = await client.query(`SELECT status, started_at, scheduled_at FROM campaigns WHERE id::text = $1 FOR UPDATE`, [campaignId]);
+  if (!rows[0]) throw new CampaignNotFoundError(campaignId);
+  return rows[0];
 }
 
-/** paused → running; returns the batches that still need a job (re-enqueueing an existing job is a no-op). */
-export async function resumeCampaignRecord(db: Database, campaignId: string): Promise<string[]> {
+export interface ResumeResult {
+  status: "running" | "scheduled";
+  /** Open batches that need their job back (re-enqueueing an existing job is a no-op). */
+  batchIds: string[];
+  scheduledAt: Date | null;
+}
+
+/**
+ * paused → running, or back to scheduled when the campaign was paused before its start time; returns
+ * what must be queued again.
+ */
+export async function resumeCampaignRecord(db: Database, campaignId: string): Promise<ResumeResult> {
   return withTransaction(db.pool, async (client) => {
-    const { rows } = await client.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`, [campaignId]);
-    const status = rows[0]?.status;
-    if (status === undefined) throw new CampaignStateError(`No campaign with id ${campaignId}`);
-    if (status !== "paused") throw new CampaignStateError(`Campaign ${campaignId} is ${status}; only a paused campaign can be resumed`);
+    const current = await lockCampaign(client, campaignId);
+    const notYet = current.started_at === null && current.scheduled_at !== null && current.scheduled_at.getTime() > Date.now();
+    const to = notYet ? "scheduled" : "running";
+    assertTransition(campaignId, current.status, to);
+    if (to === "scheduled") {
+      await client.query(`UPDATE campaigns SET status = 'scheduled', status_reason = NULL, updated_at = now() WHERE id = $1`, [campaignId]);
+      return { status: "scheduled", batchIds: [], scheduledAt: current.scheduled_at };
+    }
     await client.query(
       `UPDATE campaigns SET status = 'running', status_reason = NULL, started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1`,
       [campaignId],
@@ -259,19 +285,64 @@ export async function resumeCampaignRecord(db: Database, campaignId: string): Pr
       `SELECT id FROM batches WHERE campaign_id = $1 AND state IN ('queued', 'retrying', 'sending') ORDER BY sequence`,
       [campaignId],
     );
-    return open.rows.map((r) => r.id);
+    return { status: "running", batchIds: open.rows.map((r) => r.id), scheduledAt: null };
   });
 }
 
 /** running|scheduled → paused. Workers check the status in the claim, so no batch starts after this commits. */
 export async function pauseCampaignRecord(db: Database, campaignId: string, reason: string): Promise<void> {
-  const { rows } = await db.pool.query<{ status: string; paused: boolean }>(
-    `WITH target AS (SELECT id, status FROM campaigns WHERE id = $1 FOR UPDATE),
-          changed AS (UPDATE campaigns c SET status = 'paused', status_reason = $2, updated_at = now()
-                      FROM target WHERE c.id = target.id AND target.status IN ('running', 'scheduled') RETURNING c.id)
-     SELECT target.status, EXISTS (SELECT 1 FROM changed) AS paused FROM target`,
-    [campaignId, reason],
-  );
-  if (!rows[0]) throw new CampaignStateError(`No campaign with id ${campaignId}`);
-  if (!rows[0].paused) throw new CampaignStateError(`Campaign ${campaignId} is ${rows[0].status}; only a running or scheduled campaign can be paused`);
+  await withTransaction(db.pool, async (client) => {
+    const current = await lockCampaign(client, campaignId);
+    assertTransition(campaignId, current.status, "paused");
+    await client.query(`UPDATE campaigns SET status = 'paused', status_reason = $2, updated_at = now() WHERE id = $1`, [campaignId, reason]);
+  });
+}
+
+export interface CancelResult {
+  cancelledBatches: number;
+  cancelledRecipients: number;
+  /** Batches already in flight: they finish and are recorded; nothing starts after the cancel. */
+  inFlightBatches: number;
+}
+
+/** Any non-final status → cancelled: every batch not yet claimed, and its recipients, end `cancelled`. */
+export async function cancelCampaignRecord(db: Database, campaignId: string, reason: string): Promise<CancelResult> {
+  return withTransaction(db.pool, async (client) => {
+    const current = await lockCampaign(client, campaignId);
+    assertTransition(campaignId, current.status, "cancelled");
+    await client.query(
+      `UPDATE campaigns SET status = 'cancelled', status_reason = $2, finished_at = now(), updated_at = now() WHERE id = $1`,
+      [campaignId, reason],
+    );
+    const batches = await client.query<{ sequence: number }>(
+      `UPDATE batches SET state = 'cancelled', updated_at = now()
+       WHERE campaign_id = $1 AND state IN ('pending', 'queued', 'retrying') RETURNING sequence`,
+      [campaignId],
+    );
+    const recipients = await client.query(
+      `UPDATE recipients SET state = 'cancelled', updated_at = now()
+       WHERE campaign_id = $1 AND batch_sequence = ANY($2::int[]) AND state = 'pending'`,
+      [campaignId, batches.rows.map((b) => b.sequence)],
+    );
+    const inFlight = await client.query(`SELECT 1 FROM batches WHERE campaign_id = $1 AND state = 'sending'`, [campaignId]);
+    return { cancelledBatches: batches.rowCount ?? 0, cancelledRecipients: recipients.rowCount ?? 0, inFlightBatches: inFlight.rowCount ?? 0 };
+  });
+}
+
+/**
+ * scheduled → running once its time has come; returns the batches to queue, or null when the campaign is
+ * not (or no longer) waiting to start: paused, cancelled, or already started by another worker.
+ */
+export async function startScheduledCampaignRecord(db: Database, campaignId: string, now = new Date()): Promise<{ batchIds: string[] } | { notBefore: Date } | null> {
+  return withTransaction(db.pool, async (client) => {
+    const current = await lockCampaign(client, campaignId);
+    if (current.status !== "scheduled") return null;
+    if (current.scheduled_at && current.scheduled_at.getTime() > now.getTime()) return { notBefore: current.scheduled_at };
+    await client.query(`UPDATE campaigns SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [campaignId]);
+    const { rows } = await client.query<{ id: string }>(
+      `UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending' RETURNING id, sequence`,
+      [campaignId],
+    );
+    return { batchIds: rows.map((r) => r.id) };
+  });
 }

@@ -1,6 +1,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Config } from "../../config/config.ts";
-import { pauseCampaign, resumeCampaign } from "../../campaigns/campaign-control.ts";
+import { cancelCampaign, pauseCampaign, resumeCampaign } from "../../campaigns/campaign-control.ts";
+import { listCampaigns } from "../../campaigns/campaign-list.ts";
+import { exportCampaignReport } from "../../campaigns/report-export.ts";
+import { CAMPAIGN_TRANSITIONS } from "../../campaigns/campaign-state.ts";
+import { formatTable } from "../format.ts";
 import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
 import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, type LaunchDeps } from "../../campaigns/launch-campaign.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
@@ -42,10 +46,8 @@ function sendOptionsFrom(opts: SendOptions): Record<string, unknown> {
   if (opts.msgType !== undefined) options.msgType = opts.msgType;
   if (opts.labelId !== undefined) options.labelId = opts.labelId;
   if (Object.keys(opts.customArg).length > 0) options.customArgs = opts.customArg;
-  if (opts.at !== undefined) {
-    if (!opts.providerSchedule) {
-      throw new InvalidArgumentError("--at needs --provider-schedule (EngageLab schedule_time, 3 minutes to 30 days ahead)");
-    }
+  if (opts.providerSchedule) {
+    if (opts.at === undefined) throw new InvalidArgumentError("--provider-schedule needs --at <time>");
     options.scheduleTime = Math.floor(opts.at.getTime() / 1000);
   }
   return options;
@@ -63,6 +65,8 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     sendOptions: sendOptionsFrom(opts),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
+    // Without --provider-schedule, --at is a delayed launch held by smsblast (a delayed start job).
+    startAt: opts.at && !opts.providerSchedule ? opts.at : undefined,
     onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
   };
 }
@@ -90,8 +94,8 @@ export function registerCampaignCommands(program: Command): void {
     .option("--msg-type <n>", "legacy: msg_type (2 = international)", wholeNumber("--msg-type"))
     .option("--label-id <n>", "legacy: SMS label id", wholeNumber("--label-id"))
     .option("--custom-arg <key=value>", "legacy: custom_args entry, 1 KB in all (repeatable)", collectKeyValue, {})
-    .option("--at <iso-time>", "with --provider-schedule: send at this time", isoTime)
-    .option("--provider-schedule", "let EngageLab schedule the send (schedule_time, 3 minutes to 30 days ahead)")
+    .option("--at <iso-time>", "start the campaign at this time (a delayed launch; the campaign is `scheduled` until then)", isoTime)
+    .option("--provider-schedule", "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)")
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
     .option("--wait", "show a progress bar until the campaign completes")
@@ -104,8 +108,8 @@ export function registerCampaignCommands(program: Command): void {
         const templates = createTemplatesApi(config);
         const started = Date.now();
         try {
-          const campaign = await withQueue(config, async (enqueue) => {
-            const deps: LaunchDeps = { db, log, enqueue, templates: templates.api };
+          const campaign = await withQueue(config, async (queue) => {
+            const deps: LaunchDeps = { db, log, enqueue: queue.enqueue, scheduleStart: queue.scheduleStart, templates: templates.api };
             return file !== undefined
               ? launchCsvCampaign(deps, {
                   ...launchInput(opts, config, file.split("/").pop() ?? file),
@@ -126,6 +130,7 @@ export function registerCampaignCommands(program: Command): void {
           );
           if (campaign.dryRun) return;
           console.log(campaign.campaignId);
+          if (opts.at && !opts.providerSchedule) console.error(`scheduled to start at ${opts.at.toISOString()}`);
           if (!opts.wait) return;
           const worker = opts.worker ? await startSendWorker(config, log) : undefined;
           try {
@@ -187,6 +192,75 @@ export function registerCampaignCommands(program: Command): void {
     });
 
   program
+    .command("cancel")
+    .description("cancel a campaign: batches not yet claimed are never sent and their recipients end cancelled")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ db }) => {
+        const result = await cancelCampaign(db, campaignId);
+        console.log(
+          `campaign ${campaignId} cancelled: ${result.cancelledBatches} batch(es) and ${result.cancelledRecipients} recipient(s) will not be sent` +
+            (result.inFlightBatches ? `; ${result.inFlightBatches} batch(es) already in flight finish and are recorded` : ""),
+        );
+      });
+    });
+
+  program
+    .command("watch")
+    .description("live progress bar (sent / failed / pending, rate, ETA) until the campaign ends")
+    .argument("<campaignId>")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ db }) => {
+        const report = await waitForCampaign(db, campaignId);
+        console.error(`\n${formatStatus(report)}`);
+      });
+    });
+
+  program
+    .command("campaigns")
+    .description("list recent campaigns")
+    .option("--limit <n>", "how many", wholeNumber("--limit"), 20)
+    .addOption(new Option("--status <status>", "only campaigns in this status").choices(Object.keys(CAMPAIGN_TRANSITIONS)))
+    .option("--json", "print JSON")
+    .action(async (opts: { limit: number; status?: keyof typeof CAMPAIGN_TRANSITIONS; json?: boolean }) => {
+      await withServices(async ({ db }) => {
+        const campaigns = await listCampaigns(db, opts);
+        if (opts.json) {
+          console.log(JSON.stringify(campaigns));
+          return;
+        }
+        console.log(
+          formatTable([
+            ["id", "name", "status", "provider", "recipients", "accepted", "failed", "unknown", "created"],
+            ...campaigns.map((c) => [
+              c.id,
+              c.name.length > 32 ? `${c.name.slice(0, 31)}…` : c.name,
+              c.status + (c.status === "scheduled" && c.scheduledAt ? ` (${c.scheduledAt.toISOString()})` : ""),
+              c.provider,
+              c.recipients,
+              c.accepted,
+              c.failed,
+              c.unknown,
+              c.createdAt.toISOString(),
+            ]),
+          ]),
+        );
+      });
+    });
+
+  program
+    .command("report")
+    .description("write every recipient's outcome as CSV (row, phone, state, batch, plan_id, sms_id, message_id, failure)")
+    .argument("<campaignId>")
+    .option("--csv", "CSV output (the only format; kept for clarity)")
+    .action(async (campaignId: string) => {
+      await withServices(async ({ db }) => {
+        const count = await exportCampaignReport(db, campaignId, process.stdout);
+        console.error(`${count} recipient(s)`);
+      });
+    });
+
+  program
     .command("pause")
     .description("stop sending a campaign between batches (in-flight batches finish)")
     .argument("<campaignId>")
@@ -203,8 +277,12 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ config, db }) => {
-        const queued = await withQueue(config, (enqueue) => resumeCampaign(db, enqueue, campaignId));
-        console.log(`campaign ${campaignId} resumed; ${queued} batch(es) queued`);
+        const result = await withQueue(config, (queue) => resumeCampaign(db, queue, campaignId));
+        console.log(
+          result.status === "running"
+            ? `campaign ${campaignId} resumed; ${result.batchIds.length} batch(es) queued`
+            : `campaign ${campaignId} is scheduled again for ${result.scheduledAt?.toISOString()}`,
+        );
       });
     });
 }

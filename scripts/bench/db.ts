@@ -1,0 +1,145 @@
+// Postgres side of the benchmark: its own database, the COPY ceiling, and the send figures read back from
+// the batches table.
+import { createReadStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { migrateDatabase } from "../../src/store/migrate.ts";
+
+/** Drops and re-creates the bench database, then applies every migration. */
+export async function recreateDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
+  if (!/^smsblast_bench\w*$/.test(name)) throw new Error(`refusing to drop "${name}": the bench database must be named smsblast_bench*`);
+  url.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: url.href });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+  await migrateDatabase(databaseUrl);
+}
+
+/** Empties the campaign tables so every measured run starts from the same state, and flushes dirty pages. */
+export async function resetCampaignData(pool: pg.Pool): Promise<void> {
+  await pool.query(`TRUNCATE campaigns, batches, recipients, rejects RESTART IDENTITY CASCADE`);
+  await pool.query(`CHECKPOINT`).catch(() => {}); // needs superuser; only lowers the noise
+}
+
+/**
+ * Ceiling for ingest: the same CSV file streamed straight into a temp table with COPY (no parsing in
+ * Node, no normalisation, no de-dup, no index). Temp tables are not WAL-logged, like the app's staging table.
+ */
+export async function copyCeiling(databaseUrl: string, file: string): Promise<{ rows: number; seconds: number; rowsPerSecond: number }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE TEMP TABLE bench_copy_ceiling (phone text, first_name text, city text)`);
+    const started = performance.now();
+    const stream = client.query(copyFrom(`COPY bench_copy_ceiling FROM STDIN WITH (FORMAT csv, HEADER true)`));
+    await pipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), stream);
+    const seconds = (performance.now() - started) / 1000;
+    const rows = Number(stream.rowCount);
+    await client.query(`DROP TABLE bench_copy_ceiling`);
+    return { rows, seconds, rowsPerSecond: Math.round(rows / seconds) };
+  } finally {
+    await client.end();
+  }
+}
+
+export interface CampaignEnd {
+  status: string;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** Polls the campaign every `pollMs` until it is completed (or fails), at most until `timeoutMs`. */
+export async function waitForCampaignEnd(
+  pool: pg.Pool,
+  campaignId: string,
+  timeoutMs: number,
+  checkAlive: () => void = () => {},
+  pollMs = 100,
+): Promise<CampaignEnd> {
+  const deadline = performance.now() + timeoutMs;
+  for (let polls = 0; polls < Math.ceil(timeoutMs / pollMs) + 1; polls++) {
+    const { rows } = await pool.query<{ status: string; started_at: Date | null; finished_at: Date | null; status_reason: string | null }>(
+      `SELECT status, started_at, finished_at, status_reason FROM campaigns WHERE id = $1`,
+      [campaignId],
+    );
+    const row = rows[0];
+    if (!row) throw new Error(`campaign ${campaignId} not found`);
+    if (row.status === "completed") return { status: row.status, startedAt: row.started_at, finishedAt: row.finished_at };
+    if (row.status === "failed" || row.status === "paused" || row.status === "cancelled") {
+      throw new Error(`campaign ${campaignId} ended ${row.status}${row.status_reason ? `: ${row.status_reason}` : ""}`);
+    }
+    checkAlive();
+    if (performance.now() > deadline) break;
+    await sleep(pollMs);
+  }
+  const progress = await pool.query(`SELECT state, count(*)::int AS n FROM batches WHERE campaign_id = $1 GROUP BY state`, [campaignId]);
+  throw new Error(
+    `campaign ${campaignId} did not complete within ${Math.round(timeoutMs / 1000)} s (batches: ${JSON.stringify(progress.rows)})`,
+  );
+}
+
+export interface SendFigures {
+  batches: number;
+  recipientsSent: number;
+  notSentBatches: number;
+  /** Attempts beyond the first, over all batches. */
+  retries: number;
+  firstClaimAt: Date;
+  lastSentAt: Date;
+  /** first claim → last batch recorded */
+  seconds: number;
+  recipientsPerSecond: number;
+  /** sent_at − claimed_at of each batch's successful attempt: claim, provider call, recording. */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+}
+
+export async function sendFigures(pool: pg.Pool, campaignId: string): Promise<SendFigures> {
+  const { rows } = await pool.query<{
+    batches: number;
+    sent: number;
+    not_sent: number;
+    retries: number;
+    first_claim: Date;
+    last_sent: Date;
+    p50: number;
+    p99: number;
+    max: number;
+  }>(
+    `SELECT count(*)::int AS batches,
+            coalesce(sum(size) FILTER (WHERE state = 'sent'), 0)::int AS sent,
+            count(*) FILTER (WHERE state <> 'sent')::int AS not_sent,
+            (sum(attempts) - count(*))::int AS retries,
+            min(first_claimed_at) AS first_claim,
+            max(sent_at) AS last_sent,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - claimed_at) * 1000) AS p50,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - claimed_at) * 1000) AS p99,
+            max(extract(epoch FROM sent_at - claimed_at) * 1000)::float8 AS max
+     FROM batches WHERE campaign_id = $1`,
+    [campaignId],
+  );
+  const r = rows[0]!;
+  const seconds = (r.last_sent.getTime() - r.first_claim.getTime()) / 1000;
+  return {
+    batches: r.batches,
+    recipientsSent: r.sent,
+    notSentBatches: r.not_sent,
+    retries: r.retries,
+    firstClaimAt: r.first_claim,
+    lastSentAt: r.last_sent,
+    seconds,
+    recipientsPerSecond: Math.round(r.sent / seconds),
+    latencyP50Ms: Math.round(Number(r.p50)),
+    latencyP99Ms: Math.round(Number(r.p99)),
+    latencyMaxMs: Math.round(Number(r.max)),
+  };
+}

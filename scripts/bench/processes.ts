@@ -1,0 +1,343 @@
+// Child processes of the benchmark (spawned as `node --import tsx <script>`, so the pid we watch is the
+// process doing the work, not an npx wrapper) and a sampler of their memory and CPU read from /proc.
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface ChildHandle {
+  name: string;
+  pid: number;
+  process: ChildProcess;
+  /** Everything written to stdout / stderr so far (stderr capped at 64 KB). */
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  isRunning(): boolean;
+}
+
+/** Every child the bench started; `killAll` is called on any exit path (normal end, error, Ctrl-C). */
+export class ChildSet {
+  private readonly children = new Set<ChildHandle>();
+
+  spawnTs(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle {
+    const proc = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    if (proc.pid === undefined) throw new Error(`could not start ${name}`);
+    let out = "";
+    let err = "";
+    let running = true;
+    proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      if (out.length < 1 << 20) out += chunk;
+    });
+    proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      if (err.length < 1 << 16) err += chunk;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      proc.once("exit", (code, signal) => {
+        running = false;
+        resolve({ code, signal });
+      });
+      proc.once("error", () => {
+        running = false;
+        resolve({ code: -1, signal: null });
+      });
+    });
+    const handle: ChildHandle = {
+      name,
+      pid: proc.pid,
+      process: proc,
+      stdout: () => out,
+      stderr: () => err,
+      exited,
+      isRunning: () => running,
+    };
+    this.children.add(handle);
+    void exited.then(() => this.children.delete(handle));
+    return handle;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(child: ChildHandle, graceMs = 10_000): Promise<void> {
+    if (!child.isRunning()) return;
+    child.process.kill("SIGTERM");
+    const timer = sleep(graceMs).then(() => "timeout" as const);
+    if ((await Promise.race([child.exited, timer])) === "timeout" && child.isRunning()) {
+      child.process.kill("SIGKILL");
+      await Promise.race([child.exited, sleep(2_000)]);
+    }
+  }
+
+  async stopAll(graceMs = 10_000): Promise<void> {
+    await Promise.all([...this.children].map((child) => this.stop(child, graceMs)));
+  }
+
+  /** Synchronous last resort (process 'exit' handler): SIGKILL whatever is still running. */
+  killAllNow(): void {
+    for (const child of this.children) {
+      if (child.isRunning()) {
+        try {
+          child.process.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+}
+
+/** Waits for a child to exit within `timeoutMs`; a non-zero exit or a timeout throws with its stderr. */
+export async function waitForExit(child: ChildHandle, timeoutMs: number): Promise<void> {
+  const result = await Promise.race([child.exited, sleep(timeoutMs).then(() => "timeout" as const)]);
+  if (result === "timeout") {
+    child.process.kill("SIGKILL");
+    throw new Error(`${child.name} did not finish within ${Math.round(timeoutMs / 1000)} s`);
+  }
+  if (result.code !== 0) {
+    throw new Error(`${child.name} exited with ${result.code ?? result.signal}:\n${child.stderr().slice(-4000)}`);
+  }
+}
+
+/** The last stdout line of a finished child that parses as JSON. */
+export function lastJsonLine<T>(child: ChildHandle): T {
+  const lines = child.stdout().trim().split("\n").reverse();
+  for (const line of lines) {
+    if (!line.startsWith("{")) continue;
+    try {
+      return JSON.parse(line) as T;
+    } catch {
+      // keep looking
+    }
+  }
+  throw new Error(`${child.name} printed no JSON result:\n${child.stdout().slice(-2000)}\n${child.stderr().slice(-2000)}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sampling of RSS and CPU time. Linux /proc when present (exact VmHWM high-water mark, CPU ticks), `ps`
+// otherwise (RSS only).
+
+const HAS_PROC = (() => {
+  try {
+    readFileSync("/proc/self/stat");
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function readStatus(pid: number): { rssKb: number; hwmKb: number } | undefined {
+  if (!HAS_PROC) {
+    try {
+      const rss = Number(execFileSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" }).trim());
+      return Number.isFinite(rss) && rss > 0 ? { rssKb: rss, hwmKb: rss } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, "utf8");
+    const rss = /VmRSS:\s+(\d+)/.exec(text);
+    const hwm = /VmHWM:\s+(\d+)/.exec(text);
+    return { rssKb: Number(rss?.[1] ?? 0), hwmKb: Number(hwm?.[1] ?? 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process, in seconds. */
+function readCpuSeconds(pid: number): number | undefined {
+  if (!HAS_PROC) return undefined;
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
+function readMachineCpu(): { busy: number; total: number } | undefined {
+  if (!HAS_PROC) return undefined;
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+    const values = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = values.reduce((a, b) => a + b, 0);
+    const idle = (values[3] ?? 0) + (values[4] ?? 0);
+    return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+  } catch {
+    return undefined;
+  }
+}
+
+function pidsByComm(pattern: RegExp): number[] {
+  if (!HAS_PROC) {
+    try {
+      const out = execFileSync("ps", ["-eo", "pid=,comm="], { encoding: "utf8" });
+      return out
+        .split("\n")
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([, comm]) => comm !== undefined && pattern.test(comm))
+        .map(([pid]) => Number(pid));
+    } catch {
+      return [];
+    }
+  }
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (pattern.test(readFileSync(`/proc/${entry}/comm`, "utf8").trim())) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+interface Tracked {
+  label: string;
+  peakRssKb: number;
+  /** CPU seconds at the start of the window (0 for a process first seen after it started). */
+  cpuBase: number;
+  cpuLast: number;
+  alive: boolean;
+  /** Whether the kernel's VmHWM covers only this window (our child since birth, or reset by clear_refs). */
+  useHwm: boolean;
+}
+
+export interface WindowReport {
+  seconds: number;
+  /** CPU used per label over the window, in cores (1.0 = one core fully busy). */
+  cores: Record<string, number>;
+  /** Peak RSS per label in MB (for groups: the largest single process). */
+  peakRssMb: Record<string, number>;
+  /** Whole machine: busy cores over the window, and how many cores it has. */
+  machineBusyCores: number | undefined;
+}
+
+/**
+ * Polls watched pids (and process groups found by command name, e.g. every `postgres` backend) every
+ * `intervalMs`: max RSS, plus CPU time deltas over a measurement window.
+ */
+export class ProcessSampler {
+  private readonly tracked = new Map<number, Tracked>();
+  private readonly groups: Array<{ label: string; pattern: RegExp }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private windowStart = 0;
+  private machineStart: { busy: number; total: number } | undefined;
+
+  constructor(private readonly intervalMs = 200) {}
+
+  watch(label: string, pid: number): void {
+    this.tracked.set(pid, { label, peakRssKb: 0, cpuBase: 0, cpuLast: readCpuSeconds(pid) ?? 0, alive: true, useHwm: true });
+    this.sampleOne(pid);
+  }
+
+  watchGroup(label: string, pattern: RegExp): void {
+    this.groups.push({ label, pattern });
+    this.discover();
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), this.intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Starts a new window: CPU deltas from now, peaks reset (also the kernel's VmHWM, where allowed). */
+  beginWindow(): void {
+    this.discover();
+    for (const [pid, t] of this.tracked) {
+      if (!t.alive) {
+        this.tracked.delete(pid);
+        continue;
+      }
+      const cpu = readCpuSeconds(pid);
+      t.cpuBase = cpu ?? 0;
+      t.cpuLast = cpu ?? 0;
+      t.peakRssKb = 0;
+      t.useHwm = false;
+      if (HAS_PROC) {
+        try {
+          writeFileSync(`/proc/${pid}/clear_refs`, "5"); // resets VmHWM to the current RSS
+          t.useHwm = true;
+        } catch {
+          // not permitted (e.g. postgres under another user): sampled peaks only
+        }
+      }
+      this.sampleOne(pid);
+    }
+    this.windowStart = performance.now();
+    this.machineStart = readMachineCpu();
+  }
+
+  endWindow(): WindowReport {
+    this.tick();
+    const seconds = (performance.now() - this.windowStart) / 1000;
+    const cores: Record<string, number> = {};
+    const peakRssMb: Record<string, number> = {};
+    for (const t of this.tracked.values()) {
+      cores[t.label] = (cores[t.label] ?? 0) + Math.max(0, t.cpuLast - t.cpuBase) / seconds;
+      peakRssMb[t.label] = Math.max(peakRssMb[t.label] ?? 0, Math.round(t.peakRssKb / 1024));
+    }
+    for (const key of Object.keys(cores)) cores[key] = Math.round(cores[key]! * 100) / 100;
+    const machineEnd = readMachineCpu();
+    const machineBusyCores =
+      machineEnd && this.machineStart
+        ? Math.round(((machineEnd.busy - this.machineStart.busy) / seconds) * 100) / 100
+        : undefined;
+    return { seconds, cores, peakRssMb, machineBusyCores };
+  }
+
+  /** Peak RSS (MB) of one pid since the window began. */
+  peakOf(pid: number): number {
+    this.sampleOne(pid);
+    return Math.round((this.tracked.get(pid)?.peakRssKb ?? 0) / 1024);
+  }
+
+  private tick(): void {
+    this.discover();
+    for (const pid of this.tracked.keys()) this.sampleOne(pid);
+  }
+
+  private discover(): void {
+    for (const group of this.groups) {
+      for (const pid of pidsByComm(group.pattern)) {
+        if (!this.tracked.has(pid)) {
+          // First seen after the window started: a new process (a backend for a new connection), base 0.
+          this.tracked.set(pid, { label: group.label, peakRssKb: 0, cpuBase: 0, cpuLast: 0, alive: true, useHwm: false });
+        }
+      }
+    }
+  }
+
+  private sampleOne(pid: number): void {
+    const t = this.tracked.get(pid);
+    if (!t || !t.alive) return;
+    const status = readStatus(pid);
+    const cpu = readCpuSeconds(pid);
+    if (!status) {
+      t.alive = false; // exited: keep its last CPU reading and its peak
+      return;
+    }
+    t.peakRssKb = Math.max(t.peakRssKb, status.rssKb, t.useHwm ? status.hwmKb : 0);
+    if (cpu !== undefined) t.cpuLast = cpu;
+  }
+}

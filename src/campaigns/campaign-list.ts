@@ -1,0 +1,38 @@
+import type { Database } from "../store/database.ts";
+import type { CampaignStatus } from "../store/generated/enums.ts";
+
+export interface CampaignSummary {
+  id: string;
+  name: string;
+  status: string;
+  provider: string;
+  recipients: number;
+  accepted: number;
+  failed: number;
+  unknown: number;
+  createdAt: Date;
+  scheduledAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** Recent campaigns, newest first, with their running counters (cheap: no scan of recipients). */
+export async function listCampaigns(db: Database, options: { limit: number; status?: CampaignStatus }): Promise<CampaignSummary[]> {
+  const rows = await db.prisma.campaign.findMany({
+    where: options.status ? { status: options.status } : {},
+    orderBy: { createdAt: "desc" },
+    take: options.limit,
+  });
+  return rows.map((c) => ({
+    id: c.id,
+    name: c.name,
+    status: c.status,
+    provider: c.provider,
+    recipients: c.recipientCount,
+    accepted: c.acceptedCount,
+    failed: c.failedCount,
+    unknown: c.unknownCount,
+    createdAt: c.createdAt,
+    scheduledAt: c.scheduledAt,
+    finishedAt: c.finishedAt,
+  }));
+}

@@ -1,0 +1,139 @@
+import cronParser from "cron-parser";
+import type { Logger } from "../config/logger.ts";
+import type { TemplatesApi } from "../engagelab/templates-api.ts";
+import type { Database } from "../store/database.ts";
+import type { ProviderApi } from "../store/generated/enums.ts";
+import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
+import { checkTemplateReady } from "./template-preflight.ts";
+
+export interface ScheduleDefinition {
+  name: string;
+  cron: string;
+  timezone: string;
+  audience: string;
+  templateId: string;
+  params: Record<string, string>;
+  paramColumns: Record<string, string>;
+  provider: ProviderApi;
+  sendOptions: Record<string, unknown>;
+}
+
+/** What the domain needs from the scheduler queue. */
+export interface CronScheduler {
+  upsert(name: string, cron: string, timezone: string): Promise<void>;
+  remove(name: string): Promise<boolean>;
+  nextFirings(): Promise<Map<string, Date>>;
+}
+
+export class ScheduleError extends Error {
+  override name = "ScheduleError";
+}
+
+/** Checks a cron pattern (5 fields, or 6 with seconds) and an IANA time zone; returns the next firing. */
+export function validateCron(cron: string, timezone: string, now = new Date()): Date {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: timezone });
+  } catch {
+    throw new ScheduleError(`--tz: "${timezone}" is not an IANA time zone (e.g. Asia/Singapore)`);
+  }
+  const fields = cron.trim().split(/\s+/).length;
+  if (fields < 5 || fields > 6) throw new ScheduleError(`--cron: "${cron}" must have 5 fields (or 6 with seconds), found ${fields}`);
+  try {
+    return cronParser.parseExpression(cron, { tz: timezone, currentDate: now }).next().toDate();
+  } catch (error) {
+    throw new ScheduleError(`--cron: "${cron}" is not a valid cron pattern (${error instanceof Error ? error.message : error})`);
+  }
+}
+
+/** Saves the definition in Postgres (the truth), then (re)registers its firing times with BullMQ. */
+export async function addSchedule(
+  deps: { db: Database; scheduler: CronScheduler; templates?: Pick<TemplatesApi, "get"> },
+  definition: ScheduleDefinition,
+): Promise<Date> {
+  const next = validateCron(definition.cron, definition.timezone);
+  if (deps.templates && definition.provider !== "custom") {
+    await checkTemplateReady(deps.templates, definition.templateId, {
+      params: Object.keys(definition.params),
+      mappedColumns: Object.keys(definition.paramColumns),
+    });
+  }
+  const data = {
+    cron: definition.cron,
+    timezone: definition.timezone,
+    audience: definition.audience,
+    templateId: definition.templateId,
+    params: definition.params,
+    paramColumns: definition.paramColumns,
+    provider: definition.provider,
+    sendOptions: definition.sendOptions as object,
+  };
+  await deps.db.prisma.schedule.upsert({ where: { name: definition.name }, create: { name: definition.name, ...data }, update: data });
+  await deps.scheduler.upsert(definition.name, definition.cron, definition.timezone);
+  return next;
+}
+
+export async function removeSchedule(deps: { db: Database; scheduler: CronScheduler }, name: string): Promise<void> {
+  const deleted = await deps.db.prisma.schedule.deleteMany({ where: { name } });
+  const removed = await deps.scheduler.remove(name);
+  if (deleted.count === 0 && !removed) throw new ScheduleError(`No schedule named "${name}"`);
+}
+
+export async function listSchedules(deps: { db: Database; scheduler: CronScheduler }) {
+  const [schedules, next] = await Promise.all([deps.db.prisma.schedule.findMany({ orderBy: { name: "asc" } }), deps.scheduler.nextFirings()]);
+  return schedules.map((s) => ({ ...s, nextRunAt: next.get(s.name) ?? null }));
+}
+
+/** Makes BullMQ's schedulers match Postgres: after a Redis flush, or a schedule removed while Redis was down. */
+export async function syncSchedulers(deps: { db: Database; scheduler: CronScheduler; log: Logger }): Promise<number> {
+  const schedules = await deps.db.prisma.schedule.findMany();
+  for (const s of schedules) await deps.scheduler.upsert(s.name, s.cron, s.timezone);
+  const known = new Set(schedules.map((s) => s.name));
+  for (const name of (await deps.scheduler.nextFirings()).keys()) {
+    if (!known.has(name)) {
+      await deps.scheduler.remove(name);
+      deps.log.info({ schedule: name }, "removed a scheduler with no schedule in Postgres");
+    }
+  }
+  return schedules.length;
+}
+
+export type ScheduledRunOutcome =
+  | { kind: "launched"; campaign: LaunchedCampaign }
+  | { kind: "already-fired" }
+  | { kind: "schedule-removed" };
+
+/**
+ * One firing → one campaign from the audience, as it is in the database at that moment. The firing id is
+ * the campaign's unique run key: a repeated firing (a stalled job run twice) cannot create a second campaign.
+ */
+export async function runScheduledCampaign(
+  deps: LaunchDeps,
+  scheduleName: string,
+  firingId: string,
+  batchSize: number,
+): Promise<ScheduledRunOutcome> {
+  const schedule = await deps.db.prisma.schedule.findUnique({ where: { name: scheduleName } });
+  if (!schedule) return { kind: "schedule-removed" };
+  const runKey = `${scheduleName}:${firingId}`;
+  try {
+    const campaign = await launchAudienceCampaign(deps, {
+      name: `${scheduleName} ${new Date().toISOString()}`,
+      audience: schedule.audience,
+      templateId: schedule.templateId,
+      params: schedule.params as Record<string, string>,
+      paramColumns: schedule.paramColumns as Record<string, string>,
+      provider: schedule.provider,
+      onUnknown: "at_most_once",
+      batchSize,
+      sendOptions: schedule.sendOptions as Record<string, unknown>,
+      runKey,
+    });
+    await deps.db.prisma.schedule.update({ where: { name: scheduleName }, data: { lastRunAt: new Date() } });
+    return { kind: "launched", campaign };
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505" && String((error as { constraint?: string }).constraint).includes("run_key")) {
+      return { kind: "already-fired" };
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,85 @@
+import type { Worker } from "bullmq";
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../config/logger.ts";
+import { createTemplatesApi } from "../engagelab/templates-api.ts";
+import { createRedisConnection } from "../queue/redis.ts";
+import {
+  createScheduleQueue,
+  createScheduleWorker,
+  nextFirings,
+  removeCronScheduler,
+  upsertCronScheduler,
+} from "../queue/schedule-queue.ts";
+import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
+import { openDatabase } from "../store/database.ts";
+import { assertMigrationsApplied } from "../store/migrate.ts";
+import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "./recurring-campaigns.ts";
+
+export interface RunningScheduler {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/**
+ * The scheduler process: syncs BullMQ's job schedulers with the schedules in Postgres, then turns each
+ * firing into a campaign run. Several may run at once: BullMQ hands each firing's job to one of them, and
+ * the run key's unique index stops a repeated firing in Postgres.
+ */
+export async function startScheduler(config: Config, log: Logger): Promise<RunningScheduler> {
+  const db = openDatabase(config.databaseUrl, { maxConnections: 4, applicationName: "smsblast-scheduler" });
+  await assertMigrationsApplied(db.pool).catch(async (error) => {
+    await db.close();
+    throw error;
+  });
+  const workerConnection = createRedisConnection(config.redisUrl, "worker");
+  const producerConnection = createRedisConnection(config.redisUrl, "producer");
+  const scheduleQueue = createScheduleQueue(producerConnection, config.queuePrefix);
+  const sendQueue = createSendQueue(producerConnection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+  const campaignQueue = campaignQueueOf(sendQueue);
+  const templates = createTemplatesApi(config);
+  const scheduler = cronSchedulerOf(scheduleQueue);
+
+  const synced = await syncSchedulers({ db, scheduler, log });
+  const worker = createScheduleWorker(workerConnection, config.queuePrefix, async (scheduleName, firingId) => {
+    const outcome = await runScheduledCampaign(
+      { db, log, enqueue: campaignQueue.enqueue, scheduleStart: campaignQueue.scheduleStart, templates: templates.api },
+      scheduleName,
+      firingId,
+      config.send.batchSize,
+    );
+    const summary = outcome.kind === "launched" ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount } : {};
+    log.info({ schedule: scheduleName, firingId, outcome: outcome.kind, ...summary }, "schedule fired");
+    return { outcome: outcome.kind, ...summary };
+  });
+  worker.on("failed", (job, error) => log.error({ schedule: job?.data.schedule, err: error }, "scheduled run failed"));
+  worker.on("error", (error) => log.error({ err: error }, "scheduler worker error"));
+  void worker.run();
+  await worker.waitUntilReady();
+  log.info({ schedules: synced }, "scheduler started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    stop() {
+      stopping ??= (async () => {
+        await worker.close();
+        await scheduleQueue.close();
+        await sendQueue.close();
+        await templates.close();
+        workerConnection.disconnect();
+        producerConnection.disconnect();
+        await db.close();
+        log.info("scheduler stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+export function cronSchedulerOf(queue: ReturnType<typeof createScheduleQueue>): CronScheduler {
+  return {
+    upsert: (name, cron, timezone) => upsertCronScheduler(queue, name, cron, timezone),
+    remove: (name) => removeCronScheduler(queue, name),
+    nextFirings: () => nextFirings(queue),
+  };
+}

@@ -1,0 +1,110 @@
+import { Option, type Command } from "commander";
+import type { Config } from "../../config/config.ts";
+import { addSchedule, listSchedules, removeSchedule, type CronScheduler } from "../../campaigns/recurring-campaigns.ts";
+import { cronSchedulerOf } from "../../campaigns/scheduler-runtime.ts";
+import { createTemplatesApi } from "../../engagelab/templates-api.ts";
+import { createRedisConnection } from "../../queue/redis.ts";
+import { createScheduleQueue } from "../../queue/schedule-queue.ts";
+import { formatTable } from "../format.ts";
+import { collectKeyValue, withServices } from "../shared.ts";
+
+async function withScheduler<T>(config: Config, fn: (scheduler: CronScheduler) => Promise<T>): Promise<T> {
+  const connection = createRedisConnection(config.redisUrl, "producer");
+  const queue = createScheduleQueue(connection, config.queuePrefix);
+  try {
+    return await fn(cronSchedulerOf(queue));
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+export function registerScheduleCommands(program: Command): void {
+  program
+    .command("scheduler")
+    .description("run the scheduler process: each firing of a recurring schedule creates a campaign run")
+    .action(async () => {
+      const { runSchedulerProcess } = await import("../../../workers/scheduler.ts");
+      await runSchedulerProcess();
+    });
+
+  const schedule = program.command("schedule").description("recurring campaigns from a database audience");
+  schedule
+    .command("add")
+    .description("create or replace a recurring campaign")
+    .argument("<name>")
+    .requiredOption("--cron <pattern>", 'cron pattern, 5 fields (or 6 with seconds), e.g. "0 9 * * MON"')
+    .option("--tz <zone>", "IANA time zone of the pattern", "UTC")
+    .requiredOption("--audience <tag-or-segment>", "contacts with this tag, or matching this saved segment, at each firing")
+    .requiredOption("-t, --template <id>", "EngageLab template id")
+    .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
+    .option("-m, --map <variable=attribute>", "template variable from a contact attribute (repeatable)", collectKeyValue, {})
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .option("--no-template-check", "skip the template pre-flight")
+    .action(
+      async (
+        name: string,
+        opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: "messages" | "legacy" | "custom"; templateCheck: boolean },
+      ) => {
+        await withServices(async ({ config, db }) => {
+          const templates = createTemplatesApi(config);
+          try {
+            const next = await withScheduler(config, (scheduler) =>
+              addSchedule(
+                { db, scheduler, templates: opts.templateCheck ? templates.api : undefined },
+                {
+                  name,
+                  cron: opts.cron,
+                  timezone: opts.tz,
+                  audience: opts.audience,
+                  templateId: opts.template,
+                  params: opts.param,
+                  paramColumns: opts.map,
+                  provider: opts.provider,
+                  sendOptions: {},
+                },
+              ),
+            );
+            console.log(`schedule "${name}" saved; next run ${next.toISOString()} (a running \`smsblast scheduler\` fires it)`);
+          } finally {
+            await templates.close();
+          }
+        });
+      },
+    );
+
+  schedule
+    .command("list")
+    .description("list recurring campaigns with their next and last run")
+    .action(async () => {
+      await withServices(async ({ config, db }) => {
+        const schedules = await withScheduler(config, (scheduler) => listSchedules({ db, scheduler }));
+        console.log(
+          formatTable([
+            ["name", "cron", "tz", "audience", "template", "provider", "next run", "last run"],
+            ...schedules.map((s) => [
+              s.name,
+              s.cron,
+              s.timezone,
+              s.audience,
+              s.templateId,
+              s.provider,
+              s.nextRunAt?.toISOString() ?? "-",
+              s.lastRunAt?.toISOString() ?? "-",
+            ]),
+          ]),
+        );
+      });
+    });
+
+  schedule
+    .command("remove")
+    .description("stop a recurring campaign (campaigns it already created are not touched)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await withServices(async ({ config, db }) => {
+        await withScheduler(config, (scheduler) => removeSchedule({ db, scheduler }, name));
+        console.log(`schedule "${name}" removed`);
+      });
+    });
+}
