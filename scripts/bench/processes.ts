@@ -225,6 +225,8 @@ export interface WindowReport {
   cores: Record<string, number>;
   /** Peak RSS per label in MB (for groups: the largest single process). */
   peakRssMb: Record<string, number>;
+  /** Per label, the busiest single process, in cores (for groups such as postgres backends). */
+  busiestProcess: Record<string, number>;
   /** Whole machine: busy cores over the window, and how many cores it has. */
   machineBusyCores: number | undefined;
 }
@@ -293,8 +295,11 @@ export class ProcessSampler {
     const seconds = (performance.now() - this.windowStart) / 1000;
     const cores: Record<string, number> = {};
     const peakRssMb: Record<string, number> = {};
+    const busiestProcess: Record<string, number> = {};
     for (const t of this.tracked.values()) {
-      cores[t.label] = (cores[t.label] ?? 0) + Math.max(0, t.cpuLast - t.cpuBase) / seconds;
+      const used = Math.max(0, t.cpuLast - t.cpuBase) / seconds;
+      cores[t.label] = (cores[t.label] ?? 0) + used;
+      busiestProcess[t.label] = Math.round(Math.max(busiestProcess[t.label] ?? 0, used) * 100) / 100;
       peakRssMb[t.label] = Math.max(peakRssMb[t.label] ?? 0, Math.round(t.peakRssKb / 1024));
     }
     for (const key of Object.keys(cores)) cores[key] = Math.round(cores[key]! * 100) / 100;
@@ -303,7 +308,7 @@ export class ProcessSampler {
       machineEnd && this.machineStart
         ? Math.round(((machineEnd.busy - this.machineStart.busy) / seconds) * 100) / 100
         : undefined;
-    return { seconds, cores, peakRssMb, machineBusyCores };
+    return { seconds, cores, peakRssMb, busiestProcess, machineBusyCores };
   }
 
   /** Peak RSS (MB) of one pid since the window began. */

@@ -55,6 +55,8 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
     .sort((a, b) => b[1] - a[1]);
   const cores = Object.fromEntries(entries);
   const saturated = entries.filter(([label, c]) => SINGLE_THREADED.test(label) && c >= 0.85);
+  const pgBusiest = window.busiestProcess.postgres ?? 0;
+  if (pgBusiest >= 0.85) saturated.push(["one postgres backend", pgBusiest]);
   const busy = window.machineBusyCores ?? entries.reduce((sum, [, c]) => sum + c, 0);
   const top = entries
     .slice(0, 3)
