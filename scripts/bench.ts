@@ -13,10 +13,27 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { createSendQueue } from "../src/queue/send-queue.ts";
-import { copyCeiling, recreateDatabase, resetCampaignData, sendFigures, waitForCampaignEnd, type SendFigures } from "./bench/db.ts";
+import {
+  copyCeiling,
+  recreateDatabase,
+  resetCampaignData,
+  sendFigures,
+  waitForCampaignEnd,
+  waitForFirstClaim,
+  type SendFigures,
+} from "./bench/db.ts";
 import { generateBenchCsv } from "./bench/generate-csv.ts";
 import { parseOptions, USAGE, type BenchOptions } from "./bench/options.ts";
-import { ChildSet, lastJsonLine, PROJECT_ROOT, ProcessSampler, waitForExit, type ChildHandle, type WindowReport } from "./bench/processes.ts";
+import {
+  ChildSet,
+  lastJsonLine,
+  PROJECT_ROOT,
+  ProcessSampler,
+  waitForExit,
+  waitForOutput,
+  type ChildHandle,
+  type WindowReport,
+} from "./bench/processes.ts";
 import {
   check,
   fmtInt,
@@ -151,7 +168,7 @@ async function main(): Promise<void> {
   const queue = createSendQueue(redis, { prefix: opts.queuePrefix, attempts: 6, backoffMs: 1000 });
   const tmp = await mkdtemp(path.join(os.tmpdir(), "smsblast-bench-"));
   try {
-    machine.postgres = ((await pool.query<{ v: string }>(`SHOW server_version`)).rows[0]?.v ?? "").split(" ")[0] ?? "";
+    machine.postgres = ((await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? "").split(" ")[0] ?? "";
     machine.redis = /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "";
     await queue.obliterate({ force: true });
     log(`database smsblast_bench re-created and migrated (postgres ${machine.postgres}, redis ${machine.redis})`);
@@ -262,6 +279,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   sampler.beginWindow();
   const producer = children.spawnTs(`producer ${label}`, "scripts/bench/ingest-child.ts", [csv], s.env);
   sampler.watch("producer", producer.pid);
+  await waitForOutput(producer, "launching", 60_000);
+  sampler.beginWindow({ resetPeaks: false }); // CPU from the launch call on; RSS peaks since spawn
   await waitForExit(producer, ingestTimeoutMs);
   const ingestCpu = judgeBottleneck(`ingest ${label}`, sampler.endWindow(), s.cpus);
   const ingest = lastJsonLine<IngestResult>(producer);
@@ -289,6 +308,9 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     }
   };
   try {
+    // CPU shares of the send are taken from the first claim on, so module loading is not counted.
+    await waitForFirstClaim(s.pool, ingest.campaignId, 60_000, alive);
+    sampler.beginWindow({ resetPeaks: false });
     await waitForCampaignEnd(s.pool, ingest.campaignId, sendTimeoutMs, alive);
     const sendWindow = sampler.endWindow();
     const sendCpu = judgeBottleneck(`send ${label}`, sendWindow, s.cpus);

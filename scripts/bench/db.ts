@@ -86,6 +86,18 @@ export async function waitForCampaignEnd(
   );
 }
 
+/** Polls (every 20 ms) until a worker has claimed the campaign's first batch. */
+export async function waitForFirstClaim(pool: pg.Pool, campaignId: string, timeoutMs: number, checkAlive: () => void = () => {}): Promise<void> {
+  const pollMs = 20;
+  for (let polls = 0; polls < Math.ceil(timeoutMs / pollMs); polls++) {
+    const { rowCount } = await pool.query(`SELECT 1 FROM batches WHERE campaign_id = $1 AND first_claimed_at IS NOT NULL LIMIT 1`, [campaignId]);
+    if (rowCount) return;
+    checkAlive();
+    await sleep(pollMs);
+  }
+  throw new Error(`no batch of campaign ${campaignId} was claimed within ${Math.round(timeoutMs / 1000)} s`);
+}
+
 export interface SendFigures {
   batches: number;
   recipientsSent: number;

@@ -20,6 +20,8 @@ const sampler = setInterval(() => {
   const m = process.memoryUsage();
   if (m.rss > peak.rss) peak = { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
 }, 25);
+// The bench starts its CPU window at this line, after module loading and connecting.
+console.log("launching");
 const started = performance.now();
 const startedAtMs = performance.timeOrigin + started;
 let enqueueMs = 0;

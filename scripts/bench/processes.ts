@@ -103,6 +103,16 @@ export async function waitForExit(child: ChildHandle, timeoutMs: number): Promis
   }
 }
 
+/** Polls (every 20 ms) until the child has printed `text` on stdout. */
+export async function waitForOutput(child: ChildHandle, text: string, timeoutMs: number): Promise<void> {
+  for (let polls = 0; polls < Math.ceil(timeoutMs / 20); polls++) {
+    if (child.stdout().includes(text)) return;
+    if (!child.isRunning()) throw new Error(`${child.name} exited before printing "${text}":\n${child.stderr().slice(-3000)}`);
+    await sleep(20);
+  }
+  throw new Error(`${child.name} did not print "${text}" within ${Math.round(timeoutMs / 1000)} s`);
+}
+
 /** The last stdout line of a finished child that parses as JSON. */
 export function lastJsonLine<T>(child: ChildHandle): T {
   const lines = child.stdout().trim().split("\n").reverse();
@@ -263,8 +273,12 @@ export class ProcessSampler {
     this.timer = undefined;
   }
 
-  /** Starts a new window: CPU deltas from now, peaks reset (also the kernel's VmHWM, where allowed). */
-  beginWindow(): void {
+  /**
+   * Starts a new window: CPU deltas from now and, unless `resetPeaks` is false, peaks reset (also the
+   * kernel's VmHWM, where allowed).
+   */
+  beginWindow(options: { resetPeaks?: boolean } = {}): void {
+    const resetPeaks = options.resetPeaks ?? true;
     this.discover();
     for (const [pid, t] of this.tracked) {
       if (!t.alive) {
@@ -274,6 +288,7 @@ export class ProcessSampler {
       const cpu = readCpuSeconds(pid);
       t.cpuBase = cpu ?? 0;
       t.cpuLast = cpu ?? 0;
+      if (!resetPeaks) continue;
       t.peakRssKb = 0;
       t.useHwm = false;
       if (HAS_PROC) {

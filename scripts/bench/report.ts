@@ -50,9 +50,13 @@ export interface Bottleneck {
 
 /** Reads a phase's CPU shares: a single-threaded process near one core, or the machine out of cores. */
 export function judgeBottleneck(phase: string, window: WindowReport, machineCores: number): Bottleneck {
-  const entries = Object.entries(window.cores)
-    .filter(([, c]) => c >= 0.01)
-    .sort((a, b) => b[1] - a[1]);
+  const tracked = Object.values(window.cores).reduce((sum, c) => sum + c, 0);
+  const entries = Object.entries(window.cores).filter(([, c]) => c >= 0.01);
+  // Whatever else ran on the machine (kernel, other programs): busy cores not accounted to a watched process.
+  if (window.machineBusyCores !== undefined && window.machineBusyCores - tracked >= 0.05) {
+    entries.push(["(other)", Math.round((window.machineBusyCores - tracked) * 100) / 100]);
+  }
+  entries.sort((a, b) => b[1] - a[1]);
   const cores = Object.fromEntries(entries);
   const saturated = entries.filter(([label, c]) => SINGLE_THREADED.test(label) && c >= 0.85);
   const pgBusiest = window.busiestProcess.postgres ?? 0;

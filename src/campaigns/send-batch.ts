@@ -16,6 +16,7 @@ import {
   type ClaimedBatch,
 } from "../store/batch-repository.ts";
 import type { Database } from "../store/database.ts";
+import { retryWhileDatabaseUnavailable } from "../store/database-health.ts";
 import type { ProviderApi } from "../store/generated/enums.ts";
 
 /** Legacy `request_id` de-duplicates for one hour; stay clear of the edge. */
@@ -104,7 +105,11 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   if (result.unsettled) {
     // Some recipients were settled before an error stopped the batch: keep them, then handle the error
     // for the rest exactly as if the whole request had failed.
-    await recordRecipientProgress(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence }, result.accepted, result.failed);
+    await retryWhileDatabaseUnavailable(
+      deps.db.pool,
+      () => recordRecipientProgress(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence }, result.accepted, result.failed),
+      RECORD_DEADLINE_MS,
+    );
     return handleSendError(deps, log, batch, result.unsettled.error, attempt);
   }
 
@@ -145,13 +150,17 @@ async function handleSendError(
 
   if (decision.action === "pause-campaign") {
     const reason = `provider refused the account (${code !== null ? `code ${code}` : decision.reason}): ${message}`;
-    await pauseCampaignForBatch(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId }, code, reason);
+    await retryWhileDatabaseUnavailable(
+      deps.db.pool,
+      () => pauseCampaignForBatch(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId }, code, reason),
+      RECORD_DEADLINE_MS,
+    );
     log.error({ code }, "campaign paused: the provider refused the credentials; fix them, then `smsblast resume`");
     return { outcome: "skipped", reason };
   }
 
   if (decision.action === "retry" && (!attempt.isLastAttempt || decision.rateLimited)) {
-    await markBatchRetrying(deps.db.pool, batch.id, code, message);
+    await retryWhileDatabaseUnavailable(deps.db.pool, () => markBatchRetrying(deps.db.pool, batch.id, code, message), RECORD_DEADLINE_MS);
     log.warn({ reason: decision.reason, code, retryAfterMs: decision.retryAfterMs }, "batch will be retried");
     throw new RetryBatchError(message, decision.retryAfterMs, decision.rateLimited);
   }
@@ -203,9 +212,13 @@ function baseOutcome(batch: ClaimedBatch): Pick<BatchOutcome, "batchId" | "campa
   return { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence, accepted: [], failed: [] };
 }
 
+/** How long a worker holds on to a provider result while Postgres is down, rather than lose it. */
+const RECORD_DEADLINE_MS = 60_000;
+
 async function record(deps: SendBatchDeps, outcome: BatchOutcome): Promise<SendBatchResult> {
   try {
-    const progress = await recordBatchOutcome(deps.db.pool, outcome);
+    // The provider has answered: losing this write would turn a known outcome into an unknown one.
+    const progress = await retryWhileDatabaseUnavailable(deps.db.pool, () => recordBatchOutcome(deps.db.pool, outcome), RECORD_DEADLINE_MS);
     return { outcome: "recorded", state: outcome.state, progress };
   } catch (error) {
     if (error instanceof BatchNotClaimedError) return { outcome: "skipped", reason: error.message };

@@ -7,6 +7,7 @@ import { createSendWorker } from "../queue/send-worker.ts";
 import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
+import { reconcile } from "./reconciler.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
@@ -42,11 +43,21 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   await worker.waitUntilReady();
   log.info({ concurrency: config.send.concurrency, rateLimit: config.send.rateLimitPerSecond || "none" }, "send worker started");
 
+  // Redis may have lost jobs while no worker was looking (a flush, a restart without AOF): Postgres knows.
+  const reconcileDeps = { db, queue: campaignQueueOf(queue), log, providerTimeoutMs: config.engagelab.timeoutMs };
+  const runReconcile = () =>
+    reconcile(reconcileDeps).catch((error) => log.warn({ err: error }, "reconcile failed; will try again on the next interval"));
+  await runReconcile();
+  const reconcileTimer =
+    config.send.reconcileIntervalMs > 0 ? setInterval(() => void runReconcile(), config.send.reconcileIntervalMs) : undefined;
+  reconcileTimer?.unref();
+
   let stopping: Promise<void> | undefined;
   return {
     worker,
     stop(graceMs = config.engagelab.timeoutMs + 5_000) {
       stopping ??= (async () => {
+        clearInterval(reconcileTimer);
         // worker.close() waits for in-flight jobs; past the grace period we close anyway. A batch left in
         // `sending` is then settled by the unknown-outcome rule when its job runs again.
         const closed = worker.close();

@@ -25,6 +25,8 @@ const envSchema = z.object({
   SEND_BACKOFF_MS: positiveInt(1_000),
   // Requests per second across all worker processes (BullMQ's Redis limiter); 0 = no limit.
   SEND_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
+  // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
   DEFAULT_REGION: z
     .string()
@@ -54,6 +56,7 @@ export type Config = {
     backoffMs: number;
     rateLimitPerSecond: number;
     batchSize: number;
+    reconcileIntervalMs: number;
   };
   defaultRegion: string | undefined;
   csvMaxBytes: number;
@@ -98,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffMs: e.SEND_BACKOFF_MS,
       rateLimitPerSecond: e.SEND_RATE_LIMIT,
       batchSize: e.BATCH_SIZE,
+      reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     },
     defaultRegion: e.DEFAULT_REGION,
     csvMaxBytes: e.CSV_MAX_BYTES,

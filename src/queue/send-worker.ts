@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../config/logger.ts";
 import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
+import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";
 import { SEND_QUEUE_NAME, START_JOB_NAME, type CampaignQueue, type SendJobData } from "./send-queue.ts";
 
 export interface SendWorkerOptions {
@@ -56,6 +57,13 @@ export function createSendWorker(
           await job.moveToDelayed(Date.now() + error.delayMs, token);
           throw new DelayedError();
         }
+        if (isDatabaseUnavailable(error) && token) {
+          // Postgres is down: stop taking jobs until it answers again, and put this one back without
+          // spending an attempt. Nothing was recorded, so nothing is marked sent that was not.
+          void holdWhileDatabaseDown();
+          await job.moveToDelayed(Date.now() + 2_000, token);
+          throw new DelayedError();
+        }
         throw error;
       }
     },
@@ -72,6 +80,20 @@ export function createSendWorker(
       autorun: false,
     },
   );
+  let holding: Promise<void> | undefined;
+  function holdWhileDatabaseDown(): Promise<void> {
+    holding ??= (async () => {
+      log.error("PostgreSQL is unreachable: this worker stops taking jobs until it answers");
+      await worker.pause(true);
+      await waitForDatabase(deps.db.pool, { onRetry: (attempt) => log.warn({ attempt }, "PostgreSQL still unreachable") });
+      worker.resume();
+      log.info("PostgreSQL is back: taking jobs again");
+    })().finally(() => {
+      holding = undefined;
+    });
+    return holding;
+  }
+
   worker.on("failed", (job, error) => {
     if (error instanceof RetryBatchError) return; // already logged with its reason
     log.error({ batchId: job?.data.batchId, err: error }, "send job failed");

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import type { Config } from "../../config/config.ts";
 import { cancelCampaign, pauseCampaign, resumeCampaign } from "../../campaigns/campaign-control.ts";
 import { listCampaigns } from "../../campaigns/campaign-list.ts";
+import { reconcile } from "../../campaigns/reconciler.ts";
 import { exportCampaignReport } from "../../campaigns/report-export.ts";
 import { CAMPAIGN_TRANSITIONS } from "../../campaigns/campaign-state.ts";
 import { formatTable } from "../format.ts";
@@ -257,6 +258,20 @@ export function registerCampaignCommands(program: Command): void {
       await withServices(async ({ db }) => {
         const count = await exportCampaignReport(db, campaignId, process.stdout);
         console.error(`${count} recipient(s)`);
+      });
+    });
+
+  program
+    .command("reconcile")
+    .description("give every unfinished batch (and scheduled start) its queue job back from Postgres; safe to repeat")
+    .argument("[campaignId]", "only this campaign")
+    .action(async (campaignId: string | undefined) => {
+      await withServices(async ({ config, log, db }) => {
+        const report = await withQueue(config, (queue) => reconcile({ db, queue, log, providerTimeoutMs: config.engagelab.timeoutMs }, campaignId));
+        console.log(
+          `${report.batchesRequeued} batch job(s) ensured across ${report.campaigns} running campaign(s) ` +
+            `(${report.staleBatches} stuck in sending go through the unknown-outcome rule); ${report.startsScheduled} scheduled start(s) ensured`,
+        );
       });
     });
 

@@ -1,0 +1,40 @@
+import type { Logger } from "../config/logger.ts";
+import type { CampaignQueue } from "../queue/send-queue.ts";
+import type { Database } from "../store/database.ts";
+import { findOpenWork } from "../store/reconcile-repository.ts";
+
+export interface ReconcileReport {
+  batchesRequeued: number;
+  staleBatches: number;
+  startsScheduled: number;
+  campaigns: number;
+}
+
+/**
+ * Postgres is the truth and Redis only transport: give every unfinished batch its job back (jobId = batch
+ * id, so a job that still exists is left as it is), and every scheduled campaign its start job. A batch
+ * stuck in `sending` past the provider timeout gets a job too; that job settles it by the unknown-outcome
+ * rule. After Redis loses everything, this alone brings every running campaign to completion.
+ */
+export async function reconcile(
+  deps: { db: Database; queue: CampaignQueue; log: Logger; providerTimeoutMs: number },
+  campaignId?: string,
+): Promise<ReconcileReport> {
+  const work = await findOpenWork(deps.db, { campaignId, staleAfterMs: deps.providerTimeoutMs + 5_000 });
+  const byCampaign = new Map<string, string[]>();
+  for (const b of work.batches) {
+    const ids = byCampaign.get(b.campaignId) ?? [];
+    ids.push(b.batchId);
+    byCampaign.set(b.campaignId, ids);
+  }
+  for (const [id, batchIds] of byCampaign) await deps.queue.enqueue(id, batchIds);
+  for (const s of work.scheduled) await deps.queue.scheduleStart(s.campaignId, s.scheduledAt);
+  const report = {
+    batchesRequeued: work.batches.length,
+    staleBatches: work.batches.filter((b) => b.state === "sending").length,
+    startsScheduled: work.scheduled.length,
+    campaigns: byCampaign.size,
+  };
+  if (report.batchesRequeued || report.startsScheduled) deps.log.info(report, "reconciled open work with the queue");
+  return report;
+}

@@ -1,0 +1,30 @@
+import type { Database } from "./database.ts";
+
+export interface OpenWork {
+  /** Batches of running campaigns that need a job: queued, retrying, or sending for longer than `staleAfterMs`. */
+  batches: Array<{ campaignId: string; batchId: string; state: string }>;
+  /** Scheduled campaigns that need their start job. */
+  scheduled: Array<{ campaignId: string; scheduledAt: Date }>;
+}
+
+/**
+ * Everything Postgres says is unfinished, which Redis should therefore hold a job for. A batch in `sending`
+ * but recently claimed has a live worker on it and is left alone.
+ */
+export async function findOpenWork(db: Database, options: { campaignId?: string; staleAfterMs: number }): Promise<OpenWork> {
+  const { rows: batches } = await db.pool.query<{ campaign_id: string; id: string; state: string }>(
+    `SELECT b.campaign_id, b.id, b.state FROM batches b JOIN campaigns c ON c.id = b.campaign_id
+     WHERE c.status = 'running' AND ($1::uuid IS NULL OR c.id = $1::uuid)
+       AND (b.state IN ('queued', 'retrying') OR (b.state = 'sending' AND b.claimed_at < now() - make_interval(secs => $2::double precision / 1000)))
+     ORDER BY b.campaign_id, b.sequence`,
+    [options.campaignId ?? null, options.staleAfterMs],
+  );
+  const { rows: scheduled } = await db.pool.query<{ id: string; scheduled_at: Date }>(
+    `SELECT id, scheduled_at FROM campaigns WHERE status = 'scheduled' AND scheduled_at IS NOT NULL AND ($1::uuid IS NULL OR id = $1::uuid)`,
+    [options.campaignId ?? null],
+  );
+  return {
+    batches: batches.map((b) => ({ campaignId: b.campaign_id, batchId: b.id, state: b.state })),
+    scheduled: scheduled.map((s) => ({ campaignId: s.id, scheduledAt: s.scheduled_at })),
+  };
+}
