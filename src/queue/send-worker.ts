@@ -24,9 +24,12 @@ export function createSendWorker(
   options: SendWorkerOptions,
 ): Worker<SendJobData> {
   const log = deps.log;
-  // The lock must outlive the slowest possible provider call (timeout) plus recording, or a healthy job
-  // would be seen as stalled and handed to a second worker mid-request.
-  const lockDuration = Math.max(30_000, options.providerTimeoutMs * 3);
+  // BullMQ renews a job's lock every lockDuration/2 while its processor runs, so the lock only has to
+  // outlive a stall of the event loop, not the whole send; three provider timeouts leave a wide margin.
+  // When a worker dies, its jobs come back after at most lockDuration + stalledInterval, and the claim
+  // in Postgres turns the re-run into the unknown-outcome rule instead of a second send.
+  const lockDuration = Math.max(6_000, options.providerTimeoutMs * 3);
+  const stalledInterval = Math.max(3_000, Math.round(lockDuration / 2));
 
   const worker: Worker<SendJobData> = new Worker<SendJobData>(
     SEND_QUEUE_NAME,
@@ -72,9 +75,8 @@ export function createSendWorker(
       prefix: options.prefix,
       concurrency: options.concurrency,
       lockDuration,
-      // A stalled job (its worker died) is picked up again after at most one stalledInterval; the claim in
-      // Postgres makes the second run harmless. A job stalling repeatedly is a crash loop, not a slow send.
-      stalledInterval: 15_000,
+      stalledInterval,
+      // A job stalling repeatedly is a crash loop, not a slow send; after that the reconciler owns it.
       maxStalledCount: 3,
       ...(options.rateLimitPerSecond > 0 ? { limiter: { max: options.rateLimitPerSecond, duration: 1_000 } } : {}),
       autorun: false,
