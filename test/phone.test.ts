@@ -102,3 +102,16 @@ describe("the compiled-pattern fast path agrees with libphonenumber-js", () => {
     }
   });
 });
+
+describe("normalisePhone on arbitrary input", () => {
+  it("never throws, whatever the text or its length", async () => {
+    const fc = (await import("fast-check")).default;
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.stringMatching(/^\+?[\d ()-]{0,60}$/)), fc.constantFrom(undefined, "SG", "US"), (raw, region) => {
+        const result = normalisePhone(raw, region);
+        expect(typeof result.ok).toBe("boolean");
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
