@@ -28,6 +28,7 @@ import {
   ChildSet,
   lastJsonLine,
   PROJECT_ROOT,
+  postgresOf,
   ProcessSampler,
   waitForExit,
   waitForOutput,
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryMb} MB, node ${machine.node}`);
 
   sampler.watch("bench", process.pid);
-  sampler.watchGroup("postgres", /^postgres$/);
+  sampler.watchGroup("postgres", /^postgres$/, postgresOf(new URL(opts.databaseUrl).pathname.slice(1)));
   sampler.watchGroup("redis", /^redis-server$/);
   sampler.start();
 

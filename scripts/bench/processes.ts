@@ -193,6 +193,28 @@ function readMachineCpu(): { busy: number; total: number } | undefined {
   }
 }
 
+/**
+ * A filter for watchGroup("postgres", …): the server's own processes (checkpointer, WAL writer, …) and the
+ * backends connected to `database`; backends of other databases (other programs on the machine) are left
+ * out. Reads the process title, e.g. "postgres: 15/main: postgres smsblast_bench 127.0.0.1(51234) idle".
+ */
+export function postgresOf(database: string): (pid: number) => boolean | undefined {
+  return (pid) => {
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    } catch {
+      return HAS_PROC ? false : true;
+    }
+    const isBackend = /\d+\.\d+\.\d+\.\d+\(\d+\)|\[local\]|::1?\(\d+\)/.test(title);
+    if (!isBackend) {
+      // Postmaster and auxiliary processes serve every database; a backend still starting has no title yet.
+      return /^postgres: /.test(title) || title.includes("/postgres ") ? true : undefined;
+    }
+    return title.split(/\s+/).includes(database);
+  };
+}
+
 function pidsByComm(pattern: RegExp): number[] {
   if (!HAS_PROC) {
     try {
@@ -247,7 +269,9 @@ export interface WindowReport {
  */
 export class ProcessSampler {
   private readonly tracked = new Map<number, Tracked>();
-  private readonly groups: Array<{ label: string; pattern: RegExp }> = [];
+  private readonly groups: Array<{ label: string; pattern: RegExp; accept?: (pid: number) => boolean | undefined }> = [];
+  /** Group members rejected by their filter (e.g. backends of another database); never re-read. */
+  private readonly ignored = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private windowStart = 0;
   private machineStart: { busy: number; total: number } | undefined;
@@ -259,8 +283,12 @@ export class ProcessSampler {
     this.sampleOne(pid);
   }
 
-  watchGroup(label: string, pattern: RegExp): void {
-    this.groups.push({ label, pattern });
+  /**
+   * Every process whose command name matches `pattern`; `accept` may leave one out (false) or decide at
+   * a later tick (undefined).
+   */
+  watchGroup(label: string, pattern: RegExp, accept?: (pid: number) => boolean | undefined): void {
+    this.groups.push({ label, pattern, accept });
     this.discover();
   }
 
@@ -340,7 +368,10 @@ export class ProcessSampler {
   private discover(): void {
     for (const group of this.groups) {
       for (const pid of pidsByComm(group.pattern)) {
-        if (!this.tracked.has(pid)) {
+        if (!this.tracked.has(pid) && !this.ignored.has(pid)) {
+          const verdict = group.accept?.(pid) ?? (group.accept ? undefined : true);
+          if (verdict === false) this.ignored.add(pid);
+          if (verdict !== true) continue;
           // First seen after the window started: a new process (a backend for a new connection), base 0.
           this.tracked.set(pid, { label: group.label, peakRssKb: 0, cpuBase: 0, cpuLast: 0, alive: true, useHwm: false });
         }
