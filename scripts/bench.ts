@@ -5,6 +5,7 @@
 // Every process doing measured work is a child (`node --import tsx …`): the sandbox provider, the
 // producer (scripts/bench/ingest-child.ts), N send workers (workers/send-worker.ts), the bare sandbox
 // client and the naive baseline; this process only orchestrates, polls Postgres and samples /proc.
+import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
@@ -12,7 +13,10 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { createRedisConnection } from "../src/queue/redis.ts";
-import { createSendQueue } from "../src/queue/send-queue.ts";
+import { createSendQueue, SEND_QUEUE_NAME } from "../src/queue/send-queue.ts";
+import type { Redis } from "ioredis";
+import { cycleFigures, type CycleFigures } from "./bench/job-events.ts";
+import { PgActivitySampler, type ActivityReport } from "./bench/pg-activity.ts";
 import {
   copyCeiling,
   recreateDatabase,
@@ -69,6 +73,7 @@ interface IngestResult {
   stageMs: number;
   planMs: number;
   enqueueMs: number;
+  stageCpuCores: number;
   startedAtMs: number;
   startupMs: number;
   rowsPerSecond: number;
@@ -114,6 +119,8 @@ interface SizeResult {
   ingest: IngestResult & { cpu: Bottleneck };
   queuedJobs: number;
   send: SendFigures & {
+    cycle: CycleFigures | undefined;
+    pgActivity: ActivityReport;
     workerStartupSeconds: number;
     workerPeakRssMb: Record<string, number>;
     sandboxPeakRssMb: number;
@@ -135,7 +142,9 @@ interface SizeResult {
 }
 
 const children = new ChildSet();
-const sampler = new ProcessSampler(200);
+/** Removed on every way out, also Ctrl-C (where `finally` blocks do not run). */
+let tmpToRemove: string | undefined;
+const sampler = new ProcessSampler(100);
 
 async function main(): Promise<void> {
   const parsed = parseOptions(process.argv.slice(2));
@@ -168,6 +177,7 @@ async function main(): Promise<void> {
   const redis = createRedisConnection(opts.redisUrl, "producer");
   const queue = createSendQueue(redis, { prefix: opts.queuePrefix, attempts: 6, backoffMs: 1000 });
   const tmp = await mkdtemp(path.join(os.tmpdir(), "smsblast-bench-"));
+  if (!opts.keepCsv) tmpToRemove = tmp;
   try {
     machine.postgres = ((await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? "").split(" ")[0] ?? "";
     machine.redis = /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "";
@@ -202,7 +212,7 @@ async function main(): Promise<void> {
 
     const results: SizeResult[] = [];
     for (const size of opts.sizes) {
-      results.push(await benchSize(size, opts, { pool, queue, env, sandbox, sandboxUrl, tmp, cpus: machine.cpus }));
+      results.push(await benchSize(size, opts, { pool, redis, queue, env, sandbox, sandboxUrl, tmp, cpus: machine.cpus }));
     }
 
     const { rows, notes } = buildTable(results, sandboxCeiling, latencyBound, opts);
@@ -249,6 +259,7 @@ async function main(): Promise<void> {
 
 interface Shared {
   pool: pg.Pool;
+  redis: Redis;
   queue: ReturnType<typeof createSendQueue>;
   env: NodeJS.ProcessEnv;
   sandbox: ChildHandle;
@@ -283,12 +294,20 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   await waitForOutput(producer, "launching", 60_000);
   sampler.beginWindow({ resetPeaks: false }); // CPU from the launch call on; RSS peaks since spawn
   await waitForExit(producer, ingestTimeoutMs);
-  const ingestCpu = judgeBottleneck(`ingest ${label}`, sampler.endWindow(), s.cpus);
+  const ingestWindow = sampler.endWindow();
+  const ingestCpu = judgeBottleneck(`ingest ${label}`, ingestWindow, s.cpus);
   const ingest = lastJsonLine<IngestResult>(producer);
+  // Ingest is two steps in sequence, so a window average hides which one is limited: say it per step.
+  const backendCoreSeconds = (ingestWindow.busiestProcess.postgres ?? 0) * ingestWindow.seconds;
+  ingestCpu.verdict =
+    `stage ${fmtSec(ingest.stageMs / 1000)}: producer at ${ingest.stageCpuCores} cores` +
+    (ingest.stageCpuCores >= 0.85 ? " (its main thread is the limit: CSV parsing + normalisation)" : "") +
+    `; plan ${fmtSec(ingest.planMs / 1000)}: one Postgres backend (${backendCoreSeconds.toFixed(1)} core·s in the window) runs the de-dup/plan SQL` +
+    `; window: ${ingestCpu.verdict}`;
   const counts = await s.queue.getJobCounts("wait", "prioritized", "delayed", "active");
   const queuedJobs = Object.values(counts).reduce((a, b) => a + b, 0);
   log(
-    `[${label}] ingest: ${fmtRate(ingest.rowsPerSecond)} (${fmtSec(ingest.seconds)}: stage ${ingest.stageMs} ms, plan ${ingest.planMs} ms, enqueue ${ingest.enqueueMs} ms), ` +
+    `[${label}] ingest: ${fmtRate(ingest.rowsPerSecond)} (${fmtSec(ingest.seconds)}: stage ${ingest.stageMs} ms with the producer at ${ingest.stageCpuCores} cores, plan ${ingest.planMs} ms, enqueue ${ingest.enqueueMs} ms), ` +
       `${fmtInt(ingest.recipients)} recipients, ${fmtInt(ingest.batches)} batches (${fmtInt(queuedJobs)} jobs waiting), producer peak RSS ${fmtMb(ingest.peakRssMb)}`,
   );
   if (queuedJobs !== ingest.batches) throw new Error(`expected ${ingest.batches} jobs waiting in Redis, found ${queuedJobs}`);
@@ -312,13 +331,21 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     // CPU shares of the send are taken from the first claim on, so module loading is not counted.
     await waitForFirstClaim(s.pool, ingest.campaignId, 60_000, alive);
     sampler.beginWindow({ resetPeaks: false });
-    await waitForCampaignEnd(s.pool, ingest.campaignId, sendTimeoutMs, alive);
+    const activity = new PgActivitySampler(s.pool, new URL(opts.databaseUrl).pathname.slice(1), "smsblast-worker");
+    activity.start();
+    await waitForCampaignEnd(s.pool, ingest.campaignId, sendTimeoutMs, alive).finally(() => activity.stop());
+    const pgActivity = activity.stop();
     const sendWindow = sampler.endWindow();
     const sendCpu = judgeBottleneck(`send ${label}`, sendWindow, s.cpus);
+    const lockVerdict = lockContention(pgActivity);
+    if (lockVerdict) sendCpu.verdict = `${lockVerdict}; ${sendCpu.verdict}`;
     const figures = await sendFigures(s.pool, ingest.campaignId);
+    const cycle = await cycleFigures(s.redis, s.pool, opts.queuePrefix, SEND_QUEUE_NAME, ingest.campaignId, figures.seconds);
     const ledger = await sandboxStats(s.sandboxUrl);
     const send = {
       ...figures,
+      cycle,
+      pgActivity,
       workerStartupSeconds: (figures.firstClaimAt.getTime() - spawnedAt) / 1000,
       workerPeakRssMb: workerPeaks(sendWindow, opts.workers),
       sandboxPeakRssMb: sendWindow.peakRssMb.sandbox ?? 0,
@@ -328,8 +355,16 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     };
     log(
       `[${label}] send: ${fmtRate(send.recipientsPerSecond)} (${fmtInt(send.recipientsSent)} in ${fmtSec(send.seconds)}, ${send.batches} batches, ` +
-        `p50 ${send.latencyP50Ms} ms, p99 ${send.latencyP99Ms} ms, retries ${send.retries}), workers up after ${fmtSec(send.workerStartupSeconds)}, ` +
+        `p50 ${send.latencyP50Ms} ms, p99 ${send.latencyP99Ms} ms, retries ${send.retries}; claim → job completed p50 ${cycle?.p50Ms ?? "?"} ms, ` +
+        `p99 ${cycle?.p99Ms ?? "?"} ms, ${cycle?.meanInFlight ?? "?"} batches in flight on average), workers up after ${fmtSec(send.workerStartupSeconds)}, ` +
         `worker peak RSS ${Object.values(send.workerPeakRssMb).map(fmtMb).join(" / ")}; sandbox accepted ${fmtInt(send.sandboxAccepted)}, twice ${send.sandboxReceivedTwice}`,
+    );
+    log(
+      `[${label}] worker Postgres connections during the send (average of ${pgActivity.samples} samples): ` +
+        Object.entries(pgActivity.average)
+          .slice(0, 6)
+          .map(([k, v]) => `${v} ${k}`)
+          .join("; "),
     );
     if (send.sandboxAccepted !== ingest.recipients) log(`[${label}] WARNING: sandbox accepted ${send.sandboxAccepted} numbers for ${ingest.recipients} recipients`);
 
@@ -427,6 +462,14 @@ function buildTable(results: SizeResult[], sandbox: SandboxCeiling, latencyBound
       `sandbox ${sandbox.p50Ms} / ${sandbox.p99Ms} ms`,
       fmtRatio(r.send.latencyP50Ms / Math.max(1, sandbox.p50Ms)),
     );
+    if (r.send.cycle) {
+      row(
+        `send ${L}: claim → job completed p50 / p99`,
+        `${r.send.cycle.p50Ms} / ${r.send.cycle.p99Ms} ms`,
+        `in flight ${r.send.cycle.meanInFlight} of ${opts.workers * opts.concurrency}`,
+        fmtRatio(r.send.cycle.meanInFlight / (opts.workers * opts.concurrency)),
+      );
+    }
     const peak = Math.max(...Object.values(r.send.workerPeakRssMb), ...Object.values(r.endToEnd.workerPeakRssMb));
     row(
       `send ${L}: worker peak RSS (each)`,
@@ -472,8 +515,25 @@ function buildTable(results: SizeResult[], sandbox: SandboxCeiling, latencyBound
       `latency alone would allow ${fmtRate(latencyBound)} (${opts.workers} workers × ${opts.concurrency} in flight)`,
   );
   notes.push(`send = first batch claimed → last batch recorded (Postgres); end to end = producer process spawned → campaign completed, workers already running`);
+  notes.push(
+    `batch latency = sent_at − claimed_at (sent_at is stamped when the recording transaction starts); claim → job completed adds recording and BullMQ (Redis event time)`,
+  );
   if (!results.some((r) => r.size === 1_000_000)) notes.push(`targets for 1M rows (ingest ≤ 15 s, end to end ≤ 30 s) not checked: no 1M run (largest ${fmtSize(largest)})`);
   return { rows, notes };
+}
+
+/** A verdict when a good share of the workers' connections sit waiting on row locks (one hot row). */
+function lockContention(activity: ActivityReport): string | undefined {
+  const entries = Object.entries(activity.average);
+  const total = entries.reduce((sum, [, v]) => sum + v, 0);
+  const locked = entries.filter(([k]) => k.startsWith("waiting Lock/"));
+  const lockedTotal = locked.reduce((sum, [, v]) => sum + v, 0);
+  if (total === 0 || lockedTotal < 0.25 * total) return undefined;
+  const [topKey, topValue] = locked.sort((a, b) => b[1] - a[1])[0]!;
+  return (
+    `Postgres row-lock queue: ${lockedTotal.toFixed(1)} of ${total.toFixed(1)} worker connections wait on locks on average ` +
+    `(${topValue.toFixed(1)} in "${topKey.replace(/^waiting /, "")}"), so recording is serialised`
+  );
 }
 
 function workerPeaks(window: WindowReport, n: number): Record<string, number> {
@@ -555,7 +615,10 @@ process.once("SIGTERM", () => {
   children.killAllNow();
   process.exit(143);
 });
-process.on("exit", () => children.killAllNow());
+process.on("exit", () => {
+  children.killAllNow();
+  if (tmpToRemove) rmSync(tmpToRemove, { recursive: true, force: true });
+});
 
 main().then(
   () => process.exit(0),

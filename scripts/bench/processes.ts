@@ -207,6 +207,7 @@ export function postgresOf(database: string): (pid: number) => boolean | undefin
       return HAS_PROC ? false : true;
     }
     const isBackend = /\d+\.\d+\.\d+\.\d+\(\d+\)|\[local\]|::1?\(\d+\)/.test(title);
+    if (title.includes("autovacuum worker")) return title.split(/\s+/).includes(database);
     if (!isBackend) {
       // Postmaster and auxiliary processes serve every database; a backend still starting has no title yet.
       return /^postgres: /.test(title) || title.includes("/postgres ") ? true : undefined;

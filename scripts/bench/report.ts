@@ -45,6 +45,8 @@ export interface Bottleneck {
   phase: string;
   machineBusyCores: number | undefined;
   cores: Record<string, number>;
+  /** The busiest single postgres process (a backend runs one query at a time on one core). */
+  busiestPostgresBackend: number;
   verdict: string;
 }
 
@@ -75,12 +77,12 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
   } else {
     verdict = `not CPU-bound (${busy.toFixed(2)}/${machineCores} cores busy; largest ${top}): waiting on latency, locks, I/O or the concurrency limit`;
   }
-  return { phase, machineBusyCores: window.machineBusyCores, cores, verdict };
+  return { phase, machineBusyCores: window.machineBusyCores, cores, busiestPostgresBackend: pgBusiest, verdict };
 }
 
 export function formatCpuLine(b: Bottleneck): string {
   const shares = Object.entries(b.cores)
-    .map(([label, c]) => `${label} ${c.toFixed(2)}`)
+    .map(([label, c]) => `${label} ${c.toFixed(2)}${label === "postgres" ? ` (busiest backend ${b.busiestPostgresBackend.toFixed(2)})` : ""}`)
     .join(", ");
   const machine = b.machineBusyCores === undefined ? "" : `machine ${b.machineBusyCores.toFixed(2)} cores; `;
   return `  ${b.phase}: ${machine}${shares}\n    → ${b.verdict}`;

@@ -1,6 +1,7 @@
 import type { CampaignQueue } from "../queue/send-queue.ts";
 import { cancelCampaignRecord, pauseCampaignRecord, resumeCampaignRecord, type CancelResult, type ResumeResult } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
+import { completeCampaignIfDone } from "../store/batch-repository.ts";
 
 /** Stops a campaign between batches: batches already in flight finish, no new batch is claimed. */
 export async function pauseCampaign(db: Database, campaignId: string, reason = "paused by operator"): Promise<void> {
@@ -17,7 +18,11 @@ export async function resumeCampaign(
   campaignId: string,
 ): Promise<ResumeResult> {
   const result = await resumeCampaignRecord(db, campaignId);
-  if (result.status === "running") await queue.enqueue(campaignId, result.batchIds);
+  if (result.status === "running") {
+    await queue.enqueue(campaignId, result.batchIds);
+    // Paused just as its last batch finished: nothing will run again to complete it.
+    if (result.batchIds.length === 0) await completeCampaignIfDone(db.pool, campaignId);
+  }
   else if (result.scheduledAt && queue.scheduleStart) await queue.scheduleStart(campaignId, result.scheduledAt);
   return result;
 }
@@ -27,5 +32,7 @@ export async function resumeCampaign(
  * in Redis find the batch cancelled and end without sending, so they need no cleanup.
  */
 export async function cancelCampaign(db: Database, campaignId: string, reason = "cancelled by operator"): Promise<CancelResult> {
-  return cancelCampaignRecord(db, campaignId, reason);
+  const result = await cancelCampaignRecord(db, campaignId, reason);
+  await completeCampaignIfDone(db.pool, campaignId); // final counters, unless a batch is still in flight
+  return result;
 }

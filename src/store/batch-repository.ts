@@ -130,11 +130,13 @@ export interface CampaignProgress {
 }
 
 /**
- * Records a batch's result in one transaction: the batch row, every recipient's outcome (set-based, from
- * arrays), the campaign's counters, and the campaign's completion when this was its last open batch.
+ * Records a batch's result in one transaction: the batch row and every recipient's outcome (set-based,
+ * from arrays). The campaign row is not touched there: with 30 batches in flight, a counter update in
+ * every batch transaction queued them all on that one row lock (README "Performance"). Completion is
+ * checked after the commit instead.
  */
 export async function recordBatchOutcome(pool: pg.Pool, outcome: BatchOutcome): Promise<CampaignProgress> {
-  return withTransaction(pool, async (client) => {
+  await withTransaction(pool, async (client) => {
     const { rowCount } = await client.query(
       `UPDATE batches SET state = $2::"BatchState", plan_id = coalesce($3, plan_id), message_id = coalesce($4, message_id),
          task_id = coalesce($5, task_id), total_count = coalesce($6, total_count), accepted_count = coalesce($7, accepted_count),
@@ -159,22 +161,16 @@ export async function recordBatchOutcome(pool: pg.Pool, outcome: BatchOutcome): 
     // Accepted recipients without provider ids need no row of their own when the rest are accepted anyway:
     // a 1000-number v1/messages batch is then one set-based UPDATE instead of an unnest join.
     const accepted = outcome.rest.state === "accepted" ? outcome.accepted.filter(hasProviderIds) : outcome.accepted;
-    const counts = await applyRecipientOutcomes(client, outcome.campaignId, outcome.sequence, accepted, outcome.failed);
-    const rest = await client.query(
+    await applyRecipientOutcomes(client, outcome.campaignId, outcome.sequence, accepted, outcome.failed);
+    await client.query(
       `UPDATE recipients SET state = $3::"RecipientState", failure_code = $4, failure_message = $5, updated_at = now()
        WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
       [outcome.campaignId, outcome.sequence, outcome.rest.state, outcome.rest.code ?? null, outcome.rest.message ?? null],
     );
-    counts[outcome.rest.state] += rest.rowCount ?? 0;
-
-    // Taking the campaign row lock last keeps it short, and serialises the completion check below: the
-    // last two batches finishing at once cannot both miss each other's commit.
-    await addToCampaignCounters(client, outcome.campaignId, counts);
-    return completeCampaignIfDone(client, outcome.campaignId);
   });
+  // After our own commit: of the last two batches finishing at once, whichever checks last sees both.
+  return completeCampaignIfDone(pool, outcome.campaignId);
 }
-
-type OutcomeCounts = { accepted: number; failed: number; unknown: number };
 
 function hasProviderIds(recipient: BatchOutcome["accepted"][number]): boolean {
   return recipient.smsId !== undefined || recipient.messageId !== undefined || recipient.sendChannel !== undefined;
@@ -187,10 +183,9 @@ async function applyRecipientOutcomes(
   sequence: number,
   accepted: BatchOutcome["accepted"],
   failed: BatchOutcome["failed"],
-): Promise<OutcomeCounts> {
-  const counts: OutcomeCounts = { accepted: 0, failed: 0, unknown: 0 };
+): Promise<void> {
   if (accepted.length > 0) {
-    const res = await client.query(
+    await client.query(
       `UPDATE recipients r SET state = 'accepted', sms_id = u.sms_id, message_id = u.message_id, send_channel = u.send_channel,
          updated_at = now()
        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS u(phone, sms_id, message_id, send_channel)
@@ -204,26 +199,15 @@ async function applyRecipientOutcomes(
         accepted.map((a) => a.sendChannel ?? null),
       ],
     );
-    counts.accepted = res.rowCount ?? 0;
   }
   if (failed.length > 0) {
-    const res = await client.query(
+    await client.query(
       `UPDATE recipients r SET state = 'failed', failure_code = u.code, failure_message = u.message, updated_at = now()
        FROM unnest($3::text[], $4::int[], $5::text[]) AS u(phone, code, message)
        WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
       [campaignId, sequence, failed.map((f) => f.phone), failed.map((f) => f.code ?? null), failed.map((f) => f.message)],
     );
-    counts.failed = res.rowCount ?? 0;
   }
-  return counts;
-}
-
-async function addToCampaignCounters(client: pg.PoolClient, campaignId: string, counts: OutcomeCounts): Promise<void> {
-  await client.query(
-    `UPDATE campaigns SET accepted_count = accepted_count + $2, failed_count = failed_count + $3,
-       unknown_count = unknown_count + $4, updated_at = now() WHERE id = $1`,
-    [campaignId, counts.accepted, counts.failed, counts.unknown],
-  );
 }
 
 /**
@@ -240,8 +224,7 @@ export async function recordRecipientProgress(
   await withTransaction(pool, async (client) => {
     const { rowCount } = await client.query(`SELECT 1 FROM batches WHERE id = $1 AND state = 'sending' FOR UPDATE`, [batch.batchId]);
     if (!rowCount) throw new BatchNotClaimedError(batch.batchId);
-    const counts = await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, accepted, failed);
-    await addToCampaignCounters(client, batch.campaignId, counts);
+    await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, accepted, failed);
   });
 }
 
@@ -267,19 +250,36 @@ export async function pauseCampaignForBatch(
   });
 }
 
-/** Marks a running campaign completed (or failed, when nothing was accepted) once no batch is open. */
-export async function completeCampaignIfDone(client: pg.PoolClient | pg.Pool, campaignId: string): Promise<CampaignProgress> {
-  const { rows } = await client.query<{ status: string }>(
-    `UPDATE campaigns SET status = CASE WHEN accepted_count > 0 OR unknown_count > 0 THEN 'completed'::"CampaignStatus" ELSE 'failed'::"CampaignStatus" END,
-       finished_at = now(), updated_at = now()
-     WHERE id = $1 AND status = 'running'
-       AND NOT EXISTS (SELECT 1 FROM batches WHERE campaign_id = $1 AND state <> ALL($2::"BatchState"[]))
-     RETURNING status`,
+/**
+ * Once no batch of the campaign is open: its counters are set from its recipients (the truth), and a
+ * running campaign becomes completed, or failed when nothing was accepted and nothing may have been sent.
+ */
+export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string): Promise<CampaignProgress> {
+  const { rows: open } = await pool.query<{ open: boolean; status: string }>(
+    `SELECT status, EXISTS (SELECT 1 FROM batches WHERE campaign_id = $1 AND state <> ALL($2::"BatchState"[])) AS open
+     FROM campaigns WHERE id = $1`,
     [campaignId, FINAL_BATCH_STATES],
   );
-  if (rows[0]) return { campaignId, status: rows[0].status, finished: true };
-  const { rows: current } = await client.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [campaignId]);
-  return { campaignId, status: current[0]?.status ?? "unknown", finished: false };
+  const current = open[0];
+  if (!current) return { campaignId, status: "unknown", finished: false };
+  if (current.open) return { campaignId, status: current.status, finished: false };
+  const { rows } = await pool.query<{ status: string }>(
+    `WITH counts AS (
+       SELECT count(*) FILTER (WHERE state = 'accepted') AS accepted, count(*) FILTER (WHERE state = 'failed') AS failed,
+              count(*) FILTER (WHERE state = 'unknown') AS unknown
+       FROM recipients WHERE campaign_id = $1
+     )
+     UPDATE campaigns c SET accepted_count = counts.accepted, failed_count = counts.failed, unknown_count = counts.unknown,
+       status = CASE WHEN c.status <> 'running' THEN c.status
+                     WHEN counts.accepted > 0 OR counts.unknown > 0 THEN 'completed'::"CampaignStatus"
+                     ELSE 'failed'::"CampaignStatus" END,
+       finished_at = coalesce(c.finished_at, CASE WHEN c.status = 'running' THEN now() END), updated_at = now()
+     FROM counts WHERE c.id = $1
+     RETURNING c.status`,
+    [campaignId],
+  );
+  const status = rows[0]?.status ?? current.status;
+  return { campaignId, status, finished: status === "completed" || status === "failed" || status === "cancelled" };
 }
 
 export class BatchNotClaimedError extends Error {
