@@ -1,12 +1,13 @@
-# One image, several roles: the command picks worker, sandbox, migrate or a CLI command.
+# One image, several roles: the command picks worker, scheduler, sandbox, migrate or a CLI command.
 FROM node:20.20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-# Dev dependencies are needed once, for `prisma generate`; they are pruned afterwards.
+# Dev dependencies are needed once, for `prisma generate` and the TypeScript build; pruned afterwards.
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run generate && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev
+ENV NODE_ENV=production
 USER node
+# Compiled JavaScript under plain node: no tsx loader in memory (~35 MB less per process).
 ENTRYPOINT ["node", "bin/smsblast.js"]
 CMD ["worker"]

@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx smsblast` works without a build step.
-import { register } from "tsx/esm/api";
+// In production (NODE_ENV=production, after `npm run build`) the compiled CLI runs under plain node;
+// otherwise the TypeScript runs through tsx, so a fresh clone needs no build step.
+import { existsSync } from "node:fs";
 
-register();
-const { runCli } = await import("../src/cli/main.ts");
-await runCli(process.argv);
+const compiled = new URL("../dist/src/cli/main.js", import.meta.url);
+if (process.env.NODE_ENV === "production" && existsSync(compiled)) {
+  const { runCli } = await import(compiled.href);
+  await runCli(process.argv);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  const { runCli } = await import("../src/cli/main.ts");
+  await runCli(process.argv);
+}

@@ -5,6 +5,7 @@
 // Every process doing measured work is a child (`node --import tsx …`): the sandbox provider, the
 // producer (scripts/bench/ingest-child.ts), N send workers (workers/send-worker.ts), the bare sandbox
 // client and the naive baseline; this process only orchestrates, polls Postgres and samples /proc.
+import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -148,6 +149,8 @@ const sampler = new ProcessSampler(100);
 
 async function main(): Promise<void> {
   const parsed = parseOptions(process.argv.slice(2));
+  // Children run the compiled build when present: build it now so it matches the source.
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: PROJECT_ROOT, stdio: "inherit" });
   if (parsed === "help") {
     console.log(USAGE);
     return;

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 // Child processes of the benchmark (spawned as `node --import tsx <script>`, so the pid we watch is the
 // process doing the work, not an npx wrapper) and a sampler of their memory and CPU read from /proc.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
@@ -23,7 +25,11 @@ export class ChildSet {
   private readonly children = new Set<ChildHandle>();
 
   spawnTs(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle {
-    const proc = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    // Production runs compiled JavaScript (`npm run build`); measure that when it is there, since the tsx
+    // loader alone adds ~35 MB to every process.
+    const compiled = join(PROJECT_ROOT, "dist", script.replace(/\.ts$/, ".js"));
+    const argv = existsSync(compiled) ? [compiled, ...args] : ["--import", "tsx", script, ...args];
+    const proc = spawn(process.execPath, argv, {
       cwd: PROJECT_ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],

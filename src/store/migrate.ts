@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -9,7 +10,16 @@ import pg from "pg";
  * exactly as `prisma migrate deploy` does (same table, sha256 checksum, advisory lock), so the two are
  * interchangeable. Production containers and offline machines need no Prisma CLI or schema engine.
  */
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations/", import.meta.url));
+export const MIGRATIONS_DIR = findMigrationsDir(path.dirname(fileURLToPath(import.meta.url)));
+
+/** prisma/migrations of the package, whether this file runs from src/ (tsx) or dist/src/ (compiled). */
+function findMigrationsDir(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "prisma", "migrations");
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return path.resolve(from, "../../prisma/migrations");
+  }
+}
 const PRISMA_ADVISORY_LOCK = 72707369;
 
 export interface MigrationReport {
