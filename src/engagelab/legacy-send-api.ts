@@ -1,8 +1,7 @@
 import { ProviderError, ProviderRequestError } from "./errors.ts";
 import type { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readInt } from "./json-body.ts";
-import { MAX_NUMBERS_PER_REQUEST } from "./messages-api.ts";
-import type { BatchSendRequest, BatchSendResult, FailedRecipient, SmsProvider } from "./provider.ts";
+import { bulkTargets, type BatchSendRequest, type BatchSendResult, type FailedRecipient, type SmsProvider } from "./provider.ts";
 
 export const LEGACY_PARTIAL_SUCCESS = 41031;
 const MAX_CUSTOM_ARGS_BYTES = 1024;
@@ -47,10 +46,7 @@ export class LegacySendApiProvider implements SmsProvider {
   ) {}
 
   async sendBatch(request: BatchSendRequest): Promise<BatchSendResult> {
-    const phones = request.recipients.map((r) => r.phone);
-    if (phones.length === 0 || phones.length > MAX_NUMBERS_PER_REQUEST) {
-      throw new RangeError(`batch ${request.batchId} has ${phones.length} numbers; v1/send takes 1 to 1000`);
-    }
+    const phones = bulkTargets(request, "v1/send");
     if (request.idempotencyKey.length > MAX_REQUEST_ID_LENGTH) {
       throw new ProviderRequestError("request_id", `is longer than ${MAX_REQUEST_ID_LENGTH} characters`);
     }

@@ -1,9 +1,8 @@
 import { ProviderError, ProviderRequestError } from "./errors.ts";
 import type { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readId, readInt } from "./json-body.ts";
-import type { BatchSendRequest, BatchSendResult, SmsProvider } from "./provider.ts";
+import { bulkTargets, type BatchSendRequest, type BatchSendResult, type SmsProvider } from "./provider.ts";
 
-export const MAX_NUMBERS_PER_REQUEST = 1000;
 export const SCHEDULE_MIN_LEAD_SECONDS = 3 * 60;
 export const SCHEDULE_MAX_LEAD_SECONDS = 30 * 24 * 3600;
 
@@ -31,10 +30,7 @@ export class MessagesApiProvider implements SmsProvider {
   ) {}
 
   async sendBatch(request: BatchSendRequest): Promise<BatchSendResult> {
-    const phones = request.recipients.map((r) => r.phone);
-    if (phones.length === 0 || phones.length > MAX_NUMBERS_PER_REQUEST) {
-      throw new RangeError(`batch ${request.batchId} has ${phones.length} numbers; v1/messages takes 1 to 1000`);
-    }
+    const phones = bulkTargets(request, "v1/messages");
     const payload: Record<string, unknown> = {
       to: phones,
       template: { id: request.templateId, params: request.params },

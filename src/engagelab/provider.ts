@@ -55,3 +55,15 @@ export interface SmsProvider {
   sendBatch(request: BatchSendRequest): Promise<BatchSendResult>;
 }
 
+
+/** Both bulk APIs take 1 to 1000 numbers per request. */
+export const MAX_NUMBERS_PER_REQUEST = 1000;
+
+/** The batch's numbers for a bulk request; a planner bug (empty or oversized batch) fails loudly here. */
+export function bulkTargets(request: BatchSendRequest, api: string): string[] {
+  const phones = request.recipients.map((r) => r.phone);
+  if (phones.length === 0 || phones.length > MAX_NUMBERS_PER_REQUEST) {
+    throw new RangeError(`batch ${request.batchId} has ${phones.length} numbers; ${api} takes 1 to ${MAX_NUMBERS_PER_REQUEST}`);
+  }
+  return phones;
+}
