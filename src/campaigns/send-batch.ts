@@ -8,6 +8,7 @@ import {
   loadPendingRecipients,
   markBatchRetrying,
   pauseCampaignForBatch,
+  releaseClaim,
   recordRecipientProgress,
   reclaimStaleBatch,
   recordBatchOutcome,
@@ -16,7 +17,7 @@ import {
   type ClaimedBatch,
 } from "../store/batch-repository.ts";
 import type { Database } from "../store/database.ts";
-import { retryWhileDatabaseUnavailable } from "../store/database-health.ts";
+import { isDatabaseUnavailable, retryWhileDatabaseUnavailable } from "../store/database-health.ts";
 import type { ProviderApi } from "../store/generated/enums.ts";
 
 /** Legacy `request_id` de-duplicates for one hour; stay clear of the edge. */
@@ -77,7 +78,16 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   }
 
   const log = deps.log.child({ campaignId: batch.campaignId, batchId: batch.id, sequence: batch.sequence });
-  const recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence);
+  let recipients: Awaited<ReturnType<typeof loadPendingRecipients>>;
+  try {
+    recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence);
+  } catch (error) {
+    // Nothing has been sent yet: give the claim back so the batch is simply retried once Postgres is up.
+    if (isDatabaseUnavailable(error)) {
+      await retryWhileDatabaseUnavailable(deps.db.pool, () => releaseClaim(deps.db.pool, batch.id, batch.claimedAt), RECORD_DEADLINE_MS);
+    }
+    throw error;
+  }
   if (recipients.length === 0) {
     return record(deps, { ...baseOutcome(batch), state: "sent", rest: { state: "accepted" } });
   }

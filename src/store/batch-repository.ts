@@ -11,6 +11,7 @@ export interface ClaimedBatch {
   params: Record<string, string>;
   attempts: number;
   firstClaimedAt: Date;
+  claimedAt: Date;
   campaignName: string;
   templateId: string;
   provider: ProviderApi;
@@ -62,7 +63,7 @@ export async function reclaimStaleBatch(pool: pg.Pool, batchId: string, staleCla
   return rows[0] ? toClaimedBatch(rows[0]) : null;
 }
 
-const CLAIMED_COLUMNS = `b.id, b.campaign_id, b.sequence, b.idempotency_key, b.params, b.attempts, b.first_claimed_at,
+const CLAIMED_COLUMNS = `b.id, b.campaign_id, b.sequence, b.idempotency_key, b.params, b.attempts, b.first_claimed_at, b.claimed_at,
   c.name AS campaign_name, c.template_id, c.provider, c.on_unknown, c.send_options`;
 
 function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
@@ -74,6 +75,7 @@ function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
     params: row.params,
     attempts: row.attempts,
     firstClaimedAt: row.first_claimed_at,
+    claimedAt: row.claimed_at,
     campaignName: row.campaign_name,
     templateId: row.template_id,
     provider: row.provider,
@@ -93,6 +95,18 @@ export async function loadPendingRecipients(
     [campaignId, sequence],
   );
   return rows;
+}
+
+/**
+ * Gives a claim back when nothing was sent under it (Postgres failed before the provider call), so the
+ * batch is retried rather than judged by the unknown-outcome rule. Only this very claim is released.
+ */
+export async function releaseClaim(pool: pg.Pool, batchId: string, claimedAt: Date): Promise<void> {
+  await pool.query(
+    `UPDATE batches SET state = 'retrying', attempts = greatest(attempts - 1, 0), updated_at = now()
+     WHERE id = $1 AND state = 'sending' AND claimed_at = $2`,
+    [batchId, claimedAt],
+  );
 }
 
 /** Puts a claimed batch back for another attempt, keeping the last error for `status`. */

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "./generated/client.ts";
+import { isDatabaseUnavailable } from "./database-health.ts";
 
 export type { PrismaClient };
 
@@ -50,15 +51,25 @@ export async function withTransaction<T>(
   options: { commit?: boolean } = {},
 ): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client has no error listener of the pool's: without this one, Postgres dropping the
+  // connection between two statements is an unhandled 'error' event and kills the process.
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on("error", onError);
   try {
     await client.query("BEGIN");
     const result = await fn(client);
     await client.query(options.commit === false ? "ROLLBACK" : "COMMIT");
     return result;
   } catch (error) {
-    await client.query("ROLLBACK").catch(() => {});
+    if (isDatabaseUnavailable(error)) broken ??= error as Error;
+    if (!broken) await client.query("ROLLBACK").catch(() => {});
     throw error;
   } finally {
-    client.release();
+    client.off("error", onError);
+    // A broken connection is destroyed rather than handed to the next caller.
+    client.release(broken);
   }
 }
