@@ -1,7 +1,9 @@
 // `npm run demo`: one whole campaign on this machine, no EngageLab account needed.
-// Migrates the database, starts the sandbox provider and a send worker in this process, sends the bundled
-// example CSV with a progress bar, and prints a summary table.
+// Creates a fresh demo database next to DATABASE_URL's (smsblast_demo) and uses its own queue prefix, so
+// it never touches real campaigns; starts the sandbox provider and a send worker in this process, sends the
+// bundled example CSV with a progress bar, and prints a summary table.
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { loadConfig } from "../src/config/config.ts";
 import { createLogger } from "../src/config/logger.ts";
 import { getCampaignStatus } from "../src/campaigns/campaign-status.ts";
@@ -19,8 +21,13 @@ const file = fileURLToPath(new URL("../examples/demo-recipients.csv", import.met
 
 // The sandbox answers like EngageLab with 50 ms latency and 5 % transient 500s, so retries show up.
 const sandbox = await startSandbox({ port: 0, latencyMs: 50, errorRate: 0.05 });
+const base = loadConfig();
+const demoDatabaseUrl = base.databaseUrl.replace(/\/[^/?]*(\?|$)/, "/smsblast_demo$1");
+await dropDatabase(demoDatabaseUrl);
 const config = loadConfig({
   ...process.env,
+  DATABASE_URL: demoDatabaseUrl,
+  QUEUE_PREFIX: "{smsblast-demo}",
   ENGAGELAB_MESSAGES_URL: sandbox.url,
   ENGAGELAB_SMS_URL: sandbox.url,
   ENGAGELAB_OTP_URL: sandbox.url,
@@ -85,4 +92,16 @@ try {
   connection.disconnect();
   await db.close();
   await sandbox.close();
+}
+
+/** The demo starts from an empty database every time, so its summary describes this run only. */
+async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: url.replace(/\/[^/?]*(\?|$)/, "/postgres$1") });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
 }
