@@ -40,6 +40,37 @@ describe("v1/custom-messages: one recipient per request", () => {
     expect(batch).toMatchObject({ state: "partial", attempts: 2 });
   });
 
+  it("a response lost for one recipient makes only that recipient unknown; the untried ones are sent once", async () => {
+    const numbers = singaporeNumbers(40, 41_000);
+    env.sandbox.failNext(1, "lose-response");
+    const file = await env.writeCsv("lost-one.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const campaign = await launchCampaign(env, { file, provider: "custom", templateId: "notification-template" });
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report).toMatchObject({ status: "completed", recipients: { accepted: 39, unknown: 1, pending: 0 } });
+    } finally {
+      await worker.stop();
+    }
+    const ledger = await sandboxLedger(env, "custom");
+    expect(Object.keys(ledger)).toHaveLength(40); // the lost one was sent too, once
+    expect(Math.max(...Object.values(ledger))).toBe(1);
+  });
+
+  it("send-one to a suppressed number sends nothing and says so", async () => {
+    const { addSuppressions } = await import("../src/store/suppression-repository.ts");
+    await addSuppressions(env.db, ["+6581234599"], "opt-out", "test");
+    const registry = createProviders(env.config);
+    try {
+      const deps = { db: env.db, log: env.log, providers: registry.providers, providerTimeoutMs: 3_000 };
+      const result = await sendOneMessage(deps, { to: "+6581234599", templateId: "notification-template", params: {} });
+      expect(result.state).toBe("suppressed");
+      expect(await sandboxLedger(env, "custom")).toEqual({});
+    } finally {
+      await registry.close();
+    }
+  });
+
   it("send-one delivers to an e-mail address and records message_id and send_channel", async () => {
     const registry = createProviders(env.config);
     try {

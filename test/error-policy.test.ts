@@ -23,7 +23,7 @@ describe("classifyProviderError: one row per documented case", () => {
     ["HTTP 400 code 5001", http(400, 5001), "fail-batch"],
     ["legacy HTTP 400 code 32002", http(400, 32002), "fail-batch"],
     ["other 4xx", http(404), "fail-batch"],
-    ["2xx with non-zero code", http(200, 1), "fail-batch"],
+    ["2xx with an undocumented non-zero code", http(200, 1), "mark-unknown"],
     ["unreadable 2xx body", new ProviderError({ api: "messages", kind: "invalid-response", status: 200 }), "mark-unknown"],
     ["HTTP 401 without a code", http(401), "pause-campaign"],
     ["request refused before sending", new ProviderRequestError("custom_args", "is over 1 KB"), "fail-batch"],

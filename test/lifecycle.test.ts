@@ -109,6 +109,25 @@ describe("campaign lifecycle against real workers", () => {
     expect(Math.max(...Object.values(ledger))).toBe(1);
   });
 
+  it("a send that fails after the cancel leaves its batch cancelled, never pending", async () => {
+    const file = await env.writeCsv("cancel-fail.csv", csvOf(["phone"], singaporeNumbers(50, 30_000).map((n) => [n])));
+    env.sandbox.setOptions({ latencyMs: 700 });
+    env.sandbox.failNext(1, "error");
+    const campaign = await launchCampaign(env, { file });
+    const worker = await startWorker(env);
+    try {
+      await waitFor(async () => ((await env.db.prisma.batch.count({ where: { campaignId: campaign.campaignId, state: "sending" } })) ? true : undefined), 10_000, 10);
+      await cancelCampaign(env.db, campaign.campaignId);
+      await waitFor(async () => ((await env.db.prisma.batch.count({ where: { campaignId: campaign.campaignId, state: "cancelled" } })) ? true : undefined), 10_000);
+    } finally {
+      await worker.stop();
+      env.sandbox.setOptions({ latencyMs: 60 });
+    }
+    const recipients = await env.db.prisma.recipient.groupBy({ by: ["state"], where: { campaignId: campaign.campaignId }, _count: { _all: true } });
+    expect(recipients.map((r) => [r.state, r._count._all])).toEqual([["cancelled", 50]]);
+    expect(await sandboxLedger(env)).toEqual({});
+  });
+
   it("cancel leaves nothing sent after it, and the unsent recipients end cancelled", async () => {
     const numbers = singaporeNumbers(2_000, 20_000);
     const file = await env.writeCsv("cancel.csv", csvOf(["phone"], numbers.map((n) => [n])));

@@ -112,6 +112,11 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
     expect(batch!.messageId ?? batch!.planId).toBeTruthy();
   });
 
+  it("refuses legacy-only options on the messages API instead of ignoring them", async () => {
+    const file = await env.writeCsv("legacy-opts.csv", csvOf(["phone"], [["+6581230002"]]));
+    await expect(launchCampaign(env, { file, sendOptions: { from: "ACME" } })).rejects.toThrow(/from: is an option of the legacy v1\/send API only/);
+  });
+
   it("refuses a schedule_time less than 3 minutes or more than 30 days ahead, before storing anything", async () => {
     const file = await env.writeCsv("sched-bad.csv", csvOf(["phone"], [["+6581230001"]]));
     const now = Math.floor(Date.now() / 1000);

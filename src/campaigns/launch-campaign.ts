@@ -158,6 +158,14 @@ async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, inp
 /** Refuses, before anything is stored, options the chosen API would refuse for every batch. */
 export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: Record<string, unknown>): void {
   if (provider === "legacy") validateLegacyOptions(templateId, sendOptions as LegacySendOptions);
+  for (const legacyOnly of ["from", "msgType", "labelId"] as const) {
+    if (provider !== "legacy" && sendOptions[legacyOnly] !== undefined) {
+      throw new ProviderRequestError(legacyOnly, `is an option of the legacy v1/send API only (--provider legacy)`);
+    }
+  }
+  if (provider === "custom" && sendOptions.customArgs !== undefined) {
+    throw new ProviderRequestError("custom_args", "v1/custom-messages takes no custom_args");
+  }
   if (sendOptions.scheduleTime !== undefined) {
     if (provider !== "messages") {
       throw new ProviderRequestError("schedule_time", "provider-side scheduling exists only on the messages API (--provider messages)");

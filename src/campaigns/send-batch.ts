@@ -5,6 +5,7 @@ import type { BatchSendResult, SmsProvider } from "../engagelab/provider.ts";
 import {
   BatchNotClaimedError,
   claimBatch,
+  settleBatchOfCancelledCampaign,
   loadPendingRecipients,
   markBatchRetrying,
   pauseCampaignForBatch,
@@ -74,6 +75,11 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
     if (resolved.kind !== "resend") return resolved.result;
     batch = resolved.batch;
   } else {
+    if (claim.campaignStatus === "cancelled") {
+      // Left open by a send that failed after the cancel, or by a worker that died: settle it now.
+      const stale = claim.state === "sending" && claim.claimedAt && Date.now() - claim.claimedAt.getTime() >= deps.providerTimeoutMs + 5_000;
+      if (claim.state !== "sending" || stale) await settleBatchOfCancelledCampaign(deps.db.pool, batchId, claim.claimedAt ?? undefined);
+    }
     return { outcome: "skipped", reason: `batch is ${claim.state ?? "missing"}, campaign is ${claim.campaignStatus ?? "missing"}` };
   }
 
@@ -94,6 +100,10 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
 
   let result: BatchSendResult;
   const started = performance.now();
+  // A long batch (1000 single-recipient requests) must not look stale to another worker while it runs.
+  const heartbeat = setInterval(() => {
+    deps.db.pool.query(`UPDATE batches SET claimed_at = now() WHERE id = $1 AND state = 'sending'`, [batch.id]).catch(() => {});
+  }, Math.max(1_000, Math.round(deps.providerTimeoutMs / 2)));
   try {
     result = await deps.providers[batch.provider].sendBatch({
       campaignId: batch.campaignId,
@@ -108,19 +118,31 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
       sendOptions: batch.sendOptions,
     });
   } catch (error) {
+    clearInterval(heartbeat);
     return handleSendError(deps, log, batch, error, attempt);
   }
+  clearInterval(heartbeat);
   log.debug({ ms: Math.round(performance.now() - started), size: recipients.length, planId: result.planId }, "batch sent");
 
   if (result.unsettled) {
-    // Some recipients were settled before an error stopped the batch: keep them, then handle the error
-    // for the rest exactly as if the whole request had failed.
+    // Some recipients were settled before an error stopped the batch: keep them. Requests that may have
+    // arrived unanswered follow the unknown-outcome rule one by one; the recipients never tried are handled
+    // by the error's own rule, and resending those can duplicate nothing.
+    const atMostOnce = batch.onUnknown !== "resend";
+    const unknown = atMostOnce ? (result.ambiguous ?? []) : [];
     await retryWhileDatabaseUnavailable(
       deps.db.pool,
-      () => recordRecipientProgress(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence }, result.accepted, result.failed),
+      () =>
+        recordRecipientProgress(
+          deps.db.pool,
+          { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence },
+          result.accepted,
+          result.failed,
+          unknown,
+        ),
       RECORD_DEADLINE_MS,
     );
-    return handleSendError(deps, log, batch, result.unsettled.error, attempt);
+    return handleSendError(deps, log, batch, result.unsettled.error, attempt, { untriedOnly: true });
   }
 
   const shortfall = result.totalCount - result.acceptedCount;
@@ -145,8 +167,10 @@ async function handleSendError(
   batch: ClaimedBatch,
   error: unknown,
   attempt: AttemptInfo,
+  options: { untriedOnly?: boolean } = {},
 ): Promise<SendBatchResult> {
-  const decision = classifyProviderError(error, { resendIsSafe: batch.provider === "legacy" || batch.onUnknown === "resend" });
+  const resendIsSafe = options.untriedOnly === true || batch.provider === "legacy" || batch.onUnknown === "resend";
+  const decision = classifyProviderError(error, { resendIsSafe });
   const code = error instanceof ProviderError ? (error.code ?? null) : null;
   const message =
     error instanceof ProviderError
@@ -166,15 +190,20 @@ async function handleSendError(
       RECORD_DEADLINE_MS,
     );
     log.error({ code }, "campaign paused: the provider refused the credentials; fix them, then `smsblast resume`");
+    await settleBatchOfCancelledCampaign(deps.db.pool, batch.id);
     return { outcome: "skipped", reason };
   }
 
   if (decision.action === "retry" && (!attempt.isLastAttempt || decision.rateLimited)) {
     await retryWhileDatabaseUnavailable(deps.db.pool, () => markBatchRetrying(deps.db.pool, batch.id, code, message), RECORD_DEADLINE_MS);
+    if (await settleBatchOfCancelledCampaign(deps.db.pool, batch.id)) return { outcome: "skipped", reason: "campaign cancelled" };
     log.warn({ reason: decision.reason, code, retryAfterMs: decision.retryAfterMs }, "batch will be retried");
     throw new RetryBatchError(message, decision.retryAfterMs, decision.rateLimited);
   }
-  if (decision.action === "mark-unknown") {
+  // Out of attempts after a request that may have arrived: the recipients may have the message. `failed`
+  // would invite a re-send by hand, so they are `unknown`.
+  const ambiguous = error instanceof ProviderError && error.requestMayHaveArrived && !options.untriedOnly;
+  if (decision.action === "mark-unknown" || (decision.action === "retry" && ambiguous)) {
     log.error({ reason: decision.reason }, "batch outcome unknown; not re-sending");
     return record(deps, { ...baseOutcome(batch), state: "unknown", errorCode: code, errorMessage: message, rest: { state: "unknown", code, message } });
   }

@@ -51,7 +51,20 @@ export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): 
     })(),
     { batchSize: 1, groupByParams: false, initialStatus: "running" },
   );
-  const batchId = ingested.batchIds[0]!;
+  const batchId = ingested.batchIds[0];
+  if (batchId === undefined) {
+    // The number is suppressed (or an opted-out contact): recorded as a reject, never sent.
+    return {
+      campaignId: ingested.campaignId,
+      to,
+      state: "suppressed",
+      messageId: null,
+      sendChannel: null,
+      failureCode: null,
+      failureMessage: "on the suppression list or an opted-out contact",
+      statusReason: null,
+    };
+  }
   let result: SendBatchResult;
   for (let attempt = 1; ; attempt++) {
     try {

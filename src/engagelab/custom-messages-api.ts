@@ -41,6 +41,7 @@ export class CustomMessagesApiProvider implements SmsProvider {
     const limit = pLimit(this.parallelism);
     const accepted: AcceptedRecipient[] = [];
     const failed: FailedRecipient[] = [];
+    const ambiguous: FailedRecipient[] = [];
     let stopError: unknown;
     await Promise.all(
       request.recipients.map((recipient) =>
@@ -54,6 +55,8 @@ export class CustomMessagesApiProvider implements SmsProvider {
             if (error instanceof ProviderError && error.code !== undefined && PER_RECIPIENT_CODES.has(error.code)) {
               failed.push({ phone: recipient.phone, code: error.code, message: error.providerMessage ?? error.message });
             } else {
+              // Only this recipient's request may have been sent; those not yet tried stay pending.
+              if (error instanceof ProviderError && error.requestMayHaveArrived) ambiguous.push({ phone: recipient.phone, message: error.message });
               stopError ??= error;
             }
           }
@@ -66,6 +69,7 @@ export class CustomMessagesApiProvider implements SmsProvider {
       acceptedCount: accepted.length,
       accepted,
       failed,
+      ambiguous,
       ...(stopError !== undefined ? { unsettled: { error: stopError, count: unsettled } } : {}),
     };
   }

@@ -69,7 +69,9 @@ export function classifyProviderError(error: unknown, options: ClassifyOptions =
   if (error.status === 401 || error.status === 403) {
     return { action: "pause-campaign", rateLimited: false, reason: `HTTP ${error.status}` };
   }
-  if (error.kind === "invalid-response") {
+  // v1/messages answers some failures with HTTP 200 and a code it does not document: the request was
+  // accepted for processing, so it may have been sent.
+  if (error.kind === "invalid-response" || (error.status !== undefined && error.status >= 200 && error.status < 300)) {
     return { action: "mark-unknown", rateLimited: false, reason: "unreadable success response" };
   }
   // Other 4xx and a 2xx body that is not what the API documents: sending the same request again cannot help.

@@ -17,7 +17,8 @@ export interface LegacySendOptions {
 
 /** Checks what the legacy API would refuse, before anything is stored or sent. */
 export function validateLegacyOptions(templateId: string, options: LegacySendOptions): void {
-  if (!/^\d{1,18}$/.test(templateId)) {
+  // Sent as a JSON number: at most 15 digits stay exact.
+  if (!/^\d{1,15}$/.test(templateId)) {
     throw new ProviderRequestError("template", `the legacy v1/send API takes a numeric template id, got "${templateId}"`);
   }
   if (options.from !== undefined && !/^[A-Za-z0-9]{3,11}$/.test(options.from)) {

@@ -35,12 +35,14 @@ export class MessagesApiProvider implements SmsProvider {
       to: phones,
       template: { id: request.templateId, params: request.params },
       plan_name: `${request.campaignName} #${request.sequence}`.slice(0, 128),
-      custom_args: { campaign_id: request.campaignId, batch_id: request.batchId },
     };
-    if (request.scheduleTime !== undefined) {
-      assertScheduleTimeInWindow(request.scheduleTime);
+    // The window was checked at launch. A batch that goes out late (after a pause, retries, a rate limit)
+    // is sent now rather than refused for a time that has already (nearly) passed.
+    if (request.scheduleTime !== undefined && request.scheduleTime - Date.now() / 1000 >= SCHEDULE_MIN_LEAD_SECONDS) {
       payload.schedule_time = request.scheduleTime;
     }
+    const customArgs = (request.sendOptions.customArgs ?? {}) as Record<string, unknown>;
+    payload.custom_args = { ...customArgs, campaign_id: request.campaignId, batch_id: request.batchId };
 
     const { status, body } = await this.http.call("messages", "POST", new URL("/v1/messages", this.baseUrl).href, payload);
     const planId = isRecord(body) ? readId(body.plan_id) : undefined;

@@ -42,6 +42,8 @@ export interface BatchSendResult {
   acceptedCount: number;
   accepted: AcceptedRecipient[];
   failed: FailedRecipient[];
+  /** Single-recipient APIs: requests that may have reached the provider but got no answer (timeout, reset). */
+  ambiguous?: FailedRecipient[];
   /**
    * Single-recipient APIs settle recipients one by one; when some could not be settled (a retryable or
    * account-wide error), this carries that error. Settled recipients are recorded and never re-sent.

@@ -197,6 +197,7 @@ async function applyRecipientOutcomes(
   sequence: number,
   accepted: BatchOutcome["accepted"],
   failed: BatchOutcome["failed"],
+  failedState: "failed" | "unknown" = "failed",
 ): Promise<void> {
   if (accepted.length > 0) {
     await client.query(
@@ -216,10 +217,10 @@ async function applyRecipientOutcomes(
   }
   if (failed.length > 0) {
     await client.query(
-      `UPDATE recipients r SET state = 'failed', failure_code = u.code, failure_message = u.message, updated_at = now()
+      `UPDATE recipients r SET state = $6::"RecipientState", failure_code = u.code, failure_message = u.message, updated_at = now()
        FROM unnest($3::text[], $4::int[], $5::text[]) AS u(phone, code, message)
        WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
-      [campaignId, sequence, failed.map((f) => f.phone), failed.map((f) => f.code ?? null), failed.map((f) => f.message)],
+      [campaignId, sequence, failed.map((f) => f.phone), failed.map((f) => f.code ?? null), failed.map((f) => f.message), failedState],
     );
   }
 }
@@ -233,12 +234,14 @@ export async function recordRecipientProgress(
   batch: { batchId: string; campaignId: string; sequence: number },
   accepted: BatchOutcome["accepted"],
   failed: BatchOutcome["failed"],
+  unknown: BatchOutcome["failed"] = [],
 ): Promise<void> {
-  if (accepted.length === 0 && failed.length === 0) return;
+  if (accepted.length === 0 && failed.length === 0 && unknown.length === 0) return;
   await withTransaction(pool, async (client) => {
     const { rowCount } = await client.query(`SELECT 1 FROM batches WHERE id = $1 AND state = 'sending' FOR UPDATE`, [batch.batchId]);
     if (!rowCount) throw new BatchNotClaimedError(batch.batchId);
     await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, accepted, failed);
+    await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, [], unknown, "unknown");
   });
 }
 
@@ -301,4 +304,33 @@ export class BatchNotClaimedError extends Error {
   constructor(readonly batchId: string) {
     super(`batch ${batchId} is no longer in state 'sending'; its outcome was recorded elsewhere`);
   }
+}
+
+/**
+ * A batch of a cancelled campaign that is not being sent (a send failed after the cancel, or its worker
+ * died): it ends `cancelled` with its pending recipients, or `unknown` when it was left in `sending`
+ * (it may have been sent). Returns whether it settled the batch.
+ */
+export async function settleBatchOfCancelledCampaign(pool: pg.Pool, batchId: string, staleClaimedAt?: Date): Promise<boolean> {
+  const settled = await withTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ campaign_id: string; sequence: number; state: BatchState }>(
+      `UPDATE batches b SET state = CASE WHEN b.state = 'sending' THEN 'unknown'::"BatchState" ELSE 'cancelled'::"BatchState" END,
+         error_message = CASE WHEN b.state = 'sending' THEN 'campaign cancelled while this batch was being sent; it may or may not have been sent' ELSE b.error_message END,
+         updated_at = now()
+       FROM campaigns c
+       WHERE b.id = $1 AND c.id = b.campaign_id AND c.status = 'cancelled'
+         AND (b.state IN ('pending', 'queued', 'retrying') OR (b.state = 'sending' AND b.claimed_at = $2))
+       RETURNING b.campaign_id, b.sequence, b.state`,
+      [batchId, staleClaimedAt ?? null],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    await client.query(
+      `UPDATE recipients SET state = $3::"RecipientState", updated_at = now() WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
+      [row.campaign_id, row.sequence, row.state === "unknown" ? "unknown" : "cancelled"],
+    );
+    return row.campaign_id;
+  });
+  if (settled) await completeCampaignIfDone(pool, settled);
+  return settled !== null;
 }

@@ -1,7 +1,10 @@
 import type { Database } from "./database.ts";
 
 export interface OpenWork {
-  /** Batches of running campaigns that need a job: queued, retrying, or sending for longer than `staleAfterMs`. */
+  /**
+   * Batches that need a job: open ones of running campaigns, stale `sending` ones (running or cancelled
+   * campaigns), and leftovers of cancelled campaigns, whose job settles them.
+   */
   batches: Array<{ campaignId: string; batchId: string; state: string }>;
   /** Scheduled campaigns that need their start job. */
   scheduled: Array<{ campaignId: string; scheduledAt: Date }>;
@@ -14,8 +17,14 @@ export interface OpenWork {
 export async function findOpenWork(db: Database, options: { campaignId?: string; staleAfterMs: number }): Promise<OpenWork> {
   const { rows: batches } = await db.pool.query<{ campaign_id: string; id: string; state: string }>(
     `SELECT b.campaign_id, b.id, b.state FROM batches b JOIN campaigns c ON c.id = b.campaign_id
-     WHERE c.status = 'running' AND ($1::uuid IS NULL OR c.id = $1::uuid)
-       AND (b.state IN ('queued', 'retrying') OR (b.state = 'sending' AND b.claimed_at < now() - make_interval(secs => $2::double precision / 1000)))
+     WHERE ($1::uuid IS NULL OR c.id = $1::uuid)
+       AND (
+         (c.status = 'running' AND b.state IN ('queued', 'retrying'))
+         -- stale in-flight batches, also of cancelled campaigns: their job settles them
+         OR (c.status IN ('running', 'cancelled') AND b.state = 'sending'
+             AND b.claimed_at < now() - make_interval(secs => $2::double precision / 1000))
+         OR (c.status = 'cancelled' AND b.state IN ('pending', 'queued', 'retrying'))
+       )
      ORDER BY b.campaign_id, b.sequence`,
     [options.campaignId ?? null, options.staleAfterMs],
   );

@@ -94,7 +94,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("--from <sender>", "legacy: sender name, 3-11 letters or digits")
     .option("--msg-type <n>", "legacy: msg_type (2 = international)", wholeNumber("--msg-type"))
     .option("--label-id <n>", "legacy: SMS label id", wholeNumber("--label-id"))
-    .option("--custom-arg <key=value>", "legacy: custom_args entry, 1 KB in all (repeatable)", collectKeyValue, {})
+    .option("--custom-arg <key=value>", "custom_args entry (messages and legacy; 1 KB in all on legacy; repeatable)", collectKeyValue, {})
     .option("--at <iso-time>", "start the campaign at this time (a delayed launch; the campaign is `scheduled` until then)", isoTime)
     .option("--provider-schedule", "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)")
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
@@ -105,6 +105,7 @@ export function registerCampaignCommands(program: Command): void {
       if ((file === undefined) === (opts.audience === undefined)) {
         throw new InvalidArgumentError("give either a CSV file or --audience <tag-or-segment>, not both and not neither");
       }
+      if (opts.worker && !opts.wait) throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
       await withServices(async ({ config, log, db }) => {
         const templates = createTemplatesApi(config);
         const started = Date.now();
