@@ -108,6 +108,28 @@ describe("legacy v1/send", () => {
     expect(Math.max(...Object.values(ledger))).toBe(1);
   });
 
+  it("a retry long after an unanswered attempt is not sent: the request_id window has passed", async () => {
+    const numbers = singaporeNumbers(200, 400_000);
+    const file = await env.writeCsv("late.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    // As if: first attempt timed out two hours ago, then the campaign sat paused until now.
+    await env.db.prisma.batch.updateMany({
+      where: { campaignId: campaign.campaignId },
+      data: { state: "retrying", attempts: 1, firstClaimedAt: twoHoursAgo, claimedAt: twoHoursAgo, lastAttemptAmbiguous: true },
+    });
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report.recipients).toMatchObject({ unknown: 200, accepted: 0 });
+    } finally {
+      await worker.stop();
+    }
+    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batch!.errorMessage).toMatch(/request_id window has passed/);
+    expect(await sandboxLedger(env, "legacy")).toEqual({});
+  });
+
   it("refuses, before storing anything, custom_args over 1 KB, a non-numeric template id and a bad sender", async () => {
     const file = await env.writeCsv("opts.csv", csvOf(["phone"], [["+6581234567"]]));
     const before = await env.db.prisma.campaign.count();

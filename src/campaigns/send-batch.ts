@@ -84,6 +84,13 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   }
 
   const log = deps.log.child({ campaignId: batch.campaignId, batchId: batch.id, sequence: batch.sequence });
+  if (batch.provider === "legacy" && batch.lastAttemptAmbiguous && Date.now() - batch.firstClaimedAt.getTime() >= LEGACY_REQUEST_ID_WINDOW_MS) {
+    // A retry long after an unanswered attempt (e.g. the campaign sat paused): the provider no longer
+    // de-duplicates this request_id, so sending again could text the batch twice.
+    const message = "the last attempt went unanswered and the provider's one-hour request_id window has passed; not re-sent";
+    log.warn(message);
+    return record(deps, { ...baseOutcome(batch), state: "unknown", errorMessage: message, rest: { state: "unknown", message } });
+  }
   let recipients: Awaited<ReturnType<typeof loadPendingRecipients>>;
   try {
     recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence);
@@ -195,7 +202,12 @@ async function handleSendError(
   }
 
   if (decision.action === "retry" && (!attempt.isLastAttempt || decision.rateLimited)) {
-    await retryWhileDatabaseUnavailable(deps.db.pool, () => markBatchRetrying(deps.db.pool, batch.id, code, message), RECORD_DEADLINE_MS);
+    const mayHaveArrived = error instanceof ProviderError && error.requestMayHaveArrived && !options.untriedOnly;
+    await retryWhileDatabaseUnavailable(
+      deps.db.pool,
+      () => markBatchRetrying(deps.db.pool, batch.id, code, message, mayHaveArrived || batch.lastAttemptAmbiguous),
+      RECORD_DEADLINE_MS,
+    );
     if (await settleBatchOfCancelledCampaign(deps.db.pool, batch.id)) return { outcome: "skipped", reason: "campaign cancelled" };
     log.warn({ reason: decision.reason, code, retryAfterMs: decision.retryAfterMs }, "batch will be retried");
     throw new RetryBatchError(message, decision.retryAfterMs, decision.rateLimited);

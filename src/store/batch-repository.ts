@@ -12,6 +12,7 @@ export interface ClaimedBatch {
   attempts: number;
   firstClaimedAt: Date;
   claimedAt: Date;
+  lastAttemptAmbiguous: boolean;
   campaignName: string;
   templateId: string;
   provider: ProviderApi;
@@ -64,6 +65,7 @@ export async function reclaimStaleBatch(pool: pg.Pool, batchId: string, staleCla
 }
 
 const CLAIMED_COLUMNS = `b.id, b.campaign_id, b.sequence, b.idempotency_key, b.params, b.attempts, b.first_claimed_at, b.claimed_at,
+  b.last_attempt_ambiguous,
   c.name AS campaign_name, c.template_id, c.provider, c.on_unknown, c.send_options`;
 
 function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
@@ -76,6 +78,7 @@ function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
     attempts: row.attempts,
     firstClaimedAt: row.first_claimed_at,
     claimedAt: row.claimed_at,
+    lastAttemptAmbiguous: row.last_attempt_ambiguous,
     campaignName: row.campaign_name,
     templateId: row.template_id,
     provider: row.provider,
@@ -110,10 +113,17 @@ export async function releaseClaim(pool: pg.Pool, batchId: string, claimedAt: Da
 }
 
 /** Puts a claimed batch back for another attempt, keeping the last error for `status`. */
-export async function markBatchRetrying(pool: pg.Pool, batchId: string, errorCode: number | null, errorMessage: string): Promise<void> {
+export async function markBatchRetrying(
+  pool: pg.Pool,
+  batchId: string,
+  errorCode: number | null,
+  errorMessage: string,
+  ambiguous = false,
+): Promise<void> {
   await pool.query(
-    `UPDATE batches SET state = 'retrying', error_code = $2, error_message = $3, updated_at = now() WHERE id = $1 AND state = 'sending'`,
-    [batchId, errorCode, errorMessage],
+    `UPDATE batches SET state = 'retrying', error_code = $2, error_message = $3, last_attempt_ambiguous = $4, updated_at = now()
+     WHERE id = $1 AND state = 'sending'`,
+    [batchId, errorCode, errorMessage, ambiguous],
   );
 }
 
