@@ -149,6 +149,18 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
     await expect(launchAudienceCampaign(deps, { ...base, audience: "nobody", templateId: "1", params: { order: "V" } })).rejects.toThrow(AudienceError);
   });
 
+  it("merges a number listed twice in one contacts file", async () => {
+    const file = await env.writeCsv(
+      "dup-contacts.csv",
+      csvOf(["phone", "first_name", "city", "tags"], [["+6581777001", "Ann", "SG", "vip"], ["+65 8177 7001", "Anna", "", "news"]]),
+    );
+    const report = await importContactsFromCsv(env.db, file, { phoneColumn: "phone", tags: [] });
+    expect(report).toMatchObject({ rows: 2, inserted: 1 });
+    const contact = await env.db.prisma.contact.findUniqueOrThrow({ where: { phone: "+6581777001" } });
+    expect(contact.attributes).toEqual({ first_name: "Anna", city: "SG" });
+    expect(contact.tags).toEqual(["news", "vip"]);
+  });
+
   it("exports rejects as formula-injection-safe CSV", async () => {
     const file = await env.writeCsv("inj.csv", csvOf(["name", "phone"], [["a", "=HYPERLINK(1)"], ["b", "+6581239999"], ["c", "@SUM(1)"], ["d", "-12"]]));
     const campaign = await launchCampaign(env, { file });

@@ -95,11 +95,21 @@ export async function importContacts(db: Database, rows: AsyncIterable<ContactRo
       throw error;
     }
     const { rows: result } = await client.query<{ inserted: string; updated: string }>(
-      `WITH latest AS (
-         SELECT DISTINCT ON (phone) phone, attributes, tags FROM contact_import ORDER BY phone, row_number DESC
+      `WITH attrs AS (
+         -- A number listed twice in one file merges like a re-import: later rows win per attribute.
+         SELECT DISTINCT ON (ci.phone, e.key) ci.phone, e.key, e.value
+         FROM contact_import ci, jsonb_each(ci.attributes) e ORDER BY ci.phone, e.key, ci.row_number DESC
+       ), merged_attrs AS (
+         SELECT phone, jsonb_object_agg(key, value) AS attributes FROM attrs GROUP BY phone
+       ), merged_tags AS (
+         SELECT phone, array_agg(DISTINCT t ORDER BY t) AS tags FROM contact_import ci, unnest(ci.tags) AS t GROUP BY phone
+       ), merged AS (
+         SELECT p.phone, coalesce(a.attributes, '{}'::jsonb) AS attributes, coalesce(t.tags, '{}'::text[]) AS tags
+         FROM (SELECT DISTINCT phone FROM contact_import) p
+         LEFT JOIN merged_attrs a USING (phone) LEFT JOIN merged_tags t USING (phone)
        ), upserted AS (
          INSERT INTO contacts (phone, attributes, tags)
-         SELECT phone, attributes, tags FROM latest
+         SELECT phone, attributes, tags FROM merged
          ON CONFLICT (phone) DO UPDATE SET
            attributes = contacts.attributes || EXCLUDED.attributes,
            tags = ARRAY(SELECT DISTINCT t FROM unnest(contacts.tags || EXCLUDED.tags) AS t ORDER BY t),
