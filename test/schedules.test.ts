@@ -93,6 +93,18 @@ describe("recurring campaigns", () => {
     expect(output.match(/"msg":"scheduler started"/g)).toHaveLength(2);
   });
 
+  it("keeps --no-template-check for every firing, not only when the schedule is added", async () => {
+    const scheduler = cronSchedulerOf(queue);
+    const templates = { get: async (): Promise<never> => { throw new Error("the template API must not be asked"); } };
+    await addSchedule(
+      { db: env.db, scheduler, templates },
+      { name: "unchecked", cron: "0 9 * * MON", timezone: "UTC", audience: "weekly", templateId: "otp-1", params: {}, paramColumns: {}, provider: "messages", sendOptions: {}, templateCheck: false },
+    );
+    const stored = await env.db.prisma.schedule.findUniqueOrThrow({ where: { name: "unchecked" } });
+    expect(stored.templateCheck).toBe(false);
+    await removeSchedule({ db: env.db, scheduler }, "unchecked");
+  });
+
   it("refuses to remove a schedule that does not exist", async () => {
     await expect(removeSchedule({ db: env.db, scheduler: cronSchedulerOf(queue) }, "nope")).rejects.toThrow(ScheduleError);
   });

@@ -16,6 +16,8 @@ export interface ScheduleDefinition {
   paramColumns: Record<string, string>;
   provider: ProviderApi;
   sendOptions: Record<string, unknown>;
+  /** Template pre-flight when adding and at each firing (default on). */
+  templateCheck?: boolean;
 }
 
 /** What the domain needs from the scheduler queue. */
@@ -51,7 +53,7 @@ export async function addSchedule(
   definition: ScheduleDefinition,
 ): Promise<Date> {
   const next = validateCron(definition.cron, definition.timezone);
-  if (deps.templates && definition.provider !== "custom") {
+  if (deps.templates && definition.provider !== "custom" && definition.templateCheck !== false) {
     await checkTemplateReady(deps.templates, definition.templateId, {
       params: Object.keys(definition.params),
       mappedColumns: Object.keys(definition.paramColumns),
@@ -66,6 +68,7 @@ export async function addSchedule(
     paramColumns: definition.paramColumns,
     provider: definition.provider,
     sendOptions: definition.sendOptions as object,
+    templateCheck: definition.templateCheck !== false,
   };
   await deps.db.prisma.schedule.upsert({ where: { name: definition.name }, create: { name: definition.name, ...data }, update: data });
   await deps.scheduler.upsert(definition.name, definition.cron, definition.timezone);
@@ -126,6 +129,7 @@ export async function runScheduledCampaign(
       onUnknown: "at_most_once",
       batchSize,
       sendOptions: schedule.sendOptions as Record<string, unknown>,
+      templateCheck: schedule.templateCheck,
       runKey,
     });
     await deps.db.prisma.schedule.update({ where: { name: scheduleName }, data: { lastRunAt: new Date() } });

@@ -40,7 +40,7 @@ export function registerScheduleCommands(program: Command): void {
     .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
     .option("-m, --map <variable=attribute>", "template variable from a contact attribute (repeatable)", collectKeyValue, {})
     .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
-    .option("--no-template-check", "skip the template pre-flight")
+    .option("--no-template-check", "skip the template pre-flight, now and at every firing")
     .action(
       async (
         name: string,
@@ -51,7 +51,7 @@ export function registerScheduleCommands(program: Command): void {
           try {
             const next = await withScheduler(config, (scheduler) =>
               addSchedule(
-                { db, scheduler, templates: opts.templateCheck ? templates.api : undefined },
+                { db, scheduler, templates: templates.api },
                 {
                   name,
                   cron: opts.cron,
@@ -62,6 +62,7 @@ export function registerScheduleCommands(program: Command): void {
                   paramColumns: opts.map,
                   provider: opts.provider,
                   sendOptions: {},
+                  templateCheck: opts.templateCheck,
                 },
               ),
             );

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "schedules" ADD COLUMN     "template_check" BOOLEAN NOT NULL DEFAULT true;
+
