@@ -101,7 +101,13 @@ export function registerCampaignCommands(program: Command): void {
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
     .option("--wait", "show a progress bar until the campaign completes")
     .option("--worker", "with --wait: also run a send worker in this process")
-    .action(async (file: string | undefined, opts: SendOptions) => {
+    .action(async (file: string | undefined, opts: SendOptions, command: Command) => {
+      if (opts.audience !== undefined) {
+        const fileOnly = ["phoneColumn", "countryColumn", "region"].filter((o) => command.getOptionValueSource(o) === "cli");
+        if (fileOnly.length > 0) {
+          throw new InvalidArgumentError(`${fileOnly.map((o) => "--" + o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join(", ")} apply to CSV files, not to --audience`);
+        }
+      }
       if ((file === undefined) === (opts.audience === undefined)) {
         throw new InvalidArgumentError("give either a CSV file or --audience <tag-or-segment>, not both and not neither");
       }
