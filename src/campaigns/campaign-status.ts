@@ -58,7 +58,3 @@ export async function getCampaignStatus(db: Database, campaignId: string): Promi
     batches,
   };
 }
-
-export function isFinished(status: string): boolean {
-  return status === "completed" || status === "failed" || status === "cancelled";
-}

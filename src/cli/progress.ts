@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
-import { getCampaignStatus, isFinished, type CampaignStatusReport } from "../campaigns/campaign-status.ts";
+import { getCampaignStatus, type CampaignStatusReport } from "../campaigns/campaign-status.ts";
+import { isFinalStatus } from "../campaigns/campaign-state.ts";
 import type { Database } from "../store/database.ts";
 
 /**
@@ -38,7 +39,7 @@ export async function waitForCampaign(
   });
   bar.start(total, done(report), payload(report));
   try {
-    while (!isFinished(report.status) && Date.now() < deadline) {
+    while (!isFinalStatus(report.status) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       report = await getCampaignStatus(db, campaignId);
       bar.update(done(report), payload(report));

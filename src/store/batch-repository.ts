@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { isFinalStatus } from "../campaigns/campaign-state.ts";
 import { withTransaction } from "./database.ts";
 import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
 
@@ -306,7 +307,7 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
     [campaignId],
   );
   const status = rows[0]?.status ?? current.status;
-  return { campaignId, status, finished: status === "completed" || status === "failed" || status === "cancelled" };
+  return { campaignId, status, finished: isFinalStatus(status) };
 }
 
 export class BatchNotClaimedError extends Error {

@@ -18,7 +18,8 @@ import { promisify } from "node:util";
 import { Queue } from "bullmq";
 import pg from "pg";
 import { expect } from "vitest";
-import { getCampaignStatus, isFinished, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
+import { getCampaignStatus, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
+import { isFinalStatus } from "../../src/campaigns/campaign-state.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { SEND_QUEUE_NAME } from "../../src/queue/send-queue.ts";
 import type { SandboxStats } from "../../src/sandbox/server.ts";
@@ -506,7 +507,7 @@ export class FaultWorld {
       this.superviseWorkers();
       try {
         last = await getCampaignStatus(this.env.db, this.campaignId!);
-        if (isFinished(last.status)) return last;
+        if (isFinalStatus(last.status)) return last;
       } catch (error) {
         lastError = error;
       }

@@ -1,5 +1,6 @@
 import { launchCsvCampaign, type CsvCampaignInput, type LaunchedCampaign } from "../../src/campaigns/launch-campaign.ts";
-import { getCampaignStatus, isFinished, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
+import { getCampaignStatus, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
+import { isFinalStatus } from "../../src/campaigns/campaign-state.ts";
 import { startSendWorker, type RunningSendWorker } from "../../src/campaigns/worker-runtime.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { createSendQueue, enqueueBatches } from "../../src/queue/send-queue.ts";
@@ -40,7 +41,7 @@ export async function startWorker(env: TestEnv): Promise<RunningSendWorker> {
 export async function waitForCampaignEnd(env: TestEnv, campaignId: string, timeoutMs = 45_000): Promise<CampaignStatusReport> {
   return waitFor(async () => {
     const report = await getCampaignStatus(env.db, campaignId);
-    return isFinished(report.status) ? report : undefined;
+    return isFinalStatus(report.status) ? report : undefined;
   }, timeoutMs);
 }
 

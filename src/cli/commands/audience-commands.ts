@@ -24,7 +24,7 @@ export function registerAudienceCommands(program: Command): void {
           maxBytes: config.csvMaxBytes,
         });
         console.log(`${report.rows} rows: ${report.inserted} new contacts, ${report.updated} updated, ${report.rejects.length} rejected`);
-        for (const r of report.rejects.slice(0, 20)) console.error(`  row ${r.rowNumber}: ${JSON.stringify(r.raw)} ${r.reason}`);
+        printRejects(report.rejects);
       });
     });
 
@@ -90,7 +90,7 @@ export function registerAudienceCommands(program: Command): void {
           maxBytes: config.csvMaxBytes,
         });
         console.log(`${report.rows} rows: ${report.added} numbers added, ${report.rejects.length} rejected`);
-        for (const r of report.rejects.slice(0, 20)) console.error(`  row ${r.rowNumber}: ${JSON.stringify(r.raw)} ${r.reason}`);
+        printRejects(report.rejects);
       });
     });
   suppress
@@ -105,4 +105,9 @@ export function registerAudienceCommands(program: Command): void {
         console.log(`${entries.length} of ${total}`);
       });
     });
+}
+
+/** The first rejected rows of an import, on stderr. */
+function printRejects(rejects: ReadonlyArray<{ rowNumber: number; raw: string; reason: string }>): void {
+  for (const r of rejects.slice(0, 20)) console.error(`  row ${r.rowNumber}: ${JSON.stringify(r.raw)} ${r.reason}`);
 }
