@@ -8,7 +8,7 @@ import { loadConfig } from "../src/config/config.ts";
 import { createLogger } from "../src/config/logger.ts";
 import { getCampaignStatus } from "../src/campaigns/campaign-status.ts";
 import { launchCsvCampaign } from "../src/campaigns/launch-campaign.ts";
-import { startSendWorker } from "../src/campaigns/worker-runtime.ts";
+import { startSendWorker } from "../src/runtime/send-worker-runtime.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
 import { openDatabase } from "../src/store/database.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cancelCampaign, pauseCampaign, resumeCampaign } from "../src/campaigns/campaign-control.ts";
-import { CAMPAIGN_TRANSITIONS, canTransition, InvalidTransitionError } from "../src/campaigns/campaign-state.ts";
+import { CAMPAIGN_TRANSITIONS, canTransition, InvalidTransitionError } from "../src/model/campaign-state.ts";
 import { launchCsvCampaign } from "../src/campaigns/launch-campaign.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { campaignQueueOf, createSendQueue, type CampaignQueue } from "../src/queue/send-queue.ts";

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addSchedule, listSchedules, removeSchedule, ScheduleError, validateCron } from "../src/campaigns/recurring-campaigns.ts";
-import { cronSchedulerOf } from "../src/campaigns/scheduler-runtime.ts";
+import { cronSchedulerOf } from "../src/runtime/scheduler-runtime.ts";
 import { importContactsFromCsv } from "../src/recipients/audience-import.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { createScheduleQueue } from "../src/queue/schedule-queue.ts";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.ts";
 import { resumeCampaign } from "../src/campaigns/campaign-control.ts";
-import { startSendWorker } from "../src/campaigns/worker-runtime.ts";
+import { startSendWorker } from "../src/runtime/send-worker-runtime.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
 import { csvOf, createTestEnv, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";

@@ -1,5 +1,5 @@
 // Entry point of the scheduler process (`smsblast scheduler`): turns cron firings into campaign runs.
-import { startScheduler } from "../src/campaigns/scheduler-runtime.ts";
+import { startScheduler } from "../src/runtime/scheduler-runtime.ts";
 import { runIfMain, runUntilSignalled } from "./run-process.ts";
 
 export const runSchedulerProcess = () => runUntilSignalled(startScheduler);

@@ -8,7 +8,7 @@ import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
 import { createTemplatesApi, TemplateNotFoundError } from "../engagelab/templates-api.ts";
 import { CsvInputError } from "../recipients/csv-source.ts";
 import { AudienceError } from "../store/audience-repository.ts";
-import { CampaignStateError } from "../campaigns/campaign-state.ts";
+import { CampaignStateError } from "../model/campaign-state.ts";
 import { MigrationError } from "../store/migrate.ts";
 import { loadConfig } from "../config/config.ts";
 import { registerAudienceCommands } from "./commands/audience-commands.ts";

@@ -1,6 +1,6 @@
 import cliProgress from "cli-progress";
 import { getCampaignStatus, type CampaignStatusReport } from "../campaigns/campaign-status.ts";
-import { isFinalStatus } from "../campaigns/campaign-state.ts";
+import { isFinalStatus } from "../model/campaign-state.ts";
 import type { Database } from "../store/database.ts";
 
 /**

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { isFinalStatus } from "../campaigns/campaign-state.ts";
+import { isFinalStatus } from "../model/campaign-state.ts";
 import { withTransaction } from "./database.ts";
 import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
 

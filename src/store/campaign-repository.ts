@@ -3,7 +3,7 @@ import type pg from "pg";
 import { CopyTextWriter } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import type { CampaignStatus, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
-import { assertTransition } from "../campaigns/campaign-state.ts";
+import { assertTransition } from "../model/campaign-state.ts";
 import { CampaignNotFoundError } from "../campaigns/campaign-status.ts";
 
 export interface NewCampaign {

@@ -4,13 +4,13 @@ import { cancelCampaign, pauseCampaign, resumeCampaign } from "../../campaigns/c
 import { listCampaigns } from "../../campaigns/campaign-list.ts";
 import { reconcile } from "../../campaigns/reconciler.ts";
 import { exportCampaignReport } from "../../campaigns/report-export.ts";
-import { CAMPAIGN_TRANSITIONS } from "../../campaigns/campaign-state.ts";
+import { CAMPAIGN_TRANSITIONS } from "../../model/campaign-state.ts";
 import { formatTable } from "../format.ts";
 import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
 import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, type LaunchDeps } from "../../campaigns/launch-campaign.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
-import { startSendWorker } from "../../campaigns/worker-runtime.ts";
+import { startSendWorker } from "../../runtime/send-worker-runtime.ts";
 import { createProviders } from "../../engagelab/providers.ts";
 import { createTemplatesApi } from "../../engagelab/templates-api.ts";
 import { formatStatus } from "../format.ts";

@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import type { Config } from "../../config/config.ts";
 import { addSchedule, listSchedules, removeSchedule, type CronScheduler } from "../../campaigns/recurring-campaigns.ts";
-import { cronSchedulerOf } from "../../campaigns/scheduler-runtime.ts";
+import { cronSchedulerOf } from "../../runtime/scheduler-runtime.ts";
 import { createTemplatesApi } from "../../engagelab/templates-api.ts";
 import { createRedisConnection } from "../../queue/redis.ts";
 import { createScheduleQueue } from "../../queue/schedule-queue.ts";

@@ -3,11 +3,11 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { createProviders } from "../engagelab/providers.ts";
 import { createRedisConnection } from "../queue/redis.ts";
-import { createSendWorker } from "../queue/send-worker.ts";
+import { createSendWorker } from "./send-job-processor.ts";
 import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
-import { reconcile } from "./reconciler.ts";
+import { reconcile } from "../campaigns/reconciler.ts";
 
 export interface RunningSendWorker {
   worker: Worker;

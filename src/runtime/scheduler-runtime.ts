@@ -13,7 +13,7 @@ import {
 import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
-import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "./recurring-campaigns.ts";
+import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "../campaigns/recurring-campaigns.ts";
 
 export interface RunningScheduler {
   worker: Worker;

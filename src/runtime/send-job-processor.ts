@@ -4,7 +4,7 @@ import type { Logger } from "../config/logger.ts";
 import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
 import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";
-import { SEND_QUEUE_NAME, START_JOB_NAME, type CampaignQueue, type SendJobData } from "./send-queue.ts";
+import { SEND_QUEUE_NAME, START_JOB_NAME, type CampaignQueue, type SendJobData } from "../queue/send-queue.ts";
 
 export interface SendWorkerOptions {
   prefix: string;
