@@ -1,0 +1,45 @@
+/**
+ * The one type of expected refusal: bad input, an unknown id, a transition not allowed, a provider that
+ * refused the account. Front doors turn it into their own words: the CLI prints the message and exits 1
+ * (naming its flag for `field`), the HTTP API answers `{error: {code, message, field?, row?}}` with the
+ * status of its `kind`. Anything that is not a UserError is a bug or an outage: exit 2 / HTTP 500.
+ */
+export type UserErrorKind = "invalid" | "not-found" | "conflict" | "unavailable";
+
+export interface UserErrorDetails {
+  /** The concept the error is about, in the domain's words (`startAt`, `timezone`, `cron`, `phoneColumn`). */
+  field?: string;
+  /** A spreadsheet row number (header = row 1) for CSV input. */
+  row?: number;
+  kind?: UserErrorKind;
+}
+
+export class UserError extends Error {
+  override name = "UserError";
+  readonly field: string | undefined;
+  readonly row: number | undefined;
+  readonly kind: UserErrorKind;
+
+  constructor(
+    /** Stable, machine-readable: `campaign_not_found`, `invalid_transition`, `csv_input`, … */
+    readonly code: string,
+    message: string,
+    details: UserErrorDetails = {},
+  ) {
+    super(message);
+    this.field = details.field;
+    this.row = details.row;
+    this.kind = details.kind ?? "invalid";
+  }
+}
+
+export class CampaignNotFoundError extends UserError {
+  override name = "CampaignNotFoundError";
+  constructor(readonly campaignId: string) {
+    super("campaign_not_found", `No campaign with id ${campaignId}`, { kind: "not-found" });
+  }
+}
+
+export function isUserError(error: unknown): error is UserError {
+  return error instanceof UserError;
+}
