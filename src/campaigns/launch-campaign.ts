@@ -1,6 +1,6 @@
 import type { Logger } from "../config/logger.ts";
 import { UserError } from "../model/errors.ts";
-import { validateLegacyOptions, type LegacySendOptions } from "../engagelab/legacy-send-api.ts";
+import { validateLegacyOptions } from "../engagelab/legacy-send-api.ts";
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
@@ -160,7 +160,7 @@ async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, inp
 
 /** Refuses, before anything is stored, options the chosen API would refuse for every batch. */
 export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: Record<string, unknown>): void {
-  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions as LegacySendOptions);
+  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions);
   for (const legacyOnly of ["from", "msgType", "labelId"] as const) {
     if (provider !== "legacy" && sendOptions[legacyOnly] !== undefined) {
       throw new ProviderRequestError(legacyOnly, "is an option of the legacy v1/send API only (provider legacy)");
