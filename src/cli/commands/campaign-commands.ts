@@ -15,6 +15,8 @@ import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
 import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
+import type { SendOptions as ProviderSendOptions } from "../../model/send-options.ts";
+import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
   audience?: string;
@@ -24,7 +26,7 @@ interface SendOptions {
   map: Record<string, string>;
   phoneColumn: string;
   countryColumn?: string;
-  provider: "messages" | "legacy" | "custom";
+  provider: ProviderApi;
   onUnknown: "mark-unknown" | "resend";
   region?: string;
   from?: string;
@@ -40,8 +42,8 @@ interface SendOptions {
 }
 
 /** Provider-specific options of `send`, as stored in Campaign.sendOptions. */
-function sendOptionsFrom(opts: SendOptions): Record<string, unknown> {
-  const options: Record<string, unknown> = {};
+function sendOptionsFrom(opts: SendOptions): ProviderSendOptions {
+  const options: ProviderSendOptions = {};
   if (opts.from !== undefined) options.from = opts.from;
   if (opts.msgType !== undefined) options.msgType = opts.msgType;
   if (opts.labelId !== undefined) options.labelId = opts.labelId;
@@ -83,7 +85,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("-m, --map <variable=column>", "template variable from a CSV column or contact attribute (repeatable)", collectKeyValue, {})
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
-    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
     .addOption(
       new Option("--on-unknown <policy>", "a batch whose outcome is unknown after a crash: mark unknown, or resend")
         .choices(["mark-unknown", "resend"])
