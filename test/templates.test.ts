@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkTemplateReady, extractTemplateVariables, TemplatePreflightError } from "../src/campaigns/template-preflight.ts";
 import { registerTemplateCommands } from "../src/cli/templates-command.ts";
-import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
+import { ProviderError, ProviderRequestError, ProviderUnavailableError } from "../src/engagelab/errors.ts";
 import { createTemplatesApi, TemplateNotFoundError, type ApprovalStatus, type TemplatesApi } from "../src/engagelab/templates-api.ts";
 import { createTestEnv, type TestEnv } from "./helpers/test-env.ts";
 
@@ -209,7 +209,7 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
 
     it("lets provider failures other than not-found through", async () => {
       const failing = { get: () => Promise.reject(new ProviderError({ api: "templates", kind: "timeout", detail: "no response" })) };
-      await expect(checkTemplateReady(failing, "1", none)).rejects.toBeInstanceOf(ProviderError);
+      await expect(checkTemplateReady(failing, "1", none)).rejects.toBeInstanceOf(ProviderUnavailableError);
     });
   });
 

@@ -13,13 +13,14 @@ import {
   recordRecipientProgress,
   reclaimStaleBatch,
   recordBatchOutcome,
+  touchClaim,
   type BatchOutcome,
   type CampaignProgress,
   type ClaimedBatch,
 } from "../store/batch-repository.ts";
 import type { Database } from "../store/database.ts";
 import { isDatabaseUnavailable, retryWhileDatabaseUnavailable } from "../store/database-health.ts";
-import type { ProviderApi } from "../store/generated/enums.ts";
+import type { ProviderApi } from "../model/states.ts";
 
 /** Legacy `request_id` de-duplicates for one hour; stay clear of the edge. */
 export const LEGACY_REQUEST_ID_WINDOW_MS = 55 * 60 * 1000;
@@ -109,7 +110,7 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   const started = performance.now();
   // A long batch (1000 single-recipient requests) must not look stale to another worker while it runs.
   const heartbeat = setInterval(() => {
-    deps.db.pool.query(`UPDATE batches SET claimed_at = now() WHERE id = $1 AND state = 'sending'`, [batch.id]).catch(() => {});
+    touchClaim(deps.db.pool, batch.id).catch(() => {});
   }, Math.max(1_000, Math.round(deps.providerTimeoutMs / 2)));
   try {
     result = await deps.providers[batch.provider].sendBatch({

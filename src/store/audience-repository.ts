@@ -3,6 +3,7 @@ import type pg from "pg";
 import { CopyTextWriter } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import type { StagingSource } from "./campaign-repository.ts";
+import { UserError } from "../model/errors.ts";
 
 /** Contacts with any of `tags` (all contacts when empty) whose attributes contain `attributes`. */
 export interface AudienceFilter {
@@ -11,8 +12,11 @@ export interface AudienceFilter {
   attributes: Record<string, string>;
 }
 
-export class AudienceError extends Error {
+export class AudienceError extends UserError {
   override name = "AudienceError";
+  constructor(message: string) {
+    super("audience_not_found", message, { kind: "not-found", field: "audience" });
+  }
 }
 
 /** A saved segment of that name, else the contacts carrying that tag. */

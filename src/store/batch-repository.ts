@@ -1,7 +1,7 @@
 import type pg from "pg";
-import { isFinalStatus } from "../model/campaign-state.ts";
+import { CLAIMABLE_BATCH_STATES, FINAL_BATCH_STATES, isFinalStatus, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
 import { withTransaction } from "./database.ts";
-import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
+import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 
 /** A batch claimed for sending, with what the provider call needs from its campaign. */
 export interface ClaimedBatch {
@@ -25,7 +25,6 @@ export type ClaimResult =
   | { claimed: true; batch: ClaimedBatch }
   | { claimed: false; state: BatchState | null; campaignStatus: string | null; claimedAt: Date | null };
 
-const FINAL_BATCH_STATES = ["sent", "partial", "failed", "unknown", "cancelled"] as const;
 
 /**
  * Claims a batch with a conditional update committed BEFORE the HTTP call. Exactly one caller can move
@@ -37,9 +36,9 @@ export async function claimBatch(pool: pg.Pool, batchId: string): Promise<ClaimR
     `UPDATE batches b SET state = 'sending', attempts = b.attempts + 1, claimed_at = now(),
        first_claimed_at = coalesce(b.first_claimed_at, now()), updated_at = now()
      FROM campaigns c
-     WHERE b.id = $1 AND c.id = b.campaign_id AND b.state IN ('queued', 'retrying') AND c.status = 'running'
+     WHERE b.id = $1 AND c.id = b.campaign_id AND b.state = ANY($2::"BatchState"[]) AND c.status = 'running'
      RETURNING ${CLAIMED_COLUMNS}`,
-    [batchId],
+    [batchId, CLAIMABLE_BATCH_STATES],
   );
   if (rows[0]) return { claimed: true, batch: toClaimedBatch(rows[0]) };
   const { rows: current } = await pool.query<{ state: BatchState; status: string; claimed_at: Date | null }>(
@@ -86,6 +85,11 @@ function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
     onUnknown: row.on_unknown,
     sendOptions: row.send_options,
   };
+}
+
+/** Keeps a long batch's claim fresh, so another worker does not take it for a dead worker's. */
+export async function touchClaim(pool: pg.Pool, batchId: string): Promise<void> {
+  await pool.query(`UPDATE batches SET claimed_at = now() WHERE id = $1 AND state = 'sending'`, [batchId]);
 }
 
 /** Recipients of the batch still waiting for an outcome, in file order. */
@@ -330,9 +334,9 @@ export async function settleBatchOfCancelledCampaign(pool: pg.Pool, batchId: str
          updated_at = now()
        FROM campaigns c
        WHERE b.id = $1 AND c.id = b.campaign_id AND c.status = 'cancelled'
-         AND (b.state IN ('pending', 'queued', 'retrying') OR (b.state = 'sending' AND b.claimed_at = $2))
+         AND (b.state = ANY($3::"BatchState"[]) OR (b.state = 'sending' AND b.claimed_at = $2))
        RETURNING b.campaign_id, b.sequence, b.state`,
-      [batchId, staleClaimedAt ?? null],
+      [batchId, staleClaimedAt ?? null, UNCLAIMED_OPEN_BATCH_STATES],
     );
     const row = rows[0];
     if (!row) return null;

@@ -2,9 +2,9 @@ import { from as copyFrom } from "pg-copy-streams";
 import type pg from "pg";
 import { CopyTextWriter } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
-import type { CampaignStatus, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
 import { assertTransition } from "../model/campaign-state.ts";
-import { CampaignNotFoundError } from "../campaigns/campaign-status.ts";
+import { CampaignNotFoundError } from "../model/errors.ts";
+import { OPEN_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES, type CampaignStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
 
 export interface NewCampaign {
   name: string;
@@ -282,8 +282,8 @@ export async function resumeCampaignRecord(db: Database, campaignId: string): Pr
     );
     await client.query(`UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending'`, [campaignId]);
     const open = await client.query<{ id: string }>(
-      `SELECT id FROM batches WHERE campaign_id = $1 AND state IN ('queued', 'retrying', 'sending') ORDER BY sequence`,
-      [campaignId],
+      `SELECT id FROM batches WHERE campaign_id = $1 AND state = ANY($2::"BatchState"[]) AND state <> 'pending' ORDER BY sequence`,
+      [campaignId, OPEN_BATCH_STATES],
     );
     return { status: "running", batchIds: open.rows.map((r) => r.id), scheduledAt: null };
   });
@@ -316,8 +316,8 @@ export async function cancelCampaignRecord(db: Database, campaignId: string, rea
     );
     const batches = await client.query<{ sequence: number }>(
       `UPDATE batches SET state = 'cancelled', updated_at = now()
-       WHERE campaign_id = $1 AND state IN ('pending', 'queued', 'retrying') RETURNING sequence`,
-      [campaignId],
+       WHERE campaign_id = $1 AND state = ANY($2::"BatchState"[]) RETURNING sequence`,
+      [campaignId, UNCLAIMED_OPEN_BATCH_STATES],
     );
     const recipients = await client.query(
       `UPDATE recipients SET state = 'cancelled', updated_at = now()

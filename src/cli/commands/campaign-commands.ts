@@ -11,11 +11,10 @@ import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, ty
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
 import { startSendWorker } from "../../runtime/send-worker-runtime.ts";
-import { createProviders } from "../../engagelab/providers.ts";
-import { createTemplatesApi } from "../../engagelab/templates-api.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
-import { collectKeyValue, isoTime, wholeNumber, withQueue, withServices } from "../shared.ts";
+import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
+import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
 
 interface SendOptions {
   audience?: string;
@@ -113,7 +112,7 @@ export function registerCampaignCommands(program: Command): void {
       }
       if (opts.worker && !opts.wait) throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
       await withServices(async ({ config, log, db }) => {
-        const templates = createTemplatesApi(config);
+        const templates = openTemplates(config);
         const started = Date.now();
         try {
           const campaign = await withQueue(config, async (queue) => {
@@ -162,7 +161,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("--region <code>", "default country for a number without a country code")
     .action(async (to: string, opts: { template: string; param: Record<string, string>; region?: string }) => {
       await withServices(async ({ config, log, db }) => {
-        const registry = createProviders(config);
+        const registry = openProviders(config);
         try {
           const result = await sendOneMessage(
             { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs },

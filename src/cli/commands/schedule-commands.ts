@@ -1,23 +1,8 @@
 import { Option, type Command } from "commander";
-import type { Config } from "../../config/config.ts";
-import { addSchedule, listSchedules, removeSchedule, type CronScheduler } from "../../campaigns/recurring-campaigns.ts";
-import { cronSchedulerOf } from "../../runtime/scheduler-runtime.ts";
-import { createTemplatesApi } from "../../engagelab/templates-api.ts";
-import { createRedisConnection } from "../../queue/redis.ts";
-import { createScheduleQueue } from "../../queue/schedule-queue.ts";
+import { addSchedule, listSchedules, removeSchedule } from "../../campaigns/recurring-campaigns.ts";
+import { openTemplates, withScheduler, withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
-import { collectKeyValue, withServices } from "../shared.ts";
-
-async function withScheduler<T>(config: Config, fn: (scheduler: CronScheduler) => Promise<T>): Promise<T> {
-  const connection = createRedisConnection(config.redisUrl, "producer");
-  const queue = createScheduleQueue(connection, config.queuePrefix);
-  try {
-    return await fn(cronSchedulerOf(queue));
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
-}
+import { collectKeyValue } from "../shared.ts";
 
 export function registerScheduleCommands(program: Command): void {
   program
@@ -47,7 +32,7 @@ export function registerScheduleCommands(program: Command): void {
         opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: "messages" | "legacy" | "custom"; templateCheck: boolean },
       ) => {
         await withServices(async ({ config, db }) => {
-          const templates = createTemplatesApi(config);
+          const templates = openTemplates(config);
           try {
             const next = await withScheduler(config, (scheduler) =>
               addSchedule(
