@@ -83,7 +83,7 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       await api.delete(c.templateId);
       const gone = await api.get(c.templateId).catch((error: unknown) => error);
       expect(gone).toBeInstanceOf(TemplateNotFoundError);
-      expect(gone).toMatchObject({ templateId: c.templateId, code: 33001, message: `template ${c.templateId} does not exist` });
+      expect(gone).toMatchObject({ templateId: c.templateId, providerCode: 33001, code: "template_not_found", message: `template ${c.templateId} does not exist` });
       await expect(api.delete(c.templateId)).rejects.toThrow(TemplateNotFoundError);
       await expect(api.submit(c.templateId)).rejects.toThrow(TemplateNotFoundError);
       await expect(api.update(c.templateId, { name: "ghost" })).rejects.toThrow(TemplateNotFoundError);

@@ -1,6 +1,6 @@
 import type { Logger } from "../config/logger.ts";
 import { UserError } from "../model/errors.ts";
-import { validateLegacyOptions, type LegacySendOptions } from "../engagelab/legacy-send-api.ts";
+import { validateLegacyOptions } from "../engagelab/legacy-send-api.ts";
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
@@ -10,6 +10,7 @@ import { createCampaign, createCampaignWithRecipients, type IngestedCampaign, ty
 import type { Database } from "../store/database.ts";
 import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 /** What every campaign launch needs, whatever its audience source. */
 export interface CampaignLaunchInput {
@@ -23,7 +24,7 @@ export interface CampaignLaunchInput {
   onUnknown: UnknownOutcomePolicy;
   batchSize: number;
   /** Provider-specific options: legacy from/msgType/labelId/customArgs, messages scheduleTime (Unix s). */
-  sendOptions?: Record<string, unknown>;
+  sendOptions?: SendOptions;
   /** Plan and report the request count, then roll back: nothing stored, nothing sent. */
   dryRun?: boolean;
   /** Delayed launch: store now, start (and send) at this time. */
@@ -159,8 +160,8 @@ async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, inp
 }
 
 /** Refuses, before anything is stored, options the chosen API would refuse for every batch. */
-export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: Record<string, unknown>): void {
-  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions as LegacySendOptions);
+export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: SendOptions): void {
+  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions);
   for (const legacyOnly of ["from", "msgType", "labelId"] as const) {
     if (provider !== "legacy" && sendOptions[legacyOnly] !== undefined) {
       throw new ProviderRequestError(legacyOnly, "is an option of the legacy v1/send API only (provider legacy)");
@@ -173,6 +174,6 @@ export function validateSendOptions(provider: ProviderApi, templateId: string, s
     if (provider !== "messages") {
       throw new ProviderRequestError("schedule_time", "provider-side scheduling exists only on the messages API (provider messages)");
     }
-    assertScheduleTimeInWindow(sendOptions.scheduleTime as number);
+    assertScheduleTimeInWindow(sendOptions.scheduleTime);
   }
 }

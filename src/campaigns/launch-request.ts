@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { UserError } from "../model/errors.ts";
+import type { SendOptions } from "../model/send-options.ts";
 import type { Database } from "../store/database.ts";
 import { deleteExpiredIdempotencyKeys, runOnce } from "../store/idempotency-repository.ts";
 
@@ -15,8 +16,8 @@ export interface LaunchSendOptions {
 }
 
 /** Provider-specific options as stored in Campaign.sendOptions. */
-export function sendOptionsOf(options: LaunchSendOptions): Record<string, unknown> {
-  const sendOptions: Record<string, unknown> = {};
+export function sendOptionsOf(options: LaunchSendOptions): SendOptions {
+  const sendOptions: SendOptions = {};
   if (options.from !== undefined) sendOptions.from = options.from;
   if (options.msgType !== undefined) sendOptions.msgType = options.msgType;
   if (options.labelId !== undefined) sendOptions.labelId = options.labelId;

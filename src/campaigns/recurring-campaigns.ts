@@ -7,6 +7,7 @@ import type { ProviderApi } from "../model/states.ts";
 import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
 import { UserError, type UserErrorDetails } from "../model/errors.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 export interface ScheduleDefinition {
   name: string;
@@ -17,7 +18,7 @@ export interface ScheduleDefinition {
   params: Record<string, string>;
   paramColumns: Record<string, string>;
   provider: ProviderApi;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
   /** Template pre-flight when adding and at each firing (default on). */
   templateCheck?: boolean;
 }

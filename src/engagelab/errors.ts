@@ -1,7 +1,8 @@
 import { UserError } from "../model/errors.ts";
+import type { ProviderApi } from "../model/states.ts";
 
 /** Which provider API a request went to; also the campaign's `provider` setting. */
-export type ProviderApiName = "messages" | "legacy" | "custom" | "templates";
+export type ProviderApiName = ProviderApi | "templates";
 
 export type ProviderFailureKind =
   | "network" // connection refused/reset, DNS, socket closed before a response

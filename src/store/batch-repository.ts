@@ -1,7 +1,9 @@
 import type pg from "pg";
 import { CLAIMABLE_BATCH_STATES, FINAL_BATCH_STATES, isFinalStatus, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
 import { withTransaction } from "./database.ts";
+import { retryWhileDatabaseUnavailable } from "./database-health.ts";
 import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 /** A batch claimed for sending, with what the provider call needs from its campaign. */
 export interface ClaimedBatch {
@@ -18,7 +20,7 @@ export interface ClaimedBatch {
   templateId: string;
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
 }
 
 export type ClaimResult =
@@ -348,4 +350,71 @@ export async function settleBatchOfCancelledCampaign(pool: pg.Pool, batchId: str
   });
   if (settled) await completeCampaignIfDone(pool, settled);
   return settled !== null;
+}
+
+/** Recipients settled by a batch that did not finish (single-recipient API interrupted part-way). */
+export interface RecipientProgress {
+  accepted: BatchOutcome["accepted"];
+  failed: BatchOutcome["failed"];
+  unknown: BatchOutcome["failed"];
+}
+
+/**
+ * What the batch-send rules (src/campaigns/batch-decision.ts) decided for a claimed batch. `progress` is
+ * recorded first when present; `unexpected` marks an error that is neither a provider answer nor a refusal.
+ */
+export type SendDecision = (
+  | { kind: "record"; outcome: BatchOutcome }
+  | {
+      kind: "retry";
+      code: number | null;
+      message: string;
+      /** The last attempt may have reached the provider unanswered. */
+      ambiguous: boolean;
+      retryAfterMs: number | undefined;
+      rateLimited: boolean;
+      reason: string;
+    }
+  | { kind: "pause"; code: number | null; reason: string }
+) & { progress?: RecipientProgress; unexpected?: boolean };
+
+export type AppliedDecision =
+  | { kind: "recorded"; progress: CampaignProgress }
+  | { kind: "retrying"; cancelled: boolean }
+  | { kind: "paused" }
+  | { kind: "not-claimed"; reason: string };
+
+/** How long a worker holds on to a provider result while Postgres is down, rather than lose it. */
+const RECORD_DEADLINE_MS = 60_000;
+
+/**
+ * Applies one send decision to a claimed batch. The provider has answered: every write waits out a short
+ * PostgreSQL outage (up to RECORD_DEADLINE_MS), since losing it would turn a known outcome into an unknown one.
+ */
+export async function applySendDecision(
+  pool: pg.Pool,
+  batch: { batchId: string; campaignId: string; sequence: number },
+  decision: SendDecision,
+): Promise<AppliedDecision> {
+  const durably = <T>(write: () => Promise<T>) => retryWhileDatabaseUnavailable(pool, write, RECORD_DEADLINE_MS);
+  try {
+    if (decision.progress) {
+      const { accepted, failed, unknown } = decision.progress;
+      await durably(() => recordRecipientProgress(pool, batch, accepted, failed, unknown));
+    }
+    switch (decision.kind) {
+      case "record":
+        return { kind: "recorded", progress: await durably(() => recordBatchOutcome(pool, decision.outcome)) };
+      case "retry":
+        await durably(() => markBatchRetrying(pool, batch.batchId, decision.code, decision.message, decision.ambiguous));
+        return { kind: "retrying", cancelled: await settleBatchOfCancelledCampaign(pool, batch.batchId) };
+      case "pause":
+        await durably(() => pauseCampaignForBatch(pool, batch, decision.code, decision.reason));
+        await settleBatchOfCancelledCampaign(pool, batch.batchId);
+        return { kind: "paused" };
+    }
+  } catch (error) {
+    if (error instanceof BatchNotClaimedError) return { kind: "not-claimed", reason: error.message };
+    throw error;
+  }
 }

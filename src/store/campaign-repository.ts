@@ -1,10 +1,11 @@
-import { from as copyFrom } from "pg-copy-streams";
 import type pg from "pg";
-import { CopyTextWriter } from "./copy-writer.ts";
+import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import { assertTransition } from "../model/campaign-state.ts";
+import type { IngestRow } from "../model/ingest-row.ts";
 import { CampaignNotFoundError } from "../model/errors.ts";
 import { OPEN_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES, type CampaignStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 export interface NewCampaign {
   name: string;
@@ -12,18 +13,10 @@ export interface NewCampaign {
   templateParams: Record<string, string>;
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
   source: string;
   /** Set for runs of a recurring schedule; unique, so a firing cannot create two campaigns. */
   runKey?: string;
-}
-
-export interface IngestRow {
-  rowNumber: number;
-  raw: string;
-  phone: string | null;
-  rejectReason: string | null;
-  params: Record<string, string> | null;
 }
 
 export interface IngestedCampaign {
@@ -163,32 +156,17 @@ async function applySuppressions(client: pg.PoolClient): Promise<number> {
 }
 
 async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow>, options: IngestOptions): Promise<number> {
-  const stream = client.query(copyFrom(`COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`));
-  const writer = new CopyTextWriter(stream);
   const progressEvery = options.progressEvery ?? 50_000;
-  let count = 0;
-  try {
+  const count = await copyIn(client, `COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`, async (writer) => {
+    let n = 0;
     for await (const row of rows) {
       await writer.writeRow([row.rowNumber, row.phone, row.raw, row.rejectReason, row.params ? JSON.stringify(row.params) : null]);
-      if (++count % progressEvery === 0) options.onProgress?.(count);
+      if (++n % progressEvery === 0) options.onProgress?.(n);
     }
-    await writer.end();
-  } catch (error) {
-    // Abort the COPY so the connection is usable for the ROLLBACK that follows.
-    stream.destroy(error instanceof Error ? error : new Error(String(error)));
-    await once(stream).catch(() => {});
-    throw error;
-  }
+    return n;
+  });
   options.onProgress?.(count);
   return count;
-}
-
-function once(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once("error", () => resolve());
-    stream.once("close", () => resolve());
-    setTimeout(resolve, 1_000).unref();
-  });
 }
 
 /**

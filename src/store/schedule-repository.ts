@@ -1,5 +1,6 @@
 import type { ProviderApi } from "../model/states.ts";
 import type { Database } from "./database.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 /** A recurring campaign as stored: Postgres is the truth, BullMQ only times the firings. */
 export interface StoredScheduleDefinition {
@@ -11,7 +12,7 @@ export interface StoredScheduleDefinition {
   params: Record<string, string>;
   paramColumns: Record<string, string>;
   provider: ProviderApi;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
   templateCheck: boolean;
 }
 
@@ -29,7 +30,7 @@ function toStoredSchedule(row: Awaited<ReturnType<Database["prisma"]["schedule"]
     params: row.params as Record<string, string>,
     paramColumns: row.paramColumns as Record<string, string>,
     provider: row.provider,
-    sendOptions: row.sendOptions as Record<string, unknown>,
+    sendOptions: row.sendOptions as SendOptions,
     templateCheck: row.templateCheck,
     lastRunAt: row.lastRunAt,
   };
@@ -37,7 +38,7 @@ function toStoredSchedule(row: Awaited<ReturnType<Database["prisma"]["schedule"]
 
 export async function upsertSchedule(db: Database, definition: StoredScheduleDefinition): Promise<void> {
   const { name, ...data } = definition;
-  const row = { ...data, sendOptions: data.sendOptions as object };
+  const row = { ...data, sendOptions: { ...data.sendOptions } };
   await db.prisma.schedule.upsert({ where: { name }, create: { name, ...row }, update: row });
 }
 

@@ -17,6 +17,7 @@ import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
 import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
+import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
   audience?: string;
@@ -26,7 +27,7 @@ interface SendOptions {
   map: Record<string, string>;
   phoneColumn: string;
   countryColumn?: string;
-  provider: "messages" | "legacy" | "custom";
+  provider: ProviderApi;
   onUnknown: "mark-unknown" | "resend";
   region?: string;
   from?: string;
@@ -75,7 +76,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("-m, --map <variable=column>", "template variable from a CSV column or contact attribute (repeatable)", collectKeyValue, {})
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
-    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
     .addOption(
       new Option("--on-unknown <policy>", "a batch whose outcome is unknown after a crash: mark unknown, or resend")
         .choices(["mark-unknown", "resend"])

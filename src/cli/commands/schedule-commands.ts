@@ -3,6 +3,7 @@ import { addSchedule, listSchedules, removeSchedule } from "../../campaigns/recu
 import { openTemplates, withScheduler, withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
 import { collectKeyValue } from "../shared.ts";
+import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 export function registerScheduleCommands(program: Command): void {
   program
@@ -24,12 +25,12 @@ export function registerScheduleCommands(program: Command): void {
     .requiredOption("-t, --template <id>", "EngageLab template id")
     .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
     .option("-m, --map <variable=attribute>", "template variable from a contact attribute (repeatable)", collectKeyValue, {})
-    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
     .option("--no-template-check", "skip the template pre-flight, now and at every firing")
     .action(
       async (
         name: string,
-        opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: "messages" | "legacy" | "custom"; templateCheck: boolean },
+        opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: ProviderApi; templateCheck: boolean },
       ) => {
         await withServices(async ({ config, db }) => {
           const templates = openTemplates(config);
