@@ -40,12 +40,6 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default("127.0.0.1"),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_WRITE_RATE_LIMIT: positiveInt(120),
-  // Uploads never launched are deleted with their rows after this long (ms; default 24 h).
-  UPLOAD_TTL_MS: positiveInt(24 * 60 * 60 * 1000),
-  // Price of one SMS segment, for the cost estimate of an upload check (any currency; unset = no estimate).
-  SMS_SEGMENT_PRICE: z.coerce.number().positive().optional(),
-  // Prometheus /metrics: served on this port without a token when set; otherwise on the API port behind a token.
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = {
@@ -76,10 +70,7 @@ export type Config = {
     host: string;
     port: number;
     writeRateLimitPerMinute: number;
-    uploadTtlMs: number;
-    segmentPrice: number | undefined;
   };
-  metricsPort: number | undefined;
 };
 
 export class ConfigError extends UserError {
@@ -132,9 +123,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.API_HOST,
       port: e.API_PORT,
       writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
-      uploadTtlMs: e.UPLOAD_TTL_MS,
-      segmentPrice: e.SMS_SEGMENT_PRICE,
     },
-    metricsPort: e.METRICS_PORT,
   };
 }

@@ -2,6 +2,8 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { buildApiApp } from "../http/app.ts";
+import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
+import { createQueueDashboard } from "./queue-dashboard.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
@@ -59,7 +61,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     templates: templates.api,
     providers: providers.providers,
     checkReady,
-    dashboardQueues: [sendQueue, scheduleQueue],
+    queueDashboard: createQueueDashboard([sendQueue, scheduleQueue], QUEUE_DASHBOARD_PREFIX),
   };
   const app = await buildApiApp(context);
   const closeConnections = async () => {
