@@ -119,8 +119,26 @@ export function handleControl(
   rawBody: string,
   res: ServerResponse,
 ): void {
-  if (method === "GET" && url.pathname.replace(/\/+$/, "") === "/_sandbox/sent") {
+  const path = url.pathname.replace(/\/+$/, "");
+  if (method === "GET" && path === "/_sandbox/sent") {
     writeSent(hooks, url.searchParams, res);
+    return;
+  }
+  if (method === "GET" && (path === "/_sandbox/requests" || path === "/_sandbox/refused")) {
+    const api = url.searchParams.get("api");
+    if (api !== null && !SEND_APIS.includes(api as SendApi)) {
+      writeReply(res, badRequest(`api must be one of ${SEND_APIS.join(", ")}`));
+      return;
+    }
+    if (path === "/_sandbox/requests") {
+      const via = url.searchParams.get("via") ?? undefined;
+      writeReply(res, jsonReply(200, hooks.ctx.ledger.requestLog({ api: (api ?? undefined) as SendApi | undefined, via })));
+    } else {
+      const apis = api ? [api as SendApi] : SEND_APIS;
+      const refused: Record<string, { code: number; times: number }> = {};
+      for (const name of apis) for (const [target, refusal] of hooks.ctx.ledger.refused(name)) refused[target] = { ...refusal };
+      writeReply(res, jsonReply(200, refused));
+    }
     return;
   }
   writeReply(res, route(hooks, method, url.pathname, rawBody));

@@ -16,6 +16,7 @@ const MAX_VARS_BYTES = 1024 * 1024;
 const MAX_REQUEST_ID_LENGTH = 128;
 const SENDER_NAME = /^[A-Za-z0-9]{3,11}$/;
 const INVALID_PARAMETER = 30001;
+const PARTIAL_SUCCESS = 41031;
 const INVALID_PHONE: ErrorCode = { code: 32002, message: "Invalid phone number format" };
 
 interface CachedReply {
@@ -149,12 +150,14 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
   }
   ctx.ledger.count("rejectedNumbers", failedItems.length);
 
+  // Every number refused is a 400 32002 (recorded by the server for the whole request); some is 41031.
   if (smsIds.length === 0) return legacyError(ctx, 400, INVALID_PHONE);
+  for (const item of failedItems) ctx.ledger.recordRefused("legacy", item.phone, PARTIAL_SUCCESS);
   if (failedItems.length === 0) {
     return jsonReply(200, { sms_ids: smsIds, request_id: request.requestId, custom_args: request.customArgs });
   }
   return jsonReply(200, {
-    code: 41031,
+    code: PARTIAL_SUCCESS,
     message: "partial success",
     success_count: smsIds.length,
     sms_ids: smsIds,
