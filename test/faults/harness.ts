@@ -212,6 +212,8 @@ export interface RunResult {
     replayBatchesOutsideAmbiguous: number;
     /** Numbers received twice from batches that were never ambiguous (resend runs; 0 elsewhere by `duplicates`). */
     duplicatesOutsideAmbiguous: number;
+    /** custom: unknown recipients outside victims' batches whose own request was answered. */
+    unknownCustomOutsideRequests: number;
     faults: FaultRecord[];
     statusReport: CampaignStatusReport["recipients"];
     counters: { accepted: number; failed: number; unknown: number };
@@ -676,6 +678,9 @@ export class FaultWorld {
     const ambiguous = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
     for (const r of requests) if (r.outcome === "hang" || r.outcome === "lose-response") ambiguous.add(this.batchOf(r) ?? "?");
     const replayRequests = requests.filter((r) => r.outcome === "replay");
+    // custom is one request per recipient: an unanswered request may leave only its own recipient unknown.
+    const ambiguousTargets = new Set(requests.filter((r) => r.outcome === "hang" || r.outcome === "lose-response").flatMap((r) => r.targets));
+    const victimBatches = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
     const replayBatchesOutsideAmbiguous = new Set(replayRequests.map((r) => this.batchOf(r) ?? "?").filter((b) => !ambiguous.has(b))).size;
 
     const counts = { accepted: 0, failed: 0, unknown: 0, pending: 0, cancelled: 0 };
@@ -683,6 +688,7 @@ export class FaultWorld {
     let ledgerButFailed = 0;
     let failedWithoutReason = 0;
     let failedNotRefused = 0;
+    let unknownCustomOutsideRequests = 0;
     const recipientPhones = new Set<string>();
     const unknownBatches = new Set<string>();
     for (const r of rows) {
@@ -690,7 +696,10 @@ export class FaultWorld {
       counts[r.state as keyof typeof counts] += 1;
       const times = ledger.get(r.phone) ?? 0;
       if (r.state === "accepted" && times === 0) acceptedNotInLedger += 1;
-      if (r.state === "unknown") unknownBatches.add(r.batch_id);
+      if (r.state === "unknown") {
+        unknownBatches.add(r.batch_id);
+        if (this.provider === "custom" && !victimBatches.has(r.batch_id) && !ambiguousTargets.has(r.phone)) unknownCustomOutsideRequests += 1;
+      }
       if (r.state === "failed") {
         if (times > 0) ledgerButFailed += 1;
         else if (!refused.has(r.phone)) failedNotRefused += 1;
@@ -747,6 +756,7 @@ export class FaultWorld {
         unknownBatches: unknownBatches.size,
         replayBatchesOutsideAmbiguous,
         duplicatesOutsideAmbiguous,
+        unknownCustomOutsideRequests,
         faults: this.faults,
         statusReport: report.recipients,
         counters: {
@@ -806,6 +816,7 @@ export class FaultWorld {
     // lost-response requests. Never elsewhere, never more.
     expect(result.detail.unknownBatchesOutsideInFlight, `unknown batches no fault touched: ${context}`).toBe(0);
     expect(result.unknown, `unknowns above the bound: ${context}`).toBeLessThanOrEqual(result.unknownBound);
+    expect(result.detail.unknownCustomOutsideRequests, `custom recipients unknown although their request was answered: ${context}`).toBe(0);
     expect(result.detail.replayBatchesOutsideAmbiguous, `request_id replays of batches no fault touched: ${context}`).toBe(0);
     expect(result.replays, `request_id replays above the ambiguous batches: ${context}`).toBeLessThanOrEqual(result.detail.ambiguousBatches);
     if (resendsUnknown(this.flavour)) {
