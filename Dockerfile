@@ -1,5 +1,5 @@
 # One image, several roles: the command picks worker, scheduler, sandbox, migrate or a CLI command.
-FROM node:20.20-bookworm-slim
+FROM node:24-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Dev dependencies are needed once, for `prisma generate` and the TypeScript build; pruned afterwards.

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CsvInputError, readCsvHeader, readCsvRecipients, type CsvSourceOptions, type SourceRow } from "../src/recipients/csv-source.ts";
+import { CsvInputError, readCsvHeader, readCsvRecipients, type CsvSourceOptions, type IngestRow } from "../src/recipients/csv-source.ts";
 import { detectDelimiter } from "../src/recipients/delimiter.ts";
 import { firstInvalidUtf8 } from "../src/recipients/utf8-guard.ts";
 
@@ -22,8 +22,8 @@ async function fileOf(content: string | Uint8Array): Promise<string> {
   return path;
 }
 
-async function readAll(content: string | Uint8Array, options: Partial<CsvSourceOptions> = {}): Promise<SourceRow[]> {
-  const rows: SourceRow[] = [];
+async function readAll(content: string | Uint8Array, options: Partial<CsvSourceOptions> = {}): Promise<IngestRow[]> {
+  const rows: IngestRow[] = [];
   for await (const row of readCsvRecipients(await fileOf(content), { phoneColumn: "phone", ...options })) rows.push(row);
   return rows;
 }
@@ -37,7 +37,7 @@ async function failure(content: string | Uint8Array, options: Partial<CsvSourceO
   return error as CsvInputError;
 }
 
-const phones = (rows: SourceRow[]) => rows.map((r) => r.phone);
+const phones = (rows: IngestRow[]) => rows.map((r) => r.phone);
 
 describe("readCsvRecipients: file formats", () => {
   it("reads UTF-8 with a BOM, and without", async () => {

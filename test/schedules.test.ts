@@ -32,9 +32,10 @@ describe("recurring campaigns", () => {
 
   it("validates the cron pattern and the time zone, naming the flag", () => {
     expect(validateCron("0 9 * * MON", "Asia/Singapore", new Date("2026-11-26T00:00:00Z")).toISOString()).toBe("2026-11-30T01:00:00.000Z");
-    expect(() => validateCron("0 9 * *", "UTC")).toThrow(/--cron: "0 9 \* \*" must have 5 fields/);
-    expect(() => validateCron("0 99 * * *", "UTC")).toThrow(/--cron: .* not a valid cron pattern/);
-    expect(() => validateCron("0 9 * * *", "Mars/Olympus")).toThrow(/--tz: "Mars\/Olympus" is not an IANA time zone/);
+    expect(() => validateCron("0 9 * *", "UTC")).toThrow(/cron expression "0 9 \* \*" must have 5 fields/);
+    expect(() => validateCron("0 99 * * *", "UTC")).toThrow(/cron expression .* not a valid cron pattern/);
+    expect(() => validateCron("0 9 * * *", "Mars/Olympus")).toThrow(/time zone "Mars\/Olympus" is not an IANA time zone/);
+    expect(() => validateCron("0 9 * * *", "Mars/Olympus")).toThrow(expect.objectContaining({ field: "timezone" }));
   });
 
   it("two scheduler processes fire each per-second run exactly once, each run a campaign from the audience", async () => {

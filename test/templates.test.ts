@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkTemplateReady, extractTemplateVariables, TemplatePreflightError } from "../src/campaigns/template-preflight.ts";
 import { registerTemplateCommands } from "../src/cli/templates-command.ts";
-import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
+import { ProviderError, ProviderRequestError, ProviderUnavailableError } from "../src/engagelab/errors.ts";
 import { createTemplatesApi, TemplateNotFoundError, type ApprovalStatus, type TemplatesApi } from "../src/engagelab/templates-api.ts";
 import { createTestEnv, type TestEnv } from "./helpers/test-env.ts";
 
@@ -83,7 +83,7 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       await api.delete(c.templateId);
       const gone = await api.get(c.templateId).catch((error: unknown) => error);
       expect(gone).toBeInstanceOf(TemplateNotFoundError);
-      expect(gone).toMatchObject({ templateId: c.templateId, code: 33001, message: `template ${c.templateId} does not exist` });
+      expect(gone).toMatchObject({ templateId: c.templateId, providerCode: 33001, code: "template_not_found", message: `template ${c.templateId} does not exist` });
       await expect(api.delete(c.templateId)).rejects.toThrow(TemplateNotFoundError);
       await expect(api.submit(c.templateId)).rejects.toThrow(TemplateNotFoundError);
       await expect(api.update(c.templateId, { name: "ghost" })).rejects.toThrow(TemplateNotFoundError);
@@ -209,7 +209,7 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
 
     it("lets provider failures other than not-found through", async () => {
       const failing = { get: () => Promise.reject(new ProviderError({ api: "templates", kind: "timeout", detail: "no response" })) };
-      await expect(checkTemplateReady(failing, "1", none)).rejects.toBeInstanceOf(ProviderError);
+      await expect(checkTemplateReady(failing, "1", none)).rejects.toBeInstanceOf(ProviderUnavailableError);
     });
   });
 

@@ -1,3 +1,4 @@
+import { countCampaignStates } from "../store/campaign-report-repository.ts";
 import type { Database } from "../store/database.ts";
 
 export interface CampaignStatusReport {
@@ -15,33 +16,18 @@ export interface CampaignStatusReport {
   batches: { total: number } & Record<string, number>;
 }
 
-export class CampaignNotFoundError extends Error {
-  override name = "CampaignNotFoundError";
-  constructor(readonly campaignId: string) {
-    super(`No campaign with id ${campaignId}`);
-  }
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Counts straight from the recipient and batch rows (the truth), not from the campaign's running counters. */
 export async function getCampaignStatus(db: Database, campaignId: string): Promise<CampaignStatusReport> {
-  if (!UUID.test(campaignId)) throw new CampaignNotFoundError(campaignId);
-  const campaign = await db.prisma.campaign.findUnique({ where: { id: campaignId } });
-  if (!campaign) throw new CampaignNotFoundError(campaignId);
-  const [recipientGroups, batchGroups] = await Promise.all([
-    db.prisma.recipient.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
-    db.prisma.batch.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
-  ]);
+  const { campaign, recipients: recipientGroups, batches: batchGroups } = await countCampaignStates(db, campaignId);
   const recipients = { total: 0, pending: 0, accepted: 0, failed: 0, unknown: 0, cancelled: 0 };
   for (const group of recipientGroups) {
-    recipients[group.state] = group._count._all;
-    recipients.total += group._count._all;
+    recipients[group.state] = group.count;
+    recipients.total += group.count;
   }
   const batches: { total: number } & Record<string, number> = { total: 0 };
   for (const group of batchGroups) {
-    batches[group.state] = group._count._all;
-    batches.total += group._count._all;
+    batches[group.state] = group.count;
+    batches.total += group.count;
   }
   return {
     id: campaign.id,

@@ -1,5 +1,6 @@
 import type { Logger } from "../config/logger.ts";
-import { validateLegacyOptions, type LegacySendOptions } from "../engagelab/legacy-send-api.ts";
+import { UserError } from "../model/errors.ts";
+import { validateLegacyOptions } from "../engagelab/legacy-send-api.ts";
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
@@ -7,8 +8,9 @@ import { readCsvRecipients } from "../recipients/csv-source.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
 import { createCampaign, createCampaignWithRecipients, type IngestedCampaign, type NewCampaign } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
-import type { ProviderApi, UnknownOutcomePolicy } from "../store/generated/enums.ts";
+import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 /** What every campaign launch needs, whatever its audience source. */
 export interface CampaignLaunchInput {
@@ -22,7 +24,7 @@ export interface CampaignLaunchInput {
   onUnknown: UnknownOutcomePolicy;
   batchSize: number;
   /** Provider-specific options: legacy from/msgType/labelId/customArgs, messages scheduleTime (Unix s). */
-  sendOptions?: Record<string, unknown>;
+  sendOptions?: SendOptions;
   /** Plan and report the request count, then roll back: nothing stored, nothing sent. */
   dryRun?: boolean;
   /** Delayed launch: store now, start (and send) at this time. */
@@ -90,7 +92,9 @@ async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<
   if (input.startAt) {
     if (!deps.scheduleStart) throw new Error("a delayed launch needs a queue that can schedule the start");
     if (input.startAt.getTime() <= Date.now()) {
-      throw new ProviderRequestError("--at", `${input.startAt.toISOString()} is in the past; leave --at out to send now`);
+      throw new UserError("start_time_in_past", `start time ${input.startAt.toISOString()} is in the past; leave it out to send now`, {
+        field: "startAt",
+      });
     }
   }
   validateSendOptions(input.provider, input.templateId, sendOptions);
@@ -156,11 +160,11 @@ async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, inp
 }
 
 /** Refuses, before anything is stored, options the chosen API would refuse for every batch. */
-export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: Record<string, unknown>): void {
-  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions as LegacySendOptions);
+export function validateSendOptions(provider: ProviderApi, templateId: string, sendOptions: SendOptions): void {
+  if (provider === "legacy") validateLegacyOptions(templateId, sendOptions);
   for (const legacyOnly of ["from", "msgType", "labelId"] as const) {
     if (provider !== "legacy" && sendOptions[legacyOnly] !== undefined) {
-      throw new ProviderRequestError(legacyOnly, `is an option of the legacy v1/send API only (--provider legacy)`);
+      throw new ProviderRequestError(legacyOnly, "is an option of the legacy v1/send API only (provider legacy)");
     }
   }
   if (provider === "custom" && sendOptions.customArgs !== undefined) {
@@ -168,8 +172,8 @@ export function validateSendOptions(provider: ProviderApi, templateId: string, s
   }
   if (sendOptions.scheduleTime !== undefined) {
     if (provider !== "messages") {
-      throw new ProviderRequestError("schedule_time", "provider-side scheduling exists only on the messages API (--provider messages)");
+      throw new ProviderRequestError("schedule_time", "provider-side scheduling exists only on the messages API (provider messages)");
     }
-    assertScheduleTimeInWindow(sendOptions.scheduleTime as number);
+    assertScheduleTimeInWindow(sendOptions.scheduleTime);
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "../config/logger.ts";
+import { staleClaimAfterMs } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
 import type { Database } from "../store/database.ts";
 import { findOpenWork } from "../store/reconcile-repository.ts";
@@ -20,7 +21,7 @@ export async function reconcile(
   deps: { db: Database; queue: CampaignQueue; log: Logger; providerTimeoutMs: number },
   campaignId?: string,
 ): Promise<ReconcileReport> {
-  const work = await findOpenWork(deps.db, { campaignId, staleAfterMs: deps.providerTimeoutMs + 5_000 });
+  const work = await findOpenWork(deps.db, { campaignId, staleAfterMs: staleClaimAfterMs(deps.providerTimeoutMs) });
   const byCampaign = new Map<string, string[]>();
   for (const b of work.batches) {
     const ids = byCampaign.get(b.campaignId) ?? [];

@@ -2,9 +2,12 @@ import cronParser from "cron-parser";
 import type { Logger } from "../config/logger.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import type { Database } from "../store/database.ts";
-import type { ProviderApi } from "../store/generated/enums.ts";
+import { deleteSchedule, findSchedule, listStoredSchedules, markScheduleRun, upsertSchedule } from "../store/schedule-repository.ts";
+import type { ProviderApi } from "../model/states.ts";
 import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
+import { UserError, type UserErrorDetails } from "../model/errors.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 export interface ScheduleDefinition {
   name: string;
@@ -15,7 +18,7 @@ export interface ScheduleDefinition {
   params: Record<string, string>;
   paramColumns: Record<string, string>;
   provider: ProviderApi;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
   /** Template pre-flight when adding and at each firing (default on). */
   templateCheck?: boolean;
 }
@@ -27,8 +30,11 @@ export interface CronScheduler {
   nextFirings(): Promise<Map<string, Date>>;
 }
 
-export class ScheduleError extends Error {
+export class ScheduleError extends UserError {
   override name = "ScheduleError";
+  constructor(message: string, details: UserErrorDetails = {}) {
+    super("invalid_schedule", message, details);
+  }
 }
 
 /** Checks a cron pattern (5 fields, or 6 with seconds) and an IANA time zone; returns the next firing. */
@@ -36,14 +42,16 @@ export function validateCron(cron: string, timezone: string, now = new Date()): 
   try {
     new Intl.DateTimeFormat("en", { timeZone: timezone });
   } catch {
-    throw new ScheduleError(`--tz: "${timezone}" is not an IANA time zone (e.g. Asia/Singapore)`);
+    throw new ScheduleError(`time zone "${timezone}" is not an IANA time zone (e.g. Asia/Singapore)`, { field: "timezone" });
   }
   const fields = cron.trim().split(/\s+/).length;
-  if (fields < 5 || fields > 6) throw new ScheduleError(`--cron: "${cron}" must have 5 fields (or 6 with seconds), found ${fields}`);
+  if (fields < 5 || fields > 6) throw new ScheduleError(`cron expression "${cron}" must have 5 fields (or 6 with seconds), found ${fields}`, { field: "cron" });
   try {
     return cronParser.parseExpression(cron, { tz: timezone, currentDate: now }).next().toDate();
   } catch (error) {
-    throw new ScheduleError(`--cron: "${cron}" is not a valid cron pattern (${error instanceof Error ? error.message : error})`);
+    throw new ScheduleError(`cron expression "${cron}" is not a valid cron pattern (${error instanceof Error ? error.message : String(error)})`, {
+      field: "cron",
+    });
   }
 }
 
@@ -59,36 +67,25 @@ export async function addSchedule(
       mappedColumns: Object.keys(definition.paramColumns),
     });
   }
-  const data = {
-    cron: definition.cron,
-    timezone: definition.timezone,
-    audience: definition.audience,
-    templateId: definition.templateId,
-    params: definition.params,
-    paramColumns: definition.paramColumns,
-    provider: definition.provider,
-    sendOptions: definition.sendOptions as object,
-    templateCheck: definition.templateCheck !== false,
-  };
-  await deps.db.prisma.schedule.upsert({ where: { name: definition.name }, create: { name: definition.name, ...data }, update: data });
+  await upsertSchedule(deps.db, { ...definition, templateCheck: definition.templateCheck !== false });
   await deps.scheduler.upsert(definition.name, definition.cron, definition.timezone);
   return next;
 }
 
 export async function removeSchedule(deps: { db: Database; scheduler: CronScheduler }, name: string): Promise<void> {
-  const deleted = await deps.db.prisma.schedule.deleteMany({ where: { name } });
+  const deleted = await deleteSchedule(deps.db, name);
   const removed = await deps.scheduler.remove(name);
-  if (deleted.count === 0 && !removed) throw new ScheduleError(`No schedule named "${name}"`);
+  if (!deleted && !removed) throw new ScheduleError(`No schedule named "${name}"`, { kind: "not-found", field: "name" });
 }
 
 export async function listSchedules(deps: { db: Database; scheduler: CronScheduler }) {
-  const [schedules, next] = await Promise.all([deps.db.prisma.schedule.findMany({ orderBy: { name: "asc" } }), deps.scheduler.nextFirings()]);
+  const [schedules, next] = await Promise.all([listStoredSchedules(deps.db), deps.scheduler.nextFirings()]);
   return schedules.map((s) => ({ ...s, nextRunAt: next.get(s.name) ?? null }));
 }
 
 /** Makes BullMQ's schedulers match Postgres: after a Redis flush, or a schedule removed while Redis was down. */
 export async function syncSchedulers(deps: { db: Database; scheduler: CronScheduler; log: Logger }): Promise<number> {
-  const schedules = await deps.db.prisma.schedule.findMany();
+  const schedules = await listStoredSchedules(deps.db);
   for (const s of schedules) await deps.scheduler.upsert(s.name, s.cron, s.timezone);
   const known = new Set(schedules.map((s) => s.name));
   for (const name of (await deps.scheduler.nextFirings()).keys()) {
@@ -115,7 +112,7 @@ export async function runScheduledCampaign(
   firingId: string,
   batchSize: number,
 ): Promise<ScheduledRunOutcome> {
-  const schedule = await deps.db.prisma.schedule.findUnique({ where: { name: scheduleName } });
+  const schedule = await findSchedule(deps.db, scheduleName);
   if (!schedule) return { kind: "schedule-removed" };
   const runKey = `${scheduleName}:${firingId}`;
   try {
@@ -123,16 +120,16 @@ export async function runScheduledCampaign(
       name: `${scheduleName} ${new Date().toISOString()}`,
       audience: schedule.audience,
       templateId: schedule.templateId,
-      params: schedule.params as Record<string, string>,
-      paramColumns: schedule.paramColumns as Record<string, string>,
+      params: schedule.params,
+      paramColumns: schedule.paramColumns,
       provider: schedule.provider,
       onUnknown: "at_most_once",
       batchSize,
-      sendOptions: schedule.sendOptions as Record<string, unknown>,
+      sendOptions: schedule.sendOptions,
       templateCheck: schedule.templateCheck,
       runKey,
     });
-    await deps.db.prisma.schedule.update({ where: { name: scheduleName }, data: { lastRunAt: new Date() } });
+    await markScheduleRun(deps.db, scheduleName, new Date());
     return { kind: "launched", campaign };
   } catch (error) {
     if ((error as { code?: string }).code === "23505" && String((error as { constraint?: string }).constraint).includes("run_key")) {

@@ -1,12 +1,17 @@
 import { z } from "zod";
 import { normalisePhone } from "../recipients/phone.ts";
+import { findSingleRecipientOutcome } from "../store/campaign-report-repository.ts";
 import { createCampaignWithRecipients } from "../store/campaign-repository.ts";
 import { RetryBatchError, sendBatch, type SendBatchDeps, type SendBatchResult } from "./send-batch.ts";
+import { UserError } from "../model/errors.ts";
 
 const SEND_ONE_ATTEMPTS = 3;
 
-export class RecipientInputError extends Error {
+export class RecipientInputError extends UserError {
   override name = "RecipientInputError";
+  constructor(message: string) {
+    super("invalid_recipient", message, { field: "to" });
+  }
 }
 
 export interface SendOneInput {
@@ -76,17 +81,16 @@ export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): 
       await new Promise((resolve) => setTimeout(resolve, error.delayMs ?? 500 * attempt));
     }
   }
-  const recipient = await deps.db.prisma.recipient.findFirstOrThrow({ where: { campaignId: ingested.campaignId } });
-  const campaign = await deps.db.prisma.campaign.findUniqueOrThrow({ where: { id: ingested.campaignId } });
+  const outcome = await findSingleRecipientOutcome(deps.db, ingested.campaignId);
   return {
     campaignId: ingested.campaignId,
     to,
-    state: recipient.state,
-    messageId: recipient.messageId,
-    sendChannel: recipient.sendChannel,
-    failureCode: recipient.failureCode,
-    failureMessage: recipient.failureMessage,
-    statusReason: result.outcome === "skipped" ? campaign.statusReason : null,
+    state: outcome.state,
+    messageId: outcome.messageId,
+    sendChannel: outcome.sendChannel,
+    failureCode: outcome.failureCode,
+    failureMessage: outcome.failureMessage,
+    statusReason: result.outcome === "skipped" ? outcome.statusReason : null,
   };
 }
 

@@ -1,4 +1,6 @@
 import { TemplateNotFoundError, type SmsTemplate, type TemplatesApi } from "../engagelab/templates-api.ts";
+import { UserError } from "../model/errors.ts";
+import { userFacingProviderError } from "./template-catalog.ts";
 
 /** Variables EngageLab fills in itself; a campaign never has to supply them. */
 const PRESET_VARIABLES = new Set(["brand_name", "ttl", "pwa_url"]);
@@ -18,15 +20,15 @@ export function extractTemplateVariables(content: string): string[] {
 }
 
 /** A campaign must not start with this template; `problems` lists every reason, not just the first. */
-export class TemplatePreflightError extends Error {
+export class TemplatePreflightError extends UserError {
   override name = "TemplatePreflightError";
   constructor(
     readonly templateId: string,
     readonly problems: string[],
-    /** Template variables with no `--param` and no `--map` target; empty when the template was not readable. */
+    /** Template variables with no fixed param and no mapped column; empty when the template was not readable. */
     readonly missingVariables: string[] = [],
   ) {
-    super(`template ${templateId} cannot be used:\n  - ${problems.join("\n  - ")}`);
+    super("template_not_usable", `template ${templateId} cannot be used:\n  - ${problems.join("\n  - ")}`, { field: "templateId" });
   }
 }
 
@@ -69,7 +71,7 @@ export async function checkTemplateReady(
     template = await api.get(id);
   } catch (error) {
     if (error instanceof TemplateNotFoundError) throw new TemplatePreflightError(id, [`template ${id} does not exist`]);
-    throw error;
+    throw userFacingProviderError(error);
   }
 
   const problems: string[] = [];

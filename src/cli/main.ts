@@ -1,49 +1,49 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from "commander";
-import { ConfigError } from "../config/config.ts";
-import { CampaignNotFoundError } from "../campaigns/campaign-status.ts";
-import { RecipientInputError } from "../campaigns/send-one.ts";
-import { TemplatePreflightError } from "../campaigns/template-preflight.ts";
-import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
-import { createTemplatesApi, TemplateNotFoundError } from "../engagelab/templates-api.ts";
-import { CsvInputError } from "../recipients/csv-source.ts";
-import { AudienceError } from "../store/audience-repository.ts";
-import { CampaignStateError } from "../model/campaign-state.ts";
-import { MigrationError } from "../store/migrate.ts";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { loadConfig } from "../config/config.ts";
+import { isUserError, type UserError } from "../model/errors.ts";
+import { openTemplates } from "../runtime/services.ts";
 import { registerAudienceCommands } from "./commands/audience-commands.ts";
 import { registerCampaignCommands } from "./commands/campaign-commands.ts";
-import { registerServiceCommands } from "./commands/service-commands.ts";
 import { registerScheduleCommands } from "./commands/schedule-commands.ts";
-import { ScheduleError } from "../campaigns/recurring-campaigns.ts";
+import { registerServiceCommands } from "./commands/service-commands.ts";
 import { registerTemplateCommands } from "./templates-command.ts";
 
-/** Errors a user can fix; printed as one clear line, without a stack trace. */
-const USER_ERRORS = [
-  AudienceError,
-  CampaignNotFoundError,
-  CampaignStateError,
-  ConfigError,
-  CsvInputError,
-  InvalidArgumentError,
-  MigrationError,
-  ProviderError,
-  ProviderRequestError,
-  RecipientInputError,
-  ScheduleError,
-  TemplateNotFoundError,
-  TemplatePreflightError,
-];
+/** Exit codes: 1 = refused (a UserError or a bad flag: the user can fix it), 2 = internal error. */
+export const EXIT_REFUSED = 1;
+export const EXIT_INTERNAL = 2;
+
+/**
+ * The domain names concepts; the CLI says them as the flags a user typed. A field without an entry here
+ * is printed as the domain named it.
+ */
+const FIELD_FLAGS: Readonly<Record<string, string>> = {
+  startAt: "--at",
+  timezone: "--tz",
+  cron: "--cron",
+  templateId: "--template",
+  audience: "--audience",
+  phoneColumn: "--phone-column",
+  countryColumn: "--country-column",
+  from: "--from",
+  msgType: "--msg-type",
+  labelId: "--label-id",
+  custom_args: "--custom-arg",
+  schedule_time: "--at … --provider-schedule",
+};
+
+export function describeUserError(error: UserError): string {
+  const flag = error.field === undefined ? undefined : FIELD_FLAGS[error.field];
+  return flag && !error.message.startsWith(flag) ? `${flag}: ${error.message}` : error.message;
+}
 
 export function buildCli(): Command {
-  const program = new Command("smsblast")
-    .description("Queue-backed bulk SMS campaigns for the EngageLab SMS API")
-    .showHelpAfterError();
+  const program = new Command("smsblast").description("Queue-backed bulk SMS campaigns for the EngageLab SMS API").showHelpAfterError();
   registerServiceCommands(program);
   registerCampaignCommands(program);
   registerAudienceCommands(program);
   registerScheduleCommands(program);
-  registerTemplateCommands(program, async () => createTemplatesApi(loadConfig()));
+  registerTemplateCommands(program, () => Promise.resolve(openTemplates(loadConfig())));
   return program;
 }
 
@@ -51,9 +51,13 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (error) {
-    if (USER_ERRORS.some((type) => error instanceof type)) {
-      console.error(`smsblast: ${(error as Error).message}`);
-      process.exitCode = 2;
+    if (isUserError(error) || error instanceof InvalidArgumentError) {
+      console.error(`smsblast: ${isUserError(error) ? describeUserError(error) : error.message}`);
+      process.exitCode = EXIT_REFUSED;
+      return;
+    }
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
       return;
     }
     throw error;
@@ -61,5 +65,12 @@ export async function runCli(argv: string[]): Promise<void> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runCli(process.argv);
+  try {
+    await runCli(process.argv);
+  } catch (error) {
+    // A bug or an outage, not the user's mistake: one line, the stack only when asked for.
+    console.error(`smsblast: internal error: ${error instanceof Error ? error.message : String(error)}`);
+    if (process.env.LOG_LEVEL === "debug" || process.env.LOG_LEVEL === "trace") console.error(error);
+    process.exitCode = EXIT_INTERNAL;
+  }
 }

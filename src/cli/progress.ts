@@ -1,14 +1,14 @@
 import cliProgress from "cli-progress";
 import { getCampaignStatus, type CampaignStatusReport } from "../campaigns/campaign-status.ts";
-import { isFinalStatus } from "../model/campaign-state.ts";
-import type { Database } from "../store/database.ts";
+import { isFinalStatus } from "../model/states.ts";
+import type { Services } from "../runtime/services.ts";
 
 /**
  * Polls Postgres and draws a progress bar on stderr until the campaign ends (or `timeoutMs` passes).
  * Without a TTY it prints one line every few seconds instead of redrawing.
  */
 export async function waitForCampaign(
-  db: Database,
+  db: Services["db"],
   campaignId: string,
   options: { timeoutMs?: number; pollMs?: number; stream?: NodeJS.WriteStream } = {},
 ): Promise<CampaignStatusReport> {

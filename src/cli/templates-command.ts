@@ -7,8 +7,9 @@ import {
   type TemplateChanges,
   type TemplatesApi,
   type TemplateType,
-} from "../engagelab/templates-api.ts";
+} from "../campaigns/template-catalog.ts";
 import { formatTable } from "./format.ts";
+import { wholeNumber } from "./shared.ts";
 
 export type OpenTemplatesApi = () => Promise<{ api: TemplatesApi; close(): Promise<void> }>;
 
@@ -36,13 +37,6 @@ function templateType(value: string): TemplateType {
     throw new InvalidArgumentError(`expected 0 (verification code), 1 (notification) or 2 (marketing), got "${value}"`);
   }
   return Number(value) as TemplateType;
-}
-
-function wholeNumber(name: string) {
-  return (value: string) => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
-    return Number(value);
-  };
 }
 
 function idList(value: string): string[] {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { UserError } from "../model/errors.ts";
 
 /** Credentials the sandbox provider accepts when no real EngageLab key is configured. */
 export const SANDBOX_API_KEY = "sandbox-key";
@@ -63,8 +64,11 @@ export type Config = {
   logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
 };
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   override name = "ConfigError";
+  constructor(message: string) {
+    super("config_invalid", message);
+  }
 }
 
 /** Parses the environment once at start-up; a bad value fails here, naming the variable. */

@@ -1,5 +1,8 @@
+import { UserError } from "../model/errors.ts";
+import type { ProviderApi } from "../model/states.ts";
+
 /** Which provider API a request went to; also the campaign's `provider` setting. */
-export type ProviderApiName = "messages" | "legacy" | "custom" | "templates";
+export type ProviderApiName = ProviderApi | "templates";
 
 export type ProviderFailureKind =
   | "network" // connection refused/reset, DNS, socket closed before a response
@@ -56,12 +59,21 @@ export class ProviderError extends Error {
 }
 
 /** A request that was refused before it was sent (e.g. custom_args over 1 KB, schedule_time out of window). */
-export class ProviderRequestError extends Error {
+export class ProviderRequestError extends UserError {
   override name = "ProviderRequestError";
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
+  declare readonly field: string;
+  constructor(field: string, message: string) {
+    super("invalid_request", `${field}: ${message}`, { field });
+  }
+}
+
+/**
+ * A provider failure that reached a front door through a use case (a template query refused, the API
+ * unreachable): shown as one line with the provider's code, not as a stack trace.
+ */
+export class ProviderUnavailableError extends UserError {
+  override name = "ProviderUnavailableError";
+  constructor(readonly providerError: ProviderError) {
+    super("provider_error", providerError.message, { kind: "unavailable" });
   }
 }

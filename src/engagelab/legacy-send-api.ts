@@ -2,18 +2,14 @@ import { ProviderError, ProviderRequestError } from "./errors.ts";
 import type { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readInt } from "./json-body.ts";
 import { bulkTargets, type BatchSendRequest, type BatchSendResult, type FailedRecipient, type SmsProvider } from "./provider.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 export const LEGACY_PARTIAL_SUCCESS = 41031;
 const MAX_CUSTOM_ARGS_BYTES = 1024;
 const MAX_REQUEST_ID_LENGTH = 128;
 
 /** Options a legacy campaign may set (stored in Campaign.sendOptions). */
-export interface LegacySendOptions {
-  from?: string;
-  msgType?: number;
-  labelId?: number;
-  customArgs?: Record<string, unknown>;
-}
+export type LegacySendOptions = Pick<SendOptions, "from" | "msgType" | "labelId" | "customArgs">;
 
 /** Checks what the legacy API would refuse, before anything is stored or sent. */
 export function validateLegacyOptions(templateId: string, options: LegacySendOptions): void {
@@ -51,7 +47,7 @@ export class LegacySendApiProvider implements SmsProvider {
     if (request.idempotencyKey.length > MAX_REQUEST_ID_LENGTH) {
       throw new ProviderRequestError("request_id", `is longer than ${MAX_REQUEST_ID_LENGTH} characters`);
     }
-    const options = request.sendOptions as LegacySendOptions;
+    const options: LegacySendOptions = request.sendOptions;
     const customArgs = legacyCustomArgs(options, request.campaignId, request.batchId);
     if (Buffer.byteLength(JSON.stringify(customArgs)) > MAX_CUSTOM_ARGS_BYTES) {
       throw new ProviderRequestError("custom_args", "is over the 1 KB limit");

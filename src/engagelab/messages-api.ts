@@ -41,7 +41,7 @@ export class MessagesApiProvider implements SmsProvider {
     if (request.scheduleTime !== undefined && request.scheduleTime - Date.now() / 1000 >= SCHEDULE_MIN_LEAD_SECONDS) {
       payload.schedule_time = request.scheduleTime;
     }
-    const customArgs = (request.sendOptions.customArgs ?? {}) as Record<string, unknown>;
+    const customArgs = request.sendOptions.customArgs ?? {};
     payload.custom_args = { ...customArgs, campaign_id: request.campaignId, batch_id: request.batchId };
 
     const { status, body } = await this.http.call("messages", "POST", new URL("/v1/messages", this.baseUrl).href, payload);

@@ -1,3 +1,6 @@
+import type { SendOptions } from "../model/send-options.ts";
+import type { ProviderApi } from "../model/states.ts";
+
 /** One request's worth of recipients sharing one set of template params (at most 1000 for bulk APIs). */
 export interface BatchSendRequest {
   campaignId: string;
@@ -13,7 +16,7 @@ export interface BatchSendRequest {
   idempotencyKey: string;
   /** Unix seconds; v1/messages `schedule_time`. */
   scheduleTime?: number;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
 }
 
 export interface BatchRecipient {
@@ -53,7 +56,7 @@ export interface BatchSendResult {
 
 /** The seam between the send worker and one EngageLab API. */
 export interface SmsProvider {
-  readonly name: "messages" | "legacy" | "custom";
+  readonly name: ProviderApi;
   sendBatch(request: BatchSendRequest): Promise<BatchSendResult>;
 }
 

@@ -1,5 +1,5 @@
 import type { Config } from "../config/config.ts";
-import type { ProviderApi } from "../store/generated/enums.ts";
+import type { ProviderApi } from "../model/states.ts";
 import { EngageLabHttpClient } from "./http-client.ts";
 import { MessagesApiProvider } from "./messages-api.ts";
 import { LegacySendApiProvider } from "./legacy-send-api.ts";

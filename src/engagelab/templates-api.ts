@@ -2,6 +2,7 @@ import type { Config } from "../config/config.ts";
 import { ProviderError, ProviderRequestError } from "./errors.ts";
 import { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readId, readInt } from "./json-body.ts";
+import { UserError } from "../model/errors.ts";
 
 /** 0 pending review, 1 approved, -1 rejected, -2 not submitted (seed 003). */
 export type ApprovalStatus = 0 | 1 | -1 | -2;
@@ -80,14 +81,15 @@ export type TemplateChanges = Partial<NewTemplate>;
 const TEMPLATE_NOT_FOUND_CODE = 33001;
 
 /** The provider answered 33001 for this id: it never existed or was deleted. */
-export class TemplateNotFoundError extends Error {
+export class TemplateNotFoundError extends UserError {
   override name = "TemplateNotFoundError";
-  readonly code = TEMPLATE_NOT_FOUND_CODE;
+  readonly providerCode = TEMPLATE_NOT_FOUND_CODE;
   constructor(
     readonly templateId: string,
     options?: { cause?: unknown },
   ) {
-    super(`template ${templateId} does not exist`, options);
+    super("template_not_found", `template ${templateId} does not exist`, { kind: "not-found" });
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 

@@ -1,4 +1,6 @@
-import type { CampaignStatus } from "../store/generated/enums.ts";
+import { UserError } from "./errors.ts";
+import type { CampaignStatus } from "./states.ts";
+
 
 /**
  * The campaign state machine. `paused` is reachable from `scheduled` and `running`; the three final
@@ -14,11 +16,7 @@ export const CAMPAIGN_TRANSITIONS: Readonly<Record<CampaignStatus, readonly Camp
   cancelled: [],
 };
 
-export class CampaignStateError extends Error {
-  override name = "CampaignStateError";
-}
-
-export class InvalidTransitionError extends CampaignStateError {
+export class InvalidTransitionError extends UserError {
   override name = "InvalidTransitionError";
   constructor(
     readonly campaignId: string,
@@ -27,8 +25,10 @@ export class InvalidTransitionError extends CampaignStateError {
   ) {
     const allowed = CAMPAIGN_TRANSITIONS[from];
     super(
+      "invalid_transition",
       `Campaign ${campaignId} is ${from}; it cannot become ${to}` +
         (allowed.length ? ` (from ${from} it can become: ${allowed.join(", ")})` : ` (${from} is final)`),
+      { kind: "conflict" },
     );
   }
 }
@@ -39,8 +39,4 @@ export function canTransition(from: CampaignStatus, to: CampaignStatus): boolean
 
 export function assertTransition(campaignId: string, from: CampaignStatus, to: CampaignStatus): void {
   if (!canTransition(from, to)) throw new InvalidTransitionError(campaignId, from, to);
-}
-
-export function isFinalStatus(status: string): boolean {
-  return status === "completed" || status === "failed" || status === "cancelled";
 }

@@ -43,3 +43,10 @@ export class CampaignNotFoundError extends UserError {
 export function isUserError(error: unknown): error is UserError {
   return error instanceof UserError;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Campaign ids are UUIDs; anything else is answered as "no such campaign", never as a database error. */
+export function assertCampaignId(campaignId: string): void {
+  if (!UUID.test(campaignId)) throw new CampaignNotFoundError(campaignId);
+}

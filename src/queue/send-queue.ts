@@ -1,5 +1,6 @@
 import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
+import type { Config } from "../config/config.ts";
 
 export const SEND_QUEUE_NAME = "send";
 export const SEND_JOB_NAME = "send-batch";
@@ -19,6 +20,11 @@ export interface SendQueueOptions {
   prefix: string;
   attempts: number;
   backoffMs: number;
+}
+
+/** The send queue's options, from the config: every producer (CLI, worker, scheduler, API) uses these. */
+export function sendQueueOptions(config: Config): SendQueueOptions {
+  return { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs };
 }
 
 export function createSendQueue(connection: Redis, options: SendQueueOptions): Queue<SendJobData> {

@@ -8,19 +8,13 @@ import { CsvInputError } from "./errors.ts";
 import { normalisePhone, toRegion, type NormaliseOptions } from "./phone.ts";
 import { findUnclosedQuoteLine, readHead } from "./sniff.ts";
 import { Utf8Guard } from "./utf8-guard.ts";
+import type { IngestRow } from "../model/ingest-row.ts";
+
+export type { IngestRow };
 
 export { CsvInputError } from "./errors.ts";
 
 /** A data row of the source, already judged: a recipient to store, or a reject with its reason. */
-export interface SourceRow {
-  /** 1-based data row number (the header is row 0), as a spreadsheet user counts them after the header. */
-  rowNumber: number;
-  raw: string;
-  phone: string | null;
-  rejectReason: string | null;
-  params: Record<string, string> | null;
-}
-
 export interface CsvSourceOptions {
   phoneColumn: string;
   /** ISO 3166 alpha-2 region for numbers written without `+`/`00`; an unknown code fails before reading. */
@@ -57,7 +51,7 @@ interface RowPlan {
  * surrounding spaces; a file without them fails before any row is read. Every problem with the file itself
  * is a CsvInputError naming the line; problems with one number are rejects.
  */
-export async function* readCsvRecipients(path: string, options: CsvSourceOptions): AsyncGenerator<SourceRow> {
+export async function* readCsvRecipients(path: string, options: CsvSourceOptions): AsyncGenerator<IngestRow> {
   const defaultRegion = checkOptions(options);
   const source = await openCsv(path, options.maxBytes);
   let plan: RowPlan | undefined;
@@ -128,7 +122,7 @@ async function openCsv(path: string, maxBytes: number | undefined): Promise<Open
   return { records: parser as AsyncIterable<string[]>, delimiter: head.delimiter, headerLine: head.headerLine };
 }
 
-function judgeRow(record: string[], plan: RowPlan, rowNumber: number): SourceRow {
+function judgeRow(record: string[], plan: RowPlan, rowNumber: number): IngestRow {
   const raw = record[plan.phoneIndex] ?? "";
   let params: Record<string, string> | null = null;
   if (plan.paramNames.length > 0) {

@@ -10,7 +10,7 @@ import {
   removeCronScheduler,
   upsertCronScheduler,
 } from "../queue/schedule-queue.ts";
-import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
+import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "../campaigns/recurring-campaigns.ts";
@@ -34,7 +34,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   const workerConnection = createRedisConnection(config.redisUrl, "worker");
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
   const scheduleQueue = createScheduleQueue(producerConnection, config.queuePrefix);
-  const sendQueue = createSendQueue(producerConnection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config));
   const campaignQueue = campaignQueueOf(sendQueue);
   const templates = createTemplatesApi(config);
   const scheduler = cronSchedulerOf(scheduleQueue);

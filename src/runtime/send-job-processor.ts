@@ -1,6 +1,5 @@
 import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import type { Logger } from "../config/logger.ts";
 import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
 import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";

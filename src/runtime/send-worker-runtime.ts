@@ -1,10 +1,11 @@
 import type { Worker } from "bullmq";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
+import { staleClaimAfterMs } from "../model/states.ts";
 import { createProviders } from "../engagelab/providers.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createSendWorker } from "./send-job-processor.ts";
-import { campaignQueueOf, createSendQueue } from "../queue/send-queue.ts";
+import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
@@ -28,7 +29,7 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   const connection = createRedisConnection(config.redisUrl, "worker");
   // Start jobs queue batches; a worker has its own producer side for that.
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
-  const queue = createSendQueue(producerConnection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+  const queue = createSendQueue(producerConnection, sendQueueOptions(config));
   const worker = createSendWorker(
     connection,
     { db, providers: registry.providers, log, providerTimeoutMs: config.engagelab.timeoutMs, queue: campaignQueueOf(queue) },
@@ -55,7 +56,8 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   let stopping: Promise<void> | undefined;
   return {
     worker,
-    stop(graceMs = config.engagelab.timeoutMs + 5_000) {
+    // As long as a claim stays fresh: past that, another worker may already treat the batch as a dead worker's.
+    stop(graceMs = staleClaimAfterMs(config.engagelab.timeoutMs)) {
       stopping ??= (async () => {
         clearInterval(reconcileTimer);
         // worker.close() waits for in-flight jobs; past the grace period we close anyway. A batch left in

@@ -1,8 +1,8 @@
 import type { SandboxLedger } from "./ledger.ts";
 import type { SandboxKnobs } from "./options.ts";
 import type { IdSequence } from "./random.ts";
-import type { RequestIdCache } from "./legacy-api.ts";
-import type { TemplateStore } from "./templates-api.ts";
+import type { RequestIdCache } from "./request-id-cache.ts";
+import type { TemplateStore } from "./template-store.ts";
 
 /** Shared state every endpoint works against. */
 export interface SandboxContext {

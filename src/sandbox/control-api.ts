@@ -14,7 +14,7 @@ import {
   type HttpTunableKnob,
   type SandboxKnobs,
 } from "./options.ts";
-import { APPROVAL_STATUSES, type ApprovalStatus } from "./templates-api.ts";
+import { APPROVAL_STATUSES, type ApprovalStatus } from "./template-store.ts";
 
 export interface ControlHooks {
   ctx: SandboxContext;

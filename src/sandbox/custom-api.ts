@@ -4,7 +4,7 @@
  * Magic template ids (see magic-templates.ts): "missing*" → 4001, "rate-limited"/"freq-*" → 3004,
  * "fail-*" → 5001, and "code-*" requires template.params.code.
  */
-import { chance, refusesNumber, type SandboxContext } from "./context.ts";
+import { refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, jsonReply, looksLikeEmail, looksLikePhone, type Reply } from "./http.ts";
 import { magicTemplateFailure, requiresVerificationCode } from "./magic-templates.ts";
 import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";

@@ -5,7 +5,7 @@
  * sends nothing. Only answers from an actual send attempt are remembered (success, partial
  * success, all numbers invalid); parameter errors are not, so a corrected retry can go through.
  */
-import { chance, refusesNumber, type SandboxContext } from "./context.ts";
+import { refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, jsonReply, looksLikePhone, type Reply } from "./http.ts";
 import { randomBase36 } from "./random.ts";
 import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";
@@ -19,55 +19,6 @@ const INVALID_PARAMETER = 30001;
 const PARTIAL_SUCCESS = 41031;
 const INVALID_PHONE: ErrorCode = { code: 32002, message: "Invalid phone number format" };
 
-interface CachedReply {
-  reply: Reply;
-  storedAtMs: number;
-}
-
-/** request_id → first response. Map order is insertion order, so expired entries sit at the front. */
-export class RequestIdCache {
-  private readonly entries = new Map<string, CachedReply>();
-
-  constructor(
-    private readonly ttlMs: () => number,
-    private readonly nowMs: () => number,
-  ) {}
-
-  get(requestId: string): Reply | undefined {
-    const entry = this.entries.get(requestId);
-    if (!entry) return undefined;
-    if (this.isExpired(entry)) {
-      this.entries.delete(requestId);
-      return undefined;
-    }
-    return entry.reply;
-  }
-
-  set(requestId: string, reply: Reply): void {
-    this.evictExpired();
-    this.entries.delete(requestId);
-    this.entries.set(requestId, { reply, storedAtMs: this.nowMs() });
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-
-  private isExpired(entry: CachedReply): boolean {
-    return this.nowMs() - entry.storedAtMs >= this.ttlMs();
-  }
-
-  private evictExpired(): void {
-    for (const [requestId, entry] of this.entries) {
-      if (!this.isExpired(entry)) break;
-      this.entries.delete(requestId);
-    }
-  }
-}
 
 interface LegacyRequest {
   to: string[];

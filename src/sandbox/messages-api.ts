@@ -5,7 +5,7 @@
  * "fail-*" → 5001; any other id is accepted without consulting the template store.
  * Scheduled sends are recorded in the ledger at once: the sandbox does not wait for schedule_time.
  */
-import { chance, refusesNumber, type SandboxContext } from "./context.ts";
+import { refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, looksLikePhone, type Reply } from "./http.ts";
 import { magicTemplateFailure } from "./magic-templates.ts";
 import type { ErrorCode, SendEndpoint } from "./send-endpoint.ts";

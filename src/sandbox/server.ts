@@ -15,7 +15,8 @@ import { chance, type SandboxContext } from "./context.ts";
 import { customEndpoint } from "./custom-api.ts";
 import { FaultQueue } from "./faults.ts";
 import { hasValidBasicAuth, jsonReply, parseJson, readBody, writeReply, type Reply, type RequestBody } from "./http.ts";
-import { RequestIdCache, legacyEndpoint } from "./legacy-api.ts";
+import { legacyEndpoint } from "./legacy-api.ts";
+import { RequestIdCache } from "./request-id-cache.ts";
 import { SandboxLedger, type RequestOutcome, type SandboxRequest } from "./ledger.ts";
 import { messagesEndpoint } from "./messages-api.ts";
 import {
@@ -29,7 +30,8 @@ import {
 } from "./options.ts";
 import { IdSequence, mulberry32 } from "./random.ts";
 import type { SendEndpoint } from "./send-endpoint.ts";
-import { TemplateStore, handleTemplates } from "./templates-api.ts";
+import { TemplateStore } from "./template-store.ts";
+import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
 export type { FaultKind, SandboxOptions } from "./options.ts";

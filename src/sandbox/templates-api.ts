@@ -6,123 +6,17 @@
  * 30001 malformed parameter, 33005 duplicate name, 33007 content too long,
  * 33008 content with a forbidden word.
  */
-import type { SandboxContext } from "./context.ts";
 import { isPlainObject, jsonReply, parseJson, type Reply } from "./http.ts";
-
-export type ApprovalStatus = 0 | 1 | -1 | -2;
-export const APPROVAL_STATUSES: readonly ApprovalStatus[] = [0, 1, -1, -2];
-
-export interface SmsTemplate {
-  template_id: number;
-  template_name: string;
-  msg_type: number;
-  template_type: number;
-  template_content: string;
-  approval_status: ApprovalStatus;
-  approval_message: string;
-  sign_id?: number;
-  create_time: string;
-  update_time: string;
-}
-
-const MAX_NAME_CHARS = 64;
-const MAX_CONTENT_CHARS = 512;
-const MAX_PAGE_SIZE = 100;
-const FIRST_CREATED_ID = 1000;
-const INTERNATIONAL_MSG_TYPE = 2;
-
-/** Provider timestamps look like "2022-08-25T14:35:48+0800"; the sandbox reports UTC. */
-function providerTime(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}+0000`;
-}
-
-function charCount(text: string): number {
-  return [...text].length;
-}
-
-export interface NewTemplate {
-  template_name: string;
-  template_content: string;
-  template_type: number;
-  msg_type?: number;
-  sign_id?: number;
-}
-
-export class TemplateStore {
-  private readonly byId = new Map<number, SmsTemplate>();
-  private nextId = FIRST_CREATED_ID;
-
-  constructor(private readonly nowMs: () => number) {
-    const now = providerTime(nowMs());
-    this.byId.set(1, {
-      template_id: 1,
-      template_name: "sandbox-notice",
-      msg_type: INTERNATIONAL_MSG_TYPE,
-      template_type: 1,
-      template_content: "Your order {{order}} has shipped",
-      approval_status: 1,
-      approval_message: "",
-      create_time: now,
-      update_time: now,
-    });
-  }
-
-  get(id: number): SmsTemplate | undefined {
-    const template = this.byId.get(id);
-    return template && { ...template };
-  }
-
-  list(): SmsTemplate[] {
-    return [...this.byId.values()].sort((a, b) => a.template_id - b.template_id).map((t) => ({ ...t }));
-  }
-
-  isNameTaken(name: string, exceptId?: number): boolean {
-    for (const template of this.byId.values()) {
-      if (template.template_name === name && template.template_id !== exceptId) return true;
-    }
-    return false;
-  }
-
-  add(fields: NewTemplate, approvalStatus: ApprovalStatus): SmsTemplate {
-    const now = providerTime(this.nowMs());
-    const template: SmsTemplate = {
-      template_id: this.nextId++,
-      template_name: fields.template_name,
-      msg_type: fields.msg_type ?? INTERNATIONAL_MSG_TYPE,
-      template_type: fields.template_type,
-      template_content: fields.template_content,
-      approval_status: approvalStatus,
-      approval_message: "",
-      ...(fields.sign_id === undefined ? {} : { sign_id: fields.sign_id }),
-      create_time: now,
-      update_time: now,
-    };
-    this.byId.set(template.template_id, template);
-    return { ...template };
-  }
-
-  update(id: number, changes: Partial<Omit<SmsTemplate, "template_id" | "create_time" | "update_time">>): boolean {
-    const template = this.byId.get(id);
-    if (!template) return false;
-    Object.assign(template, changes, { update_time: providerTime(this.nowMs()) });
-    return true;
-  }
-
-  setApproval(id: number, status: ApprovalStatus, message = ""): SmsTemplate | undefined {
-    // Only a rejected template carries a review message, as in the seed.
-    if (!this.update(id, { approval_status: status, approval_message: status === -1 ? message : "" })) return undefined;
-    return this.get(id);
-  }
-
-  remove(id: number): boolean {
-    return this.byId.delete(id);
-  }
-}
-
-interface ApiError {
-  code: number;
-  message: string;
-}
+import type { SandboxContext } from "./context.ts";
+import {
+  APPROVAL_STATUSES,
+  MAX_CONTENT_CHARS,
+  MAX_NAME_CHARS,
+  MAX_PAGE_SIZE,
+  charCount,
+  type ApiError,
+  type ApprovalStatus,
+} from "./template-store.ts";
 
 function fail(code: number, message: string): Reply {
   return jsonReply(400, { code, message });

@@ -1,8 +1,8 @@
-import { from as copyFrom } from "pg-copy-streams";
 import type pg from "pg";
-import { CopyTextWriter } from "./copy-writer.ts";
+import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import type { StagingSource } from "./campaign-repository.ts";
+import { UserError } from "../model/errors.ts";
 
 /** Contacts with any of `tags` (all contacts when empty) whose attributes contain `attributes`. */
 export interface AudienceFilter {
@@ -11,8 +11,11 @@ export interface AudienceFilter {
   attributes: Record<string, string>;
 }
 
-export class AudienceError extends Error {
+export class AudienceError extends UserError {
   override name = "AudienceError";
+  constructor(message: string) {
+    super("audience_not_found", message, { kind: "not-found", field: "audience" });
+  }
 }
 
 /** A saved segment of that name, else the contacts carrying that tag. */
@@ -76,24 +79,19 @@ export interface ContactImportReport {
 export async function importContacts(db: Database, rows: AsyncIterable<ContactRow>, maxRejectsKept = 1_000): Promise<ContactImportReport> {
   return withTransaction(db.pool, async (client) => {
     await client.query(`CREATE TEMP TABLE contact_import (row_number int, phone text, attributes jsonb, tags text[]) ON COMMIT DROP`);
-    const stream = client.query(copyFrom(`COPY contact_import (row_number, phone, attributes, tags) FROM STDIN`));
-    const writer = new CopyTextWriter(stream);
     const rejects: ContactImportReport["rejects"] = [];
-    let count = 0;
-    try {
+    const count = await copyIn(client, `COPY contact_import (row_number, phone, attributes, tags) FROM STDIN`, async (writer) => {
+      let n = 0;
       for await (const row of rows) {
-        count++;
+        n++;
         if (row.phone === null) {
           if (rejects.length < maxRejectsKept) rejects.push({ rowNumber: row.rowNumber, raw: row.raw, reason: row.rejectReason ?? "invalid" });
           continue;
         }
         await writer.writeRow([row.rowNumber, row.phone, JSON.stringify(row.attributes), toPgArray(row.tags)]);
       }
-      await writer.end();
-    } catch (error) {
-      stream.destroy(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    }
+      return n;
+    });
     const { rows: result } = await client.query<{ inserted: string; updated: string }>(
       `WITH attrs AS (
          -- A number listed twice in one file merges like a re-import: later rows win per attribute.

@@ -1,7 +1,9 @@
 import type pg from "pg";
-import { isFinalStatus } from "../model/campaign-state.ts";
+import { CLAIMABLE_BATCH_STATES, FINAL_BATCH_STATES, isFinalStatus, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
 import { withTransaction } from "./database.ts";
-import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
+import { retryWhileDatabaseUnavailable } from "./database-health.ts";
+import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 /** A batch claimed for sending, with what the provider call needs from its campaign. */
 export interface ClaimedBatch {
@@ -18,14 +20,13 @@ export interface ClaimedBatch {
   templateId: string;
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
 }
 
 export type ClaimResult =
   | { claimed: true; batch: ClaimedBatch }
   | { claimed: false; state: BatchState | null; campaignStatus: string | null; claimedAt: Date | null };
 
-const FINAL_BATCH_STATES = ["sent", "partial", "failed", "unknown", "cancelled"] as const;
 
 /**
  * Claims a batch with a conditional update committed BEFORE the HTTP call. Exactly one caller can move
@@ -37,9 +38,9 @@ export async function claimBatch(pool: pg.Pool, batchId: string): Promise<ClaimR
     `UPDATE batches b SET state = 'sending', attempts = b.attempts + 1, claimed_at = now(),
        first_claimed_at = coalesce(b.first_claimed_at, now()), updated_at = now()
      FROM campaigns c
-     WHERE b.id = $1 AND c.id = b.campaign_id AND b.state IN ('queued', 'retrying') AND c.status = 'running'
+     WHERE b.id = $1 AND c.id = b.campaign_id AND b.state = ANY($2::"BatchState"[]) AND c.status = 'running'
      RETURNING ${CLAIMED_COLUMNS}`,
-    [batchId],
+    [batchId, CLAIMABLE_BATCH_STATES],
   );
   if (rows[0]) return { claimed: true, batch: toClaimedBatch(rows[0]) };
   const { rows: current } = await pool.query<{ state: BatchState; status: string; claimed_at: Date | null }>(
@@ -86,6 +87,11 @@ function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
     onUnknown: row.on_unknown,
     sendOptions: row.send_options,
   };
+}
+
+/** Keeps a long batch's claim fresh, so another worker does not take it for a dead worker's. */
+export async function touchClaim(pool: pg.Pool, batchId: string): Promise<void> {
+  await pool.query(`UPDATE batches SET claimed_at = now() WHERE id = $1 AND state = 'sending'`, [batchId]);
 }
 
 /** Recipients of the batch still waiting for an outcome, in file order. */
@@ -330,9 +336,9 @@ export async function settleBatchOfCancelledCampaign(pool: pg.Pool, batchId: str
          updated_at = now()
        FROM campaigns c
        WHERE b.id = $1 AND c.id = b.campaign_id AND c.status = 'cancelled'
-         AND (b.state IN ('pending', 'queued', 'retrying') OR (b.state = 'sending' AND b.claimed_at = $2))
+         AND (b.state = ANY($3::"BatchState"[]) OR (b.state = 'sending' AND b.claimed_at = $2))
        RETURNING b.campaign_id, b.sequence, b.state`,
-      [batchId, staleClaimedAt ?? null],
+      [batchId, staleClaimedAt ?? null, UNCLAIMED_OPEN_BATCH_STATES],
     );
     const row = rows[0];
     if (!row) return null;
@@ -344,4 +350,71 @@ export async function settleBatchOfCancelledCampaign(pool: pg.Pool, batchId: str
   });
   if (settled) await completeCampaignIfDone(pool, settled);
   return settled !== null;
+}
+
+/** Recipients settled by a batch that did not finish (single-recipient API interrupted part-way). */
+export interface RecipientProgress {
+  accepted: BatchOutcome["accepted"];
+  failed: BatchOutcome["failed"];
+  unknown: BatchOutcome["failed"];
+}
+
+/**
+ * What the batch-send rules (src/campaigns/batch-decision.ts) decided for a claimed batch. `progress` is
+ * recorded first when present; `unexpected` marks an error that is neither a provider answer nor a refusal.
+ */
+export type SendDecision = (
+  | { kind: "record"; outcome: BatchOutcome }
+  | {
+      kind: "retry";
+      code: number | null;
+      message: string;
+      /** The last attempt may have reached the provider unanswered. */
+      ambiguous: boolean;
+      retryAfterMs: number | undefined;
+      rateLimited: boolean;
+      reason: string;
+    }
+  | { kind: "pause"; code: number | null; reason: string }
+) & { progress?: RecipientProgress; unexpected?: boolean };
+
+export type AppliedDecision =
+  | { kind: "recorded"; progress: CampaignProgress }
+  | { kind: "retrying"; cancelled: boolean }
+  | { kind: "paused" }
+  | { kind: "not-claimed"; reason: string };
+
+/** How long a worker holds on to a provider result while Postgres is down, rather than lose it. */
+const RECORD_DEADLINE_MS = 60_000;
+
+/**
+ * Applies one send decision to a claimed batch. The provider has answered: every write waits out a short
+ * PostgreSQL outage (up to RECORD_DEADLINE_MS), since losing it would turn a known outcome into an unknown one.
+ */
+export async function applySendDecision(
+  pool: pg.Pool,
+  batch: { batchId: string; campaignId: string; sequence: number },
+  decision: SendDecision,
+): Promise<AppliedDecision> {
+  const durably = <T>(write: () => Promise<T>) => retryWhileDatabaseUnavailable(pool, write, RECORD_DEADLINE_MS);
+  try {
+    if (decision.progress) {
+      const { accepted, failed, unknown } = decision.progress;
+      await durably(() => recordRecipientProgress(pool, batch, accepted, failed, unknown));
+    }
+    switch (decision.kind) {
+      case "record":
+        return { kind: "recorded", progress: await durably(() => recordBatchOutcome(pool, decision.outcome)) };
+      case "retry":
+        await durably(() => markBatchRetrying(pool, batch.batchId, decision.code, decision.message, decision.ambiguous));
+        return { kind: "retrying", cancelled: await settleBatchOfCancelledCampaign(pool, batch.batchId) };
+      case "pause":
+        await durably(() => pauseCampaignForBatch(pool, batch, decision.code, decision.reason));
+        await settleBatchOfCancelledCampaign(pool, batch.batchId);
+        return { kind: "paused" };
+    }
+  } catch (error) {
+    if (error instanceof BatchNotClaimedError) return { kind: "not-claimed", reason: error.message };
+    throw error;
+  }
 }

@@ -1,10 +1,11 @@
-import { from as copyFrom } from "pg-copy-streams";
 import type pg from "pg";
-import { CopyTextWriter } from "./copy-writer.ts";
+import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
-import type { CampaignStatus, ProviderApi, UnknownOutcomePolicy } from "./generated/enums.ts";
 import { assertTransition } from "../model/campaign-state.ts";
-import { CampaignNotFoundError } from "../campaigns/campaign-status.ts";
+import type { IngestRow } from "../model/ingest-row.ts";
+import { CampaignNotFoundError } from "../model/errors.ts";
+import { OPEN_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES, type CampaignStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
+import type { SendOptions } from "../model/send-options.ts";
 
 export interface NewCampaign {
   name: string;
@@ -12,18 +13,10 @@ export interface NewCampaign {
   templateParams: Record<string, string>;
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
-  sendOptions: Record<string, unknown>;
+  sendOptions: SendOptions;
   source: string;
   /** Set for runs of a recurring schedule; unique, so a firing cannot create two campaigns. */
   runKey?: string;
-}
-
-export interface IngestRow {
-  rowNumber: number;
-  raw: string;
-  phone: string | null;
-  rejectReason: string | null;
-  params: Record<string, string> | null;
 }
 
 export interface IngestedCampaign {
@@ -163,32 +156,17 @@ async function applySuppressions(client: pg.PoolClient): Promise<number> {
 }
 
 async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow>, options: IngestOptions): Promise<number> {
-  const stream = client.query(copyFrom(`COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`));
-  const writer = new CopyTextWriter(stream);
   const progressEvery = options.progressEvery ?? 50_000;
-  let count = 0;
-  try {
+  const count = await copyIn(client, `COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`, async (writer) => {
+    let n = 0;
     for await (const row of rows) {
       await writer.writeRow([row.rowNumber, row.phone, row.raw, row.rejectReason, row.params ? JSON.stringify(row.params) : null]);
-      if (++count % progressEvery === 0) options.onProgress?.(count);
+      if (++n % progressEvery === 0) options.onProgress?.(n);
     }
-    await writer.end();
-  } catch (error) {
-    // Abort the COPY so the connection is usable for the ROLLBACK that follows.
-    stream.destroy(error instanceof Error ? error : new Error(String(error)));
-    await once(stream).catch(() => {});
-    throw error;
-  }
+    return n;
+  });
   options.onProgress?.(count);
   return count;
-}
-
-function once(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once("error", () => resolve());
-    stream.once("close", () => resolve());
-    setTimeout(resolve, 1_000).unref();
-  });
 }
 
 /**
@@ -282,8 +260,8 @@ export async function resumeCampaignRecord(db: Database, campaignId: string): Pr
     );
     await client.query(`UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending'`, [campaignId]);
     const open = await client.query<{ id: string }>(
-      `SELECT id FROM batches WHERE campaign_id = $1 AND state IN ('queued', 'retrying', 'sending') ORDER BY sequence`,
-      [campaignId],
+      `SELECT id FROM batches WHERE campaign_id = $1 AND state = ANY($2::"BatchState"[]) AND state <> 'pending' ORDER BY sequence`,
+      [campaignId, OPEN_BATCH_STATES],
     );
     return { status: "running", batchIds: open.rows.map((r) => r.id), scheduledAt: null };
   });
@@ -316,8 +294,8 @@ export async function cancelCampaignRecord(db: Database, campaignId: string, rea
     );
     const batches = await client.query<{ sequence: number }>(
       `UPDATE batches SET state = 'cancelled', updated_at = now()
-       WHERE campaign_id = $1 AND state IN ('pending', 'queued', 'retrying') RETURNING sequence`,
-      [campaignId],
+       WHERE campaign_id = $1 AND state = ANY($2::"BatchState"[]) RETURNING sequence`,
+      [campaignId, UNCLAIMED_OPEN_BATCH_STATES],
     );
     const recipients = await client.query(
       `UPDATE recipients SET state = 'cancelled', updated_at = now()

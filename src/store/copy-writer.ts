@@ -1,5 +1,7 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
+import type pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 
 const FLUSH_BYTES = 64 * 1024;
 
@@ -42,4 +44,31 @@ const NEEDS_ESCAPE = /[\\\t\n\r]/;
 export function escapeCopyText(value: string): string {
   if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
+}
+
+/**
+ * Runs one `COPY … FROM STDIN`: `fill` writes the rows, the COPY ends when it returns. If `fill` (or the
+ * source it reads) throws, the COPY is aborted and waited for, so the connection is usable for the
+ * ROLLBACK that follows; the error is rethrown.
+ */
+export async function copyIn<T>(client: pg.PoolClient, sql: string, fill: (writer: CopyTextWriter) => Promise<T>): Promise<T> {
+  const stream = client.query(copyFrom(sql));
+  const writer = new CopyTextWriter(stream);
+  try {
+    const result = await fill(writer);
+    await writer.end();
+    return result;
+  } catch (error) {
+    stream.destroy(error instanceof Error ? error : new Error(String(error)));
+    await settled(stream);
+    throw error;
+  }
+}
+
+function settled(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once("error", () => resolve());
+    stream.once("close", () => resolve());
+    setTimeout(resolve, 1_000).unref();
+  });
 }

@@ -4,6 +4,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import pg from "pg";
+import { UserError } from "../model/errors.ts";
 
 /**
  * Applies prisma/migrations/<name>/migration.sql in name order and records them in `_prisma_migrations`
@@ -28,8 +29,11 @@ export interface MigrationReport {
   alreadyApplied: number;
 }
 
-export class MigrationError extends Error {
+export class MigrationError extends UserError {
   override name = "MigrationError";
+  constructor(message: string) {
+    super("database_not_migrated", message, { kind: "unavailable" });
+  }
 }
 
 export async function migrateDatabase(databaseUrl: string, migrationsDir = MIGRATIONS_DIR): Promise<MigrationReport> {

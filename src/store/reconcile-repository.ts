@@ -1,3 +1,4 @@
+import { CLAIMABLE_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
 import type { Database } from "./database.ts";
 
 export interface OpenWork {
@@ -19,14 +20,14 @@ export async function findOpenWork(db: Database, options: { campaignId?: string;
     `SELECT b.campaign_id, b.id, b.state FROM batches b JOIN campaigns c ON c.id = b.campaign_id
      WHERE ($1::uuid IS NULL OR c.id = $1::uuid)
        AND (
-         (c.status = 'running' AND b.state IN ('queued', 'retrying'))
+         (c.status = 'running' AND b.state = ANY($3::"BatchState"[]))
          -- stale in-flight batches, also of cancelled campaigns: their job settles them
          OR (c.status IN ('running', 'cancelled') AND b.state = 'sending'
              AND b.claimed_at < now() - make_interval(secs => $2::double precision / 1000))
-         OR (c.status = 'cancelled' AND b.state IN ('pending', 'queued', 'retrying'))
+         OR (c.status = 'cancelled' AND b.state = ANY($4::"BatchState"[]))
        )
      ORDER BY b.campaign_id, b.sequence`,
-    [options.campaignId ?? null, options.staleAfterMs],
+    [options.campaignId ?? null, options.staleAfterMs, CLAIMABLE_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES],
   );
   const { rows: scheduled } = await db.pool.query<{ id: string; scheduled_at: Date }>(
     `SELECT id, scheduled_at FROM campaigns WHERE status = 'scheduled' AND scheduled_at IS NOT NULL AND ($1::uuid IS NULL OR id = $1::uuid)`,

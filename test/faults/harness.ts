@@ -24,7 +24,7 @@ import { Queue } from "bullmq";
 import pg from "pg";
 import { expect } from "vitest";
 import { getCampaignStatus, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
-import { isFinalStatus } from "../../src/model/campaign-state.ts";
+import { isFinalStatus } from "../../src/model/states.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { SEND_QUEUE_NAME } from "../../src/queue/send-queue.ts";
 import type { SandboxRequest, SandboxStats, SendApi } from "../../src/sandbox/server.ts";

@@ -1,6 +1,6 @@
 import { launchCsvCampaign, type CsvCampaignInput, type LaunchedCampaign } from "../../src/campaigns/launch-campaign.ts";
 import { getCampaignStatus, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
-import { isFinalStatus } from "../../src/model/campaign-state.ts";
+import { isFinalStatus } from "../../src/model/states.ts";
 import { startSendWorker, type RunningSendWorker } from "../../src/runtime/send-worker-runtime.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { createSendQueue, enqueueBatches } from "../../src/queue/send-queue.ts";

@@ -1,10 +1,9 @@
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
 import { importContactsFromCsv, importSuppressionsFromCsv } from "../../recipients/audience-import.ts";
-import { normalisePhone } from "../../recipients/phone.ts";
-import { listSegments, saveSegment } from "../../store/audience-repository.ts";
-import { addSuppressions, listSuppressions } from "../../store/suppression-repository.ts";
+import { listSegments, listSuppressions, saveSegment, suppressNumbers } from "../../recipients/audience-lists.ts";
+import { withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
-import { collectKeyValue, collectList, wholeNumber, withServices } from "../shared.ts";
+import { collectKeyValue, collectList, wholeNumber } from "../shared.ts";
 
 export function registerAudienceCommands(program: Command): void {
   const contacts = program.command("contacts").description("the database audience");
@@ -36,9 +35,6 @@ export function registerAudienceCommands(program: Command): void {
     .option("--tag <tag>", "contacts with this tag (repeatable; any of them matches)", collectList, [])
     .option("--where <attribute=value>", "contacts whose attribute has this value (repeatable; all must match)", collectKeyValue, {})
     .action(async (name: string, opts: { tag: string[]; where: Record<string, string> }) => {
-      if (opts.tag.length === 0 && Object.keys(opts.where).length === 0) {
-        throw new InvalidArgumentError("a segment needs at least one --tag or --where");
-      }
       await withServices(async ({ db }) => {
         await saveSegment(db, { name, tags: opts.tag, attributes: opts.where });
         console.log(`segment "${name}" saved`);
@@ -64,14 +60,9 @@ export function registerAudienceCommands(program: Command): void {
     .option("--reason <reason>", "why (kept with the entry)", "opt-out")
     .option("--region <code>", "default country for numbers without a country code")
     .action(async (phones: string[], opts: { reason: string; region?: string }) => {
-      const normalised = phones.map((raw) => {
-        const result = normalisePhone(raw, opts.region);
-        if (!result.ok) throw new InvalidArgumentError(`"${raw}" is not a valid phone number: ${result.reason}`);
-        return result.e164;
-      });
       await withServices(async ({ db }) => {
-        const added = await addSuppressions(db, normalised, opts.reason, "cli");
-        console.log(`${added} number(s) added to the suppression list (${normalised.length - added} already there)`);
+        const { added, given } = await suppressNumbers(db, { phones, reason: opts.reason, source: "cli", defaultRegion: opts.region });
+        console.log(`${added} number(s) added to the suppression list (${given - added} already there)`);
       });
     });
   suppress

@@ -11,11 +11,12 @@ import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, ty
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
 import { startSendWorker } from "../../runtime/send-worker-runtime.ts";
-import { createProviders } from "../../engagelab/providers.ts";
-import { createTemplatesApi } from "../../engagelab/templates-api.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
-import { collectKeyValue, isoTime, wholeNumber, withQueue, withServices } from "../shared.ts";
+import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
+import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
+import type { SendOptions as ProviderSendOptions } from "../../model/send-options.ts";
+import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
   audience?: string;
@@ -25,7 +26,7 @@ interface SendOptions {
   map: Record<string, string>;
   phoneColumn: string;
   countryColumn?: string;
-  provider: "messages" | "legacy" | "custom";
+  provider: ProviderApi;
   onUnknown: "mark-unknown" | "resend";
   region?: string;
   from?: string;
@@ -41,8 +42,8 @@ interface SendOptions {
 }
 
 /** Provider-specific options of `send`, as stored in Campaign.sendOptions. */
-function sendOptionsFrom(opts: SendOptions): Record<string, unknown> {
-  const options: Record<string, unknown> = {};
+function sendOptionsFrom(opts: SendOptions): ProviderSendOptions {
+  const options: ProviderSendOptions = {};
   if (opts.from !== undefined) options.from = opts.from;
   if (opts.msgType !== undefined) options.msgType = opts.msgType;
   if (opts.labelId !== undefined) options.labelId = opts.labelId;
@@ -84,7 +85,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("-m, --map <variable=column>", "template variable from a CSV column or contact attribute (repeatable)", collectKeyValue, {})
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
-    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
     .addOption(
       new Option("--on-unknown <policy>", "a batch whose outcome is unknown after a crash: mark unknown, or resend")
         .choices(["mark-unknown", "resend"])
@@ -113,7 +114,7 @@ export function registerCampaignCommands(program: Command): void {
       }
       if (opts.worker && !opts.wait) throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
       await withServices(async ({ config, log, db }) => {
-        const templates = createTemplatesApi(config);
+        const templates = openTemplates(config);
         const started = Date.now();
         try {
           const campaign = await withQueue(config, async (queue) => {
@@ -162,7 +163,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("--region <code>", "default country for a number without a country code")
     .action(async (to: string, opts: { template: string; param: Record<string, string>; region?: string }) => {
       await withServices(async ({ config, log, db }) => {
-        const registry = createProviders(config);
+        const registry = openProviders(config);
         try {
           const result = await sendOneMessage(
             { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs },

@@ -1,23 +1,9 @@
 import { Option, type Command } from "commander";
-import type { Config } from "../../config/config.ts";
-import { addSchedule, listSchedules, removeSchedule, type CronScheduler } from "../../campaigns/recurring-campaigns.ts";
-import { cronSchedulerOf } from "../../runtime/scheduler-runtime.ts";
-import { createTemplatesApi } from "../../engagelab/templates-api.ts";
-import { createRedisConnection } from "../../queue/redis.ts";
-import { createScheduleQueue } from "../../queue/schedule-queue.ts";
+import { addSchedule, listSchedules, removeSchedule } from "../../campaigns/recurring-campaigns.ts";
+import { openTemplates, withScheduler, withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
-import { collectKeyValue, withServices } from "../shared.ts";
-
-async function withScheduler<T>(config: Config, fn: (scheduler: CronScheduler) => Promise<T>): Promise<T> {
-  const connection = createRedisConnection(config.redisUrl, "producer");
-  const queue = createScheduleQueue(connection, config.queuePrefix);
-  try {
-    return await fn(cronSchedulerOf(queue));
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
-}
+import { collectKeyValue } from "../shared.ts";
+import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 export function registerScheduleCommands(program: Command): void {
   program
@@ -39,15 +25,15 @@ export function registerScheduleCommands(program: Command): void {
     .requiredOption("-t, --template <id>", "EngageLab template id")
     .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
     .option("-m, --map <variable=attribute>", "template variable from a contact attribute (repeatable)", collectKeyValue, {})
-    .addOption(new Option("--provider <api>", "EngageLab send API").choices(["messages", "legacy", "custom"]).default("messages"))
+    .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
     .option("--no-template-check", "skip the template pre-flight, now and at every firing")
     .action(
       async (
         name: string,
-        opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: "messages" | "legacy" | "custom"; templateCheck: boolean },
+        opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: ProviderApi; templateCheck: boolean },
       ) => {
         await withServices(async ({ config, db }) => {
-          const templates = createTemplatesApi(config);
+          const templates = openTemplates(config);
           try {
             const next = await withScheduler(config, (scheduler) =>
               addSchedule(

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/config.ts";
-import { migrateDatabase } from "../../store/migrate.ts";
+import { runMigrations } from "../../runtime/services.ts";
 import { startSandbox, sandboxOptionsFromEnv, type SandboxOptions } from "../../sandbox/server.ts";
 import { numberBetween } from "../shared.ts";
 
@@ -10,7 +10,7 @@ export function registerServiceCommands(program: Command): void {
     .description("create the database if it is missing and apply pending migrations")
     .action(async () => {
       const config = loadConfig();
-      const report = await migrateDatabase(config.databaseUrl);
+      const report = await runMigrations(config);
       const created = report.createdDatabase ? "created the database; " : "";
       const names = report.applied.length ? `: ${report.applied.join(", ")}` : "";
       console.log(`${created}applied ${report.applied.length} migration(s)${names}; ${report.alreadyApplied} already applied`);

@@ -1,0 +1,167 @@
+// The batch-send rules as pure functions: (what the claim found | the claimed batch) × (the provider's result
+// or error) × (the attempt) → what to record and what to do next. send-batch.ts does the I/O around them;
+// the repository applies a decision in one call. test/batch-decision.test.ts holds the table.
+import { classifyProviderError } from "../engagelab/error-policy.ts";
+import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
+import type { BatchSendResult } from "../engagelab/provider.ts";
+import type { BatchOutcome, ClaimedBatch, ClaimResult, RecipientProgress, SendDecision } from "../store/batch-repository.ts";
+
+export type { SendDecision };
+
+/** Legacy `request_id` de-duplicates for one hour (docs/engagelab-apis.md#legacy-request); stay clear of the edge. */
+export const LEGACY_REQUEST_ID_WINDOW_MS = 55 * 60 * 1000;
+
+export interface AttemptInfo {
+  /** No further retry will be scheduled after this attempt. */
+  isLastAttempt: boolean;
+}
+
+/** The parts of a claimed batch the rules read. */
+export type BatchFacts = Pick<
+  ClaimedBatch,
+  "id" | "campaignId" | "sequence" | "provider" | "onUnknown" | "attempts" | "firstClaimedAt" | "lastAttemptAmbiguous"
+>;
+
+export type ClaimDecision =
+  | { kind: "send" }
+  /** Another worker holds the batch right now: look again later without spending an attempt. */
+  | { kind: "busy"; delayMs: number }
+  /** A dead worker's claim: take it over (compare-and-set on `claimedAt`), then apply the stale-batch rule. */
+  | { kind: "take-over"; staleClaimedAt: Date }
+  /** Nothing to send. `settleCancelled` when a cancelled campaign's batch is left open and nobody is on it. */
+  | { kind: "skip"; reason: string; settleCancelled?: { staleClaimedAt: Date | undefined } };
+
+/** What to do with a job, given what the claim found. */
+export function decideOnClaim(claim: ClaimResult, nowMs: number, staleAfterMs: number): ClaimDecision {
+  if (claim.claimed) return { kind: "send" };
+  const age = claim.claimedAt ? nowMs - claim.claimedAt.getTime() : undefined;
+  if (claim.state === "sending" && claim.campaignStatus === "running" && claim.claimedAt && age !== undefined) {
+    return age < staleAfterMs ? { kind: "busy", delayMs: staleAfterMs - age } : { kind: "take-over", staleClaimedAt: claim.claimedAt };
+  }
+  const reason = `batch is ${claim.state ?? "missing"}, campaign is ${claim.campaignStatus ?? "missing"}`;
+  if (claim.campaignStatus === "cancelled") {
+    // Left open by a send that failed after the cancel, or by a worker that died: settle it now. A batch
+    // still `sending` with a fresh claim has a live worker, which settles it itself.
+    const stale = claim.state === "sending" && age !== undefined && age >= staleAfterMs;
+    if (claim.state !== "sending" || stale) return { kind: "skip", reason, settleCancelled: { staleClaimedAt: claim.claimedAt ?? undefined } };
+  }
+  return { kind: "skip", reason };
+}
+
+/** A batch taken over from a dead worker: nobody knows whether the provider sent it. */
+export function decideStaleBatch(batch: BatchFacts, nowMs: number): { kind: "resend" } | { kind: "record"; outcome: BatchOutcome } {
+  // Legacy v1/send answers a repeated request_id with the first result for one hour: resending is safe.
+  const legacyWindowOpen = batch.provider === "legacy" && nowMs - batch.firstClaimedAt.getTime() < LEGACY_REQUEST_ID_WINDOW_MS;
+  if (legacyWindowOpen || batch.onUnknown === "resend") return { kind: "resend" };
+  return { kind: "record", outcome: unknownOutcome(batch, "worker stopped during the provider request; the provider may or may not have sent it") };
+}
+
+/**
+ * Before the request: a legacy retry long after an unanswered attempt (e.g. the campaign sat paused) is past
+ * the provider's request_id window, so sending again could text the batch twice.
+ */
+export function decideBeforeSend(batch: BatchFacts, nowMs: number): { kind: "send" } | { kind: "record"; outcome: BatchOutcome } {
+  if (batch.provider === "legacy" && batch.lastAttemptAmbiguous && nowMs - batch.firstClaimedAt.getTime() >= LEGACY_REQUEST_ID_WINDOW_MS) {
+    return {
+      kind: "record",
+      outcome: unknownOutcome(batch, "the last attempt went unanswered and the provider's one-hour request_id window has passed; not re-sent"),
+    };
+  }
+  return { kind: "send" };
+}
+
+/** A claimed batch with no pending recipient left (all settled by an earlier, interrupted attempt). */
+export function nothingLeftToSend(batch: BatchFacts): SendDecision {
+  return { kind: "record", outcome: { ...baseOutcome(batch), state: "sent", rest: { state: "accepted" } } };
+}
+
+/** After the provider answered (or failed to). */
+export function decideAfterSend(
+  batch: BatchFacts,
+  sent: { result: BatchSendResult } | { error: unknown },
+  attempt: AttemptInfo,
+): SendDecision {
+  if ("error" in sent) return decideOnError(batch, sent.error, attempt, false);
+  const result = sent.result;
+  if (result.unsettled) {
+    // Some recipients were settled before an error stopped the batch: keep them. Requests that may have
+    // arrived unanswered follow the unknown-outcome rule one by one; the recipients never tried are handled
+    // by the error's own rule, and resending those can duplicate nothing.
+    const progress: RecipientProgress = {
+      accepted: result.accepted,
+      failed: result.failed,
+      unknown: batch.onUnknown !== "resend" ? (result.ambiguous ?? []) : [],
+    };
+    return { ...decideOnError(batch, result.unsettled.error, attempt, true), progress };
+  }
+  const shortfall = result.totalCount - result.acceptedCount;
+  return {
+    kind: "record",
+    outcome: {
+      ...baseOutcome(batch),
+      state: result.failed.length > 0 || shortfall > 0 ? "partial" : "sent",
+      planId: result.planId,
+      messageId: result.messageId,
+      taskId: result.taskId,
+      totalCount: result.totalCount,
+      acceptedCount: result.acceptedCount,
+      errorMessage: shortfall > 0 && result.failed.length === 0 ? `provider accepted ${result.acceptedCount} of ${result.totalCount} numbers` : null,
+      accepted: result.accepted,
+      failed: result.failed,
+      rest: { state: "accepted" },
+    },
+  };
+}
+
+/**
+ * A provider failure → pause the campaign, retry later, or record the batch unknown or failed.
+ * `untriedOnly`: the recipients still pending were never sent (a single-recipient batch stopped part-way).
+ */
+function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, untriedOnly: boolean): SendDecision {
+  const resendIsSafe = untriedOnly || batch.provider === "legacy" || batch.onUnknown === "resend";
+  const policy = classifyProviderError(error, { resendIsSafe });
+  const code = error instanceof ProviderError ? (error.code ?? null) : null;
+  const known = error instanceof ProviderError || error instanceof ProviderRequestError;
+  const message =
+    error instanceof ProviderError ? (error.providerMessage ?? error.message) : known ? (error as Error).message : "unexpected error while sending";
+  const mayHaveArrived = error instanceof ProviderError && error.requestMayHaveArrived && !untriedOnly;
+
+  if (policy.action === "pause-campaign") {
+    return { kind: "pause", code, reason: `provider refused the account (${code !== null ? `code ${code}` : policy.reason}): ${message}`, unexpected: !known };
+  }
+  if (policy.action === "retry" && (!attempt.isLastAttempt || policy.rateLimited)) {
+    return {
+      kind: "retry",
+      code,
+      message,
+      ambiguous: mayHaveArrived || batch.lastAttemptAmbiguous,
+      retryAfterMs: policy.retryAfterMs,
+      rateLimited: policy.rateLimited,
+      reason: policy.reason,
+      unexpected: !known,
+    };
+  }
+  // Out of attempts after a request that may have arrived: the recipients may have the message. `failed`
+  // would invite a re-send by hand, so they are `unknown`.
+  if (policy.action === "mark-unknown" || (policy.action === "retry" && mayHaveArrived)) {
+    return {
+      kind: "record",
+      outcome: { ...baseOutcome(batch), state: "unknown", errorCode: code, errorMessage: message, rest: { state: "unknown", code, message } },
+      unexpected: !known,
+    };
+  }
+  const exhausted = policy.action === "retry" ? ` (gave up after ${batch.attempts} attempts)` : "";
+  return {
+    kind: "record",
+    outcome: { ...baseOutcome(batch), state: "failed", errorCode: code, errorMessage: message + exhausted, rest: { state: "failed", code, message } },
+    unexpected: !known,
+  };
+}
+
+function unknownOutcome(batch: BatchFacts, message: string): BatchOutcome {
+  return { ...baseOutcome(batch), state: "unknown", errorMessage: message, rest: { state: "unknown", message } };
+}
+
+function baseOutcome(batch: BatchFacts): Pick<BatchOutcome, "batchId" | "campaignId" | "sequence" | "accepted" | "failed"> {
+  return { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence, accepted: [], failed: [] };
+}

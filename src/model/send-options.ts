@@ -1,0 +1,17 @@
+/**
+ * A campaign's provider-specific options, stored as JSON in `campaigns.send_options` and handed to the
+ * adapter with every batch. Which API takes which: docs/engagelab-apis.md; launch-campaign.ts refuses an
+ * option the chosen API does not take before anything is stored.
+ */
+export interface SendOptions {
+  /** legacy v1/send: sender name, 3-11 letters or digits. */
+  from?: string;
+  /** legacy v1/send: `msg_type` (2 = international). */
+  msgType?: number;
+  /** legacy v1/send: SMS label id. */
+  labelId?: number;
+  /** v1/messages and legacy v1/send: `custom_args`, returned with delivery reports. */
+  customArgs?: Record<string, string>;
+  /** v1/messages: `schedule_time`, Unix seconds (3 minutes to 30 days ahead). */
+  scheduleTime?: number;
+}

@@ -1,0 +1,46 @@
+import { UserError } from "../model/errors.ts";
+import { listSegments as listStoredSegments, saveSegment as saveStoredSegment } from "../store/audience-repository.ts";
+import type { Database } from "../store/database.ts";
+import { addSuppressions, listSuppressions as listStoredSuppressions, type SuppressionEntry } from "../store/suppression-repository.ts";
+import { normalisePhone } from "./phone.ts";
+
+export type { SuppressionEntry };
+
+export interface SegmentDefinition {
+  name: string;
+  tags: string[];
+  attributes: Record<string, string>;
+}
+
+/** Saves (or replaces) a segment: contacts with any of the tags and all of the attribute values. */
+export async function saveSegment(db: Database, segment: SegmentDefinition): Promise<void> {
+  if (segment.tags.length === 0 && Object.keys(segment.attributes).length === 0) {
+    throw new UserError("invalid_segment", "a segment needs at least one tag or attribute value", { field: "segment" });
+  }
+  await saveStoredSegment(db, segment);
+}
+
+export function listSegments(db: Database) {
+  return listStoredSegments(db);
+}
+
+/**
+ * Adds numbers to the suppression list. Every number is checked first, so one bad number refuses the whole
+ * request and stores nothing. Returns how many were new.
+ */
+export async function suppressNumbers(
+  db: Database,
+  input: { phones: readonly string[]; reason: string; source: string; defaultRegion?: string },
+): Promise<{ added: number; given: number }> {
+  const normalised = input.phones.map((raw) => {
+    const result = normalisePhone(raw, input.defaultRegion);
+    if (!result.ok) throw new UserError("invalid_phone", `"${raw}" is not a valid phone number: ${result.reason}`, { field: "phone" });
+    return result.e164;
+  });
+  const added = await addSuppressions(db, normalised, input.reason, input.source);
+  return { added, given: normalised.length };
+}
+
+export function listSuppressions(db: Database, page: { limit: number; offset: number }) {
+  return listStoredSuppressions(db, page);
+}

@@ -1,0 +1,191 @@
+import { assertCampaignId, CampaignNotFoundError } from "../model/errors.ts";
+import type { BatchState, CampaignStatus, RecipientState } from "../model/states.ts";
+import type { Database } from "./database.ts";
+
+// Read-side queries: status counts, listings and the keyset-paged exports. Nothing here writes.
+
+/** The one campaign-exists check: a malformed id and an unknown id are both "no such campaign". */
+export async function assertCampaignExists(db: Database, campaignId: string): Promise<void> {
+  assertCampaignId(campaignId);
+  const { rowCount } = await db.pool.query(`SELECT 1 FROM campaigns WHERE id = $1::uuid`, [campaignId]);
+  if (rowCount === 0) throw new CampaignNotFoundError(campaignId);
+}
+
+export interface CampaignStateCounts {
+  campaign: {
+    id: string;
+    name: string;
+    status: CampaignStatus;
+    statusReason: string | null;
+    provider: string;
+    templateId: string;
+    createdAt: Date;
+    startedAt: Date | null;
+    finishedAt: Date | null;
+    totalRows: number;
+    rejectedCount: number;
+    duplicateCount: number;
+  };
+  recipients: Array<{ state: RecipientState; count: number }>;
+  batches: Array<{ state: BatchState; count: number }>;
+}
+
+/** A campaign with its recipients and batches counted by state, straight from their rows. */
+export async function countCampaignStates(db: Database, campaignId: string): Promise<CampaignStateCounts> {
+  assertCampaignId(campaignId);
+  const campaign = await db.prisma.campaign.findUnique({ where: { id: campaignId } });
+  if (!campaign) throw new CampaignNotFoundError(campaignId);
+  const [recipientGroups, batchGroups] = await Promise.all([
+    db.prisma.recipient.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
+    db.prisma.batch.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
+  ]);
+  return {
+    campaign,
+    recipients: recipientGroups.map((g) => ({ state: g.state, count: g._count._all })),
+    batches: batchGroups.map((g) => ({ state: g.state, count: g._count._all })),
+  };
+}
+
+export interface CampaignListRow {
+  id: string;
+  name: string;
+  status: CampaignStatus;
+  provider: string;
+  recipientCount: number;
+  acceptedCount: number;
+  failedCount: number;
+  unknownCount: number;
+  createdAt: Date;
+  scheduledAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** Recent campaigns, newest first. Counters are settled when a campaign finishes; live ones are counted now. */
+export async function listCampaignRows(db: Database, options: { limit: number; status?: CampaignStatus }): Promise<CampaignListRow[]> {
+  const rows = await db.prisma.campaign.findMany({
+    where: options.status ? { status: options.status } : {},
+    orderBy: { createdAt: "desc" },
+    take: options.limit,
+  });
+  const live = rows.filter((c) => c.finishedAt === null).map((c) => c.id);
+  const liveCounts = new Map<string, { accepted: number; failed: number; unknown: number }>();
+  if (live.length > 0) {
+    const { rows: counts } = await db.pool.query<{ campaign_id: string; accepted: string; failed: string; unknown: string }>(
+      `SELECT campaign_id, count(*) FILTER (WHERE state = 'accepted') AS accepted, count(*) FILTER (WHERE state = 'failed') AS failed,
+              count(*) FILTER (WHERE state = 'unknown') AS unknown
+       FROM recipients WHERE campaign_id = ANY($1::uuid[]) GROUP BY campaign_id`,
+      [live],
+    );
+    for (const c of counts) liveCounts.set(c.campaign_id, { accepted: Number(c.accepted), failed: Number(c.failed), unknown: Number(c.unknown) });
+  }
+  return rows.map((c) => {
+    const counted = liveCounts.get(c.id);
+    return {
+      id: c.id,
+      name: c.name,
+      status: c.status,
+      provider: c.provider,
+      recipientCount: c.recipientCount,
+      acceptedCount: counted?.accepted ?? c.acceptedCount,
+      failedCount: counted?.failed ?? c.failedCount,
+      unknownCount: counted?.unknown ?? c.unknownCount,
+      createdAt: c.createdAt,
+      scheduledAt: c.scheduledAt,
+      finishedAt: c.finishedAt,
+    };
+  });
+}
+
+export interface RejectRow {
+  rowNumber: number;
+  rawValue: string;
+  reason: string;
+}
+
+/** A campaign's rejects in row order, keyset-paged so a huge list stays flat in memory. */
+export async function* readRejectPages(db: Database, campaignId: string, pageSize = 10_000): AsyncGenerator<RejectRow[]> {
+  let after = { row: -1, id: "0" };
+  for (;;) {
+    const { rows } = await db.pool.query<{ id: string; row_number: number; raw_value: string; reason: string }>(
+      `SELECT id, row_number, raw_value, reason FROM rejects WHERE campaign_id = $1 AND (row_number, id) > ($2, $3::bigint)
+       ORDER BY row_number, id LIMIT $4`,
+      [campaignId, after.row, after.id, pageSize],
+    );
+    if (rows.length > 0) yield rows.map((r) => ({ rowNumber: r.row_number, rawValue: r.raw_value, reason: r.reason }));
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < pageSize) return;
+    after = { row: last.row_number, id: last.id };
+  }
+}
+
+export interface ReportRow {
+  rowNumber: number;
+  phone: string;
+  state: RecipientState;
+  batchSequence: number;
+  planId: string | null;
+  smsId: string | null;
+  messageId: string | null;
+  sendChannel: string | null;
+  failureCode: number | null;
+  failureMessage: string | null;
+}
+
+/** Every recipient's outcome in batch order, keyset-paged by primary key so a million rows stream flat. */
+export async function* readReportPages(db: Database, campaignId: string, pageSize = 10_000): AsyncGenerator<ReportRow[]> {
+  let after = { sequence: -1, phone: "" };
+  for (;;) {
+    const { rows } = await db.pool.query<{
+      row_number: number;
+      phone: string;
+      state: RecipientState;
+      batch_sequence: number;
+      plan_id: string | null;
+      sms_id: string | null;
+      message_id: string | null;
+      send_channel: string | null;
+      failure_code: number | null;
+      failure_message: string | null;
+    }>(
+      `SELECT r.row_number, r.phone, r.state, r.batch_sequence, b.plan_id, r.sms_id, coalesce(r.message_id, b.message_id) AS message_id,
+              r.send_channel, r.failure_code, r.failure_message
+       FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence
+       WHERE r.campaign_id = $1 AND (r.batch_sequence, r.phone) > ($2, $3)
+       ORDER BY r.batch_sequence, r.phone LIMIT $4`,
+      [campaignId, after.sequence, after.phone, pageSize],
+    );
+    if (rows.length > 0) {
+      yield rows.map((r) => ({
+        rowNumber: r.row_number,
+        phone: r.phone,
+        state: r.state,
+        batchSequence: r.batch_sequence,
+        planId: r.plan_id,
+        smsId: r.sms_id,
+        messageId: r.message_id,
+        sendChannel: r.send_channel,
+        failureCode: r.failure_code,
+        failureMessage: r.failure_message,
+      }));
+    }
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < pageSize) return;
+    after = { sequence: last.batch_sequence, phone: last.phone };
+  }
+}
+
+/** The one recipient of a single-message campaign (send-one) and its campaign's status reason. */
+export async function findSingleRecipientOutcome(db: Database, campaignId: string) {
+  const [recipient, campaign] = await Promise.all([
+    db.prisma.recipient.findFirstOrThrow({ where: { campaignId } }),
+    db.prisma.campaign.findUniqueOrThrow({ where: { id: campaignId } }),
+  ]);
+  return {
+    state: recipient.state,
+    messageId: recipient.messageId,
+    sendChannel: recipient.sendChannel,
+    failureCode: recipient.failureCode,
+    failureMessage: recipient.failureMessage,
+    statusReason: campaign.statusReason,
+  };
+}
