@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ProviderRequestError } from "../src/engagelab/errors.ts";
+import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
 import { csvOf, createTestEnv, singaporeNumbers, type TestEnv } from "./helpers/test-env.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 
@@ -91,8 +91,17 @@ describe("legacy v1/send", () => {
         idempotencyKey: planned!.idempotencyKey,
         sendOptions: {},
       })
-      .catch(() => undefined);
+      .then(
+        () => expect.unreachable("the lost response must fail the direct send"),
+        (error: unknown) => {
+          // The setup must be what it claims: the provider sent it, the answer was lost in transit.
+          expect(error).toBeInstanceOf(ProviderError);
+          expect((error as ProviderError).requestMayHaveArrived).toBe(true);
+        },
+      );
     await http.close();
+    expect(Object.keys(await sandboxLedger(env, "legacy"))).toHaveLength(300);
+    expect(env.sandbox.ledger.stats()).toMatchObject({ lostResponses: 1, dedupHits: 0 });
     const longAgo = new Date(Date.now() - 60_000);
     await env.db.prisma.batch.update({ where: { id: planned!.id }, data: { state: "sending", attempts: 1, claimedAt: longAgo, firstClaimedAt: longAgo } });
 
@@ -106,6 +115,10 @@ describe("legacy v1/send", () => {
     const ledger = await sandboxLedger(env, "legacy");
     expect(Object.keys(ledger)).toHaveLength(300);
     expect(Math.max(...Object.values(ledger))).toBe(1);
+    // The re-send really happened, under the same request_id, and was answered from the provider's cache.
+    const sends = env.sandbox.ledger.requestLog({ api: "legacy" });
+    expect(sends.map((r) => r.outcome)).toEqual(["lose-response", "replay"]);
+    expect(new Set(sends.map((r) => r.requestId))).toEqual(new Set([planned!.idempotencyKey]));
   });
 
   it("a retry long after an unanswered attempt is not sent: the request_id window has passed", async () => {

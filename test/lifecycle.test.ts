@@ -8,16 +8,34 @@ import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from ".
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 
 describe("campaign state machine", () => {
-  it("allows exactly the documented transitions", () => {
-    expect(canTransition("draft", "scheduled")).toBe(true);
-    expect(canTransition("scheduled", "paused")).toBe(true);
-    expect(canTransition("running", "paused")).toBe(true);
-    expect(canTransition("paused", "running")).toBe(true);
-    expect(canTransition("running", "completed")).toBe(true);
-    expect(canTransition("draft", "paused")).toBe(false);
-    expect(canTransition("completed", "running")).toBe(false);
+  // The README's diagram, written out: every (from, to) pair of the 7 statuses is checked, allowed or not.
+  const STATUSES = ["draft", "scheduled", "running", "paused", "completed", "failed", "cancelled"] as const;
+  const ALLOWED = new Set([
+    "draft>scheduled",
+    "draft>running",
+    "draft>cancelled",
+    "scheduled>running",
+    "scheduled>paused",
+    "scheduled>cancelled",
+    "running>paused",
+    "running>completed",
+    "running>failed",
+    "running>cancelled",
+    "paused>running",
+    "paused>scheduled",
+    "paused>cancelled",
+  ]);
+
+  it("allows exactly the documented transitions: all 49 (from, to) pairs", () => {
+    expect(Object.keys(CAMPAIGN_TRANSITIONS).sort()).toEqual([...STATUSES].sort());
+    const actual: string[] = [];
+    for (const from of STATUSES) for (const to of STATUSES) if (canTransition(from, to)) actual.push(`${from}>${to}`);
+    expect(actual.sort()).toEqual([...ALLOWED].sort());
     for (const final of ["completed", "failed", "cancelled"] as const) expect(CAMPAIGN_TRANSITIONS[final]).toEqual([]);
     expect(new InvalidTransitionError("c1", "completed", "paused").message).toBe("Campaign c1 is completed; it cannot become paused (completed is final)");
+    expect(new InvalidTransitionError("c1", "draft", "paused").message).toBe(
+      "Campaign c1 is draft; it cannot become paused (from draft it can become: scheduled, running, cancelled)",
+    );
   });
 });
 
@@ -73,12 +91,15 @@ describe("campaign lifecycle against real workers", () => {
       const early = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
       expect(early).toMatchObject({ status: "scheduled", startedAt: null });
       expect(await sandboxLedger(env)).toEqual({});
+      expect(env.sandbox.ledger.requestLog(), "requests before the start time").toEqual([]);
       expect(await env.db.prisma.batch.count({ where: { campaignId: campaign.campaignId, state: "pending" } })).toBe(2);
 
       const report = await waitForCampaignEnd(env, campaign.campaignId);
       expect(report.recipients.accepted).toBe(150);
       const done = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
       expect(done.startedAt!.getTime()).toBeGreaterThanOrEqual(startAt.getTime());
+      // By the sandbox's clock too: the first request arrived no earlier than the start time.
+      expect(Math.min(...env.sandbox.ledger.requestLog().map((r) => r.receivedAt))).toBeGreaterThanOrEqual(startAt.getTime());
     } finally {
       await worker.stop();
     }
@@ -92,11 +113,18 @@ describe("campaign lifecycle against real workers", () => {
     try {
       await waitFor(async () => ((await sentBatches(campaign.campaignId)) >= 3 ? true : undefined), 20_000, 10);
       await pauseCampaign(env.db, campaign.campaignId);
+      const pausedAt = Date.now();
       const atPause = await sentBatches(campaign.campaignId);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      // The stated period: 1 s after the pause. By the sandbox's request timestamps, at most the one batch
+      // claimed before the pause (SEND_CONCURRENCY 1) arrives in its first 300 ms, and nothing after that.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const late = env.sandbox.ledger.requestLog().filter((r) => r.receivedAt > pausedAt);
+      expect(late.length, "requests after the pause").toBeLessThanOrEqual(1);
+      expect(late.filter((r) => r.receivedAt > pausedAt + 300), "requests 300-1000 ms after the pause").toEqual([]);
       const afterPause = await sentBatches(campaign.campaignId);
       expect(afterPause - atPause).toBeLessThanOrEqual(1); // at most the batch that was in flight
       expect(Object.keys(await sandboxLedger(env)).length).toBe(afterPause * 100);
+      expect(env.sandbox.ledger.requestLog()).toHaveLength(afterPause);
 
       await resumeCampaign(env.db, campaignQueue, campaign.campaignId);
       const report = await waitForCampaignEnd(env, campaign.campaignId);

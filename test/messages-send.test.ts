@@ -100,16 +100,48 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
     } finally {
       await worker.stop();
     }
+    // Never sent before (the stale claim was staged), so re-sending it reaches every number exactly once.
+    const ledger = await sandboxLedger(env);
+    expect(Object.keys(ledger)).toHaveLength(120);
+    expect(Math.max(...Object.values(ledger))).toBe(1);
+  });
+
+  it("--on-unknown resend re-sends a batch whose answer was lost: the ledger shows it twice (at least once)", async () => {
+    const numbers = singaporeNumbers(80, 13_000);
+    const file = await env.writeCsv("resend-lost.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    env.sandbox.failNext(1, "lose-response");
+    const { campaign, report } = await runCampaign(file, { file, onUnknown: "resend" });
+    expect(report).toMatchObject({ status: "completed", recipients: { accepted: 80, unknown: 0, failed: 0 } });
+    const ledger = await sandboxLedger(env);
+    expect(Object.keys(ledger).sort()).toEqual([...numbers].sort());
+    expect(new Set(Object.values(ledger))).toEqual(new Set([2])); // the lost send and the re-send, nothing more
+    const sends = env.sandbox.ledger.requestLog({ api: "messages" });
+    expect(sends.map((r) => r.outcome)).toEqual(["lose-response", "sent"]);
+    expect(sends.every((r) => r.batchId === sends[0]!.batchId)).toBe(true);
+    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batch).toMatchObject({ state: "sent", attempts: 2 });
   });
 
   it("sends schedule_time, stores plan_name's campaign ids as custom_args, and keeps the 64-bit task_id exact", async () => {
     const file = await env.writeCsv("sched.csv", csvOf(["phone"], [["+6581230000"]]));
     const at = Math.floor(Date.now() / 1000) + 3600;
-    const { campaign } = await runCampaign(file, { file, sendOptions: { scheduleTime: at } });
+    const { campaign } = await runCampaign(file, { file, name: "sched campaign", sendOptions: { scheduleTime: at } });
     const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
-    expect(batch!.taskId).toMatch(/^\d{19}$/);
-    expect(BigInt(batch!.taskId!)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
-    expect(batch!.messageId ?? batch!.planId).toBeTruthy();
+    const [request, ...others] = env.sandbox.ledger.requestLog({ api: "messages" });
+    expect(others).toEqual([]);
+    // The request body as the sandbox received it.
+    expect(request!.targets).toEqual(["+6581230000"]);
+    expect(request!.fields).toMatchObject({
+      schedule_time: at,
+      custom_args: { campaign_id: campaign.campaignId, batch_id: batch!.id },
+    });
+    expect(String(request!.fields!.plan_name)).toContain("sched campaign");
+    // The exact task_id the sandbox issued (a bare integer above 2^53 in its answer), digit for digit.
+    const issued = /"task_id":(\d+)/.exec(request!.response ?? "")?.[1];
+    expect(issued).toMatch(/^\d{17,}$/);
+    expect(BigInt(issued!)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+    expect(batch!.taskId).toBe(issued);
+    expect(batch!.planId).toBe(/"plan_id":"([^"]+)"/.exec(request!.response!)?.[1]);
   });
 
   it("refuses legacy-only options on the messages API instead of ignoring them", async () => {

@@ -30,8 +30,14 @@ describe("a wrong API key", () => {
         const row = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
         return row.status === "paused" ? row : undefined;
       });
-      // Let the other batches' jobs run into the paused campaign: none may send.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Let the other batches' jobs run into the paused campaign: none may send. The stated period: 1 s
+      // after the pause was seen, the sandbox receives nothing after its first 300 ms (in-flight claims).
+      const pausedSeenAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const requests = env.sandbox.ledger.requestLog();
+      expect(requests.filter((r) => r.receivedAt > pausedSeenAt + 300), "requests while paused").toEqual([]);
+      expect(requests.length, "at most one refused request per batch").toBeLessThanOrEqual(3);
+      expect(requests.every((r) => r.outcome === "unauthorized")).toBe(true);
     } finally {
       await worker.stop();
     }

@@ -63,6 +63,10 @@ export interface SandboxRequest {
   requestId?: string;
   batchId?: string;
   targets: string[];
+  /** The request body without `to` (template, plan_name, custom_args, schedule_time, …). */
+  fields?: Record<string, unknown>;
+  /** The answer's body as sent (when it was answered), for exact comparisons in tests. */
+  response?: string;
 }
 
 /** A target the provider refused, with the code it gave (partial success: the item's code). */

@@ -69,6 +69,8 @@ function requestTargets(body: unknown): string[] {
 function describeRequest(entry: SandboxRequest, body: unknown): void {
   entry.targets = requestTargets(body);
   if (typeof body !== "object" || body === null) return;
+  const { to: _to, ...fields } = body as Record<string, unknown>;
+  entry.fields = fields;
   const { request_id, custom_args } = body as { request_id?: unknown; custom_args?: unknown };
   if (typeof request_id === "string") entry.requestId = request_id;
   const batchId = typeof custom_args === "object" && custom_args !== null ? (custom_args as { batch_id?: unknown }).batch_id : undefined;
@@ -138,7 +140,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   function answerApi(res: ServerResponse, reply: Reply, entry?: SandboxRequest, outcome?: RequestOutcome): void {
     if (reply.status === 401) ledger.count("unauthorized");
     else if (reply.status >= 400 && reply.status < 500 && reply.status !== 429) ledger.count("badRequests");
-    if (entry) finish(entry, reply.status, outcome ?? (reply.status === 401 ? "unauthorized" : "bad-request"));
+    if (entry) {
+      finish(entry, reply.status, outcome ?? (reply.status === 401 ? "unauthorized" : "bad-request"));
+      if (reply.text.length <= 4_096) entry.response = reply.text;
+    }
     writeReply(res, reply);
   }
 

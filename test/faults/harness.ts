@@ -544,7 +544,12 @@ export class FaultWorld {
    * and the batches they had claimed — `sending` in Postgres after the kill, not held by a live worker's
    * open request, and not already a previous victim's. Those are the only batches allowed to end unknown.
    */
-  async recordFault(description: string, atMs: number, victims: WorkerProcess[] = []): Promise<FaultRecord> {
+  async recordFault(
+    description: string,
+    atMs: number,
+    victims: WorkerProcess[] = [],
+    options: { heldBatches?: string[]; untilMs?: number } = {},
+  ): Promise<FaultRecord> {
     const now = await this.inFlight(atMs);
     const victimNames = new Set(victims.map((w) => w.name));
     const openBatches = (names: (via: string) => boolean) =>
@@ -552,7 +557,19 @@ export class FaultWorld {
     const victimOpen = openBatches((via) => victimNames.has(via));
     const liveOpen = openBatches((via) => !victimNames.has(via));
     const earlier = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
-    const claimed = victims.length === 0 ? [] : [...new Set([...victimOpen, ...now.sending.filter((b) => !liveOpen.has(b) && !earlier.has(b))])];
+    // `heldBatches`: a fault that hits every worker's in-flight batches at once (PostgreSQL going away),
+    // for as long as it lasts (`untilMs`): those and every batch with a request open during the fault.
+    const duringFault = options.untilMs
+      ? this.env.sandbox.ledger
+          .requestLog({ api: this.provider })
+          .filter((r) => r.receivedAt <= options.untilMs! && (r.answeredAt === undefined || r.answeredAt >= atMs))
+          .flatMap((r) => this.batchOf(r) ?? [])
+      : [];
+    const claimed = options.heldBatches
+      ? [...new Set([...options.heldBatches, ...duringFault])]
+      : victims.length === 0
+        ? []
+        : [...new Set([...victimOpen, ...now.sending.filter((b) => !liveOpen.has(b) && !earlier.has(b))])];
     const record: FaultRecord = {
       description,
       atSeconds: Math.round((performance.now() - this.launchedAt) / 100) / 10,
@@ -793,7 +810,8 @@ export class FaultWorld {
 
   /** The assertions every run must pass, plus the scenario's own (`graceful`). */
   expectHealthy(result: RunResult, options: ScenarioOptions = {}): void {
-    const context = `${this.scenario}/${this.flavour} ${JSON.stringify({ ...result, detail: { ...result.detail, faults: undefined } })}`;
+    const crashes = this.crashes.map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output.slice(-1_500)}`).join("\n");
+    const context = `${this.scenario}/${this.flavour} ${JSON.stringify({ ...result, detail: { ...result.detail, faults: undefined } })}${crashes ? `\nworker crashes:\n${crashes}` : ""}`;
     expect(result.status, context).toBe("completed");
     expect(result.recipients, context).toBe(this.recipients);
     expect(this.lateRequests, `requests reaching the sandbox after the campaign ended: ${context}`).toBe(0);

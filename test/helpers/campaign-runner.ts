@@ -45,7 +45,23 @@ export async function waitForCampaignEnd(env: TestEnv, campaignId: string, timeo
   }, timeoutMs);
 }
 
+/**
+ * Waits (bounded) until the sandbox has been quiet for `quietMs` by its own clock — no request open, none
+ * received in that period — so a late duplicate would still be counted.
+ */
+export async function sandboxQuiet(env: TestEnv, quietMs = 300, timeoutMs = 10_000): Promise<void> {
+  await waitFor(async () => {
+    const log = env.sandbox.ledger.requestLog();
+    const now = Date.now();
+    const open = env.sandbox.ledger.openAt(now).filter((r) => r.outcome !== "hang");
+    const last = log.at(-1)?.receivedAt ?? 0;
+    return open.length === 0 && now - last >= quietMs ? true : undefined;
+  }, timeoutMs, 50);
+}
+
+/** The sandbox's ledger (target → times accepted), read after a quiet period. */
 export async function sandboxLedger(env: TestEnv, api?: string): Promise<Record<string, number>> {
+  await sandboxQuiet(env);
   const response = await fetch(`${env.sandbox.url}/_sandbox/sent${api ? `?api=${api}` : ""}`);
   return (await response.json()) as Record<string, number>;
 }
