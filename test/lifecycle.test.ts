@@ -5,7 +5,7 @@ import { launchCsvCampaign } from "../src/campaigns/launch-campaign.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { campaignQueueOf, createSendQueue, type CampaignQueue } from "../src/queue/send-queue.ts";
 import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
-import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
+import { launchCampaign, sandboxLedger, sandboxQuiet, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 
 describe("campaign state machine", () => {
   // The README's diagram, written out: every (from, to) pair of the 7 statuses is checked, allowed or not.
@@ -121,6 +121,7 @@ describe("campaign lifecycle against real workers", () => {
       const late = env.sandbox.ledger.requestLog().filter((r) => r.receivedAt > pausedAt);
       expect(late.length, "requests after the pause").toBeLessThanOrEqual(1);
       expect(late.filter((r) => r.receivedAt > pausedAt + 300), "requests 300-1000 ms after the pause").toEqual([]);
+      await sandboxQuiet(env);
       const afterPause = await sentBatches(campaign.campaignId);
       expect(afterPause - atPause).toBeLessThanOrEqual(1); // at most the batch that was in flight
       expect(Object.keys(await sandboxLedger(env)).length).toBe(afterPause * 100);

@@ -107,5 +107,5 @@ describe("secrets never leave the process", () => {
     expect(keys, "Redis keys under the test's prefix").toBeGreaterThan(0);
     expect(redisDump).toContain(env.config.queuePrefix);
     for (const secret of SECRETS) expect(redisDump).not.toContain(secret);
-  });
+  }, 180_000);
 });
