@@ -58,6 +58,8 @@ export interface SandboxRequest {
   /** When the answer was written or the socket destroyed; undefined while open (and forever for a hang). */
   answeredAt?: number;
   outcome?: RequestOutcome;
+  /** When the client closed the connection before it got an answer (its own timeout, or it died). */
+  abandonedAt?: number;
   status?: number;
   /** legacy `request_id`, or messages `custom_args.batch_id`: which batch it carried. */
   requestId?: string;

@@ -170,6 +170,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   ) {
     ledger.countRequest(endpoint.api);
     const entry = ledger.openRequest(endpoint.api, nowMs(), via);
+    res.once("close", () => {
+      if (entry.answeredAt === undefined || !res.writableFinished) entry.abandonedAt ??= nowMs();
+    });
     const parsed = parseJson(body.text);
     // Described on arrival, so a request still in its latency already says what it carries.
     if (parsed.ok && !body.tooLarge) describeRequest(entry, parsed.value);
