@@ -113,6 +113,8 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Date.now() when the process exited (the sandbox's clock: same process). */
+  exitedAt: number | undefined;
   /** Set before the harness stops it on purpose; an exit without it is a crash. */
   expectedExit = false;
   readonly startedAt = Date.now();
@@ -137,6 +139,7 @@ export class WorkerProcess {
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
         liveChildren.delete(this.child);
+        this.exitedAt = Date.now();
         this.exitInfo = { code, signal };
         resolve(this.exitInfo);
       });
@@ -698,13 +701,16 @@ export class FaultWorld {
     const ambiguous = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
     for (const r of requests) if (r.outcome === "hang" || r.outcome === "lose-response") ambiguous.add(this.batchOf(r) ?? "?");
     const replayRequests = requests.filter((r) => r.outcome === "replay");
-    // A request its client gave up on is ambiguous too: on a loaded machine a 400 ms answer can take longer
-    // than PROVIDER_TIMEOUT_MS (and the sandbox stamps arrival late, so the gap it sees is shorter). A
-    // client still waiting ≥ 1 s after arrival timed out; a client that died (kill -9, a worker exiting at
-    // once on SIGTERM) drops requests younger than the sandbox's 400 ms answer, and is not excused.
-    const timedOut = requests.filter(
-      (r) => r.abandonedAt !== undefined && r.outcome !== "hang" && r.outcome !== "lose-response" && r.abandonedAt - r.receivedAt >= 1_000,
-    );
+    // A request its client gave up on and lived on is ambiguous too: on a loaded machine a 400 ms answer
+    // can take longer than PROVIDER_TIMEOUT_MS (the in-process sandbox even stamps arrival late, so the gap
+    // it sees says little). A client that died with the request open (kill -9, a worker exiting at once
+    // on SIGTERM) is not excused: its process exited within 1 s of dropping the connection.
+    const exitOf = new Map(this.allWorkers.map((w) => [w.name, w.exitedAt]));
+    const timedOut = requests.filter((r) => {
+      if (r.abandonedAt === undefined || r.outcome === "hang" || r.outcome === "lose-response" || r.via === undefined) return false;
+      const exitedAt = exitOf.get(r.via);
+      return exitedAt === undefined || exitedAt - r.abandonedAt > 1_000;
+    });
     const timedOutBatches = new Set(timedOut.map((r) => this.batchOf(r) ?? "?"));
     for (const b of timedOutBatches) ambiguous.add(b);
     for (const r of timedOut) if (this.provider === "custom") r.targets.forEach((t) => ambiguousTargetsExtra.add(t));
