@@ -707,7 +707,10 @@ export class FaultWorld {
     // on SIGTERM) is not excused: its process exited within 1 s of dropping the connection.
     const exitOf = new Map(this.allWorkers.map((w) => [w.name, w.exitedAt]));
     const timedOut = requests.filter((r) => {
-      if (r.abandonedAt === undefined || r.outcome === "hang" || r.outcome === "lose-response" || r.via === undefined) return false;
+      if (r.outcome === "hang" || r.outcome === "lose-response" || r.via === undefined) return false;
+      // Answered later than the client's deadline: the client had already given up (machine load).
+      if (r.answeredAt !== undefined && r.answeredAt - r.receivedAt >= SETTINGS.providerTimeoutMs) return true;
+      if (r.abandonedAt === undefined) return false;
       const exitedAt = exitOf.get(r.via);
       return exitedAt === undefined || exitedAt - r.abandonedAt > 1_000;
     });
