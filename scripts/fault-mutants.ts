@@ -33,7 +33,13 @@ interface Outcome {
   seconds: number;
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 15 * 60_000): Promise<{ code: number | null; output: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 15 * 60_000,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
@@ -54,7 +60,7 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 
 /** The first assertion (or deadline) message of a failed Vitest run, on one line. */
 function firstFailure(output: string): string | undefined {
-  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const plain = output.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
   // Only a check of the scenario counts: an assertion, or the campaign missing its deadline. A harness
   // error (workers not connecting on a loaded machine, a setup failure) is not a catch.
   const line = plain.split("\n").find((l) => /AssertionError|not finished within/.test(l));
@@ -64,7 +70,19 @@ function firstFailure(output: string): string | undefined {
 async function copyTree(into: string): Promise<void> {
   const { code, output } = await run(
     "rsync",
-    ["-a", "--exclude", "/node_modules", "--exclude", "/.git", "--exclude", "/bench-results", "--exclude", "/dist", `${ROOT}/`, `${into}/`],
+    [
+      "-a",
+      "--exclude",
+      "/node_modules",
+      "--exclude",
+      "/.git",
+      "--exclude",
+      "/bench-results",
+      "--exclude",
+      "/dist",
+      `${ROOT}/`,
+      `${into}/`,
+    ],
     ROOT,
   );
   if (code !== 0) throw new Error(`rsync failed: ${output}`);
@@ -75,20 +93,37 @@ async function copyTree(into: string): Promise<void> {
 async function tryMutant(mutant: Mutant, keep: boolean): Promise<Outcome> {
   const started = performance.now();
   const dir = await mkdtemp(path.join(tmpdir(), `smsblast-mutant-${mutant.name}-`));
-  const done = (caught: boolean, how: string): Outcome => ({ mutant, caught, how, seconds: Math.round((performance.now() - started) / 1000) });
+  const done = (caught: boolean, how: string): Outcome => ({
+    mutant,
+    caught,
+    how,
+    seconds: Math.round((performance.now() - started) / 1000),
+  });
   try {
     await copyTree(dir);
-    const applied = await run("patch", ["-p1", "--forward", "--batch", "-i", path.join(MUTANTS_DIR, mutant.patch)], dir);
-    if (applied.code !== 0) return done(false, `patch does not apply: ${applied.output.trim().split("\n").slice(-2).join(" ")}`);
+    const applied = await run(
+      "patch",
+      ["-p1", "--forward", "--batch", "-i", path.join(MUTANTS_DIR, mutant.patch)],
+      dir,
+    );
+    if (applied.code !== 0)
+      return done(false, `patch does not apply: ${applied.output.trim().split("\n").slice(-2).join(" ")}`);
     const typed = await run("npx", ["tsc", "--noEmit"], dir);
     if (typed.code !== 0) return done(false, `mutant does not type-check: ${typed.output.trim().split("\n")[0]}`);
     console.log(`[mutants] ${mutant.name}: running ${mutant.file} -t "${mutant.filter}" in ${dir}`);
     const env = { ...process.env, FAULTS_DEADLINE_MS: process.env.FAULTS_DEADLINE_MS ?? "45000" };
-    const result = await run("npx", ["vitest", "run", "--config", "vitest.faults.config.ts", `test/faults/${mutant.file}`, "-t", mutant.filter], dir, env);
+    const result = await run(
+      "npx",
+      ["vitest", "run", "--config", "vitest.faults.config.ts", `test/faults/${mutant.file}`, "-t", mutant.filter],
+      dir,
+      env,
+    );
     await writeFile(path.join(ROOT, "bench-results", `mutant-${mutant.name}.log`), result.output);
     if (result.code === 0) return done(false, "scenario passed on the mutant");
     const how = firstFailure(result.output);
-    return how ? done(true, how) : done(false, `scenario failed without an assertion (see bench-results/mutant-${mutant.name}.log)`);
+    return how
+      ? done(true, how)
+      : done(false, `scenario failed without an assertion (see bench-results/mutant-${mutant.name}.log)`);
   } finally {
     if (!keep) await rm(dir, { recursive: true, force: true });
   }
@@ -105,10 +140,15 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   for (const mutant of mutants) {
     const outcome = await tryMutant(mutant, keep);
-    console.log(`[mutants] ${mutant.name}: ${outcome.caught ? "CAUGHT" : "NOT CAUGHT"} (${outcome.seconds} s) ${outcome.how}`);
+    console.log(
+      `[mutants] ${mutant.name}: ${outcome.caught ? "CAUGHT" : "NOT CAUGHT"} (${outcome.seconds} s) ${outcome.how}`,
+    );
     outcomes.push(outcome);
   }
-  const rows = outcomes.map((o) => `| ${o.mutant.name} | ${o.mutant.bug} | ${o.mutant.file} (${o.mutant.filter}) | ${o.caught ? "caught" : "**NOT caught**"} | ${o.how.replace(/\|/g, "\\|")} |`);
+  const rows = outcomes.map(
+    (o) =>
+      `| ${o.mutant.name} | ${o.mutant.bug} | ${o.mutant.file} (${o.mutant.filter}) | ${o.caught ? "caught" : "**NOT caught**"} | ${o.how.replace(/\|/g, "\\|")} |`,
+  );
   const table = ["| mutant | bug | scenario | result | first failure |", "|---|---|---|---|---|", ...rows].join("\n");
   console.log(`\n${table}\n`);
   await writeFile(path.join(ROOT, "bench-results", "mutants-latest.md"), table + "\n");

@@ -7,7 +7,10 @@ import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "
 describe("v1/messages semantics and the error policy against the sandbox", () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv("messages", { env: { BATCH_SIZE: "100", SEND_RATE_LIMIT: "50" }, sandbox: { retryAfterSeconds: 1 } });
+    env = await createTestEnv("messages", {
+      env: { BATCH_SIZE: "100", SEND_RATE_LIMIT: "50" },
+      sandbox: { retryAfterSeconds: 1 },
+    });
   });
   afterAll(async () => {
     await env?.cleanup();
@@ -31,21 +34,38 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
     ["missing-template", 4001, "failed"],
     ["fail-delivery", 5001, "failed"],
     ["freq-otp", 3004, "failed"],
-  ])("template %s: code %i fails the batch with the provider's message, and the campaign ends", async (templateId, code) => {
-    const file = await env.writeCsv(`${templateId}.csv`, csvOf(["phone"], singaporeNumbers(150, 1_000).map((n) => [n])));
-    const { campaign, report } = await runCampaign(file, { file, templateId });
-    expect(report.status).toBe("failed"); // nothing was accepted, but nothing is stuck either
-    expect(report.recipients).toMatchObject({ failed: 150, pending: 0 });
-    const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
-    expect(batches.every((b) => b.state === "failed" && b.errorCode === code && b.attempts === 1 && b.errorMessage)).toBe(true);
-    const recipient = await env.db.prisma.recipient.findFirstOrThrow({ where: { campaignId: campaign.campaignId } });
-    expect(recipient.failureCode).toBe(code);
-  });
+  ])(
+    "template %s: code %i fails the batch with the provider's message, and the campaign ends",
+    async (templateId, code) => {
+      const file = await env.writeCsv(
+        `${templateId}.csv`,
+        csvOf(
+          ["phone"],
+          singaporeNumbers(150, 1_000).map((n) => [n]),
+        ),
+      );
+      const { campaign, report } = await runCampaign(file, { file, templateId });
+      expect(report.status).toBe("failed"); // nothing was accepted, but nothing is stuck either
+      expect(report.recipients).toMatchObject({ failed: 150, pending: 0 });
+      const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+      expect(
+        batches.every((b) => b.state === "failed" && b.errorCode === code && b.attempts === 1 && b.errorMessage),
+      ).toBe(true);
+      const recipient = await env.db.prisma.recipient.findFirstOrThrow({ where: { campaignId: campaign.campaignId } });
+      expect(recipient.failureCode).toBe(code);
+    },
+  );
 
   it("a 429 storm with Retry-After ends with every recipient sent exactly once", async () => {
     env.sandbox.setOptions({ throttleRate: 0.5 });
     const numbers = singaporeNumbers(600, 5_000);
-    const file = await env.writeCsv("storm.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "storm.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     const { report } = await runCampaign(file);
     expect(report.recipients).toMatchObject({ accepted: 600, failed: 0, unknown: 0 });
     const stats = (await (await fetch(`${env.sandbox.url}/_sandbox/stats`)).json()) as { throttled: number };
@@ -56,7 +76,13 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
   });
 
   it("marks a batch left in `sending` by a dead worker `unknown` and does not re-send it (at most once)", async () => {
-    const file = await env.writeCsv("unknown.csv", csvOf(["phone"], singaporeNumbers(250, 9_000).map((n) => [n])));
+    const file = await env.writeCsv(
+      "unknown.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(250, 9_000).map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file });
     const longAgo = new Date(Date.now() - 60_000);
     await env.db.prisma.batch.updateMany({
@@ -76,7 +102,13 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
   });
 
   it("a response lost after the provider accepted the batch makes it `unknown`, never re-sent", async () => {
-    const file = await env.writeCsv("lost.csv", csvOf(["phone"], singaporeNumbers(100, 15_000).map((n) => [n])));
+    const file = await env.writeCsv(
+      "lost.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(100, 15_000).map((n) => [n]),
+      ),
+    );
     env.sandbox.failNext(1, "lose-response");
     const { campaign, report } = await runCampaign(file);
     expect(report).toMatchObject({ status: "completed", recipients: { unknown: 100, accepted: 0 } });
@@ -89,10 +121,19 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
   });
 
   it("re-sends such a batch when the campaign chose --on-unknown resend (at least once)", async () => {
-    const file = await env.writeCsv("resend.csv", csvOf(["phone"], singaporeNumbers(120, 12_000).map((n) => [n])));
+    const file = await env.writeCsv(
+      "resend.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(120, 12_000).map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file, onUnknown: "resend" });
     const longAgo = new Date(Date.now() - 60_000);
-    await env.db.prisma.batch.updateMany({ where: { campaignId: campaign.campaignId }, data: { state: "sending", claimedAt: longAgo, firstClaimedAt: longAgo } });
+    await env.db.prisma.batch.updateMany({
+      where: { campaignId: campaign.campaignId },
+      data: { state: "sending", claimedAt: longAgo, firstClaimedAt: longAgo },
+    });
     const worker = await startWorker(env);
     try {
       const report = await waitForCampaignEnd(env, campaign.campaignId);
@@ -108,7 +149,13 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
 
   it("--on-unknown resend re-sends a batch whose answer was lost: the ledger shows it twice (at least once)", async () => {
     const numbers = singaporeNumbers(80, 13_000);
-    const file = await env.writeCsv("resend-lost.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "resend-lost.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     env.sandbox.failNext(1, "lose-response");
     const { campaign, report } = await runCampaign(file, { file, onUnknown: "resend" });
     expect(report).toMatchObject({ status: "completed", recipients: { accepted: 80, unknown: 0, failed: 0 } });
@@ -146,16 +193,22 @@ describe("v1/messages semantics and the error policy against the sandbox", () =>
 
   it("refuses legacy-only options on the messages API instead of ignoring them", async () => {
     const file = await env.writeCsv("legacy-opts.csv", csvOf(["phone"], [["+6581230002"]]));
-    await expect(launchCampaign(env, { file, sendOptions: { from: "ACME" } })).rejects.toThrow(/from: is an option of the legacy v1\/send API only/);
+    await expect(launchCampaign(env, { file, sendOptions: { from: "ACME" } })).rejects.toThrow(
+      /from: is an option of the legacy v1\/send API only/,
+    );
   });
 
   it("refuses a schedule_time less than 3 minutes or more than 30 days ahead, before storing anything", async () => {
     const file = await env.writeCsv("sched-bad.csv", csvOf(["phone"], [["+6581230001"]]));
     const now = Math.floor(Date.now() / 1000);
-    await expect(launchCampaign(env, { file, sendOptions: { scheduleTime: now + 60 } })).rejects.toThrow(/schedule_time: .* less than 3 minutes ahead/);
-    await expect(launchCampaign(env, { file, sendOptions: { scheduleTime: now + 31 * 86400 } })).rejects.toThrow(ProviderRequestError);
-    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "1", sendOptions: { scheduleTime: now + 3600 } })).rejects.toThrow(
-      /only on the messages API/,
+    await expect(launchCampaign(env, { file, sendOptions: { scheduleTime: now + 60 } })).rejects.toThrow(
+      /schedule_time: .* less than 3 minutes ahead/,
     );
+    await expect(launchCampaign(env, { file, sendOptions: { scheduleTime: now + 31 * 86400 } })).rejects.toThrow(
+      ProviderRequestError,
+    );
+    await expect(
+      launchCampaign(env, { file, provider: "legacy", templateId: "1", sendOptions: { scheduleTime: now + 3600 } }),
+    ).rejects.toThrow(/only on the messages API/);
   });
 });

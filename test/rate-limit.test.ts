@@ -12,7 +12,13 @@ describe("global rate limit (SEND_RATE_LIMIT)", () => {
   });
 
   it("holds two workers together to the configured requests per second", async () => {
-    const file = await env.writeCsv("rl.csv", csvOf(["phone"], singaporeNumbers(120, 70_000).map((n) => [n])));
+    const file = await env.writeCsv(
+      "rl.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(120, 70_000).map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file });
     const workers = [await startWorker(env), await startWorker(env)];
     try {
@@ -28,7 +34,8 @@ describe("global rate limit (SEND_RATE_LIMIT)", () => {
     // 8 + 1 in any 2 s. A limiter per worker (8/s) or none (12 at once) is far above that.
     const times = env.sandbox.ledger.requestLog({ api: "messages" }).map((r) => r.receivedAt);
     expect(times).toHaveLength(12);
-    const busiest = (windowMs: number) => Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + windowMs).length));
+    const busiest = (windowMs: number) =>
+      Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + windowMs).length));
     const arrivals = `requests by arrival (ms): ${JSON.stringify(times.map((t) => t - times[0]!))}`;
     expect(busiest(1_000), arrivals).toBeLessThanOrEqual(4 + 1);
     expect(busiest(2_000), arrivals).toBeLessThanOrEqual(8 + 1);

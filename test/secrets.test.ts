@@ -15,7 +15,11 @@ const SECRETS = [API_KEY, API_SECRET, BASIC, WRONG_SECRET, WRONG_BASIC, `Basic $
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (c: Buffer) => (output += c.toString()));
     child.stderr.on("data", (c: Buffer) => (output += c.toString()));
@@ -50,14 +54,26 @@ describe("secrets never leave the process", () => {
       ENGAGELAB_API_SECRET: API_SECRET,
       LOG_LEVEL: "trace",
     };
-    const file = await env.writeCsv("s.csv", csvOf(["phone"], [...singaporeNumbers(1_200), "junk"].map((n) => [n])));
+    const file = await env.writeCsv(
+      "s.csv",
+      csvOf(
+        ["phone"],
+        [...singaporeNumbers(1_200), "junk"].map((n) => [n]),
+      ),
+    );
     const send = await runCli(["send", file, "--template", "1", "--param", "order=S1", "--wait", "--worker"], childEnv);
     expect(send.code).toBe(0);
     expect(send.output).toMatch(/completed/);
-    const one = await runCli(["send-one", "ops@example.com", "--template", "code-otp", "--param", "code=1234"], childEnv);
+    const one = await runCli(
+      ["send-one", "ops@example.com", "--template", "code-otp", "--param", "code=1234"],
+      childEnv,
+    );
     expect(one.output).toContain('"state":"accepted"');
     // A refused request too: the error path must not echo credentials either.
-    const wrong = await runCli(["send-one", "+6581234567", "--template", "x"], { ...childEnv, ENGAGELAB_API_SECRET: WRONG_SECRET });
+    const wrong = await runCli(["send-one", "+6581234567", "--template", "x"], {
+      ...childEnv,
+      ENGAGELAB_API_SECRET: WRONG_SECRET,
+    });
     expect(wrong.output).toMatch(/paused|2001|Authentication/);
     const templates = await runCli(["templates", "list"], childEnv);
     expect(templates.code).toBe(0);
@@ -71,7 +87,9 @@ describe("secrets never leave the process", () => {
     );
     let everything = "";
     for (const { table_name } of tables) {
-      const { rows } = await env.db.pool.query(`SELECT row_to_json(t)::text AS j FROM "${table_name}" t`);
+      const { rows } = await env.db.pool.query<{ j: string }>(
+        `SELECT row_to_json(t)::text AS j FROM "${table_name}" t`,
+      );
       everything += rows.map((r) => r.j).join("\n");
     }
     expect(everything).toContain("+6581000000"); // the dump is real
@@ -89,13 +107,19 @@ describe("secrets never leave the process", () => {
           keys += 1;
           const type = await redis.type(key);
           const value =
-            type === "string" ? await redis.get(key)
-            : type === "hash" ? await redis.hgetall(key)
-            : type === "list" ? await redis.lrange(key, 0, -1)
-            : type === "set" ? await redis.smembers(key)
-            : type === "zset" ? await redis.zrange(key, 0, -1, "WITHSCORES")
-            : type === "stream" ? await redis.xrange(key, "-", "+")
-            : type;
+            type === "string"
+              ? await redis.get(key)
+              : type === "hash"
+                ? await redis.hgetall(key)
+                : type === "list"
+                  ? await redis.lrange(key, 0, -1)
+                  : type === "set"
+                    ? await redis.smembers(key)
+                    : type === "zset"
+                      ? await redis.zrange(key, 0, -1, "WITHSCORES")
+                      : type === "stream"
+                        ? await redis.xrange(key, "-", "+")
+                        : type;
           redisDump += `${key} ${JSON.stringify(value)}\n`;
         }
         cursor = next;

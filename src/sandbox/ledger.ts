@@ -5,14 +5,7 @@ export const SEND_APIS: readonly SendApi[] = ["messages", "legacy", "custom"];
 export const SANDBOX_APIS: readonly SandboxApi[] = [...SEND_APIS, "templates"];
 
 export type OutcomeCounter =
-  | "errors"
-  | "throttled"
-  | "hung"
-  | "lostResponses"
-  | "unauthorized"
-  | "badRequests"
-  | "dedupHits"
-  | "rejectedNumbers";
+  "errors" | "throttled" | "hung" | "lostResponses" | "unauthorized" | "badRequests" | "dedupHits" | "rejectedNumbers";
 
 const OUTCOME_COUNTERS: readonly OutcomeCounter[] = [
   "errors",
@@ -123,12 +116,16 @@ export class SandboxLedger {
 
   /** Every logged send request (oldest first), optionally only one API's or one listener's. */
   requestLog(filter: { api?: SendApi; via?: string } = {}): SandboxRequest[] {
-    return this.log.filter((r) => (filter.api === undefined || r.api === filter.api) && (filter.via === undefined || r.via === filter.via));
+    return this.log.filter(
+      (r) => (filter.api === undefined || r.api === filter.api) && (filter.via === undefined || r.via === filter.via),
+    );
   }
 
   /** Requests received at or before `atMs` and not answered by then (hangs stay open). */
   openAt(atMs: number, filter: { api?: SendApi; via?: string } = {}): SandboxRequest[] {
-    return this.requestLog(filter).filter((r) => r.receivedAt <= atMs && (r.answeredAt === undefined || r.answeredAt > atMs));
+    return this.requestLog(filter).filter(
+      (r) => r.receivedAt <= atMs && (r.answeredAt === undefined || r.answeredAt > atMs),
+    );
   }
 
   get droppedRequestCount(): number {

@@ -19,7 +19,6 @@ const INVALID_PARAMETER = 30001;
 const PARTIAL_SUCCESS = 41031;
 const INVALID_PHONE: ErrorCode = { code: 32002, message: "Invalid phone number format" };
 
-
 interface LegacyRequest {
   to: string[];
   requestId?: string;
@@ -54,8 +53,10 @@ function validate(body: unknown): LegacyRequest | ErrorCode {
   if (badIndex !== -1) return invalid(`to[${badIndex}]: must be a string`);
   if (!isPlainObject(content)) return invalid("body: required, an object with template_id");
   if (!isIntegerLike(content.template_id)) return invalid("body.template_id: required integer");
-  if (content.msg_type !== undefined && !isIntegerLike(content.msg_type)) return invalid("body.msg_type: must be an integer");
-  if (content.label_id !== undefined && !isIntegerLike(content.label_id)) return invalid("body.label_id: must be an integer");
+  if (content.msg_type !== undefined && !isIntegerLike(content.msg_type))
+    return invalid("body.msg_type: must be an integer");
+  if (content.label_id !== undefined && !isIntegerLike(content.label_id))
+    return invalid("body.label_id: must be an integer");
   if (content.vars !== undefined) {
     if (!isPlainObject(content.vars)) return invalid("body.vars: must be an object");
     if (jsonBytes(content.vars) > MAX_VARS_BYTES) return invalid("body.vars: at most 1MB");
@@ -75,8 +76,8 @@ function validate(body: unknown): LegacyRequest | ErrorCode {
   return {
     to: to as string[],
     // An empty request_id cannot identify a retry, so it disables de-duplication.
-    requestId: request_id === "" ? undefined : (request_id as string | undefined),
-    customArgs: custom_args as Record<string, unknown> | undefined,
+    requestId: request_id === "" ? undefined : request_id,
+    customArgs: custom_args,
   };
 }
 

@@ -119,7 +119,8 @@ function readEnvNumber(env: NodeJS.ProcessEnv, name: string, rule: EnvNumberRule
       if (!(value >= 0 && value <= 1)) throw new Error(`${name} must be a number between 0 and 1 (got "${text}")`);
       break;
     case "non-negative":
-      if (!(value >= 0) || !Number.isFinite(value)) throw new Error(`${name} must be a non-negative number (got "${text}")`);
+      if (!(value >= 0) || !Number.isFinite(value))
+        throw new Error(`${name} must be a non-negative number (got "${text}")`);
       break;
     case "integer":
       if (!Number.isInteger(value) || value < rule.min || value > rule.max) {

@@ -73,7 +73,10 @@ function describeRequest(entry: SandboxRequest, body: unknown): void {
   entry.fields = fields;
   const { request_id, custom_args } = body as { request_id?: unknown; custom_args?: unknown };
   if (typeof request_id === "string") entry.requestId = request_id;
-  const batchId = typeof custom_args === "object" && custom_args !== null ? (custom_args as { batch_id?: unknown }).batch_id : undefined;
+  const batchId =
+    typeof custom_args === "object" && custom_args !== null
+      ? (custom_args as { batch_id?: unknown }).batch_id
+      : undefined;
   if (typeof batchId === "string") entry.batchId = batchId;
 }
 
@@ -276,7 +279,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       route(req, res, via).catch((error: unknown) => {
         // While closing, sockets are being destroyed on purpose; nothing left to answer.
         if (shutdown.signal.aborted) return;
-        log(`sandbox: ${req.method ?? "?"} ${req.url ?? "?"} failed: ${error instanceof Error ? error.message : String(error)}`);
+        log(
+          `sandbox: ${req.method ?? "?"} ${req.url ?? "?"} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
         writeReply(res, jsonReply(500, INTERNAL_ERROR));
       });
     });

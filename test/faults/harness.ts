@@ -164,7 +164,10 @@ export class WorkerProcess {
   }
 
   /** Sends `signal` to this process (by pid) and waits for it to exit; SIGKILL after `timeoutMs`. */
-  async stop(signal: NodeJS.Signals, timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; forced: boolean }> {
+  async stop(
+    signal: NodeJS.Signals,
+    timeoutMs = 20_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; forced: boolean }> {
     this.expectedExit = true;
     if (!this.alive) return { ...this.exitInfo!, forced: false };
     this.child.kill(signal);
@@ -251,7 +254,11 @@ export function formatTable(rows: readonly RunResult[]): string {
   const cells = rows.map((r) => COLUMNS.map(([, get]) => String(get(r))));
   const widths = COLUMNS.map(([title], i) => Math.max(title.length, ...cells.map((c) => c[i]!.length)));
   const line = (values: string[]) => `| ${values.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
-  return [line(COLUMNS.map(([t]) => t)), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)].join("\n");
+  return [
+    line(COLUMNS.map(([t]) => t)),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...cells.map(line),
+  ].join("\n");
 }
 
 export interface ResultsFile {
@@ -334,9 +341,9 @@ export async function ensurePostgresUp(deadlineMs = 60_000): Promise<void> {
       startTried = true;
       note("PostgreSQL still down: pg_ctlcluster start");
       const cluster = await postgresCluster();
-      await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "start"], { timeout: 60_000 }).catch(
-        (error: unknown) => note(`pg_ctlcluster start failed: ${String(error)}`),
-      );
+      await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "start"], {
+        timeout: 60_000,
+      }).catch((error: unknown) => note(`pg_ctlcluster start failed: ${String(error)}`));
     }
     if (Date.now() > deadline) break;
     await sleep(250);
@@ -387,7 +394,11 @@ export class FaultWorld {
   private faultNotes: string[] = [];
   /** phone → batch id, to attribute `custom` requests (one recipient each, no batch id in the body). */
   private batchOfPhone = new Map<string, string>();
-  readonly crashes: Array<{ worker: string; exit: { code: number | null; signal: NodeJS.Signals | null }; output: string }> = [];
+  readonly crashes: Array<{
+    worker: string;
+    exit: { code: number | null; signal: NodeJS.Signals | null };
+    output: string;
+  }> = [];
 
   private constructor(
     readonly scenario: string,
@@ -474,7 +485,9 @@ export class FaultWorld {
         if ((await queue.getWorkersCount().catch(() => 0)) >= count) return;
         await sleep(100);
       }
-      throw new Error(`only ${await queue.getWorkersCount().catch(() => 0)} of ${count} workers connected within ${timeoutMs} ms\n${this.workerLogs()}`);
+      throw new Error(
+        `only ${await queue.getWorkersCount().catch(() => 0)} of ${count} workers connected within ${timeoutMs} ms\n${this.workerLogs()}`,
+      );
     } finally {
       await queue.close();
       connection.disconnect();
@@ -483,7 +496,13 @@ export class FaultWorld {
 
   async launch(): Promise<string> {
     const numbers = singaporeNumbers(this.recipients);
-    const file = await this.env.writeCsv("recipients.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await this.env.writeCsv(
+      "recipients.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     this.launchedAt = performance.now();
     const launched = await launchCampaign(this.env, {
       file,
@@ -502,13 +521,17 @@ export class FaultWorld {
       [launched.campaignId],
     );
     this.batchOfPhone = new Map(rows.map((r) => [r.phone, r.id]));
-    note(`${this.scenario}/${this.flavour}: campaign ${launched.campaignId} launched (${this.recipients} recipients, seed ${SEED})`);
+    note(
+      `${this.scenario}/${this.flavour}: campaign ${launched.campaignId} launched (${this.recipients} recipients, seed ${SEED})`,
+    );
     return launched.campaignId;
   }
 
   /** The batch a logged request carried: its custom_args.batch_id, else (custom) its recipient's batch. */
   batchOf(request: SandboxRequest): string | undefined {
-    return request.batchId ?? (request.targets[0] === undefined ? undefined : this.batchOfPhone.get(request.targets[0]));
+    return (
+      request.batchId ?? (request.targets[0] === undefined ? undefined : this.batchOfPhone.get(request.targets[0]))
+    );
   }
 
   /** Postgres's `sending` batches and the sandbox's open requests, now. */
@@ -518,7 +541,12 @@ export class FaultWorld {
       [this.campaignId],
     );
     const open = this.env.sandbox.ledger.openAt(atMs, { api: this.provider }).filter((r) => r.via !== undefined);
-    return { sending: rows.flatMap((r) => (r.id ? [r.id] : [])), open, atMs, campaignStatus: rows[0]?.status ?? "missing" };
+    return {
+      sending: rows.flatMap((r) => (r.id ? [r.id] : [])),
+      open,
+      atMs,
+      campaignStatus: rows[0]?.status ?? "missing",
+    };
   }
 
   /**
@@ -541,7 +569,9 @@ export class FaultWorld {
       if (Date.now() > deadline) break;
       await sleep(10);
     }
-    throw new Error(`fewer than ${minOpen} requests in flight (victims ${from.map((w) => w.name).join(", ")}) within ${timeoutMs} ms`);
+    throw new Error(
+      `fewer than ${minOpen} requests in flight (victims ${from.map((w) => w.name).join(", ")}) within ${timeoutMs} ms`,
+    );
   }
 
   /**
@@ -613,7 +643,10 @@ export class FaultWorld {
       await sleep(250);
     }
     const batches = await this.env.db.pool
-      .query(`SELECT state, count(*)::int AS n, max(attempts) AS max_attempts FROM batches WHERE campaign_id = $1 GROUP BY state`, [this.campaignId])
+      .query(
+        `SELECT state, count(*)::int AS n, max(attempts) AS max_attempts FROM batches WHERE campaign_id = $1 GROUP BY state`,
+        [this.campaignId],
+      )
       .then((r) => JSON.stringify(r.rows))
       .catch((error: unknown) => `unavailable: ${String(error)}`);
     const queue = await this.queueDiagnostics().catch((error: unknown) => `unavailable: ${String(error)}`);
@@ -636,11 +669,19 @@ export class FaultWorld {
       for (const b of rows) {
         const hash = await redis.hgetall(`${base}:${b.id}`);
         const where: string[] = [];
-        for (const list of ["wait", "active", "paused"]) if ((await redis.lpos(`${base}:${list}`, b.id)) !== null) where.push(list);
-        for (const set of ["delayed", "prioritized", "completed", "failed"]) if ((await redis.zscore(`${base}:${set}`, b.id)) !== null) where.push(set);
+        for (const list of ["wait", "active", "paused"])
+          if ((await redis.lpos(`${base}:${list}`, b.id)) !== null) where.push(list);
+        for (const set of ["delayed", "prioritized", "completed", "failed"])
+          if ((await redis.zscore(`${base}:${set}`, b.id)) !== null) where.push(set);
         const lock = await redis.get(`${base}:${b.id}:lock`);
         const { data: _data, opts: _opts, ...job } = hash;
-        out.push({ batch: b.id, state: b.state, job: Object.keys(hash).length ? job : null, in: where, lock: lock !== null });
+        out.push({
+          batch: b.id,
+          state: b.state,
+          job: Object.keys(hash).length ? job : null,
+          in: where,
+          lock: lock !== null,
+        });
       }
       const keys = (await redis.keys(`${base}:*`)).filter((key) => !/:[0-9a-f-]{36}(:lock)?$/.test(key));
       const meta = await redis.hgetall(`${base}:meta`);
@@ -659,7 +700,9 @@ export class FaultWorld {
     for (const [slot, worker] of this.workers.entries()) {
       if (!worker?.crashed) continue;
       this.crashes.push({ worker: worker.name, exit: worker.exitInfo!, output: worker.logs.slice(-3_000) });
-      note(`${this.scenario}/${this.flavour}: worker ${worker.name} CRASHED ${JSON.stringify(worker.exitInfo)}; restarting it`);
+      note(
+        `${this.scenario}/${this.flavour}: worker ${worker.name} CRASHED ${JSON.stringify(worker.exitInfo)}; restarting it`,
+      );
       if (this.crashes.length > MAX_CRASH_RESTARTS) {
         throw new Error(`worker processes keep crashing (${this.crashes.length} crashes)\n${this.workerLogs()}`);
       }
@@ -669,7 +712,10 @@ export class FaultWorld {
 
   workerLogs(maxPerWorker = 4_000): string {
     return this.allWorkers
-      .map((w) => `--- worker ${w.name} pid ${w.pid} ${w.alive ? "alive" : JSON.stringify(w.exitInfo)} ---\n${w.logs.slice(-maxPerWorker)}`)
+      .map(
+        (w) =>
+          `--- worker ${w.name} pid ${w.pid} ${w.alive ? "alive" : JSON.stringify(w.exitInfo)} ---\n${w.logs.slice(-maxPerWorker)}`,
+      )
       .join("\n");
   }
 
@@ -686,7 +732,13 @@ export class FaultWorld {
     await sleep(SETTINGS.quietMs);
     const lateRequests = ledgerApi.requestLog().length - requestsAtEnd;
 
-    const { rows } = await this.env.db.pool.query<{ phone: string; state: string; batch_id: string; failure_code: number | null; failure_message: string | null }>(
+    const { rows } = await this.env.db.pool.query<{
+      phone: string;
+      state: string;
+      batch_id: string;
+      failure_code: number | null;
+      failure_message: string | null;
+    }>(
       `SELECT r.phone, r.state, b.id AS batch_id, r.failure_code, r.failure_message
        FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence WHERE r.campaign_id = $1`,
       [campaignId],
@@ -699,7 +751,8 @@ export class FaultWorld {
     const requests = ledgerApi.requestLog({ api: this.provider });
     const ambiguousTargetsExtra = new Set<string>();
     const ambiguous = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
-    for (const r of requests) if (r.outcome === "hang" || r.outcome === "lose-response") ambiguous.add(this.batchOf(r) ?? "?");
+    for (const r of requests)
+      if (r.outcome === "hang" || r.outcome === "lose-response") ambiguous.add(this.batchOf(r) ?? "?");
     const replayRequests = requests.filter((r) => r.outcome === "replay");
     // A request its client gave up on and lived on is ambiguous too: on a loaded machine a 400 ms answer
     // can take longer than PROVIDER_TIMEOUT_MS (the in-process sandbox even stamps arrival late, so the gap
@@ -718,9 +771,13 @@ export class FaultWorld {
     for (const b of timedOutBatches) ambiguous.add(b);
     for (const r of timedOut) if (this.provider === "custom") r.targets.forEach((t) => ambiguousTargetsExtra.add(t));
     // custom is one request per recipient: an unanswered request may leave only its own recipient unknown.
-    const ambiguousTargets = new Set(requests.filter((r) => r.outcome === "hang" || r.outcome === "lose-response").flatMap((r) => r.targets));
+    const ambiguousTargets = new Set(
+      requests.filter((r) => r.outcome === "hang" || r.outcome === "lose-response").flatMap((r) => r.targets),
+    );
     const victimBatches = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
-    const replayBatchesOutsideAmbiguous = new Set(replayRequests.map((r) => this.batchOf(r) ?? "?").filter((b) => !ambiguous.has(b))).size;
+    const replayBatchesOutsideAmbiguous = new Set(
+      replayRequests.map((r) => this.batchOf(r) ?? "?").filter((b) => !ambiguous.has(b)),
+    ).size;
 
     const counts = { accepted: 0, failed: 0, unknown: 0, pending: 0, cancelled: 0 };
     let acceptedNotInLedger = 0;
@@ -737,7 +794,12 @@ export class FaultWorld {
       if (r.state === "accepted" && times === 0) acceptedNotInLedger += 1;
       if (r.state === "unknown") {
         unknownBatches.add(r.batch_id);
-        if (this.provider === "custom" && !victimBatches.has(r.batch_id) && !ambiguousTargets.has(r.phone) && !ambiguousTargetsExtra.has(r.phone)) {
+        if (
+          this.provider === "custom" &&
+          !victimBatches.has(r.batch_id) &&
+          !ambiguousTargets.has(r.phone) &&
+          !ambiguousTargetsExtra.has(r.phone)
+        ) {
           unknownCustomOutsideRequests += 1;
         }
       }
@@ -757,14 +819,18 @@ export class FaultWorld {
       }
       if (!recipientPhones.has(phone)) ledgerNotARecipient += 1;
     }
-    const { rows: batchRows } = await this.env.db.pool.query<{ id: string; state: string }>(`SELECT id, state FROM batches WHERE campaign_id = $1`, [campaignId]);
+    const { rows: batchRows } = await this.env.db.pool.query<{ id: string; state: string }>(
+      `SELECT id, state FROM batches WHERE campaign_id = $1`,
+      [campaignId],
+    );
     const batches: Record<string, number> = {};
     for (const b of batchRows) batches[b.state] = (batches[b.state] ?? 0) + 1;
     const unknownBatchesOutsideInFlight = [...unknownBatches].filter((b) => !ambiguous.has(b)).length;
-    const { rows: counterRows } = await this.env.db.pool.query<{ accepted_count: number; failed_count: number; unknown_count: number }>(
-      `SELECT accepted_count, failed_count, unknown_count FROM campaigns WHERE id = $1`,
-      [campaignId],
-    );
+    const { rows: counterRows } = await this.env.db.pool.query<{
+      accepted_count: number;
+      failed_count: number;
+      unknown_count: number;
+    }>(`SELECT accepted_count, failed_count, unknown_count FROM campaigns WHERE id = $1`, [campaignId]);
     const stats = ledgerApi.stats();
     this.batchStates = new Map(batchRows.map((b) => [b.id, b.state]));
     this.unknownBatchIds = unknownBatches;
@@ -844,10 +910,15 @@ export class FaultWorld {
       this.env.sandbox.ledger
         .requestLog({ api: this.provider })
         .filter((r) => this.batchOf(r) === b)
-        .map((r) => `${r.via}:${r.outcome}@+${r.receivedAt - this.faultsStartMs()}${r.abandonedAt ? `/abandoned+${r.abandonedAt - r.receivedAt}` : ""}/answered+${(r.answeredAt ?? NaN) - r.receivedAt}`)
+        .map(
+          (r) =>
+            `${r.via}:${r.outcome}@+${r.receivedAt - this.faultsStartMs()}${r.abandonedAt ? `/abandoned+${r.abandonedAt - r.receivedAt}` : ""}/answered+${(r.answeredAt ?? NaN) - r.receivedAt}`,
+        )
         .join(" "),
     );
-    const crashes = this.crashes.map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output.slice(-1_500)}`).join("\n");
+    const crashes = this.crashes
+      .map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output.slice(-1_500)}`)
+      .join("\n");
     const context = `${this.scenario}/${this.flavour} ${JSON.stringify({ ...result, detail: { ...result.detail, faults: undefined } })}${replayDetail.length ? `\nreplayed batches' requests: ${replayDetail.join(" | ")}` : ""}${crashes ? `\nworker crashes:\n${crashes}` : ""}`;
     expect(result.status, context).toBe("completed");
     expect(result.recipients, context).toBe(this.recipients);
@@ -865,51 +936,85 @@ export class FaultWorld {
       unknown: result.unknown,
       pending: 0,
     });
-    expect(result.detail.counters, `campaign counters: ${context}`).toEqual({ accepted: result.accepted, failed: result.failed, unknown: result.unknown });
+    expect(result.detail.counters, `campaign counters: ${context}`).toEqual({
+      accepted: result.accepted,
+      failed: result.failed,
+      unknown: result.unknown,
+    });
 
     // Unknowns and replays only where the fault left an outcome open: the victims' claimed batches, hung or
     // lost-response requests. Never elsewhere, never more.
     expect(result.detail.unknownBatchesOutsideInFlight, `unknown batches no fault touched: ${context}`).toBe(0);
     expect(result.unknown, `unknowns above the bound: ${context}`).toBeLessThanOrEqual(result.unknownBound);
-    expect(result.detail.unknownCustomOutsideRequests, `custom recipients unknown although their request was answered: ${context}`).toBe(0);
-    expect(result.detail.replayBatchesOutsideAmbiguous, `request_id replays of batches no fault touched: ${context}`).toBe(0);
-    expect(result.replays, `request_id replays above the ambiguous batches: ${context}`).toBeLessThanOrEqual(result.detail.ambiguousBatches);
+    expect(
+      result.detail.unknownCustomOutsideRequests,
+      `custom recipients unknown although their request was answered: ${context}`,
+    ).toBe(0);
+    expect(
+      result.detail.replayBatchesOutsideAmbiguous,
+      `request_id replays of batches no fault touched: ${context}`,
+    ).toBe(0);
+    expect(result.replays, `request_id replays above the ambiguous batches: ${context}`).toBeLessThanOrEqual(
+      result.detail.ambiguousBatches,
+    );
     if (resendsUnknown(this.flavour)) {
       // At least once: an ambiguous batch may reach a number twice, nothing else may.
       expect(result.unknown, `unknowns with --on-unknown resend: ${context}`).toBe(0);
-      expect(result.detail.duplicatesOutsideAmbiguous, `numbers received twice outside ambiguous batches: ${context}`).toBe(0);
+      expect(
+        result.detail.duplicatesOutsideAmbiguous,
+        `numbers received twice outside ambiguous batches: ${context}`,
+      ).toBe(0);
     } else {
       expect(result.duplicates, `numbers received twice: ${context}`).toBe(0);
     }
-    if (this.provider === "legacy") expect(result.unknown, `legacy unknowns (same request_id re-send): ${context}`).toBe(0);
+    if (this.provider === "legacy")
+      expect(result.unknown, `legacy unknowns (same request_id re-send): ${context}`).toBe(0);
     if (options.graceful) {
       // Graceful: nothing unknown and nothing re-sent, except batches whose live client timed out.
       const excused = (b: string) => this.timedOutBatches.has(b);
-      expect([...this.unknownBatchIds].filter((b) => !excused(b)), `unknown batches after a graceful fault: ${context}`).toEqual([]);
-      expect([...this.replayBatchIds].filter((b) => !excused(b)), `request_id replays after a graceful fault (a request was re-sent): ${context}`).toEqual([]);
+      expect(
+        [...this.unknownBatchIds].filter((b) => !excused(b)),
+        `unknown batches after a graceful fault: ${context}`,
+      ).toEqual([]);
+      expect(
+        [...this.replayBatchIds].filter((b) => !excused(b)),
+        `request_id replays after a graceful fault (a request was re-sent): ${context}`,
+      ).toEqual([]);
       expect(result.duplicates, `duplicates after a graceful fault: ${context}`).toBe(0);
     }
     for (const fault of this.faults) {
       // Every fault hit work in flight.
       expect(fault.openRequests, `no request in flight at "${fault.description}": ${context}`).toBeGreaterThan(0);
       if (fault.victims.length === 0) continue;
-      expect(fault.victimOpenBatches.length, `victim of "${fault.description}" had nothing in flight: ${context}`).toBeGreaterThan(0);
+      expect(
+        fault.victimOpenBatches.length,
+        `victim of "${fault.description}" had nothing in flight: ${context}`,
+      ).toBeGreaterThan(0);
       // A batch whose request was open when its worker died: the provider got it, the worker never heard.
       for (const batch of fault.victimOpenBatches) {
         const where = `batch ${batch} was mid-request at "${fault.description}" (${this.batchStates.get(batch)}): ${context}`;
-        if (this.provider === "legacy") expect(this.replayBatchIds.has(batch), `no request_id replay for ${where}`).toBe(true);
+        if (this.provider === "legacy")
+          expect(this.replayBatchIds.has(batch), `no request_id replay for ${where}`).toBe(true);
         else if (resendsUnknown(this.flavour)) {
           const phones = [...this.batchOfPhone].filter(([, b]) => b === batch).map(([p]) => p);
-          expect(phones.some((p) => (this.ledgerTimes.get(p) ?? 0) >= 2), `not re-sent (--on-unknown resend): ${where}`).toBe(true);
+          expect(
+            phones.some((p) => (this.ledgerTimes.get(p) ?? 0) >= 2),
+            `not re-sent (--on-unknown resend): ${where}`,
+          ).toBe(true);
         } else expect(this.unknownBatchIds.has(batch), `not unknown: ${where}`).toBe(true);
       }
     }
-    const crashLogs = this.crashes.map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output}`).join("\n");
+    const crashLogs = this.crashes
+      .map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output}`)
+      .join("\n");
     if (result.detail.workerCrashes > 0 && process.env.FAULTS_ALLOW_CRASHES === "1") {
       note(`FAULTS_ALLOW_CRASHES=1: not failing on ${result.detail.workerCrashes} worker crash(es)\n${crashLogs}`);
       return;
     }
-    expect(result.detail.workerCrashes, `worker processes crashed during ${this.scenario}/${this.flavour}:\n${crashLogs}`).toBe(0);
+    expect(
+      result.detail.workerCrashes,
+      `worker processes crashed during ${this.scenario}/${this.flavour}:\n${crashLogs}`,
+    ).toBe(0);
   }
 
   // ------------------------------------------------------------------------------------------ faults
@@ -958,12 +1063,15 @@ export class FaultWorld {
       if (EXCLUSIVE) {
         const cluster = await postgresCluster();
         const before = await postmasterStartTime();
-        await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "restart"], { timeout: 90_000 });
+        await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "restart"], {
+          timeout: 90_000,
+        });
         await ensurePostgresUp();
         const after = await postmasterStartTime();
-        expect(after.getTime(), `postmaster start time did not move forward (${before.toISOString()} → ${after.toISOString()})`).toBeGreaterThan(
-          before.getTime(),
-        );
+        expect(
+          after.getTime(),
+          `postmaster start time did not move forward (${before.toISOString()} → ${after.toISOString()})`,
+        ).toBeGreaterThan(before.getTime());
         return `pg_ctlcluster ${cluster.version} ${cluster.name} restart (postmaster ${before.toISOString().slice(11, 23)} → ${after.toISOString().slice(11, 23)})`;
       }
       note("not exclusive: terminating this database's backends instead of a restart");
@@ -975,7 +1083,9 @@ export class FaultWorld {
 
   /** Workers that logged losing PostgreSQL (the processor's "PostgreSQL is unreachable"). */
   workersThatLoggedDisconnect(): string[] {
-    return this.allWorkers.filter((w) => /PostgreSQL is unreachable|PostgreSQL still unreachable/.test(w.logs)).map((w) => w.name);
+    return this.allWorkers
+      .filter((w) => /PostgreSQL is unreachable|PostgreSQL still unreachable/.test(w.logs))
+      .map((w) => w.name);
   }
 
   private async terminateBackends(rounds = 4): Promise<string> {
@@ -1000,7 +1110,11 @@ export class FaultWorld {
   /** Kills every child still running, makes sure PostgreSQL is up, drops the database and Redis keys. */
   async dispose(): Promise<void> {
     const errors: unknown[] = [];
-    await Promise.all(this.allWorkers.filter((w) => w.alive).map((w) => w.stop("SIGKILL", 10_000).catch((e: unknown) => errors.push(e))));
+    await Promise.all(
+      this.allWorkers
+        .filter((w) => w.alive)
+        .map((w) => w.stop("SIGKILL", 10_000).catch((e: unknown) => errors.push(e))),
+    );
     await ensurePostgresUp().catch((e: unknown) => errors.push(e));
     await this.env.cleanup().catch((e: unknown) => errors.push(e));
     if (errors.length) note(`dispose: ${errors.map(String).join("; ")}`);

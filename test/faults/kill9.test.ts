@@ -16,14 +16,19 @@ describe.each(FLAVOURS)("fault: kill -9 a worker mid-request, twice (%s)", (flav
   });
 
   it("each victim was mid-request; its batches, and only those, end unknown / replayed / re-sent; nothing lost", async () => {
-    await runScenario("kill-9", flavour, async (w) => {
-      await w.startWorkers();
-      await w.launch();
-      for (let kill = 1; kill <= 2; kill++) {
-        await sleep(randomBetween(200, 1_200));
-        await w.killAndRestart(randomBetween(0, SETTINGS.workers - 1));
-        await w.waitForWorkersConnected(SETTINGS.workers);
-      }
-    }, (w) => (world = w));
+    await runScenario(
+      "kill-9",
+      flavour,
+      async (w) => {
+        await w.startWorkers();
+        await w.launch();
+        for (let kill = 1; kill <= 2; kill++) {
+          await sleep(randomBetween(200, 1_200));
+          await w.killAndRestart(randomBetween(0, SETTINGS.workers - 1));
+          await w.waitForWorkersConnected(SETTINGS.workers);
+        }
+      },
+      (w) => (world = w),
+    );
   });
 });

@@ -16,22 +16,30 @@ describe.each(PROVIDERS)("fault: PostgreSQL restart mid-campaign (%s)", (provide
   });
 
   it("workers wait it out and finish: unknowns and replays only among the batches in flight, nothing lost or sent twice", async () => {
-    await runScenario("postgres-restart", provider, async (w) => {
-      await w.startWorkers();
-      await w.launch();
-      await sleep(randomBetween(500, 2_000));
-      await w.waitForOpenRequests(2);
-      const atMs = Date.now();
-      const held = await w.inFlight(atMs);
-      const how = await w.restartPostgres();
-      await w.recordFault("PostgreSQL restart", atMs, [], { heldBatches: held.sending, untilMs: Date.now() });
-      w.describeFault(how);
-      if (EXCLUSIVE) {
-        // Bounded: a restart takes seconds and every worker polls; give the logs a moment to arrive.
-        for (let i = 0; i < 50 && w.workersThatLoggedDisconnect().length === 0; i++) await sleep(100);
-        expect(w.workersThatLoggedDisconnect().length, `no worker logged losing PostgreSQL\n${w.workerLogs()}`).toBeGreaterThan(0);
-      }
-      return {};
-    }, (w) => (world = w));
+    await runScenario(
+      "postgres-restart",
+      provider,
+      async (w) => {
+        await w.startWorkers();
+        await w.launch();
+        await sleep(randomBetween(500, 2_000));
+        await w.waitForOpenRequests(2);
+        const atMs = Date.now();
+        const held = await w.inFlight(atMs);
+        const how = await w.restartPostgres();
+        await w.recordFault("PostgreSQL restart", atMs, [], { heldBatches: held.sending, untilMs: Date.now() });
+        w.describeFault(how);
+        if (EXCLUSIVE) {
+          // Bounded: a restart takes seconds and every worker polls; give the logs a moment to arrive.
+          for (let i = 0; i < 50 && w.workersThatLoggedDisconnect().length === 0; i++) await sleep(100);
+          expect(
+            w.workersThatLoggedDisconnect().length,
+            `no worker logged losing PostgreSQL\n${w.workerLogs()}`,
+          ).toBeGreaterThan(0);
+        }
+        return {};
+      },
+      (w) => (world = w),
+    );
   });
 });

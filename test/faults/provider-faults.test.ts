@@ -22,12 +22,19 @@ describe.each(FLAVOURS)("fault: provider answers 500 / 429 / hangs / loses answe
   });
 
   it("nothing failed, lost or sent twice; unknowns and replays only for hung or lost-response requests", async () => {
-    await runScenario("provider-faults", flavour, async (w) => {
-      const mix = flavour === "custom" ? MIX.custom : MIX.bulk;
-      w.env.sandbox.setOptions(mix);
-      await w.startWorkers();
-      w.describeFault(`sandbox ${mix.errorRate * 100}% 500, ${mix.throttleRate * 100}% 429, ${mix.hangRate * 100}% hang, ${mix.loseResponseRate * 100}% lost answer`);
-      await w.launch();
-    }, (w) => (world = w));
+    await runScenario(
+      "provider-faults",
+      flavour,
+      async (w) => {
+        const mix = flavour === "custom" ? MIX.custom : MIX.bulk;
+        w.env.sandbox.setOptions(mix);
+        await w.startWorkers();
+        w.describeFault(
+          `sandbox ${mix.errorRate * 100}% 500, ${mix.throttleRate * 100}% 429, ${mix.hangRate * 100}% hang, ${mix.loseResponseRate * 100}% lost answer`,
+        );
+        await w.launch();
+      },
+      (w) => (world = w),
+    );
   });
 });

@@ -13,27 +13,32 @@ describe.each(PROVIDERS)("fault: FLUSHALL on Redis mid-campaign (%s)", (provider
   });
 
   it("the reconciler finishes the campaign, retrying batches included: 0 unknown, 0 replays, nothing lost", async () => {
-    await runScenario("redis-flushall", provider, async (w) => {
-      await w.startWorkers();
-      await w.launch();
-      await sleep(randomBetween(500, 2_000));
-      await w.waitForOpenRequests(2);
-      // The next requests get HTTP 500: their batches go `retrying` with a delayed job, which the flush loses.
-      w.env.sandbox.failNext(3, "error");
-      let retrying = 0;
-      for (let i = 0; i < 1_000 && retrying === 0; i++) {
-        const { rows } = await w.env.db.pool.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM batches WHERE campaign_id = $1 AND state = 'retrying'`,
-          [w.campaignId],
-        );
-        retrying = rows[0]!.n;
-        if (retrying === 0) await sleep(5);
-      }
-      expect(retrying, "a batch in `retrying` when Redis is flushed").toBeGreaterThan(0);
-      const atMs = Date.now();
-      const how = await w.flushRedis();
-      await w.recordFault(`${how} with ${retrying} batch(es) retrying`, atMs);
-      return { graceful: true };
-    }, (w) => (world = w));
+    await runScenario(
+      "redis-flushall",
+      provider,
+      async (w) => {
+        await w.startWorkers();
+        await w.launch();
+        await sleep(randomBetween(500, 2_000));
+        await w.waitForOpenRequests(2);
+        // The next requests get HTTP 500: their batches go `retrying` with a delayed job, which the flush loses.
+        w.env.sandbox.failNext(3, "error");
+        let retrying = 0;
+        for (let i = 0; i < 1_000 && retrying === 0; i++) {
+          const { rows } = await w.env.db.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM batches WHERE campaign_id = $1 AND state = 'retrying'`,
+            [w.campaignId],
+          );
+          retrying = rows[0]!.n;
+          if (retrying === 0) await sleep(5);
+        }
+        expect(retrying, "a batch in `retrying` when Redis is flushed").toBeGreaterThan(0);
+        const atMs = Date.now();
+        const how = await w.flushRedis();
+        await w.recordFault(`${how} with ${retrying} batch(es) retrying`, atMs);
+        return { graceful: true };
+      },
+      (w) => (world = w),
+    );
   });
 });
