@@ -36,6 +36,16 @@ const envSchema = z.object({
   // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
   CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // HTTP API (`smsblast serve`): listen address, and write requests per minute allowed to one token.
+  API_HOST: z.string().min(1).default("127.0.0.1"),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  API_WRITE_RATE_LIMIT: positiveInt(120),
+  // Uploads never launched are deleted with their rows after this long (ms; default 24 h).
+  UPLOAD_TTL_MS: positiveInt(24 * 60 * 60 * 1000),
+  // Price of one SMS segment, for the cost estimate of an upload check (any currency; unset = no estimate).
+  SMS_SEGMENT_PRICE: z.coerce.number().positive().optional(),
+  // Prometheus /metrics: served on this port without a token when set; otherwise on the API port behind a token.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = {
@@ -62,6 +72,14 @@ export type Config = {
   defaultRegion: string | undefined;
   csvMaxBytes: number;
   logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
+  api: {
+    host: string;
+    port: number;
+    writeRateLimitPerMinute: number;
+    uploadTtlMs: number;
+    segmentPrice: number | undefined;
+  };
+  metricsPort: number | undefined;
 };
 
 export class ConfigError extends UserError {
@@ -110,5 +128,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultRegion: e.DEFAULT_REGION,
     csvMaxBytes: e.CSV_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
+      uploadTtlMs: e.UPLOAD_TTL_MS,
+      segmentPrice: e.SMS_SEGMENT_PRICE,
+    },
+    metricsPort: e.METRICS_PORT,
   };
 }
