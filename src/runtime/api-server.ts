@@ -4,6 +4,8 @@ import type { Logger } from "../config/logger.ts";
 import { buildApiApp } from "../http/app.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
+import { createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
+import { DeliveryMetrics } from "./delivery-metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
@@ -21,6 +23,8 @@ export interface RunningApiServer {
 export interface ApiServerOptions {
   host?: string;
   port?: number;
+  /** Injectable clock of the callback timestamp window (tests). */
+  nowMs?: () => number;
 }
 
 /** A readiness probe must answer even when a dependency hangs: each check has this long. */
@@ -39,6 +43,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
   const connection = createRedisConnection(config.redisUrl, "producer");
   const sendQueue = createSendQueue(connection, sendQueueOptions(config));
   const scheduleQueue = createScheduleQueue(connection, config.queuePrefix);
+  const deliveryQueue = createDeliveryQueue(connection, config.queuePrefix);
   const templates = openTemplates(config);
   const providers = openProviders(config);
 
@@ -59,7 +64,8 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     templates: templates.api,
     providers: providers.providers,
     checkReady,
-    dashboardQueues: [sendQueue, scheduleQueue],
+    delivery: { requestApply: () => requestApply(deliveryQueue), metrics: new DeliveryMetrics(), nowMs: options.nowMs },
+    dashboardQueues: [sendQueue, scheduleQueue, deliveryQueue],
   };
   const app = await buildApiApp(context);
   const closeConnections = async () => {
@@ -67,6 +73,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     await templates.close();
     await sendQueue.close();
     await scheduleQueue.close();
+    await deliveryQueue.close();
     connection.disconnect();
     await db.close();
   };
