@@ -25,6 +25,8 @@ export interface ApiServerOptions {
   port?: number;
   /** Injectable clock of the callback timestamp window (tests). */
   nowMs?: () => number;
+  /** The callback receiver's counters (a test reads them). */
+  deliveryMetrics?: DeliveryMetrics;
 }
 
 /** A readiness probe must answer even when a dependency hangs: each check has this long. */
@@ -64,7 +66,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     templates: templates.api,
     providers: providers.providers,
     checkReady,
-    delivery: { requestApply: () => requestApply(deliveryQueue), metrics: new DeliveryMetrics(), nowMs: options.nowMs },
+    delivery: { requestApply: () => requestApply(deliveryQueue), metrics: options.deliveryMetrics ?? new DeliveryMetrics(), nowMs: options.nowMs },
     dashboardQueues: [sendQueue, scheduleQueue, deliveryQueue],
   };
   const app = await buildApiApp(context);
