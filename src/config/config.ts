@@ -40,12 +40,6 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default("127.0.0.1"),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_WRITE_RATE_LIMIT: positiveInt(120),
-  // Uploads never launched are deleted with their rows after this long (ms; default 24 h).
-  UPLOAD_TTL_MS: positiveInt(24 * 60 * 60 * 1000),
-  // Price of one SMS segment, for the cost estimate of an upload check (any currency; unset = no estimate).
-  SMS_SEGMENT_PRICE: z.coerce.number().positive().optional(),
-  // Prometheus /metrics: served on this port without a token when set; otherwise on the API port behind a token.
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   // Delivery callbacks (README "Delivery reports"). Current platform: the console's callback username and
   // secret (X-CALLBACK-ID HMAC). Legacy SMSHook: app key and secret (md5). A platform left unset refuses callbacks.
   CALLBACK_USERNAME: z.string().min(1).optional(),
@@ -100,10 +94,7 @@ export type Config = {
     host: string;
     port: number;
     writeRateLimitPerMinute: number;
-    uploadTtlMs: number;
-    segmentPrice: number | undefined;
   };
-  metricsPort: number | undefined;
   callbacks: {
     engagelab: { username: string; secret: string } | undefined;
     smshook: { appKey: string; secret: string } | undefined;
@@ -175,10 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.API_HOST,
       port: e.API_PORT,
       writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
-      uploadTtlMs: e.UPLOAD_TTL_MS,
-      segmentPrice: e.SMS_SEGMENT_PRICE,
     },
-    metricsPort: e.METRICS_PORT,
     callbacks: {
       engagelab: e.CALLBACK_USERNAME && e.CALLBACK_SECRET ? { username: e.CALLBACK_USERNAME, secret: e.CALLBACK_SECRET } : undefined,
       smshook: e.SMSHOOK_APP_KEY && e.SMSHOOK_APP_SECRET ? { appKey: e.SMSHOOK_APP_KEY, secret: e.SMSHOOK_APP_SECRET } : undefined,

@@ -6,7 +6,7 @@ import fastifySwaggerUi from "@fastify/swagger-ui";
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { ApiApp, AppLifecycle } from "./api-app.ts";
 import type { ApiContext } from "../runtime/api-context.ts";
-import { registerAuth } from "./auth.ts";
+import { QUEUE_DASHBOARD_PREFIX, registerAuth } from "./auth.ts";
 import { handleRouteError, HttpRefusal } from "./errors.ts";
 import { registerAdminRoutes } from "./routes/admin-routes.ts";
 import { registerCampaignRoutes } from "./routes/campaign-routes.ts";
@@ -91,6 +91,19 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     metrics: ctx.delivery.metrics,
     nowMs: ctx.delivery.nowMs,
   });
+
+  if (ctx.queueDashboard) {
+    // Its routes are not in the OpenAPI document: they are the board's own UI and API.
+    await app.register(
+      async (board) => {
+        board.addHook("onRoute", (route) => {
+          route.schema = { ...route.schema, hide: true };
+        });
+        await board.register(ctx.queueDashboard!);
+      },
+      { prefix: QUEUE_DASHBOARD_PREFIX },
+    );
+  }
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   await app.ready();

@@ -1,3 +1,4 @@
+import type { FastifyPluginCallback } from "fastify";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import type { TemplatesApi } from "../campaigns/template-catalog.ts";
@@ -22,8 +23,8 @@ export interface ApiContext {
   checkReady(): Promise<ReadinessReport>;
   /** Delivery callbacks: hands stored rows to the delivery queue; the receiver's counters. */
   delivery: { requestApply(): Promise<void>; metrics: DeliveryMetrics; nowMs?: () => number };
-  /** The BullMQ queues Bull Board shows (opaque to the routes). */
-  dashboardQueues: readonly unknown[];
+  /** Bull Board as a fastify plugin (src/runtime/queue-dashboard.ts), mounted by the app at its base path. */
+  queueDashboard?: FastifyPluginCallback;
 }
 
 export interface ReadinessReport {

@@ -2,6 +2,8 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { buildApiApp } from "../http/app.ts";
+import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
+import { createQueueDashboard } from "./queue-dashboard.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
 import { createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
@@ -67,7 +69,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     providers: providers.providers,
     checkReady,
     delivery: { requestApply: () => requestApply(deliveryQueue), metrics: options.deliveryMetrics ?? new DeliveryMetrics(), nowMs: options.nowMs },
-    dashboardQueues: [sendQueue, scheduleQueue, deliveryQueue],
+    queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
   };
   const app = await buildApiApp(context);
   const closeConnections = async () => {
