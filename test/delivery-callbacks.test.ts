@@ -31,8 +31,8 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     fetch(`${api.url}${path}`, { method: "POST", headers, body });
   const nowSeconds = () => Math.floor(clock() / 1000);
   const snapshot = async () => {
-    const { rows } = await env.db.pool.query(`SELECT state, count(*)::int AS n FROM recipients GROUP BY state ORDER BY state`);
-    return { states: rows, events: await countDeliveryEvents(env.db.pool), nonces: (await env.db.pool.query(`SELECT count(*)::int AS n FROM callback_nonces`)).rows[0].n };
+    const { rows } = await env.db.pool.query<{ state: string; n: number }>(`SELECT state, count(*)::int AS n FROM recipients GROUP BY state ORDER BY state`);
+    return { states: rows, events: await countDeliveryEvents(env.db.pool), nonces: (await env.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM callback_nonces`)).rows[0]!.n };
   };
 
   beforeAll(async () => {
@@ -64,7 +64,7 @@ describe("delivery callbacks: refusals, outage, replies", () => {
   });
 
   it("refuses a forged signature, a stale timestamp, a 10 MB body and invalid JSON without changing anything; counts each", async () => {
-    const batch = (await env.db.pool.query(`SELECT id FROM batches WHERE campaign_id = $1 ORDER BY sequence LIMIT 1`, [campaignId])).rows[0].id;
+    const batch = (await env.db.pool.query<{ id: string }>(`SELECT id FROM batches WHERE campaign_id = $1 ORDER BY sequence LIMIT 1`, [campaignId])).rows[0]!.id;
     const body = JSON.stringify({
       total: 1,
       rows: [{ message_id: "1", to: phones[0]!.slice(1), custom_args: { campaign_id: campaignId, batch_id: batch }, status: { message_status: "delivered" } }],
@@ -91,7 +91,7 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     const again = (await snapshot()).events;
     expect(again.pending + again.applied).toBe(once.events.pending + once.events.applied);
     expect(metrics.outcomes.replays).toBe(1);
-    await waitFor(async () => ((await env.db.pool.query(`SELECT state FROM recipients WHERE phone = $1`, [phones[0]])).rows[0].state === "delivered" ? true : undefined));
+    await waitFor(async () => ((await env.db.pool.query<{ state: string }>(`SELECT state FROM recipients WHERE phone = $1`, [phones[0]])).rows[0]!.state === "delivered" ? true : undefined));
   });
 
   it("keeps and counts rows for unknown campaigns, changing no recipient", async () => {
@@ -110,11 +110,11 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     const outagePhones = singaporeNumbers(300, 9_000);
     const campaign = await launchCampaign(env, { file: await env.writeCsv("b.csv", csvOf(["phone"], outagePhones.map((p) => [p]))), name: "outage" });
     await waitForCampaignEnd(env, campaign.campaignId);
-    await waitFor(async () => (env.sandbox.callbacks.stats().callbacksPosted > 5 ? true : undefined));
+    await waitFor(() => Promise.resolve(env.sandbox.callbacks.stats().callbacksPosted > 5 ? true : undefined));
     expect(env.sandbox.callbacks.stats().callbacksAcknowledged).toBe(0);
     offsetMs += 6 * 60 * 1000;
     api = await startApiServer(env.config, env.log, { port, nowMs: clock, deliveryMetrics: metrics });
-    await waitFor(async () => (env.sandbox.callbacks.idle() ? true : undefined), 60_000);
+    await waitFor(() => Promise.resolve(env.sandbox.callbacks.idle() ? true : undefined), 60_000);
     await waitFor(async () => ((await countDeliveryEvents(env.db.pool, campaign.campaignId)).pending === 0 ? true : undefined));
 
     const stats = env.sandbox.callbacks.stats();
@@ -132,11 +132,11 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     const replier = phones[10]!;
     env.sandbox.callbacks.reply(replier.slice(1), " Stop ");
     env.sandbox.callbacks.reply(phones[11]!, "stop sending me offers");
-    await waitFor(async () => ((await env.db.pool.query(`SELECT reason FROM suppressions WHERE phone = $1`, [replier])).rows[0]?.reason as string | undefined));
-    expect((await env.db.pool.query(`SELECT count(*)::int AS n FROM suppressions WHERE phone = $1`, [phones[11]])).rows[0].n).toBe(0);
+    await waitFor(async () => ((await env.db.pool.query<{ reason: string }>(`SELECT reason FROM suppressions WHERE phone = $1`, [replier])).rows[0]?.reason));
+    expect((await env.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM suppressions WHERE phone = $1`, [phones[11]])).rows[0]!.n).toBe(0);
     const next = await launchCampaign(env, { file: await env.writeCsv("c.csv", csvOf(["phone"], [[replier], [phones[12]!]])), name: "after stop" });
     expect(next.suppressedCount).toBe(1);
-    const { rows } = await env.db.pool.query(`SELECT phone FROM recipients WHERE campaign_id = $1`, [next.campaignId]);
+    const { rows } = await env.db.pool.query<{ phone: string }>(`SELECT phone FROM recipients WHERE campaign_id = $1`, [next.campaignId]);
     expect(rows.map((r) => r.phone)).toEqual([phones[12]]);
   });
 });

@@ -19,9 +19,7 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
   let api: RunningApiServer;
   let sender: RunningSendWorker;
   let applier: RunningDeliveryWorker;
-  // Both sides read this clock; the outage test moves it instead of waiting.
-  let offsetMs = 0;
-  const clock = () => Date.now() + offsetMs;
+  const clock = () => Date.now();
 
   beforeAll(async () => {
     env = await createTestEnv("delivery", {
@@ -40,7 +38,7 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
   });
 
   async function settled(campaignId: string) {
-    await waitFor(async () => (env.sandbox.callbacks.idle() ? true : undefined), 120_000, 200);
+    await waitFor(() => Promise.resolve(env.sandbox.callbacks.idle() ? true : undefined), 120_000, 200);
     try {
       return await waitFor(async () => ((await countDeliveryEvents(env.db.pool, campaignId)).pending === 0 ? true : undefined), 60_000, 200);
     } catch (error) {

@@ -65,7 +65,7 @@ export async function receiveDeliveryCallback(deps: ReceiveCallbackDeps, callbac
       : verifySmsHook(callback.headers, callback.body, deps.credentials, nowMs);
   const rows = parseCallbackRows(text, callback.source);
   if (rows.length === 0) return { kind: "verification" };
-  return storeCallbackRows(deps.db.pool, callback.source, nonce, JSON.stringify(rows), rows.length);
+  return storeCallbackRows(deps.db, callback.source, nonce, JSON.stringify(rows), rows.length);
 }
 
 function header(headers: ReceivedCallback["headers"], name: string): string | undefined {
@@ -197,7 +197,7 @@ export interface SweepOptions {
 
 /** The periodic part: recipients that never got a report become no_report; old nonces and applied rows go. */
 export async function sweepDeliveryReports(db: Database, options: SweepOptions): Promise<{ noReport: number; nonces: number; events: number }> {
-  const noReport = await markNoReport(db.pool, options.noReportAfterMs);
-  const purged = await purgeDeliveryRows(db.pool, options.nonceMaxAgeMs, options.rawRetentionMs);
+  const noReport = await markNoReport(db, options.noReportAfterMs);
+  const purged = await purgeDeliveryRows(db, options.nonceMaxAgeMs, options.rawRetentionMs);
   return { noReport, ...purged };
 }

@@ -89,7 +89,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     basicAuth: ctx.config.callbacks.basicAuth,
     pathSecret: ctx.config.callbacks.pathSecret,
     maxBytes: ctx.config.callbacks.maxBytes,
-    requestApply: ctx.delivery.requestApply,
+    requestApply: () => ctx.delivery.requestApply(),
     metrics: ctx.delivery.metrics,
     nowMs: ctx.delivery.nowMs,
   });

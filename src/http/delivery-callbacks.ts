@@ -43,6 +43,7 @@ const STATUS_OF: Record<CallbackRefusalReason, number> = {
  * type, an empty body, a raw buffer up to `maxBytes`), no bearer token, its own verification. The answer
  * goes out as soon as the rows are stored (EngageLab wants it within 3 s); applying them is the queue's.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- fastify plugins are async functions
 export async function deliveryCallbackRoutes(app: FastifyInstance, options: DeliveryCallbackOptions): Promise<void> {
   // The verification POST may come with any content type or none; the signature covers no body, so the
   // receiver reads it as bytes and parses it itself (a JSON error is then a 400 with the reason).

@@ -235,7 +235,7 @@ export class CallbackReporter {
     callback.attempts += 1;
     this.counts.callbacksPosted += 1;
     this.counts.eventsSent += callback.rows.length;
-    let ok = false;
+    let ok: boolean;
     try {
       const body = JSON.stringify(
         s.format === "engagelab" ? { total: callback.rows.length, rows: callback.rows.map((e) => e.row) } : callback.rows.map((e) => smsHookEvent(e.row)),

@@ -58,7 +58,7 @@ function validate(body: unknown, nowMs: number): MessagesRequest | ErrorCode {
       return invalid("schedule_time: must be at most 30 days after the current time");
     }
   }
-  return { to: to as string[], templateId: template.id, scheduleTime: schedule_time, customArgs: custom_args as Record<string, unknown> | undefined };
+  return { to: to as string[], templateId: template.id, scheduleTime: schedule_time, customArgs: custom_args };
 }
 
 function targetCount(body: unknown): number {

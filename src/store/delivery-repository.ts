@@ -15,7 +15,8 @@ export type StoreCallbackResult = { kind: "stored"; rows: number } | { kind: "re
  * retry of a stored callback (same nonce) inserts nothing and is answered 200; a retry of one whose
  * statement failed finds no nonce and is stored then. `rowsJson` is the JSON array of rows.
  */
-export async function storeCallbackRows(pool: pg.Pool, source: CallbackSource, nonce: string | null, rowsJson: string, rowCount: number): Promise<StoreCallbackResult> {
+export async function storeCallbackRows(db: Database, source: CallbackSource, nonce: string | null, rowsJson: string, rowCount: number): Promise<StoreCallbackResult> {
+  const pool = db.pool;
   if (nonce === null) {
     const { rowCount: stored } = await pool.query(`INSERT INTO delivery_events (source, row, campaign_id) SELECT $1, r, ${CAMPAIGN_OF_ROW} FROM jsonb_array_elements($2::jsonb) r`, [
       source,
@@ -237,8 +238,8 @@ async function applyReplies(client: pg.PoolClient, limit: number, report: ApplyR
 }
 
 /** Recipients still awaiting a report after `afterMs` become `no_report` (a late report still lands). */
-export async function markNoReport(pool: pg.Pool, afterMs: number): Promise<number> {
-  const { rowCount } = await pool.query(
+export async function markNoReport(db: Database, afterMs: number): Promise<number> {
+  const { rowCount } = await db.pool.query(
     `UPDATE recipients SET state = 'no_report', updated_at = now()
      WHERE state = ANY($1::"RecipientState"[]) AND updated_at < now() - make_interval(secs => $2::double precision / 1000)`,
     [AWAITING_REPORT_STATES, afterMs],
@@ -247,7 +248,8 @@ export async function markNoReport(pool: pg.Pool, afterMs: number): Promise<numb
 }
 
 /** Nonces older than the timestamp window can never be replayed into it; applied rows past their age hold phone numbers for nothing. */
-export async function purgeDeliveryRows(pool: pg.Pool, nonceMaxAgeMs: number, appliedMaxAgeMs: number): Promise<{ nonces: number; events: number }> {
+export async function purgeDeliveryRows(db: Database, nonceMaxAgeMs: number, appliedMaxAgeMs: number): Promise<{ nonces: number; events: number }> {
+  const pool = db.pool;
   const nonces = await pool.query(`DELETE FROM callback_nonces WHERE received_at < now() - make_interval(secs => $1::double precision / 1000)`, [nonceMaxAgeMs]);
   const events = await pool.query(
     `DELETE FROM delivery_events WHERE outcome <> 'pending' AND applied_at < now() - make_interval(secs => $1::double precision / 1000)`,
