@@ -25,7 +25,7 @@ describe("HTTP API: Bull Board at /admin/queues", () => {
     expect(await page.text()).toContain("<html");
     const queues = await api.json<{ queues: { name: string }[] }>("GET", "/admin/queues/api/queues", { token: null, headers: { cookie: `smsblast_session=${api.tokens.viewer}` } });
     expect(queues.status).toBe(200);
-    expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["schedules", "send"]);
+    expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["delivery", "schedules", "send"]);
     expect((await api.request("GET", "/admin/queues", { token: null })).status).toBe(401);
     expect((await api.request("GET", "/admin/queues/api/queues", { token: "smsb_wrong" })).status).toBe(401);
     // The cookie is for the board only: the API itself wants the header.

@@ -1,3 +1,5 @@
+import { AWAITING_REPORT_STATES } from "../model/delivery-status.ts";
+import { RECIPIENT_STATES, type RecipientState } from "../model/states.ts";
 import { countCampaignStates } from "../store/campaign-report-repository.ts";
 import type { Database } from "../store/database.ts";
 
@@ -12,14 +14,19 @@ export interface CampaignStatusReport {
   startedAt: string | null;
   finishedAt: string | null;
   rows: { total: number; rejected: number; duplicates: number };
-  recipients: { total: number; pending: number; accepted: number; failed: number; unknown: number; cancelled: number };
+  recipients: { total: number } & Record<RecipientState, number>;
+  /**
+   * From delivery reports: `awaitingReport` = accepted or sent without a final report yet; `rate` =
+   * delivered / (delivered + undelivered + no_report), null before any recipient has an outcome.
+   */
+  delivery: { delivered: number; undelivered: number; noReport: number; awaitingReport: number; rate: number | null };
   batches: { total: number } & Record<string, number>;
 }
 
 /** Counts straight from the recipient and batch rows (the truth), not from the campaign's running counters. */
 export async function getCampaignStatus(db: Database, campaignId: string): Promise<CampaignStatusReport> {
   const { campaign, recipients: recipientGroups, batches: batchGroups } = await countCampaignStates(db, campaignId);
-  const recipients = { total: 0, pending: 0, accepted: 0, failed: 0, unknown: 0, cancelled: 0 };
+  const recipients = { total: 0, ...(Object.fromEntries(RECIPIENT_STATES.map((state) => [state, 0])) as Record<RecipientState, number>) };
   for (const group of recipientGroups) {
     recipients[group.state] = group.count;
     recipients.total += group.count;
@@ -41,6 +48,18 @@ export async function getCampaignStatus(db: Database, campaignId: string): Promi
     finishedAt: campaign.finishedAt?.toISOString() ?? null,
     rows: { total: campaign.totalRows, rejected: campaign.rejectedCount, duplicates: campaign.duplicateCount },
     recipients,
+    delivery: deliverySummary(recipients),
     batches,
+  };
+}
+
+function deliverySummary(recipients: Record<RecipientState, number>): CampaignStatusReport["delivery"] {
+  const settled = recipients.delivered + recipients.undelivered + recipients.no_report;
+  return {
+    delivered: recipients.delivered,
+    undelivered: recipients.undelivered,
+    noReport: recipients.no_report,
+    awaitingReport: AWAITING_REPORT_STATES.reduce((sum, state) => sum + recipients[state], 0),
+    rate: settled === 0 ? null : Math.round((recipients.delivered / settled) * 10_000) / 10_000,
   };
 }

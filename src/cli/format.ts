@@ -25,6 +25,11 @@ export function formatStatus(report: CampaignStatusReport): string {
     ]),
     "",
     formatTable([
+      ["delivery", "sent", "delivered", "undelivered", "no-report", "awaiting report", "delivery rate"],
+      ["", r.sent, r.delivered, r.undelivered, r.no_report, report.delivery.awaitingReport, report.delivery.rate === null ? "-" : `${(report.delivery.rate * 100).toFixed(1)} %`],
+    ]),
+    "",
+    formatTable([
       ["batches", "total", ...batchStates.map(([state]) => state)],
       ["", report.batches.total, ...batchStates.map(([, count]) => count)],
     ]),

@@ -40,6 +40,30 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default("127.0.0.1"),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_WRITE_RATE_LIMIT: positiveInt(120),
+  // Delivery callbacks (README "Delivery reports"). Current platform: the console's callback username and
+  // secret (X-CALLBACK-ID HMAC). Legacy SMSHook: app key and secret (md5). A platform left unset refuses callbacks.
+  CALLBACK_USERNAME: z.string().min(1).optional(),
+  CALLBACK_SECRET: z.string().min(1).optional(),
+  SMSHOOK_APP_KEY: z.string().min(1).optional(),
+  SMSHOOK_APP_SECRET: z.string().min(1).optional(),
+  // Optional second factor: HTTP Basic "user:password" on both routes, and/or a secret last path segment.
+  CALLBACK_BASIC_AUTH: z.string().regex(/^[^:]+:.+$/, "must be user:password").optional(),
+  CALLBACK_PATH_SECRET: z.string().regex(/^[\w-]{16,}$/, "must be at least 16 letters, digits, _ or -").optional(),
+  // A callback body over this is refused (413) before it is read further.
+  CALLBACK_MAX_BYTES: positiveInt(2 * 1024 * 1024),
+  // Timestamp window of a signed callback, either side of now.
+  CALLBACK_MAX_SKEW_MS: positiveInt(5 * 60 * 1000),
+  // Events per applier statement; an event whose send is not recorded yet is retried after RETRY ms and
+  // given up as unmatched after GIVE_UP ms.
+  DELIVERY_APPLY_BATCH: positiveInt(500),
+  DELIVERY_RETRY_MS: positiveInt(5_000),
+  DELIVERY_GIVE_UP_MS: positiveInt(24 * 60 * 60 * 1000),
+  // Recipients awaiting a report this long become no_report (default 72 h).
+  DELIVERY_NO_REPORT_AFTER_MS: positiveInt(72 * 60 * 60 * 1000),
+  // Applied callback rows (they hold phone numbers) are deleted after this long (default 7 days).
+  DELIVERY_RAW_RETENTION_MS: positiveInt(7 * 24 * 60 * 60 * 1000),
+  // How often the delivery worker retries waiting events, marks no-report and purges (ms).
+  DELIVERY_SWEEP_INTERVAL_MS: positiveInt(30_000),
 });
 
 export type Config = {
@@ -71,6 +95,22 @@ export type Config = {
     port: number;
     writeRateLimitPerMinute: number;
   };
+  callbacks: {
+    engagelab: { username: string; secret: string } | undefined;
+    smshook: { appKey: string; secret: string } | undefined;
+    basicAuth: string | undefined;
+    pathSecret: string | undefined;
+    maxBytes: number;
+    maxSkewMs: number;
+  };
+  delivery: {
+    applyBatch: number;
+    retryMs: number;
+    giveUpMs: number;
+    noReportAfterMs: number;
+    rawRetentionMs: number;
+    sweepIntervalMs: number;
+  };
 };
 
 export class ConfigError extends UserError {
@@ -94,6 +134,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       "Invalid configuration:\n  ENGAGELAB_API_KEY and ENGAGELAB_API_SECRET must be set together (or both unset for the sandbox)",
     );
+  }
+  for (const [a, b] of [["CALLBACK_USERNAME", "CALLBACK_SECRET"], ["SMSHOOK_APP_KEY", "SMSHOOK_APP_SECRET"]] as const) {
+    if (Boolean(e[a]) !== Boolean(e[b])) throw new ConfigError(`Invalid configuration:\n  ${a} and ${b} must be set together`);
   }
   return {
     databaseUrl: e.DATABASE_URL,
@@ -123,6 +166,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.API_HOST,
       port: e.API_PORT,
       writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
+    },
+    callbacks: {
+      engagelab: e.CALLBACK_USERNAME && e.CALLBACK_SECRET ? { username: e.CALLBACK_USERNAME, secret: e.CALLBACK_SECRET } : undefined,
+      smshook: e.SMSHOOK_APP_KEY && e.SMSHOOK_APP_SECRET ? { appKey: e.SMSHOOK_APP_KEY, secret: e.SMSHOOK_APP_SECRET } : undefined,
+      basicAuth: e.CALLBACK_BASIC_AUTH,
+      pathSecret: e.CALLBACK_PATH_SECRET,
+      maxBytes: e.CALLBACK_MAX_BYTES,
+      maxSkewMs: e.CALLBACK_MAX_SKEW_MS,
+    },
+    delivery: {
+      applyBatch: e.DELIVERY_APPLY_BATCH,
+      retryMs: e.DELIVERY_RETRY_MS,
+      giveUpMs: e.DELIVERY_GIVE_UP_MS,
+      noReportAfterMs: e.DELIVERY_NO_REPORT_AFTER_MS,
+      rawRetentionMs: e.DELIVERY_RAW_RETENTION_MS,
+      sweepIntervalMs: e.DELIVERY_SWEEP_INTERVAL_MS,
     },
   };
 }

@@ -11,6 +11,7 @@ import { handleRouteError, HttpRefusal } from "./errors.ts";
 import { registerAdminRoutes } from "./routes/admin-routes.ts";
 import { registerCampaignRoutes } from "./routes/campaign-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
+import { deliveryCallbackRoutes } from "./delivery-callbacks.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
 export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
@@ -80,6 +81,18 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   registerHealthRoutes(app, ctx);
   registerCampaignRoutes(app, ctx, lifecycle);
   registerAdminRoutes(app, ctx);
+  // Encapsulated: its raw-body parsing and error answers apply to the callback routes only.
+  await app.register(deliveryCallbackRoutes, {
+    db: ctx.db,
+    log: ctx.log,
+    credentials: { engagelab: ctx.config.callbacks.engagelab, smshook: ctx.config.callbacks.smshook, maxSkewMs: ctx.config.callbacks.maxSkewMs },
+    basicAuth: ctx.config.callbacks.basicAuth,
+    pathSecret: ctx.config.callbacks.pathSecret,
+    maxBytes: ctx.config.callbacks.maxBytes,
+    requestApply: () => ctx.delivery.requestApply(),
+    metrics: ctx.delivery.metrics,
+    nowMs: ctx.delivery.nowMs,
+  });
 
   if (ctx.queueDashboard) {
     // Its routes are not in the OpenAPI document: they are the board's own UI and API.

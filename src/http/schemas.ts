@@ -23,7 +23,14 @@ export const CampaignStatusSchema = z
       failed: z.number(),
       unknown: z.number(),
       cancelled: z.number(),
+      sent: z.number(),
+      delivered: z.number(),
+      undelivered: z.number(),
+      no_report: z.number(),
     }),
+    delivery: z
+      .object({ delivered: z.number(), undelivered: z.number(), noReport: z.number(), awaitingReport: z.number(), rate: z.number().nullable() })
+      .describe("from delivery reports; rate = delivered / (delivered + undelivered + no_report)"),
     batches: z.record(z.string(), z.number()).describe("batches by state, and `total`"),
   })
   .meta({ id: "CampaignStatus" });

@@ -35,7 +35,7 @@ export const UNCLAIMED_OPEN_BATCH_STATES = ["pending", "queued", "retrying"] as 
 /** Batches whose outcome is recorded; nothing changes them any more. */
 export const FINAL_BATCH_STATES = ["sent", "partial", "failed", "unknown", "cancelled"] as const satisfies readonly BatchState[];
 
-export const RECIPIENT_STATES = ["pending", "accepted", "failed", "unknown", "cancelled"] as const;
+export const RECIPIENT_STATES = ["pending", "accepted", "failed", "unknown", "cancelled", "sent", "delivered", "undelivered", "no_report"] as const;
 export type RecipientState = (typeof RECIPIENT_STATES)[number];
 
 /**

@@ -6,6 +6,8 @@ import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
 import { createQueueDashboard } from "./queue-dashboard.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
+import { createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
+import { DeliveryMetrics } from "./delivery-metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
@@ -23,6 +25,10 @@ export interface RunningApiServer {
 export interface ApiServerOptions {
   host?: string;
   port?: number;
+  /** Injectable clock of the callback timestamp window (tests). */
+  nowMs?: () => number;
+  /** The callback receiver's counters (a test reads them). */
+  deliveryMetrics?: DeliveryMetrics;
 }
 
 /** A readiness probe must answer even when a dependency hangs: each check has this long. */
@@ -41,6 +47,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
   const connection = createRedisConnection(config.redisUrl, "producer");
   const sendQueue = createSendQueue(connection, sendQueueOptions(config));
   const scheduleQueue = createScheduleQueue(connection, config.queuePrefix);
+  const deliveryQueue = createDeliveryQueue(connection, config.queuePrefix);
   const templates = openTemplates(config);
   const providers = openProviders(config);
 
@@ -61,7 +68,8 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     templates: templates.api,
     providers: providers.providers,
     checkReady,
-    queueDashboard: createQueueDashboard([sendQueue, scheduleQueue], QUEUE_DASHBOARD_PREFIX),
+    delivery: { requestApply: () => requestApply(deliveryQueue), metrics: options.deliveryMetrics ?? new DeliveryMetrics(), nowMs: options.nowMs },
+    queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
   };
   const app = await buildApiApp(context);
   const closeConnections = async () => {
@@ -69,6 +77,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     await templates.close();
     await sendQueue.close();
     await scheduleQueue.close();
+    await deliveryQueue.close();
     connection.disconnect();
     await db.close();
   };

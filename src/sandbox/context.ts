@@ -1,3 +1,4 @@
+import type { CallbackReporter } from "./callbacks.ts";
 import type { SandboxLedger } from "./ledger.ts";
 import type { SandboxKnobs } from "./options.ts";
 import type { IdSequence } from "./random.ts";
@@ -14,6 +15,8 @@ export interface SandboxContext {
   readonly requestIds: RequestIdCache;
   /** Numbers always refused as invalid (test hook: exact partial failures). */
   readonly refusedNumbers: Set<string>;
+  /** Delivery callbacks of accepted numbers (inactive until a callback URL is set). */
+  readonly reports: CallbackReporter;
   random(): number;
   nowMs(): number;
   log(msg: string): void;

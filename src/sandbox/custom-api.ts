@@ -79,6 +79,9 @@ export const customEndpoint: SendEndpoint = {
       return customError(ctx, 400, invalid("to: recipient refused as invalid"));
     }
     ctx.ledger.recordAccepted("custom", request.to);
-    return jsonReply(200, { message_id: ctx.ids.nextString(), send_channel: request.channel });
+    const messageId = ctx.ids.nextString();
+    // custom-messages carries no custom_args: its reports are found by message_id.
+    ctx.reports.accepted({ target: request.to, messageId });
+    return jsonReply(200, { message_id: messageId, send_channel: request.channel });
   },
 };

@@ -98,7 +98,9 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
       continue;
     }
     ctx.ledger.recordAccepted("legacy", phone);
-    smsIds.push(smsId(ctx, phone));
+    const id = smsId(ctx, phone);
+    smsIds.push(id);
+    ctx.reports.accepted({ target: phone, messageId: id, customArgs: request.customArgs });
   }
   ctx.ledger.count("rejectedNumbers", failedItems.length);
 

@@ -24,6 +24,7 @@ interface MessagesRequest {
   to: string[];
   templateId: string;
   scheduleTime?: number;
+  customArgs?: Record<string, unknown>;
 }
 
 function validate(body: unknown, nowMs: number): MessagesRequest | ErrorCode {
@@ -57,7 +58,7 @@ function validate(body: unknown, nowMs: number): MessagesRequest | ErrorCode {
       return invalid("schedule_time: must be at most 30 days after the current time");
     }
   }
-  return { to: to as string[], templateId: template.id, scheduleTime: schedule_time };
+  return { to: to as string[], templateId: template.id, scheduleTime: schedule_time, customArgs: custom_args };
 }
 
 function targetCount(body: unknown): number {
@@ -107,6 +108,7 @@ export const messagesEndpoint: SendEndpoint = {
     if (failure) return messagesError(ctx, 400, MAGIC_FAILURES[failure], body);
 
     let acceptedCount = 0;
+    const singleMessageId = request.to.length === 1 ? ctx.ids.nextString() : undefined;
     for (const target of request.to) {
       if (refusesNumber(ctx, target, looksLikePhone(target))) {
         ctx.ledger.count("rejectedNumbers");
@@ -115,6 +117,7 @@ export const messagesEndpoint: SendEndpoint = {
         continue;
       }
       ctx.ledger.recordAccepted("messages", target);
+      ctx.reports.accepted({ target, messageId: singleMessageId ?? ctx.ids.nextString(), customArgs: request.customArgs });
       acceptedCount += 1;
     }
 
@@ -127,7 +130,7 @@ export const messagesEndpoint: SendEndpoint = {
       const singleAccepted = request.to.length === 1 && acceptedCount === 1;
       return {
         status: 200,
-        text: JSON.stringify(singleAccepted ? { ...summary, message_id: ctx.ids.nextString() } : summary),
+        text: JSON.stringify(singleAccepted ? { ...summary, message_id: singleMessageId } : summary),
       };
     }
     // The provider sends task_id as a bare integer above 2^53, which JSON.stringify cannot emit;

@@ -1,3 +1,5 @@
+import type { CallbackSettings } from "./callbacks.ts";
+
 export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
 export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
 
@@ -29,6 +31,10 @@ export interface SandboxOptions {
   /** PRNG seed for deterministic runs; without it Math.random is used. */
   seed?: number;
   log?: (msg: string) => void;
+  /** Delivery callbacks (callbacks.ts): off until `url` is given. */
+  callbacks?: Partial<CallbackSettings> & { url: string };
+  /** The sandbox's clock (callback timestamps and delays); tests move it to simulate long outages. */
+  clock?: () => number;
 }
 
 /** The options that may change while the server runs. */

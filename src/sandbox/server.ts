@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { CallbackReporter, DEFAULT_CALLBACK_SETTINGS, type CallbackSettings } from "./callbacks.ts";
 import { handleControl } from "./control-api.ts";
 import { chance, type SandboxContext } from "./context.ts";
 import { customEndpoint } from "./custom-api.ts";
@@ -35,6 +36,7 @@ import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
 export type { FaultKind, SandboxOptions } from "./options.ts";
+export type { CallbackSettings, CallbackStats, ReportDecision } from "./callbacks.ts";
 export { SandboxLedger } from "./ledger.ts";
 export type { SandboxStats, SendApi, SandboxApi, SandboxRequest, RequestOutcome, Refusal } from "./ledger.ts";
 
@@ -57,6 +59,8 @@ export interface SandboxServer {
    * logged with `via: tag`: give each client process its own URL to know which one sent what.
    */
   listen(tag: string): Promise<string>;
+  /** Delivery callbacks: decisions per number, stats, replies (uplink). */
+  callbacks: CallbackReporter;
 }
 
 function requestTargets(body: unknown): string[] {
@@ -116,7 +120,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let random = makeRandom(options.seed);
   let log = options.log ?? ignore;
 
-  const nowMs = (): number => Date.now();
+  const nowMs = options.clock ?? ((): number => Date.now());
   const ledger = new SandboxLedger();
   const faults = new FaultQueue();
   const ctx: SandboxContext = {
@@ -126,10 +130,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     templates: new TemplateStore(nowMs),
     requestIds: new RequestIdCache(() => knobs.requestIdTtlMs, nowMs),
     refusedNumbers: new Set<string>(),
+    reports: new CallbackReporter(() => random(), () => nowMs(), (msg) => log(msg)),
     random: () => random(),
     nowMs,
     log: (msg) => log(msg),
   };
+  const callbackSettings = (patch: SandboxOptions["callbacks"]): CallbackSettings | undefined =>
+    patch === undefined ? undefined : { ...DEFAULT_CALLBACK_SETTINGS, ...patch };
+  ctx.reports.configure(callbackSettings(options.callbacks));
   // Aborted by close() so pending latency sleeps stop instead of outliving the server.
   const shutdown = new AbortController();
 
@@ -249,6 +257,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       ledger.reset();
       ctx.requestIds.clear();
       ctx.refusedNumbers.clear();
+      ctx.reports.reset();
       faults.clear();
     },
   };
@@ -308,6 +317,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ledger,
     close() {
       shutdown.abort();
+      ctx.reports.close();
       closing ??= Promise.all(
         [server, ...extraServers].map(
           (srv) =>
@@ -323,10 +333,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       Object.assign(knobs, pickKnobs(patch));
       if ("seed" in patch) random = makeRandom(patch.seed);
       if (patch.log) log = patch.log;
+      if (patch.callbacks) ctx.reports.configure(callbackSettings(patch.callbacks));
     },
     failNext(n, kind) {
       faults.add(n, kind);
     },
+    callbacks: ctx.reports,
     refuseNumbers(numbers) {
       for (const n of numbers) ctx.refusedNumbers.add(n);
     },

@@ -1,0 +1,48 @@
+import type { ApplyReport, CallbackRefusalReason } from "../campaigns/delivery-reports.ts";
+
+/**
+ * Counters of the delivery pipeline, kept in-process: `smsblast_delivery_reports_total{status}`,
+ * `smsblast_delivery_callback_refusals_total{reason}` and the report-delay histogram
+ * (`smsblast_delivery_report_delay_seconds`). prometheusText() renders them for a /metrics route.
+ */
+export class DeliveryMetrics {
+  readonly reports = new Map<string, number>();
+  readonly refusals = new Map<string, number>();
+  readonly outcomes = { stored: 0, replays: 0, verifications: 0, unmatched: 0, changed: 0 };
+  static readonly DELAY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600];
+  private readonly delayCounts = new Array<number>(DeliveryMetrics.DELAY_BUCKETS.length + 1).fill(0);
+  private delaySum = 0;
+
+  countRefusal(reason: CallbackRefusalReason | "too_large"): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+  }
+
+  countApplied(report: ApplyReport): void {
+    for (const [status, n] of Object.entries(report.byStatus)) this.reports.set(status, (this.reports.get(status) ?? 0) + n);
+    this.outcomes.unmatched += report.unmatched;
+    this.outcomes.changed += report.changed;
+    for (const delay of report.delaysSeconds) {
+      this.delaySum += delay;
+      let i = DeliveryMetrics.DELAY_BUCKETS.findIndex((le) => delay <= le);
+      if (i === -1) i = DeliveryMetrics.DELAY_BUCKETS.length;
+      this.delayCounts[i]! += 1;
+    }
+  }
+
+  prometheusText(): string {
+    const lines = ["# TYPE smsblast_delivery_reports_total counter"];
+    for (const [status, n] of this.reports) lines.push(`smsblast_delivery_reports_total{status="${status}"} ${n}`);
+    lines.push("# TYPE smsblast_delivery_callback_refusals_total counter");
+    for (const [reason, n] of this.refusals) lines.push(`smsblast_delivery_callback_refusals_total{reason="${reason}"} ${n}`);
+    lines.push("# TYPE smsblast_delivery_report_delay_seconds histogram");
+    let cumulative = 0;
+    DeliveryMetrics.DELAY_BUCKETS.forEach((le, i) => {
+      cumulative += this.delayCounts[i]!;
+      lines.push(`smsblast_delivery_report_delay_seconds_bucket{le="${le}"} ${cumulative}`);
+    });
+    cumulative += this.delayCounts[DeliveryMetrics.DELAY_BUCKETS.length]!;
+    lines.push(`smsblast_delivery_report_delay_seconds_bucket{le="+Inf"} ${cumulative}`);
+    lines.push(`smsblast_delivery_report_delay_seconds_sum ${this.delaySum}`, `smsblast_delivery_report_delay_seconds_count ${cumulative}`);
+    return lines.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,81 @@
+import type { Worker } from "bullmq";
+import { applyDeliveryReports, sweepDeliveryReports } from "../campaigns/delivery-reports.ts";
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../config/logger.ts";
+import { createDeliveryQueue, createDeliveryWorker, upsertSweepScheduler } from "../queue/delivery-queue.ts";
+import { createRedisConnection } from "../queue/redis.ts";
+import { openDatabase } from "../store/database.ts";
+import { assertMigrationsApplied } from "../store/migrate.ts";
+import { DeliveryMetrics } from "./delivery-metrics.ts";
+
+export interface RunningDeliveryWorker {
+  worker: Worker;
+  metrics: DeliveryMetrics;
+  stop(): Promise<void>;
+}
+
+// One drain job may apply this many statements' worth before it yields to the next job.
+const MAX_ROUNDS_PER_JOB = 400;
+
+/** The delivery-reports worker: applies stored callback events in bulk, and sweeps on an interval. */
+export async function startDeliveryWorker(config: Config, log: Logger, metrics = new DeliveryMetrics()): Promise<RunningDeliveryWorker> {
+  const db = openDatabase(config.databaseUrl, { maxConnections: 3, applicationName: "smsblast-delivery" });
+  try {
+    await assertMigrationsApplied(db.pool);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const connection = createRedisConnection(config.redisUrl, "worker");
+  const producer = createRedisConnection(config.redisUrl, "producer");
+  const queue = createDeliveryQueue(producer, config.queuePrefix);
+  const applyOptions = {
+    limit: config.delivery.applyBatch,
+    retryDelayMs: config.delivery.retryMs,
+    giveUpAfterMs: config.delivery.giveUpMs,
+    maxRounds: MAX_ROUNDS_PER_JOB,
+  };
+  const apply = async () => {
+    const report = await applyDeliveryReports(db, applyOptions);
+    metrics.countApplied(report);
+    if (report.picked > 0) {
+      // Counts only: the events hold phone numbers.
+      log.info({ picked: report.picked, changed: report.changed, waiting: report.waiting, unmatched: report.unmatched, optOuts: report.optOuts }, "delivery reports applied");
+    }
+    return { picked: report.picked, changed: report.changed };
+  };
+  const worker = createDeliveryWorker(connection, config.queuePrefix, {
+    apply,
+    sweep: async () => {
+      await apply();
+      const swept = await sweepDeliveryReports(db, {
+        noReportAfterMs: config.delivery.noReportAfterMs,
+        // Twice the window: a nonce must outlive every timestamp that could still be accepted with it.
+        nonceMaxAgeMs: 2 * config.callbacks.maxSkewMs,
+        rawRetentionMs: config.delivery.rawRetentionMs,
+      });
+      if (swept.noReport > 0) log.info({ noReport: swept.noReport }, "recipients without a delivery report marked no_report");
+      return swept;
+    },
+  });
+  worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "delivery job failed; retried"));
+  await worker.waitUntilReady();
+  await upsertSweepScheduler(queue, config.delivery.sweepIntervalMs);
+  log.info({ sweepIntervalMs: config.delivery.sweepIntervalMs }, "delivery worker started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    metrics,
+    stop() {
+      stopping ??= (async () => {
+        await worker.close();
+        await queue.close();
+        connection.disconnect();
+        producer.disconnect();
+        await db.close();
+      })();
+      return stopping;
+    },
+  };
+}
