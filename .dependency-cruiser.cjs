@@ -21,20 +21,20 @@ module.exports = {
       severity: "error",
       comment: "store/, queue/ and engagelab/ implement ports for the use cases; they never call back into them.",
       from: { path: "^src/(store|queue|engagelab)/" },
-      to: { path: "^src/(campaigns|recipients|runtime|cli|http)/" },
+      to: { path: "^src/(campaigns|recipients|access|runtime|cli|http)/" },
     },
     {
       name: "use-cases-use-no-adapter-libraries",
       severity: "error",
       comment: "Use cases write no SQL and speak no BullMQ or HTTP: that belongs in store/, queue/ or engagelab/.",
-      from: { path: "^src/(campaigns|recipients)/" },
+      from: { path: "^src/(campaigns|recipients|access)/" },
       to: { path: "node_modules/(pg|pg-copy-streams|@prisma/[^/]+|bullmq|ioredis|undici)/" },
     },
     {
       name: "use-cases-do-not-import-process-wiring",
       severity: "error",
       comment: "runtime/ wires processes from the layers below it; nothing below imports it.",
-      from: { path: "^src/(model|campaigns|recipients|store|queue|engagelab|config)/" },
+      from: { path: "^src/(model|campaigns|recipients|access|store|queue|engagelab|config)/" },
       to: { path: "^src/(runtime|cli|http)/" },
     },
     {

@@ -2,26 +2,20 @@ import cronParser from "cron-parser";
 import type { Logger } from "../config/logger.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import type { Database } from "../store/database.ts";
-import { deleteSchedule, findSchedule, listStoredSchedules, markScheduleRun, upsertSchedule } from "../store/schedule-repository.ts";
-import type { ProviderApi } from "../model/states.ts";
+import {
+  deleteSchedule,
+  findSchedule,
+  listStoredSchedules,
+  markScheduleRun,
+  upsertSchedule,
+  type StoredScheduleDefinition,
+} from "../store/schedule-repository.ts";
 import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
 import { UserError, type UserErrorDetails } from "../model/errors.ts";
-import type { SendOptions } from "../model/send-options.ts";
 
-export interface ScheduleDefinition {
-  name: string;
-  cron: string;
-  timezone: string;
-  audience: string;
-  templateId: string;
-  params: Record<string, string>;
-  paramColumns: Record<string, string>;
-  provider: ProviderApi;
-  sendOptions: SendOptions;
-  /** Template pre-flight when adding and at each firing (default on). */
-  templateCheck?: boolean;
-}
+/** A recurring campaign as the user defines it; the template pre-flight runs when adding and at each firing unless `templateCheck` is false. */
+export type ScheduleDefinition = Omit<StoredScheduleDefinition, "templateCheck"> & { templateCheck?: boolean };
 
 /** What the domain needs from the scheduler queue. */
 export interface CronScheduler {

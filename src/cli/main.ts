@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { loadConfig } from "../config/config.ts";
 import { isUserError, type UserError } from "../model/errors.ts";
 import { openTemplates } from "../runtime/services.ts";
+import { registerApiCommands } from "./commands/api-commands.ts";
 import { registerAudienceCommands } from "./commands/audience-commands.ts";
 import { registerCampaignCommands } from "./commands/campaign-commands.ts";
 import { registerScheduleCommands } from "./commands/schedule-commands.ts";
@@ -51,6 +52,7 @@ export function buildCli(): Command {
   registerCampaignCommands(program);
   registerAudienceCommands(program);
   registerScheduleCommands(program);
+  registerApiCommands(program);
   registerTemplateCommands(program, () => Promise.resolve(openTemplates(loadConfig())));
   return program;
 }

@@ -38,6 +38,10 @@ const envSchema = z.object({
   // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
   CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // HTTP API (`smsblast serve`): listen address, and write requests per minute allowed to one token.
+  API_HOST: z.string().min(1).default("127.0.0.1"),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  API_WRITE_RATE_LIMIT: positiveInt(120),
 });
 
 export type Config = {
@@ -66,6 +70,11 @@ export type Config = {
   defaultRegion: string | undefined;
   csvMaxBytes: number;
   logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
+  api: {
+    host: string;
+    port: number;
+    writeRateLimitPerMinute: number;
+  };
 };
 
 export class ConfigError extends UserError {
@@ -115,5 +124,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultRegion: e.DEFAULT_REGION,
     csvMaxBytes: e.CSV_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
+    },
   };
 }

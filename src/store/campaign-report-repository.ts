@@ -61,11 +61,12 @@ export interface CampaignListRow {
 }
 
 /** Recent campaigns, newest first. Counters are settled when a campaign finishes; live ones are counted now. */
-export async function listCampaignRows(db: Database, options: { limit: number; status?: CampaignStatus }): Promise<CampaignListRow[]> {
+export async function listCampaignRows(db: Database, options: { limit: number; offset?: number; status?: CampaignStatus }): Promise<CampaignListRow[]> {
   const rows = await db.prisma.campaign.findMany({
     where: options.status ? { status: options.status } : {},
-    orderBy: { createdAt: "desc" },
+    orderBy: [{ createdAt: "desc" }, { id: "asc" }],
     take: options.limit,
+    skip: options.offset ?? 0,
   });
   const live = rows.filter((c) => c.finishedAt === null).map((c) => c.id);
   const liveCounts = new Map<string, { accepted: number; failed: number; unknown: number }>();

@@ -8,8 +8,10 @@ import { CAMPAIGN_TRANSITIONS } from "../../model/campaign-state.ts";
 import { formatTable } from "../format.ts";
 import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
 import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, type LaunchDeps } from "../../campaigns/launch-campaign.ts";
+import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
+import { cliActor, recordAudit } from "../../access/audit-log.ts";
 import { startSendWorker, type RunningSendWorker } from "../../runtime/send-worker-runtime.ts";
 import type { Services } from "../../runtime/services.ts";
 import { isFinalStatus } from "../../model/states.ts";
@@ -19,7 +21,6 @@ import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
 import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
-import type { SendOptions as ProviderSendOptions } from "../../model/send-options.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -46,18 +47,9 @@ interface SendOptions {
   worker?: boolean;
 }
 
-/** Provider-specific options of `send`, as stored in Campaign.sendOptions. */
-function sendOptionsFrom(opts: SendOptions): ProviderSendOptions {
-  const options: ProviderSendOptions = {};
-  if (opts.from !== undefined) options.from = opts.from;
-  if (opts.msgType !== undefined) options.msgType = opts.msgType;
-  if (opts.labelId !== undefined) options.labelId = opts.labelId;
-  if (Object.keys(opts.customArg).length > 0) options.customArgs = opts.customArg;
-  if (opts.providerSchedule) {
-    if (opts.at === undefined) throw new InvalidArgumentError("--provider-schedule needs --at <time>");
-    options.scheduleTime = Math.floor(opts.at.getTime() / 1000);
-  }
-  return options;
+/** The provider options of `send`, in the words both front doors share. */
+function launchOptionsOf(opts: SendOptions) {
+  return { from: opts.from, msgType: opts.msgType, labelId: opts.labelId, customArgs: opts.customArg, startAt: opts.at, providerSchedule: opts.providerSchedule };
 }
 
 function launchInput(opts: SendOptions, config: Config, defaultName: string): CampaignLaunchInput {
@@ -69,12 +61,11 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     provider: opts.provider,
     onUnknown: opts.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: config.send.batchSize,
-    sendOptions: sendOptionsFrom(opts),
+    sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
     allowRepeat: opts.allowRepeat,
-    // Without --provider-schedule, --at is a delayed launch held by smsblast (a delayed start job).
-    startAt: opts.at && !opts.providerSchedule ? opts.at : undefined,
+    startAt: delayedStartOf(launchOptionsOf(opts)),
     onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
   };
 }
@@ -187,6 +178,10 @@ export function registerCampaignCommands(program: Command): void {
               `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
           if (campaign.dryRun) return;
+          await recordAudit(db, cliActor(), "campaign.create", {
+            campaignId: campaign.campaignId,
+            details: { source: file !== undefined ? "csv" : "audience", recipients: campaign.recipientCount, provider: opts.provider },
+          });
           console.log(campaign.campaignId);
           if (!campaign.enqueued) {
             // Stored in full, so nothing is lost; only the queue jobs are missing, and reconcile re-creates them.
@@ -262,6 +257,7 @@ export function registerCampaignCommands(program: Command): void {
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
         const result = await cancelCampaign(db, campaignId);
+        await recordAudit(db, cliActor(), "campaign.cancel", { campaignId });
         console.log(
           `campaign ${campaignId} cancelled: ${result.cancelledBatches} batch(es) and ${result.cancelledRecipients} recipient(s) will not be sent` +
             (result.inFlightBatches ? `; ${result.inFlightBatches} batch(es) already in flight finish and are recorded` : ""),
@@ -345,6 +341,7 @@ export function registerCampaignCommands(program: Command): void {
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
         await pauseCampaign(db, campaignId);
+        await recordAudit(db, cliActor(), "campaign.pause", { campaignId });
         console.log(`campaign ${campaignId} paused`);
       });
     });
@@ -356,6 +353,7 @@ export function registerCampaignCommands(program: Command): void {
     .action(async (campaignId: string) => {
       await withServices(async ({ config, db }) => {
         const result = await withQueue(config, (queue) => resumeCampaign(db, queue, campaignId));
+        await recordAudit(db, cliActor(), "campaign.resume", { campaignId });
         console.log(
           result.status === "running"
             ? `campaign ${campaignId} resumed; ${result.batchIds.length} batch(es) queued`

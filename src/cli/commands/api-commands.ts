@@ -1,0 +1,89 @@
+import { Option, type Command } from "commander";
+import { createApiToken, listApiTokens, revokeApiToken } from "../../access/api-tokens.ts";
+import { cliActor, readAuditLog, recordAudit } from "../../access/audit-log.ts";
+import { API_ROLES, type ApiRole } from "../../model/roles.ts";
+import { withServices } from "../../runtime/services.ts";
+import { formatTable } from "../format.ts";
+import { numberBetween, wholeNumber } from "../shared.ts";
+
+/** `smsblast serve`, `tokens`, `audit`: the HTTP API process and what its operators manage. */
+export function registerApiCommands(program: Command): void {
+  program
+    .command("serve")
+    .description("run the HTTP API (OpenAPI at /openapi.json, docs at /docs) until SIGTERM/SIGINT")
+    .option("--port <port>", "port to listen on (default API_PORT, 3000)", numberBetween("--port", 0, 65535))
+    .option("--host <host>", "address to listen on (default API_HOST, 127.0.0.1)")
+    .action(async (opts: { port?: number; host?: string }) => {
+      const { runApiProcess } = await import("../../../workers/api.ts");
+      await runApiProcess(opts);
+    });
+
+  const tokens = program.command("tokens").description("API tokens for the HTTP API");
+  tokens
+    .command("create")
+    .description("create a token and print it once (only its SHA-256 is stored)")
+    .requiredOption("--name <name>", "who or what uses it (shown in the audit log)")
+    .addOption(new Option("--role <role>", "what it may do").choices(API_ROLES).default("viewer"))
+    .action(async (opts: { name: string; role: ApiRole }) => {
+      await withServices(async ({ db }) => {
+        const created = await createApiToken(db, opts);
+        await recordAudit(db, cliActor(), "token.create", { details: { name: created.token.name, role: created.token.role } });
+        console.error(`token "${created.token.name}" (${created.token.role}) created; it is shown this once:`);
+        console.log(created.secret);
+      });
+    });
+  tokens
+    .command("list")
+    .description("tokens with their role, prefix, creation and last use (never the secret)")
+    .action(async () => {
+      await withServices(async ({ db }) => {
+        const list = await listApiTokens(db);
+        console.log(
+          formatTable([
+            ["name", "role", "prefix", "created", "last used", "revoked"],
+            ...list.map((t) => [
+              t.name,
+              t.role,
+              `${t.prefix}…`,
+              t.createdAt.toISOString(),
+              t.lastUsedAt?.toISOString() ?? "-",
+              t.revokedAt?.toISOString() ?? "-",
+            ]),
+          ]),
+        );
+      });
+    });
+  tokens
+    .command("revoke")
+    .description("revoke a token: every request with it is refused from now on")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await withServices(async ({ db }) => {
+        await revokeApiToken(db, name);
+        await recordAudit(db, cliActor(), "token.revoke", { details: { name } });
+        console.log(`token "${name}" revoked`);
+      });
+    });
+
+  program
+    .command("audit")
+    .description("state-changing actions, newest first (who, what, which campaign, when)")
+    .option("--limit <n>", "how many", wholeNumber("--limit"), 50)
+    .option("--campaign <id>", "only this campaign's")
+    .option("--json", "print JSON")
+    .action(async (opts: { limit: number; campaign?: string; json?: boolean }) => {
+      await withServices(async ({ db }) => {
+        const entries = await readAuditLog(db, { limit: opts.limit, campaignId: opts.campaign });
+        if (opts.json) {
+          console.log(JSON.stringify(entries));
+          return;
+        }
+        console.log(
+          formatTable([
+            ["time", "actor", "action", "campaign", "details"],
+            ...entries.map((e) => [e.createdAt.toISOString(), e.actor, e.action, e.campaignId ?? "-", JSON.stringify(e.details)]),
+          ]),
+        );
+      });
+    });
+}

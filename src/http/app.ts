@@ -1,0 +1,99 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { LogController, type FastifyBaseLogger } from "fastify";
+import fastifyRateLimit from "@fastify/rate-limit";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { ApiApp, AppLifecycle } from "./api-app.ts";
+import type { ApiContext } from "../runtime/api-context.ts";
+import { QUEUE_DASHBOARD_PREFIX, registerAuth } from "./auth.ts";
+import { handleRouteError, HttpRefusal } from "./errors.ts";
+import { registerAdminRoutes } from "./routes/admin-routes.ts";
+import { registerCampaignRoutes } from "./routes/campaign-routes.ts";
+import { registerHealthRoutes } from "./routes/health-routes.ts";
+
+/** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
+export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    // Request lines are written by the onResponse hook below: route pattern, not the URL (ids and
+    // queries stay out of the log, and no header is ever logged).
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (request) => {
+      const given = request.headers["x-request-id"];
+      return typeof given === "string" && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    // The CSV upload routes read their own bodies; JSON bodies are small.
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: "idle",
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleRouteError);
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` } }),
+  );
+
+  const closing = new AbortController();
+  app.addHook("preClose", async () => closing.abort());
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? "(no route)",
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        actor: request.apiToken?.name,
+      },
+      "request",
+    );
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "smsblast API", version: "1", description: "Bulk SMS campaigns over HTTP: the same use cases as the smsblast CLI." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API token (smsblast tokens create)" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    // Schemas with a `.meta({ id })` become components/schemas entries that routes refer to.
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: "/docs" });
+  await app.register(fastifyRateLimit, {
+    global: false,
+    // After auth (onRequest), so the limit is per token rather than per address.
+    hook: "preHandler",
+    keyGenerator: (request) => request.apiToken?.id ?? request.ip,
+    errorResponseBuilder: (_request, context) =>
+      new HttpRefusal(429, "rate_limited", `more than ${context.max} write requests in ${context.after}; try again in ${context.after}`),
+  });
+  registerAuth(app, ctx);
+
+  const lifecycle: AppLifecycle = { closing: closing.signal };
+  registerHealthRoutes(app, ctx);
+  registerCampaignRoutes(app, ctx, lifecycle);
+  registerAdminRoutes(app, ctx);
+
+  if (ctx.queueDashboard) {
+    // Its routes are not in the OpenAPI document: they are the board's own UI and API.
+    await app.register(
+      async (board) => {
+        board.addHook("onRoute", (route) => {
+          route.schema = { ...route.schema, hide: true };
+        });
+        await board.register(ctx.queueDashboard!);
+      },
+      { prefix: QUEUE_DASHBOARD_PREFIX },
+    );
+  }
+
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}
+

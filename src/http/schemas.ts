@@ -1,0 +1,33 @@
+import { z } from "zod";
+import { CAMPAIGN_STATUSES, PROVIDER_APIS } from "../model/states.ts";
+import { ErrorResponse } from "./errors.ts";
+
+export const CampaignIdParams = z.object({ id: z.uuid().describe("campaign id") });
+
+export const CampaignStatusSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    status: z.enum(CAMPAIGN_STATUSES),
+    statusReason: z.string().nullable(),
+    provider: z.enum(PROVIDER_APIS),
+    templateId: z.string(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    rows: z.object({ total: z.number(), rejected: z.number(), duplicates: z.number() }),
+    recipients: z.object({
+      total: z.number(),
+      pending: z.number(),
+      accepted: z.number(),
+      failed: z.number(),
+      unknown: z.number(),
+      cancelled: z.number(),
+    }),
+    batches: z.record(z.string(), z.number()).describe("batches by state, and `total`"),
+  })
+  .meta({ id: "CampaignStatus" });
+
+/** The refusals every authenticated route may answer, with the one error shape. */
+export const AUTH_ERRORS = { 401: ErrorResponse, 403: ErrorResponse } as const;
+export const COMMON_ERRORS = { 400: ErrorResponse, ...AUTH_ERRORS } as const;

@@ -1,0 +1,30 @@
+import type { FastifyPluginCallback } from "fastify";
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../config/logger.ts";
+import type { TemplatesApi } from "../campaigns/template-catalog.ts";
+import type { SmsProvider } from "../engagelab/provider.ts";
+import type { ProviderApi } from "../model/states.ts";
+import type { CampaignQueue } from "../queue/send-queue.ts";
+import type { Database } from "../store/database.ts";
+
+/**
+ * What the HTTP API's routes call the use cases with: the process's open connections, wired once by
+ * src/runtime/api-server.ts. Routes see ports (a queue, a template catalog), never BullMQ or pg directly.
+ */
+export interface ApiContext {
+  config: Config;
+  log: Logger;
+  db: Database;
+  queue: CampaignQueue;
+  templates: TemplatesApi;
+  providers: Record<ProviderApi, SmsProvider>;
+  /** Postgres and Redis reachable, migrations current: what `/readyz` answers. */
+  checkReady(): Promise<ReadinessReport>;
+  /** Bull Board as a fastify plugin (src/runtime/queue-dashboard.ts), mounted by the app at its base path. */
+  queueDashboard?: FastifyPluginCallback;
+}
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: { postgres: string; redis: string; migrations: string };
+}

@@ -1,0 +1,125 @@
+import type { AddressInfo } from "node:net";
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../config/logger.ts";
+import { buildApiApp } from "../http/app.ts";
+import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
+import { createQueueDashboard } from "./queue-dashboard.ts";
+import { createRedisConnection } from "../queue/redis.ts";
+import { createScheduleQueue } from "../queue/schedule-queue.ts";
+import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
+import { openDatabase } from "../store/database.ts";
+import { assertMigrationsApplied } from "../store/migrate.ts";
+import type { ApiContext, ReadinessReport } from "./api-context.ts";
+import { openProviders, openTemplates } from "./services.ts";
+
+export interface RunningApiServer {
+  /** `http://host:port` actually bound (port 0 picks a free one). */
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes Postgres and Redis. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface ApiServerOptions {
+  host?: string;
+  port?: number;
+}
+
+/** A readiness probe must answer even when a dependency hangs: each check has this long. */
+const READY_CHECK_TIMEOUT_MS = 2_000;
+const DEFAULT_GRACE_MS = 10_000;
+
+/** Wires Postgres, Redis, the queues, the provider clients and the fastify app into one API process. */
+export async function startApiServer(config: Config, log: Logger, options: ApiServerOptions = {}): Promise<RunningApiServer> {
+  const db = openDatabase(config.databaseUrl, { applicationName: "smsblast-api" });
+  try {
+    await assertMigrationsApplied(db.pool);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const connection = createRedisConnection(config.redisUrl, "producer");
+  const sendQueue = createSendQueue(connection, sendQueueOptions(config));
+  const scheduleQueue = createScheduleQueue(connection, config.queuePrefix);
+  const templates = openTemplates(config);
+  const providers = openProviders(config);
+
+  const checkReady = async (): Promise<ReadinessReport> => {
+    const [postgres, redis, migrations] = await Promise.all([
+      probe(() => db.pool.query("SELECT 1")),
+      probe(() => connection.ping()),
+      probe(() => assertMigrationsApplied(db.pool)),
+    ]);
+    return { ready: postgres === "ok" && redis === "ok" && migrations === "ok", checks: { postgres, redis, migrations } };
+  };
+
+  const context: ApiContext = {
+    config,
+    log,
+    db,
+    queue: campaignQueueOf(sendQueue),
+    templates: templates.api,
+    providers: providers.providers,
+    checkReady,
+    queueDashboard: createQueueDashboard([sendQueue, scheduleQueue], QUEUE_DASHBOARD_PREFIX),
+  };
+  const app = await buildApiApp(context);
+  const closeConnections = async () => {
+    await providers.close();
+    await templates.close();
+    await sendQueue.close();
+    await scheduleQueue.close();
+    connection.disconnect();
+    await db.close();
+  };
+  try {
+    await app.listen({ host: options.host ?? config.api.host, port: options.port ?? config.api.port });
+  } catch (error) {
+    await app.close();
+    await closeConnections();
+    throw error;
+  }
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  log.info({ port: address.port, host: address.address }, "API server listening");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    stop(graceMs = DEFAULT_GRACE_MS) {
+      stopping ??= (async () => {
+        // app.close() stops accepting and waits for in-flight requests (event streams are ended by the
+        // app's preClose hook); past the grace period the remaining sockets are destroyed.
+        const closed = app.close();
+        const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+        if ((await Promise.race([closed, timer])) === "timeout") {
+          log.warn({ graceMs }, "in-flight requests did not finish within the grace period; closing their connections");
+          app.server.closeAllConnections();
+          await closed;
+        }
+        await closeConnections();
+        log.info("API server stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function probe(check: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READY_CHECK_TIMEOUT_MS} ms`)), READY_CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return "ok";
+  } catch (error) {
+    // The message names what failed (a missing migration, a refused connection), never a URL with credentials.
+    return error instanceof Error ? error.message.replace(/\w+:\/\/[^\s]+/g, "<url>") : "failed";
+  } finally {
+    clearTimeout(timer);
+  }
+}

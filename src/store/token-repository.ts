@@ -1,0 +1,64 @@
+import type { ApiRole } from "../model/roles.ts";
+import type { Database } from "./database.ts";
+
+export interface StoredToken {
+  id: string;
+  name: string;
+  prefix: string;
+  role: ApiRole;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  prefix: string;
+  role: ApiRole;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const COLUMNS = `id, name, prefix, role, created_at, last_used_at, revoked_at`;
+
+function toToken(r: TokenRow): StoredToken {
+  return { id: r.id, name: r.name, prefix: r.prefix, role: r.role, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+}
+
+/** Inserts a token by its hash; null when the name is taken (unique index). */
+export async function insertToken(db: Database, token: { name: string; prefix: string; tokenHash: string; role: ApiRole }): Promise<StoredToken | null> {
+  const { rows } = await db.pool.query<TokenRow>(
+    `INSERT INTO api_tokens (name, prefix, token_hash, role) VALUES ($1, $2, $3, $4::"ApiRole")
+     ON CONFLICT (name) DO NOTHING RETURNING ${COLUMNS}`,
+    [token.name, token.prefix, token.tokenHash, token.role],
+  );
+  return rows[0] ? toToken(rows[0]) : null;
+}
+
+/**
+ * The live token with this hash, its last use stamped in the same statement. The lookup is by an index on
+ * the hash, so nothing secret is compared byte by byte in JavaScript.
+ */
+export async function useTokenByHash(db: Database, tokenHash: string): Promise<(StoredToken & { tokenHash: string }) | null> {
+  const { rows } = await db.pool.query<TokenRow & { token_hash: string }>(
+    `UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}, token_hash`,
+    [tokenHash],
+  );
+  return rows[0] ? { ...toToken(rows[0]), tokenHash: rows[0].token_hash } : null;
+}
+
+export async function listTokens(db: Database): Promise<StoredToken[]> {
+  const { rows } = await db.pool.query<TokenRow>(`SELECT ${COLUMNS} FROM api_tokens ORDER BY created_at, name`);
+  return rows.map(toToken);
+}
+
+/** Revokes by name; null when no live token has that name. */
+export async function revokeTokenByName(db: Database, name: string): Promise<StoredToken | null> {
+  const { rows } = await db.pool.query<TokenRow>(
+    `UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
+    [name],
+  );
+  return rows[0] ? toToken(rows[0]) : null;
+}
