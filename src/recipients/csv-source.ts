@@ -213,7 +213,7 @@ function assertUniqueNames(path: string, names: string[], line: number): void {
 }
 
 async function sourceError(path: string, error: unknown, delimiter: Delimiter, headerFields: number): Promise<unknown> {
-  return error instanceof CsvError ? parseError(path, error, delimiter, headerFields) : fileError(path, error);
+  return error instanceof CsvError ? await parseError(path, error, delimiter, headerFields) : fileError(path, error);
 }
 
 async function parseError(path: string, error: CsvError, delimiter: Delimiter, headerFields: number): Promise<CsvInputError> {
