@@ -52,7 +52,7 @@ export interface IngestCheck {
   /** With `repeatGuard`: the latest campaign with the same fingerprint inside the window, if any. */
   earlierLaunch?: EarlierLaunch;
   /** The most frequent reject reasons (up to 5). */
-  rejectReasons(): Promise<RejectReasonCount[]>;
+  rejectReasons: () => Promise<RejectReasonCount[]>;
 }
 
 export interface IngestOptions {

@@ -26,7 +26,7 @@ describe("unreachable Redis or PostgreSQL", { timeout: 180_000 }, () => {
     await env?.cleanup();
   });
 
-  const storedCampaigns = async () => Number((await env.db.pool.query(`SELECT count(*) AS n FROM campaigns`)).rows[0].n);
+  const storedCampaigns = async () => Number((await env.db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM campaigns`)).rows[0]!.n);
   const send = ["send", "--template", "1", "--no-template-check"];
 
   it("send with REDIS_URL on a dead port: refused in one line naming Redis, nothing stored, nothing sent", async () => {

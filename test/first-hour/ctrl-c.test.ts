@@ -24,7 +24,7 @@ describe("Ctrl-C", { timeout: 240_000 }, () => {
     const run = spawnCli(["send", file, "--template", "1", "--no-template-check", "--wait", "--worker"], cliEnv(env, { BATCH_SIZE: "1", SEND_CONCURRENCY: "2" }));
     let stdout = "";
     run.child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-    const campaignId = await waitFor(async () => (/^[0-9a-f-]{36}$/m.exec(stdout)?.[0]), 90_000);
+    const campaignId = await waitFor(() => Promise.resolve(/^[0-9a-f-]{36}$/m.exec(stdout)?.[0]), 90_000);
     await waitFor(async () => ((await batchStates(campaignId)).some((b) => b.state === "sending") ? true : undefined), 60_000, 50);
     run.child.kill("SIGINT");
     const result = await run.done;
@@ -54,7 +54,7 @@ describe("Ctrl-C", { timeout: 240_000 }, () => {
     const run = spawnCli(["send", file, "--template", "1", "--no-template-check", "--wait"], cliEnv(env));
     let stdout = "";
     run.child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-    const campaignId = await waitFor(async () => (/^[0-9a-f-]{36}$/m.exec(stdout)?.[0]), 90_000);
+    const campaignId = await waitFor(() => Promise.resolve(/^[0-9a-f-]{36}$/m.exec(stdout)?.[0]), 90_000);
     await new Promise((r) => setTimeout(r, 500));
     run.child.kill("SIGINT");
     const result = await run.done;

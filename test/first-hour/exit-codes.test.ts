@@ -14,7 +14,7 @@ describe("exit codes", { timeout: 240_000 }, () => {
     await env?.cleanup();
   });
 
-  const campaignCount = async () => Number((await env.db.pool.query(`SELECT count(*) AS n FROM campaigns`)).rows[0].n);
+  const campaignCount = async () => Number((await env.db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM campaigns`)).rows[0]!.n);
   const send = (file: string, ...extra: string[]) => runCli(["send", file, "--template", "1", "--no-template-check", ...extra], cliEnv(env));
 
   it("a header-only file and a file whose every row is rejected are refused (exit 1), with the reasons, storing nothing", async () => {

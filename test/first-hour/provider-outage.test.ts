@@ -21,10 +21,10 @@ describe("provider outage", { timeout: 240_000 }, () => {
     expect(send.code, send.output).toBe(6);
     const id = send.stdout.trim();
     expect(send.stderr).toContain(`smsblast resume ${id}`);
-    const campaign = (await env.db.pool.query(`SELECT status, status_reason FROM campaigns WHERE id = $1`, [id])).rows[0];
+    const campaign = (await env.db.pool.query<{ status: string; status_reason: string }>(`SELECT status, status_reason FROM campaigns WHERE id = $1`, [id])).rows[0]!;
     expect(campaign.status).toBe("paused");
     expect(campaign.status_reason).toMatch(/^provider unreachable since \d{4}-\d\d-\d\dT\S+Z \(.*2 attempts\); resume once it answers$/);
-    const batches = (await env.db.pool.query(`SELECT state FROM batches WHERE campaign_id = $1`, [id])).rows.map((r) => r.state);
+    const batches = (await env.db.pool.query<{ state: string }>(`SELECT state FROM batches WHERE campaign_id = $1`, [id])).rows.map((r) => r.state);
     expect(batches.filter((s) => s === "failed")).toEqual([]);
     const recipients = (await env.db.pool.query(`SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`, [id])).rows;
     expect(recipients).toEqual([{ state: "pending", n: 30 }]);

@@ -39,8 +39,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: Child
     let stdout = "";
     let stderr = "";
     let output = "";
-    child.stdout!.on("data", (c: Buffer) => ((stdout += c.toString()), (output += c.toString())));
-    child.stderr!.on("data", (c: Buffer) => ((stderr += c.toString()), (output += c.toString())));
+    child.stdout.on("data", (c: Buffer) => ((stdout += c.toString()), (output += c.toString())));
+    child.stderr.on("data", (c: Buffer) => ((stderr += c.toString()), (output += c.toString())));
     const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on("error", reject);
     child.on("exit", (code, signal) => {
