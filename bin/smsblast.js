@@ -5,11 +5,11 @@ import { existsSync } from "node:fs";
 
 const compiled = new URL("../dist/src/cli/main.js", import.meta.url);
 if (process.env.NODE_ENV === "production" && existsSync(compiled)) {
-  const { runCli } = await import(compiled.href);
-  await runCli(process.argv);
+  const { main } = await import(compiled.href);
+  await main(process.argv);
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  const { runCli } = await import("../src/cli/main.ts");
-  await runCli(process.argv);
+  const { main } = await import("../src/cli/main.ts");
+  await main(process.argv);
 }

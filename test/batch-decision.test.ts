@@ -113,8 +113,9 @@ describe("decideAfterSend: provider errors", () => {
     // Transient: retried while attempts remain.
     ["HTTP 500, first attempt", "messages", "at_most_once", () => http(500), FIRST, { kind: "retry", rateLimited: false, ambiguous: false }],
     ["code 1000, first attempt", "messages", "at_most_once", () => http(200, 1000), FIRST, { kind: "retry", code: 1000 }],
-    ["HTTP 500, last attempt", "messages", "at_most_once", () => http(500), LAST, { kind: "record", outcome: { state: "failed", errorMessage: "provider says 500 (gave up after 2 attempts)" } }],
-    ["connection refused, last attempt", "messages", "at_most_once", refused, LAST, { kind: "record", outcome: { state: "failed" } }],
+    // Out of attempts on a failure that sent nothing: the provider is down, so the campaign pauses (resumable).
+    ["HTTP 500, last attempt", "messages", "at_most_once", () => http(500), LAST, { kind: "pause", reason: expect.stringMatching(/^provider unreachable since \S+ \(provider says 500; 2 attempts\)/) }],
+    ["connection refused, last attempt", "messages", "at_most_once", refused, LAST, { kind: "pause", reason: expect.stringMatching(/^provider unreachable since /) }],
     // 429: every worker backs off; never spends the batch, even on the last attempt.
     ["HTTP 429 with Retry-After", "messages", "at_most_once", () => http(429, undefined, { retryAfterMs: 2_000 }), LAST, { kind: "retry", rateLimited: true, retryAfterMs: 2_000 }],
     ["HTTP 429 on legacy", "legacy", "at_most_once", () => http(429), FIRST, { kind: "retry", rateLimited: true }],
@@ -180,8 +181,8 @@ describe("decideAfterSend: provider results", () => {
     });
     // At least once: the unanswered request is not settled as unknown; it stays pending and is sent again.
     expect(decideAfterSend(batch("custom", { onUnknown: "resend" }), sent, FIRST)).toMatchObject({ kind: "retry", progress: { unknown: [] } });
-    // Out of attempts: the untried recipients fail (they were never sent, so they are not unknown).
-    expect(decideAfterSend(batch("custom"), sent, LAST)).toMatchObject({ kind: "record", outcome: { state: "failed" }, progress: { accepted } });
+    // Out of attempts: the campaign pauses; the untried recipients stay pending for resume (never sent, so not unknown).
+    expect(decideAfterSend(batch("custom"), sent, LAST)).toMatchObject({ kind: "pause", progress: { accepted } });
   });
 
   it("a single-recipient batch stopped by an account error pauses after recording what was settled", () => {

@@ -29,6 +29,7 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     params: { order: "A-1" },
     templateCheck: false,
     startAt: new Date(Date.now() + 3_600_000).toISOString(), // scheduled: nothing is sent by this file
+    allowRepeat: true, // this file launches the same audience again and again (the repeat guard: test/first-hour/repeat-guard.test.ts)
     ...extra,
   });
 

@@ -114,7 +114,8 @@ export function decideAfterSend(
 }
 
 /**
- * A provider failure → pause the campaign, retry later, or record the batch unknown or failed.
+ * A provider failure → pause the campaign (account refused, or the provider down past the last attempt),
+ * retry later, or record the batch unknown or failed.
  * `untriedOnly`: the recipients still pending were never sent (a single-recipient batch stopped part-way).
  */
 function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, untriedOnly: boolean): SendDecision {
@@ -150,10 +151,20 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
       unexpected: !known,
     };
   }
-  const exhausted = policy.action === "retry" ? ` (gave up after ${batch.attempts} attempts)` : "";
+  if (policy.action === "retry") {
+    // Out of attempts on a failure that sent nothing (connection refused, 5xx, code 1000): the provider is
+    // down, not the batch bad. Failing it would end the campaign for good; pausing keeps every recipient
+    // for `smsblast resume`. The batch goes back to `queued` untouched.
+    return {
+      kind: "pause",
+      code,
+      reason: `provider unreachable since ${batch.firstClaimedAt.toISOString()} (${code !== null ? `code ${code}: ` : ""}${message}; ${batch.attempts} attempts); resume once it answers`,
+      unexpected: !known,
+    };
+  }
   return {
     kind: "record",
-    outcome: { ...baseOutcome(batch), state: "failed", errorCode: code, errorMessage: message + exhausted, rest: { state: "failed", code, message } },
+    outcome: { ...baseOutcome(batch), state: "failed", errorCode: code, errorMessage: message, rest: { state: "failed", code, message } },
     unexpected: !known,
   };
 }

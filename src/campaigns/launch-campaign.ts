@@ -6,7 +6,15 @@ import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
-import { createCampaign, createCampaignWithRecipients, type IngestedCampaign, type NewCampaign } from "../store/campaign-repository.ts";
+import {
+  createCampaign,
+  createCampaignWithRecipients,
+  type EarlierLaunch,
+  type IngestCheck,
+  type IngestOptions,
+  type IngestedCampaign,
+  type NewCampaign,
+} from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
 import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
@@ -33,6 +41,8 @@ export interface CampaignLaunchInput {
   runKey?: string;
   /** Check with the template API that the template is approved and every variable has a value (default on). */
   templateCheck?: boolean;
+  /** Launch even if the same list (same fingerprint) was launched within the repeat window. */
+  allowRepeat?: boolean;
   onProgress?: (rowsRead: number) => void;
 }
 
@@ -75,7 +85,10 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
     paramColumns: input.paramColumns,
     maxBytes: input.maxBytes,
   });
-  const ingested = await createCampaignWithRecipients(deps.db, newCampaign(input, input.file), rows, ingestOptions(input));
+  const ingested = await createCampaignWithRecipients(deps.db, newCampaign(input, input.file), rows, {
+    ...ingestOptions(input),
+    ...launchChecks(input, "the file"),
+  });
   return enqueueLaunched(deps, ingested, input);
 }
 
@@ -83,7 +96,10 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
 export async function launchAudienceCampaign(deps: LaunchDeps, input: AudienceCampaignInput): Promise<LaunchedCampaign> {
   await preflight(deps, input);
   const filter = await resolveAudience(deps.db, input.audience);
-  const ingested = await createCampaign(deps.db, newCampaign(input, filter.name), stageAudience(filter, input.paramColumns ?? {}), ingestOptions(input));
+  const ingested = await createCampaign(deps.db, newCampaign(input, filter.name), stageAudience(filter, input.paramColumns ?? {}), {
+    ...ingestOptions(input),
+    ...launchChecks(input, `audience ${filter.name}`),
+  });
   return enqueueLaunched(deps, ingested, input);
 }
 
@@ -105,6 +121,62 @@ async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<
       mappedColumns: Object.keys(input.paramColumns ?? {}),
     });
   }
+}
+
+/** A second launch of the same list inside this window is refused unless the user allows a repeat. */
+export const REPEAT_GUARD_WINDOW_MS = 24 * 3600 * 1000;
+
+/**
+ * The checks of a launch by hand, run inside its transaction before it commits. Firings of a recurring
+ * schedule are exempt from both: each is unique by its run key, and an empty audience is a recorded,
+ * empty run rather than an error nobody sees.
+ */
+function launchChecks(input: CampaignLaunchInput, source: string): Pick<IngestOptions, "beforeCommit" | "repeatGuard"> {
+  if (input.runKey !== undefined) return {};
+  const refuseEmpty = refuseNothingToSend(source);
+  return {
+    repeatGuard: { windowMs: REPEAT_GUARD_WINDOW_MS },
+    beforeCommit: async (check) => {
+      await refuseEmpty(check);
+      if (check.earlierLaunch && !input.allowRepeat) throw new RepeatLaunchError(check.earlierLaunch);
+    },
+  };
+}
+
+export class RepeatLaunchError extends UserError {
+  override name = "RepeatLaunchError";
+  constructor(readonly earlier: EarlierLaunch) {
+    super(
+      "repeat_launch",
+      `the same recipients with the same template and params were already launched as campaign ${earlier.campaignId} ` +
+        `(${earlier.status}, created ${earlier.createdAt.toISOString()}); nothing was stored`,
+      { kind: "conflict", field: "allowRepeat" },
+    );
+  }
+}
+
+export class NothingToSendError extends UserError {
+  override name = "NothingToSendError";
+  constructor(message: string) {
+    super("nothing_to_send", message);
+  }
+}
+
+/**
+ * A launch with no recipient left (every row rejected, or no rows at all) would only create a campaign that
+ * is "completed" at once: refused, with what went wrong, before anything is stored.
+ */
+function refuseNothingToSend(source: string) {
+  return async ({ counts, rejectReasons }: IngestCheck): Promise<void> => {
+    if (counts.recipientCount > 0) return;
+    if (counts.totalRows === 0) throw new NothingToSendError(`nothing to send: ${source} has no rows${source === "the file" ? " below its header" : ""}; nothing was stored`);
+    const reasons = (await rejectReasons()).map((r) => `${r.count} × ${r.reason} (first at row ${r.firstRow})`);
+    throw new NothingToSendError(
+      `nothing to send: all ${counts.totalRows} row(s) of ${source} were rejected: ${reasons.join("; ")}` +
+        (counts.duplicateCount > 0 ? `; ${counts.duplicateCount} duplicate(s)` : "") +
+        "; nothing was stored",
+    );
+  };
 }
 
 function newCampaign(input: CampaignLaunchInput, source: string): NewCampaign {

@@ -154,7 +154,7 @@ async function apply(deps: SendBatchDeps, log: Logger, batch: ClaimedBatch, deci
   if (applied.kind === "not-claimed") return { outcome: "skipped", reason: applied.reason };
   switch (decision.kind) {
     case "pause":
-      log.error({ code: decision.code }, "campaign paused: the provider refused the credentials; fix them, then `smsblast resume`");
+      log.error({ code: decision.code, reason: decision.reason }, "campaign paused; `smsblast resume` continues it");
       return { outcome: "skipped", reason: decision.reason };
     case "retry":
       if (applied.kind === "retrying" && applied.cancelled) return { outcome: "skipped", reason: "campaign cancelled" };

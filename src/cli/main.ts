@@ -10,9 +10,7 @@ import { registerScheduleCommands } from "./commands/schedule-commands.ts";
 import { registerServiceCommands } from "./commands/service-commands.ts";
 import { registerTemplateCommands } from "./templates-command.ts";
 
-/** Exit codes: 1 = refused (a UserError or a bad flag: the user can fix it), 2 = internal error. */
-export const EXIT_REFUSED = 1;
-export const EXIT_INTERNAL = 2;
+import { EXIT } from "./exit-codes.ts";
 
 /**
  * The domain names concepts; the CLI says them as the flags a user typed. A field without an entry here
@@ -33,7 +31,17 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   schedule_time: "--at … --provider-schedule",
 };
 
+/**
+ * Refusals a flag overrides: the CLI names it after the message ("add --allow-repeat to …") instead of
+ * prefixing it, since the user typed nothing wrong.
+ */
+const OVERRIDE_FLAGS: Readonly<Record<string, string>> = {
+  allowRepeat: "add --allow-repeat to send it again anyway",
+};
+
 export function describeUserError(error: UserError): string {
+  const override = error.field === undefined ? undefined : OVERRIDE_FLAGS[error.field];
+  if (override) return `${error.message}; ${override}`;
   const flag = error.field === undefined ? undefined : FIELD_FLAGS[error.field];
   return flag && !error.message.startsWith(flag) ? `${flag}: ${error.message}` : error.message;
 }
@@ -55,7 +63,7 @@ export async function runCli(argv: string[]): Promise<void> {
   } catch (error) {
     if (isUserError(error) || error instanceof InvalidArgumentError) {
       console.error(`smsblast: ${isUserError(error) ? describeUserError(error) : error.message}`);
-      process.exitCode = EXIT_REFUSED;
+      process.exitCode = EXIT.refused;
       return;
     }
     if (error instanceof CommanderError) {
@@ -66,13 +74,16 @@ export async function runCli(argv: string[]): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** The process entry (bin/smsblast.js, or this file run directly): every error ends as one line and an exit code. */
+export async function main(argv: string[]): Promise<void> {
   try {
-    await runCli(process.argv);
+    await runCli(argv);
   } catch (error) {
     // A bug or an outage, not the user's mistake: one line, the stack only when asked for.
     console.error(`smsblast: internal error: ${error instanceof Error ? error.message : String(error)}`);
     if (process.env.LOG_LEVEL === "debug" || process.env.LOG_LEVEL === "trace") console.error(error);
-    process.exitCode = EXIT_INTERNAL;
+    process.exitCode = EXIT.internal;
   }
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await main(process.argv);

@@ -3,14 +3,19 @@ import { getCampaignStatus, type CampaignStatusReport } from "../campaigns/campa
 import { isFinalStatus } from "../model/states.ts";
 import type { Services } from "../runtime/services.ts";
 
+/** Waiting ends here: a final status, or a pause (which needs a person: `resume`). */
+function waitIsOver(report: CampaignStatusReport): boolean {
+  return isFinalStatus(report.status) || report.status === "paused";
+}
+
 /**
- * Polls Postgres and draws a progress bar on stderr until the campaign ends (or `timeoutMs` passes).
- * Without a TTY it prints one line every few seconds instead of redrawing.
+ * Polls Postgres and draws a progress bar on stderr until the campaign ends or is paused (or `timeoutMs`
+ * passes, or `signal` aborts). Without a TTY it prints one line every few seconds instead of redrawing.
  */
 export async function waitForCampaign(
   db: Services["db"],
   campaignId: string,
-  options: { timeoutMs?: number; pollMs?: number; stream?: NodeJS.WriteStream } = {},
+  options: { timeoutMs?: number; pollMs?: number; stream?: NodeJS.WriteStream; signal?: AbortSignal } = {},
 ): Promise<CampaignStatusReport> {
   const stream = options.stream ?? process.stderr;
   const pollMs = options.pollMs ?? 500;
@@ -39,8 +44,9 @@ export async function waitForCampaign(
   });
   bar.start(total, done(report), payload(report));
   try {
-    while (!isFinalStatus(report.status) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    while (!waitIsOver(report) && Date.now() < deadline && !options.signal?.aborted) {
+      await sleep(pollMs, options.signal);
+      if (options.signal?.aborted) break;
       report = await getCampaignStatus(db, campaignId);
       bar.update(done(report), payload(report));
     }
@@ -48,4 +54,16 @@ export async function waitForCampaign(
     bar.stop();
   }
   return report;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

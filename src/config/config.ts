@@ -19,6 +19,8 @@ const envSchema = z.object({
   ENGAGELAB_SMS_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
   ENGAGELAB_OTP_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
   PROVIDER_TIMEOUT_MS: positiveInt(10_000),
+  // How long a command waits for PostgreSQL or Redis to answer before it gives up (and stores nothing).
+  CONNECT_TIMEOUT_MS: positiveInt(5_000),
   SEND_CONCURRENCY: positiveInt(8),
   // Requests in flight inside one batch for the single-recipient v1/custom-messages API (p-limit).
   CUSTOM_PARALLELISM: positiveInt(10),
@@ -70,6 +72,8 @@ export type Config = {
   databaseUrl: string;
   redisUrl: string;
   queuePrefix: string;
+  /** Bound on connecting to PostgreSQL and Redis (CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number;
   engagelab: {
     apiKey: string;
     apiSecret: string;
@@ -142,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
+    connectTimeoutMs: e.CONNECT_TIMEOUT_MS,
     engagelab: {
       apiKey: e.ENGAGELAB_API_KEY ?? SANDBOX_API_KEY,
       apiSecret: e.ENGAGELAB_API_SECRET ?? SANDBOX_API_SECRET,

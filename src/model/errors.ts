@@ -40,6 +40,21 @@ export class CampaignNotFoundError extends UserError {
   }
 }
 
+/**
+ * PostgreSQL or Redis cannot be used: unreachable, refused the role, or the database is missing. Raised
+ * before a command stores anything, so running the command again once the service is back is safe.
+ */
+export class ServiceUnavailableError extends UserError {
+  override name = "ServiceUnavailableError";
+  constructor(
+    code: string,
+    readonly service: "PostgreSQL" | "Redis",
+    message: string,
+  ) {
+    super(code, message, { kind: "unavailable" });
+  }
+}
+
 export function isUserError(error: unknown): error is UserError {
   return error instanceof UserError;
 }

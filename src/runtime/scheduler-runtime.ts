@@ -11,8 +11,7 @@ import {
   upsertCronScheduler,
 } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
-import { openDatabase } from "../store/database.ts";
-import { assertMigrationsApplied } from "../store/migrate.ts";
+import { checkRedis, openCheckedDatabase } from "./connections.ts";
 import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "../campaigns/recurring-campaigns.ts";
 
 export interface RunningScheduler {
@@ -26,8 +25,8 @@ export interface RunningScheduler {
  * the run key's unique index stops a repeated firing in Postgres.
  */
 export async function startScheduler(config: Config, log: Logger): Promise<RunningScheduler> {
-  const db = openDatabase(config.databaseUrl, { maxConnections: 4, applicationName: "smsblast-scheduler" });
-  await assertMigrationsApplied(db.pool).catch(async (error) => {
+  const db = await openCheckedDatabase(config, { maxConnections: 4, applicationName: "smsblast-scheduler" });
+  await checkRedis(config).catch(async (error: unknown) => {
     await db.close();
     throw error;
   });

@@ -6,8 +6,7 @@ import { createProviders } from "../engagelab/providers.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createSendWorker } from "./send-job-processor.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
-import { openDatabase } from "../store/database.ts";
-import { assertMigrationsApplied } from "../store/migrate.ts";
+import { checkRedis, openCheckedDatabase } from "./connections.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
 
 export interface RunningSendWorker {
@@ -18,9 +17,9 @@ export interface RunningSendWorker {
 
 /** Wires config, Postgres, Redis, the provider clients and the BullMQ worker into one running process. */
 export async function startSendWorker(config: Config, log: Logger): Promise<RunningSendWorker> {
-  const db = openDatabase(config.databaseUrl, { maxConnections: config.send.concurrency + 2, applicationName: "smsblast-worker" });
+  const db = await openCheckedDatabase(config, { maxConnections: config.send.concurrency + 2, applicationName: "smsblast-worker" });
   try {
-    await assertMigrationsApplied(db.pool);
+    await checkRedis(config);
   } catch (error) {
     await db.close();
     throw error;

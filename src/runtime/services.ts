@@ -4,11 +4,13 @@ import { loadConfig, type Config } from "../config/config.ts";
 import { createLogger, type Logger } from "../config/logger.ts";
 import { createProviders, type ProviderRegistry } from "../engagelab/providers.ts";
 import { createTemplatesApi } from "../engagelab/templates-api.ts";
-import { createRedisConnection } from "../queue/redis.ts";
+import { connectRedisForCommand } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions, type CampaignQueue } from "../queue/send-queue.ts";
-import { openDatabase, type Database } from "../store/database.ts";
-import { assertMigrationsApplied, migrateDatabase, type MigrationReport } from "../store/migrate.ts";
+import type { Database } from "../store/database.ts";
+import { explainDatabaseError } from "../store/database-health.ts";
+import { migrateDatabase, type MigrationReport } from "../store/migrate.ts";
+import { openCheckedDatabase } from "./connections.ts";
 import { cronSchedulerOf } from "./scheduler-runtime.ts";
 
 // What a front door (a CLI command, later an API request) opens to call the use cases, and always closes.
@@ -23,9 +25,8 @@ export interface Services {
 export async function withServices<T>(fn: (services: Services) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  const db = openDatabase(config.databaseUrl, { applicationName: "smsblast-cli" });
+  const db = await openCheckedDatabase(config, { applicationName: "smsblast-cli" });
   try {
-    await assertMigrationsApplied(db.pool);
     return await fn({ config, log, db });
   } finally {
     await db.close();
@@ -33,26 +34,29 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>): P
   }
 }
 
-/** A producer connection to the send queue for one command. */
+/**
+ * A producer connection to the send queue for one command, opened (PING answered) before `fn` runs, so a
+ * dead Redis fails the command before anything is stored.
+ */
 export async function withQueue<T>(config: Config, fn: (queue: CampaignQueue) => Promise<T>): Promise<T> {
-  const connection = createRedisConnection(config.redisUrl, "producer");
+  const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
   const queue = createSendQueue(connection, sendQueueOptions(config));
   try {
     return await fn(campaignQueueOf(queue));
   } finally {
-    await queue.close();
+    await queue.close().catch(() => {});
     connection.disconnect();
   }
 }
 
 /** The schedule queue's job schedulers, for one command. */
 export async function withScheduler<T>(config: Config, fn: (scheduler: CronScheduler) => Promise<T>): Promise<T> {
-  const connection = createRedisConnection(config.redisUrl, "producer");
+  const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
   const queue = createScheduleQueue(connection, config.queuePrefix);
   try {
     return await fn(cronSchedulerOf(queue));
   } finally {
-    await queue.close();
+    await queue.close().catch(() => {});
     connection.disconnect();
   }
 }
@@ -68,6 +72,10 @@ export function openProviders(config: Config): ProviderRegistry {
 }
 
 /** `smsblast migrate`: creates the database if it is missing and applies pending migrations. */
-export function runMigrations(config: Config): Promise<MigrationReport> {
-  return migrateDatabase(config.databaseUrl);
+export async function runMigrations(config: Config): Promise<MigrationReport> {
+  try {
+    return await migrateDatabase(config.databaseUrl, undefined, { connectTimeoutMs: config.connectTimeoutMs });
+  } catch (error) {
+    throw explainDatabaseError(error, config.databaseUrl) ?? error;
+  }
 }

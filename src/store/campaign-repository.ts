@@ -32,6 +32,29 @@ export interface IngestedCampaign {
   batchIds: string[];
 }
 
+/** Rejects grouped by reason, most frequent first; computed only when nothing was left to send. */
+export interface RejectReasonCount {
+  reason: string;
+  count: number;
+  firstRow: number;
+}
+
+/** A guarded launch's predecessor with the same fingerprint, inside the window. */
+export interface EarlierLaunch {
+  campaignId: string;
+  status: CampaignStatus;
+  createdAt: Date;
+}
+
+/** What the use case sees before the launch commits: throwing here rolls everything back. */
+export interface IngestCheck {
+  counts: Omit<IngestedCampaign, "campaignId" | "timings" | "batchIds">;
+  /** With `repeatGuard`: the latest campaign with the same fingerprint inside the window, if any. */
+  earlierLaunch?: EarlierLaunch;
+  /** The most frequent reject reasons (up to 5). */
+  rejectReasons: () => Promise<RejectReasonCount[]>;
+}
+
 export interface IngestOptions {
   batchSize: number;
   /**
@@ -46,6 +69,14 @@ export interface IngestOptions {
   progressEvery?: number;
   /** Plan and count, then roll back: nothing is stored or sent. */
   dryRun?: boolean;
+  /** Called with the counts before the transaction commits; an error it throws stores nothing. */
+  beforeCommit?: (check: IngestCheck) => Promise<void>;
+  /**
+   * Fingerprint the launch, look for the same fingerprint within `windowMs` (reported to `beforeCommit` as
+   * `earlierLaunch`) and record this one; the look-up and the record hold one advisory lock on the
+   * fingerprint until commit, so two racing launches of one list cannot both miss each other.
+   */
+  repeatGuard?: { windowMs: number };
 }
 
 /** Where a campaign's rows come from: fills the `ingest_rows` staging table, returns how many rows it wrote. */
@@ -119,6 +150,17 @@ export async function createCampaign(
       );
       const rejectedCount = Number(counts[0]!.rejected);
       const duplicateCount = Number(counts[0]!.valid) - recipientCount;
+      const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
+      const earlierLaunch =
+        fingerprint && options.repeatGuard ? await lockAndFindEarlierLaunch(client, fingerprint, options.repeatGuard.windowMs) : undefined;
+      await options.beforeCommit?.({
+        counts: { totalRows, recipientCount, rejectedCount, duplicateCount, suppressedCount },
+        earlierLaunch,
+        rejectReasons: () => rejectReasonCounts(client),
+      });
+      if (fingerprint) {
+        await client.query(`INSERT INTO launch_guards (campaign_id, fingerprint) VALUES ($1, $2)`, [campaignId, fingerprint]);
+      }
       const finished = batchIds.length === 0;
       await client.query(
         `UPDATE campaigns SET total_rows = $2, recipient_count = $3, rejected_count = $4, duplicate_count = $5,
@@ -142,6 +184,45 @@ export async function createCampaign(
     },
     { commit: !options.dryRun },
   );
+}
+
+/**
+ * SHA-256 of provider, template id and the sorted distinct (E.164 number, effective params) pairs, where
+ * the effective params are the campaign's constant params overlaid by the recipient's own. jsonb's text
+ * form is canonical (keys ordered), so the same list in another row order or column order has the same
+ * fingerprint; any other number, param value, template or provider gives another.
+ */
+async function launchFingerprint(client: pg.PoolClient, campaignId: string, campaign: NewCampaign): Promise<string> {
+  const { rows } = await client.query<{ fingerprint: string }>(
+    `SELECT encode(sha256(convert_to(
+       $2 || E'\n' || $3 || E'\n' ||
+       coalesce(string_agg(phone || E'\t' || ($4::jsonb || coalesce(params, '{}'::jsonb))::text, E'\n' ORDER BY phone), ''),
+       'UTF8')), 'hex') AS fingerprint
+     FROM recipients WHERE campaign_id = $1`,
+    [campaignId, campaign.provider, campaign.templateId, JSON.stringify(campaign.templateParams)],
+  );
+  return rows[0]!.fingerprint;
+}
+
+async function lockAndFindEarlierLaunch(client: pg.PoolClient, fingerprint: string, windowMs: number): Promise<EarlierLaunch | undefined> {
+  // The lock key is the fingerprint's first 64 bits; held until this transaction ends.
+  await client.query(`SELECT pg_advisory_xact_lock(('x' || substr($1, 1, 16))::bit(64)::bigint)`, [fingerprint]);
+  const { rows } = await client.query<{ id: string; status: CampaignStatus; created_at: Date }>(
+    `SELECT c.id, c.status, c.created_at FROM launch_guards g JOIN campaigns c ON c.id = g.campaign_id
+     WHERE g.fingerprint = $1 AND g.created_at > now() - $2 * interval '1 millisecond'
+     ORDER BY g.created_at DESC LIMIT 1`,
+    [fingerprint, windowMs],
+  );
+  const row = rows[0];
+  return row ? { campaignId: row.id, status: row.status, createdAt: row.created_at } : undefined;
+}
+
+async function rejectReasonCounts(client: pg.PoolClient): Promise<RejectReasonCount[]> {
+  const { rows } = await client.query<{ reason: string; count: string; first_row: number }>(
+    `SELECT reject_reason AS reason, count(*) AS count, min(row_number) AS first_row FROM ingest_rows
+     WHERE reject_reason IS NOT NULL GROUP BY reject_reason ORDER BY count(*) DESC, min(row_number) LIMIT 5`,
+  );
+  return rows.map((r) => ({ reason: r.reason, count: Number(r.count), firstRow: r.first_row }));
 }
 
 /** Opt-outs win over any list: suppressed numbers and opted-out contacts become rejects, never recipients. */

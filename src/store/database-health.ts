@@ -1,4 +1,6 @@
 import type pg from "pg";
+import { redactUrl } from "../config/redact-url.ts";
+import { ServiceUnavailableError, UserError } from "../model/errors.ts";
 
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
@@ -58,5 +60,44 @@ export async function retryWhileDatabaseUnavailable<T>(pool: pg.Pool, fn: () => 
       const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
       if (!(await waitForDatabase(pool, { signal, maxDelayMs: 2_000 }))) throw error;
     }
+  }
+}
+
+/**
+ * A connection failure in the user's words: which service, which URL (without credentials), what to do.
+ * Undefined for anything else (a bad query is a bug, not a setting to fix).
+ */
+export function explainDatabaseError(error: unknown, databaseUrl: string): ServiceUnavailableError | undefined {
+  if (!(error instanceof Error) || error instanceof UserError) return undefined;
+  const where = `PostgreSQL at ${redactUrl(databaseUrl)} (DATABASE_URL)`;
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case "3D000": // invalid_catalog_name: the database does not exist
+      return new ServiceUnavailableError("database_missing", "PostgreSQL", `${where}: ${error.message}; run \`smsblast migrate\` to create it`);
+    case "28000": // invalid_authorization_specification: no such role, or pg_hba.conf refuses it
+    case "28P01": // invalid_password
+    case "42501": // insufficient_privilege (no CONNECT on the database)
+      return new ServiceUnavailableError("database_access_denied", "PostgreSQL", `${where} refused the connection: ${error.message}; check the user and password in DATABASE_URL`);
+  }
+  if (isDatabaseUnavailable(error)) {
+    // Node reports a refused connection to a name with several addresses as an AggregateError with no message.
+    const reason = error.message || code || "no answer";
+    return new ServiceUnavailableError("database_unreachable", "PostgreSQL", `${where} is unreachable (${reason}); is it running? Nothing was stored`);
+  }
+  return undefined;
+}
+
+/** One round trip within `timeoutMs`, or a ServiceUnavailableError: every command runs this before anything else. */
+export async function checkDatabaseConnection(pool: pg.Pool, databaseUrl: string, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })), timeoutMs);
+  });
+  try {
+    await Promise.race([pool.query("SELECT 1"), timeout]);
+  } catch (error) {
+    throw explainDatabaseError(error, databaseUrl) ?? error;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -18,6 +18,8 @@ export interface Database {
 export interface DatabaseOptions {
   maxConnections?: number;
   applicationName?: string;
+  /** Bound on opening one connection (default 5 s). */
+  connectTimeoutMs?: number;
 }
 
 export function openDatabase(databaseUrl: string, options: DatabaseOptions = {}): Database {
@@ -26,7 +28,7 @@ export function openDatabase(databaseUrl: string, options: DatabaseOptions = {})
     max: options.maxConnections ?? 10,
     application_name: options.applicationName ?? "smsblast",
     // Fail fast when Postgres is unreachable instead of hanging a worker slot.
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
   });
   // An idle client losing its connection (Postgres restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});

@@ -36,9 +36,14 @@ export class MigrationError extends UserError {
   }
 }
 
-export async function migrateDatabase(databaseUrl: string, migrationsDir = MIGRATIONS_DIR): Promise<MigrationReport> {
-  const createdDatabase = await createDatabaseIfMissing(databaseUrl);
-  const client = new pg.Client({ connectionString: databaseUrl });
+export async function migrateDatabase(
+  databaseUrl: string,
+  migrationsDir = MIGRATIONS_DIR,
+  options: { connectTimeoutMs?: number } = {},
+): Promise<MigrationReport> {
+  const connectionTimeoutMillis = options.connectTimeoutMs ?? 10_000;
+  const createdDatabase = await createDatabaseIfMissing(databaseUrl, connectionTimeoutMillis);
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis });
   await client.connect();
   try {
     await client.query("SELECT pg_advisory_lock($1)", [PRISMA_ADVISORY_LOCK]);
@@ -99,12 +104,12 @@ export async function migrateDatabase(databaseUrl: string, migrationsDir = MIGRA
   }
 }
 
-async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+async function createDatabaseIfMissing(databaseUrl: string, connectionTimeoutMillis: number): Promise<boolean> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
   if (!name) throw new MigrationError("DATABASE_URL names no database (expected .../<database>)");
   url.pathname = "/postgres";
-  const admin = new pg.Client({ connectionString: url.toString() });
+  const admin = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis });
   await admin.connect();
   try {
     const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);

@@ -12,7 +12,11 @@ import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
 import { cliActor, recordAudit } from "../../access/audit-log.ts";
-import { startSendWorker } from "../../runtime/send-worker-runtime.ts";
+import { startSendWorker, type RunningSendWorker } from "../../runtime/send-worker-runtime.ts";
+import type { Services } from "../../runtime/services.ts";
+import { isFinalStatus } from "../../model/states.ts";
+import { EXIT, exitCodeForCampaign } from "../exit-codes.ts";
+import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
@@ -38,6 +42,7 @@ interface SendOptions {
   providerSchedule?: boolean;
   dryRun?: boolean;
   templateCheck: boolean;
+  allowRepeat?: boolean;
   wait?: boolean;
   worker?: boolean;
 }
@@ -59,9 +64,54 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
+    allowRepeat: opts.allowRepeat,
     startAt: delayedStartOf(launchOptionsOf(opts)),
     onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
   };
+}
+
+/**
+ * `send --wait` and `watch`: the progress bar until the campaign ends or is paused, then its summary; the
+ * exit code says how it ended (README "Exit codes"). Ctrl-C stops waiting: a worker of this process is shut
+ * down like `smsblast worker` (in-flight batches finish within the grace period; a second Ctrl-C forces);
+ * without one, the campaign keeps sending in the workers.
+ */
+async function waitAndReport(
+  db: Services["db"],
+  campaignId: string,
+  options: { started?: number; startWorker?: () => Promise<RunningSendWorker> },
+): Promise<number> {
+  const interrupted = new AbortController();
+  const removeHandler = onInterrupt(() => interrupted.abort());
+  try {
+    const worker = options.startWorker ? await options.startWorker() : undefined;
+    let report;
+    try {
+      report = await waitForCampaign(db, campaignId, { signal: interrupted.signal });
+      if (interrupted.signal.aborted && worker) {
+        console.error("\nstopping the worker: in-flight batches finish and are recorded (Ctrl-C again to force)");
+      }
+    } finally {
+      await worker?.stop();
+    }
+    if (interrupted.signal.aborted) {
+      const status = await getCampaignStatus(db, campaignId);
+      console.error(
+        isFinalStatus(status.status)
+          ? `\ninterrupted; campaign ${campaignId} is ${status.status}`
+          : `\ninterrupted: campaign ${campaignId} is ${status.status} and keeps sending in the running workers` +
+              (worker ? " (start one with `smsblast worker`)" : "") +
+              `; watch it with \`smsblast watch ${campaignId}\``,
+      );
+      return EXIT.interrupted;
+    }
+    const wall = options.started === undefined ? "" : `\n\nwall time ${((Date.now() - options.started) / 1000).toFixed(1)} s`;
+    console.error(`\n${formatStatus(report)}${wall}`);
+    if (report.status === "paused") console.error(`campaign ${campaignId} is paused; \`smsblast resume ${campaignId}\` continues it`);
+    return exitCodeForCampaign(report);
+  } finally {
+    removeHandler();
+  }
 }
 
 export function registerCampaignCommands(program: Command): void {
@@ -91,6 +141,7 @@ export function registerCampaignCommands(program: Command): void {
     .option("--provider-schedule", "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)")
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
+    .option("--allow-repeat", "send even if the same list with the same template and params was launched in the last 24 hours")
     .option("--wait", "show a progress bar until the campaign completes")
     .option("--worker", "with --wait: also run a send worker in this process")
     .action(async (file: string | undefined, opts: SendOptions, command: Command) => {
@@ -120,13 +171,11 @@ export function registerCampaignCommands(program: Command): void {
                   maxBytes: config.csvMaxBytes,
                 })
               : launchAudienceCampaign(deps, { ...launchInput(opts, config, `audience ${opts.audience}`), audience: opts.audience! });
-          });
-          process.stderr.write("\n");
+          }).finally(() => process.stderr.write("\n")); // ends the "read N rows" line, also before a refusal
           console.error(
             `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
-              `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)` +
-              (campaign.enqueued || campaign.dryRun ? "" : "; NOT queued (Redis unreachable): run `smsblast reconcile`"),
+              `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
@@ -134,15 +183,21 @@ export function registerCampaignCommands(program: Command): void {
             details: { source: file !== undefined ? "csv" : "audience", recipients: campaign.recipientCount, provider: opts.provider },
           });
           console.log(campaign.campaignId);
+          if (!campaign.enqueued) {
+            // Stored in full, so nothing is lost; only the queue jobs are missing, and reconcile re-creates them.
+            console.error(
+              `smsblast: campaign ${campaign.campaignId} is stored but NOT queued (Redis failed after the campaign was stored); ` +
+                `once Redis is back, run \`smsblast reconcile ${campaign.campaignId}\` to send it`,
+            );
+            process.exitCode = EXIT.internal;
+            return;
+          }
           if (opts.at && !opts.providerSchedule) console.error(`scheduled to start at ${opts.at.toISOString()}`);
           if (!opts.wait) return;
-          const worker = opts.worker ? await startSendWorker(config, log) : undefined;
-          try {
-            const report = await waitForCampaign(db, campaign.campaignId);
-            console.error(`\n${formatStatus(report)}\n\nwall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
-          } finally {
-            await worker?.stop();
-          }
+          process.exitCode = await waitAndReport(db, campaign.campaignId, {
+            started,
+            startWorker: opts.worker ? () => startSendWorker(config, log) : undefined,
+          });
         } finally {
           await templates.close();
         }
@@ -216,8 +271,8 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const report = await waitForCampaign(db, campaignId);
-        console.error(`\n${formatStatus(report)}`);
+        await getCampaignStatus(db, campaignId); // an unknown id is refused before the bar is drawn
+        process.exitCode = await waitAndReport(db, campaignId, {});
       });
     });
 

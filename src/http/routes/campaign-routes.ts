@@ -38,6 +38,7 @@ export const CampaignCreateBody = z
     providerSchedule: z.boolean().default(false),
     dryRun: z.boolean().default(false),
     templateCheck: z.boolean().default(true),
+    allowRepeat: z.boolean().default(false).describe("launch even if the same list, template and params were launched in the last 24 h (the repeat guard; 409 otherwise)"),
   })
   .meta({ id: "CampaignCreate" });
 export type CampaignCreate = z.infer<typeof CampaignCreateBody>;
@@ -248,6 +249,7 @@ async function launchCampaign(ctx: ApiContext, body: CampaignCreate, launchFromU
     sendOptions: sendOptionsOf(options),
     dryRun: body.dryRun,
     templateCheck: body.templateCheck,
+    allowRepeat: body.allowRepeat,
     startAt: delayedStartOf(options),
   };
   const deps: LaunchDeps = { db: ctx.db, log: ctx.log, enqueue: ctx.queue.enqueue, scheduleStart: ctx.queue.scheduleStart, templates: ctx.templates };
