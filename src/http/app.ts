@@ -4,6 +4,7 @@ import fastifyRateLimit from "@fastify/rate-limit";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
 import type { ApiApp, AppLifecycle } from "./api-app.ts";
 import type { ApiContext } from "../runtime/api-context.ts";
 import { QUEUE_DASHBOARD_PREFIX, registerAuth } from "./auth.ts";
@@ -11,6 +12,8 @@ import { handleRouteError, HttpRefusal } from "./errors.ts";
 import { registerAdminRoutes } from "./routes/admin-routes.ts";
 import { registerCampaignRoutes } from "./routes/campaign-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
+import { registerUploadRoutes } from "./routes/upload-routes.ts";
+import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
 export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
@@ -40,6 +43,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     reply.header("x-request-id", request.id);
   });
   app.addHook("onResponse", async (request, reply) => {
+    ctx.metrics?.observeRequest(request.method, request.routeOptions.url ?? "(no route)", reply.statusCode, reply.elapsedTime / 1000);
     request.log.info(
       {
         method: request.method,
@@ -76,7 +80,8 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
 
   const lifecycle: AppLifecycle = { closing: closing.signal };
   registerHealthRoutes(app, ctx);
-  registerCampaignRoutes(app, ctx, lifecycle);
+  registerCampaignRoutes(app, ctx, lifecycle, launchUploadCampaign);
+  registerUploadRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
 
   if (ctx.queueDashboard) {
@@ -89,6 +94,18 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
         await board.register(ctx.queueDashboard!);
       },
       { prefix: QUEUE_DASHBOARD_PREFIX },
+    );
+  }
+
+  if (ctx.metrics && ctx.config.metrics.port === undefined) {
+    const metrics = ctx.metrics;
+    app.get(
+      "/metrics",
+      {
+        config: { permission: "metrics:read" },
+        schema: { tags: ["metrics"], summary: "Prometheus metrics (text format); on METRICS_PORT instead when that is set", produces: ["text/plain"], response: { 200: z.string() } },
+      },
+      async (_request, reply) => reply.header("content-type", metrics.contentType).send(await metrics.render()),
     );
   }
 

@@ -6,6 +6,7 @@ import type { SmsProvider } from "../engagelab/provider.ts";
 import type { ProviderApi } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
 import type { Database } from "../store/database.ts";
+import type { ApiMetrics } from "./metrics.ts";
 
 /**
  * What the HTTP API's routes call the use cases with: the process's open connections, wired once by
@@ -20,6 +21,8 @@ export interface ApiContext {
   providers: Record<ProviderApi, SmsProvider>;
   /** Postgres and Redis reachable, migrations current: what `/readyz` answers. */
   checkReady(): Promise<ReadinessReport>;
+  /** HTTP request timings and the process's metrics; GET /metrics is on the API when no METRICS_PORT is set. */
+  metrics?: ApiMetrics;
   /** Bull Board as a fastify plugin (src/runtime/queue-dashboard.ts), mounted by the app at its base path. */
   queueDashboard?: FastifyPluginCallback;
 }
