@@ -11,12 +11,12 @@ import { UserError } from "../model/errors.ts";
 import { Utf8Guard } from "./utf8-guard.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
 
+/** A data row of the source, already judged: a recipient to store, or a reject with its reason. */
 export type { IngestRow };
 
 export { CsvInputError } from "./errors.ts";
 export type { CsvEncoding } from "./sniff.ts";
 
-/** A data row of the source, already judged: a recipient to store, or a reject with its reason. */
 export interface CsvSourceOptions {
   phoneColumn: string;
   /** ISO 3166 alpha-2 region for numbers written without `+`/`00`; an unknown code fails before reading. */
