@@ -37,6 +37,7 @@ async function readEvents(response: Response): Promise<Array<{ event: string; da
 describe("HTTP API uploads: stream, map, check, launch", () => {
   let env: TestEnv;
   let api: ApiTestServer;
+  let launchedCampaignId = "";
   const count = async (sql: string) => (await env.db.pool.query<{ n: number }>(sql)).rows[0]!.n;
 
   beforeAll(async () => {
@@ -102,6 +103,7 @@ describe("HTTP API uploads: stream, map, check, launch", () => {
     expect(launched.status).toBe(201);
     expect(launched.body).toMatchObject({ recipients: 11, rejected: 3, suppressed: 1, duplicates: 1, requests: 2 });
     const campaignId = launched.body.campaignId as string;
+    launchedCampaignId = campaignId;
     const again = await api.json("POST", "/api/v1/campaigns", { token: api.tokens.operator, body: { uploadId: id, templateId: "1", templateCheck: false } });
     expect(again.status).toBe(409);
     expect(again.body.error).toMatchObject({ code: "upload_already_launched", message: expect.stringContaining(campaignId) });
@@ -177,5 +179,26 @@ describe("HTTP API uploads: stream, map, check, launch", () => {
     expect(await forgetExpiredUploads(env.db)).toBeGreaterThanOrEqual(1);
     expect(await count(`SELECT count(*)::int AS n FROM upload_rows WHERE upload_id = '${ok.body.uploadId}'`)).toBe(0);
     expect((await api.json("GET", `/api/v1/uploads/${ok.body.uploadId}/check`, { token: api.tokens.operator })).status).toBe(404);
+  });
+
+  it("sends a campaign's message to one number, and manages suppressions and segments, as the CLI does", async () => {
+    const test = await api.json("POST", `/api/v1/campaigns/${launchedCampaignId}/test`, { token: api.tokens.operator, body: { to: "81234567", region: "SG", params: { name: "Tess" } } });
+    expect(test.status).toBe(200);
+    expect(test.body).toMatchObject({ to: "+6581234567", state: "accepted", messageId: expect.any(String) });
+    expect((await api.json("POST", `/api/v1/campaigns/${launchedCampaignId}/test`, { token: api.tokens.viewer, body: { to: "+6581234567" } })).status).toBe(403);
+
+    const bad = await api.json("POST", "/api/v1/suppressions", { token: api.tokens.operator, body: { phones: ["+6581999999", "nope"] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("phone");
+    const added = await api.json("POST", "/api/v1/suppressions", { token: api.tokens.operator, body: { phones: ["+6581999999"], reason: "asked" } });
+    expect(added.body).toEqual({ added: 1, given: 1 });
+    const list = await api.json("GET", "/api/v1/suppressions?limit=10", { token: api.tokens.operator });
+    expect(list.body.entries.map((e: { phone: string }) => e.phone)).toContain("+6581999999");
+    expect((await api.json("GET", "/api/v1/suppressions", { token: api.tokens.viewer })).status).toBe(403);
+
+    expect((await api.json("PUT", "/api/v1/segments/none", { token: api.tokens.operator, body: {} })).status).toBe(400);
+    expect((await api.json("PUT", "/api/v1/segments/vips", { token: api.tokens.operator, body: { tags: ["vip"] } })).status).toBe(200);
+    const segments = await api.json("GET", "/api/v1/segments", { token: api.tokens.viewer });
+    expect(segments.body.segments).toEqual([{ name: "vips", tags: ["vip"], attributes: {}, contacts: 0 }]);
   });
 });

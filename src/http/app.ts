@@ -13,6 +13,7 @@ import { registerAdminRoutes } from "./routes/admin-routes.ts";
 import { registerCampaignRoutes } from "./routes/campaign-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { registerUploadRoutes } from "./routes/upload-routes.ts";
+import { registerAudienceRoutes } from "./routes/audience-routes.ts";
 import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
@@ -82,6 +83,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   registerHealthRoutes(app, ctx);
   registerCampaignRoutes(app, ctx, lifecycle, launchUploadCampaign);
   registerUploadRoutes(app, ctx);
+  registerAudienceRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
 
   if (ctx.queueDashboard) {
