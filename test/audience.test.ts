@@ -93,7 +93,7 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
     const pending = launchCsvCampaign(deps, { ...input, templateId: created.templateId, paramColumns: { name: "first_name" } });
     await expect(pending).rejects.toThrow(TemplatePreflightError);
     await fetch(`${env.sandbox.url}/_sandbox/templates/${created.templateId}/approval`, { method: "POST", body: JSON.stringify({ approval_status: 1 }) });
-    const error = await launchCsvCampaign(deps, { ...input, templateId: created.templateId, paramColumns: { name: "first_name" } }).catch((e) => e);
+    const error = await launchCsvCampaign(deps, { ...input, templateId: created.templateId, paramColumns: { name: "first_name" } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TemplatePreflightError);
     expect((error as TemplatePreflightError).missingVariables).toEqual(["promotion", "shop"]);
     await expect(launchCsvCampaign(deps, { ...input, templateId: "99999" })).rejects.toThrow(/does not exist/);

@@ -153,7 +153,8 @@ describe("decideAfterSend: provider results", () => {
     const decision = decideAfterSend(batch("messages"), { result: result({ planId: "p1", messageId: "m1", taskId: "t1" }) }, FIRST);
     expect(decision).toEqual({
       kind: "record",
-      outcome: expect.objectContaining({ state: "sent", planId: "p1", messageId: "m1", taskId: "t1", totalCount: 3, acceptedCount: 3, errorMessage: null, rest: { state: "accepted" } }),
+      // expect.objectContaining is typed `any`: `unknown` keeps it out of the object's inferred type.
+      outcome: expect.objectContaining({ state: "sent", planId: "p1", messageId: "m1", taskId: "t1", totalCount: 3, acceptedCount: 3, errorMessage: null, rest: { state: "accepted" } }) as unknown,
     });
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importContactsFromCsv } from "../src/recipients/audience-import.ts";
 import { startSendWorker, type RunningSendWorker } from "../src/runtime/send-worker-runtime.ts";
-import { startTestApi, type ApiTestServer } from "./helpers/api-client.ts";
+import { startTestApi, type ApiTestServer, type Launched } from "./helpers/api-client.ts";
 import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
 
 describe("HTTP API: Bull Board at /admin/queues", () => {
@@ -23,7 +23,7 @@ describe("HTTP API: Bull Board at /admin/queues", () => {
     const page = await api.request("GET", "/admin/queues", { token: api.tokens.viewer });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
-    const queues = await api.json("GET", "/admin/queues/api/queues", { token: null, headers: { cookie: `smsblast_session=${api.tokens.viewer}` } });
+    const queues = await api.json<{ queues: { name: string }[] }>("GET", "/admin/queues/api/queues", { token: null, headers: { cookie: `smsblast_session=${api.tokens.viewer}` } });
     expect(queues.status).toBe(200);
     expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["schedules", "send"]);
     expect((await api.request("GET", "/admin/queues", { token: null })).status).toBe(401);
@@ -35,12 +35,12 @@ describe("HTTP API: Bull Board at /admin/queues", () => {
   it("refuses the board's write actions below admin; promoting a delayed start sends nothing before the campaign's time", async () => {
     const contacts = await env.writeCsv("contacts.csv", csvOf(["phone"], singaporeNumbers(5).map((p) => [p])));
     await importContactsFromCsv(env.db, contacts, { phoneColumn: "phone", tags: ["later"] });
-    const launched = await api.json("POST", "/api/v1/campaigns", {
+    const launched = await api.json<Launched>("POST", "/api/v1/campaigns", {
       token: api.tokens.operator,
       body: { audience: "later", templateId: "1", params: { order: "A-1" }, templateCheck: false, startAt: new Date(Date.now() + 3_600_000).toISOString() },
     });
     expect(launched.status).toBe(201);
-    const id = launched.body.campaignId as string;
+    const id = launched.body.campaignId;
     const promote = `/admin/queues/api/queues/send/start-${id}/promote`;
 
     for (const role of ["viewer", "operator"] as const) {
@@ -52,8 +52,8 @@ describe("HTTP API: Bull Board at /admin/queues", () => {
     expect(promoted.status).toBeLessThan(300);
     // The start job now runs at once; the campaign's own time still holds it back (and re-delays the start).
     await waitFor(async () => {
-      const { rows } = await env.db.pool.query(`SELECT status FROM campaigns WHERE id = $1`, [id]);
-      return rows[0].status === "scheduled" ? true : undefined;
+      const { rows } = await env.db.pool.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [id]);
+      return rows[0]?.status === "scheduled" ? true : undefined;
     });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const status = await api.json("GET", `/api/v1/campaigns/${id}`, { token: api.tokens.viewer });

@@ -34,7 +34,7 @@ async function call(path: string, options: CallOptions = {}): Promise<CallResult
     body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
   const text = await response.text();
-  return { status: response.status, text, headers: response.headers, json: text ? JSON.parse(text) : {} };
+  return { status: response.status, text, headers: response.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
 function nowSeconds(): number {

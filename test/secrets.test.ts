@@ -66,7 +66,7 @@ describe("secrets never leave the process", () => {
     );
     let everything = "";
     for (const { table_name } of tables) {
-      const { rows } = await env.db.pool.query(`SELECT row_to_json(t)::text AS j FROM "${table_name}" t`);
+      const { rows } = await env.db.pool.query<{ j: string }>(`SELECT row_to_json(t)::text AS j FROM "${table_name}" t`);
       everything += rows.map((r) => r.j).join("\n");
     }
     expect(everything).toContain("+6581000000"); // the dump is real

@@ -3,7 +3,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { checkTemplateReady, extractTemplateVariables, TemplatePreflightError } from "../src/campaigns/template-preflight.ts";
 import { registerTemplateCommands } from "../src/cli/templates-command.ts";
 import { ProviderError, ProviderRequestError, ProviderUnavailableError } from "../src/engagelab/errors.ts";
-import { createTemplatesApi, TemplateNotFoundError, type ApprovalStatus, type TemplatesApi } from "../src/engagelab/templates-api.ts";
+import {
+  createTemplatesApi,
+  TemplateNotFoundError,
+  type ApprovalStatus,
+  type SmsTemplate,
+  type TemplatePage,
+  type TemplatesApi,
+} from "../src/engagelab/templates-api.ts";
 import { createTestEnv, type TestEnv } from "./helpers/test-env.ts";
 
 describe("EngageLab templates: client, pre-flight and CLI against the sandbox", () => {
@@ -223,10 +230,10 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       const program = new Command("smsblast").exitOverride().configureOutput({ writeErr: () => {} });
       let opened = 0;
       let closed = 0;
-      registerTemplateCommands(program, async () => {
+      registerTemplateCommands(program, () => {
         opened++;
         const handle = createTemplatesApi(env.config);
-        return { api: handle.api, close: () => (closed++, handle.close()) };
+        return Promise.resolve({ api: handle.api, close: () => (closed++, handle.close()) });
       });
       try {
         await program.parseAsync(args, { from: "user" });
@@ -240,9 +247,9 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
     it("create, get, update, submit, list and delete", async () => {
       const created = JSON.parse(
         await run("templates", "create", "--name", "cli-one", "--content", "Hello {{name}}", "--type", "1", "--sign-id", "9", "--json"),
-      );
+      ) as SmsTemplate;
       expect(created).toMatchObject({ templateName: "cli-one", signId: "9", approvalStatus: -2 });
-      const id: string = created.templateId;
+      const id = created.templateId;
 
       expect(await run("templates", "create", "--name", "cli-two", "--content", "Promo", "--type", "2", "--submit")).toMatch(
         /^created template \d+ "cli-two" \(pending review\)$/,
@@ -273,12 +280,12 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       expect(lines[1]!.slice(at)).toMatch(/^rejected/);
       expect(lines[2]!.slice(at)).toMatch(/^pending/);
 
-      const rejectedOnly = JSON.parse(await run("templates", "list", "--status", "-1", "--name", "cli-", "--json"));
-      expect(rejectedOnly.templates.map((t: { templateId: string }) => t.templateId)).toEqual([id]);
-      const paged = JSON.parse(await run("templates", "list", "--name", "cli-", "--offset", "1", "--limit", "1", "--json"));
+      const rejectedOnly = JSON.parse(await run("templates", "list", "--status", "-1", "--name", "cli-", "--json")) as TemplatePage;
+      expect(rejectedOnly.templates.map((t) => t.templateId)).toEqual([id]);
+      const paged = JSON.parse(await run("templates", "list", "--name", "cli-", "--offset", "1", "--limit", "1", "--json")) as TemplatePage;
       expect(paged).toMatchObject({ count: 1, total: 2, templates: [{ templateName: "cli-two" }] });
-      const byIds = JSON.parse(await run("templates", "list", "--ids", `1, ${id}`, "--status", "approved", "--json"));
-      expect(byIds.templates.map((t: { templateId: string }) => t.templateId)).toEqual(["1"]);
+      const byIds = JSON.parse(await run("templates", "list", "--ids", `1, ${id}`, "--status", "approved", "--json")) as TemplatePage;
+      expect(byIds.templates.map((t) => t.templateId)).toEqual(["1"]);
 
       expect(await run("templates", "delete", id)).toBe(`deleted template ${id}`);
       await expect(run("templates", "get", id)).rejects.toBeInstanceOf(TemplateNotFoundError);

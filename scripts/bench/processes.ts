@@ -38,10 +38,10 @@ export class ChildSet {
     let out = "";
     let err = "";
     let running = true;
-    proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       if (out.length < 1 << 20) out += chunk;
     });
-    proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    proc.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       if (err.length < 1 << 16) err += chunk;
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

@@ -11,7 +11,31 @@ import {
 import { formatTable } from "./format.ts";
 import { wholeNumber } from "./shared.ts";
 
-export type OpenTemplatesApi = () => Promise<{ api: TemplatesApi; close(): Promise<void> }>;
+export type OpenTemplatesApi = () => Promise<{ api: TemplatesApi; close: () => Promise<void> }>;
+
+/** What commander hands each action, as the options and argParsers below declare it. */
+interface ListOpts {
+  status?: ApprovalStatus;
+  name?: string;
+  ids?: string[];
+  offset?: number;
+  limit?: number;
+  json?: boolean;
+}
+interface CreateOpts {
+  name: string;
+  content: string;
+  type: TemplateType;
+  signId?: number;
+  submit?: boolean;
+  json?: boolean;
+}
+interface UpdateOpts {
+  name?: string;
+  content?: string;
+  type?: TemplateType;
+  signId?: number;
+}
 
 const STATUS_NAMES: Record<string, ApprovalStatus> = {
   "0": 0,
@@ -115,14 +139,14 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
     .option("--offset <n>", "skip this many templates", wholeNumber("--offset"))
     .option("--limit <n>", "at most this many templates (0-100, default 100)", wholeNumber("--limit"))
     .option("--json", "print one JSON object")
-    .action(async (opts) => {
+    .action(async (opts: ListOpts) => {
       await withApi(openApi, async (api) => {
         const page = await api.list({
-          ...(opts.status !== undefined ? { approvalStatus: opts.status as ApprovalStatus } : {}),
-          ...(opts.name !== undefined ? { templateName: opts.name as string } : {}),
-          ...(opts.ids !== undefined ? { templateIds: opts.ids as string[] } : {}),
-          ...(opts.offset !== undefined ? { offset: opts.offset as number } : {}),
-          ...(opts.limit !== undefined ? { limit: opts.limit as number } : {}),
+          ...(opts.status !== undefined ? { approvalStatus: opts.status } : {}),
+          ...(opts.name !== undefined ? { templateName: opts.name } : {}),
+          ...(opts.ids !== undefined ? { templateIds: opts.ids } : {}),
+          ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
         });
         if (opts.json) {
           console.log(JSON.stringify(page));
@@ -132,7 +156,7 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
           console.log(`no templates on this page (${page.total} match)`);
           return;
         }
-        const offset = (opts.offset as number | undefined) ?? 0;
+        const offset = opts.offset ?? 0;
         console.log(`${formatTemplateList(page.templates)}\n\n${page.count} shown (from ${offset + 1}) of ${page.total}`);
       });
     });
@@ -142,7 +166,7 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
     .description("show one template")
     .argument("<id>", "template id")
     .option("--json", "print one JSON object")
-    .action(async (id: string, opts) => {
+    .action(async (id: string, opts: { json?: boolean }) => {
       await withApi(openApi, async (api) => {
         const template = await api.get(id);
         console.log(opts.json ? JSON.stringify(template) : formatTemplate(template));
@@ -158,13 +182,13 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
     .option("--sign-id <n>", "id of the signature to attach", wholeNumber("--sign-id"))
     .option("--submit", "submit for review immediately")
     .option("--json", "print the created template as JSON")
-    .action(async (opts) => {
+    .action(async (opts: CreateOpts) => {
       await withApi(openApi, async (api) => {
         const template = await api.create({
-          name: opts.name as string,
-          content: opts.content as string,
-          type: opts.type as TemplateType,
-          ...(opts.signId !== undefined ? { signId: opts.signId as number } : {}),
+          name: opts.name,
+          content: opts.content,
+          type: opts.type,
+          ...(opts.signId !== undefined ? { signId: opts.signId } : {}),
           ...(opts.submit ? { submit: true } : {}),
         });
         console.log(
@@ -181,12 +205,12 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
     .option("--content <text>", "new template text, at most 512 characters")
     .addOption(new Option("--type <type>", "0 verification code, 1 notification, 2 marketing").argParser(templateType))
     .option("--sign-id <n>", "id of the signature to attach", wholeNumber("--sign-id"))
-    .action(async (id: string, opts) => {
+    .action(async (id: string, opts: UpdateOpts) => {
       const changes: TemplateChanges = {
-        ...(opts.name !== undefined ? { name: opts.name as string } : {}),
-        ...(opts.content !== undefined ? { content: opts.content as string } : {}),
-        ...(opts.type !== undefined ? { type: opts.type as TemplateType } : {}),
-        ...(opts.signId !== undefined ? { signId: opts.signId as number } : {}),
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.content !== undefined ? { content: opts.content } : {}),
+        ...(opts.type !== undefined ? { type: opts.type } : {}),
+        ...(opts.signId !== undefined ? { signId: opts.signId } : {}),
       };
       if (Object.keys(changes).length === 0) throw new InvalidArgumentError("give at least one of --name, --content, --type, --sign-id");
       await withApi(openApi, async (api) => {

@@ -292,7 +292,7 @@ export class TemplatesApi {
 }
 
 /** A TemplatesApi with its own small keep-alive client, for the CLI and pre-flight checks outside a worker. */
-export function createTemplatesApi(config: Config): { api: TemplatesApi; close(): Promise<void> } {
+export function createTemplatesApi(config: Config): { api: TemplatesApi; close: () => Promise<void> } {
   const http = new EngageLabHttpClient(
     { apiKey: config.engagelab.apiKey, apiSecret: config.engagelab.apiSecret },
     { timeoutMs: config.engagelab.timeoutMs, connections: 2 },

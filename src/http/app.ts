@@ -18,8 +18,10 @@ import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
 export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
+  // Typed as fastify's logger (not pino's), so that the app's type is the ApiApp the routes take.
+  const loggerInstance: FastifyBaseLogger = ctx.log;
   const app = Fastify({
-    loggerInstance: ctx.log as FastifyBaseLogger,
+    loggerInstance,
     // Request lines are written by the onResponse hook below: route pattern, not the URL (ids and
     // queries stay out of the log, and no header is ever logged).
     logController: new LogController({ disableRequestLogging: true }),
@@ -39,7 +41,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   );
 
   const closing = new AbortController();
-  app.addHook("preClose", async () => closing.abort());
+  app.addHook("preClose", () => closing.abort()); // no `done` parameter and no promise: fastify calls done itself
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
@@ -111,7 +113,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     );
   }
 
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
   await app.ready();
   return app;
 }

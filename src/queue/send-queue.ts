@@ -69,8 +69,9 @@ export async function enqueueCampaignStart(queue: Queue<SendJobData>, campaignId
 
 /** What the domain needs from the queue, without knowing BullMQ. */
 export interface CampaignQueue {
-  enqueue(campaignId: string, batchIds: readonly string[]): Promise<void>;
-  scheduleStart(campaignId: string, at: Date): Promise<void>;
+  // Function properties, not methods: callers pass them on unbound (`{ enqueue: queue.enqueue }`).
+  enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
+  scheduleStart: (campaignId: string, at: Date) => Promise<void>;
 }
 
 export function campaignQueueOf(queue: Queue<SendJobData>): CampaignQueue {

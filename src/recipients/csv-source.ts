@@ -162,7 +162,7 @@ export async function openCsvStream(input: AsyncIterable<Buffer>, options: { nam
   const next = async (): Promise<Buffer | null> => {
     const step = await iterator.next();
     if (step.done) return null;
-    const chunk = Buffer.isBuffer(step.value) ? step.value : Buffer.from(step.value as Uint8Array);
+    const chunk = Buffer.isBuffer(step.value) ? step.value : Buffer.from(step.value);
     received += chunk.length;
     if (received > limit) throw new CsvTooLargeError(where, limit);
     return chunk;
@@ -311,7 +311,7 @@ function assertUniqueNames(where: string, names: string[], line: number): void {
 
 /** `path` is set for files, which can be read again to find where an unclosed quote opened; a stream cannot. */
 async function sourceError(where: string, path: string | null, error: unknown, delimiter: Delimiter, headerFields: number): Promise<unknown> {
-  if (error instanceof CsvError) return parseError(where, path, error, delimiter, headerFields);
+  if (error instanceof CsvError) return await parseError(where, path, error, delimiter, headerFields);
   return path === null ? error : fileError(path, error);
 }
 

@@ -115,7 +115,7 @@ function callingCodePlan(callingCode: string): CallingCodePlan | false {
   if (plan === undefined) {
     plan = false;
     const countries = callingCodes[callingCode]?.map(countryPlan);
-    if (countries && countries.length > 0 && countries.every((c) => c !== null)) plan = { callingCode, countries: countries as CountryPlan[] };
+    if (countries && countries.length > 0 && countries.every((c) => c !== null)) plan = { callingCode, countries };
     plansByCallingCode.set(callingCode, plan);
   }
   return plan;

@@ -81,5 +81,5 @@ export function judgePhoneNumber(candidate: string, region?: CountryCode, useFas
 /** An ISO 3166 alpha-2 code (any case, surrounding spaces ignored) the phone metadata knows, upper-cased. */
 export function toRegion(code: string): CountryCode | undefined {
   const upper = code.trim().toUpperCase();
-  return /^[A-Z]{2}$/.test(upper) && isSupportedCountry(upper as CountryCode) ? (upper as CountryCode) : undefined;
+  return /^[A-Z]{2}$/.test(upper) && isSupportedCountry(upper) ? upper : undefined;
 }

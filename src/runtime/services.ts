@@ -58,7 +58,7 @@ export async function withScheduler<T>(config: Config, fn: (scheduler: CronSched
 }
 
 /** The template API with user-facing provider errors, and its own small HTTP client to close. */
-export function openTemplates(config: Config): { api: TemplatesApi; close(): Promise<void> } {
+export function openTemplates(config: Config): { api: TemplatesApi; close: () => Promise<void> } {
   const opened = createTemplatesApi(config);
   return { api: templateCatalog(opened.api), close: opened.close };
 }

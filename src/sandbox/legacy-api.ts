@@ -74,8 +74,8 @@ function validate(body: unknown): LegacyRequest | ErrorCode {
   return {
     to: to as string[],
     // An empty request_id cannot identify a retry, so it disables de-duplication.
-    requestId: request_id === "" ? undefined : (request_id as string | undefined),
-    customArgs: custom_args as Record<string, unknown> | undefined,
+    requestId: request_id === "" ? undefined : request_id,
+    customArgs: custom_args,
   };
 }
 

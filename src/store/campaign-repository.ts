@@ -55,7 +55,7 @@ export type StagingSource = (client: pg.PoolClient) => Promise<number>;
 export async function createCampaignWithRecipients(
   db: Database,
   campaign: NewCampaign,
-  rows: AsyncIterable<IngestRow>,
+  rows: AsyncIterable<IngestRow> | Iterable<IngestRow>,
   options: IngestOptions,
 ): Promise<IngestedCampaign> {
   return createCampaign(db, campaign, (client) => copyRows(client, rows, options), options);
@@ -155,7 +155,7 @@ async function applySuppressions(client: pg.PoolClient): Promise<number> {
   return rowCount ?? 0;
 }
 
-async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow>, options: IngestOptions): Promise<number> {
+async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow> | Iterable<IngestRow>, options: IngestOptions): Promise<number> {
   const progressEvery = options.progressEvery ?? 50_000;
   const count = await copyIn(client, `COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`, async (writer) => {
     let n = 0;
@@ -227,8 +227,10 @@ async function insertBatches(
   return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
 }
 
-async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<{ status: CampaignStatus; started_at: Date | null; scheduled_at: Date | null }> {
-  const { rows } = await client.query(`SELECT status, started_at, scheduled_at FROM campaigns WHERE id::text = $1 FOR UPDATE`, [campaignId]);
+type LockedCampaign = { status: CampaignStatus; started_at: Date | null; scheduled_at: Date | null };
+
+async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<LockedCampaign> {
+  const { rows } = await client.query<LockedCampaign>(`SELECT status, started_at, scheduled_at FROM campaigns WHERE id::text = $1 FOR UPDATE`, [campaignId]);
   if (!rows[0]) throw new CampaignNotFoundError(campaignId);
   return rows[0];
 }

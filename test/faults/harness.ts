@@ -664,8 +664,8 @@ export class FaultWorld {
     return result;
   }
 
-  /** The assertions every run must pass; `unknownBound` overrides the in-flight bound (scenario 4). */
-  expectHealthy(result: RunResult, options: ScenarioOptions = {}): void {
+  /** The assertions every run must pass; the in-flight bound is `result.unknownBound` (set by `verify`). */
+  expectHealthy(result: RunResult): void {
     const context = `${this.scenario}/${this.provider} ${JSON.stringify(result)}`;
     expect(result.status, context).toBe("completed");
     expect(result.recipients, context).toBe(SETTINGS.recipients);
@@ -796,6 +796,6 @@ export async function runScenario(
   const options = (await body(world)) ?? {};
   const report = await world.waitForFinal();
   const result = await world.verify(report, options);
-  world.expectHealthy(result, options);
+  world.expectHealthy(result);
   return result;
 }

@@ -1,14 +1,23 @@
 import { createApiToken } from "../../src/access/api-tokens.ts";
+import type { ErrorBody } from "../../src/http/errors.ts";
 import type { ApiRole } from "../../src/model/roles.ts";
 import { startApiServer, type RunningApiServer } from "../../src/runtime/api-server.ts";
 import type { TestEnv } from "./test-env.ts";
+
+/** The body of every refusal (400, 401, 403, 404, 409, 422 …). */
+export type ApiError = ErrorBody;
+/** The body of a campaign create. */
+export interface Launched {
+  campaignId: string;
+}
 
 export interface ApiTestServer {
   server: RunningApiServer;
   /** A token per role, created in the test database. */
   tokens: Record<ApiRole, string>;
   request(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
-  json<T = any>(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: T; headers: Headers }>;
+  /** `T` is what the test expects the body to be (the expectations check it); default: not looked into. */
+  json<T = unknown>(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: T; headers: Headers }>;
 }
 
 /** `smsblast serve` in-process on a random port, against the test env's database, Redis prefix and sandbox. */
@@ -36,7 +45,7 @@ export async function startTestApi(env: TestEnv): Promise<ApiTestServer> {
     async json(method, path, options) {
       const response = await request(method, path, options);
       const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+      return { status: response.status, body: (text ? JSON.parse(text) : undefined) as never, headers: response.headers };
     },
   };
 }

@@ -11,7 +11,7 @@ export function registerHealthRoutes(app: ApiApp, ctx: ApiContext): void {
   app.get(
     "/healthz",
     { schema: { tags: ["health"], summary: "the process is up", security: [], response: { 200: z.object({ status: z.literal("ok") }) } } },
-    async () => ({ status: "ok" as const }),
+    () => ({ status: "ok" as const }),
   );
   app.get(
     "/readyz",
