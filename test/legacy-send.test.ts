@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ProviderRequestError } from "../src/engagelab/errors.ts";
+import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
 import { csvOf, createTestEnv, singaporeNumbers, type TestEnv } from "./helpers/test-env.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 
@@ -19,8 +19,19 @@ describe("legacy v1/send", () => {
     const numbers = singaporeNumbers(1_000, 100_000);
     const refused = numbers.filter((_, i) => i % 100 === 7);
     env.sandbox.refuseNumbers(refused);
-    const file = await env.writeCsv("partial.csv", csvOf(["phone"], numbers.map((n) => [n])));
-    const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336", params: { week: "Tuesday" } });
+    const file = await env.writeCsv(
+      "partial.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
+    const campaign = await launchCampaign(env, {
+      file,
+      provider: "legacy",
+      templateId: "2336",
+      params: { week: "Tuesday" },
+    });
     const worker = await startWorker(env);
     try {
       const report = await waitForCampaignEnd(env, campaign.campaignId);
@@ -31,11 +42,17 @@ describe("legacy v1/send", () => {
     const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     expect(batch).toMatchObject({ state: "partial", totalCount: 1000, acceptedCount: 990, attempts: 1 });
 
-    const failed = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId, state: "failed" } });
+    const failed = await env.db.prisma.recipient.findMany({
+      where: { campaignId: campaign.campaignId, state: "failed" },
+    });
     expect(failed.map((r) => r.phone).sort()).toEqual([...refused].sort());
-    expect(failed.every((r) => r.failureCode === 41031 && r.failureMessage === "Invalid phone number format")).toBe(true);
+    expect(failed.every((r) => r.failureCode === 41031 && r.failureMessage === "Invalid phone number format")).toBe(
+      true,
+    );
 
-    const accepted = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId, state: "accepted" } });
+    const accepted = await env.db.prisma.recipient.findMany({
+      where: { campaignId: campaign.campaignId, state: "accepted" },
+    });
     expect(accepted).toHaveLength(990);
     expect(accepted.every((r) => r.smsId !== null && r.smsId.endsWith(`$${r.phone}`))).toBe(true);
     expect(new Set(accepted.map((r) => r.smsId)).size).toBe(990);
@@ -47,7 +64,13 @@ describe("legacy v1/send", () => {
 
   it("a retry after a lost response re-uses request_id: the provider answers from its cache and sends nothing twice", async () => {
     const numbers = singaporeNumbers(500, 200_000);
-    const file = await env.writeCsv("lost.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "lost.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     env.sandbox.failNext(1, "lose-response");
     const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
     const worker = await startWorker(env);
@@ -59,19 +82,30 @@ describe("legacy v1/send", () => {
     }
     const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     expect(batch).toMatchObject({ state: "sent", attempts: 2 });
-    const stats = (await (await fetch(`${env.sandbox.url}/_sandbox/stats`)).json()) as { dedupHits: number; lostResponses: number };
+    const stats = (await (await fetch(`${env.sandbox.url}/_sandbox/stats`)).json()) as {
+      dedupHits: number;
+      lostResponses: number;
+    };
     expect(stats).toMatchObject({ lostResponses: 1, dedupHits: 1 });
     const ledger = await sandboxLedger(env, "legacy");
     expect(Object.keys(ledger)).toHaveLength(500);
     expect(Math.max(...Object.values(ledger))).toBe(1);
     // The ids recorded are the ones of the first (and only) send.
-    const withIds = await env.db.prisma.recipient.count({ where: { campaignId: campaign.campaignId, smsId: { not: null } } });
+    const withIds = await env.db.prisma.recipient.count({
+      where: { campaignId: campaign.campaignId, smsId: { not: null } },
+    });
     expect(withIds).toBe(500);
   });
 
   it("a batch left in `sending` by a dead worker is re-sent with the same request_id inside the one-hour window", async () => {
     const numbers = singaporeNumbers(300, 300_000);
-    const file = await env.writeCsv("crash.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "crash.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     // Simulate a worker that sent the request, then died before recording: the provider has it, Postgres says `sending`.
     env.sandbox.failNext(1, "lose-response");
     const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
@@ -91,10 +125,22 @@ describe("legacy v1/send", () => {
         idempotencyKey: planned!.idempotencyKey,
         sendOptions: {},
       })
-      .catch(() => undefined);
+      .then(
+        () => expect.unreachable("the lost response must fail the direct send"),
+        (error: unknown) => {
+          // The setup must be what it claims: the provider sent it, the answer was lost in transit.
+          expect(error).toBeInstanceOf(ProviderError);
+          expect((error as ProviderError).requestMayHaveArrived).toBe(true);
+        },
+      );
     await http.close();
+    expect(Object.keys(await sandboxLedger(env, "legacy"))).toHaveLength(300);
+    expect(env.sandbox.ledger.stats()).toMatchObject({ lostResponses: 1, dedupHits: 0 });
     const longAgo = new Date(Date.now() - 60_000);
-    await env.db.prisma.batch.update({ where: { id: planned!.id }, data: { state: "sending", attempts: 1, claimedAt: longAgo, firstClaimedAt: longAgo } });
+    await env.db.prisma.batch.update({
+      where: { id: planned!.id },
+      data: { state: "sending", attempts: 1, claimedAt: longAgo, firstClaimedAt: longAgo },
+    });
 
     const worker = await startWorker(env);
     try {
@@ -106,17 +152,33 @@ describe("legacy v1/send", () => {
     const ledger = await sandboxLedger(env, "legacy");
     expect(Object.keys(ledger)).toHaveLength(300);
     expect(Math.max(...Object.values(ledger))).toBe(1);
+    // The re-send really happened, under the same request_id, and was answered from the provider's cache.
+    const sends = env.sandbox.ledger.requestLog({ api: "legacy" });
+    expect(sends.map((r) => r.outcome)).toEqual(["lose-response", "replay"]);
+    expect(new Set(sends.map((r) => r.requestId))).toEqual(new Set([planned!.idempotencyKey]));
   });
 
   it("a retry long after an unanswered attempt is not sent: the request_id window has passed", async () => {
     const numbers = singaporeNumbers(200, 400_000);
-    const file = await env.writeCsv("late.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "late.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     // As if: first attempt timed out two hours ago, then the campaign sat paused until now.
     await env.db.prisma.batch.updateMany({
       where: { campaignId: campaign.campaignId },
-      data: { state: "retrying", attempts: 1, firstClaimedAt: twoHoursAgo, claimedAt: twoHoursAgo, lastAttemptAmbiguous: true },
+      data: {
+        state: "retrying",
+        attempts: 1,
+        firstClaimedAt: twoHoursAgo,
+        claimedAt: twoHoursAgo,
+        lastAttemptAmbiguous: true,
+      },
     });
     const worker = await startWorker(env);
     try {
@@ -134,11 +196,15 @@ describe("legacy v1/send", () => {
     const file = await env.writeCsv("opts.csv", csvOf(["phone"], [["+6581234567"]]));
     const before = await env.db.prisma.campaign.count();
     const big = { note: "x".repeat(1_100) };
-    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "2336", sendOptions: { customArgs: big } })).rejects.toThrow(
-      /custom_args: is \d+ bytes .* limit is 1 KB/,
+    await expect(
+      launchCampaign(env, { file, provider: "legacy", templateId: "2336", sendOptions: { customArgs: big } }),
+    ).rejects.toThrow(/custom_args: is \d+ bytes .* limit is 1 KB/);
+    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "welcome" })).rejects.toThrow(
+      ProviderRequestError,
     );
-    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "welcome" })).rejects.toThrow(ProviderRequestError);
-    await expect(launchCampaign(env, { file, provider: "legacy", templateId: "2336", sendOptions: { from: "a b" } })).rejects.toThrow(/from:/);
+    await expect(
+      launchCampaign(env, { file, provider: "legacy", templateId: "2336", sendOptions: { from: "a b" } }),
+    ).rejects.toThrow(/from:/);
     expect(await env.db.prisma.campaign.count()).toBe(before);
   });
 });

@@ -21,7 +21,13 @@ describe("a wrong API key", () => {
 
   it("pauses the campaign with the provider's code and message, sends nothing until resumed, and never logs the key", async () => {
     const numbers = singaporeNumbers(2_500);
-    const file = await env.writeCsv("k.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "k.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file });
     const worker = await startWorker(env);
     let paused;
@@ -30,8 +36,17 @@ describe("a wrong API key", () => {
         const row = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
         return row.status === "paused" ? row : undefined;
       });
-      // Let the other batches' jobs run into the paused campaign: none may send.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Let the other batches' jobs run into the paused campaign: none may send. The stated period: 1 s
+      // after the pause was seen, the sandbox receives nothing after its first 300 ms (in-flight claims).
+      const pausedSeenAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const requests = env.sandbox.ledger.requestLog();
+      expect(
+        requests.filter((r) => r.receivedAt > pausedSeenAt + 300),
+        "requests while paused",
+      ).toEqual([]);
+      expect(requests.length, "at most one refused request per batch").toBeLessThanOrEqual(3);
+      expect(requests.every((r) => r.outcome === "unauthorized")).toBe(true);
     } finally {
       await worker.stop();
     }
@@ -42,14 +57,17 @@ describe("a wrong API key", () => {
     expect(refused.length).toBeGreaterThanOrEqual(1);
     expect(refused[0]).toMatchObject({ errorCode: 2001 });
     expect(refused[0]!.errorMessage).toMatch(/Authentication failed/);
-    expect(await env.db.prisma.recipient.count({ where: { campaignId: campaign.campaignId, state: "pending" } })).toBe(2_500);
+    expect(await env.db.prisma.recipient.count({ where: { campaignId: campaign.campaignId, state: "pending" } })).toBe(
+      2_500,
+    );
     expect(await sandboxLedger(env)).toEqual({});
 
     const logs = env.logOutput();
     expect(logs).toContain("2001"); // the refusal was logged at debug level...
     const basic = Buffer.from(`${WRONG_KEY}:${WRONG_SECRET}`).toString("base64");
     for (const secret of [WRONG_KEY, WRONG_SECRET, basic]) expect(logs).not.toContain(secret); // ...without the credentials
-    const stored = JSON.stringify(await env.db.prisma.batch.findMany()) + JSON.stringify(await env.db.prisma.campaign.findMany());
+    const stored =
+      JSON.stringify(await env.db.prisma.batch.findMany()) + JSON.stringify(await env.db.prisma.campaign.findMany());
     for (const secret of [WRONG_KEY, WRONG_SECRET, basic]) expect(stored).not.toContain(secret);
 
     // The operator fixes the credentials and resumes: every recipient is sent exactly once.
@@ -64,7 +82,11 @@ describe("a wrong API key", () => {
     const connection = createRedisConnection(fixed.redisUrl, "producer");
     const queue = createSendQueue(connection, { prefix: fixed.queuePrefix, attempts: 3, backoffMs: 50 });
     try {
-      const resumed = await resumeCampaign(env.db, { enqueue: (id, ids) => enqueueBatches(queue, id, ids) }, campaign.campaignId);
+      const resumed = await resumeCampaign(
+        env.db,
+        { enqueue: (id, ids) => enqueueBatches(queue, id, ids) },
+        campaign.campaignId,
+      );
       expect(resumed.batchIds).toHaveLength(3);
       const report = await waitForCampaignEnd(env, campaign.campaignId);
       expect(report).toMatchObject({ status: "completed", recipients: { accepted: 2_500, pending: 0 } });

@@ -29,7 +29,10 @@ function badRequest(message: string): Reply {
 }
 
 function tunableKnobs(knobs: SandboxKnobs): Pick<SandboxKnobs, HttpTunableKnob> {
-  return Object.fromEntries(HTTP_TUNABLE_KNOBS.map((name) => [name, knobs[name]])) as Pick<SandboxKnobs, HttpTunableKnob>;
+  return Object.fromEntries(HTTP_TUNABLE_KNOBS.map((name) => [name, knobs[name]])) as Pick<
+    SandboxKnobs,
+    HttpTunableKnob
+  >;
 }
 
 function withJsonObject(rawBody: string, use: (body: Record<string, unknown>) => Reply): Reply {
@@ -79,7 +82,8 @@ function route(hooks: ControlHooks, method: string, pathname: string, rawBody: s
     case "POST /_sandbox/refuse-numbers":
       return withJsonObject(rawBody, (body) => {
         const numbers = body.numbers;
-        if (!Array.isArray(numbers) || !numbers.every((n) => typeof n === "string")) return badRequest("numbers must be an array of strings");
+        if (!Array.isArray(numbers) || !numbers.every((n) => typeof n === "string"))
+          return badRequest("numbers must be an array of strings");
         for (const n of numbers) ctx.refusedNumbers.add(n);
         return jsonReply(200, { ok: true, refused: ctx.refusedNumbers.size });
       });
@@ -106,7 +110,9 @@ function route(hooks: ControlHooks, method: string, pathname: string, rawBody: s
       const message = body.approval_message;
       if (message !== undefined && typeof message !== "string") return badRequest("approval_message must be a string");
       const template = ctx.templates.setApproval(id, status as ApprovalStatus, message);
-      return template ? jsonReply(200, { result: template }) : jsonReply(404, { ok: false, message: "no such template" });
+      return template
+        ? jsonReply(200, { result: template })
+        : jsonReply(404, { ok: false, message: "no such template" });
     });
   }
   return jsonReply(404, { ok: false, message: "not found" });
@@ -119,8 +125,30 @@ export function handleControl(
   rawBody: string,
   res: ServerResponse,
 ): void {
-  if (method === "GET" && url.pathname.replace(/\/+$/, "") === "/_sandbox/sent") {
+  const path = url.pathname.replace(/\/+$/, "");
+  if (method === "GET" && path === "/_sandbox/sent") {
     writeSent(hooks, url.searchParams, res);
+    return;
+  }
+  if (method === "GET" && (path === "/_sandbox/requests" || path === "/_sandbox/refused")) {
+    const api = url.searchParams.get("api");
+    if (api !== null && !SEND_APIS.includes(api as SendApi)) {
+      writeReply(res, badRequest(`api must be one of ${SEND_APIS.join(", ")}`));
+      return;
+    }
+    if (path === "/_sandbox/requests") {
+      const via = url.searchParams.get("via") ?? undefined;
+      writeReply(
+        res,
+        jsonReply(200, hooks.ctx.ledger.requestLog({ api: (api ?? undefined) as SendApi | undefined, via })),
+      );
+    } else {
+      const apis = api ? [api as SendApi] : SEND_APIS;
+      const refused: Record<string, { code: number; times: number }> = {};
+      for (const name of apis)
+        for (const [target, refusal] of hooks.ctx.ledger.refused(name)) refused[target] = { ...refusal };
+      writeReply(res, jsonReply(200, refused));
+    }
     return;
   }
   writeReply(res, route(hooks, method, url.pathname, rawBody));

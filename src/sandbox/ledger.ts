@@ -5,14 +5,7 @@ export const SEND_APIS: readonly SendApi[] = ["messages", "legacy", "custom"];
 export const SANDBOX_APIS: readonly SandboxApi[] = [...SEND_APIS, "templates"];
 
 export type OutcomeCounter =
-  | "errors"
-  | "throttled"
-  | "hung"
-  | "lostResponses"
-  | "unauthorized"
-  | "badRequests"
-  | "dedupHits"
-  | "rejectedNumbers";
+  "errors" | "throttled" | "hung" | "lostResponses" | "unauthorized" | "badRequests" | "dedupHits" | "rejectedNumbers";
 
 const OUTCOME_COUNTERS: readonly OutcomeCounter[] = [
   "errors",
@@ -35,6 +28,51 @@ export interface SandboxStats extends Record<OutcomeCounter, number> {
   duplicates: number;
 }
 
+/** How one send request ended, as the provider saw it. */
+export type RequestOutcome =
+  | "sent" // every target accepted
+  | "partial" // some targets accepted, some refused
+  | "refused" // answered with an error after validation: nothing sent (the targets are in `refused`)
+  | "replay" // legacy request_id seen before: the first answer replayed, nothing sent
+  | "error" // HTTP 500 fault
+  | "throttle" // HTTP 429 fault
+  | "hang" // never answered
+  | "lose-response" // sent and recorded, then the socket was destroyed
+  | "unauthorized"
+  | "bad-request"; // rejected before any fault or send (JSON, body size)
+
+/** One send request, timestamped by the sandbox's own clock (ms since the epoch). */
+export interface SandboxRequest {
+  seq: number;
+  api: SendApi;
+  /** The tag of the listener it came in on (`listen(tag)`); undefined for the main port. */
+  via?: string;
+  receivedAt: number;
+  /** When the answer was written or the socket destroyed; undefined while open (and forever for a hang). */
+  answeredAt?: number;
+  outcome?: RequestOutcome;
+  /** When the client closed the connection before it got an answer (its own timeout, or it died). */
+  abandonedAt?: number;
+  status?: number;
+  /** legacy `request_id`, or messages `custom_args.batch_id`: which batch it carried. */
+  requestId?: string;
+  batchId?: string;
+  targets: string[];
+  /** The request body without `to` (template, plan_name, custom_args, schedule_time, …). */
+  fields?: Record<string, unknown>;
+  /** The answer's body as sent (when it was answered), for exact comparisons in tests. */
+  response?: string;
+}
+
+/** A target the provider refused, with the code it gave (partial success: the item's code). */
+export interface Refusal {
+  code: number;
+  times: number;
+}
+
+/** Requests kept for inspection; older ones are dropped (and counted) past this. */
+const REQUEST_LOG_LIMIT = 200_000;
+
 function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
 }
@@ -54,6 +92,59 @@ export class SandboxLedger {
   private outcomes = zeroCounts(OUTCOME_COUNTERS);
   private uniqueNumbers = 0;
   private duplicates = 0;
+  private readonly refusals: Record<SendApi, Map<string, Refusal>> = {
+    messages: new Map(),
+    legacy: new Map(),
+    custom: new Map(),
+  };
+  private log: SandboxRequest[] = [];
+  private droppedRequests = 0;
+  private nextSeq = 1;
+
+  /** Starts the log entry of one send request; the server fills in how it ended. */
+  openRequest(api: SendApi, receivedAt: number, via: string | undefined): SandboxRequest {
+    const entry: SandboxRequest = { seq: this.nextSeq++, api, receivedAt, targets: [] };
+    if (via !== undefined) entry.via = via;
+    this.log.push(entry);
+    if (this.log.length > REQUEST_LOG_LIMIT) {
+      const drop = this.log.length - REQUEST_LOG_LIMIT;
+      this.log.splice(0, drop);
+      this.droppedRequests += drop;
+    }
+    return entry;
+  }
+
+  /** Every logged send request (oldest first), optionally only one API's or one listener's. */
+  requestLog(filter: { api?: SendApi; via?: string } = {}): SandboxRequest[] {
+    return this.log.filter(
+      (r) => (filter.api === undefined || r.api === filter.api) && (filter.via === undefined || r.via === filter.via),
+    );
+  }
+
+  /** Requests received at or before `atMs` and not answered by then (hangs stay open). */
+  openAt(atMs: number, filter: { api?: SendApi; via?: string } = {}): SandboxRequest[] {
+    return this.requestLog(filter).filter(
+      (r) => r.receivedAt <= atMs && (r.answeredAt === undefined || r.answeredAt > atMs),
+    );
+  }
+
+  get droppedRequestCount(): number {
+    return this.droppedRequests;
+  }
+
+  recordRefused(api: SendApi, target: string, code: number): void {
+    const perApi = this.refusals[api];
+    const known = perApi.get(target);
+    if (known) {
+      known.code = code;
+      known.times += 1;
+    } else perApi.set(target, { code, times: 1 });
+  }
+
+  /** target → the provider's refusal (last code given) for one API. */
+  refused(api: SendApi): ReadonlyMap<string, Refusal> {
+    return this.refusals[api];
+  }
 
   recordAccepted(api: SendApi, target: string): void {
     const before = this.timesReceived(target);
@@ -119,6 +210,9 @@ export class SandboxLedger {
     this.outcomes = zeroCounts(OUTCOME_COUNTERS);
     this.uniqueNumbers = 0;
     this.duplicates = 0;
+    for (const name of SEND_APIS) this.refusals[name].clear();
+    this.log = [];
+    this.droppedRequests = 0;
   }
 
   private *entries(api?: SendApi): Generator<[string, number]> {

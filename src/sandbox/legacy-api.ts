@@ -16,8 +16,8 @@ const MAX_VARS_BYTES = 1024 * 1024;
 const MAX_REQUEST_ID_LENGTH = 128;
 const SENDER_NAME = /^[A-Za-z0-9]{3,11}$/;
 const INVALID_PARAMETER = 30001;
+const PARTIAL_SUCCESS = 41031;
 const INVALID_PHONE: ErrorCode = { code: 32002, message: "Invalid phone number format" };
-
 
 interface LegacyRequest {
   to: string[];
@@ -53,8 +53,10 @@ function validate(body: unknown): LegacyRequest | ErrorCode {
   if (badIndex !== -1) return invalid(`to[${badIndex}]: must be a string`);
   if (!isPlainObject(content)) return invalid("body: required, an object with template_id");
   if (!isIntegerLike(content.template_id)) return invalid("body.template_id: required integer");
-  if (content.msg_type !== undefined && !isIntegerLike(content.msg_type)) return invalid("body.msg_type: must be an integer");
-  if (content.label_id !== undefined && !isIntegerLike(content.label_id)) return invalid("body.label_id: must be an integer");
+  if (content.msg_type !== undefined && !isIntegerLike(content.msg_type))
+    return invalid("body.msg_type: must be an integer");
+  if (content.label_id !== undefined && !isIntegerLike(content.label_id))
+    return invalid("body.label_id: must be an integer");
   if (content.vars !== undefined) {
     if (!isPlainObject(content.vars)) return invalid("body.vars: must be an object");
     if (jsonBytes(content.vars) > MAX_VARS_BYTES) return invalid("body.vars: at most 1MB");
@@ -100,12 +102,14 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
   }
   ctx.ledger.count("rejectedNumbers", failedItems.length);
 
+  // Every number refused is a 400 32002 (recorded by the server for the whole request); some is 41031.
   if (smsIds.length === 0) return legacyError(ctx, 400, INVALID_PHONE);
+  for (const item of failedItems) ctx.ledger.recordRefused("legacy", item.phone, PARTIAL_SUCCESS);
   if (failedItems.length === 0) {
     return jsonReply(200, { sms_ids: smsIds, request_id: request.requestId, custom_args: request.customArgs });
   }
   return jsonReply(200, {
-    code: 41031,
+    code: PARTIAL_SUCCESS,
     message: "partial success",
     success_count: smsIds.length,
     sms_ids: smsIds,

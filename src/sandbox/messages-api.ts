@@ -110,6 +110,8 @@ export const messagesEndpoint: SendEndpoint = {
     for (const target of request.to) {
       if (refusesNumber(ctx, target, looksLikePhone(target))) {
         ctx.ledger.count("rejectedNumbers");
+        // Not accepted (not in accepted_count); v1/messages names no code per number.
+        ctx.ledger.recordRefused("messages", target, INVALID_PARAMETER);
         continue;
       }
       ctx.ledger.recordAccepted("messages", target);

@@ -22,6 +22,8 @@ export interface SandboxOptions {
   retryAfterSeconds?: number;
   /** Fraction (0..1) of send requests that never get a response. */
   hangRate?: number;
+  /** Fraction (0..1) of send requests that are sent and recorded, then lose their answer (socket destroyed). */
+  loseResponseRate?: number;
   /** How long a legacy request_id replays its first response. Default 3_600_000 (1 hour). */
   requestIdTtlMs?: number;
   /** PRNG seed for deterministic runs; without it Math.random is used. */
@@ -39,6 +41,7 @@ export interface SandboxKnobs {
   throttleRate: number;
   retryAfterSeconds: number;
   hangRate: number;
+  loseResponseRate: number;
   requestIdTtlMs: number;
 }
 
@@ -54,10 +57,11 @@ export const DEFAULT_KNOBS: Readonly<SandboxKnobs> = {
   throttleRate: 0,
   retryAfterSeconds: 1,
   hangRate: 0,
+  loseResponseRate: 0,
   requestIdTtlMs: 3_600_000,
 };
 
-const RATE_KNOBS = ["errorRate", "invalidRate", "throttleRate", "hangRate"] as const;
+const RATE_KNOBS = ["errorRate", "invalidRate", "throttleRate", "hangRate", "loseResponseRate"] as const;
 const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs"] as const;
 
 /** Knobs that POST /_sandbox/config may change (credentials stay out of HTTP on purpose). */
@@ -115,7 +119,8 @@ function readEnvNumber(env: NodeJS.ProcessEnv, name: string, rule: EnvNumberRule
       if (!(value >= 0 && value <= 1)) throw new Error(`${name} must be a number between 0 and 1 (got "${text}")`);
       break;
     case "non-negative":
-      if (!(value >= 0) || !Number.isFinite(value)) throw new Error(`${name} must be a non-negative number (got "${text}")`);
+      if (!(value >= 0) || !Number.isFinite(value))
+        throw new Error(`${name} must be a non-negative number (got "${text}")`);
       break;
     case "integer":
       if (!Number.isInteger(value) || value < rule.min || value > rule.max) {
@@ -138,6 +143,7 @@ export function sandboxOptionsFromEnv(env: NodeJS.ProcessEnv): SandboxOptions {
     invalidRate: readEnvNumber(env, "SANDBOX_INVALID_RATE", { kind: "rate" }),
     throttleRate: readEnvNumber(env, "SANDBOX_THROTTLE_RATE", { kind: "rate" }),
     hangRate: readEnvNumber(env, "SANDBOX_HANG_RATE", { kind: "rate" }),
+    loseResponseRate: readEnvNumber(env, "SANDBOX_LOSE_RESPONSE_RATE", { kind: "rate" }),
     retryAfterSeconds: readEnvNumber(env, "SANDBOX_RETRY_AFTER_SECONDS", {
       kind: "integer",
       min: 0,

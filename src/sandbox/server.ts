@@ -17,7 +17,7 @@ import { FaultQueue } from "./faults.ts";
 import { hasValidBasicAuth, jsonReply, parseJson, readBody, writeReply, type Reply, type RequestBody } from "./http.ts";
 import { legacyEndpoint } from "./legacy-api.ts";
 import { RequestIdCache } from "./request-id-cache.ts";
-import { SandboxLedger } from "./ledger.ts";
+import { SandboxLedger, type RequestOutcome, type SandboxRequest } from "./ledger.ts";
 import { messagesEndpoint } from "./messages-api.ts";
 import {
   DEFAULT_HOST,
@@ -36,7 +36,7 @@ import { handleTemplates } from "./templates-api.ts";
 export { sandboxOptionsFromEnv } from "./options.ts";
 export type { FaultKind, SandboxOptions } from "./options.ts";
 export { SandboxLedger } from "./ledger.ts";
-export type { SandboxStats, SendApi, SandboxApi } from "./ledger.ts";
+export type { SandboxStats, SendApi, SandboxApi, SandboxRequest, RequestOutcome, Refusal } from "./ledger.ts";
 
 export interface SandboxServer {
   /** e.g. "http://127.0.0.1:4010" */
@@ -52,6 +52,41 @@ export interface SandboxServer {
   failNext(n: number, kind: FaultKind): void;
   /** These numbers are refused as invalid by every send API until reset. */
   refuseNumbers(numbers: readonly string[]): void;
+  /**
+   * Opens one more port on this same sandbox (same ledger, knobs and faults) whose send requests are
+   * logged with `via: tag`: give each client process its own URL to know which one sent what.
+   */
+  listen(tag: string): Promise<string>;
+}
+
+function requestTargets(body: unknown): string[] {
+  if (typeof body !== "object" || body === null) return [];
+  const to = (body as { to?: unknown }).to;
+  if (typeof to === "string") return [to];
+  return Array.isArray(to) ? to.filter((t): t is string => typeof t === "string") : [];
+}
+
+function describeRequest(entry: SandboxRequest, body: unknown): void {
+  entry.targets = requestTargets(body);
+  if (typeof body !== "object" || body === null) return;
+  const { to: _to, ...fields } = body as Record<string, unknown>;
+  entry.fields = fields;
+  const { request_id, custom_args } = body as { request_id?: unknown; custom_args?: unknown };
+  if (typeof request_id === "string") entry.requestId = request_id;
+  const batchId =
+    typeof custom_args === "object" && custom_args !== null
+      ? (custom_args as { batch_id?: unknown }).batch_id
+      : undefined;
+  if (typeof batchId === "string") entry.batchId = batchId;
+}
+
+function replyCode(reply: Reply): number | undefined {
+  try {
+    const code = (JSON.parse(reply.text) as { code?: unknown }).code;
+    return typeof code === "number" ? code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // legacy body.vars may be up to 1MB on its own.
@@ -105,29 +140,52 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs, undefined, { signal: shutdown.signal });
   }
 
-  function answerApi(res: ServerResponse, reply: Reply): void {
+  function answerApi(res: ServerResponse, reply: Reply, entry?: SandboxRequest, outcome?: RequestOutcome): void {
     if (reply.status === 401) ledger.count("unauthorized");
     else if (reply.status >= 400 && reply.status < 500 && reply.status !== 429) ledger.count("badRequests");
+    if (entry) {
+      finish(entry, reply.status, outcome ?? (reply.status === 401 ? "unauthorized" : "bad-request"));
+      if (reply.text.length <= 4_096) entry.response = reply.text;
+    }
     writeReply(res, reply);
+  }
+
+  function finish(entry: SandboxRequest, status: number | undefined, outcome: RequestOutcome): void {
+    entry.outcome = outcome;
+    if (status !== undefined) entry.status = status;
+    if (outcome !== "hang") entry.answeredAt = nowMs();
   }
 
   function randomFault(): FaultKind | undefined {
     if (chance(ctx, knobs.hangRate)) return "hang";
     if (chance(ctx, knobs.throttleRate)) return "throttle";
     if (chance(ctx, knobs.errorRate)) return "error";
+    if (chance(ctx, knobs.loseResponseRate)) return "lose-response";
     return undefined;
   }
 
-  async function handleSend(endpoint: SendEndpoint, req: IncomingMessage, res: ServerResponse, body: RequestBody) {
+  async function handleSend(
+    endpoint: SendEndpoint,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: RequestBody,
+    via: string | undefined,
+  ) {
     ledger.countRequest(endpoint.api);
+    const entry = ledger.openRequest(endpoint.api, nowMs(), via);
+    res.once("close", () => {
+      if (entry.answeredAt === undefined || !res.writableFinished) entry.abandonedAt ??= nowMs();
+    });
+    const parsed = parseJson(body.text);
+    // Described on arrival, so a request still in its latency already says what it carries.
+    if (parsed.ok && !body.tooLarge) describeRequest(entry, parsed.value);
     await applyLatency();
-    if (!isAuthorized(req)) return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized));
+    if (!isAuthorized(req)) return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized), entry);
     if (body.tooLarge) {
       const tooLarge = { code: endpoint.invalidParameter, message: "request body too large" };
-      return answerApi(res, endpoint.errorReply(ctx, 413, tooLarge));
+      return answerApi(res, endpoint.errorReply(ctx, 413, tooLarge), entry);
     }
-    const parsed = parseJson(body.text);
-    if (!parsed.ok) return answerApi(res, endpoint.errorReply(ctx, 400, endpoint.invalidJson));
+    if (!parsed.ok) return answerApi(res, endpoint.errorReply(ctx, 400, endpoint.invalidJson), entry);
 
     const queued = faults.take();
     const fault = queued ?? randomFault();
@@ -136,26 +194,42 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       case "hang":
         // Deliberately never answered; close() or the client's own timeout ends it.
         ledger.count("hung");
+        finish(entry, undefined, "hang");
         return;
       case "throttle":
         ledger.count("throttled");
+        finish(entry, 429, "throttle");
         return writeReply(
           res,
           jsonReply(429, { message: "too many requests" }, { "retry-after": String(knobs.retryAfterSeconds) }),
         );
       case "error":
         ledger.count("errors");
+        finish(entry, 500, "error");
         return writeReply(res, endpoint.errorReply(ctx, 500, INTERNAL_ERROR, parsed.value));
     }
 
+    const acceptedBefore = ledger.stats().accepted[endpoint.api];
+    const dedupBefore = ledger.stats().dedupHits;
     const reply = endpoint.send(ctx, parsed.value);
+    const acceptedNow = ledger.stats().accepted[endpoint.api] - acceptedBefore;
+    let outcome: RequestOutcome;
+    if (ledger.stats().dedupHits > dedupBefore) outcome = "replay";
+    else if (reply.status >= 400) outcome = "refused";
+    else outcome = acceptedNow >= entry.targets.length ? "sent" : acceptedNow > 0 ? "partial" : "refused";
+    if (reply.status >= 400 && outcome !== "replay") {
+      // A refusal of the whole request: every target it carried was refused with this code.
+      const code = replyCode(reply) ?? reply.status;
+      for (const target of entry.targets) ledger.recordRefused(endpoint.api, target, code);
+    }
     if (fault === "lose-response") {
       // The send happened; only the answer is lost, as when a network drops it.
       ledger.count("lostResponses");
+      finish(entry, undefined, "lose-response");
       res.socket?.destroy();
       return;
     }
-    answerApi(res, reply);
+    answerApi(res, reply, entry, outcome);
   }
 
   async function handleTemplateRequest(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
@@ -179,7 +253,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
   };
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function route(req: IncomingMessage, res: ServerResponse, via: string | undefined): Promise<void> {
     const url = new URL(req.url ?? "/", "http://sandbox.invalid");
     const method = req.method ?? "GET";
     const body = await readBody(req, MAX_BODY_BYTES);
@@ -192,7 +266,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (method !== "POST") {
         return writeReply(res, { ...jsonReply(405, { message: "method not allowed" }), headers: { allow: "POST" } });
       }
-      return handleSend(endpoint, req, res, body);
+      return handleSend(endpoint, req, res, body, via);
     }
     if (url.pathname === "/v1/templates" || url.pathname.startsWith("/v1/templates/")) {
       return handleTemplateRequest(req, res, url, body);
@@ -200,25 +274,31 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     writeReply(res, jsonReply(404, { message: "not found" }));
   }
 
-  const server = createServer((req, res) => {
-    route(req, res).catch((error: unknown) => {
-      // While closing, sockets are being destroyed on purpose; nothing left to answer.
-      if (shutdown.signal.aborted) return;
-      log(`sandbox: ${req.method ?? "?"} ${req.url ?? "?"} failed: ${error instanceof Error ? error.message : String(error)}`);
-      writeReply(res, jsonReply(500, INTERNAL_ERROR));
+  const makeServer = (via: string | undefined) =>
+    createServer((req, res) => {
+      route(req, res, via).catch((error: unknown) => {
+        // While closing, sockets are being destroyed on purpose; nothing left to answer.
+        if (shutdown.signal.aborted) return;
+        log(
+          `sandbox: ${req.method ?? "?"} ${req.url ?? "?"} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        writeReply(res, jsonReply(500, INTERNAL_ERROR));
+      });
     });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
+  const listenOn = (srv: ReturnType<typeof makeServer>, onPort: number): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(onPort, host, () => {
+        srv.off("error", reject);
+        const bound = (srv.address() as AddressInfo).port;
+        resolve(`http://${host.includes(":") ? `[${host}]` : host}:${bound}`);
+      });
     });
-  });
 
+  const server = makeServer(undefined);
+  const extraServers: ReturnType<typeof makeServer>[] = [];
+  const url = await listenOn(server, port);
   const boundPort = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
   log(`sandbox: listening on ${url}`);
 
   let closing: Promise<void> | undefined;
@@ -227,11 +307,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     port: boundPort,
     ledger,
     close() {
-      closing ??= new Promise<void>((resolve, reject) => {
-        shutdown.abort();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }).then(() => log("sandbox: closed"));
+      shutdown.abort();
+      closing ??= Promise.all(
+        [server, ...extraServers].map(
+          (srv) =>
+            new Promise<void>((resolve, reject) => {
+              srv.close((error) => (error ? reject(error) : resolve()));
+              srv.closeAllConnections();
+            }),
+        ),
+      ).then(() => log("sandbox: closed"));
       return closing;
     },
     setOptions(patch) {
@@ -244,6 +329,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     refuseNumbers(numbers) {
       for (const n of numbers) ctx.refusedNumbers.add(n);
+    },
+    async listen(tag) {
+      if (shutdown.signal.aborted) throw new Error("sandbox is closed");
+      const extra = makeServer(tag);
+      extraServers.push(extra);
+      const extraUrl = await listenOn(extra, 0);
+      log(`sandbox: listening on ${extraUrl} for ${tag}`);
+      return extraUrl;
     },
   };
 }

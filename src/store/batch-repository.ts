@@ -34,7 +34,7 @@ export type ClaimResult =
  * row and must end without sending.
  */
 export async function claimBatch(pool: pg.Pool, batchId: string): Promise<ClaimResult> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<ClaimedRow>(
     `UPDATE batches b SET state = 'sending', attempts = b.attempts + 1, claimed_at = now(),
        first_claimed_at = coalesce(b.first_claimed_at, now()), updated_at = now()
      FROM campaigns c
@@ -56,7 +56,7 @@ export async function claimBatch(pool: pg.Pool, batchId: string): Promise<ClaimR
  * of several jobs finding the same stale batch, exactly one wins.
  */
 export async function reclaimStaleBatch(pool: pg.Pool, batchId: string, staleClaimedAt: Date): Promise<ClaimedBatch | null> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<ClaimedRow>(
     `UPDATE batches b SET attempts = b.attempts + 1, claimed_at = now(), updated_at = now()
      FROM campaigns c
      WHERE b.id = $1 AND c.id = b.campaign_id AND b.state = 'sending' AND b.claimed_at = $2 AND c.status = 'running'
@@ -70,7 +70,25 @@ const CLAIMED_COLUMNS = `b.id, b.campaign_id, b.sequence, b.idempotency_key, b.p
   b.last_attempt_ambiguous,
   c.name AS campaign_name, c.template_id, c.provider, c.on_unknown, c.send_options`;
 
-function toClaimedBatch(row: Record<string, any>): ClaimedBatch {
+/** The columns of CLAIMED_COLUMNS, as pg returns them. */
+interface ClaimedRow {
+  id: string;
+  campaign_id: string;
+  sequence: number;
+  idempotency_key: string;
+  params: Record<string, string>;
+  attempts: number;
+  first_claimed_at: Date;
+  claimed_at: Date;
+  last_attempt_ambiguous: boolean;
+  campaign_name: string;
+  template_id: string;
+  provider: ProviderApi;
+  on_unknown: UnknownOutcomePolicy;
+  send_options: SendOptions;
+}
+
+function toClaimedBatch(row: ClaimedRow): ClaimedBatch {
   return {
     id: row.id,
     campaignId: row.campaign_id,

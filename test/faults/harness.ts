@@ -6,12 +6,17 @@
  * Every wait is bounded (a count and a deadline); every child is killed in dispose(), and by an exit hook
  * if the test process itself goes away.
  *
- * Knobs (environment): FAULTS_SEED replays the random fault moments of a run; FAULTS_EXCLUSIVE=1 forces
- * FLUSHALL and a real PostgreSQL restart even when other users are seen on the services (=0 always scopes
- * them to this run); FAULTS_ALLOW_CRASHES=1 reports worker crashes without failing; FAULTS_RECIPIENTS.
+ * Every worker process talks to the sandbox through its own listener (`sandbox.listen(name)`), so the
+ * sandbox's request log says which process sent what and when, by the sandbox's own clock: a fault's
+ * victim is known by its open requests, not guessed from Postgres.
+ *
+ * Knobs (environment): FAULTS_SEED replays the random fault moments of a run; FAULTS_EXCLUSIVE=1 uses the
+ * global faults (FLUSHALL, a real PostgreSQL restart, verified by the postmaster start time); without it
+ * they are scoped to this run (its Redis keys, its database's backends), so a developer's run never breaks
+ * anyone else's; FAULTS_ALLOW_CRASHES=1 reports worker crashes without failing; FAULTS_RECIPIENTS.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -22,7 +27,7 @@ import { getCampaignStatus, type CampaignStatusReport } from "../../src/campaign
 import { isFinalStatus } from "../../src/model/states.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { SEND_QUEUE_NAME } from "../../src/queue/send-queue.ts";
-import type { SandboxStats } from "../../src/sandbox/server.ts";
+import type { SandboxRequest, SandboxStats, SendApi } from "../../src/sandbox/server.ts";
 import { launchCampaign } from "../helpers/campaign-runner.ts";
 import { createTestEnv, csvOf, singaporeNumbers, type TestEnv } from "../helpers/test-env.ts";
 
@@ -32,20 +37,31 @@ export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const RESULTS_FILE = path.join(REPO_ROOT, "bench-results", "faults-latest.json");
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
-export type Provider = "legacy" | "messages";
-export const PROVIDERS: Provider[] = ["legacy", "messages"];
+export type Provider = SendApi;
+/**
+ * What a run sends through: the provider API, and for `messages-resend` the at-least-once choice
+ * (`--on-unknown resend`). `custom` is one request per recipient, so it runs a smaller campaign.
+ */
+export type Flavour = "legacy" | "messages" | "custom" | "messages-resend";
+export const PROVIDERS: Flavour[] = ["legacy", "messages"];
+export const providerOf = (flavour: Flavour): Provider => (flavour === "messages-resend" ? "messages" : flavour);
+export const resendsUnknown = (flavour: Flavour): boolean => flavour === "messages-resend";
 
 /** One place for every knob: 48 batches of 500, ~400 ms per request, 2 workers × 2 batches in flight. */
 export const SETTINGS = {
   recipients: Number(process.env.FAULTS_RECIPIENTS ?? 24_000),
   batchSize: 500,
   latencyMs: 400,
+  /** `custom` sends one request per recipient (10 in flight per batch): 30 batches of 100 at 50 ms. */
+  custom: { recipients: 3_000, batchSize: 100, latencyMs: 50 },
   workers: 2,
   concurrency: 2,
   providerTimeoutMs: 2_000,
   reconcileIntervalMs: 2_000,
   backoffMs: 200,
   attempts: 8,
+  /** Quiet period before the ledger is read, so a late duplicate would still be seen. */
+  quietMs: 1_000,
   /** From launch to a final status; a healthy run under faults takes 10-30 s. */
   campaignDeadlineMs: Number(process.env.FAULTS_DEADLINE_MS ?? 120_000),
 } as const;
@@ -97,6 +113,8 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Date.now() when the process exited (the sandbox's clock: same process). */
+  exitedAt: number | undefined;
   /** Set before the harness stops it on purpose; an exit without it is a crash. */
   expectedExit = false;
   readonly startedAt = Date.now();
@@ -121,6 +139,7 @@ export class WorkerProcess {
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
         liveChildren.delete(this.child);
+        this.exitedAt = Date.now();
         this.exitInfo = { code, signal };
         resolve(this.exitInfo);
       });
@@ -145,7 +164,10 @@ export class WorkerProcess {
   }
 
   /** Sends `signal` to this process (by pid) and waits for it to exit; SIGKILL after `timeoutMs`. */
-  async stop(signal: NodeJS.Signals, timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; forced: boolean }> {
+  async stop(
+    signal: NodeJS.Signals,
+    timeoutMs = 20_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; forced: boolean }> {
     this.expectedExit = true;
     if (!this.alive) return { ...this.exitInfo!, forced: false };
     this.child.kill(signal);
@@ -163,14 +185,19 @@ export class WorkerProcess {
 
 export interface RunResult {
   scenario: string;
-  provider: Provider;
+  provider: Flavour;
   fault: string;
   recipients: number;
   accepted: number;
   failed: number;
   unknown: number;
-  /** The most recipients that may end `unknown`: batches in `sending` when the fault hit × batch size. */
+  /**
+   * The most recipients that may end `unknown`: the batches the fault's victim had claimed when it hit,
+   * plus batches whose request hung or lost its answer, × batch size.
+   */
   unknownBound: number;
+  /** legacy request_id replays served by the sandbox (each is a re-sent request it de-duplicated). */
+  replays: number;
   duplicates: number;
   lost: number;
   wallSeconds: number;
@@ -183,6 +210,19 @@ export interface RunResult {
     ledgerButFailed: number;
     ledgerNotARecipient: number;
     failedWithoutReason: number;
+    /** failed, never in the ledger, and never refused by the sandbox: a recipient dropped by the product. */
+    failedNotRefused: number;
+    /** Batches that may legitimately be ambiguous (victims' claims, hung or lost-response requests). */
+    ambiguousBatches: number;
+    unknownBatches: number;
+    replayBatchesOutsideAmbiguous: number;
+    /** Numbers received twice from batches that were never ambiguous (resend runs; 0 elsewhere by `duplicates`). */
+    duplicatesOutsideAmbiguous: number;
+    /** custom: unknown recipients outside victims' batches whose own request was answered. */
+    unknownCustomOutsideRequests: number;
+    /** Batches with a request its live client abandoned after the provider timeout (machine load). */
+    timedOutBatches: number;
+    faults: FaultRecord[];
     statusReport: CampaignStatusReport["recipients"];
     counters: { accepted: number; failed: number; unknown: number };
     batches: Record<string, number>;
@@ -202,6 +242,7 @@ const COLUMNS: Array<[string, (r: RunResult) => string | number]> = [
   ["failed", (r) => r.failed],
   ["unknown", (r) => r.unknown],
   ["≤ bound", (r) => r.unknownBound],
+  ["replays", (r) => r.replays],
   ["duplicates", (r) => r.duplicates],
   ["lost", (r) => r.lost],
   ["crashes", (r) => r.detail.workerCrashes],
@@ -213,7 +254,11 @@ export function formatTable(rows: readonly RunResult[]): string {
   const cells = rows.map((r) => COLUMNS.map(([, get]) => String(get(r))));
   const widths = COLUMNS.map(([title], i) => Math.max(title.length, ...cells.map((c) => c[i]!.length)));
   const line = (values: string[]) => `| ${values.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
-  return [line(COLUMNS.map(([t]) => t)), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)].join("\n");
+  return [
+    line(COLUMNS.map(([t]) => t)),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...cells.map(line),
+  ].join("\n");
 }
 
 export interface ResultsFile {
@@ -247,56 +292,15 @@ async function appendResult(row: RunResult): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Shared services: is anybody else using them right now?
+// Shared services
 
 /**
- * FLUSHALL and a PostgreSQL restart hit every user of the machine's Redis and PostgreSQL. The suite is
- * meant to run alone (CI); when other databases have live connections (someone's `npm test`, a bench), the
- * harness scopes the fault to this run instead (delete this run's Redis keys; terminate this database's
- * backends), and says so in the table. FAULTS_EXCLUSIVE=1 forces the global faults, =0 forces scoped.
+ * FLUSHALL and a PostgreSQL restart hit every user of the machine's Redis and PostgreSQL, so they are used
+ * only when the run owns the machine (FAULTS_EXCLUSIVE=1, as .ci/run sets it). Otherwise the fault is
+ * scoped to this run: delete this run's Redis keys (atomically, like FLUSHALL), terminate this database's
+ * backends; the table says which one ran.
  */
-async function othersUsingServices(ownDatabase: string, ownPrefix: string, redisUrl: string): Promise<string[]> {
-  if (process.env.FAULTS_EXCLUSIVE === "1") return [];
-  if (process.env.FAULTS_EXCLUSIVE === "0") return ["FAULTS_EXCLUSIVE=0"];
-  const others: string[] = [];
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  try {
-    await admin.connect();
-    const { rows } = await admin.query<{ datname: string; n: number }>(
-      `SELECT datname, count(*)::int AS n FROM pg_stat_activity
-       WHERE backend_type = 'client backend' AND datname IS NOT NULL
-         AND datname NOT IN ($1, 'postgres', 'template0', 'template1') AND pid <> pg_backend_pid()
-       GROUP BY datname`,
-      [ownDatabase],
-    );
-    others.push(...rows.map((r) => `postgres db ${r.datname} (${r.n})`));
-  } finally {
-    await admin.end().catch(() => {});
-  }
-  const redis = createRedisConnection(redisUrl, "producer");
-  try {
-    // Another BullMQ user names its connections after its own prefix; any key outside ours is someone's data.
-    const clients = String(await redis.client("LIST"))
-      .split("\n")
-      .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? "")
-      .filter((name) => name !== "" && !name.startsWith(`${ownPrefix}:`));
-    if (clients.length) others.push(`redis clients ${[...new Set(clients)].slice(0, 3).join(", ")}`);
-    let cursor = "0";
-    for (let i = 0; i < 1_000; i++) {
-      const [next, keys] = await redis.scan(cursor, "COUNT", 1000);
-      const foreign = keys.find((key) => !key.startsWith(`${ownPrefix}:`));
-      if (foreign) {
-        others.push(`redis key ${foreign}`);
-        break;
-      }
-      cursor = next;
-      if (cursor === "0") break;
-    }
-  } finally {
-    redis.disconnect();
-  }
-  return others;
-}
+export const EXCLUSIVE = process.env.FAULTS_EXCLUSIVE === "1";
 
 export async function postgresIsReady(): Promise<boolean> {
   try {
@@ -307,11 +311,24 @@ export async function postgresIsReady(): Promise<boolean> {
   }
 }
 
-async function postgresVersion(): Promise<string> {
-  const versions = (await readdir("/etc/postgresql")).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b));
-  const version = versions.at(-1);
-  if (!version) throw new Error("no cluster under /etc/postgresql");
-  return version;
+/** The cluster on port 5432, picked by the same script .ci/run uses to start it. */
+export async function postgresCluster(): Promise<{ version: string; name: string }> {
+  const { stdout } = await execFileP(path.join(REPO_ROOT, "scripts", "pg-cluster.sh"), [], { timeout: 10_000 });
+  const [version, name] = stdout.trim().split(/\s+/);
+  if (!version || !name) throw new Error(`scripts/pg-cluster.sh printed "${stdout.trim()}"`);
+  return { version, name };
+}
+
+/** When the PostgreSQL server last started: a real restart moves it forward. */
+export async function postmasterStartTime(): Promise<Date> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  try {
+    await admin.connect();
+    const { rows } = await admin.query<{ t: Date }>(`SELECT pg_postmaster_start_time() AS t`);
+    return rows[0]!.t;
+  } finally {
+    await admin.end().catch(() => {});
+  }
 }
 
 /** PostgreSQL answers again, or throws after `deadlineMs` (starting the cluster once if it stays down). */
@@ -323,9 +340,10 @@ export async function ensurePostgresUp(deadlineMs = 60_000): Promise<void> {
     if (!startTried && Date.now() > deadline - deadlineMs / 2) {
       startTried = true;
       note("PostgreSQL still down: pg_ctlcluster start");
-      await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", await postgresVersion(), "main", "start"], { timeout: 60_000 }).catch(
-        (error: unknown) => note(`pg_ctlcluster start failed: ${String(error)}`),
-      );
+      const cluster = await postgresCluster();
+      await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "start"], {
+        timeout: 60_000,
+      }).catch((error: unknown) => note(`pg_ctlcluster start failed: ${String(error)}`));
     }
     if (Date.now() > deadline) break;
     await sleep(250);
@@ -337,34 +355,74 @@ export async function ensurePostgresUp(deadlineMs = 60_000): Promise<void> {
 // One run: a world, its workers, its campaign.
 
 export interface InFlight {
-  /** Batches of the campaign in `sending` (any age). */
+  /** Batches of the campaign in `sending` (any age, dead workers' ones included). */
   sending: string[];
-  /** Of those, claimed within the last 1.5 s: a request is (very likely) in flight right now. */
-  fresh: number;
+  /** Send requests the sandbox had received and not answered at `atMs`, by listener (worker name). */
+  open: SandboxRequest[];
+  atMs: number;
   campaignStatus: string;
+}
+
+/** What one fault hit, by the sandbox's clock: who was hit and which batches it held. */
+export interface FaultRecord {
+  description: string;
+  atSeconds: number;
+  /** Workers the fault took down without a chance to finish (kill -9); empty for the graceful faults. */
+  victims: string[];
+  /** Batches with a request from a victim open in the sandbox at the fault: they were mid-request. */
+  victimOpenBatches: string[];
+  /** Batches the victims had claimed (in `sending`, not held by a live worker's open request): the bound. */
+  victimClaimedBatches: string[];
+  /** Requests of any worker open at the fault: the fault hit work in flight. */
+  openRequests: number;
+}
+
+export interface ScenarioOptions {
+  /**
+   * A fault that lets every worker finish what it holds (SIGTERM, FLUSHALL, a PostgreSQL restart): no
+   * recipient may end `unknown` and no request may be re-sent (0 request_id replays).
+   */
+  graceful?: boolean;
 }
 
 export class FaultWorld {
   readonly workers: WorkerProcess[] = [];
   readonly allWorkers: WorkerProcess[] = [];
   campaignId: string | undefined;
+  readonly faults: FaultRecord[] = [];
   private launchedAt = 0;
-  private readonly inFlightAtFault = new Set<string>();
   private faultNotes: string[] = [];
-  readonly crashes: Array<{ worker: string; exit: { code: number | null; signal: NodeJS.Signals | null }; output: string }> = [];
+  /** phone → batch id, to attribute `custom` requests (one recipient each, no batch id in the body). */
+  private batchOfPhone = new Map<string, string>();
+  readonly crashes: Array<{
+    worker: string;
+    exit: { code: number | null; signal: NodeJS.Signals | null };
+    output: string;
+  }> = [];
 
   private constructor(
     readonly scenario: string,
-    readonly provider: Provider,
+    readonly flavour: Flavour,
     readonly env: TestEnv,
     readonly databaseName: string,
   ) {}
 
-  static async create(scenario: string, provider: Provider): Promise<FaultWorld> {
+  get provider(): Provider {
+    return providerOf(this.flavour);
+  }
+  get recipients(): number {
+    return this.provider === "custom" ? SETTINGS.custom.recipients : SETTINGS.recipients;
+  }
+  get batchSize(): number {
+    return this.provider === "custom" ? SETTINGS.custom.batchSize : SETTINGS.batchSize;
+  }
+
+  static async create(scenario: string, flavour: Flavour): Promise<FaultWorld> {
     await ensurePostgresUp();
-    const env = await createTestEnv(`faults_${scenario}_${provider}`, {
+    const custom = providerOf(flavour) === "custom";
+    const env = await createTestEnv(`faults_${scenario}_${flavour}`, {
       env: {
-        BATCH_SIZE: String(SETTINGS.batchSize),
+        BATCH_SIZE: String(custom ? SETTINGS.custom.batchSize : SETTINGS.batchSize),
         SEND_ATTEMPTS: String(SETTINGS.attempts),
         SEND_BACKOFF_MS: String(SETTINGS.backoffMs),
         SEND_CONCURRENCY: String(SETTINGS.concurrency),
@@ -372,13 +430,13 @@ export class FaultWorld {
         RECONCILE_INTERVAL_MS: String(SETTINGS.reconcileIntervalMs),
         LOG_LEVEL: "warn",
       },
-      sandbox: { latencyMs: SETTINGS.latencyMs },
+      sandbox: { latencyMs: custom ? SETTINGS.custom.latencyMs : SETTINGS.latencyMs },
     });
     const databaseName = new URL(env.config.databaseUrl).pathname.slice(1);
-    return new FaultWorld(scenario, provider, env, databaseName);
+    return new FaultWorld(scenario, flavour, env, databaseName);
   }
 
-  private workerEnv(): NodeJS.ProcessEnv {
+  private workerEnv(sandboxUrl: string): NodeJS.ProcessEnv {
     const c = this.env.config;
     return {
       PATH: process.env.PATH,
@@ -387,22 +445,24 @@ export class FaultWorld {
       DATABASE_URL: c.databaseUrl,
       REDIS_URL: c.redisUrl,
       QUEUE_PREFIX: c.queuePrefix,
-      ENGAGELAB_MESSAGES_URL: this.env.sandbox.url,
-      ENGAGELAB_SMS_URL: this.env.sandbox.url,
-      ENGAGELAB_OTP_URL: this.env.sandbox.url,
+      ENGAGELAB_MESSAGES_URL: sandboxUrl,
+      ENGAGELAB_SMS_URL: sandboxUrl,
+      ENGAGELAB_OTP_URL: sandboxUrl,
       PROVIDER_TIMEOUT_MS: String(SETTINGS.providerTimeoutMs),
       SEND_CONCURRENCY: String(SETTINGS.concurrency),
       SEND_BACKOFF_MS: String(SETTINGS.backoffMs),
       SEND_ATTEMPTS: String(SETTINGS.attempts),
       RECONCILE_INTERVAL_MS: String(SETTINGS.reconcileIntervalMs),
-      BATCH_SIZE: String(SETTINGS.batchSize),
+      BATCH_SIZE: String(this.batchSize),
       LOG_LEVEL: "warn",
     };
   }
 
-  /** Spawns a worker process in slot `slot` (replacing a stopped one). */
-  startWorker(slot = this.workers.length): WorkerProcess {
-    const worker = new WorkerProcess(`w${slot}.${this.allWorkers.length}`, this.workerEnv());
+  /** Spawns a worker process in slot `slot` (replacing a stopped one), on its own sandbox listener. */
+  async startWorker(slot = this.workers.length): Promise<WorkerProcess> {
+    const name = `w${slot}.${this.allWorkers.length}`;
+    const url = await this.env.sandbox.listen(name);
+    const worker = new WorkerProcess(name, this.workerEnv(url));
     this.workers[slot] = worker;
     this.allWorkers.push(worker);
     return worker;
@@ -410,22 +470,24 @@ export class FaultWorld {
 
   /** Starts `count` workers and waits (bounded) until BullMQ sees them connected. */
   async startWorkers(count = SETTINGS.workers): Promise<void> {
-    for (let i = 0; i < count; i++) this.startWorker(i);
+    for (let i = 0; i < count; i++) await this.startWorker(i);
     await this.waitForWorkersConnected(count);
   }
 
-  /** BullMQ names each worker's Redis connection after the queue; count them (best effort, bounded). */
+  /** BullMQ names each worker's Redis connection after the queue; count them (bounded). */
   async waitForWorkersConnected(count: number, timeoutMs = 30_000): Promise<void> {
     const connection = createRedisConnection(this.env.config.redisUrl, "producer");
     const queue = new Queue(SEND_QUEUE_NAME, { connection, prefix: this.env.config.queuePrefix });
     try {
       const deadline = Date.now() + timeoutMs;
       for (let i = 0; i < 600 && Date.now() < deadline; i++) {
-        this.superviseWorkers();
+        await this.superviseWorkers();
         if ((await queue.getWorkersCount().catch(() => 0)) >= count) return;
         await sleep(100);
       }
-      throw new Error(`only ${await queue.getWorkersCount().catch(() => 0)} of ${count} workers connected within ${timeoutMs} ms\n${this.workerLogs()}`);
+      throw new Error(
+        `only ${await queue.getWorkersCount().catch(() => 0)} of ${count} workers connected within ${timeoutMs} ms\n${this.workerLogs()}`,
+      );
     } finally {
       await queue.close();
       connection.disconnect();
@@ -433,60 +495,131 @@ export class FaultWorld {
   }
 
   async launch(): Promise<string> {
-    const numbers = singaporeNumbers(SETTINGS.recipients);
-    const file = await this.env.writeCsv("recipients.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const numbers = singaporeNumbers(this.recipients);
+    const file = await this.env.writeCsv(
+      "recipients.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     this.launchedAt = performance.now();
     const launched = await launchCampaign(this.env, {
       file,
-      name: `faults ${this.scenario} ${this.provider}`,
+      name: `faults ${this.scenario} ${this.flavour}`,
       provider: this.provider,
+      onUnknown: resendsUnknown(this.flavour) ? "resend" : "at_most_once",
       templateId: "1",
+      batchSize: this.batchSize,
       params: { order: "F-1" },
     });
-    expect(launched.recipientCount).toBe(SETTINGS.recipients);
+    expect(launched.recipientCount).toBe(this.recipients);
     expect(launched.enqueued).toBe(true);
     this.campaignId = launched.campaignId;
-    note(`${this.scenario}/${this.provider}: campaign ${launched.campaignId} launched (${SETTINGS.recipients} recipients, seed ${SEED})`);
+    const { rows } = await this.env.db.pool.query<{ phone: string; id: string }>(
+      `SELECT r.phone, b.id FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence WHERE r.campaign_id = $1`,
+      [launched.campaignId],
+    );
+    this.batchOfPhone = new Map(rows.map((r) => [r.phone, r.id]));
+    note(
+      `${this.scenario}/${this.flavour}: campaign ${launched.campaignId} launched (${this.recipients} recipients, seed ${SEED})`,
+    );
     return launched.campaignId;
   }
 
-  async inFlight(): Promise<InFlight> {
-    const { rows } = await this.env.db.pool.query<{ id: string; fresh: boolean; status: string }>(
-      `SELECT b.id, b.claimed_at > now() - interval '1500 milliseconds' AS fresh, c.status
-       FROM campaigns c LEFT JOIN batches b ON b.campaign_id = c.id AND b.state = 'sending'
-       WHERE c.id = $1`,
+  /** The batch a logged request carried: its custom_args.batch_id, else (custom) its recipient's batch. */
+  batchOf(request: SandboxRequest): string | undefined {
+    return (
+      request.batchId ?? (request.targets[0] === undefined ? undefined : this.batchOfPhone.get(request.targets[0]))
+    );
+  }
+
+  /** Postgres's `sending` batches and the sandbox's open requests, now. */
+  async inFlight(atMs = Date.now()): Promise<InFlight> {
+    const { rows } = await this.env.db.pool.query<{ id: string | null; status: string }>(
+      `SELECT b.id, c.status FROM campaigns c LEFT JOIN batches b ON b.campaign_id = c.id AND b.state = 'sending' WHERE c.id = $1`,
       [this.campaignId],
     );
-    const sending = rows.filter((r) => r.id !== null);
-    return { sending: sending.map((r) => r.id), fresh: sending.filter((r) => r.fresh).length, campaignStatus: rows[0]?.status ?? "missing" };
+    const open = this.env.sandbox.ledger.openAt(atMs, { api: this.provider }).filter((r) => r.via !== undefined);
+    return {
+      sending: rows.flatMap((r) => (r.id ? [r.id] : [])),
+      open,
+      atMs,
+      campaignStatus: rows[0]?.status ?? "missing",
+    };
   }
 
   /**
-   * Waits until requests are in flight: `preferFresh` batches freshly claimed (with 2 workers × 2 slots,
-   * 3 means every worker is mid-batch), falling back to 1 after `preferMs`. Bounded; throws if the
-   * campaign ended or nothing is in flight by `timeoutMs`.
+   * Waits (bounded) until the sandbox holds open requests: at least `minOpen` in all, and at least one
+   * from each worker in `from` (the fault's victims). Throws when the campaign ended first: a fault that
+   * hits nothing in flight proves nothing.
    */
-  async waitForInFlight(preferFresh: number, preferMs = 6_000, timeoutMs = 30_000): Promise<InFlight> {
-    const start = Date.now();
-    for (let i = 0; i < 3_000; i++) {
-      this.superviseWorkers();
-      const now = await this.inFlight().catch(() => undefined);
-      if (now) {
-        if (now.campaignStatus !== "running") throw new Error(`campaign is ${now.campaignStatus} before the fault could be injected`);
-        const wanted = Date.now() - start < preferMs ? preferFresh : 1;
-        if (now.fresh >= wanted) return now;
-      }
-      if (Date.now() - start > timeoutMs) break;
-      await sleep(25);
+  async waitForOpenRequests(minOpen: number, from: WorkerProcess[] = [], timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < 6_000; i++) {
+      await this.superviseWorkers();
+      const open = this.env.sandbox.ledger.openAt(Date.now(), { api: this.provider });
+      const victimsBusy = from.every((w) => open.some((r) => r.via === w.name));
+      if (open.length >= minOpen && victimsBusy) return;
+      const status = await this.env.db.pool
+        .query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [this.campaignId])
+        .then((r) => r.rows[0]?.status)
+        .catch(() => "running");
+      if (status !== "running") throw new Error(`campaign is ${status} before the fault could hit work in flight`);
+      if (Date.now() > deadline) break;
+      await sleep(10);
     }
-    throw new Error(`no batch in flight within ${timeoutMs} ms`);
+    throw new Error(
+      `fewer than ${minOpen} requests in flight (victims ${from.map((w) => w.name).join(", ")}) within ${timeoutMs} ms`,
+    );
   }
 
-  /** Remembers what was in flight when a fault hit: the bound on `unknown` outcomes. */
-  recordFault(description: string, inFlight: InFlight): void {
-    for (const id of inFlight.sending) this.inFlightAtFault.add(id);
-    this.faultNotes.push(`${description} @${((performance.now() - this.launchedAt) / 1000).toFixed(1)}s`);
-    note(`${this.scenario}/${this.provider}: ${description} with ${inFlight.sending.length} batch(es) sending (${inFlight.fresh} fresh)`);
+  /**
+   * Records what a fault hit. For victims (kill -9): the batches they had open requests for (mid-request)
+   * and the batches they had claimed — `sending` in Postgres after the kill, not held by a live worker's
+   * open request, and not already a previous victim's. Those are the only batches allowed to end unknown.
+   */
+  async recordFault(
+    description: string,
+    atMs: number,
+    victims: WorkerProcess[] = [],
+    options: { heldBatches?: string[]; untilMs?: number } = {},
+  ): Promise<FaultRecord> {
+    const now = await this.inFlight(atMs);
+    const victimNames = new Set(victims.map((w) => w.name));
+    const openBatches = (names: (via: string) => boolean) =>
+      new Set(now.open.filter((r) => names(r.via!)).flatMap((r) => this.batchOf(r) ?? []));
+    const victimOpen = openBatches((via) => victimNames.has(via));
+    const liveOpen = openBatches((via) => !victimNames.has(via));
+    const earlier = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
+    // `heldBatches`: a fault that hits every worker's in-flight batches at once (PostgreSQL going away),
+    // for as long as it lasts (`untilMs`): those and every batch with a request open during the fault.
+    const duringFault = options.untilMs
+      ? this.env.sandbox.ledger
+          .requestLog({ api: this.provider })
+          .filter((r) => r.receivedAt <= options.untilMs! && (r.answeredAt === undefined || r.answeredAt >= atMs))
+          .flatMap((r) => this.batchOf(r) ?? [])
+      : [];
+    const claimed = options.heldBatches
+      ? [...new Set([...options.heldBatches, ...duringFault])]
+      : victims.length === 0
+        ? []
+        : [...new Set([...victimOpen, ...now.sending.filter((b) => !liveOpen.has(b) && !earlier.has(b))])];
+    const record: FaultRecord = {
+      description,
+      atSeconds: Math.round((performance.now() - this.launchedAt) / 100) / 10,
+      victims: [...victimNames],
+      victimOpenBatches: [...victimOpen],
+      victimClaimedBatches: claimed,
+      openRequests: now.open.length,
+    };
+    this.faults.push(record);
+    this.faultNotes.push(`${description} @${record.atSeconds.toFixed(1)}s`);
+    note(
+      `${this.scenario}/${this.flavour}: ${description}: ${now.open.length} request(s) open, ${now.sending.length} batch(es) sending` +
+        (victims.length ? `, victim mid-request on ${victimOpen.size}, claimed ${claimed.length}` : ""),
+    );
+    return record;
   }
 
   /** Adds to the run's fault description without touching the bound. */
@@ -494,17 +627,12 @@ export class FaultWorld {
     this.faultNotes.push(description);
   }
 
-  get unknownBound(): number {
-    return this.inFlightAtFault.size * SETTINGS.batchSize;
-  }
-
-  /** Bounded wait for a final campaign status; tolerates PostgreSQL being away for a while. */
   async waitForFinal(timeoutMs = SETTINGS.campaignDeadlineMs): Promise<CampaignStatusReport> {
     const deadline = Date.now() + timeoutMs;
     let last: CampaignStatusReport | undefined;
     let lastError: unknown;
     for (let i = 0; i < 2_000; i++) {
-      this.superviseWorkers();
+      await this.superviseWorkers();
       try {
         last = await getCampaignStatus(this.env.db, this.campaignId!);
         if (isFinalStatus(last.status)) return last;
@@ -515,7 +643,10 @@ export class FaultWorld {
       await sleep(250);
     }
     const batches = await this.env.db.pool
-      .query(`SELECT state, count(*)::int AS n, max(attempts) AS max_attempts FROM batches WHERE campaign_id = $1 GROUP BY state`, [this.campaignId])
+      .query(
+        `SELECT state, count(*)::int AS n, max(attempts) AS max_attempts FROM batches WHERE campaign_id = $1 GROUP BY state`,
+        [this.campaignId],
+      )
       .then((r) => JSON.stringify(r.rows))
       .catch((error: unknown) => `unavailable: ${String(error)}`);
     const queue = await this.queueDiagnostics().catch((error: unknown) => `unavailable: ${String(error)}`);
@@ -538,11 +669,19 @@ export class FaultWorld {
       for (const b of rows) {
         const hash = await redis.hgetall(`${base}:${b.id}`);
         const where: string[] = [];
-        for (const list of ["wait", "active", "paused"]) if ((await redis.lpos(`${base}:${list}`, b.id)) !== null) where.push(list);
-        for (const set of ["delayed", "prioritized", "completed", "failed"]) if ((await redis.zscore(`${base}:${set}`, b.id)) !== null) where.push(set);
+        for (const list of ["wait", "active", "paused"])
+          if ((await redis.lpos(`${base}:${list}`, b.id)) !== null) where.push(list);
+        for (const set of ["delayed", "prioritized", "completed", "failed"])
+          if ((await redis.zscore(`${base}:${set}`, b.id)) !== null) where.push(set);
         const lock = await redis.get(`${base}:${b.id}:lock`);
         const { data: _data, opts: _opts, ...job } = hash;
-        out.push({ batch: b.id, state: b.state, job: Object.keys(hash).length ? job : null, in: where, lock: lock !== null });
+        out.push({
+          batch: b.id,
+          state: b.state,
+          job: Object.keys(hash).length ? job : null,
+          in: where,
+          lock: lock !== null,
+        });
       }
       const keys = (await redis.keys(`${base}:*`)).filter((key) => !/:[0-9a-f-]{36}(:lock)?$/.test(key));
       const meta = await redis.hgetall(`${base}:meta`);
@@ -557,78 +696,160 @@ export class FaultWorld {
    * process manager would, restart it in its slot, so the run still ends and the ledger check still says
    * whether anything was lost; give up after MAX_CRASH_RESTARTS (a crash loop).
    */
-  superviseWorkers(): void {
+  async superviseWorkers(): Promise<void> {
     for (const [slot, worker] of this.workers.entries()) {
       if (!worker?.crashed) continue;
       this.crashes.push({ worker: worker.name, exit: worker.exitInfo!, output: worker.logs.slice(-3_000) });
-      note(`${this.scenario}/${this.provider}: worker ${worker.name} CRASHED ${JSON.stringify(worker.exitInfo)}; restarting it`);
+      note(
+        `${this.scenario}/${this.flavour}: worker ${worker.name} CRASHED ${JSON.stringify(worker.exitInfo)}; restarting it`,
+      );
       if (this.crashes.length > MAX_CRASH_RESTARTS) {
         throw new Error(`worker processes keep crashing (${this.crashes.length} crashes)\n${this.workerLogs()}`);
       }
-      this.startWorker(slot);
+      await this.startWorker(slot);
     }
   }
 
   workerLogs(maxPerWorker = 4_000): string {
     return this.allWorkers
-      .map((w) => `--- worker ${w.name} pid ${w.pid} ${w.alive ? "alive" : JSON.stringify(w.exitInfo)} ---\n${w.logs.slice(-maxPerWorker)}`)
+      .map(
+        (w) =>
+          `--- worker ${w.name} pid ${w.pid} ${w.alive ? "alive" : JSON.stringify(w.exitInfo)} ---\n${w.logs.slice(-maxPerWorker)}`,
+      )
       .join("\n");
   }
 
-  /** Ledger against Postgres, recipient by recipient. */
-  async verify(report: CampaignStatusReport, options: ScenarioOptions = {}): Promise<RunResult> {
+  /**
+   * Ledger against Postgres, recipient by recipient, after a quiet period (so a late duplicate is seen):
+   * what the sandbox accepted, refused (with its code) and replayed, against every recipient's state.
+   */
+  async verify(report: CampaignStatusReport): Promise<RunResult> {
     const wallSeconds = (performance.now() - this.launchedAt) / 1000;
     const campaignId = this.campaignId!;
-    const { rows } = await this.env.db.pool.query<{ phone: string; state: string; failure_code: number | null; failure_message: string | null }>(
-      `SELECT phone, state, failure_code, failure_message FROM recipients WHERE campaign_id = $1`,
+    const ledgerApi = this.env.sandbox.ledger;
+    // Quiet period: the campaign is final, so nothing may reach the sandbox any more; wait and check.
+    const requestsAtEnd = ledgerApi.requestLog().length;
+    await sleep(SETTINGS.quietMs);
+    const lateRequests = ledgerApi.requestLog().length - requestsAtEnd;
+
+    const { rows } = await this.env.db.pool.query<{
+      phone: string;
+      state: string;
+      batch_id: string;
+      failure_code: number | null;
+      failure_message: string | null;
+    }>(
+      `SELECT r.phone, r.state, b.id AS batch_id, r.failure_code, r.failure_message
+       FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence WHERE r.campaign_id = $1`,
       [campaignId],
     );
-    const ledger = new Map(Object.entries(this.env.sandbox.ledger.sent(this.provider)));
-    const otherApis = Object.keys(this.env.sandbox.ledger.sent()).length - ledger.size;
+    const ledger = new Map(Object.entries(ledgerApi.sent(this.provider)));
+    const refused = ledgerApi.refused(this.provider);
+    const otherApis = Object.keys(ledgerApi.sent()).length - ledger.size;
     expect(otherApis, "numbers sent through the other API").toBe(0);
+
+    const requests = ledgerApi.requestLog({ api: this.provider });
+    const ambiguousTargetsExtra = new Set<string>();
+    const ambiguous = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
+    for (const r of requests)
+      if (r.outcome === "hang" || r.outcome === "lose-response") ambiguous.add(this.batchOf(r) ?? "?");
+    const replayRequests = requests.filter((r) => r.outcome === "replay");
+    // A request its client gave up on and lived on is ambiguous too: on a loaded machine a 400 ms answer
+    // can take longer than PROVIDER_TIMEOUT_MS (the in-process sandbox even stamps arrival late, so the gap
+    // it sees says little). A client that died with the request open (kill -9, a worker exiting at once
+    // on SIGTERM) is not excused: its process exited within 1 s of dropping the connection.
+    const exitOf = new Map(this.allWorkers.map((w) => [w.name, w.exitedAt]));
+    const timedOut = requests.filter((r) => {
+      if (r.outcome === "hang" || r.outcome === "lose-response" || r.via === undefined) return false;
+      // Answered later than the client's deadline: the client had already given up (machine load).
+      if (r.answeredAt !== undefined && r.answeredAt - r.receivedAt >= SETTINGS.providerTimeoutMs) return true;
+      if (r.abandonedAt === undefined) return false;
+      const exitedAt = exitOf.get(r.via);
+      return exitedAt === undefined || exitedAt - r.abandonedAt > 1_000;
+    });
+    const timedOutBatches = new Set(timedOut.map((r) => this.batchOf(r) ?? "?"));
+    for (const b of timedOutBatches) ambiguous.add(b);
+    for (const r of timedOut) if (this.provider === "custom") r.targets.forEach((t) => ambiguousTargetsExtra.add(t));
+    // custom is one request per recipient: an unanswered request may leave only its own recipient unknown.
+    const ambiguousTargets = new Set(
+      requests.filter((r) => r.outcome === "hang" || r.outcome === "lose-response").flatMap((r) => r.targets),
+    );
+    const victimBatches = new Set(this.faults.flatMap((f) => f.victimClaimedBatches));
+    const replayBatchesOutsideAmbiguous = new Set(
+      replayRequests.map((r) => this.batchOf(r) ?? "?").filter((b) => !ambiguous.has(b)),
+    ).size;
 
     const counts = { accepted: 0, failed: 0, unknown: 0, pending: 0, cancelled: 0 };
     let acceptedNotInLedger = 0;
     let ledgerButFailed = 0;
     let failedWithoutReason = 0;
+    let failedNotRefused = 0;
+    let unknownCustomOutsideRequests = 0;
     const recipientPhones = new Set<string>();
+    const unknownBatches = new Set<string>();
     for (const r of rows) {
       recipientPhones.add(r.phone);
       counts[r.state as keyof typeof counts] += 1;
       const times = ledger.get(r.phone) ?? 0;
       if (r.state === "accepted" && times === 0) acceptedNotInLedger += 1;
+      if (r.state === "unknown") {
+        unknownBatches.add(r.batch_id);
+        if (
+          this.provider === "custom" &&
+          !victimBatches.has(r.batch_id) &&
+          !ambiguousTargets.has(r.phone) &&
+          !ambiguousTargetsExtra.has(r.phone)
+        ) {
+          unknownCustomOutsideRequests += 1;
+        }
+      }
       if (r.state === "failed") {
         if (times > 0) ledgerButFailed += 1;
+        else if (!refused.has(r.phone)) failedNotRefused += 1;
         if (r.failure_code === null && !r.failure_message) failedWithoutReason += 1;
       }
     }
     let duplicates = 0;
+    let duplicatesOutsideAmbiguous = 0;
     let ledgerNotARecipient = 0;
     for (const [phone, times] of ledger) {
-      if (times > 1) duplicates += 1;
+      if (times > 1) {
+        duplicates += 1;
+        if (!ambiguous.has(this.batchOfPhone.get(phone) ?? "?")) duplicatesOutsideAmbiguous += 1;
+      }
       if (!recipientPhones.has(phone)) ledgerNotARecipient += 1;
     }
-    const { rows: batchRows } = await this.env.db.pool.query<{ id: string; state: string }>(`SELECT id, state FROM batches WHERE campaign_id = $1`, [campaignId]);
-    const batches: Record<string, number> = {};
-    for (const b of batchRows) batches[b.state] = (batches[b.state] ?? 0) + 1;
-    const unknownBatchesOutsideInFlight = batchRows.filter((b) => b.state === "unknown" && !this.inFlightAtFault.has(b.id)).length;
-    const { rows: counterRows } = await this.env.db.pool.query<{ accepted_count: number; failed_count: number; unknown_count: number }>(
-      `SELECT accepted_count, failed_count, unknown_count FROM campaigns WHERE id = $1`,
+    const { rows: batchRows } = await this.env.db.pool.query<{ id: string; state: string }>(
+      `SELECT id, state FROM batches WHERE campaign_id = $1`,
       [campaignId],
     );
-    const stats = this.env.sandbox.ledger.stats();
+    const batches: Record<string, number> = {};
+    for (const b of batchRows) batches[b.state] = (batches[b.state] ?? 0) + 1;
+    const unknownBatchesOutsideInFlight = [...unknownBatches].filter((b) => !ambiguous.has(b)).length;
+    const { rows: counterRows } = await this.env.db.pool.query<{
+      accepted_count: number;
+      failed_count: number;
+      unknown_count: number;
+    }>(`SELECT accepted_count, failed_count, unknown_count FROM campaigns WHERE id = $1`, [campaignId]);
+    const stats = ledgerApi.stats();
+    this.batchStates = new Map(batchRows.map((b) => [b.id, b.state]));
+    this.unknownBatchIds = unknownBatches;
+    this.ledgerTimes = ledger;
+    this.replayBatchIds = new Set(replayRequests.map((r) => this.batchOf(r) ?? "?"));
+    this.timedOutBatches = timedOutBatches;
 
     const result: RunResult = {
       scenario: this.scenario,
-      provider: this.provider,
+      provider: this.flavour,
       fault: this.faultNotes.join("; "),
       recipients: rows.length,
       accepted: counts.accepted,
       failed: counts.failed,
       unknown: counts.unknown,
-      unknownBound: options.unknownBound ? options.unknownBound() : this.unknownBound,
+      unknownBound: ambiguous.size * this.batchSize,
+      replays: replayRequests.length,
       duplicates,
-      lost: counts.pending + counts.cancelled + acceptedNotInLedger + ledgerButFailed,
+      lost: counts.pending + counts.cancelled + acceptedNotInLedger + ledgerButFailed + failedNotRefused,
       wallSeconds: Math.round(wallSeconds * 10) / 10,
       status: report.status,
       detail: {
@@ -638,6 +859,14 @@ export class FaultWorld {
         ledgerButFailed,
         ledgerNotARecipient,
         failedWithoutReason,
+        failedNotRefused,
+        ambiguousBatches: ambiguous.size,
+        unknownBatches: unknownBatches.size,
+        replayBatchesOutsideAmbiguous,
+        duplicatesOutsideAmbiguous,
+        unknownCustomOutsideRequests,
+        timedOutBatches: timedOutBatches.size,
+        faults: this.faults,
         statusReport: report.recipients,
         counters: {
           accepted: counterRows[0]!.accepted_count,
@@ -659,22 +888,47 @@ export class FaultWorld {
         seed: SEED,
       },
     };
+    this.lateRequests = lateRequests;
     await appendResult(result);
-    console.log(`\n${formatTable([result])}\n${JSON.stringify(result.detail)}\n`);
+    console.log(`\n${formatTable([result])}\n${JSON.stringify({ ...result.detail, faults: undefined })}\n`);
     return result;
   }
 
-  /** The assertions every run must pass; the in-flight bound is `result.unknownBound` (set by `verify`). */
-  expectHealthy(result: RunResult): void {
-    const context = `${this.scenario}/${this.provider} ${JSON.stringify(result)}`;
+  private batchStates = new Map<string, string>();
+  private unknownBatchIds = new Set<string>();
+  private replayBatchIds = new Set<string>();
+  private ledgerTimes = new Map<string, number>();
+  private lateRequests = 0;
+  private timedOutBatches = new Set<string>();
+  private faultsStartMs(): number {
+    return this.env.sandbox.ledger.requestLog()[0]?.receivedAt ?? 0;
+  }
+
+  /** The assertions every run must pass, plus the scenario's own (`graceful`). */
+  expectHealthy(result: RunResult, options: ScenarioOptions = {}): void {
+    const replayDetail = [...this.replayBatchIds].slice(0, 4).map((b) =>
+      this.env.sandbox.ledger
+        .requestLog({ api: this.provider })
+        .filter((r) => this.batchOf(r) === b)
+        .map(
+          (r) =>
+            `${r.via}:${r.outcome}@+${r.receivedAt - this.faultsStartMs()}${r.abandonedAt ? `/abandoned+${r.abandonedAt - r.receivedAt}` : ""}/answered+${(r.answeredAt ?? NaN) - r.receivedAt}`,
+        )
+        .join(" "),
+    );
+    const crashes = this.crashes
+      .map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output.slice(-1_500)}`)
+      .join("\n");
+    const context = `${this.scenario}/${this.flavour} ${JSON.stringify({ ...result, detail: { ...result.detail, faults: undefined } })}${replayDetail.length ? `\nreplayed batches' requests: ${replayDetail.join(" | ")}` : ""}${crashes ? `\nworker crashes:\n${crashes}` : ""}`;
     expect(result.status, context).toBe("completed");
-    expect(result.recipients, context).toBe(SETTINGS.recipients);
+    expect(result.recipients, context).toBe(this.recipients);
+    expect(this.lateRequests, `requests reaching the sandbox after the campaign ended: ${context}`).toBe(0);
+    // The sandbox refuses nothing in these scenarios: every failure is the product's, and counts as lost.
+    expect(result.failed, `failed recipients where the provider refused nothing: ${context}`).toBe(0);
     expect(result.lost, `lost recipients: ${context}`).toBe(0);
-    expect(result.duplicates, `numbers received twice: ${context}`).toBe(0);
     expect(result.detail.ledgerNotARecipient, context).toBe(0);
     expect(result.detail.failedWithoutReason, `failed recipients without a code or message: ${context}`).toBe(0);
     expect(result.accepted + result.failed + result.unknown, context).toBe(result.recipients);
-    // `status` counts straight from the rows: every unknown recipient is reported as such.
     expect(result.detail.statusReport, context).toMatchObject({
       total: result.recipients,
       accepted: result.accepted,
@@ -682,69 +936,156 @@ export class FaultWorld {
       unknown: result.unknown,
       pending: 0,
     });
-    // The campaign's running counters agree with the rows (nothing counted twice by a retried record).
-    expect(result.detail.counters, `campaign counters: ${context}`).toEqual({ accepted: result.accepted, failed: result.failed, unknown: result.unknown });
-    if (this.provider === "legacy") {
-      // Re-sent under the same request_id inside the provider's window: never unknown.
-      expect(result.unknown, `legacy unknowns: ${context}`).toBe(0);
+    expect(result.detail.counters, `campaign counters: ${context}`).toEqual({
+      accepted: result.accepted,
+      failed: result.failed,
+      unknown: result.unknown,
+    });
+
+    // Unknowns and replays only where the fault left an outcome open: the victims' claimed batches, hung or
+    // lost-response requests. Never elsewhere, never more.
+    expect(result.detail.unknownBatchesOutsideInFlight, `unknown batches no fault touched: ${context}`).toBe(0);
+    expect(result.unknown, `unknowns above the bound: ${context}`).toBeLessThanOrEqual(result.unknownBound);
+    expect(
+      result.detail.unknownCustomOutsideRequests,
+      `custom recipients unknown although their request was answered: ${context}`,
+    ).toBe(0);
+    expect(
+      result.detail.replayBatchesOutsideAmbiguous,
+      `request_id replays of batches no fault touched: ${context}`,
+    ).toBe(0);
+    expect(result.replays, `request_id replays above the ambiguous batches: ${context}`).toBeLessThanOrEqual(
+      result.detail.ambiguousBatches,
+    );
+    if (resendsUnknown(this.flavour)) {
+      // At least once: an ambiguous batch may reach a number twice, nothing else may.
+      expect(result.unknown, `unknowns with --on-unknown resend: ${context}`).toBe(0);
+      expect(
+        result.detail.duplicatesOutsideAmbiguous,
+        `numbers received twice outside ambiguous batches: ${context}`,
+      ).toBe(0);
     } else {
-      expect(result.unknown, `unknowns above the in-flight bound: ${context}`).toBeLessThanOrEqual(result.unknownBound);
+      expect(result.duplicates, `numbers received twice: ${context}`).toBe(0);
     }
-    // Last, so that the data checks above are reported first: a worker process must survive every fault.
-    const crashLogs = this.crashes.map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output}`).join("\n");
+    if (this.provider === "legacy")
+      expect(result.unknown, `legacy unknowns (same request_id re-send): ${context}`).toBe(0);
+    if (options.graceful) {
+      // Graceful: nothing unknown and nothing re-sent, except batches whose live client timed out.
+      const excused = (b: string) => this.timedOutBatches.has(b);
+      expect(
+        [...this.unknownBatchIds].filter((b) => !excused(b)),
+        `unknown batches after a graceful fault: ${context}`,
+      ).toEqual([]);
+      expect(
+        [...this.replayBatchIds].filter((b) => !excused(b)),
+        `request_id replays after a graceful fault (a request was re-sent): ${context}`,
+      ).toEqual([]);
+      expect(result.duplicates, `duplicates after a graceful fault: ${context}`).toBe(0);
+    }
+    for (const fault of this.faults) {
+      // Every fault hit work in flight.
+      expect(fault.openRequests, `no request in flight at "${fault.description}": ${context}`).toBeGreaterThan(0);
+      if (fault.victims.length === 0) continue;
+      expect(
+        fault.victimOpenBatches.length,
+        `victim of "${fault.description}" had nothing in flight: ${context}`,
+      ).toBeGreaterThan(0);
+      // A batch whose request was open when its worker died: the provider got it, the worker never heard.
+      for (const batch of fault.victimOpenBatches) {
+        const where = `batch ${batch} was mid-request at "${fault.description}" (${this.batchStates.get(batch)}): ${context}`;
+        if (this.provider === "legacy")
+          expect(this.replayBatchIds.has(batch), `no request_id replay for ${where}`).toBe(true);
+        else if (resendsUnknown(this.flavour)) {
+          const phones = [...this.batchOfPhone].filter(([, b]) => b === batch).map(([p]) => p);
+          expect(
+            phones.some((p) => (this.ledgerTimes.get(p) ?? 0) >= 2),
+            `not re-sent (--on-unknown resend): ${where}`,
+          ).toBe(true);
+        } else expect(this.unknownBatchIds.has(batch), `not unknown: ${where}`).toBe(true);
+      }
+    }
+    const crashLogs = this.crashes
+      .map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output}`)
+      .join("\n");
     if (result.detail.workerCrashes > 0 && process.env.FAULTS_ALLOW_CRASHES === "1") {
       note(`FAULTS_ALLOW_CRASHES=1: not failing on ${result.detail.workerCrashes} worker crash(es)\n${crashLogs}`);
       return;
     }
-    expect(result.detail.workerCrashes, `worker processes crashed during ${this.scenario}/${this.provider}:\n${crashLogs}`).toBe(0);
+    expect(
+      result.detail.workerCrashes,
+      `worker processes crashed during ${this.scenario}/${this.flavour}:\n${crashLogs}`,
+    ).toBe(0);
   }
 
   // ------------------------------------------------------------------------------------------ faults
 
-  /** kill -9 one worker (by pid) and start a fresh one in its slot. */
-  async killAndRestart(slot: number): Promise<void> {
+  /**
+   * kill -9 the worker in `slot` once it is mid-request (an open request in the sandbox), record what it
+   * held by the sandbox's clock at the kill, and start a fresh one in its slot.
+   */
+  async killAndRestart(slot: number): Promise<FaultRecord> {
     const victim = this.workers[slot]!;
+    await this.waitForOpenRequests(1, [victim]);
+    victim.expectedExit = true;
+    victim.child.kill("SIGKILL");
+    // Same thread as the sandbox: no request can be answered between the signal and this timestamp.
+    const atMs = Date.now();
     await victim.stop("SIGKILL");
-    this.startWorker(slot);
+    const record = await this.recordFault(`kill -9 ${victim.name}`, atMs, [victim]);
+    await this.startWorker(slot);
+    return record;
   }
 
-  /** FLUSHALL, or (others on this Redis) deletion of every key of this run's prefix. */
+  /** FLUSHALL (FAULTS_EXCLUSIVE=1), or an atomic deletion of every key of this run's prefix. */
   async flushRedis(): Promise<string> {
-    const others = await othersUsingServices(this.databaseName, this.env.config.queuePrefix, this.env.config.redisUrl);
     const redis = createRedisConnection(this.env.config.redisUrl, "producer");
     try {
-      if (others.length === 0) {
+      if (EXCLUSIVE) {
         await redis.flushall();
         return "FLUSHALL";
       }
       // One Lua script, so the deletion is atomic like FLUSHALL: no worker command runs half-way through it.
       const deleted = Number(await redis.eval(DELETE_PREFIX_SCRIPT, 0, `${this.env.config.queuePrefix}:*`));
-      note(`Redis shared (${others.join(", ")}): deleted this run's ${deleted} keys instead of FLUSHALL`);
-      return "prefix flush (shared)";
+      note(`not exclusive: deleted this run's ${deleted} Redis keys instead of FLUSHALL`);
+      return "prefix flush (scoped)";
     } finally {
       redis.disconnect();
     }
   }
 
-  /** Restarts the PostgreSQL cluster, or terminates this database's backends a few times if it cannot. */
+  /**
+   * FAULTS_EXCLUSIVE=1: restarts the cluster on port 5432 and proves it (the postmaster start time moved
+   * forward); any failure fails the run, never a silent downgrade. Otherwise terminates this database's
+   * backends a few times. Either way the workers must log that they lost PostgreSQL.
+   */
   async restartPostgres(): Promise<string> {
     try {
-      const others = await othersUsingServices(this.databaseName, this.env.config.queuePrefix, this.env.config.redisUrl);
-      if (others.length === 0) {
-        const version = await postgresVersion();
-        try {
-          await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "restart"], { timeout: 90_000 });
-          return `pg_ctlcluster ${version} restart`;
-        } catch (error) {
-          note(`pg_ctlcluster restart failed (${String(error).slice(0, 300)}); falling back to pg_terminate_backend`);
-        }
-      } else {
-        note(`PostgreSQL shared (${others.join(", ")}): terminating this database's backends instead of a restart`);
+      if (EXCLUSIVE) {
+        const cluster = await postgresCluster();
+        const before = await postmasterStartTime();
+        await execFileP("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "restart"], {
+          timeout: 90_000,
+        });
+        await ensurePostgresUp();
+        const after = await postmasterStartTime();
+        expect(
+          after.getTime(),
+          `postmaster start time did not move forward (${before.toISOString()} → ${after.toISOString()})`,
+        ).toBeGreaterThan(before.getTime());
+        return `pg_ctlcluster ${cluster.version} ${cluster.name} restart (postmaster ${before.toISOString().slice(11, 23)} → ${after.toISOString().slice(11, 23)})`;
       }
+      note("not exclusive: terminating this database's backends instead of a restart");
       return await this.terminateBackends();
     } finally {
       await ensurePostgresUp();
     }
+  }
+
+  /** Workers that logged losing PostgreSQL (the processor's "PostgreSQL is unreachable"). */
+  workersThatLoggedDisconnect(): string[] {
+    return this.allWorkers
+      .filter((w) => /PostgreSQL is unreachable|PostgreSQL still unreachable/.test(w.logs))
+      .map((w) => w.name);
   }
 
   private async terminateBackends(rounds = 4): Promise<string> {
@@ -769,7 +1110,11 @@ export class FaultWorld {
   /** Kills every child still running, makes sure PostgreSQL is up, drops the database and Redis keys. */
   async dispose(): Promise<void> {
     const errors: unknown[] = [];
-    await Promise.all(this.allWorkers.filter((w) => w.alive).map((w) => w.stop("SIGKILL", 10_000).catch((e: unknown) => errors.push(e))));
+    await Promise.all(
+      this.allWorkers
+        .filter((w) => w.alive)
+        .map((w) => w.stop("SIGKILL", 10_000).catch((e: unknown) => errors.push(e))),
+    );
     await ensurePostgresUp().catch((e: unknown) => errors.push(e));
     await this.env.cleanup().catch((e: unknown) => errors.push(e));
     if (errors.length) note(`dispose: ${errors.map(String).join("; ")}`);
@@ -777,25 +1122,20 @@ export class FaultWorld {
 }
 
 /**
- * The shape of every scenario file: for each provider, a world with its workers, the campaign, the
- * fault (`inject`), the bounded wait, the check, and the teardown whatever happened.
+ * The shape of every scenario file: for each flavour, a world with its workers, the campaign, the fault
+ * (`inject`), the bounded wait, the check, and the teardown whatever happened.
  */
-export interface ScenarioOptions {
-  /** Replaces the in-flight bound on unknowns, evaluated once the campaign has ended (scenario 4: hangs). */
-  unknownBound?: () => number;
-}
-
 export async function runScenario(
   scenario: string,
-  provider: Provider,
+  flavour: Flavour,
   body: (world: FaultWorld) => Promise<ScenarioOptions | void>,
   register: (world: FaultWorld) => void,
 ): Promise<RunResult> {
-  const world = await FaultWorld.create(scenario, provider);
+  const world = await FaultWorld.create(scenario, flavour);
   register(world);
   const options = (await body(world)) ?? {};
   const report = await world.waitForFinal();
-  const result = await world.verify(report, options);
-  world.expectHealthy(result);
+  const result = await world.verify(report);
+  world.expectHealthy(result, options);
   return result;
 }

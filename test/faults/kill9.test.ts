@@ -1,29 +1,34 @@
-// Scenario 1: kill -9 a worker process in the middle of a batch, twice, at random moments; restart it
-// each time. The dead worker's batches stay `sending`; once stale they are re-sent (legacy, same
-// request_id) or marked unknown (messages), never sent twice and never lost.
+// Scenario 1: kill -9 a worker process while it is mid-request (an open request in the sandbox's log),
+// twice, at random moments; restart it each time. The victim's batches stay `sending`; once stale they are
+// re-sent (legacy: same request_id, so the sandbox replays; --on-unknown resend: sent again) or marked
+// unknown (messages, custom), never sent twice otherwise and never lost. Only the victim's own batches may
+// end unknown or be replayed.
 import { afterEach, describe, it } from "vitest";
-import { FaultWorld, PROVIDERS, randomBetween, runScenario, SETTINGS, sleep } from "./harness.ts";
+import { FaultWorld, randomBetween, runScenario, SETTINGS, sleep, type Flavour } from "./harness.ts";
 
-describe.each(PROVIDERS)("fault: kill -9 a worker mid-batch, twice (%s)", (provider) => {
+const FLAVOURS: Flavour[] = ["legacy", "messages", "messages-resend", "custom"];
+
+describe.each(FLAVOURS)("fault: kill -9 a worker mid-request, twice (%s)", (flavour) => {
   let world: FaultWorld | undefined;
   afterEach(async () => {
     await world?.dispose();
     world = undefined;
   });
 
-  it("ends completed with nothing lost, nothing sent twice, unknowns within the in-flight bound", async () => {
-    await runScenario("kill-9", provider, async (w) => {
-      await w.startWorkers();
-      await w.launch();
-      for (let kill = 1; kill <= 2; kill++) {
-        await sleep(randomBetween(200, 1_500));
-        const slot = randomBetween(0, SETTINGS.workers - 1);
-        // 3 fresh claims with 2 workers × 2 slots: the victim is mid-request.
-        const inFlight = await w.waitForInFlight(3);
-        w.recordFault(`kill -9 w${slot}`, inFlight);
-        await w.killAndRestart(slot);
-        await w.waitForWorkersConnected(SETTINGS.workers);
-      }
-    }, (w) => (world = w));
+  it("each victim was mid-request; its batches, and only those, end unknown / replayed / re-sent; nothing lost", async () => {
+    await runScenario(
+      "kill-9",
+      flavour,
+      async (w) => {
+        await w.startWorkers();
+        await w.launch();
+        for (let kill = 1; kill <= 2; kill++) {
+          await sleep(randomBetween(200, 1_200));
+          await w.killAndRestart(randomBetween(0, SETTINGS.workers - 1));
+          await w.waitForWorkersConnected(SETTINGS.workers);
+        }
+      },
+      (w) => (world = w),
+    );
   });
 });
