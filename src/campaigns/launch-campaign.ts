@@ -18,6 +18,8 @@ import {
 import type { Database } from "../store/database.ts";
 import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
+import { uploadForLaunch } from "./uploads.ts";
+import { claimUploadForLaunch, finishUploadLaunch } from "../store/upload-repository.ts";
 import type { SendOptions } from "../model/send-options.ts";
 
 /** What every campaign launch needs, whatever its audience source. */
@@ -101,6 +103,53 @@ export async function launchAudienceCampaign(deps: LaunchDeps, input: AudienceCa
     ...launchChecks(input, `audience ${filter.name}`),
   });
   return enqueueLaunched(deps, ingested, input);
+}
+
+export class UploadAlreadyLaunchedError extends UserError {
+  override name = "UploadAlreadyLaunchedError";
+  constructor(
+    uploadId: string,
+    readonly campaignId: string | null,
+  ) {
+    super(
+      "upload_already_launched",
+      campaignId ? `upload ${uploadId} was already launched as campaign ${campaignId}` : `upload ${uploadId} is being launched by another request`,
+      { field: "uploadId", kind: "conflict" },
+    );
+  }
+}
+
+/**
+ * Mapped upload → campaign: the judged rows go into the same staging table as a file's, so suppression,
+ * de-duplication and planning are createCampaign's. The upload's mapping supplies the columns; the launch
+ * must name the provider and template the upload was checked with. One upload launches once.
+ */
+export async function launchUploadCampaign(deps: LaunchDeps, uploadId: string, input: CampaignLaunchInput): Promise<LaunchedCampaign> {
+  const { upload, mapping, stage } = await uploadForLaunch(deps.db, uploadId);
+  if (mapping.provider !== input.provider) {
+    throw new UserError("upload_mapping_mismatch", `the upload was mapped for provider ${mapping.provider}, not ${input.provider}; map it again or launch with the same`, {
+      field: "provider",
+      kind: "conflict",
+    });
+  }
+  if (mapping.templateId !== undefined && mapping.templateId !== input.templateId) {
+    throw new UserError("upload_mapping_mismatch", `the upload was checked with template ${mapping.templateId}, not ${input.templateId}; map it again or launch with the same`, {
+      field: "templateId",
+      kind: "conflict",
+    });
+  }
+  const launch: CampaignLaunchInput = { ...input, params: { ...mapping.params, ...input.params }, paramColumns: mapping.map };
+  await preflight(deps, launch);
+  const claim = await claimUploadForLaunch(deps.db, uploadId);
+  if (!claim.claimed) throw new UploadAlreadyLaunchedError(uploadId, claim.campaignId);
+  let campaignId: string | null = null;
+  try {
+    const ingested = await createCampaign(deps.db, newCampaign(launch, `upload:${upload.filename ?? upload.id}`), stage, ingestOptions(launch));
+    if (!launch.dryRun) campaignId = ingested.campaignId;
+    return await enqueueLaunched(deps, ingested, launch);
+  } finally {
+    await finishUploadLaunch(deps.db, uploadId, campaignId);
+  }
 }
 
 async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<void> {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { normalisePhone } from "../recipients/phone.ts";
-import { findSingleRecipientOutcome } from "../store/campaign-report-repository.ts";
+import { findCampaignMessage, findSingleRecipientOutcome } from "../store/campaign-report-repository.ts";
 import { createCampaignWithRecipients } from "../store/campaign-repository.ts";
 import { RetryBatchError, sendBatch, type SendBatchDeps, type SendBatchResult } from "./send-batch.ts";
 import { UserError } from "../model/errors.ts";
@@ -90,6 +90,19 @@ export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): 
     failureMessage: outcome.failureMessage,
     statusReason: result.outcome === "skipped" ? outcome.statusReason : null,
   };
+}
+
+/**
+ * A campaign's message to one number before (or while) it goes out: its template and fixed params, with
+ * `params` for the per-recipient variables, through send-one (recorded as its own one-recipient campaign).
+ */
+export async function sendCampaignTest(
+  deps: SendBatchDeps,
+  campaignId: string,
+  input: { to: string; params: Record<string, string>; defaultRegion?: string },
+): Promise<SendOneResult> {
+  const message = await findCampaignMessage(deps.db, campaignId);
+  return sendOneMessage(deps, { to: input.to, templateId: message.templateId, params: { ...message.templateParams, ...input.params }, defaultRegion: input.defaultRegion });
 }
 
 /** The custom API takes a phone number or an e-mail address. */

@@ -7,12 +7,12 @@ const PRESET_VARIABLES = new Set(["brand_name", "ttl", "pwa_url"]);
 
 // One pass over both syntaxes keeps the order of first appearance across them.
 // `%name%` must start with a letter or underscore so "50% off, 20% more" is not read as a variable.
-const VARIABLE_PATTERN = /\{\{\s*([A-Za-z0-9_][\w.-]*)\s*\}\}|%([A-Za-z_]\w*)%/g;
+export const TEMPLATE_VARIABLE_PATTERN = /\{\{\s*([A-Za-z0-9_][\w.-]*)\s*\}\}|%([A-Za-z_]\w*)%/g;
 
 /** Unique variable names in a template's content, `{{var}}` (v1/messages) and `%var%` (legacy), minus presets. */
 export function extractTemplateVariables(content: string): string[] {
   const seen = new Set<string>();
-  for (const match of content.matchAll(VARIABLE_PATTERN)) {
+  for (const match of content.matchAll(TEMPLATE_VARIABLE_PATTERN)) {
     const name = match[1] ?? match[2];
     if (name !== undefined && !PRESET_VARIABLES.has(name)) seen.add(name);
   }

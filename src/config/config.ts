@@ -37,6 +37,14 @@ const envSchema = z.object({
     .optional(),
   // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
   CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
+  // Uploads of the HTTP API that are not launched are deleted with their rows after this many hours.
+  UPLOAD_TTL_HOURS: z.coerce.number().positive().default(24),
+  // Price of one SMS segment, in any currency: the upload check multiplies its segment estimate by it.
+  SMS_SEGMENT_PRICE: z.coerce.number().nonnegative().optional(),
+  // Prometheus metrics: with METRICS_PORT, GET /metrics on that port without auth (API and workers alike);
+  // without it the API serves GET /metrics behind a token and workers serve none.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // HTTP API (`smsblast serve`): listen address, and write requests per minute allowed to one token.
   API_HOST: z.string().min(1).default("127.0.0.1"),
@@ -93,6 +101,8 @@ export type Config = {
   };
   defaultRegion: string | undefined;
   csvMaxBytes: number;
+  uploads: { ttlMs: number; segmentPrice: number | undefined };
+  metrics: { port: number | undefined; host: string };
   logLevel: z.infer<typeof envSchema>["LOG_LEVEL"];
   api: {
     host: string;
@@ -166,6 +176,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     defaultRegion: e.DEFAULT_REGION,
     csvMaxBytes: e.CSV_MAX_BYTES,
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    uploads: { ttlMs: Math.round(e.UPLOAD_TTL_HOURS * 3_600_000), segmentPrice: e.SMS_SEGMENT_PRICE },
     logLevel: e.LOG_LEVEL,
     api: {
       host: e.API_HOST,

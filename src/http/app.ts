@@ -4,6 +4,7 @@ import fastifyRateLimit from "@fastify/rate-limit";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
 import type { ApiApp, AppLifecycle } from "./api-app.ts";
 import type { ApiContext } from "../runtime/api-context.ts";
 import { QUEUE_DASHBOARD_PREFIX, registerAuth } from "./auth.ts";
@@ -12,6 +13,9 @@ import { registerAdminRoutes } from "./routes/admin-routes.ts";
 import { registerCampaignRoutes } from "./routes/campaign-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { deliveryCallbackRoutes } from "./delivery-callbacks.ts";
+import { registerUploadRoutes } from "./routes/upload-routes.ts";
+import { registerAudienceRoutes } from "./routes/audience-routes.ts";
+import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
 export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
@@ -43,6 +47,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     reply.header("x-request-id", request.id);
   });
   app.addHook("onResponse", async (request, reply) => {
+    ctx.metrics?.observeRequest(request.method, request.routeOptions.url ?? "(no route)", reply.statusCode, reply.elapsedTime / 1000);
     request.log.info(
       {
         method: request.method,
@@ -79,7 +84,9 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
 
   const lifecycle: AppLifecycle = { closing: closing.signal };
   registerHealthRoutes(app, ctx);
-  registerCampaignRoutes(app, ctx, lifecycle);
+  registerCampaignRoutes(app, ctx, lifecycle, launchUploadCampaign);
+  registerUploadRoutes(app, ctx);
+  registerAudienceRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   // Encapsulated: its raw-body parsing and error answers apply to the callback routes only.
   await app.register(deliveryCallbackRoutes, {
@@ -104,6 +111,18 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
         await board.register(ctx.queueDashboard!);
       },
       { prefix: QUEUE_DASHBOARD_PREFIX },
+    );
+  }
+
+  if (ctx.metrics && ctx.config.metrics.port === undefined) {
+    const metrics = ctx.metrics;
+    app.get(
+      "/metrics",
+      {
+        config: { permission: "metrics:read" },
+        schema: { tags: ["metrics"], summary: "Prometheus metrics (text format); on METRICS_PORT instead when that is set", produces: ["text/plain"], response: { 200: z.string() } },
+      },
+      async (_request, reply) => reply.header("content-type", metrics.contentType).send(await metrics.render()),
     );
   }
 

@@ -19,6 +19,8 @@ export const PERMISSIONS = {
   "suppressions:remove": "admin",
   "templates:write": "admin",
   "tokens:manage": "admin",
+  /** GET /metrics on the API port: counts and timings, no phone number. */
+  "metrics:read": "viewer",
   /** Bull Board's pages: job ids and states only, no phone number. */
   "queues:read": "viewer",
   /** Bull Board's actions (retry, promote, clean): they act on the queues directly. */

@@ -1,12 +1,13 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { pipeline } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import type { CountryCode } from "libphonenumber-js/max";
 import { parse, CsvError } from "csv-parse";
 import { describeDelimiter, type Delimiter } from "./delimiter.ts";
 import { CsvInputError } from "./errors.ts";
 import { normalisePhone, toRegion, type NormaliseOptions } from "./phone.ts";
-import { findUnclosedQuoteLine, readHead } from "./sniff.ts";
+import { findUnclosedQuoteLine, readHead, sniffHead, SNIFF_BYTES, type CsvEncoding, type FileHead } from "./sniff.ts";
+import { UserError } from "../model/errors.ts";
 import { Utf8Guard } from "./utf8-guard.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
 
@@ -14,6 +15,7 @@ import type { IngestRow } from "../model/ingest-row.ts";
 export type { IngestRow };
 
 export { CsvInputError } from "./errors.ts";
+export type { CsvEncoding } from "./sniff.ts";
 
 export interface CsvSourceOptions {
   phoneColumn: string;
@@ -61,14 +63,14 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
     for await (const record of source.records) {
       if (plan === undefined) {
         header = record;
-        plan = planRows(path, record, source.headerLine, options, defaultRegion);
+        plan = planRows(`CSV ${path}`, record, source.headerLine, options, defaultRegion);
         continue;
       }
       rowNumber++;
       yield judgeRow(record, plan, rowNumber);
     }
   } catch (error) {
-    throw await sourceError(path, error, source.delimiter, header.length);
+    throw await sourceError(`CSV ${path}`, path, error, source.delimiter, header.length);
   }
   if (plan === undefined) throw emptyFile(path, options.phoneColumn);
 }
@@ -79,11 +81,11 @@ export async function readCsvHeader(path: string, options: { maxBytes?: number }
   try {
     for await (const record of source.records) {
       const names = record.map((name) => name.trim());
-      assertUniqueNames(path, names, source.headerLine);
+      assertUniqueNames(`CSV ${path}`, names, source.headerLine);
       return names;
     }
   } catch (error) {
-    throw await sourceError(path, error, source.delimiter, 0);
+    throw await sourceError(`CSV ${path}`, path, error, source.delimiter, 0);
   }
   throw emptyFile(path);
 }
@@ -91,6 +93,7 @@ export async function readCsvHeader(path: string, options: { maxBytes?: number }
 interface OpenCsv {
   records: AsyncIterable<string[]>;
   delimiter: Delimiter;
+  encoding: CsvEncoding;
   headerLine: number;
 }
 
@@ -103,23 +106,117 @@ async function openCsv(path: string, maxBytes: number | undefined): Promise<Open
   const head = await readHead(path).catch((error: unknown) => {
     throw fileError(path, error);
   });
-  if (head.notText !== null) throw new CsvInputError(`CSV ${path} is not a CSV text file: it looks like ${head.notText}`, 1);
+  return parseFrom(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }), head, `CSV ${path}`);
+}
 
+/** The one parser set-up of files and uploads: delimiter and header line from the head, UTF-8 checked on the way. */
+function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
+  if (head.notText !== null) throw new CsvInputError(`${where} is not a CSV text file: it looks like ${head.notText}`, 1);
   const parser = parse({
     delimiter: head.delimiter,
     bom: true,
     skip_empty_lines: true,
     trim: true,
     max_record_size: MAX_RECORD_BYTES,
+    ...(head.sepLine === null ? {} : { from_line: head.sepLine + 1 }),
   });
   // Errors of any stage end up on the parser, which the caller reads; the callback only keeps them from being unhandled.
   pipeline(
-    createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }),
-    new Utf8Guard((line) => new CsvInputError(`CSV ${path}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line)),
+    source,
+    new Utf8Guard((line) => new CsvInputError(`${where}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line)),
     parser,
     () => {},
   );
-  return { records: parser as AsyncIterable<string[]>, delimiter: head.delimiter, headerLine: head.headerLine };
+  return { records: parser as AsyncIterable<string[]>, delimiter: head.delimiter, encoding: head.encoding, headerLine: head.headerLine };
+}
+
+/** A CSV read from a stream (an HTTP upload): what the head said, the header, and the data rows as parsed. */
+export interface CsvTable {
+  delimiter: Delimiter;
+  encoding: CsvEncoding;
+  header: string[];
+  /** Data rows in order (the first after the header is row 1); a problem with the file is a CsvInputError naming its line. */
+  rows: AsyncIterable<string[]>;
+}
+
+export class CsvTooLargeError extends UserError {
+  override name = "CsvTooLargeError";
+  constructor(
+    where: string,
+    readonly maxBytes: number,
+  ) {
+    super("upload_too_large", `${where} is over the ${formatBytes(maxBytes)} limit (CSV_MAX_BYTES)`, { field: "file" });
+  }
+}
+
+/**
+ * Reads a CSV from a byte stream with the same rules as `smsblast send` reads a file (UTF-8 with or without
+ * BOM, delimiter from the header or a `sep=` line, quoting, trimmed cells, skipped blank lines), never
+ * holding more than the parser's chunk. More than `maxBytes` fails with CsvTooLargeError as soon as they arrive.
+ */
+export async function openCsvStream(input: AsyncIterable<Buffer>, options: { name: string; maxBytes?: number }): Promise<CsvTable> {
+  const where = `CSV ${options.name}`;
+  const iterator = input[Symbol.asyncIterator]();
+  const limit = options.maxBytes ?? Infinity;
+  let received = 0;
+  const next = async (): Promise<Buffer | null> => {
+    const step = await iterator.next();
+    if (step.done) return null;
+    const chunk = Buffer.isBuffer(step.value) ? step.value : Buffer.from(step.value);
+    received += chunk.length;
+    if (received > limit) throw new CsvTooLargeError(where, limit);
+    return chunk;
+  };
+  const headChunks: Buffer[] = [];
+  let headBytes = 0;
+  while (headBytes < SNIFF_BYTES) {
+    const chunk = await next();
+    if (chunk === null) break;
+    headChunks.push(chunk);
+    headBytes += chunk.length;
+  }
+  const headBuffer = Buffer.concat(headChunks);
+  if (headBuffer.length === 0) throw new CsvInputError(`${where} is empty: expected a header row`);
+  const head = sniffHead(headBuffer.subarray(0, SNIFF_BYTES));
+  const rest = async function* () {
+    yield headBuffer;
+    for (let chunk = await next(); chunk !== null; chunk = await next()) yield chunk;
+  };
+  const source = parseFrom(Readable.from(rest(), { objectMode: false }), head, where);
+  const records = source.records[Symbol.asyncIterator]();
+  let header: string[];
+  try {
+    const first = await records.next();
+    if (first.done) throw new CsvInputError(`${where} is empty: expected a header row`);
+    header = first.value.map((name) => name.trim());
+  } catch (error) {
+    throw await sourceError(where, null, error, source.delimiter, 0);
+  }
+  assertUniqueNames(where, header, source.headerLine);
+  const rows = async function* () {
+    try {
+      for (let step = await records.next(); !step.done; step = await records.next()) yield step.value;
+    } catch (error) {
+      throw await sourceError(where, null, error, source.delimiter, header.length);
+    }
+  };
+  return { delimiter: source.delimiter, encoding: source.encoding, header, rows: rows() };
+}
+
+/** Column index of `name` in a header, matched as the CSV reader matches (trimmed, any case); -1 if absent. */
+export function columnIndex(header: readonly string[], name: string): number {
+  const key = name.trim().toLowerCase();
+  return header.findIndex((column) => column.trim().toLowerCase() === key);
+}
+
+/**
+ * Judges rows already split into cells (an upload's stored rows) exactly as readCsvRecipients judges a
+ * file's: the phone normalised with the row's country or the default region, params from the mapped columns.
+ * A missing column fails here, as it does before a file is read.
+ */
+export function rowJudge(header: string[], options: CsvSourceOptions): (cells: string[], rowNumber: number) => IngestRow {
+  const plan = planRows("the upload", header, 1, options, checkOptions(options));
+  return (cells, rowNumber) => judgeRow(cells, plan, rowNumber);
 }
 
 function judgeRow(record: string[], plan: RowPlan, rowNumber: number): IngestRow {
@@ -161,12 +258,12 @@ function checkOptions(options: CsvSourceOptions): CountryCode | undefined {
   return region;
 }
 
-function planRows(path: string, record: string[], line: number, options: CsvSourceOptions, defaultRegion: CountryCode | undefined): RowPlan {
+function planRows(where: string, record: string[], line: number, options: CsvSourceOptions, defaultRegion: CountryCode | undefined): RowPlan {
   const names = record.map((name) => name.trim());
   const keys = names.map((name) => name.toLowerCase());
   const found = names.map((name) => JSON.stringify(name)).join(", ") || "(none)";
 
-  assertUniqueNames(path, names, line);
+  assertUniqueNames(where, names, line);
 
   const indexOf = (column: string) => keys.indexOf(column.trim().toLowerCase());
   const missing: string[] = [];
@@ -200,33 +297,35 @@ function planRows(path: string, record: string[], line: number, options: CsvSour
   };
 }
 
-function assertUniqueNames(path: string, names: string[], line: number): void {
+function assertUniqueNames(where: string, names: string[], line: number): void {
   const keys = names.map((name) => name.toLowerCase());
   // Unnamed columns (a spreadsheet's trailing empty cells) cannot be asked for, so only named ones must be unique.
   const repeated = new Set(keys.filter((key, i) => key !== "" && keys.indexOf(key) !== i));
   if (repeated.size === 0) return;
   const spellings = [...new Set(names.filter((name) => repeated.has(name.toLowerCase())))];
   throw new CsvInputError(
-    `CSV ${path}: the header repeats column names (ignoring case): ${spellings.map((n) => JSON.stringify(n)).join(", ")}; rename or remove the copies`,
+    `${where}: the header repeats column names (ignoring case): ${spellings.map((n) => JSON.stringify(n)).join(", ")}; rename or remove the copies`,
     line,
   );
 }
 
-async function sourceError(path: string, error: unknown, delimiter: Delimiter, headerFields: number): Promise<unknown> {
-  return error instanceof CsvError ? await parseError(path, error, delimiter, headerFields) : fileError(path, error);
+/** `path` is set for files, which can be read again to find where an unclosed quote opened; a stream cannot. */
+async function sourceError(where: string, path: string | null, error: unknown, delimiter: Delimiter, headerFields: number): Promise<unknown> {
+  if (error instanceof CsvError) return await parseError(where, path, error, delimiter, headerFields);
+  return path === null ? error : fileError(path, error);
 }
 
-async function parseError(path: string, error: CsvError, delimiter: Delimiter, headerFields: number): Promise<CsvInputError> {
+async function parseError(where: string, path: string | null, error: CsvError, delimiter: Delimiter, headerFields: number): Promise<CsvInputError> {
   const details = error as CsvError & { lines?: number; record?: unknown[] };
   const line = details.lines;
-  const at = (n: number | undefined) => `CSV ${path}${n ? `, line ${n}` : ""}`;
+  const at = (n: number | undefined) => `${where}${n ? `, line ${n}` : ""}`;
   switch (error.code) {
     case "CSV_QUOTE_NOT_CLOSED": {
-      const opened = (await findUnclosedQuoteLine(path).catch(() => null)) ?? line;
+      const opened = (path === null ? null : await findUnclosedQuoteLine(path).catch(() => null)) ?? line;
       return new CsvInputError(`${at(opened)}: a quoted field is never closed (no matching " before the end of the file)`, opened);
     }
     case "CSV_MAX_RECORD_SIZE": {
-      const opened = (await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
+      const opened = (path === null ? null : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
       return new CsvInputError(`${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`, opened);
     }
     case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH": {

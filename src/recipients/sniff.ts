@@ -4,14 +4,20 @@ import { detectDelimiter, type Delimiter } from "./delimiter.ts";
 
 export const SNIFF_BYTES = 64 * 1024;
 
+/** The only text encoding read (a legacy code page fails with the line to fix); the BOM is optional. */
+export type CsvEncoding = "utf-8" | "utf-8-bom";
+
 export interface FileHead {
   /** The first bytes of the file (up to SNIFF_BYTES). */
   bytes: Buffer;
   /** Set when the head shows the file is not UTF-8 text: why, in words for the user. */
   notText: string | null;
   delimiter: Delimiter;
+  encoding: CsvEncoding;
   /** 1-based physical line of the header (empty lines before it are skipped, as the parser does). */
   headerLine: number;
+  /** Excel's `sep=;` first line: it names the delimiter and is not part of the data. Its line number, else null. */
+  sepLine: number | null;
 }
 
 const SIGNATURES: ReadonlyArray<readonly [string, number[]]> = [
@@ -37,9 +43,22 @@ export async function readHead(path: string): Promise<FileHead> {
   } finally {
     await handle.close();
   }
-  const { text, line } = headerText(bytes);
-  return { bytes, notText: notTextReason(bytes), delimiter: detectDelimiter(text), headerLine: line };
+  return sniffHead(bytes);
 }
+
+/** What the first bytes of a CSV say: text or not, the delimiter (a `sep=` line wins), BOM, the header's line. */
+export function sniffHead(bytes: Buffer): FileHead {
+  const encoding: CsvEncoding = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? "utf-8-bom" : "utf-8";
+  const first = headerText(bytes, 0, 1);
+  const sep = /^sep=(.)$/i.exec(first.text);
+  if (sep && SEP_DELIMITERS.has(sep[1] as Delimiter)) {
+    const header = headerText(bytes, first.end, first.line + 1);
+    return { bytes, notText: notTextReason(bytes), delimiter: sep[1] as Delimiter, encoding, headerLine: header.line, sepLine: first.line };
+  }
+  return { bytes, notText: notTextReason(bytes), delimiter: detectDelimiter(first.text), encoding, headerLine: first.line, sepLine: null };
+}
+
+const SEP_DELIMITERS = new Set<Delimiter>([",", ";", "\t"]);
 
 function notTextReason(bytes: Buffer): string | null {
   // Excel's "Unicode text" export: every other byte is NUL, so say what it is rather than only "binary".
@@ -48,12 +67,15 @@ function notTextReason(bytes: Buffer): string | null {
   return bytes.includes(0) ? "binary data (it contains NUL bytes)" : null;
 }
 
-/** The first non-blank line of the head, up to a line break outside double quotes (BOM removed), and its line number. */
-function headerText(bytes: Buffer): { text: string; line: number } {
+/**
+ * The first non-blank line of the head from character `from` (line `firstLine`), up to a line break outside
+ * double quotes (BOM removed): its text, its line number, and where the line after it starts.
+ */
+function headerText(bytes: Buffer, from: number, firstLine: number): { text: string; line: number; end: number } {
   let text = bytes.toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  let line = 1;
-  let start = 0;
+  let line = firstLine;
+  let start = from;
   // Blank lines before the header are skipped by the parser (it trims, so whitespace-only lines count as blank).
   for (;;) {
     const match = /\r\n|\r|\n/.exec(text.slice(start));
@@ -68,7 +90,8 @@ function headerText(bytes: Buffer): { text: string; line: number } {
     if (ch === '"') quoted = !quoted;
     else if (!quoted && (ch === "\n" || ch === "\r")) break;
   }
-  return { text: text.slice(start, end), line };
+  const next = text[end] === "\r" && text[end + 1] === "\n" ? end + 2 : end + 1;
+  return { text: text.slice(start, end), line, end: next };
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ProviderApi } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
 import type { Database } from "../store/database.ts";
 import type { DeliveryMetrics } from "./delivery-metrics.ts";
+import type { ApiMetrics } from "./metrics.ts";
 
 /**
  * What the HTTP API's routes call the use cases with: the process's open connections, wired once by
@@ -23,6 +24,8 @@ export interface ApiContext {
   checkReady(): Promise<ReadinessReport>;
   /** Delivery callbacks: hands stored rows to the delivery queue; the receiver's counters. */
   delivery: { requestApply(): Promise<void>; metrics: DeliveryMetrics; nowMs?: () => number };
+  /** HTTP request timings and the process's metrics; GET /metrics is on the API when no METRICS_PORT is set. */
+  metrics?: ApiMetrics;
   /** Bull Board as a fastify plugin (src/runtime/queue-dashboard.ts), mounted by the app at its base path. */
   queueDashboard?: FastifyPluginCallback;
 }

@@ -1,9 +1,11 @@
 import type { AddressInfo } from "node:net";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
+import { forgetExpiredUploads } from "../campaigns/uploads.ts";
 import { buildApiApp } from "../http/app.ts";
 import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
 import { createQueueDashboard } from "./queue-dashboard.ts";
+import { createApiMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
 import { createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
@@ -18,6 +20,8 @@ export interface RunningApiServer {
   /** `http://host:port` actually bound (port 0 picks a free one). */
   url: string;
   port: number;
+  /** The port of GET /metrics when METRICS_PORT is set (else it is on the API, behind a token). */
+  metricsPort: number | undefined;
   /** Stops accepting, lets in-flight requests finish within `graceMs`, then closes Postgres and Redis. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -34,6 +38,7 @@ export interface ApiServerOptions {
 /** A readiness probe must answer even when a dependency hangs: each check has this long. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
 const DEFAULT_GRACE_MS = 10_000;
+const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** Wires Postgres, Redis, the queues, the provider clients and the fastify app into one API process. */
 export async function startApiServer(config: Config, log: Logger, options: ApiServerOptions = {}): Promise<RunningApiServer> {
@@ -60,6 +65,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     return { ready: postgres === "ok" && redis === "ok" && migrations === "ok", checks: { postgres, redis, migrations } };
   };
 
+  const metrics = createApiMetrics([sendQueue, scheduleQueue]);
   const context: ApiContext = {
     config,
     log,
@@ -70,9 +76,21 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     checkReady,
     delivery: { requestApply: () => requestApply(deliveryQueue), metrics: options.deliveryMetrics ?? new DeliveryMetrics(), nowMs: options.nowMs },
     queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
+    metrics,
   };
   const app = await buildApiApp(context);
+  // Uploads never launched are deleted with their rows once expired (UPLOAD_TTL_HOURS).
+  const sweepUploads = () =>
+    forgetExpiredUploads(db).then(
+      (deleted) => deleted > 0 && log.info({ deleted }, "expired uploads deleted"),
+      (error: unknown) => log.warn({ err: error }, "expired uploads not deleted; retrying at the next sweep"),
+    );
+  void sweepUploads();
+  const uploadSweep = setInterval(() => void sweepUploads(), UPLOAD_SWEEP_INTERVAL_MS).unref();
+  let metricsServer: RunningMetricsServer | undefined;
   const closeConnections = async () => {
+    clearInterval(uploadSweep);
+    await metricsServer?.close();
     await providers.close();
     await templates.close();
     await sendQueue.close();
@@ -88,6 +106,9 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     await closeConnections();
     throw error;
   }
+  if (config.metrics.port !== undefined) {
+    metricsServer = await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, log });
+  }
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   log.info({ port: address.port, host: address.address }, "API server listening");
@@ -96,6 +117,7 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
   return {
     url: `http://${host}:${address.port}`,
     port: address.port,
+    metricsPort: metricsServer?.port,
     stop(graceMs = DEFAULT_GRACE_MS) {
       stopping ??= (async () => {
         // app.close() stops accepting and waits for in-flight requests (event streams are ended by the

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
 import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";
+import type { WorkerMetrics } from "./metrics.ts";
 import { SEND_QUEUE_NAME, START_JOB_NAME, type CampaignQueue, type SendJobData } from "../queue/send-queue.ts";
 
 export interface SendWorkerOptions {
@@ -19,7 +20,7 @@ export interface SendWorkerOptions {
  */
 export function createSendWorker(
   connection: Redis,
-  deps: SendBatchDeps & { queue: CampaignQueue },
+  deps: SendBatchDeps & { queue: CampaignQueue; metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff"> },
   options: SendWorkerOptions,
 ): Worker<SendJobData> {
   const log = deps.log;
@@ -52,9 +53,11 @@ export function createSendWorker(
       } catch (error) {
         if (error instanceof RetryBatchError && error.rateLimited) {
           // Every worker on this queue pauses for Retry-After (or 1 s); the job goes back without using an attempt.
+          deps.metrics?.rateLimitBackedOff();
           await worker.rateLimit(error.delayMs ?? 1_000);
           throw Worker.RateLimitError();
         }
+        if (error instanceof RetryBatchError) deps.metrics?.batchRetried();
         if (error instanceof BatchBusyError && token) {
           await job.moveToDelayed(Date.now() + error.delayMs, token);
           throw new DelayedError();

@@ -5,12 +5,16 @@ import { staleClaimAfterMs } from "../model/states.ts";
 import { createProviders } from "../engagelab/providers.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createSendWorker } from "./send-job-processor.ts";
+import { createWorkerMetrics, startMetricsServer, type WorkerMetrics } from "./metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { checkRedis, openCheckedDatabase } from "./connections.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
+  metrics: WorkerMetrics;
+  /** The port of GET /metrics when METRICS_PORT is set. */
+  metricsPort: number | undefined;
   /** Stops taking jobs, waits up to `graceMs` for in-flight batches, then closes Redis and Postgres. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -29,9 +33,10 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   // Start jobs queue batches; a worker has its own producer side for that.
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
   const queue = createSendQueue(producerConnection, sendQueueOptions(config));
+  const metrics = createWorkerMetrics([queue]);
   const worker = createSendWorker(
     connection,
-    { db, providers: registry.providers, log, providerTimeoutMs: config.engagelab.timeoutMs, queue: campaignQueueOf(queue) },
+    { db, providers: metrics.instrument(registry.providers), log, providerTimeoutMs: config.engagelab.timeoutMs, queue: campaignQueueOf(queue), metrics },
     {
       prefix: config.queuePrefix,
       concurrency: config.send.concurrency,
@@ -52,9 +57,14 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
     config.send.reconcileIntervalMs > 0 ? setInterval(() => void runReconcile(), config.send.reconcileIntervalMs) : undefined;
   reconcileTimer?.unref();
 
+  const metricsServer =
+    config.metrics.port === undefined ? undefined : await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, log });
+
   let stopping: Promise<void> | undefined;
   return {
     worker,
+    metrics,
+    metricsPort: metricsServer?.port,
     // As long as a claim stays fresh: past that, another worker may already treat the batch as a dead worker's.
     stop(graceMs = staleClaimAfterMs(config.engagelab.timeoutMs)) {
       stopping ??= (async () => {
@@ -67,6 +77,7 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
           log.warn({ graceMs }, "in-flight batches did not finish within the grace period; forcing close");
           await worker.close(true);
         }
+        await metricsServer?.close();
         await registry.close();
         await queue.close();
         producerConnection.disconnect();

@@ -190,3 +190,11 @@ export async function findSingleRecipientOutcome(db: Database, campaignId: strin
     statusReason: campaign.statusReason,
   };
 }
+
+/** A campaign's template and fixed params, for a test send of its message. */
+export async function findCampaignMessage(db: Database, campaignId: string): Promise<{ templateId: string; templateParams: Record<string, string> }> {
+  assertCampaignId(campaignId);
+  const campaign = await db.prisma.campaign.findUnique({ where: { id: campaignId }, select: { templateId: true, templateParams: true } });
+  if (!campaign) throw new CampaignNotFoundError(campaignId);
+  return { templateId: campaign.templateId, templateParams: (campaign.templateParams ?? {}) as Record<string, string> };
+}

@@ -37,13 +37,24 @@ export async function insertToken(db: Database, token: { name: string; prefix: s
   return rows[0] ? toToken(rows[0]) : null;
 }
 
+/** How stale `last_used_at` may get: every request of a busy token stamping its one row would queue them all on its row lock. */
+const LAST_USE_RESOLUTION = "1 minute";
+
 /**
- * The live token with this hash, its last use stamped in the same statement. The lookup is by an index on
- * the hash, so nothing secret is compared byte by byte in JavaScript.
+ * The live token with this hash, its last use stamped in the same statement when the stamp is older than
+ * LAST_USE_RESOLUTION. The lookup is by an index on the hash, so nothing secret is compared byte by byte in JavaScript.
  */
 export async function useTokenByHash(db: Database, tokenHash: string): Promise<(StoredToken & { tokenHash: string }) | null> {
   const { rows } = await db.pool.query<TokenRow & { token_hash: string }>(
-    `UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}, token_hash`,
+    `WITH live AS (SELECT ${COLUMNS}, token_hash FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL),
+          stamped AS (
+            UPDATE api_tokens t SET last_used_at = now() FROM live
+            WHERE t.id = live.id AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '${LAST_USE_RESOLUTION}')
+            RETURNING t.id, t.last_used_at
+          )
+     SELECT live.id, live.name, live.prefix, live.role, live.created_at, coalesce(stamped.last_used_at, live.last_used_at) AS last_used_at,
+            live.revoked_at, live.token_hash
+     FROM live LEFT JOIN stamped USING (id)`,
     [tokenHash],
   );
   return rows[0] ? { ...toToken(rows[0]), tokenHash: rows[0].token_hash } : null;

@@ -9,6 +9,7 @@ import { getCampaignStatus, type CampaignStatusReport } from "../../campaigns/ca
 import { launchAudienceCampaign, type CampaignLaunchInput, type LaunchDeps, type LaunchedCampaign } from "../../campaigns/launch-campaign.ts";
 import { delayedStartOf, launchOnce, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
+import { sendCampaignTest } from "../../campaigns/send-one.ts";
 import { exportCampaignReport } from "../../campaigns/report-export.ts";
 import { UserError } from "../../model/errors.ts";
 import { CAMPAIGN_STATUSES, isFinalStatus, PROVIDER_APIS } from "../../model/states.ts";
@@ -202,6 +203,47 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
   control("pause", "stop sending between batches (in-flight batches finish)");
   control("resume", "continue a paused campaign and re-queue its open batches");
   control("cancel", "cancel: batches not yet claimed are never sent");
+
+  app.post(
+    "/api/v1/campaigns/:id/test",
+    {
+      config: { permission: "campaigns:write", rateLimit: writeRateLimit(ctx) },
+      schema: {
+        tags,
+        summary: "send the campaign's message to one number (or e-mail) through send-one (v1/custom-messages)",
+        params: CampaignIdParams,
+        body: z.object({
+          to: z.string().min(1).max(320),
+          params: StringMap.default({}).describe("values for the per-recipient variables"),
+          region: z.string().regex(/^[A-Za-z]{2}$/).optional(),
+        }),
+        response: {
+          200: z.object({
+            campaignId: z.string().describe("the one-recipient campaign that recorded the test"),
+            to: z.string(),
+            state: z.string(),
+            messageId: z.string().nullable(),
+            sendChannel: z.string().nullable(),
+            failureCode: z.number().nullable(),
+            failureMessage: z.string().nullable(),
+            statusReason: z.string().nullable(),
+          }),
+          ...COMMON_ERRORS,
+          404: ErrorResponse,
+        },
+      },
+    },
+    async (request) => {
+      const deps = { db: ctx.db, log: ctx.log, providers: ctx.providers, providerTimeoutMs: ctx.config.engagelab.timeoutMs };
+      const result = await sendCampaignTest(deps, request.params.id, {
+        to: request.body.to,
+        params: request.body.params,
+        defaultRegion: request.body.region ?? ctx.config.defaultRegion,
+      });
+      await recordAudit(ctx.db, actorOf(request), "campaign.test", { campaignId: request.params.id, details: { testCampaignId: result.campaignId, state: result.state } });
+      return result;
+    },
+  );
 
   const csvDownload = (file: "report.csv" | "rejects.csv", summary: string, write: typeof exportCampaignReport) =>
     app.get(
