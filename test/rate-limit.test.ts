@@ -28,17 +28,19 @@ describe("global rate limit (SEND_RATE_LIMIT)", () => {
       await Promise.all(workers.map((w) => w.stop()));
     }
     expect(Object.keys(await sandboxLedger(env))).toHaveLength(120);
-    // By the sandbox's own request timestamps. BullMQ counts a job in a fixed 1-s window when the job
-    // starts; the request arrives after the claim (tens of ms, more on a loaded machine), so a sliding
-    // window over arrivals may catch one request of the next fixed window: at most 4 + 1 in any 1 s, and
-    // 8 + 1 in any 2 s. A limiter per worker (8/s) or none (12 at once) is far above that.
+    // By the sandbox's own request timestamps. BullMQ's limiter is a fixed 1-s window counted when a job
+    // starts, so what it promises is: at most 4 starts per window. Requests arrive after the claim (tens of
+    // ms, far more on a loaded machine), so the 4 of one window and the 4 of the next can land within one
+    // sliding second: at most 2 × 4 in any 1 s and 3 × 4 in any 2 s. A limiter per worker (8 per window
+    // each) or none (12 at once) breaks the span below. A smoother shared limit (a Redis token bucket)
+    // belongs to the scale-out issue.
     const times = env.sandbox.ledger.requestLog({ api: "messages" }).map((r) => r.receivedAt);
     expect(times).toHaveLength(12);
     const busiest = (windowMs: number) =>
       Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + windowMs).length));
     const arrivals = `requests by arrival (ms): ${JSON.stringify(times.map((t) => t - times[0]!))}`;
-    expect(busiest(1_000), arrivals).toBeLessThanOrEqual(4 + 1);
-    expect(busiest(2_000), arrivals).toBeLessThanOrEqual(8 + 1);
+    expect(busiest(1_000), arrivals).toBeLessThanOrEqual(2 * 4);
+    expect(busiest(2_000), arrivals).toBeLessThanOrEqual(3 * 4 - 1);
     // 12 requests at 4 per second need at least two full windows after the first one.
     expect(times.at(-1)! - times[0]!, arrivals).toBeGreaterThanOrEqual(2_000 - 100);
   });
