@@ -17,7 +17,13 @@ import { startApiServer } from "../src/runtime/api-server.ts";
 import { openDatabase } from "../src/store/database.ts";
 import { migrateDatabase } from "../src/store/migrate.ts";
 
-const { values } = parseArgs({ options: { rows: { type: "string", default: "200000" }, seconds: { type: "string", default: "5" }, clients: { type: "string", default: "50" } } });
+const { values } = parseArgs({
+  options: {
+    rows: { type: "string", default: "200000" },
+    seconds: { type: "string", default: "5" },
+    clients: { type: "string", default: "50" },
+  },
+});
 const rows = Number(values.rows);
 const seconds = Number(values.seconds);
 const clients = Number(values.clients);
@@ -30,7 +36,13 @@ async function main(): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS smsblast_bench_api WITH (FORCE)`);
   await admin.end();
   await migrateDatabase(databaseUrl);
-  const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "warn", QUEUE_PREFIX: "{smsblast-bench-api}", API_WRITE_RATE_LIMIT: "100000" });
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: "warn",
+    QUEUE_PREFIX: "{smsblast-bench-api}",
+    API_WRITE_RATE_LIMIT: "100000",
+  });
   const log = createLogger(config.logLevel);
   const db = openDatabase(databaseUrl);
   const server = await startApiServer(config, log, { host: "127.0.0.1", port: 0 });
@@ -48,7 +60,17 @@ async function main(): Promise<void> {
     const cliStarted = performance.now();
     await launchCsvCampaign(
       { db, log, enqueue: async () => {} },
-      { file, name: "bench cli", templateId: "1", params: {}, phoneColumn: "phone", provider: "messages", onUnknown: "at_most_once", batchSize: 1000, templateCheck: false },
+      {
+        file,
+        name: "bench cli",
+        templateId: "1",
+        params: {},
+        phoneColumn: "phone",
+        provider: "messages",
+        onUnknown: "at_most_once",
+        batchSize: 1000,
+        templateCheck: false,
+      },
     );
     const cliSeconds = (performance.now() - cliStarted) / 1000;
 
@@ -65,7 +87,8 @@ async function main(): Promise<void> {
     const upload = (await response.json()) as { uploadId: string; rows: number };
     const uploadSeconds = (performance.now() - uploadStarted) / 1000;
     clearInterval(sampler);
-    if (response.status !== 201 || upload.rows !== rows) throw new Error(`upload failed: ${response.status} ${JSON.stringify(upload)}`);
+    if (response.status !== 201 || upload.rows !== rows)
+      throw new Error(`upload failed: ${response.status} ${JSON.stringify(upload)}`);
 
     const mapStarted = performance.now();
     await fetch(`${server.url}/api/v1/uploads/${upload.uploadId}/mapping`, {
@@ -75,7 +98,11 @@ async function main(): Promise<void> {
     });
     const mapSeconds = (performance.now() - mapStarted) / 1000;
     const checkStarted = performance.now();
-    await (await fetch(`${server.url}/api/v1/uploads/${upload.uploadId}/check`, { headers: { authorization: `Bearer ${secret}` } })).json();
+    await (
+      await fetch(`${server.url}/api/v1/uploads/${upload.uploadId}/check`, {
+        headers: { authorization: `Bearer ${secret}` },
+      })
+    ).json();
     const checkSeconds = (performance.now() - checkStarted) / 1000;
 
     const { rows: campaigns } = await db.pool.query<{ id: string }>(`SELECT id FROM campaigns LIMIT 1`);
@@ -105,7 +132,12 @@ async function main(): Promise<void> {
       mappingSeconds: Number(mapSeconds.toFixed(2)),
       checkSeconds: Number(checkSeconds.toFixed(2)),
       rssGrowthDuringUploadMb: Math.round((peakRss - rssBefore) / 1024 / 1024),
-      getCampaign: { clients, requestsPerSecond: Math.round(latencies.length / seconds), p50Ms: Number(pct(0.5).toFixed(1)), p99Ms: Number(pct(0.99).toFixed(1)) },
+      getCampaign: {
+        clients,
+        requestsPerSecond: Math.round(latencies.length / seconds),
+        p50Ms: Number(pct(0.5).toFixed(1)),
+        p99Ms: Number(pct(0.99).toFixed(1)),
+      },
     };
     console.log(JSON.stringify(figures, null, 2));
   } finally {

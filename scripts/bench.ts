@@ -166,7 +166,9 @@ async function main(): Promise<void> {
     redis: "",
   };
   const started = new Date();
-  log(`smsblast bench: sizes ${opts.sizes.map(fmtSize).join(", ")}; ${opts.workers} workers × SEND_CONCURRENCY ${opts.concurrency}; sandbox latency ${opts.latencyMs} ms`);
+  log(
+    `smsblast bench: sizes ${opts.sizes.map(fmtSize).join(", ")}; ${opts.workers} workers × SEND_CONCURRENCY ${opts.concurrency}; sandbox latency ${opts.latencyMs} ms`,
+  );
   log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryMb} MB, node ${machine.node}`);
 
   sampler.watch("bench", process.pid);
@@ -182,7 +184,10 @@ async function main(): Promise<void> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "smsblast-bench-"));
   if (!opts.keepCsv) tmpToRemove = tmp;
   try {
-    machine.postgres = ((await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? "").split(" ")[0] ?? "";
+    machine.postgres =
+      ((await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? "").split(
+        " ",
+      )[0] ?? "";
     machine.redis = /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "";
     await queue.obliterate({ force: true });
     log(`database smsblast_bench re-created and migrated (postgres ${machine.postgres}, redis ${machine.redis})`);
@@ -191,7 +196,12 @@ async function main(): Promise<void> {
     const port = await freePort();
     const sandboxUrl = `http://127.0.0.1:${port}`;
     const env = childEnv(opts, sandboxUrl);
-    const sandbox = children.spawnTs("sandbox", "src/cli/main.ts", ["sandbox", "--port", String(port), "--latency-ms", String(opts.latencyMs)], env);
+    const sandbox = children.spawnTs(
+      "sandbox",
+      "src/cli/main.ts",
+      ["sandbox", "--port", String(port), "--latency-ms", String(opts.latencyMs)],
+      env,
+    );
     sampler.watch("sandbox", sandbox.pid);
     await waitForHttp(`${sandboxUrl}/_sandbox/health`, sandbox, 30_000);
 
@@ -207,7 +217,8 @@ async function main(): Promise<void> {
     await waitForExit(ceilingChild, (opts.ceilingSeconds + 60) * 1000);
     const ceilingCpu = judgeBottleneck("sandbox ceiling", sampler.endWindow(), machine.cpus);
     const sandboxCeiling = lastJsonLine<SandboxCeiling>(ceilingChild);
-    const latencyBound = opts.latencyMs > 0 ? Math.round((opts.ceilingConcurrency * 1000 * 1000) / opts.latencyMs) : Infinity;
+    const latencyBound =
+      opts.latencyMs > 0 ? Math.round((opts.ceilingConcurrency * 1000 * 1000) / opts.latencyMs) : Infinity;
     log(
       `sandbox ceiling: ${fmtRate(sandboxCeiling.numbersPerSecond)} numbers (${fmtRate(sandboxCeiling.requestsPerSecond)} requests, p50 ${sandboxCeiling.p50Ms} ms, p99 ${sandboxCeiling.p99Ms} ms; latency bound ${fmtRate(latencyBound)})`,
     );
@@ -215,7 +226,9 @@ async function main(): Promise<void> {
 
     const results: SizeResult[] = [];
     for (const size of opts.sizes) {
-      results.push(await benchSize(size, opts, { pool, redis, queue, env, sandbox, sandboxUrl, tmp, cpus: machine.cpus }));
+      results.push(
+        await benchSize(size, opts, { pool, redis, queue, env, sandbox, sandboxUrl, tmp, cpus: machine.cpus }),
+      );
     }
 
     const { rows, notes } = buildTable(results, sandboxCeiling, latencyBound, opts);
@@ -278,7 +291,9 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   await generateBenchCsv(csv, size);
   const generateSeconds = (performance.now() - generateStarted) / 1000;
   const csvBytes = (await stat(csv)).size;
-  log(`\n[${label}] CSV generated: ${fmtInt(size)} rows, ${(csvBytes / 1048576).toFixed(1)} MB in ${fmtSec(generateSeconds)}`);
+  log(
+    `\n[${label}] CSV generated: ${fmtInt(size)} rows, ${(csvBytes / 1048576).toFixed(1)} MB in ${fmtSec(generateSeconds)}`,
+  );
 
   // Ceiling: the same rows COPYed straight into a temp table.
   const copy = await copyCeiling(opts.databaseUrl, csv);
@@ -313,7 +328,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     `[${label}] ingest: ${fmtRate(ingest.rowsPerSecond)} (${fmtSec(ingest.seconds)}: stage ${ingest.stageMs} ms with the producer at ${ingest.stageCpuCores} cores, plan ${ingest.planMs} ms, enqueue ${ingest.enqueueMs} ms), ` +
       `${fmtInt(ingest.recipients)} recipients, ${fmtInt(ingest.batches)} batches (${fmtInt(queuedJobs)} jobs waiting), producer peak RSS ${fmtMb(ingest.peakRssMb)}`,
   );
-  if (queuedJobs !== ingest.batches) throw new Error(`expected ${ingest.batches} jobs waiting in Redis, found ${queuedJobs}`);
+  if (queuedJobs !== ingest.batches)
+    throw new Error(`expected ${ingest.batches} jobs waiting in Redis, found ${queuedJobs}`);
 
   // 2. Send: start N workers on the waiting jobs; first claim → last batch recorded, from Postgres.
   await resetSandbox(s.sandboxUrl);
@@ -343,7 +359,14 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     const lockVerdict = lockContention(pgActivity);
     if (lockVerdict) sendCpu.verdict = `${lockVerdict}; ${sendCpu.verdict}`;
     const figures = await sendFigures(s.pool, ingest.campaignId);
-    const cycle = await cycleFigures(s.redis, s.pool, opts.queuePrefix, SEND_QUEUE_NAME, ingest.campaignId, figures.seconds);
+    const cycle = await cycleFigures(
+      s.redis,
+      s.pool,
+      opts.queuePrefix,
+      SEND_QUEUE_NAME,
+      ingest.campaignId,
+      figures.seconds,
+    );
     const ledger = await sandboxStats(s.sandboxUrl);
     const send = {
       ...figures,
@@ -369,7 +392,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
           .map(([k, v]) => `${v} ${k}`)
           .join("; "),
     );
-    if (send.sandboxAccepted !== ingest.recipients) log(`[${label}] WARNING: sandbox accepted ${send.sandboxAccepted} numbers for ${ingest.recipients} recipients`);
+    if (send.sandboxAccepted !== ingest.recipients)
+      log(`[${label}] WARNING: sandbox accepted ${send.sandboxAccepted} numbers for ${ingest.recipients} recipients`);
 
     // 3. End to end: the workers are already running; producer start → campaign completed.
     await resetCampaignData(s.pool);
@@ -421,18 +445,32 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
 
 async function runNaive(size: number, csv: string, opts: BenchOptions, s: Shared): Promise<NaiveResult> {
   await resetCampaignData(s.pool);
-  log(`[${fmtSize(size)}] naive baseline: one Prisma create + one queue.add per recipient (up to ${opts.naiveMaxSeconds} s)…`);
-  const child = children.spawnTs("naive", "scripts/bench/naive-child.ts", [csv, String(size), String(opts.naiveMaxSeconds), "10000"], s.env);
+  log(
+    `[${fmtSize(size)}] naive baseline: one Prisma create + one queue.add per recipient (up to ${opts.naiveMaxSeconds} s)…`,
+  );
+  const child = children.spawnTs(
+    "naive",
+    "scripts/bench/naive-child.ts",
+    [csv, String(size), String(opts.naiveMaxSeconds), "10000"],
+    s.env,
+  );
   await waitForExit(child, opts.naiveMaxSeconds * 1.5 * 1000 + 60_000);
   const naive = lastJsonLine<NaiveResult>(child);
   log(
     `[${fmtSize(size)}] naive: ${fmtRate(naive.rowsPerSecond)} over ${fmtInt(naive.rowsDone)} rows in ${fmtSec(naive.seconds)}` +
-      (naive.extrapolated ? ` (stopped; all ${fmtInt(size)} rows would take ~${fmtSec(naive.projectedSecondsForAll)}, extrapolated)` : ""),
+      (naive.extrapolated
+        ? ` (stopped; all ${fmtInt(size)} rows would take ~${fmtSec(naive.projectedSecondsForAll)}, extrapolated)`
+        : ""),
   );
   return naive;
 }
 
-function buildTable(results: SizeResult[], sandbox: SandboxCeiling, latencyBound: number, opts: BenchOptions): { rows: Row[]; notes: string[] } {
+function buildTable(
+  results: SizeResult[],
+  sandbox: SandboxCeiling,
+  latencyBound: number,
+  opts: BenchOptions,
+): { rows: Row[]; notes: string[] } {
   const rows: Row[] = [];
   const notes: string[] = [];
   const row = (figure: string, value: string, ceiling = "", ratio = "", target = "", status = "") =>
@@ -441,7 +479,12 @@ function buildTable(results: SizeResult[], sandbox: SandboxCeiling, latencyBound
   for (const r of results) {
     const L = fmtSize(r.size);
     const is1M = r.size === 1_000_000;
-    row(`ingest ${L}: rows/s`, fmtRate(r.ingest.rowsPerSecond), `COPY ${fmtRate(r.copy.rowsPerSecond)}`, fmtRatio(r.ingest.rowsPerSecond / r.copy.rowsPerSecond));
+    row(
+      `ingest ${L}: rows/s`,
+      fmtRate(r.ingest.rowsPerSecond),
+      `COPY ${fmtRate(r.copy.rowsPerSecond)}`,
+      fmtRatio(r.ingest.rowsPerSecond / r.copy.rowsPerSecond),
+    );
     row(
       `ingest ${L}: time (stage/plan/enqueue)`,
       fmtSec(r.ingest.seconds),
@@ -450,7 +493,14 @@ function buildTable(results: SizeResult[], sandbox: SandboxCeiling, latencyBound
       is1M ? `≤ ${TARGETS.ingest1MSeconds} s` : "",
       is1M ? check(r.ingest.seconds <= TARGETS.ingest1MSeconds) : "",
     );
-    row(`ingest ${L}: producer peak RSS`, fmtMb(r.ingest.peakRssMb), "", "", `≤ ${TARGETS.peakRssMb} MB`, check(r.ingest.peakRssMb <= TARGETS.peakRssMb));
+    row(
+      `ingest ${L}: producer peak RSS`,
+      fmtMb(r.ingest.peakRssMb),
+      "",
+      "",
+      `≤ ${TARGETS.peakRssMb} MB`,
+      check(r.ingest.peakRssMb <= TARGETS.peakRssMb),
+    );
     row(
       `send ${L}: recipients/s`,
       fmtRate(r.send.recipientsPerSecond),
@@ -510,18 +560,25 @@ function buildTable(results: SizeResult[], sandbox: SandboxCeiling, latencyBound
       }
     }
     if (r.send.sandboxReceivedTwice > 0 || r.endToEnd.sandboxReceivedTwice > 0 || r.send.notSentBatches > 0) {
-      notes.push(`! ${L}: ${r.send.notSentBatches} batches not sent, numbers received twice: ${r.send.sandboxReceivedTwice} / ${r.endToEnd.sandboxReceivedTwice}`);
+      notes.push(
+        `! ${L}: ${r.send.notSentBatches} batches not sent, numbers received twice: ${r.send.sandboxReceivedTwice} / ${r.endToEnd.sandboxReceivedTwice}`,
+      );
     }
   }
   notes.push(
     `sandbox ceiling: bare undici client, ${sandbox.concurrency} × POST /v1/messages of ${sandbox.numbersPerRequest} numbers for ${sandbox.seconds} s at ${opts.latencyMs} ms latency; ` +
       `latency alone would allow ${fmtRate(latencyBound)} (${opts.workers} workers × ${opts.concurrency} in flight)`,
   );
-  notes.push(`send = first batch claimed → last batch recorded (Postgres); end to end = producer process spawned → campaign completed, workers already running`);
+  notes.push(
+    `send = first batch claimed → last batch recorded (Postgres); end to end = producer process spawned → campaign completed, workers already running`,
+  );
   notes.push(
     `batch latency = sent_at − claimed_at (sent_at is stamped when the recording transaction starts); claim → job completed adds recording and BullMQ (Redis event time)`,
   );
-  if (!results.some((r) => r.size === 1_000_000)) notes.push(`targets for 1M rows (ingest ≤ 15 s, end to end ≤ 30 s) not checked: no 1M run (largest ${fmtSize(largest)})`);
+  if (!results.some((r) => r.size === 1_000_000))
+    notes.push(
+      `targets for 1M rows (ingest ≤ 15 s, end to end ≤ 30 s) not checked: no 1M run (largest ${fmtSize(largest)})`,
+    );
   return { rows, notes };
 }
 
@@ -546,7 +603,8 @@ function workerPeaks(window: WindowReport, n: number): Record<string, number> {
 }
 
 function childEnv(opts: BenchOptions, sandboxUrl: string): NodeJS.ProcessEnv {
-  const owned = /^(DATABASE_URL|REDIS_URL|QUEUE_PREFIX|ENGAGELAB_.*|SEND_.*|BATCH_SIZE|PROVIDER_TIMEOUT_MS|CUSTOM_PARALLELISM|DEFAULT_REGION|LOG_LEVEL|SANDBOX_.*|CSV_MAX_BYTES)$/;
+  const owned =
+    /^(DATABASE_URL|REDIS_URL|QUEUE_PREFIX|ENGAGELAB_.*|SEND_.*|BATCH_SIZE|PROVIDER_TIMEOUT_MS|CUSTOM_PARALLELISM|DEFAULT_REGION|LOG_LEVEL|SANDBOX_.*|CSV_MAX_BYTES)$/;
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !owned.test(k)));
   return {
     ...env,

@@ -34,7 +34,8 @@ function visit(dir) {
       const range = manifest.engines?.node;
       if (typeof range === "string" && manifest.name && !ALLOWED.has(manifest.name)) {
         const refused = floors.filter((v) => semver.validRange(range) && !semver.satisfies(v, range));
-        if (refused.length > 0) problems.push(`${manifest.name}@${manifest.version} needs node ${range} (not ${refused.join(", ")})`);
+        if (refused.length > 0)
+          problems.push(`${manifest.name}@${manifest.version} needs node ${range} (not ${refused.join(", ")})`);
       }
     }
     visit(path.join(full, "node_modules"));
@@ -42,7 +43,9 @@ function visit(dir) {
 }
 visit(path.join(root, "node_modules"));
 if (problems.length > 0) {
-  console.error(`Packages that do not run on every supported Node version (${supported}):\n  ${[...new Set(problems)].join("\n  ")}`);
+  console.error(
+    `Packages that do not run on every supported Node version (${supported}):\n  ${[...new Set(problems)].join("\n  ")}`,
+  );
   process.exit(1);
 }
 console.log(`engines: every installed package runs on node ${floors.join(", ")}`);

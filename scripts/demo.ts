@@ -40,11 +40,17 @@ const config = loadConfig({
 const log = createLogger(config.logLevel);
 console.log(`sandbox provider on ${sandbox.url}`);
 const migration = await migrateDatabase(config.databaseUrl);
-console.log(`database ready (${migration.applied.length} migration(s) applied now, ${migration.alreadyApplied} before)`);
+console.log(
+  `database ready (${migration.applied.length} migration(s) applied now, ${migration.alreadyApplied} before)`,
+);
 
 const db = openDatabase(config.databaseUrl);
 const connection = createRedisConnection(config.redisUrl, "producer");
-const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+const queue = createSendQueue(connection, {
+  prefix: config.queuePrefix,
+  attempts: config.send.attempts,
+  backoffMs: config.send.backoffMs,
+});
 const worker = await startSendWorker(config, log);
 try {
   const started = Date.now();
@@ -61,7 +67,9 @@ try {
       batchSize: config.send.batchSize,
     },
   );
-  console.log(`campaign ${campaign.campaignId}: ${campaign.recipientCount} recipients in ${campaign.batchIds.length} batches`);
+  console.log(
+    `campaign ${campaign.campaignId}: ${campaign.recipientCount} recipients in ${campaign.batchIds.length} batches`,
+  );
   await waitForCampaign(db, campaign.campaignId, { timeoutMs: 120_000, pollMs: 200 });
   const wallSeconds = (Date.now() - started) / 1000;
   const report = await getCampaignStatus(db, campaign.campaignId);

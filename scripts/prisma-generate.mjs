@@ -22,5 +22,9 @@ if (!env.PRISMA_SCHEMA_ENGINE_BINARY) {
   if (!hasNativeEngine) env.PRISMA_SCHEMA_ENGINE_BINARY = process.execPath;
 }
 // The CLI itself under this node (no npx: no registry lookup, works offline and inside npm's lifecycle).
-const result = spawnSync(process.execPath, [prismaCli, "generate"], { stdio: "inherit", env, cwd: fileURLToPath(root) });
+const result = spawnSync(process.execPath, [prismaCli, "generate"], {
+  stdio: "inherit",
+  env,
+  cwd: fileURLToPath(root),
+});
 process.exit(result.status ?? 1);

@@ -14,7 +14,13 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
   let env: TestEnv;
   let deps: LaunchDeps;
   let templates: ReturnType<typeof createTemplatesApi>;
-  const base = { name: "t", params: {}, provider: "messages" as const, onUnknown: "at_most_once" as const, batchSize: 1000 };
+  const base = {
+    name: "t",
+    params: {},
+    provider: "messages" as const,
+    onUnknown: "at_most_once" as const,
+    batchSize: 1000,
+  };
 
   beforeAll(async () => {
     env = await createTestEnv("audience");
@@ -37,10 +43,19 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
     expect(imported).toMatchObject({ rows: 2, added: 1 });
     expect(imported.rejects).toHaveLength(1);
 
-    const file = await env.writeCsv("s.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "s.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file });
     expect(campaign).toMatchObject({ recipientCount: 7, suppressedCount: 3, rejectedCount: 3 });
-    const rejects = await env.db.prisma.reject.findMany({ where: { campaignId: campaign.campaignId }, orderBy: { rowNumber: "asc" } });
+    const rejects = await env.db.prisma.reject.findMany({
+      where: { campaignId: campaign.campaignId },
+      orderBy: { rowNumber: "asc" },
+    });
     expect(rejects.map((r) => [r.rowNumber, r.reason])).toEqual([
       [2, "suppressed"],
       [3, "suppressed"],
@@ -67,7 +82,10 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
       templateCheck: false,
     });
     expect(campaign.batchIds).toHaveLength(3); // Ann/Gold ×2, Bob/Silver ×2, Cat/Gold
-    const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId }, orderBy: { sequence: "asc" } });
+    const batches = await env.db.prisma.batch.findMany({
+      where: { campaignId: campaign.campaignId },
+      orderBy: { sequence: "asc" },
+    });
     expect(batches.map((b) => [b.size, b.params])).toEqual([
       [2, { order: "X1", name: "Ann", level: "Gold" }],
       [2, { order: "X1", name: "Bob", level: "Silver" }],
@@ -76,9 +94,22 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
   });
 
   it("a dry run prints the plan and stores nothing", async () => {
-    const file = await env.writeCsv("dry.csv", csvOf(["phone"], singaporeNumbers(2_500, 600_000).map((n) => [n])));
+    const file = await env.writeCsv(
+      "dry.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(2_500, 600_000).map((n) => [n]),
+      ),
+    );
     const before = await env.db.prisma.campaign.count();
-    const plan = await launchCsvCampaign(deps, { ...base, file, phoneColumn: "phone", templateId: "1", params: { order: "1" }, dryRun: true });
+    const plan = await launchCsvCampaign(deps, {
+      ...base,
+      file,
+      phoneColumn: "phone",
+      templateId: "1",
+      params: { order: "1" },
+      dryRun: true,
+    });
     expect(plan).toMatchObject({ dryRun: true, recipientCount: 2_500, enqueued: false });
     expect(plan.batchIds).toHaveLength(3);
     expect(await env.db.prisma.campaign.count()).toBe(before);
@@ -89,11 +120,26 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
     const input = { ...base, file, phoneColumn: "phone" };
     const before = await env.db.prisma.campaign.count();
     await expect(launchCsvCampaign(deps, { ...input, templateId: "1" })).rejects.toThrow(/order/);
-    const created = await templates.api.create({ name: "promo-" + Date.now(), content: "Hi {{name}}, {{promotion}} off at %shop%", type: 2 });
-    const pending = launchCsvCampaign(deps, { ...input, templateId: created.templateId, paramColumns: { name: "first_name" } });
+    const created = await templates.api.create({
+      name: "promo-" + Date.now(),
+      content: "Hi {{name}}, {{promotion}} off at %shop%",
+      type: 2,
+    });
+    const pending = launchCsvCampaign(deps, {
+      ...input,
+      templateId: created.templateId,
+      paramColumns: { name: "first_name" },
+    });
     await expect(pending).rejects.toThrow(TemplatePreflightError);
-    await fetch(`${env.sandbox.url}/_sandbox/templates/${created.templateId}/approval`, { method: "POST", body: JSON.stringify({ approval_status: 1 }) });
-    const error = await launchCsvCampaign(deps, { ...input, templateId: created.templateId, paramColumns: { name: "first_name" } }).catch((e: unknown) => e);
+    await fetch(`${env.sandbox.url}/_sandbox/templates/${created.templateId}/approval`, {
+      method: "POST",
+      body: JSON.stringify({ approval_status: 1 }),
+    });
+    const error = await launchCsvCampaign(deps, {
+      ...input,
+      templateId: created.templateId,
+      paramColumns: { name: "first_name" },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TemplatePreflightError);
     expect((error as TemplatePreflightError).missingVariables).toEqual(["promotion", "shop"]);
     await expect(launchCsvCampaign(deps, { ...input, templateId: "99999" })).rejects.toThrow(/does not exist/);
@@ -108,7 +154,12 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
   });
 
   it("runs a campaign from a database audience (tag or saved segment) with attributes as params", async () => {
-    const rows = singaporeNumbers(30, 700_000).map((n, i) => [n, `N${i}`, i % 2 ? "vip;sg" : "sg", i < 10 ? "Jurong" : "Bedok"]);
+    const rows = singaporeNumbers(30, 700_000).map((n, i) => [
+      n,
+      `N${i}`,
+      i % 2 ? "vip;sg" : "sg",
+      i < 10 ? "Jurong" : "Bedok",
+    ]);
     rows.push(["not-a-phone", "X", "sg", "Bedok"]);
     const file = await env.writeCsv("contacts.csv", csvOf(["Phone", "first_name", "tags", "city"], rows));
     const report = await importContactsFromCsv(env.db, file, { phoneColumn: "phone", tags: ["imported"] });
@@ -144,15 +195,29 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
     const received = Object.keys(await sandboxLedger(env)).filter((n) => contactNumbers.has(n));
     expect(received.sort()).toEqual([rows[1]![0], rows[5]![0], rows[7]![0], rows[9]![0]].sort());
 
-    const byTag = await launchAudienceCampaign(deps, { ...base, audience: "vip", templateId: "1", params: { order: "V" }, dryRun: true });
+    const byTag = await launchAudienceCampaign(deps, {
+      ...base,
+      audience: "vip",
+      templateId: "1",
+      params: { order: "V" },
+      dryRun: true,
+    });
     expect(byTag.recipientCount).toBe(14); // 15 VIPs, one opted out
-    await expect(launchAudienceCampaign(deps, { ...base, audience: "nobody", templateId: "1", params: { order: "V" } })).rejects.toThrow(AudienceError);
+    await expect(
+      launchAudienceCampaign(deps, { ...base, audience: "nobody", templateId: "1", params: { order: "V" } }),
+    ).rejects.toThrow(AudienceError);
   });
 
   it("merges a number listed twice in one contacts file", async () => {
     const file = await env.writeCsv(
       "dup-contacts.csv",
-      csvOf(["phone", "first_name", "city", "tags"], [["+6581777001", "Ann", "SG", "vip"], ["+65 8177 7001", "Anna", "", "news"]]),
+      csvOf(
+        ["phone", "first_name", "city", "tags"],
+        [
+          ["+6581777001", "Ann", "SG", "vip"],
+          ["+65 8177 7001", "Anna", "", "news"],
+        ],
+      ),
     );
     const report = await importContactsFromCsv(env.db, file, { phoneColumn: "phone", tags: [] });
     expect(report).toMatchObject({ rows: 2, inserted: 1 });
@@ -162,7 +227,18 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
   });
 
   it("exports rejects as formula-injection-safe CSV", async () => {
-    const file = await env.writeCsv("inj.csv", csvOf(["name", "phone"], [["a", "=HYPERLINK(1)"], ["b", "+6581239999"], ["c", "@SUM(1)"], ["d", "-12"]]));
+    const file = await env.writeCsv(
+      "inj.csv",
+      csvOf(
+        ["name", "phone"],
+        [
+          ["a", "=HYPERLINK(1)"],
+          ["b", "+6581239999"],
+          ["c", "@SUM(1)"],
+          ["d", "-12"],
+        ],
+      ),
+    );
     const campaign = await launchCampaign(env, { file });
     const out = new PassThrough();
     let text = "";

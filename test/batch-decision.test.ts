@@ -33,7 +33,14 @@ function batch(provider: ProviderApi, overrides: Partial<BatchFacts> = {}): Batc
 }
 
 const http = (status: number, code?: number, extra: Partial<ConstructorParameters<typeof ProviderError>[0]> = {}) =>
-  new ProviderError({ api: "messages", kind: "http", status, code, providerMessage: `provider says ${code ?? status}`, ...extra });
+  new ProviderError({
+    api: "messages",
+    kind: "http",
+    status,
+    code,
+    providerMessage: `provider says ${code ?? status}`,
+    ...extra,
+  });
 const timeout = () => new ProviderError({ api: "messages", kind: "timeout", requestMayHaveArrived: true });
 const refused = () => new ProviderError({ api: "messages", kind: "network", requestMayHaveArrived: false });
 const reset = () => new ProviderError({ api: "messages", kind: "network", requestMayHaveArrived: true });
@@ -51,25 +58,54 @@ describe("decideOnClaim", () => {
   });
   it.each([
     ["claimed", { claimed: true, batch: {} } as unknown as ClaimResult, { kind: "send" }],
-    ["fresh claim of a running campaign", notClaimed("sending", "running", 1_000), { kind: "busy", delayMs: STALE_AFTER - 1_000 }],
+    [
+      "fresh claim of a running campaign",
+      notClaimed("sending", "running", 1_000),
+      { kind: "busy", delayMs: STALE_AFTER - 1_000 },
+    ],
     ["stale claim of a running campaign", notClaimed("sending", "running", STALE_AFTER), { kind: "take-over" }],
-    ["already sent", notClaimed("sent", "running", 100_000), { kind: "skip", reason: "batch is sent, campaign is running" }],
-    ["paused campaign", notClaimed("queued", "paused"), { kind: "skip", reason: "batch is queued, campaign is paused" }],
+    [
+      "already sent",
+      notClaimed("sent", "running", 100_000),
+      { kind: "skip", reason: "batch is sent, campaign is running" },
+    ],
+    [
+      "paused campaign",
+      notClaimed("queued", "paused"),
+      { kind: "skip", reason: "batch is queued, campaign is paused" },
+    ],
     ["missing batch", notClaimed(null, null), { kind: "skip", reason: "batch is missing, campaign is missing" }],
-    ["queued batch of a cancelled campaign", notClaimed("queued", "cancelled"), { kind: "skip", settleCancelled: { staleClaimedAt: undefined } }],
-    ["fresh in-flight batch of a cancelled campaign", notClaimed("sending", "cancelled", 1_000), { kind: "skip", reason: "batch is sending, campaign is cancelled" }],
-    ["stale in-flight batch of a cancelled campaign", notClaimed("sending", "cancelled", STALE_AFTER + 1), { kind: "skip", settleCancelled: {} }],
+    [
+      "queued batch of a cancelled campaign",
+      notClaimed("queued", "cancelled"),
+      { kind: "skip", settleCancelled: { staleClaimedAt: undefined } },
+    ],
+    [
+      "fresh in-flight batch of a cancelled campaign",
+      notClaimed("sending", "cancelled", 1_000),
+      { kind: "skip", reason: "batch is sending, campaign is cancelled" },
+    ],
+    [
+      "stale in-flight batch of a cancelled campaign",
+      notClaimed("sending", "cancelled", STALE_AFTER + 1),
+      { kind: "skip", settleCancelled: {} },
+    ],
   ])("%s", (_name, claim, expected) => {
     expect(decideOnClaim(claim, NOW, STALE_AFTER)).toMatchObject(expected);
   });
 
   it("a cancelled campaign's batch with a live worker on it is left to that worker", () => {
-    expect(decideOnClaim(notClaimed("sending", "cancelled", 1_000), NOW, STALE_AFTER)).not.toHaveProperty("settleCancelled");
+    expect(decideOnClaim(notClaimed("sending", "cancelled", 1_000), NOW, STALE_AFTER)).not.toHaveProperty(
+      "settleCancelled",
+    );
   });
 
   it("a take-over names the exact stale claim it replaces (compare-and-set)", () => {
     const claim = notClaimed("sending", "running", STALE_AFTER + 5);
-    expect(decideOnClaim(claim, NOW, STALE_AFTER)).toEqual({ kind: "take-over", staleClaimedAt: claim.claimed ? undefined : claim.claimedAt });
+    expect(decideOnClaim(claim, NOW, STALE_AFTER)).toEqual({
+      kind: "take-over",
+      staleClaimedAt: claim.claimed ? undefined : claim.claimedAt,
+    });
   });
 });
 
@@ -82,10 +118,18 @@ describe("decideStaleBatch (a dead worker's batch)", () => {
     ["custom at most once", "custom", "at_most_once", 60_000, "record"],
     ["custom at least once, long ago", "custom", "resend", LEGACY_REQUEST_ID_WINDOW_MS * 2, "resend"],
   ])("%s (%s, %s)", (_name, provider, onUnknown, firstClaimedAgo, kind) => {
-    const decision = decideStaleBatch(batch(provider, { onUnknown, firstClaimedAt: new Date(NOW - firstClaimedAgo) }), NOW);
+    const decision = decideStaleBatch(
+      batch(provider, { onUnknown, firstClaimedAt: new Date(NOW - firstClaimedAgo) }),
+      NOW,
+    );
     expect(decision.kind).toBe(kind);
     if (decision.kind === "record") {
-      expect(decision.outcome).toMatchObject({ state: "unknown", rest: { state: "unknown" }, batchId: "b1", sequence: 3 });
+      expect(decision.outcome).toMatchObject({
+        state: "unknown",
+        rest: { state: "unknown" },
+        batchId: "b1",
+        sequence: 3,
+      });
     }
   });
 });
@@ -97,45 +141,178 @@ describe("decideBeforeSend", () => {
     ["legacy, unanswered, window passed", "legacy", true, LEGACY_REQUEST_ID_WINDOW_MS, "record"],
     ["messages, unanswered, long ago", "messages", true, LEGACY_REQUEST_ID_WINDOW_MS * 2, "send"],
   ])("%s (%s)", (_name, provider, ambiguous, ago, kind) => {
-    const decision = decideBeforeSend(batch(provider, { lastAttemptAmbiguous: ambiguous, firstClaimedAt: new Date(NOW - ago) }), NOW);
+    const decision = decideBeforeSend(
+      batch(provider, { lastAttemptAmbiguous: ambiguous, firstClaimedAt: new Date(NOW - ago) }),
+      NOW,
+    );
     expect(decision.kind).toBe(kind);
     if (decision.kind === "record") expect(decision.outcome.state).toBe("unknown");
   });
 
   it("a batch with nothing left pending is recorded sent", () => {
-    expect(nothingLeftToSend(batch("custom"))).toMatchObject({ kind: "record", outcome: { state: "sent", rest: { state: "accepted" } } });
+    expect(nothingLeftToSend(batch("custom"))).toMatchObject({
+      kind: "record",
+      outcome: { state: "sent", rest: { state: "accepted" } },
+    });
   });
 });
 
 describe("decideAfterSend: provider errors", () => {
-  type Row = [string, ProviderApi, UnknownOutcomePolicy, () => unknown, { isLastAttempt: boolean }, Record<string, unknown>];
+  type Row = [
+    string,
+    ProviderApi,
+    UnknownOutcomePolicy,
+    () => unknown,
+    { isLastAttempt: boolean },
+    Record<string, unknown>,
+  ];
   const rows: Row[] = [
     // Transient: retried while attempts remain.
-    ["HTTP 500, first attempt", "messages", "at_most_once", () => http(500), FIRST, { kind: "retry", rateLimited: false, ambiguous: false }],
-    ["code 1000, first attempt", "messages", "at_most_once", () => http(200, 1000), FIRST, { kind: "retry", code: 1000 }],
+    [
+      "HTTP 500, first attempt",
+      "messages",
+      "at_most_once",
+      () => http(500),
+      FIRST,
+      { kind: "retry", rateLimited: false, ambiguous: false },
+    ],
+    [
+      "code 1000, first attempt",
+      "messages",
+      "at_most_once",
+      () => http(200, 1000),
+      FIRST,
+      { kind: "retry", code: 1000 },
+    ],
     // Out of attempts on a failure that sent nothing: the provider is down, so the campaign pauses (resumable).
-    ["HTTP 500, last attempt", "messages", "at_most_once", () => http(500), LAST, { kind: "pause", reason: expect.stringMatching(/^provider unreachable since \S+ \(provider says 500; 2 attempts\)/) }],
-    ["connection refused, last attempt", "messages", "at_most_once", refused, LAST, { kind: "pause", reason: expect.stringMatching(/^provider unreachable since /) }],
+    [
+      "HTTP 500, last attempt",
+      "messages",
+      "at_most_once",
+      () => http(500),
+      LAST,
+      {
+        kind: "pause",
+        reason: expect.stringMatching(/^provider unreachable since \S+ \(provider says 500; 2 attempts\)/),
+      },
+    ],
+    [
+      "connection refused, last attempt",
+      "messages",
+      "at_most_once",
+      refused,
+      LAST,
+      { kind: "pause", reason: expect.stringMatching(/^provider unreachable since /) },
+    ],
     // 429: every worker backs off; never spends the batch, even on the last attempt.
-    ["HTTP 429 with Retry-After", "messages", "at_most_once", () => http(429, undefined, { retryAfterMs: 2_000 }), LAST, { kind: "retry", rateLimited: true, retryAfterMs: 2_000 }],
+    [
+      "HTTP 429 with Retry-After",
+      "messages",
+      "at_most_once",
+      () => http(429, undefined, { retryAfterMs: 2_000 }),
+      LAST,
+      { kind: "retry", rateLimited: true, retryAfterMs: 2_000 },
+    ],
     ["HTTP 429 on legacy", "legacy", "at_most_once", () => http(429), FIRST, { kind: "retry", rateLimited: true }],
     // Ambiguous transport failures: the provider may have sent it.
-    ["timeout, messages, at most once", "messages", "at_most_once", timeout, FIRST, { kind: "record", outcome: { state: "unknown", rest: { state: "unknown" } } }],
-    ["reset, custom, at most once", "custom", "at_most_once", reset, FIRST, { kind: "record", outcome: { state: "unknown" } }],
+    [
+      "timeout, messages, at most once",
+      "messages",
+      "at_most_once",
+      timeout,
+      FIRST,
+      { kind: "record", outcome: { state: "unknown", rest: { state: "unknown" } } },
+    ],
+    [
+      "reset, custom, at most once",
+      "custom",
+      "at_most_once",
+      reset,
+      FIRST,
+      { kind: "record", outcome: { state: "unknown" } },
+    ],
     ["timeout, messages, at least once", "messages", "resend", timeout, FIRST, { kind: "retry", ambiguous: true }],
     ["timeout, legacy (request_id)", "legacy", "at_most_once", timeout, FIRST, { kind: "retry", ambiguous: true }],
-    ["timeout, legacy, last attempt", "legacy", "at_most_once", timeout, LAST, { kind: "record", outcome: { state: "unknown" } }],
+    [
+      "timeout, legacy, last attempt",
+      "legacy",
+      "at_most_once",
+      timeout,
+      LAST,
+      { kind: "record", outcome: { state: "unknown" } },
+    ],
     ["unreadable 2xx", "messages", "resend", unreadable, FIRST, { kind: "record", outcome: { state: "unknown" } }],
     // Account refused: the campaign pauses, the batch waits for resume.
-    ["code 2001", "messages", "at_most_once", () => http(401, 2001), FIRST, { kind: "pause", code: 2001, reason: "provider refused the account (code 2001): provider says 2001" }],
+    [
+      "code 2001",
+      "messages",
+      "at_most_once",
+      () => http(401, 2001),
+      FIRST,
+      { kind: "pause", code: 2001, reason: "provider refused the account (code 2001): provider says 2001" },
+    ],
     ["legacy 30000", "legacy", "at_most_once", () => http(200, 30000), LAST, { kind: "pause", code: 30000 }],
-    ["HTTP 403 without a code", "custom", "at_most_once", () => http(403), FIRST, { kind: "pause", reason: "provider refused the account (HTTP 403): provider says 403" }],
+    [
+      "HTTP 403 without a code",
+      "custom",
+      "at_most_once",
+      () => http(403),
+      FIRST,
+      { kind: "pause", reason: "provider refused the account (HTTP 403): provider says 403" },
+    ],
     // The request itself is wrong: the batch fails with the provider's words, no retry.
-    ["code 3002", "messages", "at_most_once", () => http(400, 3002), FIRST, { kind: "record", outcome: { state: "failed", errorCode: 3002, errorMessage: "provider says 3002", rest: { state: "failed", code: 3002 } } }],
-    ["code 4001", "messages", "resend", () => http(400, 4001), FIRST, { kind: "record", outcome: { state: "failed", errorCode: 4001 } }],
-    ["code 3004 (frequency limit)", "messages", "at_most_once", () => http(400, 3004), FIRST, { kind: "record", outcome: { state: "failed", errorCode: 3004 } }],
-    ["refused before sending", "legacy", "at_most_once", () => new ProviderRequestError("custom_args", "is over 1 KB"), FIRST, { kind: "record", outcome: { state: "failed", errorMessage: "custom_args: is over 1 KB" } }],
-    ["a bug, not a provider answer", "messages", "at_most_once", () => new TypeError("boom"), FIRST, { kind: "record", unexpected: true, outcome: { state: "failed", errorMessage: "unexpected error while sending" } }],
+    [
+      "code 3002",
+      "messages",
+      "at_most_once",
+      () => http(400, 3002),
+      FIRST,
+      {
+        kind: "record",
+        outcome: {
+          state: "failed",
+          errorCode: 3002,
+          errorMessage: "provider says 3002",
+          rest: { state: "failed", code: 3002 },
+        },
+      },
+    ],
+    [
+      "code 4001",
+      "messages",
+      "resend",
+      () => http(400, 4001),
+      FIRST,
+      { kind: "record", outcome: { state: "failed", errorCode: 4001 } },
+    ],
+    [
+      "code 3004 (frequency limit)",
+      "messages",
+      "at_most_once",
+      () => http(400, 3004),
+      FIRST,
+      { kind: "record", outcome: { state: "failed", errorCode: 3004 } },
+    ],
+    [
+      "refused before sending",
+      "legacy",
+      "at_most_once",
+      () => new ProviderRequestError("custom_args", "is over 1 KB"),
+      FIRST,
+      { kind: "record", outcome: { state: "failed", errorMessage: "custom_args: is over 1 KB" } },
+    ],
+    [
+      "a bug, not a provider answer",
+      "messages",
+      "at_most_once",
+      () => new TypeError("boom"),
+      FIRST,
+      {
+        kind: "record",
+        unexpected: true,
+        outcome: { state: "failed", errorMessage: "unexpected error while sending" },
+      },
+    ],
   ];
   it.each(rows)("%s (%s, %s)", (_name, provider, onUnknown, error, attempt, expected) => {
     expect(decideAfterSend(batch(provider, { onUnknown }), { error: error() }, attempt)).toMatchObject(expected);
@@ -148,14 +325,33 @@ describe("decideAfterSend: provider errors", () => {
 });
 
 describe("decideAfterSend: provider results", () => {
-  const result = (overrides: Partial<BatchSendResult>): BatchSendResult => ({ totalCount: 3, acceptedCount: 3, accepted: [], failed: [], ...overrides });
+  const result = (overrides: Partial<BatchSendResult>): BatchSendResult => ({
+    totalCount: 3,
+    acceptedCount: 3,
+    accepted: [],
+    failed: [],
+    ...overrides,
+  });
 
   it("all accepted → sent, the rest of the batch accepted, ids kept", () => {
-    const decision = decideAfterSend(batch("messages"), { result: result({ planId: "p1", messageId: "m1", taskId: "t1" }) }, FIRST);
+    const decision = decideAfterSend(
+      batch("messages"),
+      { result: result({ planId: "p1", messageId: "m1", taskId: "t1" }) },
+      FIRST,
+    );
     expect(decision).toEqual({
       kind: "record",
       // expect.objectContaining is typed `any`: `unknown` keeps it out of the object's inferred type.
-      outcome: expect.objectContaining({ state: "sent", planId: "p1", messageId: "m1", taskId: "t1", totalCount: 3, acceptedCount: 3, errorMessage: null, rest: { state: "accepted" } }) as unknown,
+      outcome: expect.objectContaining({
+        state: "sent",
+        planId: "p1",
+        messageId: "m1",
+        taskId: "t1",
+        totalCount: 3,
+        acceptedCount: 3,
+        errorMessage: null,
+        rest: { state: "accepted" },
+      }) as unknown,
     });
   });
 
@@ -167,7 +363,10 @@ describe("decideAfterSend: provider results", () => {
 
   it("accepted_count below total_count without failed items → partial with the shortfall named", () => {
     const decision = decideAfterSend(batch("messages"), { result: result({ acceptedCount: 2 }) }, FIRST);
-    expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", errorMessage: "provider accepted 2 of 3 numbers" } });
+    expect(decision).toMatchObject({
+      kind: "record",
+      outcome: { state: "partial", errorMessage: "provider accepted 2 of 3 numbers" },
+    });
   });
 
   it("a single-recipient batch stopped by a retryable error keeps what was settled and retries only the untried", () => {
@@ -180,13 +379,22 @@ describe("decideAfterSend: provider results", () => {
       progress: { accepted, failed: [], unknown: ambiguous },
     });
     // At least once: the unanswered request is not settled as unknown; it stays pending and is sent again.
-    expect(decideAfterSend(batch("custom", { onUnknown: "resend" }), sent, FIRST)).toMatchObject({ kind: "retry", progress: { unknown: [] } });
+    expect(decideAfterSend(batch("custom", { onUnknown: "resend" }), sent, FIRST)).toMatchObject({
+      kind: "retry",
+      progress: { unknown: [] },
+    });
     // Out of attempts: the campaign pauses; the untried recipients stay pending for resume (never sent, so not unknown).
     expect(decideAfterSend(batch("custom"), sent, LAST)).toMatchObject({ kind: "pause", progress: { accepted } });
   });
 
   it("a single-recipient batch stopped by an account error pauses after recording what was settled", () => {
-    const sent = { result: result({ accepted: [{ phone: "+6581000001" }], unsettled: { error: http(401, 2001), count: 2 } }) };
-    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({ kind: "pause", code: 2001, progress: { accepted: [{ phone: "+6581000001" }] } });
+    const sent = {
+      result: result({ accepted: [{ phone: "+6581000001" }], unsettled: { error: http(401, 2001), count: 2 } }),
+    };
+    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({
+      kind: "pause",
+      code: 2001,
+      progress: { accepted: [{ phone: "+6581000001" }] },
+    });
   });
 });

@@ -16,11 +16,20 @@ describe("a whole campaign: CSV → Postgres → BullMQ → sandbox provider →
 
   it("sends 2,500 recipients in batches of 1000, 1000 and 500, each number exactly once", async () => {
     const numbers = singaporeNumbers(2_500);
-    const file = await env.writeCsv("2500.csv", csvOf(["name", "phone"], numbers.map((n, i) => [`user${i}`, n])));
+    const file = await env.writeCsv(
+      "2500.csv",
+      csvOf(
+        ["name", "phone"],
+        numbers.map((n, i) => [`user${i}`, n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file });
     expect(campaign.recipientCount).toBe(2_500);
 
-    const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId }, orderBy: { sequence: "asc" } });
+    const batches = await env.db.prisma.batch.findMany({
+      where: { campaignId: campaign.campaignId },
+      orderBy: { sequence: "asc" },
+    });
     expect(batches.map((b) => b.size)).toEqual([1000, 1000, 500]);
     // File order is kept: the first batch holds the first 1000 rows.
     const firstBatchRows = await env.db.prisma.recipient.aggregate({
@@ -45,7 +54,11 @@ describe("a whole campaign: CSV → Postgres → BullMQ → sandbox provider →
     expect(Object.values(ledger).every((times) => times === 1)).toBe(true);
 
     const sent = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
-    expect(sent.every((b) => b.state === "sent" && b.planId && b.totalCount === b.size && b.acceptedCount === b.size && b.sentAt)).toBe(true);
+    expect(
+      sent.every(
+        (b) => b.state === "sent" && b.planId && b.totalCount === b.size && b.acceptedCount === b.size && b.sentAt,
+      ),
+    ).toBe(true);
     const counters = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
     expect(counters).toMatchObject({ acceptedCount: 2_500, failedCount: 0, batchCount: 3 });
     expect(counters.finishedAt).not.toBeNull();
@@ -53,7 +66,13 @@ describe("a whole campaign: CSV → Postgres → BullMQ → sandbox provider →
 
   it("retries a batch whose first attempt gets HTTP 500, and no number is received twice", async () => {
     const numbers = singaporeNumbers(300, 10_000);
-    const file = await env.writeCsv("retry.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "retry.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     env.sandbox.failNext(1, "error");
     const campaign = await launchCampaign(env, { file });
     const worker = await startWorker(env);
@@ -77,17 +96,30 @@ describe("a whole campaign: CSV → Postgres → BullMQ → sandbox provider →
       "messy.csv",
       csvOf(
         ["name", "phone"],
-        [["a", "+65 8123 4567"], ["b", "+6581234567"], ["c", "not a number"], ["d", ""], ["e", "006581234568"], ["f", "+65 8123-4569"]],
+        [
+          ["a", "+65 8123 4567"],
+          ["b", "+6581234567"],
+          ["c", "not a number"],
+          ["d", ""],
+          ["e", "006581234568"],
+          ["f", "+65 8123-4569"],
+        ],
       ),
     );
     const campaign = await launchCampaign(env, { file });
     expect(campaign).toMatchObject({ totalRows: 6, recipientCount: 3, duplicateCount: 1, rejectedCount: 2 });
-    const rejects = await env.db.prisma.reject.findMany({ where: { campaignId: campaign.campaignId }, orderBy: { rowNumber: "asc" } });
+    const rejects = await env.db.prisma.reject.findMany({
+      where: { campaignId: campaign.campaignId },
+      orderBy: { rowNumber: "asc" },
+    });
     expect(rejects.map((r) => [r.rowNumber, r.rawValue, r.reason])).toEqual([
       [3, "not a number", "phone number contains letters or symbols"],
       [4, "", "empty phone number"],
     ]);
-    const phones = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId }, orderBy: { rowNumber: "asc" } });
+    const phones = await env.db.prisma.recipient.findMany({
+      where: { campaignId: campaign.campaignId },
+      orderBy: { rowNumber: "asc" },
+    });
     expect(phones.map((p) => [p.rowNumber, p.phone])).toEqual([
       [1, "+6581234567"],
       [5, "+6581234568"],

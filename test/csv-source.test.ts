@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CsvInputError, readCsvHeader, readCsvRecipients, type CsvSourceOptions, type IngestRow } from "../src/recipients/csv-source.ts";
+import {
+  CsvInputError,
+  readCsvHeader,
+  readCsvRecipients,
+  type CsvSourceOptions,
+  type IngestRow,
+} from "../src/recipients/csv-source.ts";
 import { detectDelimiter } from "../src/recipients/delimiter.ts";
 import { firstInvalidUtf8 } from "../src/recipients/utf8-guard.ts";
 
@@ -24,7 +30,8 @@ async function fileOf(content: string | Uint8Array): Promise<string> {
 
 async function readAll(content: string | Uint8Array, options: Partial<CsvSourceOptions> = {}): Promise<IngestRow[]> {
   const rows: IngestRow[] = [];
-  for await (const row of readCsvRecipients(await fileOf(content), { phoneColumn: "phone", ...options })) rows.push(row);
+  for await (const row of readCsvRecipients(await fileOf(content), { phoneColumn: "phone", ...options }))
+    rows.push(row);
   return rows;
 }
 
@@ -44,7 +51,13 @@ describe("readCsvRecipients: file formats", () => {
     const withBom = await readAll("\uFEFFphone,name\n+6581234567,Ésa\n");
     const without = await readAll("phone,name\n+6581234567,Ésa\n", { paramColumns: { name: "name" } });
     expect(phones(withBom)).toEqual(["+6581234567"]);
-    expect(without[0]).toEqual({ rowNumber: 1, raw: "+6581234567", phone: "+6581234567", rejectReason: null, params: { name: "Ésa" } });
+    expect(without[0]).toEqual({
+      rowNumber: 1,
+      raw: "+6581234567",
+      phone: "+6581234567",
+      rejectReason: null,
+      params: { name: "Ésa" },
+    });
   });
 
   it.each([
@@ -52,9 +65,12 @@ describe("readCsvRecipients: file formats", () => {
     ["semicolon", ";"],
     ["tab", "\t"],
   ])("detects the %s delimiter from the header", async (_name, d) => {
-    const rows = await readAll(`name${d}phone${d}city\nAna${d}+65 8123 4567${d}Singapore\nBo${d}+6581234568${d}Jurong\n`, {
-      paramColumns: { name: "name", city: "city" },
-    });
+    const rows = await readAll(
+      `name${d}phone${d}city\nAna${d}+65 8123 4567${d}Singapore\nBo${d}+6581234568${d}Jurong\n`,
+      {
+        paramColumns: { name: "name", city: "city" },
+      },
+    );
     expect(rows.map((r) => [r.phone, r.params])).toEqual([
       ["+6581234567", { name: "Ana", city: "Singapore" }],
       ["+6581234568", { name: "Bo", city: "Jurong" }],
@@ -62,7 +78,9 @@ describe("readCsvRecipients: file formats", () => {
   });
 
   it("keeps a ; inside a comma file's field (quoted or not), and a , inside a ; file's quoted field", async () => {
-    const comma = await readAll('phone,note\n+6581234567,"a;b;c"\n+6581234568,x;y\n', { paramColumns: { note: "note" } });
+    const comma = await readAll('phone,note\n+6581234567,"a;b;c"\n+6581234568,x;y\n', {
+      paramColumns: { note: "note" },
+    });
     expect(comma.map((r) => r.params)).toEqual([{ note: "a;b;c" }, { note: "x;y" }]);
     const semicolon = await readAll('phone;note\n+6581234567;"Tan, Ah Kow"\n', { paramColumns: { note: "note" } });
     expect(semicolon[0]?.params).toEqual({ note: "Tan, Ah Kow" });
@@ -76,7 +94,9 @@ describe("readCsvRecipients: file formats", () => {
   });
 
   it("reads quoted fields with embedded newlines and keeps counting rows, not lines", async () => {
-    const rows = await readAll('phone,address\n+6581234567,"1 Main St\nUnit 2"\n+6581234568,"x"\n', { paramColumns: { address: "address" } });
+    const rows = await readAll('phone,address\n+6581234567,"1 Main St\nUnit 2"\n+6581234568,"x"\n', {
+      paramColumns: { address: "address" },
+    });
     expect(rows.map((r) => [r.rowNumber, r.phone, r.params?.address])).toEqual([
       [1, "+6581234567", "1 Main St\nUnit 2"],
       [2, "+6581234568", "x"],
@@ -84,7 +104,9 @@ describe("readCsvRecipients: file formats", () => {
   });
 
   it("reads CRLF line endings", async () => {
-    const rows = await readAll("phone,name\r\n+6581234567,Ana\r\n+6581234568,Bo\r\n", { paramColumns: { name: "name" } });
+    const rows = await readAll("phone,name\r\n+6581234567,Ana\r\n+6581234568,Bo\r\n", {
+      paramColumns: { name: "name" },
+    });
     expect(rows.map((r) => [r.phone, r.params?.name])).toEqual([
       ["+6581234567", "Ana"],
       ["+6581234568", "Bo"],
@@ -161,7 +183,9 @@ describe("readCsvRecipients: columns", () => {
   });
 
   it("rejects a row whose country code is unknown, naming the code", async () => {
-    const rows = await readAll("phone,country\n81234567,XX\n81234568,Singapore\n81234569,SG\n", { countryColumn: "country" });
+    const rows = await readAll("phone,country\n81234567,XX\n81234568,Singapore\n81234569,SG\n", {
+      countryColumn: "country",
+    });
     expect(rows.map((r) => [r.rowNumber, r.phone, r.rejectReason])).toEqual([
       [1, null, 'unknown country code "XX"'],
       [2, null, 'unknown country code "Singapore"'],
@@ -181,17 +205,29 @@ describe("readCsvRecipients: columns", () => {
       "not a mobile number (toll-free)",
       null,
     ]);
-    expect(phones(await readAll(content, { requireMobile: false }))).toEqual(["+6561234567", "+6518001234567", "+6581234567"]);
+    expect(phones(await readAll(content, { requireMobile: false }))).toEqual([
+      "+6561234567",
+      "+6518001234567",
+      "+6581234567",
+    ]);
   });
 
   it("readCsvHeader gives the header names as written", async () => {
-    expect(await readCsvHeader(await fileOf("\uFEFF Phone ;First Name;x\n1;2;3\n"))).toEqual(["Phone", "First Name", "x"]);
+    expect(await readCsvHeader(await fileOf("\uFEFF Phone ;First Name;x\n1;2;3\n"))).toEqual([
+      "Phone",
+      "First Name",
+      "x",
+    ]);
   });
 });
 
 describe("readCsvRecipients: files it must refuse", () => {
   it("fails on invalid UTF-8, naming the line", async () => {
-    const latin1 = Buffer.concat([Buffer.from("phone,name\n+6581234567,Ana\n+6581234568,Jos"), Buffer.from([0xe9]), Buffer.from("\n")]);
+    const latin1 = Buffer.concat([
+      Buffer.from("phone,name\n+6581234567,Ana\n+6581234568,Jos"),
+      Buffer.from([0xe9]),
+      Buffer.from("\n"),
+    ]);
     const error = await failure(latin1, { paramColumns: { name: "name" } });
     expect(error.message).toContain("invalid UTF-8 at line 3");
     expect(error.line).toBe(3);
@@ -199,7 +235,11 @@ describe("readCsvRecipients: files it must refuse", () => {
 
   it("names the right line when the bad byte is far into the file, and when a file ends inside a character", async () => {
     const lines = Array.from({ length: 40_000 }, (_, i) => `+65${80_000_000 + i},Zoë`);
-    const far = Buffer.concat([Buffer.from(`phone,name\n${lines.join("\n")}\n+6589999999,`), Buffer.from([0xc0, 0xaf]), Buffer.from("\n")]);
+    const far = Buffer.concat([
+      Buffer.from(`phone,name\n${lines.join("\n")}\n+6589999999,`),
+      Buffer.from([0xc0, 0xaf]),
+      Buffer.from("\n"),
+    ]);
     expect((await failure(far)).line).toBe(40_002);
     const cut = Buffer.concat([Buffer.from("phone,name\n+6581234567,caf"), Buffer.from([0xc3])]);
     expect((await failure(cut)).message).toContain("invalid UTF-8 at line 2");
@@ -228,7 +268,10 @@ describe("readCsvRecipients: files it must refuse", () => {
   });
 
   it.each([
-    ["a PNG image", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52])],
+    [
+      "a PNG image",
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52]),
+    ],
     ["a zip or .xlsx workbook", Buffer.concat([Buffer.from("PK\x03\x04\x14\x00\x06\x00"), Buffer.alloc(64, 0)])],
     ["binary data", Buffer.concat([Buffer.from("phone\n+6581234567\n"), Buffer.from([0, 1, 2, 3])])],
     ["UTF-16 text", Buffer.from("\uFEFFphone\n+6581234567\n", "utf16le")],
@@ -280,7 +323,10 @@ describe("readCsvRecipients: files it must refuse", () => {
 });
 
 describe("readCsvRecipients: any content", () => {
-  async function onlyCsvInputErrors(content: string | Uint8Array, options: Partial<CsvSourceOptions> = {}): Promise<void> {
+  async function onlyCsvInputErrors(
+    content: string | Uint8Array,
+    options: Partial<CsvSourceOptions> = {},
+  ): Promise<void> {
     try {
       await readAll(content, options);
     } catch (error) {
@@ -298,14 +344,35 @@ describe("readCsvRecipients: any content", () => {
   });
 
   it("never throws anything but CsvInputError for CSV-like text", async () => {
-    const csvChar = fc.constantFrom('"', ",", ";", "\t", "\n", "\r", " ", "+", "6", "5", "8", "1", "a", "é", "\uFEFF", "\u0000", "x");
+    const csvChar = fc.constantFrom(
+      '"',
+      ",",
+      ";",
+      "\t",
+      "\n",
+      "\r",
+      " ",
+      "+",
+      "6",
+      "5",
+      "8",
+      "1",
+      "a",
+      "é",
+      "\uFEFF",
+      "\u0000",
+      "x",
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom("phone,name,country\n", "phone;name;country\n", "phone\tname\tcountry\n", "phone\n", ""),
         fc.string({ unit: csvChar, maxLength: 200 }),
         fc.boolean(),
         (header, body, withOptions) =>
-          onlyCsvInputErrors(header + body, withOptions ? { countryColumn: "country", paramColumns: { n: "name" }, defaultRegion: "SG" } : {}),
+          onlyCsvInputErrors(
+            header + body,
+            withOptions ? { countryColumn: "country", paramColumns: { n: "name" }, defaultRegion: "SG" } : {},
+          ),
       ),
       { numRuns: 200 },
     );
@@ -313,7 +380,9 @@ describe("readCsvRecipients: any content", () => {
 
   it("never throws anything but CsvInputError for arbitrary text", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ unit: "binary", maxLength: 200 }), (text) => onlyCsvInputErrors(`phone,name\n${text}`)),
+      fc.asyncProperty(fc.string({ unit: "binary", maxLength: 200 }), (text) =>
+        onlyCsvInputErrors(`phone,name\n${text}`),
+      ),
       { numRuns: 200 },
     );
   });

@@ -20,8 +20,19 @@ describe("v1/custom-messages: one recipient per request", () => {
     const numbers = singaporeNumbers(60, 40_000);
     env.sandbox.refuseNumbers([numbers[5]!, numbers[42]!]);
     env.sandbox.failNext(1, "error");
-    const file = await env.writeCsv("custom.csv", csvOf(["phone"], numbers.map((n) => [n])));
-    const campaign = await launchCampaign(env, { file, provider: "custom", templateId: "notification-template", params: { order: "9" } });
+    const file = await env.writeCsv(
+      "custom.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
+    const campaign = await launchCampaign(env, {
+      file,
+      provider: "custom",
+      templateId: "notification-template",
+      params: { order: "9" },
+    });
     const worker = await startWorker(env);
     try {
       const report = await waitForCampaignEnd(env, campaign.campaignId);
@@ -29,9 +40,13 @@ describe("v1/custom-messages: one recipient per request", () => {
     } finally {
       await worker.stop();
     }
-    const accepted = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId, state: "accepted" } });
+    const accepted = await env.db.prisma.recipient.findMany({
+      where: { campaignId: campaign.campaignId, state: "accepted" },
+    });
     expect(accepted.every((r) => /^\d{19}$/.test(r.messageId ?? "") && r.sendChannel === "sms")).toBe(true);
-    const failed = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId, state: "failed" } });
+    const failed = await env.db.prisma.recipient.findMany({
+      where: { campaignId: campaign.campaignId, state: "failed" },
+    });
     expect(failed.map((r) => r.failureCode)).toEqual([3002, 3002]);
     const ledger = await sandboxLedger(env, "custom");
     expect(Object.keys(ledger)).toHaveLength(58);
@@ -43,7 +58,13 @@ describe("v1/custom-messages: one recipient per request", () => {
   it("a response lost for one recipient makes only that recipient unknown; the untried ones are sent once", async () => {
     const numbers = singaporeNumbers(40, 41_000);
     env.sandbox.failNext(1, "lose-response");
-    const file = await env.writeCsv("lost-one.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "lost-one.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     const campaign = await launchCampaign(env, { file, provider: "custom", templateId: "notification-template" });
     const worker = await startWorker(env);
     try {
@@ -75,19 +96,32 @@ describe("v1/custom-messages: one recipient per request", () => {
     const registry = createProviders(env.config);
     try {
       const deps = { db: env.db, log: env.log, providers: registry.providers, providerTimeoutMs: 3_000 };
-      const result = await sendOneMessage(deps, { to: "Support@Example.com", templateId: "code-otp", params: { code: "123456" } });
+      const result = await sendOneMessage(deps, {
+        to: "Support@Example.com",
+        templateId: "code-otp",
+        params: { code: "123456" },
+      });
       expect(result).toMatchObject({ to: "support@example.com", state: "accepted", sendChannel: "email" });
       expect(result.messageId).toMatch(/^\d{19}$/);
       expect(await sandboxLedger(env, "custom")).toEqual({ "support@example.com": 1 });
 
-      const phone = await sendOneMessage(deps, { to: "8123 4567", templateId: "notification-template", params: {}, defaultRegion: "SG" });
+      const phone = await sendOneMessage(deps, {
+        to: "8123 4567",
+        templateId: "notification-template",
+        params: {},
+        defaultRegion: "SG",
+      });
       expect(phone).toMatchObject({ to: "+6581234567", state: "accepted", sendChannel: "sms" });
 
       const refused = await sendOneMessage(deps, { to: "+6581234568", templateId: "code-otp", params: {} });
       expect(refused).toMatchObject({ state: "failed", failureCode: 3002 });
 
-      await expect(sendOneMessage(deps, { to: "not@an", templateId: "x", params: {} })).rejects.toThrow(RecipientInputError);
-      await expect(sendOneMessage(deps, { to: "12", templateId: "x", params: {} })).rejects.toThrow(/not a valid phone number/);
+      await expect(sendOneMessage(deps, { to: "not@an", templateId: "x", params: {} })).rejects.toThrow(
+        RecipientInputError,
+      );
+      await expect(sendOneMessage(deps, { to: "12", templateId: "x", params: {} })).rejects.toThrow(
+        /not a valid phone number/,
+      );
     } finally {
       await registry.close();
     }

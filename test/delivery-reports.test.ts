@@ -23,7 +23,12 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
 
   beforeAll(async () => {
     env = await createTestEnv("delivery", {
-      env: { CALLBACK_USERNAME: CALLBACK.username, CALLBACK_SECRET: CALLBACK.secret, DELIVERY_SWEEP_INTERVAL_MS: "1000", DELIVERY_RETRY_MS: "200" },
+      env: {
+        CALLBACK_USERNAME: CALLBACK.username,
+        CALLBACK_SECRET: CALLBACK.secret,
+        DELIVERY_SWEEP_INTERVAL_MS: "1000",
+        DELIVERY_RETRY_MS: "200",
+      },
       sandbox: { clock },
     });
     api = await startApiServer(env.config, env.log, { port: 0, nowMs: clock });
@@ -40,15 +45,31 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
   async function settled(campaignId: string) {
     await waitFor(() => Promise.resolve(env.sandbox.callbacks.idle() ? true : undefined), 120_000, 200);
     try {
-      return await waitFor(async () => ((await countDeliveryEvents(env.db.pool, campaignId)).pending === 0 ? true : undefined), 60_000, 200);
+      return await waitFor(
+        async () => ((await countDeliveryEvents(env.db.pool, campaignId)).pending === 0 ? true : undefined),
+        60_000,
+        200,
+      );
     } catch (error) {
-      console.log("not settled", await countDeliveryEvents(env.db.pool), env.logOutput().split("\n").filter((l) => /delivery/i.test(l)).slice(0, 5).join("\n"));
+      console.log(
+        "not settled",
+        await countDeliveryEvents(env.db.pool),
+        env
+          .logOutput()
+          .split("\n")
+          .filter((l) => /delivery/i.test(l))
+          .slice(0, 5)
+          .join("\n"),
+      );
       throw error;
     }
   }
 
   async function statesByPhone(campaignId: string): Promise<Map<string, string>> {
-    const { rows } = await env.db.pool.query<{ phone: string; state: string }>(`SELECT phone, state FROM recipients WHERE campaign_id = $1`, [campaignId]);
+    const { rows } = await env.db.pool.query<{ phone: string; state: string }>(
+      `SELECT phone, state FROM recipients WHERE campaign_id = $1`,
+      [campaignId],
+    );
     return new Map(rows.map((r) => [r.phone, r.state]));
   }
 
@@ -66,7 +87,13 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
       },
     });
     const phones = singaporeNumbers(RECIPIENTS);
-    const file = await env.writeCsv("big.csv", csvOf(["phone"], phones.map((p) => [p])));
+    const file = await env.writeCsv(
+      "big.csv",
+      csvOf(
+        ["phone"],
+        phones.map((p) => [p]),
+      ),
+    );
     const started = Date.now();
     const campaign = await launchCampaign(env, { file, name: "delivery e2e" });
     const end = await waitForCampaignEnd(env, campaign.campaignId, 120_000);
@@ -82,7 +109,8 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
     const states = await statesByPhone(campaign.campaignId);
     const expected = { delivered: "delivered", undelivered: "undelivered", none: "accepted" } as const;
     let wrong = 0;
-    for (const phone of phones) if (states.get(phone) !== expected[env.sandbox.callbacks.decisionOf(phone)!]) wrong += 1;
+    for (const phone of phones)
+      if (states.get(phone) !== expected[env.sandbox.callbacks.decisionOf(phone)!]) wrong += 1;
     expect(wrong).toBe(0);
 
     const status = await getCampaignStatus(env.db, campaign.campaignId);
@@ -105,7 +133,11 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
     expect(Number(rows[0]!.with_cost)).toBe(stats.decided.delivered + stats.decided.undelivered);
 
     // The never-reported ones become no_report after the timeout (0 here); the rate counts them as not delivered.
-    const swept = await sweepDeliveryReports(env.db, { noReportAfterMs: 0, nonceMaxAgeMs: 600_000, rawRetentionMs: 86_400_000 });
+    const swept = await sweepDeliveryReports(env.db, {
+      noReportAfterMs: 0,
+      nonceMaxAgeMs: 600_000,
+      rawRetentionMs: 86_400_000,
+    });
     expect(swept.noReport).toBe(stats.decided.none);
     const after = await getCampaignStatus(env.db, campaign.campaignId);
     expect(after.delivery.noReport).toBe(stats.decided.none);

@@ -48,7 +48,8 @@ describe("delivery status ranks", () => {
   });
 
   it("opt-out replies are the whole reply, case-insensitive", () => {
-    for (const reply of ["STOP", "stop", " Stop\n", "unsubscribe", "Cancel", "END", "quit"]) expect(isOptOutReply(reply)).toBe(true);
+    for (const reply of ["STOP", "stop", " Stop\n", "unsubscribe", "Cancel", "END", "quit"])
+      expect(isOptOutReply(reply)).toBe(true);
     for (const reply of ["stop please", "STOPP", "", "yes"]) expect(isOptOutReply(reply)).toBe(false);
     expect(isOptOutReply("arrêt", ["ARRÊT"])).toBe(true);
   });

@@ -24,7 +24,11 @@ describe("classifyProviderError: one row per documented case", () => {
     ["legacy HTTP 400 code 32002", http(400, 32002), "fail-batch"],
     ["other 4xx", http(404), "fail-batch"],
     ["2xx with an undocumented non-zero code", http(200, 1), "mark-unknown"],
-    ["unreadable 2xx body", new ProviderError({ api: "messages", kind: "invalid-response", status: 200 }), "mark-unknown"],
+    [
+      "unreadable 2xx body",
+      new ProviderError({ api: "messages", kind: "invalid-response", status: 200 }),
+      "mark-unknown",
+    ],
     ["HTTP 401 without a code", http(401), "pause-campaign"],
     ["request refused before sending", new ProviderRequestError("custom_args", "is over 1 KB"), "fail-batch"],
     ["not a provider error", new Error("boom"), "fail-batch"],
@@ -34,14 +38,22 @@ describe("classifyProviderError: one row per documented case", () => {
 
   it.each([
     ["timeout", new ProviderError({ api: "messages", kind: "timeout", requestMayHaveArrived: true })],
-    ["connection reset", new ProviderError({ api: "messages", kind: "network", detail: "UND_ERR_SOCKET", requestMayHaveArrived: true })],
+    [
+      "connection reset",
+      new ProviderError({ api: "messages", kind: "network", detail: "UND_ERR_SOCKET", requestMayHaveArrived: true }),
+    ],
   ])("a %s after the request left: retried only where resending is safe, otherwise unknown", (_name, error) => {
     expect(classifyProviderError(error, { resendIsSafe: true }).action).toBe("retry");
     expect(classifyProviderError(error, { resendIsSafe: false }).action).toBe("mark-unknown");
   });
 
   it("a connection refused is always retried: the provider never saw the request", () => {
-    const refused = new ProviderError({ api: "messages", kind: "network", detail: "ECONNREFUSED", requestMayHaveArrived: false });
+    const refused = new ProviderError({
+      api: "messages",
+      kind: "network",
+      detail: "ECONNREFUSED",
+      requestMayHaveArrived: false,
+    });
     expect(classifyProviderError(refused, { resendIsSafe: false }).action).toBe("retry");
   });
 

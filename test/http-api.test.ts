@@ -15,7 +15,13 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
   beforeAll(async () => {
     env = await createTestEnv("http_api");
     api = await startTestApi(env);
-    const contacts = await env.writeCsv("contacts.csv", csvOf(["phone"], singaporeNumbers(30).map((p) => [p])));
+    const contacts = await env.writeCsv(
+      "contacts.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(30).map((p) => [p]),
+      ),
+    );
     await importContactsFromCsv(env.db, contacts, { phoneColumn: "phone", tags: ["vip"] });
   });
   afterAll(async () => {
@@ -43,7 +49,9 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
   it("refuses a missing, wrong or revoked token with the same 401, and too little role with 403", async () => {
     const none = await api.json<ApiError>("GET", "/api/v1/campaigns", { token: null });
     const wrong = await api.json<ApiError>("GET", "/api/v1/campaigns", { token: `smsb_${"A".repeat(43)}` });
-    const created = await api.json<{ token: string }>("POST", "/api/v1/tokens", { body: { name: "to-revoke", role: "operator" } });
+    const created = await api.json<{ token: string }>("POST", "/api/v1/tokens", {
+      body: { name: "to-revoke", role: "operator" },
+    });
     expect(created.status).toBe(201);
     expect(created.body.token).toMatch(/^smsb_[\w-]{43}$/);
     expect((await api.json("GET", "/api/v1/campaigns", { token: created.body.token })).status).toBe(200);
@@ -55,15 +63,22 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     }
     expect(none.body.error.code).toBe("unauthorized");
 
-    const viewerLaunch = await api.json<ApiError>("POST", "/api/v1/campaigns", { token: api.tokens.viewer, body: audienceLaunch() });
+    const viewerLaunch = await api.json<ApiError>("POST", "/api/v1/campaigns", {
+      token: api.tokens.viewer,
+      body: audienceLaunch(),
+    });
     expect(viewerLaunch.status).toBe(403);
     expect(viewerLaunch.body.error.code).toBe("forbidden");
-    expect((await api.json("GET", "/api/v1/campaigns/" + randomUUID() + "/report.csv", { token: api.tokens.viewer })).status).toBe(403);
+    expect(
+      (await api.json("GET", "/api/v1/campaigns/" + randomUUID() + "/report.csv", { token: api.tokens.viewer })).status,
+    ).toBe(403);
     expect((await api.json("GET", "/api/v1/tokens", { token: api.tokens.operator })).status).toBe(403);
   });
 
   it("stores tokens only as their SHA-256, a display prefix, role and times", async () => {
-    const { rows } = await env.db.pool.query<{ token_hash: string; prefix: string; last_used_at: Date | null }>(`SELECT * FROM api_tokens`);
+    const { rows } = await env.db.pool.query<{ token_hash: string; prefix: string; last_used_at: Date | null }>(
+      `SELECT * FROM api_tokens`,
+    );
     const secrets = Object.values(api.tokens);
     for (const row of rows) {
       for (const value of Object.values(row)) for (const secret of secrets) expect(String(value)).not.toContain(secret);
@@ -76,16 +91,34 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
   });
 
   it("launches from an audience, lists, shows, and audits it", async () => {
-    const launched = await api.json<Launched>("POST", "/api/v1/campaigns", { token: api.tokens.operator, body: audienceLaunch({ name: "api audience" }) });
+    const launched = await api.json<Launched>("POST", "/api/v1/campaigns", {
+      token: api.tokens.operator,
+      body: audienceLaunch({ name: "api audience" }),
+    });
     expect(launched.status).toBe(201);
     expect(launched.body).toMatchObject({ dryRun: false, recipients: 30, requests: 1, enqueued: true });
     const id = launched.body.campaignId;
     const shown = await api.json("GET", `/api/v1/campaigns/${id}`, { token: api.tokens.viewer });
-    expect(shown.body).toMatchObject({ id, name: "api audience", status: "scheduled", recipients: { total: 30, pending: 30 } });
-    const list = await api.json<{ campaigns: { id: string }[] }>("GET", "/api/v1/campaigns?status=scheduled&limit=5", { token: api.tokens.viewer });
+    expect(shown.body).toMatchObject({
+      id,
+      name: "api audience",
+      status: "scheduled",
+      recipients: { total: 30, pending: 30 },
+    });
+    const list = await api.json<{ campaigns: { id: string }[] }>("GET", "/api/v1/campaigns?status=scheduled&limit=5", {
+      token: api.tokens.viewer,
+    });
     expect(list.body.campaigns.map((c: { id: string }) => c.id)).toContain(id);
-    const audit = await api.json<{ entries: unknown[] }>("GET", `/api/v1/audit?campaignId=${id}`, { token: api.tokens.viewer });
-    expect(audit.body.entries).toEqual([expect.objectContaining({ action: "campaign.create", campaignId: id, actor: expect.stringMatching(/^test-operator-/) as unknown })]);
+    const audit = await api.json<{ entries: unknown[] }>("GET", `/api/v1/audit?campaignId=${id}`, {
+      token: api.tokens.viewer,
+    });
+    expect(audit.body.entries).toEqual([
+      expect.objectContaining({
+        action: "campaign.create",
+        campaignId: id,
+        actor: expect.stringMatching(/^test-operator-/) as unknown,
+      }),
+    ]);
   });
 
   it("returns the first campaign to a create retried with the same Idempotency-Key; another body is 422", async () => {
@@ -100,14 +133,24 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     const third = await api.json<Launched>("POST", "/api/v1/campaigns", { token: api.tokens.operator, body, headers });
     expect(third).toMatchObject({ status: 200, body: { campaignId: first.body.campaignId } });
     expect(third.headers.get("idempotent-replayed")).toBe("true");
-    const { rows } = await env.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM campaigns WHERE name = 'idempotent'`);
+    const { rows } = await env.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM campaigns WHERE name = 'idempotent'`,
+    );
     expect(rows[0]?.n).toBe(1);
 
-    const changed = await api.json<ApiError>("POST", "/api/v1/campaigns", { token: api.tokens.operator, body: { ...body, name: "other" }, headers });
+    const changed = await api.json<ApiError>("POST", "/api/v1/campaigns", {
+      token: api.tokens.operator,
+      body: { ...body, name: "other" },
+      headers,
+    });
     expect(changed.status).toBe(422);
     expect(changed.body.error).toMatchObject({ code: "idempotency_key_reused", field: "Idempotency-Key" });
     // Keys are per token: the same key from another token is a new campaign.
-    const otherToken = await api.json<Launched>("POST", "/api/v1/campaigns", { token: api.tokens.admin, body, headers });
+    const otherToken = await api.json<Launched>("POST", "/api/v1/campaigns", {
+      token: api.tokens.admin,
+      body,
+      headers,
+    });
     expect(otherToken.status).toBe(201);
     expect(otherToken.body.campaignId).not.toBe(first.body.campaignId);
   });
@@ -121,7 +164,9 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     const noTemplate = await api.json<ApiError>("POST", "/api/v1/campaigns", { body: { audience: "vip" } });
     expect(noTemplate.status).toBe(400);
     expect(noTemplate.body.error.field).toBe("templateId");
-    const bothSources = await api.json<ApiError>("POST", "/api/v1/campaigns", { body: audienceLaunch({ uploadId: randomUUID() }) });
+    const bothSources = await api.json<ApiError>("POST", "/api/v1/campaigns", {
+      body: audienceLaunch({ uploadId: randomUUID() }),
+    });
     expect(bothSources.status).toBe(400);
     expect(bothSources.body.error.code).toBe("invalid_source");
     const badId = await api.json<ApiError>("GET", "/api/v1/campaigns/not-a-uuid");
@@ -131,23 +176,37 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     expect(notJson.status).toBe(400);
     const badToken = await api.json<ApiError>("POST", "/api/v1/tokens", { body: { name: "x", role: "root" } });
     expect(badToken.body.error.field).toBe("role");
-    const noAudience = await api.json<ApiError>("POST", "/api/v1/campaigns", { body: audienceLaunch({ audience: "nobody-has-this-tag" }) });
+    const noAudience = await api.json<ApiError>("POST", "/api/v1/campaigns", {
+      body: audienceLaunch({ audience: "nobody-has-this-tag" }),
+    });
     expect(noAudience.status).toBeGreaterThanOrEqual(400);
     expect(noAudience.status).toBeLessThan(500);
 
     const unknown = randomUUID();
-    for (const path of [`/api/v1/campaigns/${unknown}`, `/api/v1/campaigns/${unknown}/events`, `/api/v1/campaigns/${unknown}/report.csv`, `/api/v1/campaigns/${unknown}/rejects.csv`]) {
+    for (const path of [
+      `/api/v1/campaigns/${unknown}`,
+      `/api/v1/campaigns/${unknown}/events`,
+      `/api/v1/campaigns/${unknown}/report.csv`,
+      `/api/v1/campaigns/${unknown}/rejects.csv`,
+    ]) {
       const answer = await api.json<ApiError>("GET", path);
       expect(answer.status, path).toBe(404);
       expect(answer.body.error.code).toBe("campaign_not_found");
     }
-    for (const action of ["pause", "resume", "cancel"]) expect((await api.json("POST", `/api/v1/campaigns/${unknown}/${action}`)).status).toBe(404);
+    for (const action of ["pause", "resume", "cancel"])
+      expect((await api.json("POST", `/api/v1/campaigns/${unknown}/${action}`)).status).toBe(404);
     expect((await api.json("DELETE", "/api/v1/tokens/nobody")).status).toBe(404);
     expect((await api.json("GET", "/api/v1/nothing-here")).status).toBe(404);
 
-    const launched = await api.json<Launched>("POST", "/api/v1/campaigns", { token: api.tokens.operator, body: audienceLaunch() });
+    const launched = await api.json<Launched>("POST", "/api/v1/campaigns", {
+      token: api.tokens.operator,
+      body: audienceLaunch(),
+    });
     const id = launched.body.campaignId;
-    expect((await api.json<{ status: string }>("POST", `/api/v1/campaigns/${id}/cancel`, { token: api.tokens.operator })).body.status).toBe("cancelled");
+    expect(
+      (await api.json<{ status: string }>("POST", `/api/v1/campaigns/${id}/cancel`, { token: api.tokens.operator }))
+        .body.status,
+    ).toBe("cancelled");
     const again = await api.json<ApiError>("POST", `/api/v1/campaigns/${id}/resume`, { token: api.tokens.operator });
     expect(again.status).toBe(409);
     expect(again.body.error).toMatchObject({ code: "invalid_transition" });
@@ -158,10 +217,14 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     const broken = await startApiServer({ ...env.config }, env.log, { port: 0 });
     try {
       await env.db.pool.query(`ALTER TABLE audit_log RENAME TO audit_log_gone`);
-      const response = await fetch(`${broken.url}/api/v1/audit`, { headers: { authorization: `Bearer ${api.tokens.viewer}` } });
+      const response = await fetch(`${broken.url}/api/v1/audit`, {
+        headers: { authorization: `Bearer ${api.tokens.viewer}` },
+      });
       const body: unknown = await response.json();
       expect(response.status).toBe(500);
-      expect(body).toEqual({ error: { code: "internal_error", message: expect.stringContaining("request's id") as unknown } });
+      expect(body).toEqual({
+        error: { code: "internal_error", message: expect.stringContaining("request's id") as unknown },
+      });
       expect(JSON.stringify(body)).not.toMatch(/audit_log|at .*\.ts/);
       expect(response.headers.get("x-request-id")).toBeTruthy();
     } finally {
@@ -175,7 +238,14 @@ describe("HTTP API: serve, auth, campaigns, errors, OpenAPI", () => {
     const document = (await response.json()) as OpenAPIV3.Document;
     await expect(SwaggerParser.validate(structuredClone(document))).resolves.toBeTruthy();
     const paths = Object.keys(document.paths);
-    for (const path of ["/api/v1/campaigns", "/api/v1/campaigns/{id}", "/api/v1/campaigns/{id}/events", "/api/v1/tokens", "/api/v1/audit", "/readyz"]) {
+    for (const path of [
+      "/api/v1/campaigns",
+      "/api/v1/campaigns/{id}",
+      "/api/v1/campaigns/{id}/events",
+      "/api/v1/tokens",
+      "/api/v1/audit",
+      "/readyz",
+    ]) {
       expect(paths).toContain(path);
     }
     expect(document.components?.schemas?.Error).toBeDefined();

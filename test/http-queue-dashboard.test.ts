@@ -23,21 +23,43 @@ describe("HTTP API: Bull Board at /admin/queues", () => {
     const page = await api.request("GET", "/admin/queues", { token: api.tokens.viewer });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
-    const queues = await api.json<{ queues: { name: string }[] }>("GET", "/admin/queues/api/queues", { token: null, headers: { cookie: `smsblast_session=${api.tokens.viewer}` } });
+    const queues = await api.json<{ queues: { name: string }[] }>("GET", "/admin/queues/api/queues", {
+      token: null,
+      headers: { cookie: `smsblast_session=${api.tokens.viewer}` },
+    });
     expect(queues.status).toBe(200);
     expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["delivery", "schedules", "send"]);
     expect((await api.request("GET", "/admin/queues", { token: null })).status).toBe(401);
     expect((await api.request("GET", "/admin/queues/api/queues", { token: "smsb_wrong" })).status).toBe(401);
     // The cookie is for the board only: the API itself wants the header.
-    expect((await api.request("GET", "/api/v1/campaigns", { token: null, headers: { cookie: `smsblast_session=${api.tokens.admin}` } })).status).toBe(401);
+    expect(
+      (
+        await api.request("GET", "/api/v1/campaigns", {
+          token: null,
+          headers: { cookie: `smsblast_session=${api.tokens.admin}` },
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it("refuses the board's write actions below admin; promoting a delayed start sends nothing before the campaign's time", async () => {
-    const contacts = await env.writeCsv("contacts.csv", csvOf(["phone"], singaporeNumbers(5).map((p) => [p])));
+    const contacts = await env.writeCsv(
+      "contacts.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(5).map((p) => [p]),
+      ),
+    );
     await importContactsFromCsv(env.db, contacts, { phoneColumn: "phone", tags: ["later"] });
     const launched = await api.json<Launched>("POST", "/api/v1/campaigns", {
       token: api.tokens.operator,
-      body: { audience: "later", templateId: "1", params: { order: "A-1" }, templateCheck: false, startAt: new Date(Date.now() + 3_600_000).toISOString() },
+      body: {
+        audience: "later",
+        templateId: "1",
+        params: { order: "A-1" },
+        templateCheck: false,
+        startAt: new Date(Date.now() + 3_600_000).toISOString(),
+      },
     });
     expect(launched.status).toBe(201);
     const id = launched.body.campaignId;

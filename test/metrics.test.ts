@@ -56,7 +56,13 @@ describe("Prometheus metrics: API and worker", () => {
     expect(families.get("smsblast_process_cpu_seconds_total")?.type).toBe("COUNTER");
     expect(families.get("smsblast_http_request_duration_seconds")?.type).toBe("HISTOGRAM");
     expect(families.get("smsblast_http_request_duration_seconds")?.metrics.length).toBeGreaterThan(0);
-    expect(histogramCount(text, "smsblast_http_request_duration_seconds", 'method="GET",route="/api/v1/campaigns/:id",status="404"')).toBe(1);
+    expect(
+      histogramCount(
+        text,
+        "smsblast_http_request_duration_seconds",
+        'method="GET",route="/api/v1/campaigns/:id",status="404"',
+      ),
+    ).toBe(1);
     expect(sample(families, "smsblast_queue_jobs", { queue: "send", state: "waiting" })).toBe(0);
   });
 
@@ -67,7 +73,13 @@ describe("Prometheus metrics: API and worker", () => {
       const before = await scrape();
       expect(sample(before, "smsblast_batches_sent_total")).toBe(0);
       env.sandbox.failNext(1, "error"); // one HTTP 500: a provider error and a retry
-      const file = await env.writeCsv("m.csv", csvOf(["phone"], singaporeNumbers(1_500).map((n) => [n])));
+      const file = await env.writeCsv(
+        "m.csv",
+        csvOf(
+          ["phone"],
+          singaporeNumbers(1_500).map((n) => [n]),
+        ),
+      );
       const campaign = await launchCampaign(env, { file });
       expect((await waitForCampaignEnd(env, campaign.campaignId)).status).toBe("completed");
       const after = await scrape();

@@ -33,13 +33,20 @@ describe("migrateDatabase", () => {
 
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const { rows } = await client.query<{ migration_name: string; checksum: string; applied_steps_count: number; finished_at: Date | null }>(
-      `SELECT migration_name, checksum, applied_steps_count, finished_at FROM _prisma_migrations`,
-    );
+    const { rows } = await client.query<{
+      migration_name: string;
+      checksum: string;
+      applied_steps_count: number;
+      finished_at: Date | null;
+    }>(`SELECT migration_name, checksum, applied_steps_count, finished_at FROM _prisma_migrations`);
     await client.end();
     const name = first.applied[0]!;
     const script = await readFile(path.join(MIGRATIONS_DIR, name, "migration.sql"));
-    expect(rows[0]).toMatchObject({ migration_name: name, applied_steps_count: 1, checksum: createHash("sha256").update(script).digest("hex") });
+    expect(rows[0]).toMatchObject({
+      migration_name: name,
+      applied_steps_count: 1,
+      checksum: createHash("sha256").update(script).digest("hex"),
+    });
     expect(rows[0]?.finished_at).toBeInstanceOf(Date);
   });
 

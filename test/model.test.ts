@@ -2,7 +2,12 @@
 // list each: this fails when one changes without the other.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CAMPAIGN_TRANSITIONS, canTransition, assertTransition, InvalidTransitionError } from "../src/model/campaign-state.ts";
+import {
+  CAMPAIGN_TRANSITIONS,
+  canTransition,
+  assertTransition,
+  InvalidTransitionError,
+} from "../src/model/campaign-state.ts";
 import { UserError } from "../src/model/errors.ts";
 import * as states from "../src/model/states.ts";
 
@@ -32,7 +37,8 @@ describe("model value lists match the Prisma enums", () => {
     const open = new Set<string>(states.OPEN_BATCH_STATES);
     const final = new Set<string>(states.FINAL_BATCH_STATES);
     for (const s of states.BATCH_STATES) expect(open.has(s) !== final.has(s)).toBe(true);
-    for (const s of [...states.CLAIMABLE_BATCH_STATES, ...states.UNCLAIMED_OPEN_BATCH_STATES]) expect(open.has(s)).toBe(true);
+    for (const s of [...states.CLAIMABLE_BATCH_STATES, ...states.UNCLAIMED_OPEN_BATCH_STATES])
+      expect(open.has(s)).toBe(true);
   });
 
   it("the transition table covers every status, and refusals are conflicts naming what is allowed", () => {
@@ -52,7 +58,11 @@ describe("model value lists match the Prisma enums", () => {
     })();
     expect(refusal).toBeInstanceOf(InvalidTransitionError);
     expect(refusal).toBeInstanceOf(UserError);
-    expect(refusal).toMatchObject({ code: "invalid_transition", kind: "conflict", message: "Campaign c1 is completed; it cannot become running (completed is final)" });
+    expect(refusal).toMatchObject({
+      code: "invalid_transition",
+      kind: "conflict",
+      message: "Campaign c1 is completed; it cannot become running (completed is final)",
+    });
   });
 
   it("the stale-claim rule is the provider timeout plus the recording margin", () => {

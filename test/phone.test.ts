@@ -87,7 +87,9 @@ describe("the compiled-pattern fast path agrees with libphonenumber-js", () => {
   it("in international and national form, for numbers of every country", () => {
     fc.assert(
       fc.property(nearExample, ({ code, national, callingCode }) => {
-        expect(judgePhoneNumber(`+${callingCode}${national}`, undefined, true)).toEqual(judgePhoneNumber(`+${callingCode}${national}`, undefined, false));
+        expect(judgePhoneNumber(`+${callingCode}${national}`, undefined, true)).toEqual(
+          judgePhoneNumber(`+${callingCode}${national}`, undefined, false),
+        );
         expect(judgePhoneNumber(national, code, true)).toEqual(judgePhoneNumber(national, code, false));
       }),
       { numRuns: 20_000 },
@@ -97,8 +99,12 @@ describe("the compiled-pattern fast path agrees with libphonenumber-js", () => {
   it("for every country's example mobile", () => {
     for (const [code, example] of countries) {
       const international = `+${getCountryCallingCode(code)}${example}`;
-      expect(judgePhoneNumber(international, undefined, true), international).toEqual(judgePhoneNumber(international, undefined, false));
-      expect(judgePhoneNumber(example, code, true), `${example} in ${code}`).toEqual(judgePhoneNumber(example, code, false));
+      expect(judgePhoneNumber(international, undefined, true), international).toEqual(
+        judgePhoneNumber(international, undefined, false),
+      );
+      expect(judgePhoneNumber(example, code, true), `${example} in ${code}`).toEqual(
+        judgePhoneNumber(example, code, false),
+      );
     }
   });
 });
@@ -107,10 +113,14 @@ describe("normalisePhone on arbitrary input", () => {
   it("never throws, whatever the text or its length", async () => {
     const fc = (await import("fast-check")).default;
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.stringMatching(/^\+?[\d ()-]{0,60}$/)), fc.constantFrom(undefined, "SG", "US"), (raw, region) => {
-        const result = normalisePhone(raw, region);
-        expect(typeof result.ok).toBe("boolean");
-      }),
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 200 }), fc.stringMatching(/^\+?[\d ()-]{0,60}$/)),
+        fc.constantFrom(undefined, "SG", "US"),
+        (raw, region) => {
+          const result = normalisePhone(raw, region);
+          expect(typeof result.ok).toBe("boolean");
+        },
+      ),
       { numRuns: 2_000 },
     );
   });

@@ -5,8 +5,11 @@ import { parseRetryAfter } from "../src/engagelab/http-client.ts";
 
 describe("parseProviderJson", () => {
   it("keeps 64-bit ids exact where JSON.parse rounds them", () => {
-    const text = '{"plan_id":"1972492618659033088","total_count":1,"accepted_count":1,"schedule_info":{"task_id":1972492621368553472}}';
-    expect(String((JSON.parse(text) as { schedule_info: { task_id: number } }).schedule_info.task_id)).not.toBe("1972492621368553472");
+    const text =
+      '{"plan_id":"1972492618659033088","total_count":1,"accepted_count":1,"schedule_info":{"task_id":1972492621368553472}}';
+    expect(String((JSON.parse(text) as { schedule_info: { task_id: number } }).schedule_info.task_id)).not.toBe(
+      "1972492621368553472",
+    );
     const body = parseProviderJson(text) as { schedule_info: { task_id: unknown }; total_count: unknown };
     expect(readId(body.schedule_info.task_id)).toBe("1972492621368553472");
     expect(body.total_count).toBe(1);

@@ -34,7 +34,12 @@ async function call(path: string, options: CallOptions = {}): Promise<CallResult
     body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
   const text = await response.text();
-  return { status: response.status, text, headers: response.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  return {
+    status: response.status,
+    text,
+    headers: response.headers,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
 }
 
 function nowSeconds(): number {
@@ -317,7 +322,12 @@ describe("faults", () => {
 describe("/v1/templates", () => {
   it("adds, reads, lists, reviews, modifies, submits and deletes templates", async () => {
     const added = await call("/v1/templates", {
-      body: { template_name: "bill", template_content: "Dear %name%, your bill is ready", template_type: "1", submit: true },
+      body: {
+        template_name: "bill",
+        template_content: "Dear %name%, your bill is ready",
+        template_type: "1",
+        submit: true,
+      },
     });
     expect(added.status).toBe(200);
     const template = added.json.result as Record<string, unknown>;
@@ -353,7 +363,10 @@ describe("/v1/templates", () => {
 
     const renamed = await call(`/v1/templates/${id}`, { method: "PUT", body: { template_name: "bill-2" } });
     expect(renamed.json).toEqual({ count: 1 });
-    expect((await call(`/v1/templates/${id}`)).json.result).toMatchObject({ template_name: "bill-2", approval_status: 1 });
+    expect((await call(`/v1/templates/${id}`)).json.result).toMatchObject({
+      template_name: "bill-2",
+      approval_status: 1,
+    });
 
     await call(`/v1/templates/${id}`, { method: "PUT", body: { template_content: "Dear %name%, pay now" } });
     expect((await call(`/v1/templates/${id}`)).json.result).toMatchObject({ approval_status: -2 });

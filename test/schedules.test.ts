@@ -1,7 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addSchedule, listSchedules, removeSchedule, ScheduleError, validateCron } from "../src/campaigns/recurring-campaigns.ts";
+import {
+  addSchedule,
+  listSchedules,
+  removeSchedule,
+  ScheduleError,
+  validateCron,
+} from "../src/campaigns/recurring-campaigns.ts";
 import { cronSchedulerOf } from "../src/runtime/scheduler-runtime.ts";
 import { importContactsFromCsv } from "../src/recipients/audience-import.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
@@ -20,7 +26,13 @@ describe("recurring campaigns", () => {
     env = await createTestEnv("schedules");
     connection = createRedisConnection(env.config.redisUrl, "producer");
     queue = createScheduleQueue(connection, env.config.queuePrefix);
-    const file = await env.writeCsv("contacts.csv", csvOf(["phone", "first_name"], singaporeNumbers(20, 90_000).map((n, i) => [n, `N${i}`])));
+    const file = await env.writeCsv(
+      "contacts.csv",
+      csvOf(
+        ["phone", "first_name"],
+        singaporeNumbers(20, 90_000).map((n, i) => [n, `N${i}`]),
+      ),
+    );
     await importContactsFromCsv(env.db, file, { phoneColumn: "phone", tags: ["weekly"] });
   });
   afterAll(async () => {
@@ -31,10 +43,14 @@ describe("recurring campaigns", () => {
   });
 
   it("validates the cron pattern and the time zone, naming the flag", () => {
-    expect(validateCron("0 9 * * MON", "Asia/Singapore", new Date("2026-11-26T00:00:00Z")).toISOString()).toBe("2026-11-30T01:00:00.000Z");
+    expect(validateCron("0 9 * * MON", "Asia/Singapore", new Date("2026-11-26T00:00:00Z")).toISOString()).toBe(
+      "2026-11-30T01:00:00.000Z",
+    );
     expect(() => validateCron("0 9 * *", "UTC")).toThrow(/cron expression "0 9 \* \*" must have 5 fields/);
     expect(() => validateCron("0 99 * * *", "UTC")).toThrow(/cron expression .* not a valid cron pattern/);
-    expect(() => validateCron("0 9 * * *", "Mars/Olympus")).toThrow(/time zone "Mars\/Olympus" is not an IANA time zone/);
+    expect(() => validateCron("0 9 * * *", "Mars/Olympus")).toThrow(
+      /time zone "Mars\/Olympus" is not an IANA time zone/,
+    );
     expect(() => validateCron("0 9 * * *", "Mars/Olympus")).toThrow(expect.objectContaining({ field: "timezone" }));
   });
 
@@ -67,19 +83,32 @@ describe("recurring campaigns", () => {
     };
     const logs: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ["--import", "tsx", "workers/scheduler.ts"], { cwd: ROOT, env: childEnv, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", "workers/scheduler.ts"], {
+        cwd: ROOT,
+        env: childEnv,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       child.stderr.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
       children.push(child);
     }
-    const runs = await waitFor(async () => {
-      const campaigns = await env.db.prisma.campaign.findMany({ where: { runKey: { startsWith: "every-second:" } } });
-      return campaigns.length >= 4 ? campaigns : undefined;
-    }, 30_000, 200);
+    const runs = await waitFor(
+      async () => {
+        const campaigns = await env.db.prisma.campaign.findMany({ where: { runKey: { startsWith: "every-second:" } } });
+        return campaigns.length >= 4 ? campaigns : undefined;
+      },
+      30_000,
+      200,
+    );
     await removeSchedule({ db: env.db, scheduler }, "every-second");
     for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)))));
+    await Promise.all(
+      children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)))),
+    );
 
-    const all = await env.db.prisma.campaign.findMany({ where: { runKey: { startsWith: "every-second:" } }, orderBy: { createdAt: "asc" } });
+    const all = await env.db.prisma.campaign.findMany({
+      where: { runKey: { startsWith: "every-second:" } },
+      orderBy: { createdAt: "asc" },
+    });
     expect(all.length).toBeGreaterThanOrEqual(runs.length);
     expect(new Set(all.map((c) => c.runKey)).size).toBe(all.length);
     // One campaign per firing: the firing time is the last part of the job id BullMQ gives each firing.
@@ -99,7 +128,18 @@ describe("recurring campaigns", () => {
     const templates = { get: (): Promise<never> => Promise.reject(new Error("the template API must not be asked")) };
     await addSchedule(
       { db: env.db, scheduler, templates },
-      { name: "unchecked", cron: "0 9 * * MON", timezone: "UTC", audience: "weekly", templateId: "otp-1", params: {}, paramColumns: {}, provider: "messages", sendOptions: {}, templateCheck: false },
+      {
+        name: "unchecked",
+        cron: "0 9 * * MON",
+        timezone: "UTC",
+        audience: "weekly",
+        templateId: "otp-1",
+        params: {},
+        paramColumns: {},
+        provider: "messages",
+        sendOptions: {},
+        templateCheck: false,
+      },
     );
     const stored = await env.db.prisma.schedule.findUniqueOrThrow({ where: { name: "unchecked" } });
     expect(stored.templateCheck).toBe(false);
@@ -107,6 +147,8 @@ describe("recurring campaigns", () => {
   });
 
   it("refuses to remove a schedule that does not exist", async () => {
-    await expect(removeSchedule({ db: env.db, scheduler: cronSchedulerOf(queue) }, "nope")).rejects.toThrow(ScheduleError);
+    await expect(removeSchedule({ db: env.db, scheduler: cronSchedulerOf(queue) }, "nope")).rejects.toThrow(
+      ScheduleError,
+    );
   });
 });

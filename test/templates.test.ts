@@ -1,6 +1,10 @@
 import { Command } from "commander";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { checkTemplateReady, extractTemplateVariables, TemplatePreflightError } from "../src/campaigns/template-preflight.ts";
+import {
+  checkTemplateReady,
+  extractTemplateVariables,
+  TemplatePreflightError,
+} from "../src/campaigns/template-preflight.ts";
 import { registerTemplateCommands } from "../src/cli/templates-command.ts";
 import { ProviderError, ProviderRequestError, ProviderUnavailableError } from "../src/engagelab/errors.ts";
 import {
@@ -54,18 +58,25 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
     it("creates, lists with every filter, updates, submits and deletes", async () => {
       const a = await api.create({ name: "list-alpha", content: "Hi %name%, code {{code}}", type: 0 });
       expect(a).toMatchObject({ templateName: "list-alpha", templateType: 0, approvalStatus: -2, msgType: 2 });
-      const b = await api.create({ name: "list-beta", content: "Sale for {{ who }}", type: 2, signId: 77, submit: true });
+      const b = await api.create({
+        name: "list-beta",
+        content: "Sale for {{ who }}",
+        type: 2,
+        signId: 77,
+        submit: true,
+      });
       expect(b).toMatchObject({ templateType: 2, approvalStatus: 0, signId: "77" });
       const c = await api.create({ name: "other-gamma", content: "Plain notice", type: 1 });
 
       const all = await api.list();
       expect(all.total).toBeGreaterThanOrEqual(4);
-      expect(all.templates.map((t) => t.templateId)).toEqual(expect.arrayContaining(["1", a.templateId, b.templateId, c.templateId]));
+      expect(all.templates.map((t) => t.templateId)).toEqual(
+        expect.arrayContaining(["1", a.templateId, b.templateId, c.templateId]),
+      );
 
-      expect((await api.list({ templateIds: [a.templateId, Number(c.templateId)] })).templates.map((t) => t.templateName)).toEqual([
-        "list-alpha",
-        "other-gamma",
-      ]);
+      expect(
+        (await api.list({ templateIds: [a.templateId, Number(c.templateId)] })).templates.map((t) => t.templateName),
+      ).toEqual(["list-alpha", "other-gamma"]);
       const named = await api.list({ templateName: "LIST-" });
       expect(named).toMatchObject({ count: 2, total: 2 });
       const pending = await api.list({ approvalStatus: 0 });
@@ -82,7 +93,12 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       await api.update(a.templateId, { name: "list-alpha-2" });
       expect((await api.get(a.templateId)).approvalStatus).toBe(1);
       await api.update(a.templateId, { content: "Hi %name%", type: 1, signId: "5" });
-      expect(await api.get(a.templateId)).toMatchObject({ content: "Hi %name%", templateType: 1, signId: "5", approvalStatus: -2 });
+      expect(await api.get(a.templateId)).toMatchObject({
+        content: "Hi %name%",
+        templateType: 1,
+        signId: "5",
+        approvalStatus: -2,
+      });
 
       await api.submit(a.templateId);
       expect((await api.get(a.templateId)).approvalStatus).toBe(0);
@@ -90,7 +106,12 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       await api.delete(c.templateId);
       const gone = await api.get(c.templateId).catch((error: unknown) => error);
       expect(gone).toBeInstanceOf(TemplateNotFoundError);
-      expect(gone).toMatchObject({ templateId: c.templateId, providerCode: 33001, code: "template_not_found", message: `template ${c.templateId} does not exist` });
+      expect(gone).toMatchObject({
+        templateId: c.templateId,
+        providerCode: 33001,
+        code: "template_not_found",
+        message: `template ${c.templateId} does not exist`,
+      });
       await expect(api.delete(c.templateId)).rejects.toThrow(TemplateNotFoundError);
       await expect(api.submit(c.templateId)).rejects.toThrow(TemplateNotFoundError);
       await expect(api.update(c.templateId, { name: "ghost" })).rejects.toThrow(TemplateNotFoundError);
@@ -172,7 +193,9 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       await setApproval(t.templateId, 1);
       const ready = await checkTemplateReady(api, t.templateId, { params: ["order"], mappedColumns: ["name"] });
       expect(ready).toMatchObject({ templateId: t.templateId, approvalStatus: 1 });
-      expect(await checkTemplateReady(api, ` ${t.templateId} `, { params: ["order", "name"], mappedColumns: [] })).toBeTruthy();
+      expect(
+        await checkTemplateReady(api, ` ${t.templateId} `, { params: ["order", "name"], mappedColumns: [] }),
+      ).toBeTruthy();
     });
 
     it("refuses a template that does not exist, numeric or not", async () => {
@@ -204,18 +227,24 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       const error = await refusal(t.templateId, { params: ["b"], mappedColumns: ["zzz"] });
       expect(error.missingVariables).toEqual(["a", "c", "d"]);
       expect(error.problems).toHaveLength(2);
-      expect(error.problems[1]).toBe("no value for template variables a, c, d (give --param name=value or --map variable=column)");
+      expect(error.problems[1]).toBe(
+        "no value for template variables a, c, d (give --param name=value or --map variable=column)",
+      );
       expect(error.message).toContain("not been submitted");
       expect(error.message).toContain("a, c, d");
 
       await setApproval(t.templateId, 1);
       const onlyVars = await refusal(t.templateId, { params: [], mappedColumns: ["a", "c"] });
       expect(onlyVars.missingVariables).toEqual(["b", "d"]);
-      expect(onlyVars.problems).toEqual(["no value for template variables b, d (give --param name=value or --map variable=column)"]);
+      expect(onlyVars.problems).toEqual([
+        "no value for template variables b, d (give --param name=value or --map variable=column)",
+      ]);
     });
 
     it("lets provider failures other than not-found through", async () => {
-      const failing = { get: () => Promise.reject(new ProviderError({ api: "templates", kind: "timeout", detail: "no response" })) };
+      const failing = {
+        get: () => Promise.reject(new ProviderError({ api: "templates", kind: "timeout", detail: "no response" })),
+      };
       await expect(checkTemplateReady(failing, "1", none)).rejects.toBeInstanceOf(ProviderUnavailableError);
     });
   });
@@ -246,14 +275,26 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
 
     it("create, get, update, submit, list and delete", async () => {
       const created = JSON.parse(
-        await run("templates", "create", "--name", "cli-one", "--content", "Hello {{name}}", "--type", "1", "--sign-id", "9", "--json"),
+        await run(
+          "templates",
+          "create",
+          "--name",
+          "cli-one",
+          "--content",
+          "Hello {{name}}",
+          "--type",
+          "1",
+          "--sign-id",
+          "9",
+          "--json",
+        ),
       ) as SmsTemplate;
       expect(created).toMatchObject({ templateName: "cli-one", signId: "9", approvalStatus: -2 });
       const id = created.templateId;
 
-      expect(await run("templates", "create", "--name", "cli-two", "--content", "Promo", "--type", "2", "--submit")).toMatch(
-        /^created template \d+ "cli-two" \(pending review\)$/,
-      );
+      expect(
+        await run("templates", "create", "--name", "cli-two", "--content", "Promo", "--type", "2", "--submit"),
+      ).toMatch(/^created template \d+ "cli-two" \(pending review\)$/);
 
       const shown = await run("templates", "get", id);
       expect(shown).toMatch(/^id\s+\d+$/m);
@@ -272,7 +313,9 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       const table = await run("templates", "list", "--name", "cli-");
       const lines = table.split("\n");
       expect(lines[0]).toMatch(/^ID\s+NAME\s+TYPE\s+STATUS\s+UPDATED\s+CONTENT$/);
-      expect(lines[1]).toMatch(new RegExp(`^${id}\\s+cli-one\\s+verification code\\s+rejected: too short\\s+\\S+\\s+Hello \\{\\{name\\}\\}!$`));
+      expect(lines[1]).toMatch(
+        new RegExp(`^${id}\\s+cli-one\\s+verification code\\s+rejected: too short\\s+\\S+\\s+Hello \\{\\{name\\}\\}!$`),
+      );
       expect(lines[2]).toMatch(/cli-two\s+marketing\s+pending review/);
       expect(lines.at(-1)).toBe("2 shown (from 1) of 2");
       // Columns line up: STATUS starts at the same offset on every row.
@@ -280,11 +323,17 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       expect(lines[1]!.slice(at)).toMatch(/^rejected/);
       expect(lines[2]!.slice(at)).toMatch(/^pending/);
 
-      const rejectedOnly = JSON.parse(await run("templates", "list", "--status", "-1", "--name", "cli-", "--json")) as TemplatePage;
+      const rejectedOnly = JSON.parse(
+        await run("templates", "list", "--status", "-1", "--name", "cli-", "--json"),
+      ) as TemplatePage;
       expect(rejectedOnly.templates.map((t) => t.templateId)).toEqual([id]);
-      const paged = JSON.parse(await run("templates", "list", "--name", "cli-", "--offset", "1", "--limit", "1", "--json")) as TemplatePage;
+      const paged = JSON.parse(
+        await run("templates", "list", "--name", "cli-", "--offset", "1", "--limit", "1", "--json"),
+      ) as TemplatePage;
       expect(paged).toMatchObject({ count: 1, total: 2, templates: [{ templateName: "cli-two" }] });
-      const byIds = JSON.parse(await run("templates", "list", "--ids", `1, ${id}`, "--status", "approved", "--json")) as TemplatePage;
+      const byIds = JSON.parse(
+        await run("templates", "list", "--ids", `1, ${id}`, "--status", "approved", "--json"),
+      ) as TemplatePage;
       expect(byIds.templates.map((t) => t.templateId)).toEqual(["1"]);
 
       expect(await run("templates", "delete", id)).toBe(`deleted template ${id}`);
@@ -294,7 +343,9 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
     it("reports bad input as typed errors", async () => {
       await expect(run("templates", "list", "--limit", "500")).rejects.toBeInstanceOf(ProviderRequestError);
       await expect(run("templates", "update", "1")).rejects.toThrow(/at least one of/);
-      await expect(run("templates", "create", "--name", "x", "--content", "y", "--type", "5")).rejects.toThrow(/expected 0/);
+      await expect(run("templates", "create", "--name", "x", "--content", "y", "--type", "5")).rejects.toThrow(
+        /expected 0/,
+      );
       await expect(run("templates", "list", "--status", "7")).rejects.toThrow(/expected 0/);
     });
   });

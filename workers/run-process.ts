@@ -2,7 +2,9 @@
 import { loadConfig, type Config } from "../src/config/config.ts";
 import { createLogger, type Logger } from "../src/config/logger.ts";
 
-export async function runUntilSignalled(start: (config: Config, log: Logger) => Promise<{ stop(): Promise<void> }>): Promise<void> {
+export async function runUntilSignalled(
+  start: (config: Config, log: Logger) => Promise<{ stop(): Promise<void> }>,
+): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const running = await start(config, log);

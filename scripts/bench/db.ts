@@ -11,7 +11,8 @@ import { migrateDatabase } from "../../src/store/migrate.ts";
 export async function recreateDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
-  if (!/^smsblast_bench\w*$/.test(name)) throw new Error(`refusing to drop "${name}": the bench database must be named smsblast_bench*`);
+  if (!/^smsblast_bench\w*$/.test(name))
+    throw new Error(`refusing to drop "${name}": the bench database must be named smsblast_bench*`);
   url.pathname = "/postgres";
   const admin = new pg.Client({ connectionString: url.href });
   await admin.connect();
@@ -33,7 +34,10 @@ export async function resetCampaignData(pool: pg.Pool): Promise<void> {
  * Ceiling for ingest: the same CSV file streamed straight into a temp table with COPY (no parsing in
  * Node, no normalisation, no de-dup, no index). Temp tables are not WAL-logged, like the app's staging table.
  */
-export async function copyCeiling(databaseUrl: string, file: string): Promise<{ rows: number; seconds: number; rowsPerSecond: number }> {
+export async function copyCeiling(
+  databaseUrl: string,
+  file: string,
+): Promise<{ rows: number; seconds: number; rowsPerSecond: number }> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -66,13 +70,16 @@ export async function waitForCampaignEnd(
 ): Promise<CampaignEnd> {
   const deadline = performance.now() + timeoutMs;
   for (let polls = 0; polls < Math.ceil(timeoutMs / pollMs) + 1; polls++) {
-    const { rows } = await pool.query<{ status: string; started_at: Date | null; finished_at: Date | null; status_reason: string | null }>(
-      `SELECT status, started_at, finished_at, status_reason FROM campaigns WHERE id = $1`,
-      [campaignId],
-    );
+    const { rows } = await pool.query<{
+      status: string;
+      started_at: Date | null;
+      finished_at: Date | null;
+      status_reason: string | null;
+    }>(`SELECT status, started_at, finished_at, status_reason FROM campaigns WHERE id = $1`, [campaignId]);
     const row = rows[0];
     if (!row) throw new Error(`campaign ${campaignId} not found`);
-    if (row.status === "completed") return { status: row.status, startedAt: row.started_at, finishedAt: row.finished_at };
+    if (row.status === "completed")
+      return { status: row.status, startedAt: row.started_at, finishedAt: row.finished_at };
     if (row.status === "failed" || row.status === "paused" || row.status === "cancelled") {
       throw new Error(`campaign ${campaignId} ended ${row.status}${row.status_reason ? `: ${row.status_reason}` : ""}`);
     }
@@ -80,17 +87,28 @@ export async function waitForCampaignEnd(
     if (performance.now() > deadline) break;
     await sleep(pollMs);
   }
-  const progress = await pool.query(`SELECT state, count(*)::int AS n FROM batches WHERE campaign_id = $1 GROUP BY state`, [campaignId]);
+  const progress = await pool.query(
+    `SELECT state, count(*)::int AS n FROM batches WHERE campaign_id = $1 GROUP BY state`,
+    [campaignId],
+  );
   throw new Error(
     `campaign ${campaignId} did not complete within ${Math.round(timeoutMs / 1000)} s (batches: ${JSON.stringify(progress.rows)})`,
   );
 }
 
 /** Polls (every 20 ms) until a worker has claimed the campaign's first batch. */
-export async function waitForFirstClaim(pool: pg.Pool, campaignId: string, timeoutMs: number, checkAlive: () => void = () => {}): Promise<void> {
+export async function waitForFirstClaim(
+  pool: pg.Pool,
+  campaignId: string,
+  timeoutMs: number,
+  checkAlive: () => void = () => {},
+): Promise<void> {
   const pollMs = 20;
   for (let polls = 0; polls < Math.ceil(timeoutMs / pollMs); polls++) {
-    const { rowCount } = await pool.query(`SELECT 1 FROM batches WHERE campaign_id = $1 AND first_claimed_at IS NOT NULL LIMIT 1`, [campaignId]);
+    const { rowCount } = await pool.query(
+      `SELECT 1 FROM batches WHERE campaign_id = $1 AND first_claimed_at IS NOT NULL LIMIT 1`,
+      [campaignId],
+    );
     if (rowCount) return;
     checkAlive();
     await sleep(pollMs);

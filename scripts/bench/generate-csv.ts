@@ -13,8 +13,10 @@ export async function generateBenchCsv(path: string, rows: number): Promise<void
   for (let i = 0; i < rows; i++) {
     const n = 81_000_000 + ((i * 7_919) % 17_000_000); // distinct SG mobiles (81xx–97xx) for i < 17M
     let phone: string;
-    if (i % 200 === 199) phone = "12345"; // invalid
-    else if (i % 100 === 50) phone = `+65${81_000_000 + (((i - 1) * 7_919) % 17_000_000)}`; // duplicate of the previous row
+    if (i % 200 === 199)
+      phone = "12345"; // invalid
+    else if (i % 100 === 50)
+      phone = `+65${81_000_000 + (((i - 1) * 7_919) % 17_000_000)}`; // duplicate of the previous row
     else if (i % 3 === 0) phone = `+65 ${String(n).slice(0, 4)} ${String(n).slice(4)}`;
     else if (i % 3 === 1) phone = `65${n}`;
     else phone = `0065${n}`;

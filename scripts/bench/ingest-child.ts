@@ -13,14 +13,24 @@ const config = loadConfig();
 const log = createLogger("warn");
 const db = openDatabase(config.databaseUrl);
 const connection = createRedisConnection(config.redisUrl, "producer");
-const queue = createSendQueue(connection, { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs });
+const queue = createSendQueue(connection, {
+  prefix: config.queuePrefix,
+  attempts: config.send.attempts,
+  backoffMs: config.send.backoffMs,
+});
 const baselineRssMb = Math.round(process.memoryUsage().rss / 1048576);
 let peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
 let peakAt = 0;
 const sampler = setInterval(() => {
   const m = process.memoryUsage();
   if (m.rss > peak.rss) {
-    peak = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+    peak = {
+      rss: m.rss,
+      heapTotal: m.heapTotal,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+    };
     peakAt = performance.now();
   }
 }, 25);
@@ -75,7 +85,8 @@ console.log(
     ...campaign.timings,
     enqueueMs,
     // Cores the producer used while staging (1.0 = its main thread fully busy).
-    stageCpuCores: Math.round(((stageEnd.cpu.user + stageEnd.cpu.system) / 1000 / Math.max(1, stageEnd.at - started)) * 100) / 100,
+    stageCpuCores:
+      Math.round(((stageEnd.cpu.user + stageEnd.cpu.system) / 1000 / Math.max(1, stageEnd.at - started)) * 100) / 100,
     // Epoch ms when the launch began (after module loading and connecting), for end-to-end timing.
     startedAtMs: Math.round(startedAtMs),
     // From process start to the launch call: module loading (tsx) and set-up.

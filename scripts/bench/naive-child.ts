@@ -27,7 +27,13 @@ const queue = new Queue("naive-send", {
 
 const started = performance.now();
 const campaign = await db.prisma.campaign.create({
-  data: { name: `naive ${file}`, templateId: "1", templateParams: { order: "BENCH" }, provider: "messages", status: "running" },
+  data: {
+    name: `naive ${file}`,
+    templateId: "1",
+    templateParams: { order: "BENCH" },
+    provider: "messages",
+    status: "running",
+  },
 });
 const seen = new Set<string>();
 let rows = 0;
@@ -38,7 +44,12 @@ for await (const row of readCsvRecipients(file, { phoneColumn: "phone" })) {
   rows++;
   if (row.phone === null) {
     await db.prisma.reject.create({
-      data: { campaignId: campaign.id, rowNumber: row.rowNumber, rawValue: row.raw, reason: row.rejectReason ?? "invalid" },
+      data: {
+        campaignId: campaign.id,
+        rowNumber: row.rowNumber,
+        rawValue: row.raw,
+        reason: row.rejectReason ?? "invalid",
+      },
     });
   } else if (!seen.has(row.phone)) {
     seen.add(row.phone);

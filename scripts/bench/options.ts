@@ -55,7 +55,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     const [key, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
     if (["quick", "no-naive", "keep-csv", "help"].includes(key)) {
       flags.set(key, true);
-    } else if (["sizes", "workers", "latency-ms", "latency", "concurrency", "ceiling-seconds", "naive-max-seconds"].includes(key)) {
+    } else if (
+      ["sizes", "workers", "latency-ms", "latency", "concurrency", "ceiling-seconds", "naive-max-seconds"].includes(key)
+    ) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new Error(`--${key} needs a value`);
       flags.set(key === "latency" ? "latency-ms" : key, value);
@@ -75,7 +77,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const concurrency = positive("--concurrency", str("concurrency", "BENCH_CONCURRENCY") ?? "16");
   const latencyText = str("latency-ms", "BENCH_LATENCY_MS") ?? "50";
   const latencyMs = Number(latencyText);
-  if (!Number.isInteger(latencyMs) || latencyMs < 0) throw new Error(`--latency-ms must be an integer ≥ 0, got "${latencyText}"`);
+  if (!Number.isInteger(latencyMs) || latencyMs < 0)
+    throw new Error(`--latency-ms must be an integer ≥ 0, got "${latencyText}"`);
   const naive = !flags.has("no-naive");
   return {
     sizes,

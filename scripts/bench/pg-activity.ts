@@ -41,7 +41,12 @@ export class PgActivitySampler {
     if (this.busy) return; // never more than one query of ours in flight
     this.busy = true;
     try {
-      const { rows } = await this.pool.query<{ state: string | null; wait_event_type: string | null; wait_event: string | null; query: string }>(
+      const { rows } = await this.pool.query<{
+        state: string | null;
+        wait_event_type: string | null;
+        wait_event: string | null;
+        query: string;
+      }>(
         `SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity WHERE datname = $1 AND application_name = $2`,
         [this.database, this.applicationName],
       );
@@ -58,7 +63,12 @@ export class PgActivitySampler {
   }
 }
 
-function categorise(r: { state: string | null; wait_event_type: string | null; wait_event: string | null; query: string }): string {
+function categorise(r: {
+  state: string | null;
+  wait_event_type: string | null;
+  wait_event: string | null;
+  query: string;
+}): string {
   const statement = r.query.replace(/\s+/g, " ").trim().split(" ").slice(0, 3).join(" ").toLowerCase();
   if (r.state === "active") {
     if (!r.wait_event_type) return `running: ${statement}`;

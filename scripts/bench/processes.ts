@@ -113,7 +113,8 @@ export async function waitForExit(child: ChildHandle, timeoutMs: number): Promis
 export async function waitForOutput(child: ChildHandle, text: string, timeoutMs: number): Promise<void> {
   for (let polls = 0; polls < Math.ceil(timeoutMs / 20); polls++) {
     if (child.stdout().includes(text)) return;
-    if (!child.isRunning()) throw new Error(`${child.name} exited before printing "${text}":\n${child.stderr().slice(-3000)}`);
+    if (!child.isRunning())
+      throw new Error(`${child.name} exited before printing "${text}":\n${child.stderr().slice(-3000)}`);
     await sleep(20);
   }
   throw new Error(`${child.name} did not print "${text}" within ${Math.round(timeoutMs / 1000)} s`);
@@ -130,7 +131,9 @@ export function lastJsonLine<T>(child: ChildHandle): T {
       // keep looking
     }
   }
-  throw new Error(`${child.name} printed no JSON result:\n${child.stdout().slice(-2000)}\n${child.stderr().slice(-2000)}`);
+  throw new Error(
+    `${child.name} printed no JSON result:\n${child.stdout().slice(-2000)}\n${child.stderr().slice(-2000)}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -276,7 +279,8 @@ export interface WindowReport {
  */
 export class ProcessSampler {
   private readonly tracked = new Map<number, Tracked>();
-  private readonly groups: Array<{ label: string; pattern: RegExp; accept?: (pid: number) => boolean | undefined }> = [];
+  private readonly groups: Array<{ label: string; pattern: RegExp; accept?: (pid: number) => boolean | undefined }> =
+    [];
   /** Group members rejected by their filter (e.g. backends of another database); never re-read. */
   private readonly ignored = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
@@ -286,7 +290,14 @@ export class ProcessSampler {
   constructor(private readonly intervalMs = 200) {}
 
   watch(label: string, pid: number): void {
-    this.tracked.set(pid, { label, peakRssKb: 0, cpuBase: 0, cpuLast: readCpuSeconds(pid) ?? 0, alive: true, useHwm: true });
+    this.tracked.set(pid, {
+      label,
+      peakRssKb: 0,
+      cpuBase: 0,
+      cpuLast: readCpuSeconds(pid) ?? 0,
+      alive: true,
+      useHwm: true,
+    });
     this.sampleOne(pid);
   }
 
@@ -380,7 +391,14 @@ export class ProcessSampler {
           if (verdict === false) this.ignored.add(pid);
           if (verdict !== true) continue;
           // First seen after the window started: a new process (a backend for a new connection), base 0.
-          this.tracked.set(pid, { label: group.label, peakRssKb: 0, cpuBase: 0, cpuLast: 0, alive: true, useHwm: false });
+          this.tracked.set(pid, {
+            label: group.label,
+            peakRssKb: 0,
+            cpuBase: 0,
+            cpuLast: 0,
+            alive: true,
+            useHwm: false,
+          });
         }
       }
     }

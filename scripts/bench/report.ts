@@ -13,7 +13,14 @@ export interface Row {
 }
 
 export function formatTable(rows: Row[]): string {
-  const header: Row = { figure: "figure", value: "value", ceiling: "ceiling / baseline", ratio: "ratio", target: "target", status: "" };
+  const header: Row = {
+    figure: "figure",
+    value: "value",
+    ceiling: "ceiling / baseline",
+    ratio: "ratio",
+    target: "target",
+    status: "",
+  };
   const all = [header, ...rows];
   const keys = ["figure", "value", "ceiling", "ratio", "target", "status"] as const;
   const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
@@ -31,8 +38,14 @@ export const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US
 export const fmtRate = (n: number): string => `${fmtInt(n)}/s`;
 export const fmtSec = (s: number): string => `${s.toFixed(s < 10 ? 2 : 1)} s`;
 export const fmtMb = (mb: number): string => `${Math.round(mb)} MB`;
-export const fmtRatio = (r: number): string => (r >= 10 ? `${r.toFixed(0)}×` : r >= 1 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`);
-export const fmtSize = (n: number): string => (n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
+export const fmtRatio = (r: number): string =>
+  r >= 10 ? `${r.toFixed(0)}×` : r >= 1 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`;
+export const fmtSize = (n: number): string =>
+  n >= 1_000_000 && n % 1_000_000 === 0
+    ? `${n / 1_000_000}M`
+    : n >= 1000 && n % 1000 === 0
+      ? `${n / 1000}k`
+      : String(n);
 
 export function check(ok: boolean): string {
   return ok ? "ok" : "MISS";
@@ -82,7 +95,10 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
 
 export function formatCpuLine(b: Bottleneck): string {
   const shares = Object.entries(b.cores)
-    .map(([label, c]) => `${label} ${c.toFixed(2)}${label === "postgres" ? ` (busiest backend ${b.busiestPostgresBackend.toFixed(2)})` : ""}`)
+    .map(
+      ([label, c]) =>
+        `${label} ${c.toFixed(2)}${label === "postgres" ? ` (busiest backend ${b.busiestPostgresBackend.toFixed(2)})` : ""}`,
+    )
     .join(", ");
   const machine = b.machineBusyCores === undefined ? "" : `machine ${b.machineBusyCores.toFixed(2)} cores; `;
   return `  ${b.phase}: ${machine}${shares}\n    → ${b.verdict}`;

@@ -47,7 +47,12 @@ async function loop(index: number): Promise<void> {
   while (performance.now() < deadline && issued < MAX_REQUESTS) {
     issued++;
     const t0 = performance.now();
-    const res = await pool.request({ path: "/v1/messages", method: "POST", headers, body: bodies[n++ % bodies.length] });
+    const res = await pool.request({
+      path: "/v1/messages",
+      method: "POST",
+      headers,
+      body: bodies[n++ % bodies.length],
+    });
     const body = (await res.body.json()) as { accepted_count?: number };
     const t1 = performance.now();
     if (t1 < measureFrom || t1 > deadline) continue; // completions inside the measured window count
@@ -64,7 +69,8 @@ async function loop(index: number): Promise<void> {
 await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
 await pool.close();
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0) * 10) / 10;
+const pct = (p: number) =>
+  Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0) * 10) / 10;
 console.log(
   JSON.stringify({
     concurrency,

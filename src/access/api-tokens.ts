@@ -2,7 +2,13 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { UserError } from "../model/errors.ts";
 import { API_ROLES, type ApiRole } from "../model/roles.ts";
 import type { Database } from "../store/database.ts";
-import { insertToken, listTokens as listStoredTokens, revokeTokenByName, useTokenByHash, type StoredToken } from "../store/token-repository.ts";
+import {
+  insertToken,
+  listTokens as listStoredTokens,
+  revokeTokenByName,
+  useTokenByHash,
+  type StoredToken,
+} from "../store/token-repository.ts";
 
 export type { StoredToken as ApiToken };
 
@@ -25,12 +31,24 @@ export interface CreatedToken {
 export async function createApiToken(db: Database, input: { name: string; role: ApiRole }): Promise<CreatedToken> {
   const name = input.name.trim();
   if (!/^[\w.@-]{1,64}$/.test(name)) {
-    throw new UserError("invalid_token_name", "a token name is 1 to 64 letters, digits, '.', '_', '-' or '@'", { field: "name" });
+    throw new UserError("invalid_token_name", "a token name is 1 to 64 letters, digits, '.', '_', '-' or '@'", {
+      field: "name",
+    });
   }
-  if (!API_ROLES.includes(input.role)) throw new UserError("invalid_role", `role must be one of ${API_ROLES.join(", ")}`, { field: "role" });
+  if (!API_ROLES.includes(input.role))
+    throw new UserError("invalid_role", `role must be one of ${API_ROLES.join(", ")}`, { field: "role" });
   const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");
-  const token = await insertToken(db, { name, prefix: secret.slice(0, DISPLAY_PREFIX_LENGTH), tokenHash: hashToken(secret), role: input.role });
-  if (!token) throw new UserError("token_name_taken", `a token named "${name}" already exists`, { field: "name", kind: "conflict" });
+  const token = await insertToken(db, {
+    name,
+    prefix: secret.slice(0, DISPLAY_PREFIX_LENGTH),
+    tokenHash: hashToken(secret),
+    role: input.role,
+  });
+  if (!token)
+    throw new UserError("token_name_taken", `a token named "${name}" already exists`, {
+      field: "name",
+      kind: "conflict",
+    });
   return { token, secret };
 }
 
@@ -54,6 +72,7 @@ export function listApiTokens(db: Database): Promise<StoredToken[]> {
 
 export async function revokeApiToken(db: Database, name: string): Promise<StoredToken> {
   const revoked = await revokeTokenByName(db, name);
-  if (!revoked) throw new UserError("token_not_found", `no live token named "${name}"`, { field: "name", kind: "not-found" });
+  if (!revoked)
+    throw new UserError("token_not_found", `no live token named "${name}"`, { field: "name", kind: "not-found" });
   return revoked;
 }

@@ -34,6 +34,9 @@ export async function recordAudit(
   await insertAuditEntry(db, { actor: describeActor(actor), action, ...entry });
 }
 
-export function readAuditLog(db: Database, options: { limit: number; before?: string; campaignId?: string }): Promise<AuditEntry[]> {
+export function readAuditLog(
+  db: Database,
+  options: { limit: number; before?: string; campaignId?: string },
+): Promise<AuditEntry[]> {
   return listAuditEntries(db, options);
 }

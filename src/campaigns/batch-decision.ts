@@ -4,7 +4,13 @@
 import { classifyProviderError } from "../engagelab/error-policy.ts";
 import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
 import type { BatchSendResult } from "../engagelab/provider.ts";
-import type { BatchOutcome, ClaimedBatch, ClaimResult, RecipientProgress, SendDecision } from "../store/batch-repository.ts";
+import type {
+  BatchOutcome,
+  ClaimedBatch,
+  ClaimResult,
+  RecipientProgress,
+  SendDecision,
+} from "../store/batch-repository.ts";
 
 export type { SendDecision };
 
@@ -36,35 +42,58 @@ export function decideOnClaim(claim: ClaimResult, nowMs: number, staleAfterMs: n
   if (claim.claimed) return { kind: "send" };
   const age = claim.claimedAt ? nowMs - claim.claimedAt.getTime() : undefined;
   if (claim.state === "sending" && claim.campaignStatus === "running" && claim.claimedAt && age !== undefined) {
-    return age < staleAfterMs ? { kind: "busy", delayMs: staleAfterMs - age } : { kind: "take-over", staleClaimedAt: claim.claimedAt };
+    return age < staleAfterMs
+      ? { kind: "busy", delayMs: staleAfterMs - age }
+      : { kind: "take-over", staleClaimedAt: claim.claimedAt };
   }
   const reason = `batch is ${claim.state ?? "missing"}, campaign is ${claim.campaignStatus ?? "missing"}`;
   if (claim.campaignStatus === "cancelled") {
     // Left open by a send that failed after the cancel, or by a worker that died: settle it now. A batch
     // still `sending` with a fresh claim has a live worker, which settles it itself.
     const stale = claim.state === "sending" && age !== undefined && age >= staleAfterMs;
-    if (claim.state !== "sending" || stale) return { kind: "skip", reason, settleCancelled: { staleClaimedAt: claim.claimedAt ?? undefined } };
+    if (claim.state !== "sending" || stale)
+      return { kind: "skip", reason, settleCancelled: { staleClaimedAt: claim.claimedAt ?? undefined } };
   }
   return { kind: "skip", reason };
 }
 
 /** A batch taken over from a dead worker: nobody knows whether the provider sent it. */
-export function decideStaleBatch(batch: BatchFacts, nowMs: number): { kind: "resend" } | { kind: "record"; outcome: BatchOutcome } {
+export function decideStaleBatch(
+  batch: BatchFacts,
+  nowMs: number,
+): { kind: "resend" } | { kind: "record"; outcome: BatchOutcome } {
   // Legacy v1/send answers a repeated request_id with the first result for one hour: resending is safe.
-  const legacyWindowOpen = batch.provider === "legacy" && nowMs - batch.firstClaimedAt.getTime() < LEGACY_REQUEST_ID_WINDOW_MS;
+  const legacyWindowOpen =
+    batch.provider === "legacy" && nowMs - batch.firstClaimedAt.getTime() < LEGACY_REQUEST_ID_WINDOW_MS;
   if (legacyWindowOpen || batch.onUnknown === "resend") return { kind: "resend" };
-  return { kind: "record", outcome: unknownOutcome(batch, "worker stopped during the provider request; the provider may or may not have sent it") };
+  return {
+    kind: "record",
+    outcome: unknownOutcome(
+      batch,
+      "worker stopped during the provider request; the provider may or may not have sent it",
+    ),
+  };
 }
 
 /**
  * Before the request: a legacy retry long after an unanswered attempt (e.g. the campaign sat paused) is past
  * the provider's request_id window, so sending again could text the batch twice.
  */
-export function decideBeforeSend(batch: BatchFacts, nowMs: number): { kind: "send" } | { kind: "record"; outcome: BatchOutcome } {
-  if (batch.provider === "legacy" && batch.lastAttemptAmbiguous && nowMs - batch.firstClaimedAt.getTime() >= LEGACY_REQUEST_ID_WINDOW_MS) {
+export function decideBeforeSend(
+  batch: BatchFacts,
+  nowMs: number,
+): { kind: "send" } | { kind: "record"; outcome: BatchOutcome } {
+  if (
+    batch.provider === "legacy" &&
+    batch.lastAttemptAmbiguous &&
+    nowMs - batch.firstClaimedAt.getTime() >= LEGACY_REQUEST_ID_WINDOW_MS
+  ) {
     return {
       kind: "record",
-      outcome: unknownOutcome(batch, "the last attempt went unanswered and the provider's one-hour request_id window has passed; not re-sent"),
+      outcome: unknownOutcome(
+        batch,
+        "the last attempt went unanswered and the provider's one-hour request_id window has passed; not re-sent",
+      ),
     };
   }
   return { kind: "send" };
@@ -105,7 +134,10 @@ export function decideAfterSend(
       taskId: result.taskId,
       totalCount: result.totalCount,
       acceptedCount: result.acceptedCount,
-      errorMessage: shortfall > 0 && result.failed.length === 0 ? `provider accepted ${result.acceptedCount} of ${result.totalCount} numbers` : null,
+      errorMessage:
+        shortfall > 0 && result.failed.length === 0
+          ? `provider accepted ${result.acceptedCount} of ${result.totalCount} numbers`
+          : null,
       accepted: result.accepted,
       failed: result.failed,
       rest: { state: "accepted" },
@@ -124,11 +156,20 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
   const code = error instanceof ProviderError ? (error.code ?? null) : null;
   const known = error instanceof ProviderError || error instanceof ProviderRequestError;
   const message =
-    error instanceof ProviderError ? (error.providerMessage ?? error.message) : known ? (error as Error).message : "unexpected error while sending";
+    error instanceof ProviderError
+      ? (error.providerMessage ?? error.message)
+      : known
+        ? (error as Error).message
+        : "unexpected error while sending";
   const mayHaveArrived = error instanceof ProviderError && error.requestMayHaveArrived && !untriedOnly;
 
   if (policy.action === "pause-campaign") {
-    return { kind: "pause", code, reason: `provider refused the account (${code !== null ? `code ${code}` : policy.reason}): ${message}`, unexpected: !known };
+    return {
+      kind: "pause",
+      code,
+      reason: `provider refused the account (${code !== null ? `code ${code}` : policy.reason}): ${message}`,
+      unexpected: !known,
+    };
   }
   if (policy.action === "retry" && (!attempt.isLastAttempt || policy.rateLimited)) {
     return {
@@ -147,7 +188,13 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
   if (policy.action === "mark-unknown" || (policy.action === "retry" && mayHaveArrived)) {
     return {
       kind: "record",
-      outcome: { ...baseOutcome(batch), state: "unknown", errorCode: code, errorMessage: message, rest: { state: "unknown", code, message } },
+      outcome: {
+        ...baseOutcome(batch),
+        state: "unknown",
+        errorCode: code,
+        errorMessage: message,
+        rest: { state: "unknown", code, message },
+      },
       unexpected: !known,
     };
   }
@@ -164,7 +211,13 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
   }
   return {
     kind: "record",
-    outcome: { ...baseOutcome(batch), state: "failed", errorCode: code, errorMessage: message, rest: { state: "failed", code, message } },
+    outcome: {
+      ...baseOutcome(batch),
+      state: "failed",
+      errorCode: code,
+      errorMessage: message,
+      rest: { state: "failed", code, message },
+    },
     unexpected: !known,
   };
 }
@@ -173,6 +226,8 @@ function unknownOutcome(batch: BatchFacts, message: string): BatchOutcome {
   return { ...baseOutcome(batch), state: "unknown", errorMessage: message, rest: { state: "unknown", message } };
 }
 
-function baseOutcome(batch: BatchFacts): Pick<BatchOutcome, "batchId" | "campaignId" | "sequence" | "accepted" | "failed"> {
+function baseOutcome(
+  batch: BatchFacts,
+): Pick<BatchOutcome, "batchId" | "campaignId" | "sequence" | "accepted" | "failed"> {
   return { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence, accepted: [], failed: [] };
 }

@@ -1,5 +1,11 @@
 import type { CampaignQueue } from "../queue/send-queue.ts";
-import { cancelCampaignRecord, pauseCampaignRecord, resumeCampaignRecord, type CancelResult, type ResumeResult } from "../store/campaign-repository.ts";
+import {
+  cancelCampaignRecord,
+  pauseCampaignRecord,
+  resumeCampaignRecord,
+  type CancelResult,
+  type ResumeResult,
+} from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
 import { completeCampaignIfDone } from "../store/batch-repository.ts";
 
@@ -22,8 +28,7 @@ export async function resumeCampaign(
     await queue.enqueue(campaignId, result.batchIds);
     // Paused just as its last batch finished: nothing will run again to complete it.
     if (result.batchIds.length === 0) await completeCampaignIfDone(db.pool, campaignId);
-  }
-  else if (result.scheduledAt && queue.scheduleStart) await queue.scheduleStart(campaignId, result.scheduledAt);
+  } else if (result.scheduledAt && queue.scheduleStart) await queue.scheduleStart(campaignId, result.scheduledAt);
   return result;
 }
 
@@ -31,7 +36,11 @@ export async function resumeCampaign(
  * Cancels a campaign: nothing not yet claimed is ever sent and those recipients end `cancelled`. Jobs left
  * in Redis find the batch cancelled and end without sending, so they need no cleanup.
  */
-export async function cancelCampaign(db: Database, campaignId: string, reason = "cancelled by operator"): Promise<CancelResult> {
+export async function cancelCampaign(
+  db: Database,
+  campaignId: string,
+  reason = "cancelled by operator",
+): Promise<CancelResult> {
   const result = await cancelCampaignRecord(db, campaignId, reason);
   await completeCampaignIfDone(db.pool, campaignId); // final counters, unless a batch is still in flight
   return result;

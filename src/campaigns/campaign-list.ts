@@ -17,7 +17,10 @@ export interface CampaignSummary {
 }
 
 /** Recent campaigns, newest first, with their outcome counts. */
-export async function listCampaigns(db: Database, options: { limit: number; offset?: number; status?: CampaignStatus }): Promise<CampaignSummary[]> {
+export async function listCampaigns(
+  db: Database,
+  options: { limit: number; offset?: number; status?: CampaignStatus },
+): Promise<CampaignSummary[]> {
   const rows = await listCampaignRows(db, options);
   return rows.map((c) => ({
     id: c.id,

@@ -26,7 +26,10 @@ export interface CampaignStatusReport {
 /** Counts straight from the recipient and batch rows (the truth), not from the campaign's running counters. */
 export async function getCampaignStatus(db: Database, campaignId: string): Promise<CampaignStatusReport> {
   const { campaign, recipients: recipientGroups, batches: batchGroups } = await countCampaignStates(db, campaignId);
-  const recipients = { total: 0, ...(Object.fromEntries(RECIPIENT_STATES.map((state) => [state, 0])) as Record<RecipientState, number>) };
+  const recipients = {
+    total: 0,
+    ...(Object.fromEntries(RECIPIENT_STATES.map((state) => [state, 0])) as Record<RecipientState, number>),
+  };
   for (const group of recipientGroups) {
     recipients[group.state] = group.count;
     recipients.total += group.count;

@@ -17,7 +17,8 @@ import {
 export type { ApplyReport, CallbackSource };
 
 /** Why a callback was refused: the receiver's status code and its refusal metric come from this. */
-export type CallbackRefusalReason = "not_configured" | "unauthenticated" | "bad_signature" | "stale_timestamp" | "malformed";
+export type CallbackRefusalReason =
+  "not_configured" | "unauthenticated" | "bad_signature" | "stale_timestamp" | "malformed";
 
 export class CallbackRefusedError extends UserError {
   override name = "CallbackRefusedError";
@@ -55,7 +56,10 @@ export interface ReceiveCallbackDeps {
  * the provider's URL check: answered without touching anything. Nothing is stored unless every check
  * passes, so a refused callback changes no state.
  */
-export async function receiveDeliveryCallback(deps: ReceiveCallbackDeps, callback: ReceivedCallback): Promise<CallbackOutcome> {
+export async function receiveDeliveryCallback(
+  deps: ReceiveCallbackDeps,
+  callback: ReceivedCallback,
+): Promise<CallbackOutcome> {
   const text = callback.body.toString("utf8").trim();
   if (text === "" || text === "{}") return { kind: "verification" };
   const nowMs = deps.nowMs?.() ?? Date.now();
@@ -76,7 +80,11 @@ function header(headers: ReceivedCallback["headers"], name: string): string | un
 /** `X-CALLBACK-ID: timestamp=…;nonce=…;username=…;signature=hex(HMAC-SHA256(secret, timestamp+nonce+username))`. Returns the nonce. */
 export function verifyCallbackId(value: string | undefined, credentials: CallbackCredentials, nowMs: number): string {
   const expected = credentials.engagelab;
-  if (!expected) throw new CallbackRefusedError("not_configured", "delivery callbacks are not configured (CALLBACK_USERNAME / CALLBACK_SECRET)");
+  if (!expected)
+    throw new CallbackRefusedError(
+      "not_configured",
+      "delivery callbacks are not configured (CALLBACK_USERNAME / CALLBACK_SECRET)",
+    );
   if (value === undefined) throw new CallbackRefusedError("bad_signature", "X-CALLBACK-ID header missing");
   const fields = new Map<string, string>();
   for (const part of value.split(";")) {
@@ -90,7 +98,9 @@ export function verifyCallbackId(value: string | undefined, credentials: Callbac
   if (!timestamp || !nonce || !username || !signature) {
     throw new CallbackRefusedError("bad_signature", "X-CALLBACK-ID needs timestamp, nonce, username and signature");
   }
-  const computed = createHmac("sha256", expected.secret).update(timestamp + nonce + username).digest("hex");
+  const computed = createHmac("sha256", expected.secret)
+    .update(timestamp + nonce + username)
+    .digest("hex");
   // Both compared in full whatever the first result, so timing tells nothing about which one failed.
   const userOk = safeEqual(username, expected.username);
   const signatureOk = safeEqual(signature.toLowerCase(), computed);
@@ -100,14 +110,26 @@ export function verifyCallbackId(value: string | undefined, credentials: Callbac
 }
 
 /** SMSHook: `X-SMSHook-Signature = md5(timestamp + appkey + secret)`. It has no nonce: timestamp + body digest stands in. */
-export function verifySmsHook(headers: ReceivedCallback["headers"], body: Buffer, credentials: CallbackCredentials, nowMs: number): string {
+export function verifySmsHook(
+  headers: ReceivedCallback["headers"],
+  body: Buffer,
+  credentials: CallbackCredentials,
+  nowMs: number,
+): string {
   const expected = credentials.smshook;
-  if (!expected) throw new CallbackRefusedError("not_configured", "SMSHook callbacks are not configured (SMSHOOK_APP_KEY / SMSHOOK_APP_SECRET)");
+  if (!expected)
+    throw new CallbackRefusedError(
+      "not_configured",
+      "SMSHook callbacks are not configured (SMSHOOK_APP_KEY / SMSHOOK_APP_SECRET)",
+    );
   const timestamp = header(headers, "x-smshook-timestamp");
   const appKey = header(headers, "x-smshook-appkey");
   const signature = header(headers, "x-smshook-signature");
-  if (!timestamp || !appKey || !signature) throw new CallbackRefusedError("bad_signature", "X-SMSHook-Timestamp, -AppKey and -Signature are required");
-  const computed = createHash("md5").update(timestamp + appKey + expected.secret).digest("hex");
+  if (!timestamp || !appKey || !signature)
+    throw new CallbackRefusedError("bad_signature", "X-SMSHook-Timestamp, -AppKey and -Signature are required");
+  const computed = createHash("md5")
+    .update(timestamp + appKey + expected.secret)
+    .digest("hex");
   const keyOk = safeEqual(appKey, expected.appKey);
   const signatureOk = safeEqual(signature.toLowerCase(), computed);
   if (!keyOk || !signatureOk) throw new CallbackRefusedError("bad_signature", "signature does not match");
@@ -128,7 +150,10 @@ export function assertFresh(timestamp: string, nowMs: number, maxSkewMs: number)
   const value = Number(timestamp);
   const ms = value >= 1e12 ? value : value * 1000;
   if (Math.abs(nowMs - ms) > maxSkewMs) {
-    throw new CallbackRefusedError("stale_timestamp", `timestamp is more than ${Math.round(maxSkewMs / 1000)} s from now`);
+    throw new CallbackRefusedError(
+      "stale_timestamp",
+      `timestamp is more than ${Math.round(maxSkewMs / 1000)} s from now`,
+    );
   }
 }
 
@@ -143,11 +168,20 @@ export function parseCallbackRows(text: string, source: CallbackSource): Record<
   } catch (error) {
     throw new CallbackRefusedError("malformed", `body is not valid JSON: ${(error as Error).message}`);
   }
-  const rows = isObject(body) && Array.isArray(body.rows) ? body.rows : source === "smshook" ? (Array.isArray(body) ? body : [body]) : undefined;
+  const rows =
+    isObject(body) && Array.isArray(body.rows)
+      ? body.rows
+      : source === "smshook"
+        ? Array.isArray(body)
+          ? body
+          : [body]
+        : undefined;
   if (rows === undefined) throw new CallbackRefusedError("malformed", 'body must be {"total": n, "rows": [...]}');
   const bad = rows.findIndex((row) => !isObject(row));
   if (bad !== -1) throw new CallbackRefusedError("malformed", `rows[${bad}] is not an object`);
-  return source === "smshook" ? (rows as Record<string, unknown>[]).map(smsHookRow) : (rows as Record<string, unknown>[]);
+  return source === "smshook"
+    ? (rows as Record<string, unknown>[]).map(smsHookRow)
+    : (rows as Record<string, unknown>[]);
 }
 
 function smsHookRow(event: Record<string, unknown>): Record<string, unknown> {
@@ -156,7 +190,11 @@ function smsHookRow(event: Record<string, unknown>): Record<string, unknown> {
     ...event,
     message_id: event.message_id ?? event.sms_id,
     to: event.to ?? event.phone,
-    status: { message_status: event.status, error_code: event.error_code, error_detail: { message: event.error_message } },
+    status: {
+      message_status: event.status,
+      error_code: event.error_code,
+      error_detail: { message: event.error_message },
+    },
   };
 }
 
@@ -171,7 +209,17 @@ export interface DrainOptions extends ApplyOptions {
 
 /** Applies every stored event that is ready, `limit` per statement, and sums what happened. */
 export async function applyDeliveryReports(db: Database, options: DrainOptions): Promise<ApplyReport> {
-  const total: ApplyReport = { picked: 0, applied: 0, changed: 0, ignored: 0, unmatched: 0, waiting: 0, optOuts: 0, byStatus: {}, delaysSeconds: [] };
+  const total: ApplyReport = {
+    picked: 0,
+    applied: 0,
+    changed: 0,
+    ignored: 0,
+    unmatched: 0,
+    waiting: 0,
+    optOuts: 0,
+    byStatus: {},
+    delaysSeconds: [],
+  };
   for (let round = 0; round < options.maxRounds; round++) {
     const report = await applyStoredEvents(db, options);
     total.picked += report.picked;
@@ -181,7 +229,8 @@ export async function applyDeliveryReports(db: Database, options: DrainOptions):
     total.unmatched += report.unmatched;
     total.waiting += report.waiting;
     total.optOuts += report.optOuts;
-    for (const [status, n] of Object.entries(report.byStatus)) total.byStatus[status] = (total.byStatus[status] ?? 0) + n;
+    for (const [status, n] of Object.entries(report.byStatus))
+      total.byStatus[status] = (total.byStatus[status] ?? 0) + n;
     for (const delay of report.delaysSeconds) total.delaysSeconds.push(delay);
     // Fewer than a full statement: the ready part of the work list is empty (waiting ones come back later).
     if (report.picked < options.limit) break;
@@ -196,7 +245,10 @@ export interface SweepOptions {
 }
 
 /** The periodic part: recipients that never got a report become no_report; old nonces and applied rows go. */
-export async function sweepDeliveryReports(db: Database, options: SweepOptions): Promise<{ noReport: number; nonces: number; events: number }> {
+export async function sweepDeliveryReports(
+  db: Database,
+  options: SweepOptions,
+): Promise<{ noReport: number; nonces: number; events: number }> {
   const noReport = await markNoReport(db, options.noReportAfterMs);
   const purged = await purgeDeliveryRows(db, options.nonceMaxAgeMs, options.rawRetentionMs);
   return { noReport, ...purged };

@@ -95,13 +95,21 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
 }
 
 /** Database audience → campaign: staged with one INSERT … SELECT from `contacts`, then planned and queued. */
-export async function launchAudienceCampaign(deps: LaunchDeps, input: AudienceCampaignInput): Promise<LaunchedCampaign> {
+export async function launchAudienceCampaign(
+  deps: LaunchDeps,
+  input: AudienceCampaignInput,
+): Promise<LaunchedCampaign> {
   await preflight(deps, input);
   const filter = await resolveAudience(deps.db, input.audience);
-  const ingested = await createCampaign(deps.db, newCampaign(input, filter.name), stageAudience(filter, input.paramColumns ?? {}), {
-    ...ingestOptions(input),
-    ...launchChecks(input, `audience ${filter.name}`),
-  });
+  const ingested = await createCampaign(
+    deps.db,
+    newCampaign(input, filter.name),
+    stageAudience(filter, input.paramColumns ?? {}),
+    {
+      ...ingestOptions(input),
+      ...launchChecks(input, `audience ${filter.name}`),
+    },
+  );
   return enqueueLaunched(deps, ingested, input);
 }
 
@@ -113,7 +121,9 @@ export class UploadAlreadyLaunchedError extends UserError {
   ) {
     super(
       "upload_already_launched",
-      campaignId ? `upload ${uploadId} was already launched as campaign ${campaignId}` : `upload ${uploadId} is being launched by another request`,
+      campaignId
+        ? `upload ${uploadId} was already launched as campaign ${campaignId}`
+        : `upload ${uploadId} is being launched by another request`,
       { field: "uploadId", kind: "conflict" },
     );
   }
@@ -124,27 +134,48 @@ export class UploadAlreadyLaunchedError extends UserError {
  * de-duplication and planning are createCampaign's. The upload's mapping supplies the columns; the launch
  * must name the provider and template the upload was checked with. One upload launches once.
  */
-export async function launchUploadCampaign(deps: LaunchDeps, uploadId: string, input: CampaignLaunchInput): Promise<LaunchedCampaign> {
+export async function launchUploadCampaign(
+  deps: LaunchDeps,
+  uploadId: string,
+  input: CampaignLaunchInput,
+): Promise<LaunchedCampaign> {
   const { upload, mapping, stage } = await uploadForLaunch(deps.db, uploadId);
   if (mapping.provider !== input.provider) {
-    throw new UserError("upload_mapping_mismatch", `the upload was mapped for provider ${mapping.provider}, not ${input.provider}; map it again or launch with the same`, {
-      field: "provider",
-      kind: "conflict",
-    });
+    throw new UserError(
+      "upload_mapping_mismatch",
+      `the upload was mapped for provider ${mapping.provider}, not ${input.provider}; map it again or launch with the same`,
+      {
+        field: "provider",
+        kind: "conflict",
+      },
+    );
   }
   if (mapping.templateId !== undefined && mapping.templateId !== input.templateId) {
-    throw new UserError("upload_mapping_mismatch", `the upload was checked with template ${mapping.templateId}, not ${input.templateId}; map it again or launch with the same`, {
-      field: "templateId",
-      kind: "conflict",
-    });
+    throw new UserError(
+      "upload_mapping_mismatch",
+      `the upload was checked with template ${mapping.templateId}, not ${input.templateId}; map it again or launch with the same`,
+      {
+        field: "templateId",
+        kind: "conflict",
+      },
+    );
   }
-  const launch: CampaignLaunchInput = { ...input, params: { ...mapping.params, ...input.params }, paramColumns: mapping.map };
+  const launch: CampaignLaunchInput = {
+    ...input,
+    params: { ...mapping.params, ...input.params },
+    paramColumns: mapping.map,
+  };
   await preflight(deps, launch);
   const claim = await claimUploadForLaunch(deps.db, uploadId);
   if (!claim.claimed) throw new UploadAlreadyLaunchedError(uploadId, claim.campaignId);
   let campaignId: string | null = null;
   try {
-    const ingested = await createCampaign(deps.db, newCampaign(launch, `upload:${upload.filename ?? upload.id}`), stage, ingestOptions(launch));
+    const ingested = await createCampaign(
+      deps.db,
+      newCampaign(launch, `upload:${upload.filename ?? upload.id}`),
+      stage,
+      ingestOptions(launch),
+    );
     if (!launch.dryRun) campaignId = ingested.campaignId;
     return await enqueueLaunched(deps, ingested, launch);
   } finally {
@@ -157,9 +188,13 @@ async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<
   if (input.startAt) {
     if (!deps.scheduleStart) throw new Error("a delayed launch needs a queue that can schedule the start");
     if (input.startAt.getTime() <= Date.now()) {
-      throw new UserError("start_time_in_past", `start time ${input.startAt.toISOString()} is in the past; leave it out to send now`, {
-        field: "startAt",
-      });
+      throw new UserError(
+        "start_time_in_past",
+        `start time ${input.startAt.toISOString()} is in the past; leave it out to send now`,
+        {
+          field: "startAt",
+        },
+      );
     }
   }
   validateSendOptions(input.provider, input.templateId, sendOptions);
@@ -218,7 +253,10 @@ export class NothingToSendError extends UserError {
 function refuseNothingToSend(source: string) {
   return async ({ counts, rejectReasons }: IngestCheck): Promise<void> => {
     if (counts.recipientCount > 0) return;
-    if (counts.totalRows === 0) throw new NothingToSendError(`nothing to send: ${source} has no rows${source === "the file" ? " below its header" : ""}; nothing was stored`);
+    if (counts.totalRows === 0)
+      throw new NothingToSendError(
+        `nothing to send: ${source} has no rows${source === "the file" ? " below its header" : ""}; nothing was stored`,
+      );
     const reasons = (await rejectReasons()).map((r) => `${r.count} × ${r.reason} (first at row ${r.firstRow})`);
     throw new NothingToSendError(
       `nothing to send: all ${counts.totalRows} row(s) of ${source} were rejected: ${reasons.join("; ")}` +
@@ -256,7 +294,11 @@ function ingestOptions(input: CampaignLaunchInput) {
  * If enqueueing fails the campaign is still complete in Postgres, and `smsblast reconcile` (or any
  * worker's start-up reconcile) queues it again.
  */
-async function enqueueLaunched(deps: LaunchDeps, ingested: IngestedCampaign, input: CampaignLaunchInput): Promise<LaunchedCampaign> {
+async function enqueueLaunched(
+  deps: LaunchDeps,
+  ingested: IngestedCampaign,
+  input: CampaignLaunchInput,
+): Promise<LaunchedCampaign> {
   const log = deps.log.child({ campaignId: ingested.campaignId });
   const summary = {
     recipients: ingested.recipientCount,
@@ -293,7 +335,10 @@ export function validateSendOptions(provider: ProviderApi, templateId: string, s
   }
   if (sendOptions.scheduleTime !== undefined) {
     if (provider !== "messages") {
-      throw new ProviderRequestError("schedule_time", "provider-side scheduling exists only on the messages API (provider messages)");
+      throw new ProviderRequestError(
+        "schedule_time",
+        "provider-side scheduling exists only on the messages API (provider messages)",
+      );
     }
     assertScheduleTimeInWindow(sendOptions.scheduleTime);
   }

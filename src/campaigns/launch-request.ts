@@ -23,7 +23,8 @@ export function sendOptionsOf(options: LaunchSendOptions): SendOptions {
   if (options.labelId !== undefined) sendOptions.labelId = options.labelId;
   if (options.customArgs && Object.keys(options.customArgs).length > 0) sendOptions.customArgs = options.customArgs;
   if (options.providerSchedule) {
-    if (options.startAt === undefined) throw new UserError("invalid_schedule", "provider scheduling needs a start time", { field: "startAt" });
+    if (options.startAt === undefined)
+      throw new UserError("invalid_schedule", "provider scheduling needs a start time", { field: "startAt" });
     sendOptions.scheduleTime = Math.floor(options.startAt.getTime() / 1000);
   }
   return sendOptions;
@@ -40,10 +41,14 @@ export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 export class IdempotencyKeyReusedError extends UserError {
   override name = "IdempotencyKeyReusedError";
   constructor() {
-    super("idempotency_key_reused", "this Idempotency-Key was used with a different request; use a new key for a new campaign", {
-      field: "Idempotency-Key",
-      kind: "conflict",
-    });
+    super(
+      "idempotency_key_reused",
+      "this Idempotency-Key was used with a different request; use a new key for a new campaign",
+      {
+        field: "Idempotency-Key",
+        kind: "conflict",
+      },
+    );
   }
 }
 
@@ -60,13 +65,19 @@ export async function launchOnce<T extends { campaignId: string | null }>(
   launch: () => Promise<T>,
 ): Promise<OnceOutcome<T>> {
   if (!/^[\x21-\x7e]{1,255}$/.test(scope.key)) {
-    throw new UserError("invalid_idempotency_key", "an Idempotency-Key is 1 to 255 visible ASCII characters", { field: "Idempotency-Key" });
+    throw new UserError("invalid_idempotency_key", "an Idempotency-Key is 1 to 255 visible ASCII characters", {
+      field: "Idempotency-Key",
+    });
   }
   const requestHash = createHash("sha256").update(canonicalJson(scope.request)).digest("hex");
-  const outcome = await runOnce(db, { tokenId: scope.tokenId, key: scope.key, requestHash, ttlMs: IDEMPOTENCY_TTL_MS }, async () => {
-    const value = await launch();
-    return { value, campaignId: value.campaignId };
-  });
+  const outcome = await runOnce(
+    db,
+    { tokenId: scope.tokenId, key: scope.key, requestHash, ttlMs: IDEMPOTENCY_TTL_MS },
+    async () => {
+      const value = await launch();
+      return { value, campaignId: value.campaignId };
+    },
+  );
   if (outcome.kind === "mismatch") throw new IdempotencyKeyReusedError();
   return { replayed: outcome.kind === "replay", value: outcome.value };
 }

@@ -11,9 +11,12 @@ export interface MessageMeasure {
 /** Segment counts come from sms-segments-calculator (Twilio's tables, GSM extension characters count twice), never from a hand-written table. */
 export function measureMessage(text: string): MessageMeasure {
   const message = new SegmentedMessage(text, "auto");
-  return { encoding: message.encodingName === "UCS-2" ? "UCS-2" : "GSM-7", segments: message.segmentsCount, characters: message.numberOfCharacters };
+  return {
+    encoding: message.encodingName === "UCS-2" ? "UCS-2" : "GSM-7",
+    segments: message.segmentsCount,
+    characters: message.numberOfCharacters,
+  };
 }
-
 
 /** The text one recipient would get: each variable with a value replaced, the others (provider presets) left as written. */
 export function renderTemplate(content: string, values: Readonly<Record<string, string>>): string {

@@ -36,16 +36,24 @@ export function validateCron(cron: string, timezone: string, now = new Date()): 
   try {
     new Intl.DateTimeFormat("en", { timeZone: timezone });
   } catch {
-    throw new ScheduleError(`time zone "${timezone}" is not an IANA time zone (e.g. Asia/Singapore)`, { field: "timezone" });
+    throw new ScheduleError(`time zone "${timezone}" is not an IANA time zone (e.g. Asia/Singapore)`, {
+      field: "timezone",
+    });
   }
   const fields = cron.trim().split(/\s+/).length;
-  if (fields < 5 || fields > 6) throw new ScheduleError(`cron expression "${cron}" must have 5 fields (or 6 with seconds), found ${fields}`, { field: "cron" });
+  if (fields < 5 || fields > 6)
+    throw new ScheduleError(`cron expression "${cron}" must have 5 fields (or 6 with seconds), found ${fields}`, {
+      field: "cron",
+    });
   try {
     return cronParser.parseExpression(cron, { tz: timezone, currentDate: now }).next().toDate();
   } catch (error) {
-    throw new ScheduleError(`cron expression "${cron}" is not a valid cron pattern (${error instanceof Error ? error.message : String(error)})`, {
-      field: "cron",
-    });
+    throw new ScheduleError(
+      `cron expression "${cron}" is not a valid cron pattern (${error instanceof Error ? error.message : String(error)})`,
+      {
+        field: "cron",
+      },
+    );
   }
 }
 
@@ -69,7 +77,8 @@ export async function addSchedule(
 export async function removeSchedule(deps: { db: Database; scheduler: CronScheduler }, name: string): Promise<void> {
   const deleted = await deleteSchedule(deps.db, name);
   const removed = await deps.scheduler.remove(name);
-  if (!deleted && !removed) throw new ScheduleError(`No schedule named "${name}"`, { kind: "not-found", field: "name" });
+  if (!deleted && !removed)
+    throw new ScheduleError(`No schedule named "${name}"`, { kind: "not-found", field: "name" });
 }
 
 export async function listSchedules(deps: { db: Database; scheduler: CronScheduler }) {
@@ -92,9 +101,7 @@ export async function syncSchedulers(deps: { db: Database; scheduler: CronSchedu
 }
 
 export type ScheduledRunOutcome =
-  | { kind: "launched"; campaign: LaunchedCampaign }
-  | { kind: "already-fired" }
-  | { kind: "schedule-removed" };
+  { kind: "launched"; campaign: LaunchedCampaign } | { kind: "already-fired" } | { kind: "schedule-removed" };
 
 /**
  * One firing → one campaign from the audience, as it is in the database at that moment. The firing id is
@@ -126,7 +133,10 @@ export async function runScheduledCampaign(
     await markScheduleRun(deps.db, scheduleName, new Date());
     return { kind: "launched", campaign };
   } catch (error) {
-    if ((error as { code?: string }).code === "23505" && String((error as { constraint?: string }).constraint).includes("run_key")) {
+    if (
+      (error as { code?: string }).code === "23505" &&
+      String((error as { constraint?: string }).constraint).includes("run_key")
+    ) {
       return { kind: "already-fired" };
     }
     throw error;

@@ -3,7 +3,18 @@ import { assertCampaignExists, readReportPages } from "../store/campaign-report-
 import type { Database } from "../store/database.ts";
 import { csvLine, writeLine } from "./csv-export.ts";
 
-const HEADER = ["row", "phone", "state", "batch", "plan_id", "sms_id", "message_id", "send_channel", "failure_code", "failure_message"];
+const HEADER = [
+  "row",
+  "phone",
+  "state",
+  "batch",
+  "plan_id",
+  "sms_id",
+  "message_id",
+  "send_channel",
+  "failure_code",
+  "failure_message",
+];
 
 /**
  * Every recipient's outcome as CSV, in batch order, streamed page by page so a million-recipient report
@@ -17,7 +28,18 @@ export async function exportCampaignReport(db: Database, campaignId: string, out
     for (const r of page) {
       await writeLine(
         out,
-        csvLine([r.rowNumber, r.phone, r.state, r.batchSequence, r.planId, r.smsId, r.messageId, r.sendChannel, r.failureCode, r.failureMessage]),
+        csvLine([
+          r.rowNumber,
+          r.phone,
+          r.state,
+          r.batchSequence,
+          r.planId,
+          r.smsId,
+          r.messageId,
+          r.sendChannel,
+          r.failureCode,
+          r.failureMessage,
+        ]),
       );
     }
     written += page.length;

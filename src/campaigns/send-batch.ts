@@ -73,7 +73,8 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
     case "busy":
       throw new BatchBusyError(onClaim.delayMs);
     case "skip":
-      if (onClaim.settleCancelled) await settleBatchOfCancelledCampaign(deps.db.pool, batchId, onClaim.settleCancelled.staleClaimedAt);
+      if (onClaim.settleCancelled)
+        await settleBatchOfCancelledCampaign(deps.db.pool, batchId, onClaim.settleCancelled.staleClaimedAt);
       return { outcome: "skipped", reason: onClaim.reason };
     case "take-over": {
       const taken = await reclaimStaleBatch(deps.db.pool, batchId, onClaim.staleClaimedAt);
@@ -81,10 +82,16 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
       const stale = decideStaleBatch(taken, Date.now());
       const log = batchLog(deps, taken);
       if (stale.kind === "record") {
-        log.warn({ provider: taken.provider }, "batch outcome unknown after a crash; marking recipients unknown (at most once)");
+        log.warn(
+          { provider: taken.provider },
+          "batch outcome unknown after a crash; marking recipients unknown (at most once)",
+        );
         return apply(deps, log, taken, { kind: "record", outcome: stale.outcome });
       }
-      log.warn({ provider: taken.provider, onUnknown: taken.onUnknown }, "batch outcome unknown after a crash; re-sending");
+      log.warn(
+        { provider: taken.provider, onUnknown: taken.onUnknown },
+        "batch outcome unknown after a crash; re-sending",
+      );
       batch = taken;
       break;
     }
@@ -106,7 +113,11 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   } catch (error) {
     // Nothing has been sent yet: give the claim back so the batch is simply retried once Postgres is up.
     if (isDatabaseUnavailable(error)) {
-      await retryWhileDatabaseUnavailable(deps.db.pool, () => releaseClaim(deps.db.pool, batch.id, batch.claimedAt), RELEASE_DEADLINE_MS);
+      await retryWhileDatabaseUnavailable(
+        deps.db.pool,
+        () => releaseClaim(deps.db.pool, batch.id, batch.claimedAt),
+        RELEASE_DEADLINE_MS,
+      );
     }
     throw error;
   }
@@ -134,7 +145,10 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
         sendOptions: batch.sendOptions,
       }),
     };
-    log.debug({ ms: Math.round(performance.now() - started), size: recipients.length, planId: sent.result.planId }, "batch sent");
+    log.debug(
+      { ms: Math.round(performance.now() - started), size: recipients.length, planId: sent.result.planId },
+      "batch sent",
+    );
   } catch (error) {
     sent = { error };
   } finally {
@@ -148,9 +162,18 @@ function batchLog(deps: SendBatchDeps, batch: ClaimedBatch): Logger {
 }
 
 /** Applies a decision in one repository call, logs it, and turns a retry into the error the queue acts on. */
-async function apply(deps: SendBatchDeps, log: Logger, batch: ClaimedBatch, decision: SendDecision): Promise<SendBatchResult> {
+async function apply(
+  deps: SendBatchDeps,
+  log: Logger,
+  batch: ClaimedBatch,
+  decision: SendDecision,
+): Promise<SendBatchResult> {
   if (decision.unexpected) log.error({ decision: decision.kind }, "unexpected error while sending batch");
-  const applied = await applySendDecision(deps.db.pool, { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence }, decision);
+  const applied = await applySendDecision(
+    deps.db.pool,
+    { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence },
+    decision,
+  );
   if (applied.kind === "not-claimed") return { outcome: "skipped", reason: applied.reason };
   switch (decision.kind) {
     case "pause":
@@ -158,12 +181,17 @@ async function apply(deps: SendBatchDeps, log: Logger, batch: ClaimedBatch, deci
       return { outcome: "skipped", reason: decision.reason };
     case "retry":
       if (applied.kind === "retrying" && applied.cancelled) return { outcome: "skipped", reason: "campaign cancelled" };
-      log.warn({ reason: decision.reason, code: decision.code, retryAfterMs: decision.retryAfterMs }, "batch will be retried");
+      log.warn(
+        { reason: decision.reason, code: decision.code, retryAfterMs: decision.retryAfterMs },
+        "batch will be retried",
+      );
       throw new RetryBatchError(decision.message, decision.retryAfterMs, decision.rateLimited);
     case "record": {
       const outcome = decision.outcome;
-      if (outcome.state === "unknown" && outcome.errorCode !== undefined) log.error({ code: outcome.errorCode }, "batch outcome unknown; not re-sending");
-      else if (outcome.state === "failed") log.warn({ code: outcome.errorCode }, `batch failed: ${outcome.errorMessage ?? ""}`);
+      if (outcome.state === "unknown" && outcome.errorCode !== undefined)
+        log.error({ code: outcome.errorCode }, "batch outcome unknown; not re-sending");
+      else if (outcome.state === "failed")
+        log.warn({ code: outcome.errorCode }, `batch failed: ${outcome.errorMessage ?? ""}`);
       if (applied.kind !== "recorded") throw new Error(`unreachable: a record decision applied as ${applied.kind}`);
       return { outcome: "recorded", state: outcome.state, progress: applied.progress };
     }

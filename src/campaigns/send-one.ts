@@ -102,7 +102,12 @@ export async function sendCampaignTest(
   input: { to: string; params: Record<string, string>; defaultRegion?: string },
 ): Promise<SendOneResult> {
   const message = await findCampaignMessage(deps.db, campaignId);
-  return sendOneMessage(deps, { to: input.to, templateId: message.templateId, params: { ...message.templateParams, ...input.params }, defaultRegion: input.defaultRegion });
+  return sendOneMessage(deps, {
+    to: input.to,
+    templateId: message.templateId,
+    params: { ...message.templateParams, ...input.params },
+    defaultRegion: input.defaultRegion,
+  });
 }
 
 /** The custom API takes a phone number or an e-mail address. */

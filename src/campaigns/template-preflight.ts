@@ -28,7 +28,9 @@ export class TemplatePreflightError extends UserError {
     /** Template variables with no fixed param and no mapped column; empty when the template was not readable. */
     readonly missingVariables: string[] = [],
   ) {
-    super("template_not_usable", `template ${templateId} cannot be used:\n  - ${problems.join("\n  - ")}`, { field: "templateId" });
+    super("template_not_usable", `template ${templateId} cannot be used:\n  - ${problems.join("\n  - ")}`, {
+      field: "templateId",
+    });
   }
 }
 

@@ -44,7 +44,10 @@ const SEGMENT_CACHE_SIZE = 10_000;
 export class UploadNotFoundError extends UserError {
   override name = "UploadNotFoundError";
   constructor(uploadId: string) {
-    super("upload_not_found", `No upload with id ${uploadId} (uploads expire; upload the file again)`, { kind: "not-found", field: "uploadId" });
+    super("upload_not_found", `No upload with id ${uploadId} (uploads expire; upload the file again)`, {
+      kind: "not-found",
+      field: "uploadId",
+    });
   }
 }
 
@@ -124,7 +127,9 @@ function suggestPhoneColumn(columns: string[], sample: string[][], region: strin
   if (byName !== undefined) return byName;
   let best: { column: string; valid: number } | null = null;
   columns.forEach((column, i) => {
-    const valid = sample.filter((cells) => normalisePhone(cells[i] ?? "", region as never, { requireMobile: false }).ok).length;
+    const valid = sample.filter(
+      (cells) => normalisePhone(cells[i] ?? "", region as never, { requireMobile: false }).ok,
+    ).length;
     if (valid > 0 && valid * 2 >= sample.length && (best === null || valid > best.valid)) best = { column, valid };
   });
   return (best as { column: string } | null)?.column ?? null;
@@ -170,9 +175,13 @@ export async function mapUpload(deps: UploadDeps, uploadId: string, mapping: Upl
   ].filter(([, column]) => columnIndex(upload.columns, column!) === -1);
   if (missing.length > 0) {
     const [field, column] = missing[0]!;
-    throw new UserError("column_not_found", `the upload has no "${column}" column; its columns are ${upload.columns.map((c) => JSON.stringify(c)).join(", ")}`, {
-      field,
-    });
+    throw new UserError(
+      "column_not_found",
+      `the upload has no "${column}" column; its columns are ${upload.columns.map((c) => JSON.stringify(c)).join(", ")}`,
+      {
+        field,
+      },
+    );
   }
   const content = await templateContentOf(deps, mapping);
   const stored: StoredMapping = { ...mapping, content };
@@ -188,7 +197,12 @@ export async function mapUpload(deps: UploadDeps, uploadId: string, mapping: Upl
     for await (const page of readUploadRowPages(deps.db, uploadId)) {
       for (const { row, cells } of page) {
         const j = judge(cells, row);
-        yield { row, phone: j.phone, rejectReason: j.rejectReason, segments: segmentsOf && j.phone !== null ? segmentsOf(j.params ?? {}) : null };
+        yield {
+          row,
+          phone: j.phone,
+          rejectReason: j.rejectReason,
+          segments: segmentsOf && j.phone !== null ? segmentsOf(j.params ?? {}) : null,
+        };
       }
     }
   })();
@@ -204,12 +218,18 @@ async function templateContentOf(deps: UploadDeps, mapping: UploadMapping): Prom
     return { text: template.content, from: "template API" };
   } catch (error) {
     // The check reports the template as unknown; the launch's pre-flight refuses it with the reason.
-    deps.log.debug({ err: error, templateId: mapping.templateId }, "template content not readable for the upload check");
+    deps.log.debug(
+      { err: error, templateId: mapping.templateId },
+      "template content not readable for the upload check",
+    );
     return null;
   }
 }
 
-function segmentCounter(content: string, params: Record<string, string>): (rowParams: Record<string, string>) => number {
+function segmentCounter(
+  content: string,
+  params: Record<string, string>,
+): (rowParams: Record<string, string>) => number {
   const cache = new Map<string, number>();
   return (rowParams) => {
     const text = renderTemplate(content, { ...params, ...rowParams });
@@ -248,14 +268,35 @@ export interface UploadCheck {
 }
 
 /** GET /uploads/:id/check: what a launch would do with this upload, without storing or sending anything. */
-export async function checkUpload(deps: UploadDeps, uploadId: string, options: { batchSize: number; segmentPrice?: number }): Promise<UploadCheck> {
+export async function checkUpload(
+  deps: UploadDeps,
+  uploadId: string,
+  options: { batchSize: number; segmentPrice?: number },
+): Promise<UploadCheck> {
   const upload = await requireUpload(deps.db, uploadId);
   const mapping = upload.mapping as StoredMapping | null;
   const problems: UploadProblem[] = [];
   if (upload.rowCount === 0) problems.push({ code: "empty", message: "the file has a header but no data rows" });
   if (mapping === null) {
-    problems.push({ code: "no_mapping", message: "no mapping yet: map the upload (at least its phone column) first", field: "phoneColumn" });
-    return { uploadId, ready: false, problems, rows: upload.rowCount, valid: 0, invalid: 0, duplicates: 0, suppressed: 0, rowErrors: [], requests: 0, segments: null, cost: null };
+    problems.push({
+      code: "no_mapping",
+      message: "no mapping yet: map the upload (at least its phone column) first",
+      field: "phoneColumn",
+    });
+    return {
+      uploadId,
+      ready: false,
+      problems,
+      rows: upload.rowCount,
+      valid: 0,
+      invalid: 0,
+      duplicates: 0,
+      suppressed: 0,
+      rowErrors: [],
+      requests: 0,
+      segments: null,
+      cost: null,
+    };
   }
   if (mapping.content === null) {
     problems.push({
@@ -267,13 +308,20 @@ export async function checkUpload(deps: UploadDeps, uploadId: string, options: {
     const supplied = new Set([...Object.keys(mapping.params), ...Object.keys(mapping.map)]);
     const missing = extractTemplateVariables(mapping.content.text).filter((v) => !supplied.has(v));
     if (missing.length > 0) {
-      problems.push({ code: "missing_variables", message: `no param and no column for template variable${missing.length === 1 ? "" : "s"} ${missing.join(", ")}`, field: "map" });
+      problems.push({
+        code: "missing_variables",
+        message: `no param and no column for template variable${missing.length === 1 ? "" : "s"} ${missing.join(", ")}`,
+        field: "map",
+      });
     }
   }
   const shape = planShape(upload, mapping, options.batchSize);
   const counts = await countUpload(deps.db, uploadId, shape);
-  if (counts.rows > 0 && counts.valid === 0) problems.push({ code: "no_recipients", message: "no row has a number that can be sent to" });
-  const rowErrors = await readUploadRowErrors(deps.db, uploadId, columnIndex(upload.columns, mapping.phoneColumn), { limit: CHECK_ROW_ERRORS });
+  if (counts.rows > 0 && counts.valid === 0)
+    problems.push({ code: "no_recipients", message: "no row has a number that can be sent to" });
+  const rowErrors = await readUploadRowErrors(deps.db, uploadId, columnIndex(upload.columns, mapping.phoneColumn), {
+    limit: CHECK_ROW_ERRORS,
+  });
   const segments = segmentTotal(mapping, counts);
   return {
     uploadId,
@@ -288,11 +336,17 @@ export async function checkUpload(deps: UploadDeps, uploadId: string, options: {
     // v1/custom-messages takes one recipient per request; the bulk APIs one batch.
     requests: mapping.provider === "custom" ? counts.valid : counts.batches,
     segments,
-    cost: segments !== null && options.segmentPrice !== undefined ? Math.round(segments.total * options.segmentPrice * 1e6) / 1e6 : null,
+    cost:
+      segments !== null && options.segmentPrice !== undefined
+        ? Math.round(segments.total * options.segmentPrice * 1e6) / 1e6
+        : null,
   };
 }
 
-function segmentTotal(mapping: StoredMapping, counts: { valid: number; segments: number | null }): UploadCheck["segments"] {
+function segmentTotal(
+  mapping: StoredMapping,
+  counts: { valid: number; segments: number | null },
+): UploadCheck["segments"] {
   if (mapping.content === null) return null;
   if (Object.keys(mapping.map).length === 0) {
     const one = measureMessage(renderTemplate(mapping.content.text, mapping.params));
@@ -337,14 +391,24 @@ export async function previewUploadRow(db: Database, uploadId: string, row: numb
   const upload = await requireUpload(db, uploadId);
   const mapping = requireMapping(upload);
   if (mapping.content === null) {
-    throw new UserError("template_content_unknown", "the template's text is unknown: give templateContent in the mapping", { field: "templateContent", kind: "conflict" });
+    throw new UserError(
+      "template_content_unknown",
+      "the template's text is unknown: give templateContent in the mapping",
+      { field: "templateContent", kind: "conflict" },
+    );
   }
   const cells = await readUploadRow(db, uploadId, row);
-  if (cells === null) throw new UserError("row_not_found", `the upload has no row ${row} (it has ${upload.rowCount})`, { field: "row", kind: "not-found" });
-  const judged = rowJudge(upload.columns, { phoneColumn: mapping.phoneColumn, countryColumn: mapping.countryColumn, defaultRegion: mapping.region, paramColumns: mapping.map })(
-    cells,
-    row,
-  );
+  if (cells === null)
+    throw new UserError("row_not_found", `the upload has no row ${row} (it has ${upload.rowCount})`, {
+      field: "row",
+      kind: "not-found",
+    });
+  const judged = rowJudge(upload.columns, {
+    phoneColumn: mapping.phoneColumn,
+    countryColumn: mapping.countryColumn,
+    defaultRegion: mapping.region,
+    paramColumns: mapping.map,
+  })(cells, row);
   const text = renderTemplate(mapping.content.text, { ...mapping.params, ...(judged.params ?? {}) });
   return { row, text, phone: judged.phone, rejectReason: judged.rejectReason, ...measureMessage(text) };
 }
@@ -366,7 +430,10 @@ export async function uploadForLaunch(db: Database, uploadId: string): Promise<U
 
 function stageUploadRows(upload: UploadRecord, mapping: UploadMapping, variables: string[]): StagingSource {
   const shape = planShape(upload, mapping, 1);
-  return stageUpload(upload.id, columnIndex(upload.columns, mapping.phoneColumn), { variables, columnIndexes: shape.columnIndexes });
+  return stageUpload(upload.id, columnIndex(upload.columns, mapping.phoneColumn), {
+    variables,
+    columnIndexes: shape.columnIndexes,
+  });
 }
 
 /** Deletes expired uploads with their rows; the API server runs it at start-up and then periodically. */
@@ -382,7 +449,11 @@ async function requireUpload(db: Database, uploadId: string): Promise<UploadReco
 
 function requireMapping(upload: UploadRecord): StoredMapping {
   if (upload.mapping === null) {
-    throw new UserError("upload_not_mapped", "the upload has no mapping yet: map it (at least its phone column) first", { field: "phoneColumn", kind: "conflict" });
+    throw new UserError(
+      "upload_not_mapped",
+      "the upload has no mapping yet: map it (at least its phone column) first",
+      { field: "phoneColumn", kind: "conflict" },
+    );
   }
   return upload.mapping as StoredMapping;
 }

@@ -1,4 +1,3 @@
-
 /**
  * The CLI's exit codes, one table (README "Exit codes"). Scripts branch on these: 0 only when there is
  * nothing left for a person to look at.
@@ -20,7 +19,10 @@ export const EXIT = {
 } as const;
 
 /** How `send --wait` and `watch` end, from the campaign they waited for. */
-export function exitCodeForCampaign(report: { status: string; recipients: { failed: number; unknown: number } }): number {
+export function exitCodeForCampaign(report: {
+  status: string;
+  recipients: { failed: number; unknown: number };
+}): number {
   switch (report.status) {
     case "completed":
       return report.recipients.failed + report.recipients.unknown > 0 ? EXIT.completedWithProblems : EXIT.ok;

@@ -5,7 +5,13 @@ export function formatTable(rows: ReadonlyArray<ReadonlyArray<string | number>>)
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, String(cell).length)));
   return rows
-    .map((row) => row.map((cell, i) => (typeof cell === "number" ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!))).join("  "))
+    .map((row) =>
+      row
+        .map((cell, i) =>
+          typeof cell === "number" ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!),
+        )
+        .join("  "),
+    )
     .join("\n");
 }
 
@@ -26,7 +32,15 @@ export function formatStatus(report: CampaignStatusReport): string {
     "",
     formatTable([
       ["delivery", "sent", "delivered", "undelivered", "no-report", "awaiting report", "delivery rate"],
-      ["", r.sent, r.delivered, r.undelivered, r.no_report, report.delivery.awaitingReport, report.delivery.rate === null ? "-" : `${(report.delivery.rate * 100).toFixed(1)} %`],
+      [
+        "",
+        r.sent,
+        r.delivered,
+        r.undelivered,
+        r.no_report,
+        report.delivery.awaitingReport,
+        report.delivery.rate === null ? "-" : `${(report.delivery.rate * 100).toFixed(1)} %`,
+      ],
     ]),
     "",
     formatTable([

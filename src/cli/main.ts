@@ -47,7 +47,9 @@ export function describeUserError(error: UserError): string {
 }
 
 export function buildCli(): Command {
-  const program = new Command("smsblast").description("Queue-backed bulk SMS campaigns for the EngageLab SMS API").showHelpAfterError();
+  const program = new Command("smsblast")
+    .description("Queue-backed bulk SMS campaigns for the EngageLab SMS API")
+    .showHelpAfterError();
   registerServiceCommands(program);
   registerCampaignCommands(program);
   registerAudienceCommands(program);

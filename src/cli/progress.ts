@@ -25,7 +25,8 @@ export async function waitForCampaign(
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: " {bar} {percentage}% | {done}/{total} | accepted {accepted} failed {failed} unknown {unknown} | {rate}/s | ETA {eta_formatted}",
+      format:
+        " {bar} {percentage}% | {done}/{total} | accepted {accepted} failed {failed} unknown {unknown} | {rate}/s | ETA {eta_formatted}",
       noTTYOutput: true,
       notTTYSchedule: 3_000,
       hideCursor: true,

@@ -8,7 +8,13 @@ export function collectKeyValue(value: string, previous: Record<string, string>)
 }
 
 export function collectList(value: string, previous: string[]): string[] {
-  return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 export function isoTime(value: string): Date {

@@ -51,7 +51,9 @@ const STATUS_NAMES: Record<string, ApprovalStatus> = {
 function approvalStatus(value: string): ApprovalStatus {
   const status = STATUS_NAMES[value.trim().toLowerCase()];
   if (status === undefined) {
-    throw new InvalidArgumentError(`expected 0 (pending), 1 (approved), -1 (rejected) or -2 (not-submitted), got "${value}"`);
+    throw new InvalidArgumentError(
+      `expected 0 (pending), 1 (approved), -1 (rejected) or -2 (not-submitted), got "${value}"`,
+    );
   }
   return status;
 }
@@ -128,12 +130,18 @@ async function withApi<T>(openApi: OpenTemplatesApi, use: (api: TemplatesApi) =>
 
 /** `smsblast templates …`: manage EngageLab SMS templates (seed 003). */
 export function registerTemplateCommands(program: Command, openApi: OpenTemplatesApi): void {
-  const templates = program.command("templates").description("list, inspect, create, change, submit and delete EngageLab SMS templates");
+  const templates = program
+    .command("templates")
+    .description("list, inspect, create, change, submit and delete EngageLab SMS templates");
 
   templates
     .command("list")
     .description("list templates, newest last")
-    .option("--status <status>", "only this approval status: 0 pending, 1 approved, -1 rejected, -2 not submitted", approvalStatus)
+    .option(
+      "--status <status>",
+      "only this approval status: 0 pending, 1 approved, -1 rejected, -2 not submitted",
+      approvalStatus,
+    )
     .option("--name <text>", "only names containing this text")
     .option("--ids <ids>", "only these template ids, comma-separated", idList)
     .option("--offset <n>", "skip this many templates", wholeNumber("--offset"))
@@ -157,7 +165,9 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
           return;
         }
         const offset = opts.offset ?? 0;
-        console.log(`${formatTemplateList(page.templates)}\n\n${page.count} shown (from ${offset + 1}) of ${page.total}`);
+        console.log(
+          `${formatTemplateList(page.templates)}\n\n${page.count} shown (from ${offset + 1}) of ${page.total}`,
+        );
       });
     });
 
@@ -178,7 +188,11 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
     .description("add a template (left unsubmitted unless --submit)")
     .requiredOption("--name <name>", "template name, unique in the account, at most 64 characters")
     .requiredOption("--content <text>", "template text, at most 512 characters; variables as {{name}} or %name%")
-    .addOption(new Option("--type <type>", "0 verification code, 1 notification, 2 marketing").argParser(templateType).makeOptionMandatory())
+    .addOption(
+      new Option("--type <type>", "0 verification code, 1 notification, 2 marketing")
+        .argParser(templateType)
+        .makeOptionMandatory(),
+    )
     .option("--sign-id <n>", "id of the signature to attach", wholeNumber("--sign-id"))
     .option("--submit", "submit for review immediately")
     .option("--json", "print the created template as JSON")
@@ -192,7 +206,9 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
           ...(opts.submit ? { submit: true } : {}),
         });
         console.log(
-          opts.json ? JSON.stringify(template) : `created template ${template.templateId} "${template.templateName}" (${statusWords(template)})`,
+          opts.json
+            ? JSON.stringify(template)
+            : `created template ${template.templateId} "${template.templateName}" (${statusWords(template)})`,
         );
       });
     });
@@ -212,7 +228,8 @@ export function registerTemplateCommands(program: Command, openApi: OpenTemplate
         ...(opts.type !== undefined ? { type: opts.type } : {}),
         ...(opts.signId !== undefined ? { signId: opts.signId } : {}),
       };
-      if (Object.keys(changes).length === 0) throw new InvalidArgumentError("give at least one of --name, --content, --type, --sign-id");
+      if (Object.keys(changes).length === 0)
+        throw new InvalidArgumentError("give at least one of --name, --content, --type, --sign-id");
       await withApi(openApi, async (api) => {
         await api.update(id, changes);
         // The provider answers only {count}; read back so the user sees whether approval was reset.

@@ -12,7 +12,11 @@ const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgresql://postgres@127.0.0.1:5432/smsblast"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
   // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot.
-  QUEUE_PREFIX: z.string().min(1).regex(/^[^:\s]+$/, "must not contain ':' or spaces").default("{smsblast}"),
+  QUEUE_PREFIX: z
+    .string()
+    .min(1)
+    .regex(/^[^:\s]+$/, "must not contain ':' or spaces")
+    .default("{smsblast}"),
   ENGAGELAB_API_KEY: z.string().min(1).optional(),
   ENGAGELAB_API_SECRET: z.string().min(1).optional(),
   ENGAGELAB_MESSAGES_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
@@ -57,8 +61,14 @@ const envSchema = z.object({
   SMSHOOK_APP_KEY: z.string().min(1).optional(),
   SMSHOOK_APP_SECRET: z.string().min(1).optional(),
   // Optional second factor: HTTP Basic "user:password" on both routes, and/or a secret last path segment.
-  CALLBACK_BASIC_AUTH: z.string().regex(/^[^:]+:.+$/, "must be user:password").optional(),
-  CALLBACK_PATH_SECRET: z.string().regex(/^[\w-]{16,}$/, "must be at least 16 letters, digits, _ or -").optional(),
+  CALLBACK_BASIC_AUTH: z
+    .string()
+    .regex(/^[^:]+:.+$/, "must be user:password")
+    .optional(),
+  CALLBACK_PATH_SECRET: z
+    .string()
+    .regex(/^[\w-]{16,}$/, "must be at least 16 letters, digits, _ or -")
+    .optional(),
   // A callback body over this is refused (413) before it is read further.
   CALLBACK_MAX_BYTES: positiveInt(2 * 1024 * 1024),
   // Timestamp window of a signed callback, either side of now.
@@ -149,8 +159,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       "Invalid configuration:\n  ENGAGELAB_API_KEY and ENGAGELAB_API_SECRET must be set together (or both unset for the sandbox)",
     );
   }
-  for (const [a, b] of [["CALLBACK_USERNAME", "CALLBACK_SECRET"], ["SMSHOOK_APP_KEY", "SMSHOOK_APP_SECRET"]] as const) {
-    if (Boolean(e[a]) !== Boolean(e[b])) throw new ConfigError(`Invalid configuration:\n  ${a} and ${b} must be set together`);
+  for (const [a, b] of [
+    ["CALLBACK_USERNAME", "CALLBACK_SECRET"],
+    ["SMSHOOK_APP_KEY", "SMSHOOK_APP_SECRET"],
+  ] as const) {
+    if (Boolean(e[a]) !== Boolean(e[b]))
+      throw new ConfigError(`Invalid configuration:\n  ${a} and ${b} must be set together`);
   }
   return {
     databaseUrl: e.DATABASE_URL,
@@ -185,8 +199,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
     },
     callbacks: {
-      engagelab: e.CALLBACK_USERNAME && e.CALLBACK_SECRET ? { username: e.CALLBACK_USERNAME, secret: e.CALLBACK_SECRET } : undefined,
-      smshook: e.SMSHOOK_APP_KEY && e.SMSHOOK_APP_SECRET ? { appKey: e.SMSHOOK_APP_KEY, secret: e.SMSHOOK_APP_SECRET } : undefined,
+      engagelab:
+        e.CALLBACK_USERNAME && e.CALLBACK_SECRET
+          ? { username: e.CALLBACK_USERNAME, secret: e.CALLBACK_SECRET }
+          : undefined,
+      smshook:
+        e.SMSHOOK_APP_KEY && e.SMSHOOK_APP_SECRET
+          ? { appKey: e.SMSHOOK_APP_KEY, secret: e.SMSHOOK_APP_SECRET }
+          : undefined,
       basicAuth: e.CALLBACK_BASIC_AUTH,
       pathSecret: e.CALLBACK_PATH_SECRET,
       maxBytes: e.CALLBACK_MAX_BYTES,

@@ -32,7 +32,12 @@ export class CustomMessagesApiProvider implements SmsProvider {
     });
     const messageId = isRecord(body) ? readId(body.message_id) : undefined;
     if (!isRecord(body) || messageId === undefined) {
-      throw new ProviderError({ api: "custom", kind: "invalid-response", status, detail: "success body lacks message_id" });
+      throw new ProviderError({
+        api: "custom",
+        kind: "invalid-response",
+        status,
+        detail: "success body lacks message_id",
+      });
     }
     return { messageId, sendChannel: typeof body.send_channel === "string" ? body.send_channel : "unknown" };
   }
@@ -49,14 +54,22 @@ export class CustomMessagesApiProvider implements SmsProvider {
           // After an account-wide or transient error, leave the rest pending for the retry or the resume.
           if (stopError !== undefined) return;
           try {
-            const result = await this.sendOne(recipient.phone, request.templateId, { ...request.params, ...recipient.params });
+            const result = await this.sendOne(recipient.phone, request.templateId, {
+              ...request.params,
+              ...recipient.params,
+            });
             accepted.push({ phone: recipient.phone, messageId: result.messageId, sendChannel: result.sendChannel });
           } catch (error) {
             if (error instanceof ProviderError && error.code !== undefined && PER_RECIPIENT_CODES.has(error.code)) {
-              failed.push({ phone: recipient.phone, code: error.code, message: error.providerMessage ?? error.message });
+              failed.push({
+                phone: recipient.phone,
+                code: error.code,
+                message: error.providerMessage ?? error.message,
+              });
             } else {
               // Only this recipient's request may have been sent; those not yet tried stay pending.
-              if (error instanceof ProviderError && error.requestMayHaveArrived) ambiguous.push({ phone: recipient.phone, message: error.message });
+              if (error instanceof ProviderError && error.requestMayHaveArrived)
+                ambiguous.push({ phone: recipient.phone, message: error.message });
               stopError ??= error;
             }
           }

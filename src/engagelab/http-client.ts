@@ -78,7 +78,8 @@ export class EngageLabHttpClient {
       throw new ProviderError({ api, kind: status >= 400 ? "http" : "invalid-response", status, detail });
     }
     const code = isRecord(body) ? readInt(body.code) : undefined;
-    if (status >= 200 && status < 300 && (code === undefined || code === 0 || acceptCodes.includes(code))) return { status, body };
+    if (status >= 200 && status < 300 && (code === undefined || code === 0 || acceptCodes.includes(code)))
+      return { status, body };
 
     const providerMessage = isRecord(body) && typeof body.message === "string" ? body.message : undefined;
     throw new ProviderError({
@@ -98,7 +99,14 @@ export class EngageLabHttpClient {
 }
 
 /** Failures before a connection existed: the provider cannot have seen the request. */
-const NOT_CONNECTED_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+const NOT_CONNECTED_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 function transportError(api: ProviderApiName, error: unknown, timeoutMs: number): ProviderError {
   const name = error instanceof Error ? error.name : "";
@@ -107,7 +115,12 @@ function transportError(api: ProviderApiName, error: unknown, timeoutMs: number)
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError;
   if (isTimeout) {
-    return new ProviderError({ api, kind: "timeout", detail: `no response within ${timeoutMs} ms`, requestMayHaveArrived: true });
+    return new ProviderError({
+      api,
+      kind: "timeout",
+      detail: `no response within ${timeoutMs} ms`,
+      requestMayHaveArrived: true,
+    });
   }
   const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
   // Only the error's code and class go into the message: never the request, its headers or its URL's userinfo.

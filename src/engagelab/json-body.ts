@@ -24,7 +24,9 @@ export function parseProviderJson(text: string): unknown {
     if (error instanceof RangeError) throw new ResponseParseError("response body is nested too deeply to parse");
     const reason = error instanceof Error ? error.message : String(error);
     const excerpt = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-    throw new ResponseParseError(`response body is not valid JSON (${reason}); body starts: ${JSON.stringify(excerpt)}`);
+    throw new ResponseParseError(
+      `response body is not valid JSON (${reason}); body starts: ${JSON.stringify(excerpt)}`,
+    );
   }
 }
 

@@ -1,7 +1,13 @@
 import { ProviderError, ProviderRequestError } from "./errors.ts";
 import type { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readInt } from "./json-body.ts";
-import { bulkTargets, type BatchSendRequest, type BatchSendResult, type FailedRecipient, type SmsProvider } from "./provider.ts";
+import {
+  bulkTargets,
+  type BatchSendRequest,
+  type BatchSendResult,
+  type FailedRecipient,
+  type SmsProvider,
+} from "./provider.ts";
 import type { SendOptions } from "../model/send-options.ts";
 
 export const LEGACY_PARTIAL_SUCCESS = 41031;
@@ -15,14 +21,24 @@ export type LegacySendOptions = Pick<SendOptions, "from" | "msgType" | "labelId"
 export function validateLegacyOptions(templateId: string, options: LegacySendOptions): void {
   // Sent as a JSON number: at most 15 digits stay exact.
   if (!/^\d{1,15}$/.test(templateId)) {
-    throw new ProviderRequestError("template", `the legacy v1/send API takes a numeric template id, got "${templateId}"`);
+    throw new ProviderRequestError(
+      "template",
+      `the legacy v1/send API takes a numeric template id, got "${templateId}"`,
+    );
   }
   if (options.from !== undefined && !/^[A-Za-z0-9]{3,11}$/.test(options.from)) {
     throw new ProviderRequestError("from", "sender name must be 3-11 English letters or digits");
   }
-  const size = Buffer.byteLength(JSON.stringify(legacyCustomArgs(options, "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000")));
+  const size = Buffer.byteLength(
+    JSON.stringify(
+      legacyCustomArgs(options, "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+    ),
+  );
   if (size > MAX_CUSTOM_ARGS_BYTES) {
-    throw new ProviderRequestError("custom_args", `is ${size} bytes with the campaign and batch ids; the limit is 1 KB`);
+    throw new ProviderRequestError(
+      "custom_args",
+      `is ${size} bytes with the campaign and batch ids; the limit is 1 KB`,
+    );
   }
 }
 
@@ -55,13 +71,25 @@ export class LegacySendApiProvider implements SmsProvider {
     const body: Record<string, unknown> = { template_id: Number(request.templateId), vars: request.params };
     if (options.msgType !== undefined) body.msg_type = options.msgType;
     if (options.labelId !== undefined) body.label_id = options.labelId;
-    const payload: Record<string, unknown> = { to: phones, body, custom_args: customArgs, request_id: request.idempotencyKey };
+    const payload: Record<string, unknown> = {
+      to: phones,
+      body,
+      custom_args: customArgs,
+      request_id: request.idempotencyKey,
+    };
     if (options.from) payload.from = options.from;
 
-    const response = await this.http.call("legacy", "POST", new URL("/v1/send", this.baseUrl).href, payload, [LEGACY_PARTIAL_SUCCESS]);
+    const response = await this.http.call("legacy", "POST", new URL("/v1/send", this.baseUrl).href, payload, [
+      LEGACY_PARTIAL_SUCCESS,
+    ]);
     const reply = response.body;
     if (!isRecord(reply) || !Array.isArray(reply.sms_ids)) {
-      throw new ProviderError({ api: "legacy", kind: "invalid-response", status: response.status, detail: "success body lacks sms_ids" });
+      throw new ProviderError({
+        api: "legacy",
+        kind: "invalid-response",
+        status: response.status,
+        detail: "success body lacks sms_ids",
+      });
     }
     // Each sms_id ends with "$" + the number as sent, which is how an id finds its recipient.
     const smsIdByPhone = new Map<string, string>();
@@ -82,7 +110,9 @@ export class LegacySendApiProvider implements SmsProvider {
       }
     }
     const failedPhones = new Set(failed.map((f) => f.phone));
-    const accepted = phones.filter((p) => !failedPhones.has(p)).map((phone) => ({ phone, smsId: smsIdByPhone.get(phone) }));
+    const accepted = phones
+      .filter((p) => !failedPhones.has(p))
+      .map((phone) => ({ phone, smsId: smsIdByPhone.get(phone) }));
     return {
       totalCount: phones.length,
       acceptedCount: readInt(reply.success_count) ?? accepted.length,

@@ -13,10 +13,16 @@ export function assertScheduleTimeInWindow(scheduleTime: number, nowMs = Date.no
     throw new ProviderRequestError("schedule_time", `must be a positive Unix time in seconds, got ${scheduleTime}`);
   }
   if (lead < SCHEDULE_MIN_LEAD_SECONDS) {
-    throw new ProviderRequestError("schedule_time", `${new Date(scheduleTime * 1000).toISOString()} is less than 3 minutes ahead`);
+    throw new ProviderRequestError(
+      "schedule_time",
+      `${new Date(scheduleTime * 1000).toISOString()} is less than 3 minutes ahead`,
+    );
   }
   if (lead > SCHEDULE_MAX_LEAD_SECONDS) {
-    throw new ProviderRequestError("schedule_time", `${new Date(scheduleTime * 1000).toISOString()} is more than 30 days ahead`);
+    throw new ProviderRequestError(
+      "schedule_time",
+      `${new Date(scheduleTime * 1000).toISOString()} is more than 30 days ahead`,
+    );
   }
 }
 
@@ -44,7 +50,12 @@ export class MessagesApiProvider implements SmsProvider {
     const customArgs = request.sendOptions.customArgs ?? {};
     payload.custom_args = { ...customArgs, campaign_id: request.campaignId, batch_id: request.batchId };
 
-    const { status, body } = await this.http.call("messages", "POST", new URL("/v1/messages", this.baseUrl).href, payload);
+    const { status, body } = await this.http.call(
+      "messages",
+      "POST",
+      new URL("/v1/messages", this.baseUrl).href,
+      payload,
+    );
     const planId = isRecord(body) ? readId(body.plan_id) : undefined;
     const totalCount = isRecord(body) ? readInt(body.total_count) : undefined;
     const acceptedCount = isRecord(body) ? readInt(body.accepted_count) : undefined;

@@ -60,7 +60,6 @@ export interface SmsProvider {
   sendBatch(request: BatchSendRequest): Promise<BatchSendResult>;
 }
 
-
 /** Both bulk APIs take 1 to 1000 numbers per request. */
 export const MAX_NUMBERS_PER_REQUEST = 1000;
 
@@ -68,7 +67,9 @@ export const MAX_NUMBERS_PER_REQUEST = 1000;
 export function bulkTargets(request: BatchSendRequest, api: string): string[] {
   const phones = request.recipients.map((r) => r.phone);
   if (phones.length === 0 || phones.length > MAX_NUMBERS_PER_REQUEST) {
-    throw new RangeError(`batch ${request.batchId} has ${phones.length} numbers; ${api} takes 1 to ${MAX_NUMBERS_PER_REQUEST}`);
+    throw new RangeError(
+      `batch ${request.batchId} has ${phones.length} numbers; ${api} takes 1 to ${MAX_NUMBERS_PER_REQUEST}`,
+    );
   }
   return phones;
 }

@@ -16,7 +16,10 @@ export interface ProviderRegistry {
 export function createProviders(config: Config): ProviderRegistry {
   const http = new EngageLabHttpClient(
     { apiKey: config.engagelab.apiKey, apiSecret: config.engagelab.apiSecret },
-    { timeoutMs: config.engagelab.timeoutMs, connections: config.send.concurrency * Math.max(2, config.send.customParallelism) },
+    {
+      timeoutMs: config.engagelab.timeoutMs,
+      connections: config.send.concurrency * Math.max(2, config.send.customParallelism),
+    },
   );
   const custom = new CustomMessagesApiProvider(http, config.engagelab.otpUrl, config.send.customParallelism);
   return {

@@ -107,21 +107,28 @@ function charCount(text: string): number {
 function templateIdText(id: number | string, field = "template_id"): string {
   const text = typeof id === "number" ? String(id) : id.trim();
   // The id goes into the URL path; anything but digits could address another endpoint.
-  if (!/^\d+$/.test(text)) throw new ProviderRequestError(field, `must be a non-negative whole number, got "${String(id)}"`);
+  if (!/^\d+$/.test(text))
+    throw new ProviderRequestError(field, `must be a non-negative whole number, got "${String(id)}"`);
   return text;
 }
 
 function checkName(name: string): void {
   if (name.trim() === "") throw new ProviderRequestError("template_name", "must not be empty");
   if (charCount(name) > MAX_NAME_CHARS) {
-    throw new ProviderRequestError("template_name", `must be at most ${MAX_NAME_CHARS} characters, got ${charCount(name)}`);
+    throw new ProviderRequestError(
+      "template_name",
+      `must be at most ${MAX_NAME_CHARS} characters, got ${charCount(name)}`,
+    );
   }
 }
 
 function checkContent(content: string): void {
   if (content.trim() === "") throw new ProviderRequestError("template_content", "must not be empty");
   if (charCount(content) > MAX_CONTENT_CHARS) {
-    throw new ProviderRequestError("template_content", `must be at most ${MAX_CONTENT_CHARS} characters, got ${charCount(content)}`);
+    throw new ProviderRequestError(
+      "template_content",
+      `must be at most ${MAX_CONTENT_CHARS} characters, got ${charCount(content)}`,
+    );
   }
   if (FORBIDDEN_CONTENT.test(content)) {
     throw new ProviderRequestError("template_content", 'must not contain [ ] 【 】, the word "test" or 测试');
@@ -130,13 +137,17 @@ function checkContent(content: string): void {
 
 function checkType(type: unknown): void {
   if (!TEMPLATE_TYPES.includes(type as TemplateType)) {
-    throw new ProviderRequestError("template_type", `must be 0 (verification code), 1 (notification) or 2 (marketing), got ${String(type)}`);
+    throw new ProviderRequestError(
+      "template_type",
+      `must be 0 (verification code), 1 (notification) or 2 (marketing), got ${String(type)}`,
+    );
   }
 }
 
 function checkWholeNumber(field: string, value: number | string): number {
   const n = typeof value === "number" ? value : /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw new ProviderRequestError(field, `must be a non-negative whole number, got "${String(value)}"`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new ProviderRequestError(field, `must be a non-negative whole number, got "${String(value)}"`);
   return n;
 }
 
@@ -159,7 +170,8 @@ function templateBody(fields: TemplateChanges, mode: "add" | "modify"): Record<s
   if (fields.msgType !== undefined) body.msg_type = String(checkWholeNumber("msg_type", fields.msgType));
   if (fields.signId !== undefined) body.sign_id = checkWholeNumber("sign_id", fields.signId);
   if (fields.signPos !== undefined) {
-    if (fields.signPos !== 0 && fields.signPos !== 1) throw new ProviderRequestError("sign_pos", "must be 0 (front) or 1 (back)");
+    if (fields.signPos !== 0 && fields.signPos !== 1)
+      throw new ProviderRequestError("sign_pos", "must be 0 (front) or 1 (back)");
     body.sign_pos = String(fields.signPos);
   }
   if (fields.submit !== undefined) body.submit = fields.submit;
@@ -223,15 +235,22 @@ export class TemplatesApi {
   async list(filter: TemplateFilter = {}): Promise<TemplatePage> {
     const url = new URL(this.#url("/v1/templates"));
     if (filter.templateIds !== undefined && filter.templateIds.length > 0) {
-      url.searchParams.set("template_ids", filter.templateIds.map((id) => templateIdText(id, "template_ids")).join(","));
+      url.searchParams.set(
+        "template_ids",
+        filter.templateIds.map((id) => templateIdText(id, "template_ids")).join(","),
+      );
     }
     if (filter.approvalStatus !== undefined) {
       if (!APPROVAL_STATUSES.includes(filter.approvalStatus)) {
-        throw new ProviderRequestError("approval_status", `must be one of ${APPROVAL_STATUSES.join(", ")}, got ${String(filter.approvalStatus)}`);
+        throw new ProviderRequestError(
+          "approval_status",
+          `must be one of ${APPROVAL_STATUSES.join(", ")}, got ${String(filter.approvalStatus)}`,
+        );
       }
       url.searchParams.set("approval_status", String(filter.approvalStatus));
     }
-    if (filter.templateName !== undefined && filter.templateName !== "") url.searchParams.set("template_name", filter.templateName);
+    if (filter.templateName !== undefined && filter.templateName !== "")
+      url.searchParams.set("template_name", filter.templateName);
     if (filter.offset !== undefined) {
       if (!Number.isSafeInteger(filter.offset) || filter.offset < 0) {
         throw new ProviderRequestError("offset", `must be a whole number of 0 or more, got ${filter.offset}`);
@@ -240,15 +259,23 @@ export class TemplatesApi {
     }
     if (filter.limit !== undefined) {
       if (!Number.isInteger(filter.limit) || filter.limit < 0 || filter.limit > MAX_PAGE_SIZE) {
-        throw new ProviderRequestError("limit", `must be a whole number from 0 to ${MAX_PAGE_SIZE}, got ${filter.limit}`);
+        throw new ProviderRequestError(
+          "limit",
+          `must be a whole number from 0 to ${MAX_PAGE_SIZE}, got ${filter.limit}`,
+        );
       }
       url.searchParams.set("limit", String(filter.limit));
     }
 
     const { status, body } = await this.http.call("templates", "GET", url.href);
-    if (!isRecord(body) || !Array.isArray(body.result)) throw invalidResponse("success body lacks a result array", status);
+    if (!isRecord(body) || !Array.isArray(body.result))
+      throw invalidResponse("success body lacks a result array", status);
     const templates = body.result.map((raw) => toTemplate(raw, status));
-    return { templates, count: readInt(body.count) ?? templates.length, total: readInt(body.total) ?? templates.length };
+    return {
+      templates,
+      count: readInt(body.count) ?? templates.length,
+      total: readInt(body.total) ?? templates.length,
+    };
   }
 
   async create(input: NewTemplate): Promise<SmsTemplate> {
@@ -262,7 +289,8 @@ export class TemplatesApi {
   async update(id: number | string, changes: TemplateChanges): Promise<void> {
     const idText = templateIdText(id);
     const payload = templateBody(changes, "modify");
-    if (Object.keys(payload).length === 0) throw new ProviderRequestError("changes", "give at least one field to change");
+    if (Object.keys(payload).length === 0)
+      throw new ProviderRequestError("changes", "give at least one field to change");
     await this.#call(idText, "PUT", this.#url(`/v1/templates/${idText}`), payload);
   }
 
@@ -285,7 +313,8 @@ export class TemplatesApi {
     try {
       return await this.http.call("templates", method, url, payload);
     } catch (error) {
-      if (error instanceof ProviderError && error.code === TEMPLATE_NOT_FOUND_CODE) throw new TemplateNotFoundError(idText, { cause: error });
+      if (error instanceof ProviderError && error.code === TEMPLATE_NOT_FOUND_CODE)
+        throw new TemplateNotFoundError(idText, { cause: error });
       throw error;
     }
   }

@@ -3,7 +3,13 @@ import Fastify, { LogController, type FastifyBaseLogger } from "fastify";
 import fastifyRateLimit from "@fastify/rate-limit";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ApiApp, AppLifecycle } from "./api-app.ts";
 import type { ApiContext } from "../runtime/api-context.ts";
@@ -38,7 +44,9 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleRouteError);
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` } }),
+    reply
+      .code(404)
+      .send({ error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` } }),
   );
 
   const closing = new AbortController();
@@ -47,7 +55,12 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     reply.header("x-request-id", request.id);
   });
   app.addHook("onResponse", async (request, reply) => {
-    ctx.metrics?.observeRequest(request.method, request.routeOptions.url ?? "(no route)", reply.statusCode, reply.elapsedTime / 1000);
+    ctx.metrics?.observeRequest(
+      request.method,
+      request.routeOptions.url ?? "(no route)",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     request.log.info(
       {
         method: request.method,
@@ -63,8 +76,16 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: "3.1.0",
-      info: { title: "smsblast API", version: "1", description: "Bulk SMS campaigns over HTTP: the same use cases as the smsblast CLI." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API token (smsblast tokens create)" } } },
+      info: {
+        title: "smsblast API",
+        version: "1",
+        description: "Bulk SMS campaigns over HTTP: the same use cases as the smsblast CLI.",
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "an API token (smsblast tokens create)" },
+        },
+      },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
@@ -78,7 +99,11 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     hook: "preHandler",
     keyGenerator: (request) => request.apiToken?.id ?? request.ip,
     errorResponseBuilder: (_request, context) =>
-      new HttpRefusal(429, "rate_limited", `more than ${context.max} write requests in ${context.after}; try again in ${context.after}`),
+      new HttpRefusal(
+        429,
+        "rate_limited",
+        `more than ${context.max} write requests in ${context.after}; try again in ${context.after}`,
+      ),
   });
   registerAuth(app, ctx);
 
@@ -92,7 +117,11 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   await app.register(deliveryCallbackRoutes, {
     db: ctx.db,
     log: ctx.log,
-    credentials: { engagelab: ctx.config.callbacks.engagelab, smshook: ctx.config.callbacks.smshook, maxSkewMs: ctx.config.callbacks.maxSkewMs },
+    credentials: {
+      engagelab: ctx.config.callbacks.engagelab,
+      smshook: ctx.config.callbacks.smshook,
+      maxSkewMs: ctx.config.callbacks.maxSkewMs,
+    },
     basicAuth: ctx.config.callbacks.basicAuth,
     pathSecret: ctx.config.callbacks.pathSecret,
     maxBytes: ctx.config.callbacks.maxBytes,
@@ -120,7 +149,12 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
       "/metrics",
       {
         config: { permission: "metrics:read" },
-        schema: { tags: ["metrics"], summary: "Prometheus metrics (text format); on METRICS_PORT instead when that is set", produces: ["text/plain"], response: { 200: z.string() } },
+        schema: {
+          tags: ["metrics"],
+          summary: "Prometheus metrics (text format); on METRICS_PORT instead when that is set",
+          produces: ["text/plain"],
+          response: { 200: z.string() },
+        },
       },
       async (_request, reply) => reply.header("content-type", metrics.contentType).send(await metrics.render()),
     );
@@ -130,4 +164,3 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   await app.ready();
   return app;
 }
-

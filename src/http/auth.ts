@@ -20,7 +20,8 @@ export const SESSION_COOKIE = "smsblast_session";
 export const QUEUE_DASHBOARD_PREFIX = "/admin/queues";
 
 // One answer for a missing, malformed, wrong or revoked token: no hint of which.
-const UNAUTHORIZED = () => new HttpRefusal(401, "unauthorized", "a valid API token is required (Authorization: Bearer smsb_…)");
+const UNAUTHORIZED = () =>
+  new HttpRefusal(401, "unauthorized", "a valid API token is required (Authorization: Bearer smsb_…)");
 
 export function actorOf(request: FastifyRequest): Extract<Actor, { kind: "token" }> {
   return { kind: "token", name: request.apiToken?.name ?? "anonymous" };
@@ -32,7 +33,9 @@ export function registerAuth(app: FastifyInstance, ctx: ApiContext): void {
   app.addHook("onRequest", async (request) => {
     const permission = permissionOf(request);
     if (permission === undefined) return;
-    const secret = bearerOf(request) ?? (request.url.startsWith(QUEUE_DASHBOARD_PREFIX) ? cookieOf(request, SESSION_COOKIE) : undefined);
+    const secret =
+      bearerOf(request) ??
+      (request.url.startsWith(QUEUE_DASHBOARD_PREFIX) ? cookieOf(request, SESSION_COOKIE) : undefined);
     if (secret === undefined) throw UNAUTHORIZED();
     const token = await authenticateToken(ctx.db, secret);
     if (!token) throw UNAUTHORIZED();
@@ -44,7 +47,11 @@ export function registerAuth(app: FastifyInstance, ctx: ApiContext): void {
 }
 
 function permissionOf(request: FastifyRequest): Permission | undefined {
-  if (request.url === QUEUE_DASHBOARD_PREFIX || request.url.startsWith(`${QUEUE_DASHBOARD_PREFIX}/`) || request.url.startsWith(`${QUEUE_DASHBOARD_PREFIX}?`)) {
+  if (
+    request.url === QUEUE_DASHBOARD_PREFIX ||
+    request.url.startsWith(`${QUEUE_DASHBOARD_PREFIX}/`) ||
+    request.url.startsWith(`${QUEUE_DASHBOARD_PREFIX}?`)
+  ) {
     return request.method === "GET" || request.method === "HEAD" ? "queues:read" : "queues:write";
   }
   return request.routeOptions.config.permission;

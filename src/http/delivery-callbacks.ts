@@ -48,11 +48,15 @@ export async function deliveryCallbackRoutes(app: FastifyInstance, options: Deli
   // The verification POST may come with any content type or none; the signature covers no body, so the
   // receiver reads it as bytes and parses it itself (a JSON error is then a 400 with the reason).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: options.maxBytes }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: options.maxBytes }, (_request, body, done) =>
+    done(null, body),
+  );
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" || error.statusCode === 413) {
       options.metrics.countRefusal("too_large");
-      return reply.code(413).send({ error: { code: "callback_too_large", message: `callback body over ${options.maxBytes} bytes` } });
+      return reply
+        .code(413)
+        .send({ error: { code: "callback_too_large", message: `callback body over ${options.maxBytes} bytes` } });
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       options.metrics.countRefusal("malformed");
@@ -64,20 +68,29 @@ export async function deliveryCallbackRoutes(app: FastifyInstance, options: Deli
 
   const suffix = options.pathSecret === undefined ? "" : "/:pathSecret";
   const schema = (summary: string) => ({ schema: { tags: ["callbacks"], summary, security: [] } });
-  app.post(`${ENGAGELAB_CALLBACK_PATH}${suffix}`, schema("EngageLab message-status and reply callbacks (X-CALLBACK-ID HMAC)"), (request, reply) =>
-    receive("engagelab", request, reply),
+  app.post(
+    `${ENGAGELAB_CALLBACK_PATH}${suffix}`,
+    schema("EngageLab message-status and reply callbacks (X-CALLBACK-ID HMAC)"),
+    (request, reply) => receive("engagelab", request, reply),
   );
-  app.post(`${SMSHOOK_CALLBACK_PATH}${suffix}`, schema("EngageLab legacy SMSHook callbacks (md5 signature)"), (request, reply) =>
-    receive("smshook", request, reply),
+  app.post(
+    `${SMSHOOK_CALLBACK_PATH}${suffix}`,
+    schema("EngageLab legacy SMSHook callbacks (md5 signature)"),
+    (request, reply) => receive("smshook", request, reply),
   );
 
   async function receive(source: CallbackSource, request: FastifyRequest, reply: FastifyReply) {
-    if (options.pathSecret !== undefined && !safeEqual((request.params as { pathSecret?: string }).pathSecret ?? "", options.pathSecret)) {
+    if (
+      options.pathSecret !== undefined &&
+      !safeEqual((request.params as { pathSecret?: string }).pathSecret ?? "", options.pathSecret)
+    ) {
       return reply.code(404).send({ error: { code: "route_not_found", message: "no such route" } });
     }
     if (options.basicAuth !== undefined && !basicAuthMatches(request.headers.authorization, options.basicAuth)) {
       options.metrics.countRefusal("unauthenticated");
-      return reply.code(401).send({ error: { code: "callback_unauthenticated", message: "HTTP Basic credentials required" } });
+      return reply
+        .code(401)
+        .send({ error: { code: "callback_unauthenticated", message: "HTTP Basic credentials required" } });
     }
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     try {
@@ -88,7 +101,11 @@ export async function deliveryCallbackRoutes(app: FastifyInstance, options: Deli
       if (outcome.kind === "stored") {
         options.metrics.outcomes.stored += outcome.rows;
         // Not awaited: the answer must not wait for Redis. A lost request is covered by the sweep job.
-        void options.requestApply().catch((error: unknown) => options.log.warn({ err: error }, "could not queue delivery reports; the sweep will apply them"));
+        void options
+          .requestApply()
+          .catch((error: unknown) =>
+            options.log.warn({ err: error }, "could not queue delivery reports; the sweep will apply them"),
+          );
       } else if (outcome.kind === "replay") options.metrics.outcomes.replays += 1;
       else options.metrics.outcomes.verifications += 1;
       return reply.code(200).send({ ok: true });

@@ -62,12 +62,15 @@ export function statusOfUserError(error: UserError): number {
  */
 export function handleRouteError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (isUserError(error)) return reply.code(statusOfUserError(error)).send(userErrorBody(error));
-  if (error instanceof HttpRefusal) return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
+  if (error instanceof HttpRefusal)
+    return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
   if (hasZodFastifySchemaValidationErrors(error)) {
     const first = error.validation[0];
     const path = first?.instancePath.replace(/^\//, "").replaceAll("/", ".") ?? "";
     const field = path || error.validationContext || "body";
-    return reply.code(400).send({ error: { code: "invalid_request", message: `${field}: ${first?.message ?? "invalid"}`, field } });
+    return reply
+      .code(400)
+      .send({ error: { code: "invalid_request", message: `${field}: ${first?.message ?? "invalid"}`, field } });
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
@@ -76,5 +79,10 @@ export function handleRouteError(error: FastifyError, request: FastifyRequest, r
     return reply.code(status).send({ error: { code, message: error.message } });
   }
   request.log.error({ err: error }, "request failed");
-  return reply.code(500).send({ error: { code: "internal_error", message: "internal error; the server log has the details under this request's id" } });
+  return reply.code(500).send({
+    error: {
+      code: "internal_error",
+      message: "internal error; the server log has the details under this request's id",
+    },
+  });
 }

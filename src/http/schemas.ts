@@ -29,7 +29,13 @@ export const CampaignStatusSchema = z
       no_report: z.number(),
     }),
     delivery: z
-      .object({ delivered: z.number(), undelivered: z.number(), noReport: z.number(), awaitingReport: z.number(), rate: z.number().nullable() })
+      .object({
+        delivered: z.number(),
+        undelivered: z.number(),
+        noReport: z.number(),
+        awaitingReport: z.number(),
+        rate: z.number().nullable(),
+      })
       .describe("from delivery reports; rate = delivered / (delivered + undelivered + no_report)"),
     batches: z.record(z.string(), z.number()).describe("batches by state, and `total`"),
   })

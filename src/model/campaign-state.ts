@@ -1,7 +1,6 @@
 import { UserError } from "./errors.ts";
 import type { CampaignStatus } from "./states.ts";
 
-
 /**
  * The campaign state machine. `paused` is reachable from `scheduled` and `running`; the three final
  * states have no way out. Every status change in the store checks this table under a row lock.

@@ -11,7 +11,15 @@ import type { RecipientState } from "./states.ts";
  */
 
 /** `status.message_status` of EngageLab's message-status callback (docs/engagelab-apis.md#current-platform-callback). */
-export const PROVIDER_MESSAGE_STATUSES = ["plan", "target_valid", "target_invalid", "sent", "sent_failed", "delivered", "delivered_failed"] as const;
+export const PROVIDER_MESSAGE_STATUSES = [
+  "plan",
+  "target_valid",
+  "target_invalid",
+  "sent",
+  "sent_failed",
+  "delivered",
+  "delivered_failed",
+] as const;
 export type ProviderMessageStatus = (typeof PROVIDER_MESSAGE_STATUSES)[number];
 
 /** The recipient state a provider status leads to; `null`: informational, changes no state. */
@@ -53,11 +61,14 @@ export type DeliveryDecision =
 
 /** What one event does to a recipient in `current` (the SQL applier implements the same rule in bulk). */
 export function decideDeliveryEvent(current: RecipientState, status: string): DeliveryDecision {
-  if (!(PROVIDER_MESSAGE_STATUSES as readonly string[]).includes(status)) return { kind: "ignore", reason: "unknown-status" };
+  if (!(PROVIDER_MESSAGE_STATUSES as readonly string[]).includes(status))
+    return { kind: "ignore", reason: "unknown-status" };
   const target = DELIVERY_STATUS_TARGETS[status as ProviderMessageStatus];
   if (target === null) return { kind: "ignore", reason: "informational" };
   if (current === "pending") return { kind: "wait" };
-  return RECIPIENT_STATE_RANKS[target] > RECIPIENT_STATE_RANKS[current] ? { kind: "apply", state: target } : { kind: "ignore", reason: "not-forward" };
+  return RECIPIENT_STATE_RANKS[target] > RECIPIENT_STATE_RANKS[current]
+    ? { kind: "apply", state: target }
+    : { kind: "ignore", reason: "not-forward" };
 }
 
 /**
@@ -68,5 +79,8 @@ export const OPT_OUT_KEYWORDS = ["STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
 
 export function isOptOutReply(content: string, extraKeywords: readonly string[] = []): boolean {
   const reply = content.trim().toUpperCase();
-  return OPT_OUT_KEYWORDS.includes(reply as (typeof OPT_OUT_KEYWORDS)[number]) || extraKeywords.some((k) => k.trim().toUpperCase() === reply);
+  return (
+    OPT_OUT_KEYWORDS.includes(reply as (typeof OPT_OUT_KEYWORDS)[number]) ||
+    extraKeywords.some((k) => k.trim().toUpperCase() === reply)
+  );
 }

@@ -7,7 +7,15 @@
 export const PROVIDER_APIS = ["messages", "legacy", "custom"] as const;
 export type ProviderApi = (typeof PROVIDER_APIS)[number];
 
-export const CAMPAIGN_STATUSES = ["draft", "scheduled", "running", "paused", "completed", "failed", "cancelled"] as const;
+export const CAMPAIGN_STATUSES = [
+  "draft",
+  "scheduled",
+  "running",
+  "paused",
+  "completed",
+  "failed",
+  "cancelled",
+] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
 export const FINAL_CAMPAIGN_STATUSES: readonly CampaignStatus[] = ["completed", "failed", "cancelled"];
@@ -20,7 +28,17 @@ export function isFinalStatus(status: string): boolean {
 export const UNKNOWN_OUTCOME_POLICIES = ["at_most_once", "resend"] as const;
 export type UnknownOutcomePolicy = (typeof UNKNOWN_OUTCOME_POLICIES)[number];
 
-export const BATCH_STATES = ["pending", "queued", "sending", "retrying", "sent", "partial", "failed", "unknown", "cancelled"] as const;
+export const BATCH_STATES = [
+  "pending",
+  "queued",
+  "sending",
+  "retrying",
+  "sent",
+  "partial",
+  "failed",
+  "unknown",
+  "cancelled",
+] as const;
 export type BatchState = (typeof BATCH_STATES)[number];
 
 /** Batches a worker may claim: a job for any other state ends without sending. */
@@ -33,9 +51,25 @@ export const OPEN_BATCH_STATES = ["pending", "queued", "sending", "retrying"] as
 export const UNCLAIMED_OPEN_BATCH_STATES = ["pending", "queued", "retrying"] as const satisfies readonly BatchState[];
 
 /** Batches whose outcome is recorded; nothing changes them any more. */
-export const FINAL_BATCH_STATES = ["sent", "partial", "failed", "unknown", "cancelled"] as const satisfies readonly BatchState[];
+export const FINAL_BATCH_STATES = [
+  "sent",
+  "partial",
+  "failed",
+  "unknown",
+  "cancelled",
+] as const satisfies readonly BatchState[];
 
-export const RECIPIENT_STATES = ["pending", "accepted", "failed", "unknown", "cancelled", "sent", "delivered", "undelivered", "no_report"] as const;
+export const RECIPIENT_STATES = [
+  "pending",
+  "accepted",
+  "failed",
+  "unknown",
+  "cancelled",
+  "sent",
+  "delivered",
+  "undelivered",
+  "no_report",
+] as const;
 export type RecipientState = (typeof RECIPIENT_STATES)[number];
 
 /**

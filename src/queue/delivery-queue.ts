@@ -17,7 +17,12 @@ export function createDeliveryQueue(connection: Redis, prefix: string): Queue {
   return new Queue(DELIVERY_QUEUE_NAME, {
     connection,
     prefix,
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: "exponential", delay: 1_000 } },
+    defaultJobOptions: {
+      removeOnComplete: true,
+      removeOnFail: true,
+      attempts: 5,
+      backoff: { type: "exponential", delay: 1_000 },
+    },
   });
 }
 

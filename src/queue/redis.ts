@@ -16,10 +16,15 @@ export type RedisRole = "worker" | "producer" | "command";
 /** Reconnection attempts of a `command` connection before it ends (~1.2 s of back-off after the connect timeout). */
 const COMMAND_RECONNECT_ATTEMPTS = 3;
 
-export function createRedisConnection(redisUrl: string, role: RedisRole, options: { connectTimeoutMs?: number; lazyConnect?: boolean } = {}): Redis {
+export function createRedisConnection(
+  redisUrl: string,
+  role: RedisRole,
+  options: { connectTimeoutMs?: number; lazyConnect?: boolean } = {},
+): Redis {
   return new Redis(redisUrl, {
     maxRetriesPerRequest: role === "worker" ? null : role === "command" ? 1 : 3,
-    retryStrategy: (attempt) => (role === "command" && attempt > COMMAND_RECONNECT_ATTEMPTS ? null : Math.min(attempt * 200, 5_000)),
+    retryStrategy: (attempt) =>
+      role === "command" && attempt > COMMAND_RECONNECT_ATTEMPTS ? null : Math.min(attempt * 200, 5_000),
     connectTimeout: options.connectTimeoutMs ?? 10_000,
     lazyConnect: options.lazyConnect ?? false,
   });

@@ -20,8 +20,17 @@ export function createScheduleQueue(connection: Redis, prefix: string): Queue<Sc
  * One BullMQ job scheduler per schedule (id = schedule name). Upserting is idempotent, so every scheduler
  * process may do it at start-up; BullMQ creates exactly one job per firing whatever the number of processes.
  */
-export async function upsertCronScheduler(queue: Queue<ScheduleJobData>, name: string, cron: string, timezone: string): Promise<void> {
-  await queue.upsertJobScheduler(name, { pattern: cron, tz: timezone }, { name: RUN_SCHEDULE_JOB_NAME, data: { schedule: name } });
+export async function upsertCronScheduler(
+  queue: Queue<ScheduleJobData>,
+  name: string,
+  cron: string,
+  timezone: string,
+): Promise<void> {
+  await queue.upsertJobScheduler(
+    name,
+    { pattern: cron, tz: timezone },
+    { name: RUN_SCHEDULE_JOB_NAME, data: { schedule: name } },
+  );
 }
 
 export async function removeCronScheduler(queue: Queue<ScheduleJobData>, name: string): Promise<boolean> {

@@ -64,7 +64,11 @@ export async function enqueueBatches(
 
 /** One delayed job per scheduled campaign (jobId `start-<campaign id>`): adding it twice is a no-op. */
 export async function enqueueCampaignStart(queue: Queue<SendJobData>, campaignId: string, at: Date): Promise<void> {
-  await queue.add(START_JOB_NAME, { campaignId }, { jobId: `start-${campaignId}`, delay: Math.max(0, at.getTime() - Date.now()) });
+  await queue.add(
+    START_JOB_NAME,
+    { campaignId },
+    { jobId: `start-${campaignId}`, delay: Math.max(0, at.getTime() - Date.now()) },
+  );
 }
 
 /** What the domain needs from the queue, without knowing BullMQ. */

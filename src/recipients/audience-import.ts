@@ -13,7 +13,11 @@ export interface ContactCsvOptions {
 }
 
 /** Contacts CSV: the phone column, an optional `tags` column, and every other column kept as an attribute. */
-export async function importContactsFromCsv(db: Database, file: string, options: ContactCsvOptions): Promise<ContactImportReport> {
+export async function importContactsFromCsv(
+  db: Database,
+  file: string,
+  options: ContactCsvOptions,
+): Promise<ContactImportReport> {
   const header = await readCsvHeader(file, { maxBytes: options.maxBytes });
   const phone = options.phoneColumn.trim().toLowerCase();
   // Attribute names are the headers as written (trimmed); lookups by column are case-insensitive.
@@ -27,18 +31,36 @@ export async function importContactsFromCsv(db: Database, file: string, options:
   return importContacts(db, toContactRows(rows, options.tags));
 }
 
-async function* toContactRows(rows: ReturnType<typeof readCsvRecipients>, extraTags: string[]): AsyncGenerator<ContactRow> {
+async function* toContactRows(
+  rows: ReturnType<typeof readCsvRecipients>,
+  extraTags: string[],
+): AsyncGenerator<ContactRow> {
   for await (const row of rows) {
     const attributes: Record<string, string> = {};
     let tags = extraTags;
     for (const [key, value] of Object.entries(row.params ?? {})) {
       if (key.toLowerCase() === TAGS_COLUMN) {
-        tags = [...new Set([...extraTags, ...value.split(/[;|]/).map((t) => t.trim()).filter(Boolean)])];
+        tags = [
+          ...new Set([
+            ...extraTags,
+            ...value
+              .split(/[;|]/)
+              .map((t) => t.trim())
+              .filter(Boolean),
+          ]),
+        ];
       } else if (value !== "") {
         attributes[key] = value;
       }
     }
-    yield { rowNumber: row.rowNumber, phone: row.phone, rejectReason: row.rejectReason, raw: row.raw, attributes, tags };
+    yield {
+      rowNumber: row.rowNumber,
+      phone: row.phone,
+      rejectReason: row.rejectReason,
+      raw: row.raw,
+      attributes,
+      tags,
+    };
   }
 }
 
@@ -56,7 +78,11 @@ export interface SuppressionImportReport {
 }
 
 /** Every valid number of the file is suppressed, landlines included (an opt-out is an opt-out). */
-export async function importSuppressionsFromCsv(db: Database, file: string, options: SuppressionCsvOptions): Promise<SuppressionImportReport> {
+export async function importSuppressionsFromCsv(
+  db: Database,
+  file: string,
+  options: SuppressionCsvOptions,
+): Promise<SuppressionImportReport> {
   const rows = readCsvRecipients(file, {
     phoneColumn: options.phoneColumn,
     defaultRegion: options.defaultRegion,
@@ -68,7 +94,8 @@ export async function importSuppressionsFromCsv(db: Database, file: string, opti
   for await (const row of rows) {
     report.rows++;
     if (row.phone === null) {
-      if (report.rejects.length < 1_000) report.rejects.push({ rowNumber: row.rowNumber, raw: row.raw, reason: row.rejectReason ?? "invalid" });
+      if (report.rejects.length < 1_000)
+        report.rejects.push({ rowNumber: row.rowNumber, raw: row.raw, reason: row.rejectReason ?? "invalid" });
       continue;
     }
     chunk.push(row.phone);

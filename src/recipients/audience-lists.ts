@@ -1,7 +1,11 @@
 import { UserError } from "../model/errors.ts";
 import { listSegments as listStoredSegments, saveSegment as saveStoredSegment } from "../store/audience-repository.ts";
 import type { Database } from "../store/database.ts";
-import { addSuppressions, listSuppressions as listStoredSuppressions, type SuppressionEntry } from "../store/suppression-repository.ts";
+import {
+  addSuppressions,
+  listSuppressions as listStoredSuppressions,
+  type SuppressionEntry,
+} from "../store/suppression-repository.ts";
 import { normalisePhone } from "./phone.ts";
 
 export type { SuppressionEntry };
@@ -34,7 +38,10 @@ export async function suppressNumbers(
 ): Promise<{ added: number; given: number }> {
   const normalised = input.phones.map((raw) => {
     const result = normalisePhone(raw, input.defaultRegion);
-    if (!result.ok) throw new UserError("invalid_phone", `"${raw}" is not a valid phone number: ${result.reason}`, { field: "phone" });
+    if (!result.ok)
+      throw new UserError("invalid_phone", `"${raw}" is not a valid phone number: ${result.reason}`, {
+        field: "phone",
+      });
     return result.e164;
   });
   const added = await addSuppressions(db, normalised, input.reason, input.source);

@@ -111,7 +111,8 @@ async function openCsv(path: string, maxBytes: number | undefined): Promise<Open
 
 /** The one parser set-up of files and uploads: delimiter and header line from the head, UTF-8 checked on the way. */
 function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
-  if (head.notText !== null) throw new CsvInputError(`${where} is not a CSV text file: it looks like ${head.notText}`, 1);
+  if (head.notText !== null)
+    throw new CsvInputError(`${where} is not a CSV text file: it looks like ${head.notText}`, 1);
   const parser = parse({
     delimiter: head.delimiter,
     bom: true,
@@ -123,11 +124,18 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
   // Errors of any stage end up on the parser, which the caller reads; the callback only keeps them from being unhandled.
   pipeline(
     source,
-    new Utf8Guard((line) => new CsvInputError(`${where}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line)),
+    new Utf8Guard(
+      (line) => new CsvInputError(`${where}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line),
+    ),
     parser,
     () => {},
   );
-  return { records: parser as AsyncIterable<string[]>, delimiter: head.delimiter, encoding: head.encoding, headerLine: head.headerLine };
+  return {
+    records: parser as AsyncIterable<string[]>,
+    delimiter: head.delimiter,
+    encoding: head.encoding,
+    headerLine: head.headerLine,
+  };
 }
 
 /** A CSV read from a stream (an HTTP upload): what the head said, the header, and the data rows as parsed. */
@@ -154,7 +162,10 @@ export class CsvTooLargeError extends UserError {
  * BOM, delimiter from the header or a `sep=` line, quoting, trimmed cells, skipped blank lines), never
  * holding more than the parser's chunk. More than `maxBytes` fails with CsvTooLargeError as soon as they arrive.
  */
-export async function openCsvStream(input: AsyncIterable<Buffer>, options: { name: string; maxBytes?: number }): Promise<CsvTable> {
+export async function openCsvStream(
+  input: AsyncIterable<Buffer>,
+  options: { name: string; maxBytes?: number },
+): Promise<CsvTable> {
   const where = `CSV ${options.name}`;
   const iterator = input[Symbol.asyncIterator]();
   const limit = options.maxBytes ?? Infinity;
@@ -214,7 +225,10 @@ export function columnIndex(header: readonly string[], name: string): number {
  * file's: the phone normalised with the row's country or the default region, params from the mapped columns.
  * A missing column fails here, as it does before a file is read.
  */
-export function rowJudge(header: string[], options: CsvSourceOptions): (cells: string[], rowNumber: number) => IngestRow {
+export function rowJudge(
+  header: string[],
+  options: CsvSourceOptions,
+): (cells: string[], rowNumber: number) => IngestRow {
   const plan = planRows("the upload", header, 1, options, checkOptions(options));
   return (cells, rowNumber) => judgeRow(cells, plan, rowNumber);
 }
@@ -237,7 +251,8 @@ function judgeRow(record: string[], plan: RowPlan, rowNumber: number): IngestRow
         known = toRegion(cell) ?? null;
         plan.regions.set(cell, known);
       }
-      if (known === null) return { rowNumber, raw, phone: null, rejectReason: `unknown country code "${cell}"`, params };
+      if (known === null)
+        return { rowNumber, raw, phone: null, rejectReason: `unknown country code "${cell}"`, params };
       region = known;
     }
   }
@@ -254,11 +269,20 @@ function checkOptions(options: CsvSourceOptions): CountryCode | undefined {
   }
   if (options.defaultRegion === undefined || options.defaultRegion.trim() === "") return undefined;
   const region = toRegion(options.defaultRegion);
-  if (region === undefined) throw new CsvInputError(`unknown default region "${options.defaultRegion}": expected an ISO country code such as SG`);
+  if (region === undefined)
+    throw new CsvInputError(
+      `unknown default region "${options.defaultRegion}": expected an ISO country code such as SG`,
+    );
   return region;
 }
 
-function planRows(where: string, record: string[], line: number, options: CsvSourceOptions, defaultRegion: CountryCode | undefined): RowPlan {
+function planRows(
+  where: string,
+  record: string[],
+  line: number,
+  options: CsvSourceOptions,
+  defaultRegion: CountryCode | undefined,
+): RowPlan {
   const names = record.map((name) => name.trim());
   const keys = names.map((name) => name.toLowerCase());
   const found = names.map((name) => JSON.stringify(name)).join(", ") || "(none)";
@@ -270,7 +294,8 @@ function planRows(where: string, record: string[], line: number, options: CsvSou
   const phoneIndex = indexOf(options.phoneColumn);
   if (phoneIndex === -1) missing.push(`"${options.phoneColumn}" column`);
   const countryIndex = options.countryColumn === undefined ? -1 : indexOf(options.countryColumn);
-  if (options.countryColumn !== undefined && countryIndex === -1) missing.push(`"${options.countryColumn}" column (for each row's country)`);
+  if (options.countryColumn !== undefined && countryIndex === -1)
+    missing.push(`"${options.countryColumn}" column (for each row's country)`);
   const paramNames: string[] = [];
   const paramIndexes: number[] = [];
   for (const [variable, column] of Object.entries(options.paramColumns ?? {})) {
@@ -310,23 +335,42 @@ function assertUniqueNames(where: string, names: string[], line: number): void {
 }
 
 /** `path` is set for files, which can be read again to find where an unclosed quote opened; a stream cannot. */
-async function sourceError(where: string, path: string | null, error: unknown, delimiter: Delimiter, headerFields: number): Promise<unknown> {
+async function sourceError(
+  where: string,
+  path: string | null,
+  error: unknown,
+  delimiter: Delimiter,
+  headerFields: number,
+): Promise<unknown> {
   if (error instanceof CsvError) return await parseError(where, path, error, delimiter, headerFields);
   return path === null ? error : fileError(path, error);
 }
 
-async function parseError(where: string, path: string | null, error: CsvError, delimiter: Delimiter, headerFields: number): Promise<CsvInputError> {
+async function parseError(
+  where: string,
+  path: string | null,
+  error: CsvError,
+  delimiter: Delimiter,
+  headerFields: number,
+): Promise<CsvInputError> {
   const details = error as CsvError & { lines?: number; record?: unknown[] };
   const line = details.lines;
   const at = (n: number | undefined) => `${where}${n ? `, line ${n}` : ""}`;
   switch (error.code) {
     case "CSV_QUOTE_NOT_CLOSED": {
       const opened = (path === null ? null : await findUnclosedQuoteLine(path).catch(() => null)) ?? line;
-      return new CsvInputError(`${at(opened)}: a quoted field is never closed (no matching " before the end of the file)`, opened);
+      return new CsvInputError(
+        `${at(opened)}: a quoted field is never closed (no matching " before the end of the file)`,
+        opened,
+      );
     }
     case "CSV_MAX_RECORD_SIZE": {
-      const opened = (path === null ? null : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
-      return new CsvInputError(`${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`, opened);
+      const opened =
+        (path === null ? null : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
+      return new CsvInputError(
+        `${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`,
+        opened,
+      );
     }
     case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH": {
       const got = Array.isArray(details.record) ? details.record.length : undefined;
@@ -337,10 +381,16 @@ async function parseError(where: string, path: string | null, error: CsvError, d
       );
     }
     case "INVALID_OPENING_QUOTE":
-      return new CsvInputError(`${at(line)}: a " inside an unquoted field; quote the whole field and double the " inside it`, line);
+      return new CsvInputError(
+        `${at(line)}: a " inside an unquoted field; quote the whole field and double the " inside it`,
+        line,
+      );
     case "CSV_INVALID_CLOSING_QUOTE":
     case "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE":
-      return new CsvInputError(`${at(line)}: text after a closing quote; a " inside a quoted field must be doubled ("")`, line);
+      return new CsvInputError(
+        `${at(line)}: text after a closing quote; a " inside a quoted field must be doubled ("")`,
+        line,
+      );
     default:
       return new CsvInputError(`${at(line)}: ${error.message}`, line);
   }
@@ -367,7 +417,9 @@ function fileError(path: string, error: unknown): unknown {
 }
 
 function emptyFile(path: string, phoneColumn?: string): CsvInputError {
-  return new CsvInputError(`CSV ${path} is empty: expected a header row${phoneColumn === undefined ? "" : ` with a "${phoneColumn}" column`}`);
+  return new CsvInputError(
+    `CSV ${path} is empty: expected a header row${phoneColumn === undefined ? "" : ` with a "${phoneColumn}" column`}`,
+  );
 }
 
 function formatBytes(bytes: number): string {

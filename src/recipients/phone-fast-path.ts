@@ -91,7 +91,8 @@ function typeRule(plan: PlanView, type: PhoneNumberType): TypeRule | null {
 
 function countryPlan(country: string): CountryPlan | null {
   const metadata = new Metadata(maxMetadata);
-  if (country.length !== 2 || !(metadata as unknown as { hasCountry(c: string): boolean }).hasCountry(country)) return null;
+  if (country.length !== 2 || !(metadata as unknown as { hasCountry(c: string): boolean }).hasCountry(country))
+    return null;
   metadata.selectNumberingPlan(country as CountryCode);
   const plan = metadata.numberingPlan as unknown as PlanView;
   const idd = plan.IDDPrefix();
@@ -140,7 +141,11 @@ function numberType(plan: CountryPlan, nationalNumber: string): PhoneNumberType 
 function countryOf(plan: CallingCodePlan, nationalNumber: string): CountryPlan | undefined {
   if (plan.countries.length === 1) return plan.countries[0];
   for (const country of plan.countries) {
-    if (country.leadingDigits !== null ? country.leadingDigits.test(nationalNumber) : numberType(country, nationalNumber) !== undefined) {
+    if (
+      country.leadingDigits !== null
+        ? country.leadingDigits.test(nationalNumber)
+        : numberType(country, nationalNumber) !== undefined
+    ) {
       return country;
     }
   }
@@ -176,7 +181,10 @@ export function fastNationalNumber(digits: string, region: CountryCode): FastJud
   const own = regional.own;
   if (own.iddPrefix.test(digits)) return null;
   if (own.nationalPrefix !== null && own.nationalPrefix.test(digits)) return null;
-  return { e164: `+${regional.callingCode}${digits}`, type: numberType(countryOf(regional.plan, digits) ?? own, digits) };
+  return {
+    e164: `+${regional.callingCode}${digits}`,
+    type: numberType(countryOf(regional.plan, digits) ?? own, digits),
+  };
 }
 
 interface RegionPlan {

@@ -1,4 +1,9 @@
-import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumberType } from "libphonenumber-js/max";
+import {
+  isSupportedCountry,
+  parsePhoneNumberFromString,
+  type CountryCode,
+  type PhoneNumberType,
+} from "libphonenumber-js/max";
 import { fastInternationalNumber, fastNationalNumber } from "./phone-fast-path.ts";
 
 export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string };
@@ -41,7 +46,8 @@ export function normalisePhone(raw: string, defaultRegion?: string, options?: No
   if (trimmed === "") return { ok: false, reason: "empty phone number" };
   if (!ALLOWED_CHARS.test(trimmed)) return { ok: false, reason: "phone number contains letters or symbols" };
   const digits = trimmed.replace(NON_DIGITS, "");
-  if (digits.length < 6 || digits.length > 17) return { ok: false, reason: "phone number has too few or too many digits" };
+  if (digits.length < 6 || digits.length > 17)
+    return { ok: false, reason: "phone number has too few or too many digits" };
 
   let candidate: string;
   let region: CountryCode | undefined;
@@ -67,7 +73,11 @@ export function normalisePhone(raw: string, defaultRegion?: string, options?: No
  * the only set that knows number types. Undefined when it is not a phone number at all.
  * `useFastPath: false` forces the library's own parser; the tests compare both.
  */
-export function judgePhoneNumber(candidate: string, region?: CountryCode, useFastPath = true): JudgedNumber | undefined {
+export function judgePhoneNumber(
+  candidate: string,
+  region?: CountryCode,
+  useFastPath = true,
+): JudgedNumber | undefined {
   if (useFastPath) {
     const fast = region === undefined ? fastInternationalNumber(candidate) : fastNationalNumber(candidate, region);
     if (fast !== null) return fast;

@@ -53,9 +53,23 @@ export function sniffHead(bytes: Buffer): FileHead {
   const sep = /^sep=(.)$/i.exec(first.text);
   if (sep && SEP_DELIMITERS.has(sep[1] as Delimiter)) {
     const header = headerText(bytes, first.end, first.line + 1);
-    return { bytes, notText: notTextReason(bytes), delimiter: sep[1] as Delimiter, encoding, headerLine: header.line, sepLine: first.line };
+    return {
+      bytes,
+      notText: notTextReason(bytes),
+      delimiter: sep[1] as Delimiter,
+      encoding,
+      headerLine: header.line,
+      sepLine: first.line,
+    };
   }
-  return { bytes, notText: notTextReason(bytes), delimiter: detectDelimiter(first.text), encoding, headerLine: first.line, sepLine: null };
+  return {
+    bytes,
+    notText: notTextReason(bytes),
+    delimiter: detectDelimiter(first.text),
+    encoding,
+    headerLine: first.line,
+    sepLine: null,
+  };
 }
 
 const SEP_DELIMITERS = new Set<Delimiter>([",", ";", "\t"]);

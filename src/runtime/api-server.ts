@@ -41,7 +41,11 @@ const DEFAULT_GRACE_MS = 10_000;
 const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** Wires Postgres, Redis, the queues, the provider clients and the fastify app into one API process. */
-export async function startApiServer(config: Config, log: Logger, options: ApiServerOptions = {}): Promise<RunningApiServer> {
+export async function startApiServer(
+  config: Config,
+  log: Logger,
+  options: ApiServerOptions = {},
+): Promise<RunningApiServer> {
   const db = openDatabase(config.databaseUrl, { applicationName: "smsblast-api" });
   try {
     await assertMigrationsApplied(db.pool);
@@ -62,7 +66,10 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
       probe(() => connection.ping()),
       probe(() => assertMigrationsApplied(db.pool)),
     ]);
-    return { ready: postgres === "ok" && redis === "ok" && migrations === "ok", checks: { postgres, redis, migrations } };
+    return {
+      ready: postgres === "ok" && redis === "ok" && migrations === "ok",
+      checks: { postgres, redis, migrations },
+    };
   };
 
   const metrics = createApiMetrics([sendQueue, scheduleQueue]);
@@ -74,7 +81,11 @@ export async function startApiServer(config: Config, log: Logger, options: ApiSe
     templates: templates.api,
     providers: providers.providers,
     checkReady,
-    delivery: { requestApply: () => requestApply(deliveryQueue), metrics: options.deliveryMetrics ?? new DeliveryMetrics(), nowMs: options.nowMs },
+    delivery: {
+      requestApply: () => requestApply(deliveryQueue),
+      metrics: options.deliveryMetrics ?? new DeliveryMetrics(),
+      nowMs: options.nowMs,
+    },
     queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
     metrics,
   };
@@ -143,7 +154,10 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
     await Promise.race([
       check(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${READY_CHECK_TIMEOUT_MS} ms`)), READY_CHECK_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${READY_CHECK_TIMEOUT_MS} ms`)),
+          READY_CHECK_TIMEOUT_MS,
+        );
       }),
     ]);
     return "ok";

@@ -28,4 +28,3 @@ export async function checkRedis(config: Config): Promise<void> {
   const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
   connection.disconnect();
 }
-

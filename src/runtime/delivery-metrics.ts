@@ -18,7 +18,8 @@ export class DeliveryMetrics {
   }
 
   countApplied(report: ApplyReport): void {
-    for (const [status, n] of Object.entries(report.byStatus)) this.reports.set(status, (this.reports.get(status) ?? 0) + n);
+    for (const [status, n] of Object.entries(report.byStatus))
+      this.reports.set(status, (this.reports.get(status) ?? 0) + n);
     this.outcomes.unmatched += report.unmatched;
     this.outcomes.changed += report.changed;
     for (const delay of report.delaysSeconds) {
@@ -33,7 +34,8 @@ export class DeliveryMetrics {
     const lines = ["# TYPE smsblast_delivery_reports_total counter"];
     for (const [status, n] of this.reports) lines.push(`smsblast_delivery_reports_total{status="${status}"} ${n}`);
     lines.push("# TYPE smsblast_delivery_callback_refusals_total counter");
-    for (const [reason, n] of this.refusals) lines.push(`smsblast_delivery_callback_refusals_total{reason="${reason}"} ${n}`);
+    for (const [reason, n] of this.refusals)
+      lines.push(`smsblast_delivery_callback_refusals_total{reason="${reason}"} ${n}`);
     lines.push("# TYPE smsblast_delivery_report_delay_seconds histogram");
     let cumulative = 0;
     DeliveryMetrics.DELAY_BUCKETS.forEach((le, i) => {
@@ -42,7 +44,10 @@ export class DeliveryMetrics {
     });
     cumulative += this.delayCounts[DeliveryMetrics.DELAY_BUCKETS.length]!;
     lines.push(`smsblast_delivery_report_delay_seconds_bucket{le="+Inf"} ${cumulative}`);
-    lines.push(`smsblast_delivery_report_delay_seconds_sum ${this.delaySum}`, `smsblast_delivery_report_delay_seconds_count ${cumulative}`);
+    lines.push(
+      `smsblast_delivery_report_delay_seconds_sum ${this.delaySum}`,
+      `smsblast_delivery_report_delay_seconds_count ${cumulative}`,
+    );
     return lines.join("\n") + "\n";
   }
 }

@@ -18,7 +18,11 @@ export interface RunningDeliveryWorker {
 const MAX_ROUNDS_PER_JOB = 400;
 
 /** The delivery-reports worker: applies stored callback events in bulk, and sweeps on an interval. */
-export async function startDeliveryWorker(config: Config, log: Logger, metrics = new DeliveryMetrics()): Promise<RunningDeliveryWorker> {
+export async function startDeliveryWorker(
+  config: Config,
+  log: Logger,
+  metrics = new DeliveryMetrics(),
+): Promise<RunningDeliveryWorker> {
   const db = openDatabase(config.databaseUrl, { maxConnections: 3, applicationName: "smsblast-delivery" });
   try {
     await assertMigrationsApplied(db.pool);
@@ -40,7 +44,16 @@ export async function startDeliveryWorker(config: Config, log: Logger, metrics =
     metrics.countApplied(report);
     if (report.picked > 0) {
       // Counts only: the events hold phone numbers.
-      log.info({ picked: report.picked, changed: report.changed, waiting: report.waiting, unmatched: report.unmatched, optOuts: report.optOuts }, "delivery reports applied");
+      log.info(
+        {
+          picked: report.picked,
+          changed: report.changed,
+          waiting: report.waiting,
+          unmatched: report.unmatched,
+          optOuts: report.optOuts,
+        },
+        "delivery reports applied",
+      );
     }
     return { picked: report.picked, changed: report.changed };
   };
@@ -54,7 +67,8 @@ export async function startDeliveryWorker(config: Config, log: Logger, metrics =
         nonceMaxAgeMs: 2 * config.callbacks.maxSkewMs,
         rawRetentionMs: config.delivery.rawRetentionMs,
       });
-      if (swept.noReport > 0) log.info({ noReport: swept.noReport }, "recipients without a delivery report marked no_report");
+      if (swept.noReport > 0)
+        log.info({ noReport: swept.noReport }, "recipients without a delivery report marked no_report");
       return swept;
     },
   });

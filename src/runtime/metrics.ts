@@ -14,7 +14,16 @@ const PROVIDER_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60];
 
 /** BullMQ job states worth a gauge: what is waiting, running, held back, and done. */
-const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused"] as const;
+const QUEUE_STATES = [
+  "waiting",
+  "active",
+  "delayed",
+  "prioritized",
+  "waiting-children",
+  "completed",
+  "failed",
+  "paused",
+] as const;
 
 /** What a queue-depth gauge asks of a queue (BullMQ's Queue has it). */
 export interface CountableQueue {
@@ -104,8 +113,16 @@ export function createWorkerMetrics(queues: readonly CountableQueue[]): WorkerMe
     labelNames: ["provider", "code"],
     registers,
   });
-  const retries = new Counter({ name: "smsblast_batch_retries_total", help: "batch attempts scheduled again after a retryable failure", registers });
-  const backoffs = new Counter({ name: "smsblast_rate_limit_backoffs_total", help: "times the workers backed off together after HTTP 429", registers });
+  const retries = new Counter({
+    name: "smsblast_batch_retries_total",
+    help: "batch attempts scheduled again after a retryable failure",
+    registers,
+  });
+  const backoffs = new Counter({
+    name: "smsblast_rate_limit_backoffs_total",
+    help: "times the workers backed off together after HTTP 429",
+    registers,
+  });
 
   const instrumentOne = (provider: SmsProvider): SmsProvider => ({
     name: provider.name,
@@ -115,10 +132,16 @@ export function createWorkerMetrics(queues: readonly CountableQueue[]): WorkerMe
         const result = await provider.sendBatch(request);
         stop();
         const unknown = result.ambiguous?.length ?? 0;
-        const outcome = result.accepted.length === request.recipients.length ? "accepted" : result.accepted.length === 0 ? "rejected" : "partial";
+        const outcome =
+          result.accepted.length === request.recipients.length
+            ? "accepted"
+            : result.accepted.length === 0
+              ? "rejected"
+              : "partial";
         batches.inc({ provider: provider.name, outcome });
         recipients.inc({ provider: provider.name, outcome: "accepted" }, result.accepted.length);
-        if (result.failed.length > 0) recipients.inc({ provider: provider.name, outcome: "failed" }, result.failed.length);
+        if (result.failed.length > 0)
+          recipients.inc({ provider: provider.name, outcome: "failed" }, result.failed.length);
         if (unknown > 0) recipients.inc({ provider: provider.name, outcome: "unknown" }, unknown);
         return result;
       } catch (error) {
@@ -132,7 +155,9 @@ export function createWorkerMetrics(queues: readonly CountableQueue[]): WorkerMe
   return {
     ...base,
     instrument: (providers) =>
-      Object.fromEntries(Object.entries(providers).map(([name, provider]) => [name, instrumentOne(provider)])) as Record<ProviderApi, SmsProvider>,
+      Object.fromEntries(
+        Object.entries(providers).map(([name, provider]) => [name, instrumentOne(provider)]),
+      ) as Record<ProviderApi, SmsProvider>,
     batchRetried: () => retries.inc(),
     rateLimitBackedOff: () => backoffs.inc(),
   };
@@ -151,7 +176,10 @@ export interface RunningMetricsServer {
 }
 
 /** GET /metrics on its own port (METRICS_PORT), without auth: for a scraper on a private network. */
-export async function startMetricsServer(metrics: ProcessMetrics, options: { host: string; port: number; log: Logger }): Promise<RunningMetricsServer> {
+export async function startMetricsServer(
+  metrics: ProcessMetrics,
+  options: { host: string; port: number; log: Logger },
+): Promise<RunningMetricsServer> {
   const server = http.createServer((request, response) => {
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
       response.writeHead(404).end();

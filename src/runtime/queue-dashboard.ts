@@ -12,7 +12,11 @@ import type { FastifyPluginCallback } from "fastify";
  */
 export function createQueueDashboard(queues: readonly Queue[], basePath: string): FastifyPluginCallback {
   const serverAdapter = new FastifyAdapter();
-  createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue)), serverAdapter, options: { uiConfig: { boardTitle: "smsblast queues" } } });
+  createBullBoard({
+    queues: queues.map((queue) => new BullMQAdapter(queue)),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: "smsblast queues" } },
+  });
   serverAdapter.setBasePath(basePath);
   return serverAdapter.registerPlugin();
 }

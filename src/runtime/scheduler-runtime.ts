@@ -46,7 +46,10 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
       firingId,
       config.send.batchSize,
     );
-    const summary = outcome.kind === "launched" ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount } : {};
+    const summary =
+      outcome.kind === "launched"
+        ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount }
+        : {};
     log.info({ schedule: scheduleName, firingId, outcome: outcome.kind, ...summary }, "schedule fired");
     return { outcome: outcome.kind, ...summary };
   });

@@ -89,7 +89,9 @@ export function createSendWorker(
     holding ??= (async () => {
       log.error("PostgreSQL is unreachable: this worker stops taking jobs until it answers");
       await worker.pause(true);
-      await waitForDatabase(deps.db.pool, { onRetry: (attempt) => log.warn({ attempt }, "PostgreSQL still unreachable") });
+      await waitForDatabase(deps.db.pool, {
+        onRetry: (attempt) => log.warn({ attempt }, "PostgreSQL still unreachable"),
+      });
       worker.resume();
       log.info("PostgreSQL is back: taking jobs again");
     })().finally(() => {

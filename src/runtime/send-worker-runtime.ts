@@ -21,7 +21,10 @@ export interface RunningSendWorker {
 
 /** Wires config, Postgres, Redis, the provider clients and the BullMQ worker into one running process. */
 export async function startSendWorker(config: Config, log: Logger): Promise<RunningSendWorker> {
-  const db = await openCheckedDatabase(config, { maxConnections: config.send.concurrency + 2, applicationName: "smsblast-worker" });
+  const db = await openCheckedDatabase(config, {
+    maxConnections: config.send.concurrency + 2,
+    applicationName: "smsblast-worker",
+  });
   try {
     await checkRedis(config);
   } catch (error) {
@@ -36,7 +39,14 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   const metrics = createWorkerMetrics([queue]);
   const worker = createSendWorker(
     connection,
-    { db, providers: metrics.instrument(registry.providers), log, providerTimeoutMs: config.engagelab.timeoutMs, queue: campaignQueueOf(queue), metrics },
+    {
+      db,
+      providers: metrics.instrument(registry.providers),
+      log,
+      providerTimeoutMs: config.engagelab.timeoutMs,
+      queue: campaignQueueOf(queue),
+      metrics,
+    },
     {
       prefix: config.queuePrefix,
       concurrency: config.send.concurrency,
@@ -46,19 +56,28 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   );
   void worker.run();
   await worker.waitUntilReady();
-  log.info({ concurrency: config.send.concurrency, rateLimit: config.send.rateLimitPerSecond || "none" }, "send worker started");
+  log.info(
+    { concurrency: config.send.concurrency, rateLimit: config.send.rateLimitPerSecond || "none" },
+    "send worker started",
+  );
 
   // Redis may have lost jobs while no worker was looking (a flush, a restart without AOF): Postgres knows.
   const reconcileDeps = { db, queue: campaignQueueOf(queue), log, providerTimeoutMs: config.engagelab.timeoutMs };
   const runReconcile = () =>
-    reconcile(reconcileDeps).catch((error) => log.warn({ err: error }, "reconcile failed; will try again on the next interval"));
+    reconcile(reconcileDeps).catch((error) =>
+      log.warn({ err: error }, "reconcile failed; will try again on the next interval"),
+    );
   await runReconcile();
   const reconcileTimer =
-    config.send.reconcileIntervalMs > 0 ? setInterval(() => void runReconcile(), config.send.reconcileIntervalMs) : undefined;
+    config.send.reconcileIntervalMs > 0
+      ? setInterval(() => void runReconcile(), config.send.reconcileIntervalMs)
+      : undefined;
   reconcileTimer?.unref();
 
   const metricsServer =
-    config.metrics.port === undefined ? undefined : await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, log });
+    config.metrics.port === undefined
+      ? undefined
+      : await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, log });
 
   let stopping: Promise<void> | undefined;
   return {

@@ -126,7 +126,8 @@ export class CallbackReporter {
     const s = this.settings;
     if (!s) return;
     const r = this.random();
-    const decision: ReportDecision = r < s.neverReportedRate ? "none" : r < s.neverReportedRate + s.deliveredRate ? "delivered" : "undelivered";
+    const decision: ReportDecision =
+      r < s.neverReportedRate ? "none" : r < s.neverReportedRate + s.deliveredRate ? "delivered" : "undelivered";
     this.decisions.set(message.target, decision);
     if (decision === "none") return;
     const now = this.nowMs();
@@ -137,7 +138,8 @@ export class CallbackReporter {
     this.enqueue(sentAt, this.row(message, "sent"), message.target);
     const finalStatus = decision === "delivered" ? "delivered" : "delivered_failed";
     this.enqueue(finalAt, this.row(message, finalStatus), message.target);
-    if (this.random() < s.duplicateRate) this.enqueue(finalAt + s.delayMs + this.random() * s.jitterMs, this.row(message, finalStatus), message.target);
+    if (this.random() < s.duplicateRate)
+      this.enqueue(finalAt + s.delayMs + this.random() * s.jitterMs, this.row(message, finalStatus), message.target);
   }
 
   /** A recipient's reply (uplink), e.g. "STOP". */
@@ -157,7 +159,11 @@ export class CallbackReporter {
   stats(): CallbackStats {
     const decided: Record<ReportDecision, number> = { delivered: 0, undelivered: 0, none: 0 };
     for (const d of this.decisions.values()) decided[d] += 1;
-    return { decided, ...this.counts, pending: this.queue.length + this.retries.reduce((n, c) => n + c.rows.length, 0) + this.inFlight };
+    return {
+      decided,
+      ...this.counts,
+      pending: this.queue.length + this.retries.reduce((n, c) => n + c.rows.length, 0) + this.inFlight,
+    };
   }
 
   /** Nothing queued, nothing waiting for a re-send, nothing in flight. */
@@ -238,7 +244,9 @@ export class CallbackReporter {
     let ok: boolean;
     try {
       const body = JSON.stringify(
-        s.format === "engagelab" ? { total: callback.rows.length, rows: callback.rows.map((e) => e.row) } : callback.rows.map((e) => smsHookEvent(e.row)),
+        s.format === "engagelab"
+          ? { total: callback.rows.length, rows: callback.rows.map((e) => e.row) }
+          : callback.rows.map((e) => smsHookEvent(e.row)),
       );
       const response = await fetch(s.url, {
         method: "POST",
@@ -276,10 +284,14 @@ export class CallbackReporter {
       return {
         "x-smshook-timestamp": timestamp,
         "x-smshook-appkey": s.username,
-        "x-smshook-signature": createHash("md5").update(timestamp + s.username + s.secret).digest("hex"),
+        "x-smshook-signature": createHash("md5")
+          .update(timestamp + s.username + s.secret)
+          .digest("hex"),
       };
     }
-    const signature = createHmac("sha256", s.secret).update(timestamp + nonce + s.username).digest("hex");
+    const signature = createHmac("sha256", s.secret)
+      .update(timestamp + nonce + s.username)
+      .digest("hex");
     return { "x-callback-id": `timestamp=${timestamp};nonce=${nonce};username=${s.username};signature=${signature}` };
   }
 }

@@ -69,7 +69,8 @@ function route(hooks: ControlHooks, method: string, pathname: string, rawBody: s
       return jsonReply(200, ctx.reports.stats());
     case "POST /_sandbox/reply":
       return withJsonObject(rawBody, (body) => {
-        if (typeof body.from !== "string" || typeof body.content !== "string") return badRequest("from and content must be strings");
+        if (typeof body.from !== "string" || typeof body.content !== "string")
+          return badRequest("from and content must be strings");
         ctx.reports.reply(body.from, body.content);
         return jsonReply(200, { ok: true });
       });

@@ -117,7 +117,11 @@ export const messagesEndpoint: SendEndpoint = {
         continue;
       }
       ctx.ledger.recordAccepted("messages", target);
-      ctx.reports.accepted({ target, messageId: singleMessageId ?? ctx.ids.nextString(), customArgs: request.customArgs });
+      ctx.reports.accepted({
+        target,
+        messageId: singleMessageId ?? ctx.ids.nextString(),
+        customArgs: request.customArgs,
+      });
       acceptedCount += 1;
     }
 

@@ -130,7 +130,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     templates: new TemplateStore(nowMs),
     requestIds: new RequestIdCache(() => knobs.requestIdTtlMs, nowMs),
     refusedNumbers: new Set<string>(),
-    reports: new CallbackReporter(() => random(), () => nowMs(), (msg) => log(msg)),
+    reports: new CallbackReporter(
+      () => random(),
+      () => nowMs(),
+      (msg) => log(msg),
+    ),
     random: () => random(),
     nowMs,
     log: (msg) => log(msg),

@@ -113,4 +113,3 @@ export interface ApiError {
   code: number;
   message: string;
 }
-

@@ -21,7 +21,12 @@ export class AudienceError extends UserError {
 /** A saved segment of that name, else the contacts carrying that tag. */
 export async function resolveAudience(db: Database, nameOrTag: string): Promise<AudienceFilter> {
   const segment = await db.prisma.segment.findUnique({ where: { name: nameOrTag } });
-  if (segment) return { name: `segment:${segment.name}`, tags: segment.tags, attributes: segment.attributes as Record<string, string> };
+  if (segment)
+    return {
+      name: `segment:${segment.name}`,
+      tags: segment.tags,
+      attributes: segment.attributes as Record<string, string>,
+    };
   const { rows } = await db.pool.query(`SELECT 1 FROM contacts WHERE tags @> ARRAY[$1]::text[] LIMIT 1`, [nameOrTag]);
   if (rows.length === 0) throw new AudienceError(`No saved segment and no contact tagged "${nameOrTag}"`);
   return { name: `tag:${nameOrTag}`, tags: [nameOrTag], attributes: {} };
@@ -76,22 +81,33 @@ export interface ContactImportReport {
  * Upserts contacts in one transaction (COPY into staging, then INSERT … ON CONFLICT): attributes are
  * merged, tags unioned; the opt-out flag is never cleared by an import.
  */
-export async function importContacts(db: Database, rows: AsyncIterable<ContactRow>, maxRejectsKept = 1_000): Promise<ContactImportReport> {
+export async function importContacts(
+  db: Database,
+  rows: AsyncIterable<ContactRow>,
+  maxRejectsKept = 1_000,
+): Promise<ContactImportReport> {
   return withTransaction(db.pool, async (client) => {
-    await client.query(`CREATE TEMP TABLE contact_import (row_number int, phone text, attributes jsonb, tags text[]) ON COMMIT DROP`);
+    await client.query(
+      `CREATE TEMP TABLE contact_import (row_number int, phone text, attributes jsonb, tags text[]) ON COMMIT DROP`,
+    );
     const rejects: ContactImportReport["rejects"] = [];
-    const count = await copyIn(client, `COPY contact_import (row_number, phone, attributes, tags) FROM STDIN`, async (writer) => {
-      let n = 0;
-      for await (const row of rows) {
-        n++;
-        if (row.phone === null) {
-          if (rejects.length < maxRejectsKept) rejects.push({ rowNumber: row.rowNumber, raw: row.raw, reason: row.rejectReason ?? "invalid" });
-          continue;
+    const count = await copyIn(
+      client,
+      `COPY contact_import (row_number, phone, attributes, tags) FROM STDIN`,
+      async (writer) => {
+        let n = 0;
+        for await (const row of rows) {
+          n++;
+          if (row.phone === null) {
+            if (rejects.length < maxRejectsKept)
+              rejects.push({ rowNumber: row.rowNumber, raw: row.raw, reason: row.rejectReason ?? "invalid" });
+            continue;
+          }
+          await writer.writeRow([row.rowNumber, row.phone, JSON.stringify(row.attributes), toPgArray(row.tags)]);
         }
-        await writer.writeRow([row.rowNumber, row.phone, JSON.stringify(row.attributes), toPgArray(row.tags)]);
-      }
-      return n;
-    });
+        return n;
+      },
+    );
     const { rows: result } = await client.query<{ inserted: string; updated: string }>(
       `WITH attrs AS (
          -- A number listed twice in one file merges like a re-import: later rows win per attribute.
@@ -125,7 +141,10 @@ function toPgArray(values: string[]): string {
   return `{${values.map((v) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(",")}}`;
 }
 
-export async function saveSegment(db: Database, filter: Omit<AudienceFilter, "name"> & { name: string }): Promise<void> {
+export async function saveSegment(
+  db: Database,
+  filter: Omit<AudienceFilter, "name"> & { name: string },
+): Promise<void> {
   await db.prisma.segment.upsert({
     where: { name: filter.name },
     create: { name: filter.name, tags: filter.tags, attributes: filter.attributes },
@@ -133,7 +152,9 @@ export async function saveSegment(db: Database, filter: Omit<AudienceFilter, "na
   });
 }
 
-export async function listSegments(db: Database): Promise<Array<{ name: string; tags: string[]; attributes: unknown; contacts: number }>> {
+export async function listSegments(
+  db: Database,
+): Promise<Array<{ name: string; tags: string[]; attributes: unknown; contacts: number }>> {
   const segments = await db.prisma.segment.findMany({ orderBy: { name: "asc" } });
   const result = [];
   for (const s of segments) {
@@ -147,5 +168,7 @@ export async function listSegments(db: Database): Promise<Array<{ name: string; 
 }
 
 export async function setContactOptOut(client: pg.Pool | pg.PoolClient, phones: string[]): Promise<void> {
-  await client.query(`UPDATE contacts SET opted_out = true, updated_at = now() WHERE phone = ANY($1::text[])`, [phones]);
+  await client.query(`UPDATE contacts SET opted_out = true, updated_at = now() WHERE phone = ANY($1::text[])`, [
+    phones,
+  ]);
 }

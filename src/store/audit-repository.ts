@@ -39,5 +39,12 @@ export async function listAuditEntries(
      ORDER BY id DESC LIMIT $1`,
     [options.limit, options.before ?? null, options.campaignId ?? null],
   );
-  return rows.map((r) => ({ id: r.id, actor: r.actor, action: r.action, campaignId: r.campaign_id, details: r.details, createdAt: r.created_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    actor: r.actor,
+    action: r.action,
+    campaignId: r.campaign_id,
+    details: r.details,
+    createdAt: r.created_at,
+  }));
 }

@@ -1,5 +1,10 @@
 import type pg from "pg";
-import { CLAIMABLE_BATCH_STATES, FINAL_BATCH_STATES, isFinalStatus, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
+import {
+  CLAIMABLE_BATCH_STATES,
+  FINAL_BATCH_STATES,
+  isFinalStatus,
+  UNCLAIMED_OPEN_BATCH_STATES,
+} from "../model/states.ts";
 import { withTransaction } from "./database.ts";
 import { retryWhileDatabaseUnavailable } from "./database-health.ts";
 import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
@@ -27,7 +32,6 @@ export type ClaimResult =
   | { claimed: true; batch: ClaimedBatch }
   | { claimed: false; state: BatchState | null; campaignStatus: string | null; claimedAt: Date | null };
 
-
 /**
  * Claims a batch with a conditional update committed BEFORE the HTTP call. Exactly one caller can move
  * it from queued/retrying to sending; a duplicate job (stalled lock, reconciler re-enqueue) changes no
@@ -48,14 +52,23 @@ export async function claimBatch(pool: pg.Pool, batchId: string): Promise<ClaimR
     [batchId],
   );
   const found = current[0];
-  return { claimed: false, state: found?.state ?? null, campaignStatus: found?.status ?? null, claimedAt: found?.claimed_at ?? null };
+  return {
+    claimed: false,
+    state: found?.state ?? null,
+    campaignStatus: found?.status ?? null,
+    claimedAt: found?.claimed_at ?? null,
+  };
 }
 
 /**
  * Takes over a batch left in `sending` by a worker that died mid-request. Compare-and-set on claimed_at:
  * of several jobs finding the same stale batch, exactly one wins.
  */
-export async function reclaimStaleBatch(pool: pg.Pool, batchId: string, staleClaimedAt: Date): Promise<ClaimedBatch | null> {
+export async function reclaimStaleBatch(
+  pool: pg.Pool,
+  batchId: string,
+  staleClaimedAt: Date,
+): Promise<ClaimedBatch | null> {
   const { rows } = await pool.query<ClaimedRow>(
     `UPDATE batches b SET attempts = b.attempts + 1, claimed_at = now(), updated_at = now()
      FROM campaigns c
@@ -214,7 +227,13 @@ export async function recordBatchOutcome(pool: pg.Pool, outcome: BatchOutcome): 
     await client.query(
       `UPDATE recipients SET state = $3::"RecipientState", failure_code = $4, failure_message = $5, updated_at = now()
        WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
-      [outcome.campaignId, outcome.sequence, outcome.rest.state, outcome.rest.code ?? null, outcome.rest.message ?? null],
+      [
+        outcome.campaignId,
+        outcome.sequence,
+        outcome.rest.state,
+        outcome.rest.code ?? null,
+        outcome.rest.message ?? null,
+      ],
     );
   });
   // After our own commit: of the last two batches finishing at once, whichever checks last sees both.
@@ -255,7 +274,14 @@ async function applyRecipientOutcomes(
       `UPDATE recipients r SET state = $6::"RecipientState", failure_code = u.code, failure_message = u.message, updated_at = now()
        FROM unnest($3::text[], $4::int[], $5::text[]) AS u(phone, code, message)
        WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.phone = u.phone AND r.state = 'pending'`,
-      [campaignId, sequence, failed.map((f) => f.phone), failed.map((f) => f.code ?? null), failed.map((f) => f.message), failedState],
+      [
+        campaignId,
+        sequence,
+        failed.map((f) => f.phone),
+        failed.map((f) => f.code ?? null),
+        failed.map((f) => f.message),
+        failedState,
+      ],
     );
   }
 }
@@ -273,7 +299,9 @@ export async function recordRecipientProgress(
 ): Promise<void> {
   if (accepted.length === 0 && failed.length === 0 && unknown.length === 0) return;
   await withTransaction(pool, async (client) => {
-    const { rowCount } = await client.query(`SELECT 1 FROM batches WHERE id = $1 AND state = 'sending' FOR UPDATE`, [batch.batchId]);
+    const { rowCount } = await client.query(`SELECT 1 FROM batches WHERE id = $1 AND state = 'sending' FOR UPDATE`, [
+      batch.batchId,
+    ]);
     if (!rowCount) throw new BatchNotClaimedError(batch.batchId);
     await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, accepted, failed);
     await applyRecipientOutcomes(client, batch.campaignId, batch.sequence, [], unknown, "unknown");
@@ -346,7 +374,11 @@ export class BatchNotClaimedError extends Error {
  * died): it ends `cancelled` with its pending recipients, or `unknown` when it was left in `sending`
  * (it may have been sent). Returns whether it settled the batch.
  */
-export async function settleBatchOfCancelledCampaign(pool: pg.Pool, batchId: string, staleClaimedAt?: Date): Promise<boolean> {
+export async function settleBatchOfCancelledCampaign(
+  pool: pg.Pool,
+  batchId: string,
+  staleClaimedAt?: Date,
+): Promise<boolean> {
   const settled = await withTransaction(pool, async (client) => {
     const { rows } = await client.query<{ campaign_id: string; sequence: number; state: BatchState }>(
       `UPDATE batches b SET state = CASE WHEN b.state = 'sending' THEN 'unknown'::"BatchState" ELSE 'cancelled'::"BatchState" END,
@@ -424,7 +456,9 @@ export async function applySendDecision(
       case "record":
         return { kind: "recorded", progress: await durably(() => recordBatchOutcome(pool, decision.outcome)) };
       case "retry":
-        await durably(() => markBatchRetrying(pool, batch.batchId, decision.code, decision.message, decision.ambiguous));
+        await durably(() =>
+          markBatchRetrying(pool, batch.batchId, decision.code, decision.message, decision.ambiguous),
+        );
         return { kind: "retrying", cancelled: await settleBatchOfCancelledCampaign(pool, batch.batchId) };
       case "pause":
         await durably(() => pauseCampaignForBatch(pool, batch, decision.code, decision.reason));

@@ -61,7 +61,10 @@ export interface CampaignListRow {
 }
 
 /** Recent campaigns, newest first. Counters are settled when a campaign finishes; live ones are counted now. */
-export async function listCampaignRows(db: Database, options: { limit: number; offset?: number; status?: CampaignStatus }): Promise<CampaignListRow[]> {
+export async function listCampaignRows(
+  db: Database,
+  options: { limit: number; offset?: number; status?: CampaignStatus },
+): Promise<CampaignListRow[]> {
   const rows = await db.prisma.campaign.findMany({
     where: options.status ? { status: options.status } : {},
     orderBy: [{ createdAt: "desc" }, { id: "asc" }],
@@ -71,13 +74,23 @@ export async function listCampaignRows(db: Database, options: { limit: number; o
   const live = rows.filter((c) => c.finishedAt === null).map((c) => c.id);
   const liveCounts = new Map<string, { accepted: number; failed: number; unknown: number }>();
   if (live.length > 0) {
-    const { rows: counts } = await db.pool.query<{ campaign_id: string; accepted: string; failed: string; unknown: string }>(
+    const { rows: counts } = await db.pool.query<{
+      campaign_id: string;
+      accepted: string;
+      failed: string;
+      unknown: string;
+    }>(
       `SELECT campaign_id, count(*) FILTER (WHERE state = 'accepted') AS accepted, count(*) FILTER (WHERE state = 'failed') AS failed,
               count(*) FILTER (WHERE state = 'unknown') AS unknown
        FROM recipients WHERE campaign_id = ANY($1::uuid[]) GROUP BY campaign_id`,
       [live],
     );
-    for (const c of counts) liveCounts.set(c.campaign_id, { accepted: Number(c.accepted), failed: Number(c.failed), unknown: Number(c.unknown) });
+    for (const c of counts)
+      liveCounts.set(c.campaign_id, {
+        accepted: Number(c.accepted),
+        failed: Number(c.failed),
+        unknown: Number(c.unknown),
+      });
   }
   return rows.map((c) => {
     const counted = liveCounts.get(c.id);
@@ -104,7 +117,11 @@ export interface RejectRow {
 }
 
 /** A campaign's rejects in row order, keyset-paged so a huge list stays flat in memory. */
-export async function* readRejectPages(db: Database, campaignId: string, pageSize = 10_000): AsyncGenerator<RejectRow[]> {
+export async function* readRejectPages(
+  db: Database,
+  campaignId: string,
+  pageSize = 10_000,
+): AsyncGenerator<RejectRow[]> {
   let after = { row: -1, id: "0" };
   for (;;) {
     const { rows } = await db.pool.query<{ id: string; row_number: number; raw_value: string; reason: string }>(
@@ -133,7 +150,11 @@ export interface ReportRow {
 }
 
 /** Every recipient's outcome in batch order, keyset-paged by primary key so a million rows stream flat. */
-export async function* readReportPages(db: Database, campaignId: string, pageSize = 10_000): AsyncGenerator<ReportRow[]> {
+export async function* readReportPages(
+  db: Database,
+  campaignId: string,
+  pageSize = 10_000,
+): AsyncGenerator<ReportRow[]> {
   let after = { sequence: -1, phone: "" };
   for (;;) {
     const { rows } = await db.pool.query<{
@@ -192,9 +213,15 @@ export async function findSingleRecipientOutcome(db: Database, campaignId: strin
 }
 
 /** A campaign's template and fixed params, for a test send of its message. */
-export async function findCampaignMessage(db: Database, campaignId: string): Promise<{ templateId: string; templateParams: Record<string, string> }> {
+export async function findCampaignMessage(
+  db: Database,
+  campaignId: string,
+): Promise<{ templateId: string; templateParams: Record<string, string> }> {
   assertCampaignId(campaignId);
-  const campaign = await db.prisma.campaign.findUnique({ where: { id: campaignId }, select: { templateId: true, templateParams: true } });
+  const campaign = await db.prisma.campaign.findUnique({
+    where: { id: campaignId },
+    select: { templateId: true, templateParams: true },
+  });
   if (!campaign) throw new CampaignNotFoundError(campaignId);
   return { templateId: campaign.templateId, templateParams: (campaign.templateParams ?? {}) as Record<string, string> };
 }

@@ -4,7 +4,13 @@ import { withTransaction, type Database } from "./database.ts";
 import { assertTransition } from "../model/campaign-state.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
 import { CampaignNotFoundError } from "../model/errors.ts";
-import { OPEN_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES, type CampaignStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
+import {
+  OPEN_BATCH_STATES,
+  UNCLAIMED_OPEN_BATCH_STATES,
+  type CampaignStatus,
+  type ProviderApi,
+  type UnknownOutcomePolicy,
+} from "../model/states.ts";
 import type { SendOptions } from "../model/send-options.ts";
 
 export interface NewCampaign {
@@ -142,7 +148,13 @@ export async function createCampaign(
       const recipientCount = await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
       // A scheduled campaign's batches wait as `pending` until the start job flips them to `queued`.
       const batchState = options.initialStatus === "running" ? "queued" : "pending";
-      const batchIds = await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams, batchState);
+      const batchIds = await insertBatches(
+        client,
+        campaignId,
+        campaign.templateParams,
+        options.groupByParams,
+        batchState,
+      );
 
       const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
         `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
@@ -152,14 +164,19 @@ export async function createCampaign(
       const duplicateCount = Number(counts[0]!.valid) - recipientCount;
       const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
       const earlierLaunch =
-        fingerprint && options.repeatGuard ? await lockAndFindEarlierLaunch(client, fingerprint, options.repeatGuard.windowMs) : undefined;
+        fingerprint && options.repeatGuard
+          ? await lockAndFindEarlierLaunch(client, fingerprint, options.repeatGuard.windowMs)
+          : undefined;
       await options.beforeCommit?.({
         counts: { totalRows, recipientCount, rejectedCount, duplicateCount, suppressedCount },
         earlierLaunch,
         rejectReasons: () => rejectReasonCounts(client),
       });
       if (fingerprint) {
-        await client.query(`INSERT INTO launch_guards (campaign_id, fingerprint) VALUES ($1, $2)`, [campaignId, fingerprint]);
+        await client.query(`INSERT INTO launch_guards (campaign_id, fingerprint) VALUES ($1, $2)`, [
+          campaignId,
+          fingerprint,
+        ]);
       }
       const finished = batchIds.length === 0;
       await client.query(
@@ -179,8 +196,20 @@ export async function createCampaign(
           suppressedCount,
         ],
       );
-      const timings = { stageMs: Math.round(planStarted - stageStarted), planMs: Math.round(performance.now() - planStarted) };
-      return { campaignId, totalRows, recipientCount, rejectedCount, duplicateCount, suppressedCount, batchIds, timings };
+      const timings = {
+        stageMs: Math.round(planStarted - stageStarted),
+        planMs: Math.round(performance.now() - planStarted),
+      };
+      return {
+        campaignId,
+        totalRows,
+        recipientCount,
+        rejectedCount,
+        duplicateCount,
+        suppressedCount,
+        batchIds,
+        timings,
+      };
     },
     { commit: !options.dryRun },
   );
@@ -204,7 +233,11 @@ async function launchFingerprint(client: pg.PoolClient, campaignId: string, camp
   return rows[0]!.fingerprint;
 }
 
-async function lockAndFindEarlierLaunch(client: pg.PoolClient, fingerprint: string, windowMs: number): Promise<EarlierLaunch | undefined> {
+async function lockAndFindEarlierLaunch(
+  client: pg.PoolClient,
+  fingerprint: string,
+  windowMs: number,
+): Promise<EarlierLaunch | undefined> {
   // The lock key is the fingerprint's first 64 bits; held until this transaction ends.
   await client.query(`SELECT pg_advisory_xact_lock(('x' || substr($1, 1, 16))::bit(64)::bigint)`, [fingerprint]);
   const { rows } = await client.query<{ id: string; status: CampaignStatus; created_at: Date }>(
@@ -236,16 +269,30 @@ async function applySuppressions(client: pg.PoolClient): Promise<number> {
   return rowCount ?? 0;
 }
 
-async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow> | Iterable<IngestRow>, options: IngestOptions): Promise<number> {
+async function copyRows(
+  client: pg.PoolClient,
+  rows: AsyncIterable<IngestRow> | Iterable<IngestRow>,
+  options: IngestOptions,
+): Promise<number> {
   const progressEvery = options.progressEvery ?? 50_000;
-  const count = await copyIn(client, `COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`, async (writer) => {
-    let n = 0;
-    for await (const row of rows) {
-      await writer.writeRow([row.rowNumber, row.phone, row.raw, row.rejectReason, row.params ? JSON.stringify(row.params) : null]);
-      if (++n % progressEvery === 0) options.onProgress?.(n);
-    }
-    return n;
-  });
+  const count = await copyIn(
+    client,
+    `COPY ingest_rows (row_number, phone, raw, reject_reason, params) FROM STDIN`,
+    async (writer) => {
+      let n = 0;
+      for await (const row of rows) {
+        await writer.writeRow([
+          row.rowNumber,
+          row.phone,
+          row.raw,
+          row.rejectReason,
+          row.params ? JSON.stringify(row.params) : null,
+        ]);
+        if (++n % progressEvery === 0) options.onProgress?.(n);
+      }
+      return n;
+    },
+  );
   options.onProgress?.(count);
   return count;
 }
@@ -255,7 +302,12 @@ async function copyRows(client: pg.PoolClient, rows: AsyncIterable<IngestRow> | 
  * identical params share batches (both bulk APIs take one set of params per request), each group cut into
  * chunks of at most `batchSize`, groups and chunks in file order.
  */
-async function planRecipients(client: pg.PoolClient, campaignId: string, batchSize: number, groupByParams: boolean): Promise<number> {
+async function planRecipients(
+  client: pg.PoolClient,
+  campaignId: string,
+  batchSize: number,
+  groupByParams: boolean,
+): Promise<number> {
   const { rows } = await client.query<{ personalised: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM ingest_rows WHERE params IS NOT NULL) AS personalised`,
   );
@@ -311,7 +363,10 @@ async function insertBatches(
 type LockedCampaign = { status: CampaignStatus; started_at: Date | null; scheduled_at: Date | null };
 
 async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<LockedCampaign> {
-  const { rows } = await client.query<LockedCampaign>(`SELECT status, started_at, scheduled_at FROM campaigns WHERE id::text = $1 FOR UPDATE`, [campaignId]);
+  const { rows } = await client.query<LockedCampaign>(
+    `SELECT status, started_at, scheduled_at FROM campaigns WHERE id::text = $1 FOR UPDATE`,
+    [campaignId],
+  );
   if (!rows[0]) throw new CampaignNotFoundError(campaignId);
   return rows[0];
 }
@@ -330,18 +385,25 @@ export interface ResumeResult {
 export async function resumeCampaignRecord(db: Database, campaignId: string): Promise<ResumeResult> {
   return withTransaction(db.pool, async (client) => {
     const current = await lockCampaign(client, campaignId);
-    const notYet = current.started_at === null && current.scheduled_at !== null && current.scheduled_at.getTime() > Date.now();
+    const notYet =
+      current.started_at === null && current.scheduled_at !== null && current.scheduled_at.getTime() > Date.now();
     const to = notYet ? "scheduled" : "running";
     assertTransition(campaignId, current.status, to);
     if (to === "scheduled") {
-      await client.query(`UPDATE campaigns SET status = 'scheduled', status_reason = NULL, updated_at = now() WHERE id = $1`, [campaignId]);
+      await client.query(
+        `UPDATE campaigns SET status = 'scheduled', status_reason = NULL, updated_at = now() WHERE id = $1`,
+        [campaignId],
+      );
       return { status: "scheduled", batchIds: [], scheduledAt: current.scheduled_at };
     }
     await client.query(
       `UPDATE campaigns SET status = 'running', status_reason = NULL, started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1`,
       [campaignId],
     );
-    await client.query(`UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending'`, [campaignId]);
+    await client.query(
+      `UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending'`,
+      [campaignId],
+    );
     const open = await client.query<{ id: string }>(
       `SELECT id FROM batches WHERE campaign_id = $1 AND state = ANY($2::"BatchState"[]) AND state <> 'pending' ORDER BY sequence`,
       [campaignId, OPEN_BATCH_STATES],
@@ -355,7 +417,10 @@ export async function pauseCampaignRecord(db: Database, campaignId: string, reas
   await withTransaction(db.pool, async (client) => {
     const current = await lockCampaign(client, campaignId);
     assertTransition(campaignId, current.status, "paused");
-    await client.query(`UPDATE campaigns SET status = 'paused', status_reason = $2, updated_at = now() WHERE id = $1`, [campaignId, reason]);
+    await client.query(`UPDATE campaigns SET status = 'paused', status_reason = $2, updated_at = now() WHERE id = $1`, [
+      campaignId,
+      reason,
+    ]);
   });
 }
 
@@ -385,8 +450,14 @@ export async function cancelCampaignRecord(db: Database, campaignId: string, rea
        WHERE campaign_id = $1 AND batch_sequence = ANY($2::int[]) AND state = 'pending'`,
       [campaignId, batches.rows.map((b) => b.sequence)],
     );
-    const inFlight = await client.query(`SELECT 1 FROM batches WHERE campaign_id = $1 AND state = 'sending'`, [campaignId]);
-    return { cancelledBatches: batches.rowCount ?? 0, cancelledRecipients: recipients.rowCount ?? 0, inFlightBatches: inFlight.rowCount ?? 0 };
+    const inFlight = await client.query(`SELECT 1 FROM batches WHERE campaign_id = $1 AND state = 'sending'`, [
+      campaignId,
+    ]);
+    return {
+      cancelledBatches: batches.rowCount ?? 0,
+      cancelledRecipients: recipients.rowCount ?? 0,
+      inFlightBatches: inFlight.rowCount ?? 0,
+    };
   });
 }
 
@@ -394,12 +465,20 @@ export async function cancelCampaignRecord(db: Database, campaignId: string, rea
  * scheduled → running once its time has come; returns the batches to queue, or null when the campaign is
  * not (or no longer) waiting to start: paused, cancelled, or already started by another worker.
  */
-export async function startScheduledCampaignRecord(db: Database, campaignId: string, now = new Date()): Promise<{ batchIds: string[] } | { notBefore: Date } | null> {
+export async function startScheduledCampaignRecord(
+  db: Database,
+  campaignId: string,
+  now = new Date(),
+): Promise<{ batchIds: string[] } | { notBefore: Date } | null> {
   return withTransaction(db.pool, async (client) => {
     const current = await lockCampaign(client, campaignId);
     if (current.status !== "scheduled") return null;
-    if (current.scheduled_at && current.scheduled_at.getTime() > now.getTime()) return { notBefore: current.scheduled_at };
-    await client.query(`UPDATE campaigns SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`, [campaignId]);
+    if (current.scheduled_at && current.scheduled_at.getTime() > now.getTime())
+      return { notBefore: current.scheduled_at };
+    await client.query(
+      `UPDATE campaigns SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`,
+      [campaignId],
+    );
     const { rows } = await client.query<{ id: string }>(
       `UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending' RETURNING id, sequence`,
       [campaignId],

@@ -18,7 +18,12 @@ export class CopyTextWriter {
     for (let i = 0; i < fields.length; i++) {
       if (i > 0) line += "\t";
       const value = fields[i];
-      line += value === null || value === undefined ? "\\N" : typeof value === "number" ? String(value) : escapeCopyText(value);
+      line +=
+        value === null || value === undefined
+          ? "\\N"
+          : typeof value === "number"
+            ? String(value)
+            : escapeCopyText(value);
     }
     this.#buffer += line + "\n";
     if (this.#buffer.length >= FLUSH_BYTES) await this.flush();
@@ -51,7 +56,11 @@ export function escapeCopyText(value: string): string {
  * source it reads) throws, the COPY is aborted and waited for, so the connection is usable for the
  * ROLLBACK that follows; the error is rethrown.
  */
-export async function copyIn<T>(client: pg.PoolClient, sql: string, fill: (writer: CopyTextWriter) => Promise<T>): Promise<T> {
+export async function copyIn<T>(
+  client: pg.PoolClient,
+  sql: string,
+  fill: (writer: CopyTextWriter) => Promise<T>,
+): Promise<T> {
   const stream = client.query(copyFrom(sql));
   const writer = new CopyTextWriter(stream);
   try {

@@ -17,7 +17,8 @@ const UNAVAILABLE_CODES = new Set([
   "08004",
   "08006",
 ]);
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed|Connection ended/i;
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed|Connection ended/i;
 
 /** Errors that say "Postgres is not reachable right now", as opposed to a bad query. */
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -50,7 +51,11 @@ export async function waitForDatabase(
  * Runs `fn`, and while Postgres is unreachable waits for it and runs `fn` again, up to `deadlineMs`. For
  * writes whose result must not be lost (a batch outcome the provider already produced).
  */
-export async function retryWhileDatabaseUnavailable<T>(pool: pg.Pool, fn: () => Promise<T>, deadlineMs: number): Promise<T> {
+export async function retryWhileDatabaseUnavailable<T>(
+  pool: pg.Pool,
+  fn: () => Promise<T>,
+  deadlineMs: number,
+): Promise<T> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     try {
@@ -73,16 +78,28 @@ export function explainDatabaseError(error: unknown, databaseUrl: string): Servi
   const code = (error as { code?: string }).code;
   switch (code) {
     case "3D000": // invalid_catalog_name: the database does not exist
-      return new ServiceUnavailableError("database_missing", "PostgreSQL", `${where}: ${error.message}; run \`smsblast migrate\` to create it`);
+      return new ServiceUnavailableError(
+        "database_missing",
+        "PostgreSQL",
+        `${where}: ${error.message}; run \`smsblast migrate\` to create it`,
+      );
     case "28000": // invalid_authorization_specification: no such role, or pg_hba.conf refuses it
     case "28P01": // invalid_password
     case "42501": // insufficient_privilege (no CONNECT on the database)
-      return new ServiceUnavailableError("database_access_denied", "PostgreSQL", `${where} refused the connection: ${error.message}; check the user and password in DATABASE_URL`);
+      return new ServiceUnavailableError(
+        "database_access_denied",
+        "PostgreSQL",
+        `${where} refused the connection: ${error.message}; check the user and password in DATABASE_URL`,
+      );
   }
   if (isDatabaseUnavailable(error)) {
     // Node reports a refused connection to a name with several addresses as an AggregateError with no message.
     const reason = error.message || code || "no answer";
-    return new ServiceUnavailableError("database_unreachable", "PostgreSQL", `${where} is unreachable (${reason}); is it running? Nothing was stored`);
+    return new ServiceUnavailableError(
+      "database_unreachable",
+      "PostgreSQL",
+      `${where} is unreachable (${reason}); is it running? Nothing was stored`,
+    );
   }
   return undefined;
 }
@@ -91,7 +108,10 @@ export function explainDatabaseError(error: unknown, databaseUrl: string): Servi
 export async function checkDatabaseConnection(pool: pg.Pool, databaseUrl: string, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })), timeoutMs);
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })),
+      timeoutMs,
+    );
   });
   try {
     await Promise.race([pool.query("SELECT 1"), timeout]);

@@ -1,5 +1,10 @@
 import type pg from "pg";
-import { AWAITING_REPORT_STATES, DELIVERY_STATUS_TARGETS, isOptOutReply, RECIPIENT_STATE_RANKS } from "../model/delivery-status.ts";
+import {
+  AWAITING_REPORT_STATES,
+  DELIVERY_STATUS_TARGETS,
+  isOptOutReply,
+  RECIPIENT_STATE_RANKS,
+} from "../model/delivery-status.ts";
 import { setContactOptOut } from "./audience-repository.ts";
 import { withTransaction, type Database } from "./database.ts";
 
@@ -15,13 +20,19 @@ export type StoreCallbackResult = { kind: "stored"; rows: number } | { kind: "re
  * retry of a stored callback (same nonce) inserts nothing and is answered 200; a retry of one whose
  * statement failed finds no nonce and is stored then. `rowsJson` is the JSON array of rows.
  */
-export async function storeCallbackRows(db: Database, source: CallbackSource, nonce: string | null, rowsJson: string, rowCount: number): Promise<StoreCallbackResult> {
+export async function storeCallbackRows(
+  db: Database,
+  source: CallbackSource,
+  nonce: string | null,
+  rowsJson: string,
+  rowCount: number,
+): Promise<StoreCallbackResult> {
   const pool = db.pool;
   if (nonce === null) {
-    const { rowCount: stored } = await pool.query(`INSERT INTO delivery_events (source, row, campaign_id) SELECT $1, r, ${CAMPAIGN_OF_ROW} FROM jsonb_array_elements($2::jsonb) r`, [
-      source,
-      rowsJson,
-    ]);
+    const { rowCount: stored } = await pool.query(
+      `INSERT INTO delivery_events (source, row, campaign_id) SELECT $1, r, ${CAMPAIGN_OF_ROW} FROM jsonb_array_elements($2::jsonb) r`,
+      [source, rowsJson],
+    );
     return { kind: "stored", rows: stored ?? 0 };
   }
   const { rows } = await pool.query<{ fresh: boolean; stored: number }>(
@@ -73,7 +84,9 @@ export interface ApplyReport {
 }
 
 const STATUS_NAMES = Object.keys(DELIVERY_STATUS_TARGETS);
-const STATUS_TARGETS = STATUS_NAMES.map((status) => DELIVERY_STATUS_TARGETS[status as keyof typeof DELIVERY_STATUS_TARGETS]);
+const STATUS_TARGETS = STATUS_NAMES.map(
+  (status) => DELIVERY_STATUS_TARGETS[status as keyof typeof DELIVERY_STATUS_TARGETS],
+);
 const RANKED_STATES = Object.keys(RECIPIENT_STATE_RANKS);
 const RANKS = RANKED_STATES.map((state) => RECIPIENT_STATE_RANKS[state as keyof typeof RECIPIENT_STATE_RANKS]);
 
@@ -93,9 +106,24 @@ const TIME_OF = (text: string) =>
  */
 export async function applyStoredEvents(db: Database, options: ApplyOptions): Promise<ApplyReport> {
   return withTransaction(db.pool, async (client) => {
-    const report: ApplyReport = { picked: 0, applied: 0, changed: 0, ignored: 0, unmatched: 0, waiting: 0, optOuts: 0, byStatus: {}, delaysSeconds: [] };
+    const report: ApplyReport = {
+      picked: 0,
+      applied: 0,
+      changed: 0,
+      ignored: 0,
+      unmatched: 0,
+      waiting: 0,
+      optOuts: 0,
+      byStatus: {},
+      delaysSeconds: [],
+    };
     await applyReplies(client, options.limit, report);
-    const { rows } = await client.query<{ outcome: string; status: string | null; changed: boolean; delay_s: number | null }>(
+    const { rows } = await client.query<{
+      outcome: string;
+      status: string | null;
+      changed: boolean;
+      delay_s: number | null;
+    }>(
       `WITH picked AS (
          SELECT id, row, received_at FROM delivery_events
          WHERE outcome = 'pending' AND next_attempt_at <= now() AND row->>'type' IS DISTINCT FROM 'uplink'
@@ -248,9 +276,16 @@ export async function markNoReport(db: Database, afterMs: number): Promise<numbe
 }
 
 /** Nonces older than the timestamp window can never be replayed into it; applied rows past their age hold phone numbers for nothing. */
-export async function purgeDeliveryRows(db: Database, nonceMaxAgeMs: number, appliedMaxAgeMs: number): Promise<{ nonces: number; events: number }> {
+export async function purgeDeliveryRows(
+  db: Database,
+  nonceMaxAgeMs: number,
+  appliedMaxAgeMs: number,
+): Promise<{ nonces: number; events: number }> {
   const pool = db.pool;
-  const nonces = await pool.query(`DELETE FROM callback_nonces WHERE received_at < now() - make_interval(secs => $1::double precision / 1000)`, [nonceMaxAgeMs]);
+  const nonces = await pool.query(
+    `DELETE FROM callback_nonces WHERE received_at < now() - make_interval(secs => $1::double precision / 1000)`,
+    [nonceMaxAgeMs],
+  );
   const events = await pool.query(
     `DELETE FROM delivery_events WHERE outcome <> 'pending' AND applied_at < now() - make_interval(secs => $1::double precision / 1000)`,
     [appliedMaxAgeMs],

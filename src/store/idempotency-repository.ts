@@ -46,6 +46,9 @@ export async function runOnce<T>(
 
 /** Drops keys past their lifetime (the API server does it now and then). */
 export async function deleteExpiredIdempotencyKeys(db: Database, ttlMs: number): Promise<number> {
-  const { rowCount } = await db.pool.query(`DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 millisecond'`, [ttlMs]);
+  const { rowCount } = await db.pool.query(
+    `DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 millisecond'`,
+    [ttlMs],
+  );
   return rowCount ?? 0;
 }

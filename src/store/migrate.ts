@@ -57,9 +57,11 @@ export async function migrateDatabase(
       "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
       "applied_steps_count" INTEGER NOT NULL DEFAULT 0
     )`);
-    const { rows } = await client.query<{ migration_name: string; finished_at: Date | null; rolled_back_at: Date | null }>(
-      `SELECT migration_name, finished_at, rolled_back_at FROM "_prisma_migrations"`,
-    );
+    const { rows } = await client.query<{
+      migration_name: string;
+      finished_at: Date | null;
+      rolled_back_at: Date | null;
+    }>(`SELECT migration_name, finished_at, rolled_back_at FROM "_prisma_migrations"`);
     const failed = rows.find((r) => r.finished_at === null && r.rolled_back_at === null);
     if (failed) {
       throw new MigrationError(
@@ -91,10 +93,9 @@ export async function migrateDatabase(
         await client.query(`UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1`, [id, message]);
         throw new MigrationError(`Migration ${name} failed: ${message}`);
       }
-      await client.query(
-        `UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`,
-        [id],
-      );
+      await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [
+        id,
+      ]);
       applied.push(name);
     }
     return { createdDatabase, applied, alreadyApplied: done.size };
@@ -132,7 +133,9 @@ async function createDatabaseIfMissing(databaseUrl: string, connectionTimeoutMil
  * a missing column would otherwise surface only after a batch had been sent.
  */
 export async function assertMigrationsApplied(pool: pg.Pool, migrationsDir = MIGRATIONS_DIR): Promise<void> {
-  const expected = (await readdir(migrationsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  const expected = (await readdir(migrationsDir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
   let applied: Set<string>;
   try {
     const { rows } = await pool.query<{ migration_name: string }>(
@@ -145,6 +148,8 @@ export async function assertMigrationsApplied(pool: pg.Pool, migrationsDir = MIG
   }
   const missing = expected.filter((name) => !applied.has(name)).sort();
   if (missing.length > 0) {
-    throw new MigrationError(`The database is missing ${missing.length} migration(s) (${missing.join(", ")}); run \`smsblast migrate\` first`);
+    throw new MigrationError(
+      `The database is missing ${missing.length} migration(s) (${missing.join(", ")}); run \`smsblast migrate\` first`,
+    );
   }
 }

@@ -15,7 +15,10 @@ export interface OpenWork {
  * Everything Postgres says is unfinished, which Redis should therefore hold a job for. A batch in `sending`
  * but recently claimed has a live worker on it and is left alone.
  */
-export async function findOpenWork(db: Database, options: { campaignId?: string; staleAfterMs: number }): Promise<OpenWork> {
+export async function findOpenWork(
+  db: Database,
+  options: { campaignId?: string; staleAfterMs: number },
+): Promise<OpenWork> {
   const { rows: batches } = await db.pool.query<{ campaign_id: string; id: string; state: string }>(
     `SELECT b.campaign_id, b.id, b.state FROM batches b JOIN campaigns c ON c.id = b.campaign_id
      WHERE ($1::uuid IS NULL OR c.id = $1::uuid)

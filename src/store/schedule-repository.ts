@@ -20,7 +20,9 @@ export interface StoredSchedule extends StoredScheduleDefinition {
   lastRunAt: Date | null;
 }
 
-function toStoredSchedule(row: Awaited<ReturnType<Database["prisma"]["schedule"]["findMany"]>>[number]): StoredSchedule {
+function toStoredSchedule(
+  row: Awaited<ReturnType<Database["prisma"]["schedule"]["findMany"]>>[number],
+): StoredSchedule {
   return {
     name: row.name,
     cron: row.cron,

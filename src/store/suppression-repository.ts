@@ -27,7 +27,10 @@ export async function addSuppressions(db: Database, phones: string[], reason: st
   });
 }
 
-export async function listSuppressions(db: Database, options: { limit: number; offset: number }): Promise<{ total: number; entries: SuppressionEntry[] }> {
+export async function listSuppressions(
+  db: Database,
+  options: { limit: number; offset: number },
+): Promise<{ total: number; entries: SuppressionEntry[] }> {
   const [total, entries] = await Promise.all([
     db.prisma.suppression.count(),
     db.prisma.suppression.findMany({ orderBy: { createdAt: "desc" }, take: options.limit, skip: options.offset }),

@@ -24,11 +24,22 @@ interface TokenRow {
 const COLUMNS = `id, name, prefix, role, created_at, last_used_at, revoked_at`;
 
 function toToken(r: TokenRow): StoredToken {
-  return { id: r.id, name: r.name, prefix: r.prefix, role: r.role, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+  return {
+    id: r.id,
+    name: r.name,
+    prefix: r.prefix,
+    role: r.role,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
+  };
 }
 
 /** Inserts a token by its hash; null when the name is taken (unique index). */
-export async function insertToken(db: Database, token: { name: string; prefix: string; tokenHash: string; role: ApiRole }): Promise<StoredToken | null> {
+export async function insertToken(
+  db: Database,
+  token: { name: string; prefix: string; tokenHash: string; role: ApiRole },
+): Promise<StoredToken | null> {
   const { rows } = await db.pool.query<TokenRow>(
     `INSERT INTO api_tokens (name, prefix, token_hash, role) VALUES ($1, $2, $3, $4::"ApiRole")
      ON CONFLICT (name) DO NOTHING RETURNING ${COLUMNS}`,
@@ -44,7 +55,10 @@ const LAST_USE_RESOLUTION = "1 minute";
  * The live token with this hash, its last use stamped in the same statement when the stamp is older than
  * LAST_USE_RESOLUTION. The lookup is by an index on the hash, so nothing secret is compared byte by byte in JavaScript.
  */
-export async function useTokenByHash(db: Database, tokenHash: string): Promise<(StoredToken & { tokenHash: string }) | null> {
+export async function useTokenByHash(
+  db: Database,
+  tokenHash: string,
+): Promise<(StoredToken & { tokenHash: string }) | null> {
   const { rows } = await db.pool.query<TokenRow & { token_hash: string }>(
     `WITH live AS (SELECT ${COLUMNS}, token_hash FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL),
           stamped AS (

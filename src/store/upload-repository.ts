@@ -85,8 +85,16 @@ export async function storeUploadRows(
   }
 }
 
-export async function markUploadReady(db: Database, uploadId: string, counts: { rowCount: number; byteCount: number }): Promise<void> {
-  await db.pool.query(`UPDATE uploads SET status = 'ready', row_count = $2, byte_count = $3 WHERE id = $1`, [uploadId, counts.rowCount, counts.byteCount]);
+export async function markUploadReady(
+  db: Database,
+  uploadId: string,
+  counts: { rowCount: number; byteCount: number },
+): Promise<void> {
+  await db.pool.query(`UPDATE uploads SET status = 'ready', row_count = $2, byte_count = $3 WHERE id = $1`, [
+    uploadId,
+    counts.rowCount,
+    counts.byteCount,
+  ]);
 }
 
 /** The upload and, by cascade, its rows and judgements. */
@@ -110,12 +118,18 @@ export async function findUpload(db: Database, uploadId: string): Promise<Upload
 }
 
 export async function readUploadSample(db: Database, uploadId: string, limit: number): Promise<string[][]> {
-  const { rows } = await db.pool.query<{ cells: string[] }>(`SELECT cells FROM upload_rows WHERE upload_id = $1 ORDER BY row LIMIT $2`, [uploadId, limit]);
+  const { rows } = await db.pool.query<{ cells: string[] }>(
+    `SELECT cells FROM upload_rows WHERE upload_id = $1 ORDER BY row LIMIT $2`,
+    [uploadId, limit],
+  );
   return rows.map((r) => r.cells);
 }
 
 export async function readUploadRow(db: Database, uploadId: string, row: number): Promise<string[] | null> {
-  const { rows } = await db.pool.query<{ cells: string[] }>(`SELECT cells FROM upload_rows WHERE upload_id = $1 AND row = $2`, [uploadId, row]);
+  const { rows } = await db.pool.query<{ cells: string[] }>(
+    `SELECT cells FROM upload_rows WHERE upload_id = $1 AND row = $2`,
+    [uploadId, row],
+  );
   return rows[0]?.cells ?? null;
 }
 
@@ -125,7 +139,11 @@ export interface StoredUploadRow {
 }
 
 /** Every row in order, a keyset page at a time. */
-export async function* readUploadRowPages(db: Database, uploadId: string, pageSize = 10_000): AsyncGenerator<StoredUploadRow[]> {
+export async function* readUploadRowPages(
+  db: Database,
+  uploadId: string,
+  pageSize = 10_000,
+): AsyncGenerator<StoredUploadRow[]> {
   let after = 0;
   for (;;) {
     const { rows } = await db.pool.query<StoredUploadRow>(
@@ -146,14 +164,23 @@ export interface UploadJudgementRow {
 }
 
 /** Replaces the rows' judgements and the mapping they were made under, in one transaction. */
-export async function replaceUploadJudgements(db: Database, uploadId: string, mapping: unknown, judged: AsyncIterable<UploadJudgementRow>): Promise<void> {
+export async function replaceUploadJudgements(
+  db: Database,
+  uploadId: string,
+  mapping: unknown,
+  judged: AsyncIterable<UploadJudgementRow>,
+): Promise<void> {
   await withTransaction(db.pool, async (client) => {
     // Row lock: two mappings of one upload at once would interleave their judgements.
     await client.query(`SELECT 1 FROM uploads WHERE id = $1 FOR UPDATE`, [uploadId]);
     await client.query(`DELETE FROM upload_judgements WHERE upload_id = $1`, [uploadId]);
-    await copyIn(client, `COPY upload_judgements (upload_id, row, phone, reject_reason, segments) FROM STDIN`, async (writer: CopyTextWriter) => {
-      for await (const j of judged) await writer.writeRow([uploadId, j.row, j.phone, j.rejectReason, j.segments]);
-    });
+    await copyIn(
+      client,
+      `COPY upload_judgements (upload_id, row, phone, reject_reason, segments) FROM STDIN`,
+      async (writer: CopyTextWriter) => {
+        for await (const j of judged) await writer.writeRow([uploadId, j.row, j.phone, j.rejectReason, j.segments]);
+      },
+    );
     await client.query(`UPDATE uploads SET mapping = $2 WHERE id = $1`, [uploadId, JSON.stringify(mapping)]);
   });
 }
@@ -217,7 +244,15 @@ export async function countUpload(db: Database, uploadId: string, shape: UploadP
     [uploadId, shape.variables, shape.columnIndexes, shape.batchSize, shape.groupByParams],
   );
   const r = rows[0]!;
-  return { rows: r.rows, invalid: r.invalid, suppressed: r.suppressed, duplicates: r.valid_rows - r.valid, valid: r.valid, batches: r.batches, segments: r.segments };
+  return {
+    rows: r.rows,
+    invalid: r.invalid,
+    suppressed: r.suppressed,
+    duplicates: r.valid_rows - r.valid,
+    valid: r.valid,
+    batches: r.batches,
+    segments: r.segments,
+  };
 }
 
 export interface UploadRowError {
@@ -227,7 +262,12 @@ export interface UploadRowError {
 }
 
 /** Invalid and suppressed rows in row order (what the launch would store as rejects), after `afterRow`. */
-export async function readUploadRowErrors(db: Database, uploadId: string, phoneIndex: number, options: { afterRow?: number; limit: number }): Promise<UploadRowError[]> {
+export async function readUploadRowErrors(
+  db: Database,
+  uploadId: string,
+  phoneIndex: number,
+  options: { afterRow?: number; limit: number },
+): Promise<UploadRowError[]> {
   const { rows } = await db.pool.query<UploadRowError>(
     `WITH ${JUDGED}
      SELECT j.row, coalesce(r.cells[$2::int + 1], '') AS value, CASE WHEN j.suppressed THEN 'suppressed' ELSE j.reject_reason END AS reason
@@ -239,7 +279,12 @@ export async function readUploadRowErrors(db: Database, uploadId: string, phoneI
   return rows;
 }
 
-export async function* readUploadRowErrorPages(db: Database, uploadId: string, phoneIndex: number, pageSize = 10_000): AsyncGenerator<UploadRowError[]> {
+export async function* readUploadRowErrorPages(
+  db: Database,
+  uploadId: string,
+  phoneIndex: number,
+  pageSize = 10_000,
+): AsyncGenerator<UploadRowError[]> {
   let afterRow = 0;
   for (;;) {
     const page = await readUploadRowErrors(db, uploadId, phoneIndex, { afterRow, limit: pageSize });
@@ -253,7 +298,11 @@ export async function* readUploadRowErrorPages(db: Database, uploadId: string, p
  * The launch's staging: the judged rows go from upload_judgements (number or reject) and upload_rows (raw
  * value, mapped params) into the campaign's ingest_rows with one INSERT … SELECT, never through Node.
  */
-export function stageUpload(uploadId: string, phoneIndex: number, shape: Pick<UploadPlanShape, "variables" | "columnIndexes">): StagingSource {
+export function stageUpload(
+  uploadId: string,
+  phoneIndex: number,
+  shape: Pick<UploadPlanShape, "variables" | "columnIndexes">,
+): StagingSource {
   return async (client: pg.PoolClient) => {
     const { rowCount } = await client.query(
       `INSERT INTO ingest_rows (row_number, phone, raw, reject_reason, params)
@@ -270,19 +319,28 @@ export function stageUpload(uploadId: string, phoneIndex: number, shape: Pick<Up
  * ready → launching, so two launches of one upload cannot both run; null when it is not ready (the
  * campaign it was launched as, if any, is returned instead).
  */
-export async function claimUploadForLaunch(db: Database, uploadId: string): Promise<{ claimed: true } | { claimed: false; status: string; campaignId: string | null }> {
-  const { rowCount } = await db.pool.query(`UPDATE uploads SET status = 'launching' WHERE id = $1 AND status = 'ready'`, [uploadId]);
+export async function claimUploadForLaunch(
+  db: Database,
+  uploadId: string,
+): Promise<{ claimed: true } | { claimed: false; status: string; campaignId: string | null }> {
+  const { rowCount } = await db.pool.query(
+    `UPDATE uploads SET status = 'launching' WHERE id = $1 AND status = 'ready'`,
+    [uploadId],
+  );
   if (rowCount === 1) return { claimed: true };
-  const { rows } = await db.pool.query<{ status: string; campaign_id: string | null }>(`SELECT status, campaign_id FROM uploads WHERE id = $1`, [uploadId]);
+  const { rows } = await db.pool.query<{ status: string; campaign_id: string | null }>(
+    `SELECT status, campaign_id FROM uploads WHERE id = $1`,
+    [uploadId],
+  );
   return { claimed: false, status: rows[0]?.status ?? "deleted", campaignId: rows[0]?.campaign_id ?? null };
 }
 
 /** launching → launched (with its campaign), or back to ready after a dry run or a refused launch. */
 export async function finishUploadLaunch(db: Database, uploadId: string, campaignId: string | null): Promise<void> {
-  await db.pool.query(`UPDATE uploads SET status = CASE WHEN $2::uuid IS NULL THEN 'ready' ELSE 'launched' END, campaign_id = $2 WHERE id = $1`, [
-    uploadId,
-    campaignId,
-  ]);
+  await db.pool.query(
+    `UPDATE uploads SET status = CASE WHEN $2::uuid IS NULL THEN 'ready' ELSE 'launched' END, campaign_id = $2 WHERE id = $1`,
+    [uploadId, campaignId],
+  );
 }
 
 /** A text[] literal for COPY: every element quoted, so delimiters, braces and quotes in cells are safe. */

@@ -12,7 +12,13 @@ describe("unreachable Redis or PostgreSQL", { timeout: 180_000 }, () => {
   const emptyDb = `smsblast_test_unmigrated_${process.pid}`;
   beforeAll(async () => {
     env = await createTestEnv("connections");
-    file = await env.writeCsv("list.csv", csvOf(["phone"], singaporeNumbers(5).map((n) => [n])));
+    file = await env.writeCsv(
+      "list.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(5).map((n) => [n]),
+      ),
+    );
     const admin = new pg.Client({ connectionString: env.config.databaseUrl.replace(/\/[^/]*$/, "/postgres") });
     await admin.connect();
     await admin.query(`CREATE DATABASE "${emptyDb}"`);
@@ -26,13 +32,19 @@ describe("unreachable Redis or PostgreSQL", { timeout: 180_000 }, () => {
     await env?.cleanup();
   });
 
-  const storedCampaigns = async () => Number((await env.db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM campaigns`)).rows[0]!.n);
+  const storedCampaigns = async () =>
+    Number((await env.db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM campaigns`)).rows[0]!.n);
   const send = ["send", "--template", "1", "--no-template-check"];
 
   it("send with REDIS_URL on a dead port: refused in one line naming Redis, nothing stored, nothing sent", async () => {
-    const result = await runCli([...send, file], cliEnv(env, { REDIS_URL: "redis://user:hunter2@127.0.0.1:1/0", CONNECT_TIMEOUT_MS: "2000" }));
+    const result = await runCli(
+      [...send, file],
+      cliEnv(env, { REDIS_URL: "redis://user:hunter2@127.0.0.1:1/0", CONNECT_TIMEOUT_MS: "2000" }),
+    );
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toMatch(/^smsblast: Redis at redis:\/\/127\.0\.0\.1:1\/0 \(REDIS_URL\) is unreachable .*Nothing was stored$/);
+    expect(result.stderr.trim()).toMatch(
+      /^smsblast: Redis at redis:\/\/127\.0\.0\.1:1\/0 \(REDIS_URL\) is unreachable .*Nothing was stored$/,
+    );
     expect(result.output).not.toContain("hunter2");
     expect(result.stdout).toBe("");
     expect(await storedCampaigns()).toBe(0);
@@ -42,9 +54,18 @@ describe("unreachable Redis or PostgreSQL", { timeout: 180_000 }, () => {
   it("a dead PostgreSQL port, a missing database, a missing role: one line each, no stack trace", async () => {
     const base = env.config.databaseUrl;
     const cases: Array<[string, RegExp]> = [
-      [base.replace("127.0.0.1:5432", "127.0.0.1:1"), /^smsblast: PostgreSQL at postgresql:\/\/127\.0\.0\.1:1\/\S+ \(DATABASE_URL\) is unreachable/],
-      [base.replace(/\/[^/]*$/, "/smsblast_no_such_db"), /^smsblast: PostgreSQL at .*: database "smsblast_no_such_db" does not exist; run `smsblast migrate`/],
-      [base.replace("postgres@", "no_such_role:pw-s3cret@"), /^smsblast: PostgreSQL at postgresql:\/\/127\.0\.0\.1:5432\/\S+ \(DATABASE_URL\) refused the connection: .*no_such_role/],
+      [
+        base.replace("127.0.0.1:5432", "127.0.0.1:1"),
+        /^smsblast: PostgreSQL at postgresql:\/\/127\.0\.0\.1:1\/\S+ \(DATABASE_URL\) is unreachable/,
+      ],
+      [
+        base.replace(/\/[^/]*$/, "/smsblast_no_such_db"),
+        /^smsblast: PostgreSQL at .*: database "smsblast_no_such_db" does not exist; run `smsblast migrate`/,
+      ],
+      [
+        base.replace("postgres@", "no_such_role:pw-s3cret@"),
+        /^smsblast: PostgreSQL at postgresql:\/\/127\.0\.0\.1:5432\/\S+ \(DATABASE_URL\) refused the connection: .*no_such_role/,
+      ],
     ];
     for (const [url, message] of cases) {
       const result = await runCli([...send, file], cliEnv(env, { DATABASE_URL: url, CONNECT_TIMEOUT_MS: "2000" }));
@@ -59,13 +80,19 @@ describe("unreachable Redis or PostgreSQL", { timeout: 180_000 }, () => {
   });
 
   it("an unmigrated database names `smsblast migrate`", async () => {
-    const result = await runCli([...send, file], cliEnv(env, { DATABASE_URL: env.config.databaseUrl.replace(/\/[^/]*$/, `/${emptyDb}`) }));
+    const result = await runCli(
+      [...send, file],
+      cliEnv(env, { DATABASE_URL: env.config.databaseUrl.replace(/\/[^/]*$/, `/${emptyDb}`) }),
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/run `smsblast migrate` first/);
   });
 
   it("a worker with a dead Redis exits at start-up naming it instead of waiting for ever", async () => {
-    const result = await runCli(["worker"], cliEnv(env, { REDIS_URL: "redis://127.0.0.1:1", CONNECT_TIMEOUT_MS: "2000" }));
+    const result = await runCli(
+      ["worker"],
+      cliEnv(env, { REDIS_URL: "redis://127.0.0.1:1", CONNECT_TIMEOUT_MS: "2000" }),
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:1 \(REDIS_URL\) is unreachable/);
   });

@@ -15,17 +15,34 @@ describe("Ctrl-C", { timeout: 240_000 }, () => {
   });
 
   const batchStates = async (campaignId: string) =>
-    (await env.db.pool.query(`SELECT state, count(*)::int AS n FROM batches WHERE campaign_id = $1 GROUP BY state`, [campaignId])).rows as Array<{ state: string; n: number }>;
+    (
+      await env.db.pool.query(`SELECT state, count(*)::int AS n FROM batches WHERE campaign_id = $1 GROUP BY state`, [
+        campaignId,
+      ])
+    ).rows as Array<{ state: string; n: number }>;
 
   it("send --wait --worker: in-flight batches finish and are recorded; exit 130; the rest is sent once later", async () => {
     const numbers = singaporeNumbers(12);
-    const file = await env.writeCsv("list.csv", csvOf(["phone"], numbers.map((n) => [n])));
+    const file = await env.writeCsv(
+      "list.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
     // 12 batches of 1, 2 in flight at a time, 2.5 s each: Ctrl-C lands with batches in flight.
-    const run = spawnCli(["send", file, "--template", "1", "--no-template-check", "--wait", "--worker"], cliEnv(env, { BATCH_SIZE: "1", SEND_CONCURRENCY: "2" }));
+    const run = spawnCli(
+      ["send", file, "--template", "1", "--no-template-check", "--wait", "--worker"],
+      cliEnv(env, { BATCH_SIZE: "1", SEND_CONCURRENCY: "2" }),
+    );
     let stdout = "";
     run.child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
     const campaignId = await waitFor(() => Promise.resolve(/^[0-9a-f-]{36}$/m.exec(stdout)?.[0]), 90_000);
-    await waitFor(async () => ((await batchStates(campaignId)).some((b) => b.state === "sending") ? true : undefined), 60_000, 50);
+    await waitFor(
+      async () => ((await batchStates(campaignId)).some((b) => b.state === "sending") ? true : undefined),
+      60_000,
+      50,
+    );
     run.child.kill("SIGINT");
     const result = await run.done;
     expect(result.code, result.output).toBe(130);
@@ -39,18 +56,38 @@ describe("Ctrl-C", { timeout: 240_000 }, () => {
 
     // A worker finishes the campaign: nothing unknown, every number exactly once.
     env.sandbox.setOptions({ latencyMs: 0 });
-    const finish = await runCli(["send", await env.writeCsv("noop.csv", csvOf(["phone"], [[singaporeNumbers(1, 500)[0]!]])), "--template", "1", "--no-template-check", "--wait", "--worker"], cliEnv(env));
+    const finish = await runCli(
+      [
+        "send",
+        await env.writeCsv("noop.csv", csvOf(["phone"], [[singaporeNumbers(1, 500)[0]!]])),
+        "--template",
+        "1",
+        "--no-template-check",
+        "--wait",
+        "--worker",
+      ],
+      cliEnv(env),
+    );
     expect(finish.code, finish.output).toBe(0);
     const status = await runCli(["watch", campaignId], cliEnv(env));
     expect(status.code, status.output).toBe(0);
     const ledger = await sandboxLedger(env);
     for (const n of numbers) expect(ledger[n]).toBe(1);
-    const { rows } = await env.db.pool.query(`SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`, [campaignId]);
+    const { rows } = await env.db.pool.query(
+      `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+      [campaignId],
+    );
     expect(rows).toEqual([{ state: "accepted", n: 12 }]);
   });
 
   it("send --wait without a worker: Ctrl-C says the campaign keeps sending and how to watch it", async () => {
-    const file = await env.writeCsv("nowork.csv", csvOf(["phone"], singaporeNumbers(2, 600).map((n) => [n])));
+    const file = await env.writeCsv(
+      "nowork.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(2, 600).map((n) => [n]),
+      ),
+    );
     const run = spawnCli(["send", file, "--template", "1", "--no-template-check", "--wait"], cliEnv(env));
     let stdout = "";
     run.child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -59,6 +96,8 @@ describe("Ctrl-C", { timeout: 240_000 }, () => {
     run.child.kill("SIGINT");
     const result = await run.done;
     expect(result.code, result.output).toBe(130);
-    expect(result.stderr).toContain(`interrupted: campaign ${campaignId} is running and keeps sending in the running workers; watch it with \`smsblast watch ${campaignId}\``);
+    expect(result.stderr).toContain(
+      `interrupted: campaign ${campaignId} is running and keeps sending in the running workers; watch it with \`smsblast watch ${campaignId}\``,
+    );
   });
 });

@@ -22,19 +22,33 @@ describe("a fresh clone runs right after npm ci", () => {
   });
 
   it("postinstall generates the client offline, and `smsblast migrate` then works", { timeout: 180_000 }, async () => {
-    const pkg = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
     expect(pkg.scripts.postinstall).toBe("node scripts/prisma-generate.mjs");
 
     // The tracked files only, as a clone has them: no src/store/generated/. node_modules is shared (what
     // `npm ci` would have installed); the install step that matters here is the lifecycle script it runs.
     dir = await mkdtemp(path.join(tmpdir(), "smsblast-clone-"));
-    const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" }).split("\0").filter(Boolean);
-    for (const file of files) if (existsSync(path.join(ROOT, file))) await cp(path.join(ROOT, file), path.join(dir, file), { recursive: true });
+    const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+      cwd: ROOT,
+      encoding: "utf8",
+    })
+      .split("\0")
+      .filter(Boolean);
+    for (const file of files)
+      if (existsSync(path.join(ROOT, file))) await cp(path.join(ROOT, file), path.join(dir, file), { recursive: true });
     await symlink(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
     expect(existsSync(path.join(dir, "src/store/generated/client.ts"))).toBe(false);
 
     // No network: the registry and Prisma's binary host are unreachable for this child.
-    const offline = { ...process.env, npm_config_offline: "true", HTTPS_PROXY: "http://127.0.0.1:1", HTTP_PROXY: "http://127.0.0.1:1", PRISMA_SCHEMA_ENGINE_BINARY: "" };
+    const offline = {
+      ...process.env,
+      npm_config_offline: "true",
+      HTTPS_PROXY: "http://127.0.0.1:1",
+      HTTP_PROXY: "http://127.0.0.1:1",
+      PRISMA_SCHEMA_ENGINE_BINARY: "",
+    };
     const install = spawnSync("npm", ["run", "postinstall"], { cwd: dir, env: offline, encoding: "utf8" });
     expect(install.status, install.stdout + install.stderr).toBe(0);
     expect(existsSync(path.join(dir, "src/store/generated/client.ts"))).toBe(true);

@@ -16,17 +16,40 @@ describe("provider outage", { timeout: 240_000 }, () => {
 
   it("send --wait --worker with the provider answering 5xx: paused (exit 6), nothing failed; resume sends each number once", async () => {
     const numbers = singaporeNumbers(30);
-    const file = await env.writeCsv("list.csv", csvOf(["phone"], numbers.map((n) => [n])));
-    const send = await runCli(["send", file, "--template", "1", "--no-template-check", "--wait", "--worker"], cliEnv(env, { SEND_ATTEMPTS: "2", BATCH_SIZE: "10" }));
+    const file = await env.writeCsv(
+      "list.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
+    const send = await runCli(
+      ["send", file, "--template", "1", "--no-template-check", "--wait", "--worker"],
+      cliEnv(env, { SEND_ATTEMPTS: "2", BATCH_SIZE: "10" }),
+    );
     expect(send.code, send.output).toBe(6);
     const id = send.stdout.trim();
     expect(send.stderr).toContain(`smsblast resume ${id}`);
-    const campaign = (await env.db.pool.query<{ status: string; status_reason: string }>(`SELECT status, status_reason FROM campaigns WHERE id = $1`, [id])).rows[0]!;
+    const campaign = (
+      await env.db.pool.query<{ status: string; status_reason: string }>(
+        `SELECT status, status_reason FROM campaigns WHERE id = $1`,
+        [id],
+      )
+    ).rows[0]!;
     expect(campaign.status).toBe("paused");
-    expect(campaign.status_reason).toMatch(/^provider unreachable since \d{4}-\d\d-\d\dT\S+Z \(.*2 attempts\); resume once it answers$/);
-    const batches = (await env.db.pool.query<{ state: string }>(`SELECT state FROM batches WHERE campaign_id = $1`, [id])).rows.map((r) => r.state);
+    expect(campaign.status_reason).toMatch(
+      /^provider unreachable since \d{4}-\d\d-\d\dT\S+Z \(.*2 attempts\); resume once it answers$/,
+    );
+    const batches = (
+      await env.db.pool.query<{ state: string }>(`SELECT state FROM batches WHERE campaign_id = $1`, [id])
+    ).rows.map((r) => r.state);
     expect(batches.filter((s) => s === "failed")).toEqual([]);
-    const recipients = (await env.db.pool.query(`SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`, [id])).rows;
+    const recipients = (
+      await env.db.pool.query(
+        `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+        [id],
+      )
+    ).rows;
     expect(recipients).toEqual([{ state: "pending", n: 30 }]);
     expect(await sandboxLedger(env)).toEqual({});
 

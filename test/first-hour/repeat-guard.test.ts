@@ -16,7 +16,8 @@ describe("repeat guard", { timeout: 240_000 }, () => {
 
   const send = (file: string, ...extra: string[]) =>
     runCli(["send", file, "--template", "1", "--no-template-check", "--param", "order=A1", ...extra], cliEnv(env));
-  const campaignIds = async () => (await env.db.pool.query<{ id: string }>(`SELECT id FROM campaigns ORDER BY created_at`)).rows.map((r) => r.id);
+  const campaignIds = async () =>
+    (await env.db.pool.query<{ id: string }>(`SELECT id FROM campaigns ORDER BY created_at`)).rows.map((r) => r.id);
 
   it("refuses the same recipients and params again, in any row or column order; --allow-repeat and any real difference pass", async () => {
     const a = singaporeNumbers(4);
@@ -25,17 +26,40 @@ describe("repeat guard", { timeout: 240_000 }, () => {
     const firstId = first.stdout.trim();
 
     // The same numbers shuffled, another column order, one national-format duplicate: the same list.
-    const again = await send(await env.writeCsv("a-again.csv", `name,phone\n${[...a].reverse().map((n) => `x,${n}`).join("\n")}\nx,${a[0]}\n`));
+    const again = await send(
+      await env.writeCsv(
+        "a-again.csv",
+        `name,phone\n${[...a]
+          .reverse()
+          .map((n) => `x,${n}`)
+          .join("\n")}\nx,${a[0]}\n`,
+      ),
+    );
     expect(again.code, again.output).toBe(1);
     expect(again.stderr).toMatch(
-      new RegExp(`\nsmsblast: the same recipients with the same template and params were already launched as campaign ${firstId} \\(running, created \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\); nothing was stored; add --allow-repeat to send it again anyway\\n$`),
+      new RegExp(
+        `\nsmsblast: the same recipients with the same template and params were already launched as campaign ${firstId} \\(running, created \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\); nothing was stored; add --allow-repeat to send it again anyway\\n$`,
+      ),
     );
     expect(again.stdout).toBe("");
     expect(await campaignIds()).toEqual([firstId]);
 
-    const otherParam = await runCli(["send", await env.writeCsv("a2.csv", `phone\n${a.join("\n")}\n`), "--template", "1", "--no-template-check", "--param", "order=A2"], cliEnv(env));
+    const otherParam = await runCli(
+      [
+        "send",
+        await env.writeCsv("a2.csv", `phone\n${a.join("\n")}\n`),
+        "--template",
+        "1",
+        "--no-template-check",
+        "--param",
+        "order=A2",
+      ],
+      cliEnv(env),
+    );
     expect(otherParam.code, otherParam.output).toBe(0);
-    const oneMore = await send(await env.writeCsv("a3.csv", `phone\n${[...a, singaporeNumbers(1, 50)[0]].join("\n")}\n`));
+    const oneMore = await send(
+      await env.writeCsv("a3.csv", `phone\n${[...a, singaporeNumbers(1, 50)[0]].join("\n")}\n`),
+    );
     expect(oneMore.code, oneMore.output).toBe(0);
 
     const repeat = await send(await env.writeCsv("a4.csv", `phone\n${a.join("\n")}\n`), "--allow-repeat");

@@ -34,7 +34,11 @@ export function cliEnv(env: TestEnv, extra: Record<string, string> = {}): NodeJS
 /** Spawns `smsblast <args>` as its own process (through bin/smsblast.js, as a user runs it). */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<CliResult> } {
   const started = Date.now();
-  const child = spawn(process.execPath, ["bin/smsblast.js", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["bin/smsblast.js", ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const done = new Promise<CliResult>((resolve, reject) => {
     let stdout = "";
     let stderr = "";

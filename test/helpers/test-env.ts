@@ -107,7 +107,11 @@ export function csvOf(header: string[], rows: string[][]): string {
   return [header.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n";
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

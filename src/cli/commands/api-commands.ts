@@ -27,7 +27,9 @@ export function registerApiCommands(program: Command): void {
     .action(async (opts: { name: string; role: ApiRole }) => {
       await withServices(async ({ db }) => {
         const created = await createApiToken(db, opts);
-        await recordAudit(db, cliActor(), "token.create", { details: { name: created.token.name, role: created.token.role } });
+        await recordAudit(db, cliActor(), "token.create", {
+          details: { name: created.token.name, role: created.token.role },
+        });
         console.error(`token "${created.token.name}" (${created.token.role}) created; it is shown this once:`);
         console.log(created.secret);
       });
@@ -81,7 +83,13 @@ export function registerApiCommands(program: Command): void {
         console.log(
           formatTable([
             ["time", "actor", "action", "campaign", "details"],
-            ...entries.map((e) => [e.createdAt.toISOString(), e.actor, e.action, e.campaignId ?? "-", JSON.stringify(e.details)]),
+            ...entries.map((e) => [
+              e.createdAt.toISOString(),
+              e.actor,
+              e.action,
+              e.campaignId ?? "-",
+              JSON.stringify(e.details),
+            ]),
           ]),
         );
       });

@@ -9,7 +9,9 @@ export function registerAudienceCommands(program: Command): void {
   const contacts = program.command("contacts").description("the database audience");
   contacts
     .command("import")
-    .description("upsert contacts from a CSV: the phone column, an optional `tags` column (separated by ; or |), every other column as an attribute")
+    .description(
+      "upsert contacts from a CSV: the phone column, an optional `tags` column (separated by ; or |), every other column as an attribute",
+    )
     .argument("<file>")
     .option("--tag <tag>", "tag every imported contact (repeatable, or comma-separated)", collectList, [])
     .option("--phone-column <column>", "header of the phone number column", "phone")
@@ -22,7 +24,9 @@ export function registerAudienceCommands(program: Command): void {
           tags: opts.tag,
           maxBytes: config.csvMaxBytes,
         });
-        console.log(`${report.rows} rows: ${report.inserted} new contacts, ${report.updated} updated, ${report.rejects.length} rejected`);
+        console.log(
+          `${report.rows} rows: ${report.inserted} new contacts, ${report.updated} updated, ${report.rejects.length} rejected`,
+        );
         printRejects(report.rejects);
       });
     });
@@ -33,7 +37,12 @@ export function registerAudienceCommands(program: Command): void {
     .description("save (or replace) a segment: contacts with any of the tags and all of the attributes")
     .argument("<name>")
     .option("--tag <tag>", "contacts with this tag (repeatable; any of them matches)", collectList, [])
-    .option("--where <attribute=value>", "contacts whose attribute has this value (repeatable; all must match)", collectKeyValue, {})
+    .option(
+      "--where <attribute=value>",
+      "contacts whose attribute has this value (repeatable; all must match)",
+      collectKeyValue,
+      {},
+    )
     .action(async (name: string, opts: { tag: string[]; where: Record<string, string> }) => {
       await withServices(async ({ db }) => {
         await saveSegment(db, { name, tags: opts.tag, attributes: opts.where });
@@ -47,12 +56,17 @@ export function registerAudienceCommands(program: Command): void {
       await withServices(async ({ db }) => {
         const rows = await listSegments(db);
         console.log(
-          formatTable([["segment", "tags", "attributes", "contacts"], ...rows.map((s) => [s.name, s.tags.join(",") || "-", JSON.stringify(s.attributes), s.contacts])]),
+          formatTable([
+            ["segment", "tags", "attributes", "contacts"],
+            ...rows.map((s) => [s.name, s.tags.join(",") || "-", JSON.stringify(s.attributes), s.contacts]),
+          ]),
         );
       });
     });
 
-  const suppress = program.command("suppress").description("the suppression list: numbers never texted by any campaign");
+  const suppress = program
+    .command("suppress")
+    .description("the suppression list: numbers never texted by any campaign");
   suppress
     .command("add")
     .description("suppress numbers")
@@ -61,7 +75,12 @@ export function registerAudienceCommands(program: Command): void {
     .option("--region <code>", "default country for numbers without a country code")
     .action(async (phones: string[], opts: { reason: string; region?: string }) => {
       await withServices(async ({ db }) => {
-        const { added, given } = await suppressNumbers(db, { phones, reason: opts.reason, source: "cli", defaultRegion: opts.region });
+        const { added, given } = await suppressNumbers(db, {
+          phones,
+          reason: opts.reason,
+          source: "cli",
+          defaultRegion: opts.region,
+        });
         console.log(`${added} number(s) added to the suppression list (${given - added} already there)`);
       });
     });
@@ -92,7 +111,12 @@ export function registerAudienceCommands(program: Command): void {
     .action(async (opts: { limit: number; offset: number }) => {
       await withServices(async ({ db }) => {
         const { total, entries } = await listSuppressions(db, opts);
-        console.log(formatTable([["phone", "reason", "source", "since"], ...entries.map((e) => [e.phone, e.reason, e.source ?? "", e.createdAt.toISOString()])]));
+        console.log(
+          formatTable([
+            ["phone", "reason", "source", "since"],
+            ...entries.map((e) => [e.phone, e.reason, e.source ?? "", e.createdAt.toISOString()]),
+          ]),
+        );
         console.log(`${entries.length} of ${total}`);
       });
     });

@@ -7,7 +7,12 @@ import { exportCampaignReport } from "../../campaigns/report-export.ts";
 import { CAMPAIGN_TRANSITIONS } from "../../model/campaign-state.ts";
 import { formatTable } from "../format.ts";
 import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
-import { launchAudienceCampaign, launchCsvCampaign, type CampaignLaunchInput, type LaunchDeps } from "../../campaigns/launch-campaign.ts";
+import {
+  launchAudienceCampaign,
+  launchCsvCampaign,
+  type CampaignLaunchInput,
+  type LaunchDeps,
+} from "../../campaigns/launch-campaign.ts";
 import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
@@ -49,7 +54,14 @@ interface SendOptions {
 
 /** The provider options of `send`, in the words both front doors share. */
 function launchOptionsOf(opts: SendOptions) {
-  return { from: opts.from, msgType: opts.msgType, labelId: opts.labelId, customArgs: opts.customArg, startAt: opts.at, providerSchedule: opts.providerSchedule };
+  return {
+    from: opts.from,
+    msgType: opts.msgType,
+    labelId: opts.labelId,
+    customArgs: opts.customArg,
+    startAt: opts.at,
+    providerSchedule: opts.providerSchedule,
+  };
 }
 
 function launchInput(opts: SendOptions, config: Config, defaultName: string): CampaignLaunchInput {
@@ -105,9 +117,11 @@ async function waitAndReport(
       );
       return EXIT.interrupted;
     }
-    const wall = options.started === undefined ? "" : `\n\nwall time ${((Date.now() - options.started) / 1000).toFixed(1)} s`;
+    const wall =
+      options.started === undefined ? "" : `\n\nwall time ${((Date.now() - options.started) / 1000).toFixed(1)} s`;
     console.error(`\n${formatStatus(report)}${wall}`);
-    if (report.status === "paused") console.error(`campaign ${campaignId} is paused; \`smsblast resume ${campaignId}\` continues it`);
+    if (report.status === "paused")
+      console.error(`campaign ${campaignId} is paused; \`smsblast resume ${campaignId}\` continues it`);
     return exitCodeForCampaign(report);
   } finally {
     removeHandler();
@@ -119,11 +133,19 @@ export function registerCampaignCommands(program: Command): void {
     .command("send")
     .description("create a campaign from a CSV file (or a database audience) and queue it for the workers")
     .argument("[file]", "CSV file with a header row")
-    .option("--audience <tag-or-segment>", "send to the contacts with this tag, or matching this saved segment, instead of a file")
+    .option(
+      "--audience <tag-or-segment>",
+      "send to the contacts with this tag, or matching this saved segment, instead of a file",
+    )
     .requiredOption("-t, --template <id>", "EngageLab template id")
     .option("-n, --name <name>", "campaign name (default: the file or audience and the time)")
     .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
-    .option("-m, --map <variable=column>", "template variable from a CSV column or contact attribute (repeatable)", collectKeyValue, {})
+    .option(
+      "-m, --map <variable=column>",
+      "template variable from a CSV column or contact attribute (repeatable)",
+      collectKeyValue,
+      {},
+    )
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
     .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
@@ -136,31 +158,59 @@ export function registerCampaignCommands(program: Command): void {
     .option("--from <sender>", "legacy: sender name, 3-11 letters or digits")
     .option("--msg-type <n>", "legacy: msg_type (2 = international)", wholeNumber("--msg-type"))
     .option("--label-id <n>", "legacy: SMS label id", wholeNumber("--label-id"))
-    .option("--custom-arg <key=value>", "custom_args entry (messages and legacy; 1 KB in all on legacy; repeatable)", collectKeyValue, {})
-    .option("--at <iso-time>", "start the campaign at this time (a delayed launch; the campaign is `scheduled` until then)", isoTime)
-    .option("--provider-schedule", "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)")
+    .option(
+      "--custom-arg <key=value>",
+      "custom_args entry (messages and legacy; 1 KB in all on legacy; repeatable)",
+      collectKeyValue,
+      {},
+    )
+    .option(
+      "--at <iso-time>",
+      "start the campaign at this time (a delayed launch; the campaign is `scheduled` until then)",
+      isoTime,
+    )
+    .option(
+      "--provider-schedule",
+      "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)",
+    )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
-    .option("--allow-repeat", "send even if the same list with the same template and params was launched in the last 24 hours")
+    .option(
+      "--allow-repeat",
+      "send even if the same list with the same template and params was launched in the last 24 hours",
+    )
     .option("--wait", "show a progress bar until the campaign completes")
     .option("--worker", "with --wait: also run a send worker in this process")
     .action(async (file: string | undefined, opts: SendOptions, command: Command) => {
       if (opts.audience !== undefined) {
-        const fileOnly = ["phoneColumn", "countryColumn", "region"].filter((o) => command.getOptionValueSource(o) === "cli");
+        const fileOnly = ["phoneColumn", "countryColumn", "region"].filter(
+          (o) => command.getOptionValueSource(o) === "cli",
+        );
         if (fileOnly.length > 0) {
-          throw new InvalidArgumentError(`${fileOnly.map((o) => "--" + o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join(", ")} apply to CSV files, not to --audience`);
+          throw new InvalidArgumentError(
+            `${fileOnly.map((o) => "--" + o.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join(", ")} apply to CSV files, not to --audience`,
+          );
         }
       }
       if ((file === undefined) === (opts.audience === undefined)) {
-        throw new InvalidArgumentError("give either a CSV file or --audience <tag-or-segment>, not both and not neither");
+        throw new InvalidArgumentError(
+          "give either a CSV file or --audience <tag-or-segment>, not both and not neither",
+        );
       }
-      if (opts.worker && !opts.wait) throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
+      if (opts.worker && !opts.wait)
+        throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
       await withServices(async ({ config, log, db }) => {
         const templates = openTemplates(config);
         const started = Date.now();
         try {
           const campaign = await withQueue(config, async (queue) => {
-            const deps: LaunchDeps = { db, log, enqueue: queue.enqueue, scheduleStart: queue.scheduleStart, templates: templates.api };
+            const deps: LaunchDeps = {
+              db,
+              log,
+              enqueue: queue.enqueue,
+              scheduleStart: queue.scheduleStart,
+              templates: templates.api,
+            };
             return file !== undefined
               ? launchCsvCampaign(deps, {
                   ...launchInput(opts, config, file.split("/").pop() ?? file),
@@ -170,7 +220,10 @@ export function registerCampaignCommands(program: Command): void {
                   defaultRegion: opts.region ?? config.defaultRegion,
                   maxBytes: config.csvMaxBytes,
                 })
-              : launchAudienceCampaign(deps, { ...launchInput(opts, config, `audience ${opts.audience}`), audience: opts.audience! });
+              : launchAudienceCampaign(deps, {
+                  ...launchInput(opts, config, `audience ${opts.audience}`),
+                  audience: opts.audience!,
+                });
           }).finally(() => process.stderr.write("\n")); // ends the "read N rows" line, also before a refusal
           console.error(
             `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
@@ -180,7 +233,11 @@ export function registerCampaignCommands(program: Command): void {
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
             campaignId: campaign.campaignId,
-            details: { source: file !== undefined ? "csv" : "audience", recipients: campaign.recipientCount, provider: opts.provider },
+            details: {
+              source: file !== undefined ? "csv" : "audience",
+              recipients: campaign.recipientCount,
+              provider: opts.provider,
+            },
           });
           console.log(campaign.campaignId);
           if (!campaign.enqueued) {
@@ -260,7 +317,9 @@ export function registerCampaignCommands(program: Command): void {
         await recordAudit(db, cliActor(), "campaign.cancel", { campaignId });
         console.log(
           `campaign ${campaignId} cancelled: ${result.cancelledBatches} batch(es) and ${result.cancelledRecipients} recipient(s) will not be sent` +
-            (result.inFlightBatches ? `; ${result.inFlightBatches} batch(es) already in flight finish and are recorded` : ""),
+            (result.inFlightBatches
+              ? `; ${result.inFlightBatches} batch(es) already in flight finish and are recorded`
+              : ""),
         );
       });
     });
@@ -280,7 +339,9 @@ export function registerCampaignCommands(program: Command): void {
     .command("campaigns")
     .description("list recent campaigns")
     .option("--limit <n>", "how many", wholeNumber("--limit"), 20)
-    .addOption(new Option("--status <status>", "only campaigns in this status").choices(Object.keys(CAMPAIGN_TRANSITIONS)))
+    .addOption(
+      new Option("--status <status>", "only campaigns in this status").choices(Object.keys(CAMPAIGN_TRANSITIONS)),
+    )
     .option("--json", "print JSON")
     .action(async (opts: { limit: number; status?: keyof typeof CAMPAIGN_TRANSITIONS; json?: boolean }) => {
       await withServices(async ({ db }) => {
@@ -310,7 +371,9 @@ export function registerCampaignCommands(program: Command): void {
 
   program
     .command("report")
-    .description("write every recipient's outcome as CSV (row, phone, state, batch, plan_id, sms_id, message_id, failure)")
+    .description(
+      "write every recipient's outcome as CSV (row, phone, state, batch, plan_id, sms_id, message_id, failure)",
+    )
     .argument("<campaignId>")
     .option("--csv", "CSV output (the only format; kept for clarity)")
     .action(async (campaignId: string) => {
@@ -326,7 +389,9 @@ export function registerCampaignCommands(program: Command): void {
     .argument("[campaignId]", "only this campaign")
     .action(async (campaignId: string | undefined) => {
       await withServices(async ({ config, log, db }) => {
-        const report = await withQueue(config, (queue) => reconcile({ db, queue, log, providerTimeoutMs: config.engagelab.timeoutMs }, campaignId));
+        const report = await withQueue(config, (queue) =>
+          reconcile({ db, queue, log, providerTimeoutMs: config.engagelab.timeoutMs }, campaignId),
+        );
         console.log(
           `${report.batchesRequeued} batch job(s) ensured across ${report.campaigns} running campaign(s) ` +
             `(${report.staleBatches} stuck in sending go through the unknown-outcome rule); ${report.startsScheduled} scheduled start(s) ensured`,

@@ -21,16 +21,33 @@ export function registerScheduleCommands(program: Command): void {
     .argument("<name>")
     .requiredOption("--cron <pattern>", 'cron pattern, 5 fields (or 6 with seconds), e.g. "0 9 * * MON"')
     .option("--tz <zone>", "IANA time zone of the pattern", "UTC")
-    .requiredOption("--audience <tag-or-segment>", "contacts with this tag, or matching this saved segment, at each firing")
+    .requiredOption(
+      "--audience <tag-or-segment>",
+      "contacts with this tag, or matching this saved segment, at each firing",
+    )
     .requiredOption("-t, --template <id>", "EngageLab template id")
     .option("-p, --param <key=value>", "template parameter for every recipient (repeatable)", collectKeyValue, {})
-    .option("-m, --map <variable=attribute>", "template variable from a contact attribute (repeatable)", collectKeyValue, {})
+    .option(
+      "-m, --map <variable=attribute>",
+      "template variable from a contact attribute (repeatable)",
+      collectKeyValue,
+      {},
+    )
     .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
     .option("--no-template-check", "skip the template pre-flight, now and at every firing")
     .action(
       async (
         name: string,
-        opts: { cron: string; tz: string; audience: string; template: string; param: Record<string, string>; map: Record<string, string>; provider: ProviderApi; templateCheck: boolean },
+        opts: {
+          cron: string;
+          tz: string;
+          audience: string;
+          template: string;
+          param: Record<string, string>;
+          map: Record<string, string>;
+          provider: ProviderApi;
+          templateCheck: boolean;
+        },
       ) => {
         await withServices(async ({ config, db }) => {
           const templates = openTemplates(config);
@@ -52,7 +69,9 @@ export function registerScheduleCommands(program: Command): void {
                 },
               ),
             );
-            console.log(`schedule "${name}" saved; next run ${next.toISOString()} (a running \`smsblast scheduler\` fires it)`);
+            console.log(
+              `schedule "${name}" saved; next run ${next.toISOString()} (a running \`smsblast scheduler\` fires it)`,
+            );
           } finally {
             await templates.close();
           }

@@ -44,7 +44,11 @@ export function registerAdminRoutes(app: ApiApp, ctx: ApiContext): void {
     "/api/v1/tokens",
     {
       config: { permission: "tokens:manage" },
-      schema: { tags: ["tokens"], summary: "API tokens, without their secrets (smsblast tokens list)", response: { 200: z.array(TokenSchema), ...COMMON_ERRORS } },
+      schema: {
+        tags: ["tokens"],
+        summary: "API tokens, without their secrets (smsblast tokens list)",
+        response: { 200: z.array(TokenSchema), ...COMMON_ERRORS },
+      },
     },
     async () => (await listApiTokens(ctx.db)).map(tokenView),
   );
@@ -62,7 +66,9 @@ export function registerAdminRoutes(app: ApiApp, ctx: ApiContext): void {
     },
     async (request, reply) => {
       const created = await createApiToken(ctx.db, request.body);
-      await recordAudit(ctx.db, actorOf(request), "token.create", { details: { name: created.token.name, role: created.token.role } });
+      await recordAudit(ctx.db, actorOf(request), "token.create", {
+        details: { name: created.token.name, role: created.token.role },
+      });
       return reply.code(201).send({ ...tokenView(created.token), token: created.secret });
     },
   );

@@ -23,10 +23,15 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
       schema: {
         tags: ["audience"],
         summary: "saved segments with how many sendable contacts each matches (smsblast segments list)",
-        response: { 200: z.object({ segments: z.array(SegmentSchema.extend({ contacts: z.number() })) }), ...COMMON_ERRORS },
+        response: {
+          200: z.object({ segments: z.array(SegmentSchema.extend({ contacts: z.number() })) }),
+          ...COMMON_ERRORS,
+        },
       },
     },
-    async () => ({ segments: (await listSegments(ctx.db)) as Array<z.infer<typeof SegmentSchema> & { contacts: number }> }),
+    async () => ({
+      segments: (await listSegments(ctx.db)) as Array<z.infer<typeof SegmentSchema> & { contacts: number }>,
+    }),
   );
 
   app.put(
@@ -35,7 +40,8 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
       config: { permission: "audience:write", rateLimit: writeRateLimit(ctx) },
       schema: {
         tags: ["audience"],
-        summary: "save (or replace) a segment: contacts with any of the tags and all of the attribute values (smsblast segments add)",
+        summary:
+          "save (or replace) a segment: contacts with any of the tags and all of the attribute values (smsblast segments add)",
         params: z.object({ name: z.string().min(1).max(100) }),
         body: SegmentSchema.omit({ name: true }),
         response: { 200: SegmentSchema, ...COMMON_ERRORS },
@@ -56,9 +62,17 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
       schema: {
         tags: ["audience"],
         summary: "the suppression list, newest first (smsblast suppress list); it holds phone numbers",
-        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), offset: z.coerce.number().int().min(0).default(0) }),
+        querystring: z.object({
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
         response: {
-          200: z.object({ total: z.number(), entries: z.array(z.object({ phone: z.string(), reason: z.string(), source: z.string().nullable(), createdAt: z.date() })) }),
+          200: z.object({
+            total: z.number(),
+            entries: z.array(
+              z.object({ phone: z.string(), reason: z.string(), source: z.string().nullable(), createdAt: z.date() }),
+            ),
+          }),
           ...COMMON_ERRORS,
         },
       },
@@ -73,12 +87,19 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
       schema: {
         tags: ["audience"],
         summary: "add numbers no campaign may ever text (smsblast suppress add); one invalid number refuses all",
-        body: z.object({ phones: z.array(z.string().min(1)).min(1).max(10_000), reason: z.string().max(200).default("api") }),
+        body: z.object({
+          phones: z.array(z.string().min(1)).min(1).max(10_000),
+          reason: z.string().max(200).default("api"),
+        }),
         response: { 200: z.object({ added: z.number(), given: z.number() }), ...COMMON_ERRORS },
       },
     },
     async (request) => {
-      const result = await suppressNumbers(ctx.db, { ...request.body, source: `api:${actorOf(request).name}`, defaultRegion: ctx.config.defaultRegion });
+      const result = await suppressNumbers(ctx.db, {
+        ...request.body,
+        source: `api:${actorOf(request).name}`,
+        defaultRegion: ctx.config.defaultRegion,
+      });
       await recordAudit(ctx.db, actorOf(request), "suppression.add", { details: result });
       return result;
     },

@@ -6,7 +6,12 @@ import { recordAudit } from "../../access/audit-log.ts";
 import { cancelCampaign, pauseCampaign, resumeCampaign } from "../../campaigns/campaign-control.ts";
 import { listCampaigns } from "../../campaigns/campaign-list.ts";
 import { getCampaignStatus, type CampaignStatusReport } from "../../campaigns/campaign-status.ts";
-import { launchAudienceCampaign, type CampaignLaunchInput, type LaunchDeps, type LaunchedCampaign } from "../../campaigns/launch-campaign.ts";
+import {
+  launchAudienceCampaign,
+  type CampaignLaunchInput,
+  type LaunchDeps,
+  type LaunchedCampaign,
+} from "../../campaigns/launch-campaign.ts";
 import { delayedStartOf, launchOnce, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendCampaignTest } from "../../campaigns/send-one.ts";
@@ -28,18 +33,28 @@ export const CampaignCreateBody = z
     audience: z.string().min(1).optional().describe("launch to a contact tag or saved segment"),
     templateId: z.string().min(1),
     params: StringMap.default({}).describe("template params for every recipient (`--param`)"),
-    map: StringMap.default({}).describe("template variable → contact attribute (`--map`); for uploads, set in the mapping"),
+    map: StringMap.default({}).describe(
+      "template variable → contact attribute (`--map`); for uploads, set in the mapping",
+    ),
     provider: z.enum(PROVIDER_APIS).default("messages"),
     onUnknown: z.enum(["mark-unknown", "resend"]).default("mark-unknown"),
     from: z.string().optional().describe("legacy: sender name"),
     msgType: z.number().int().nonnegative().optional().describe("legacy: msg_type"),
     labelId: z.number().int().nonnegative().optional().describe("legacy: SMS label id"),
     customArgs: StringMap.optional(),
-    startAt: z.iso.datetime({ offset: true }).optional().describe("a delayed launch (or, with providerSchedule, EngageLab's schedule_time)"),
+    startAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe("a delayed launch (or, with providerSchedule, EngageLab's schedule_time)"),
     providerSchedule: z.boolean().default(false),
     dryRun: z.boolean().default(false),
     templateCheck: z.boolean().default(true),
-    allowRepeat: z.boolean().default(false).describe("launch even if the same list, template and params were launched in the last 24 h (the repeat guard; 409 otherwise)"),
+    allowRepeat: z
+      .boolean()
+      .default(false)
+      .describe(
+        "launch even if the same list, template and params were launched in the last 24 h (the repeat guard; 409 otherwise)",
+      ),
   })
   .meta({ id: "CampaignCreate" });
 export type CampaignCreate = z.infer<typeof CampaignCreateBody>;
@@ -80,9 +95,18 @@ const EVENT_INTERVAL_MS = 1_000;
  * Launches from an upload; registered by the upload routes (step b). Until then a launch names an audience.
  * Kept as a port so the campaign route does not know how uploads are stored.
  */
-export type UploadLauncher = (deps: LaunchDeps, uploadId: string, input: CampaignLaunchInput) => Promise<LaunchedCampaign>;
+export type UploadLauncher = (
+  deps: LaunchDeps,
+  uploadId: string,
+  input: CampaignLaunchInput,
+) => Promise<LaunchedCampaign>;
 
-export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: AppLifecycle, launchFromUpload?: UploadLauncher): void {
+export function registerCampaignRoutes(
+  app: ApiApp,
+  ctx: ApiContext,
+  lifecycle: AppLifecycle,
+  launchFromUpload?: UploadLauncher,
+): void {
   const tags = ["campaigns"];
 
   app.get(
@@ -97,7 +121,10 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
           limit: z.coerce.number().int().min(1).max(200).default(20),
           offset: z.coerce.number().int().min(0).default(0),
         }),
-        response: { 200: z.object({ campaigns: z.array(CampaignSummary), limit: z.number(), offset: z.number() }), ...COMMON_ERRORS },
+        response: {
+          200: z.object({ campaigns: z.array(CampaignSummary), limit: z.number(), offset: z.number() }),
+          ...COMMON_ERRORS,
+        },
       },
     },
     async (request) => {
@@ -114,10 +141,18 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
       schema: {
         tags,
         summary: "launch a campaign from an upload or a database audience (smsblast send)",
-        description: "An `Idempotency-Key` header (kept 24 h per token) makes a retried create return the first campaign.",
+        description:
+          "An `Idempotency-Key` header (kept 24 h per token) makes a retried create return the first campaign.",
         headers: z.object({ "idempotency-key": z.string().optional() }),
         body: CampaignCreateBody,
-        response: { 200: LaunchResult, 201: LaunchResult, ...COMMON_ERRORS, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+        response: {
+          200: LaunchResult,
+          201: LaunchResult,
+          ...COMMON_ERRORS,
+          404: ErrorResponse,
+          409: ErrorResponse,
+          422: ErrorResponse,
+        },
       },
     },
     async (request, reply) => {
@@ -128,7 +163,11 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
         if (!launched.dryRun) {
           await recordAudit(ctx.db, actorOf(request), "campaign.create", {
             campaignId: launched.campaignId,
-            details: { source: body.uploadId ? "upload" : "audience", recipients: launched.recipientCount, provider: body.provider },
+            details: {
+              source: body.uploadId ? "upload" : "audience",
+              recipients: launched.recipientCount,
+              provider: body.provider,
+            },
           });
         }
         return result;
@@ -215,7 +254,10 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
         body: z.object({
           to: z.string().min(1).max(320),
           params: StringMap.default({}).describe("values for the per-recipient variables"),
-          region: z.string().regex(/^[A-Za-z]{2}$/).optional(),
+          region: z
+            .string()
+            .regex(/^[A-Za-z]{2}$/)
+            .optional(),
         }),
         response: {
           200: z.object({
@@ -234,13 +276,21 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
       },
     },
     async (request) => {
-      const deps = { db: ctx.db, log: ctx.log, providers: ctx.providers, providerTimeoutMs: ctx.config.engagelab.timeoutMs };
+      const deps = {
+        db: ctx.db,
+        log: ctx.log,
+        providers: ctx.providers,
+        providerTimeoutMs: ctx.config.engagelab.timeoutMs,
+      };
       const result = await sendCampaignTest(deps, request.params.id, {
         to: request.body.to,
         params: request.body.params,
         defaultRegion: request.body.region ?? ctx.config.defaultRegion,
       });
-      await recordAudit(ctx.db, actorOf(request), "campaign.test", { campaignId: request.params.id, details: { testCampaignId: result.campaignId, state: result.state } });
+      await recordAudit(ctx.db, actorOf(request), "campaign.test", {
+        campaignId: request.params.id,
+        details: { testCampaignId: result.campaignId, state: result.state },
+      });
       return result;
     },
   );
@@ -250,7 +300,13 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
       `/api/v1/campaigns/:id/${file}`,
       {
         config: { permission: "reports:read" },
-        schema: { tags, summary, params: CampaignIdParams, produces: ["text/csv"], response: { 200: z.string().describe("text/csv"), ...AUTH_ERRORS, 400: ErrorResponse, 404: ErrorResponse } },
+        schema: {
+          tags,
+          summary,
+          params: CampaignIdParams,
+          produces: ["text/csv"],
+          response: { 200: z.string().describe("text/csv"), ...AUTH_ERRORS, 400: ErrorResponse, 404: ErrorResponse },
+        },
       },
       async (request, reply) => {
         const out = new PassThrough();
@@ -274,14 +330,29 @@ export function registerCampaignRoutes(app: ApiApp, ctx: ApiContext, lifecycle: 
   csvDownload("rejects.csv", "the campaign's rejected rows as CSV, streamed (smsblast rejects)", exportRejects);
 }
 
-async function launchCampaign(ctx: ApiContext, body: CampaignCreate, launchFromUpload: UploadLauncher | undefined): Promise<LaunchedCampaign> {
+async function launchCampaign(
+  ctx: ApiContext,
+  body: CampaignCreate,
+  launchFromUpload: UploadLauncher | undefined,
+): Promise<LaunchedCampaign> {
   if ((body.uploadId === undefined) === (body.audience === undefined)) {
-    throw new UserError("invalid_source", "give either uploadId or audience, not both and not neither", { field: body.uploadId ? "audience" : "uploadId" });
+    throw new UserError("invalid_source", "give either uploadId or audience, not both and not neither", {
+      field: body.uploadId ? "audience" : "uploadId",
+    });
   }
   const startAt = body.startAt === undefined ? undefined : new Date(body.startAt);
-  const options = { from: body.from, msgType: body.msgType, labelId: body.labelId, customArgs: body.customArgs, startAt, providerSchedule: body.providerSchedule };
+  const options = {
+    from: body.from,
+    msgType: body.msgType,
+    labelId: body.labelId,
+    customArgs: body.customArgs,
+    startAt,
+    providerSchedule: body.providerSchedule,
+  };
   const input: CampaignLaunchInput = {
-    name: body.name ?? `${body.audience ? `audience ${body.audience}` : `upload ${body.uploadId}`} ${new Date().toISOString()}`,
+    name:
+      body.name ??
+      `${body.audience ? `audience ${body.audience}` : `upload ${body.uploadId}`} ${new Date().toISOString()}`,
     templateId: body.templateId,
     params: body.params,
     paramColumns: body.map,
@@ -294,9 +365,19 @@ async function launchCampaign(ctx: ApiContext, body: CampaignCreate, launchFromU
     allowRepeat: body.allowRepeat,
     startAt: delayedStartOf(options),
   };
-  const deps: LaunchDeps = { db: ctx.db, log: ctx.log, enqueue: ctx.queue.enqueue, scheduleStart: ctx.queue.scheduleStart, templates: ctx.templates };
+  const deps: LaunchDeps = {
+    db: ctx.db,
+    log: ctx.log,
+    enqueue: ctx.queue.enqueue,
+    scheduleStart: ctx.queue.scheduleStart,
+    templates: ctx.templates,
+  };
   if (body.audience !== undefined) return launchAudienceCampaign(deps, { ...input, audience: body.audience });
-  if (!launchFromUpload) throw new UserError("uploads_unavailable", "this server takes no uploads", { field: "uploadId", kind: "unavailable" });
+  if (!launchFromUpload)
+    throw new UserError("uploads_unavailable", "this server takes no uploads", {
+      field: "uploadId",
+      kind: "unavailable",
+    });
   return launchFromUpload(deps, body.uploadId!, input);
 }
 
@@ -320,7 +401,11 @@ function abortedWhenClosed(raw: NodeJS.EventEmitter): AbortSignal {
   return controller.signal;
 }
 
-async function* progressEvents(ctx: ApiContext, first: CampaignStatusReport, stop: AbortSignal): AsyncGenerator<string> {
+async function* progressEvents(
+  ctx: ApiContext,
+  first: CampaignStatusReport,
+  stop: AbortSignal,
+): AsyncGenerator<string> {
   let report = first;
   let last = "";
   for (;;) {

@@ -10,7 +10,14 @@ const Readiness = z.object({
 export function registerHealthRoutes(app: ApiApp, ctx: ApiContext): void {
   app.get(
     "/healthz",
-    { schema: { tags: ["health"], summary: "the process is up", security: [], response: { 200: z.object({ status: z.literal("ok") }) } } },
+    {
+      schema: {
+        tags: ["health"],
+        summary: "the process is up",
+        security: [],
+        response: { 200: z.object({ status: z.literal("ok") }) },
+      },
+    },
     () => ({ status: "ok" as const }),
   );
   app.get(

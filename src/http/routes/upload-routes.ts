@@ -3,7 +3,13 @@ import { PassThrough, type Readable } from "node:stream";
 import fastifyMultipart from "@fastify/multipart";
 import { z } from "zod";
 import { recordAudit } from "../../access/audit-log.ts";
-import { checkUpload, exportUploadRejects, mapUpload, previewUploadRow, receiveUpload } from "../../campaigns/uploads.ts";
+import {
+  checkUpload,
+  exportUploadRejects,
+  mapUpload,
+  previewUploadRow,
+  receiveUpload,
+} from "../../campaigns/uploads.ts";
 import { PROVIDER_APIS } from "../../model/states.ts";
 import type { ApiContext } from "../../runtime/api-context.ts";
 import { writeRateLimit, type ApiApp } from "../api-app.ts";
@@ -43,13 +49,20 @@ const MappingBody = z
     provider: z.enum(PROVIDER_APIS).default("messages"),
     templateId: z.string().min(1).optional(),
     params: StringMap.default({}).describe("template params for every row (`--param`)"),
-    templateContent: z.string().min(1).max(2000).optional().describe("the template's text, for the preview and the segment count"),
+    templateContent: z
+      .string()
+      .min(1)
+      .max(2000)
+      .optional()
+      .describe("the template's text, for the preview and the segment count"),
   })
   .meta({ id: "UploadMapping" });
 
 const MappingResult = z.object({
   uploadId: z.string(),
-  mapping: MappingBody.extend({ content: z.object({ text: z.string(), from: z.enum(["mapping", "template API"]) }).nullable() }),
+  mapping: MappingBody.extend({
+    content: z.object({ text: z.string(), from: z.enum(["mapping", "template API"]) }).nullable(),
+  }),
 });
 
 const UploadCheckSchema = z
@@ -62,7 +75,9 @@ const UploadCheckSchema = z
     invalid: z.number(),
     duplicates: z.number(),
     suppressed: z.number(),
-    rowErrors: z.array(z.object({ row: z.number(), value: z.string(), reason: z.string() })).describe("the first 50; all in rejects.csv"),
+    rowErrors: z
+      .array(z.object({ row: z.number(), value: z.string(), reason: z.string() }))
+      .describe("the first 50; all in rejects.csv"),
     requests: z.number().describe("provider requests the launch would make"),
     segments: z.object({ total: z.number(), encoding: z.enum(["GSM-7", "UCS-2", "mixed"]).nullable() }).nullable(),
     cost: z.number().nullable().describe("segments × SMS_SEGMENT_PRICE"),
@@ -107,7 +122,9 @@ export function registerUploadRoutes(app: ApiApp, ctx: ApiContext): void {
             "Read with the rules of `smsblast send` (UTF-8 with or without BOM; `,` `;` or tab from the header or a `sep=` line; quoting). " +
             "Over CSV_MAX_BYTES is 413 and nothing is kept. Uploads not launched expire after UPLOAD_TTL_HOURS.",
           consumes: ["text/csv", "multipart/form-data"],
-          querystring: z.object({ filename: z.string().min(1).max(255).optional().describe("a name for a raw upload") }),
+          querystring: z.object({
+            filename: z.string().min(1).max(255).optional().describe("a name for a raw upload"),
+          }),
           response: { 201: UploadSummarySchema, ...COMMON_ERRORS, 413: ErrorResponse, 415: ErrorResponse },
         },
       },
@@ -116,7 +133,11 @@ export function registerUploadRoutes(app: ApiApp, ctx: ApiContext): void {
         const declared = Number(request.headers["content-length"] ?? NaN);
         if (declared > maxBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
           reply.header("connection", "close");
-          throw new HttpRefusal(413, "upload_too_large", `the upload is ${declared} bytes, over the ${maxBytes}-byte limit (CSV_MAX_BYTES)`);
+          throw new HttpRefusal(
+            413,
+            "upload_too_large",
+            `the upload is ${declared} bytes, over the ${maxBytes}-byte limit (CSV_MAX_BYTES)`,
+          );
         }
         let body: AsyncIterable<Buffer>;
         let filename = request.query.filename ?? null;
@@ -137,7 +158,9 @@ export function registerUploadRoutes(app: ApiApp, ctx: ApiContext): void {
             ttlMs: ctx.config.uploads.ttlMs,
             defaultRegion: ctx.config.defaultRegion,
           });
-          await recordAudit(ctx.db, actorOf(request), "upload.create", { details: { uploadId: summary.uploadId, rows: summary.rows, bytes: summary.bytes } });
+          await recordAudit(ctx.db, actorOf(request), "upload.create", {
+            details: { uploadId: summary.uploadId, rows: summary.rows, bytes: summary.bytes },
+          });
           return reply.code(201).send(summary);
         } catch (error) {
           // The rest of the body is not read: close the connection after the answer instead of draining it.
@@ -161,8 +184,14 @@ export function registerUploadRoutes(app: ApiApp, ctx: ApiContext): void {
       },
     },
     async (request) => {
-      const mapping = await mapUpload({ db: ctx.db, log: ctx.log, templates: ctx.templates }, request.params.id, request.body);
-      await recordAudit(ctx.db, actorOf(request), "upload.map", { details: { uploadId: request.params.id, provider: mapping.provider } });
+      const mapping = await mapUpload(
+        { db: ctx.db, log: ctx.log, templates: ctx.templates },
+        request.params.id,
+        request.body,
+      );
+      await recordAudit(ctx.db, actorOf(request), "upload.map", {
+        details: { uploadId: request.params.id, provider: mapping.provider },
+      });
       return { uploadId: request.params.id, mapping };
     },
   );
@@ -173,13 +202,17 @@ export function registerUploadRoutes(app: ApiApp, ctx: ApiContext): void {
       config: { permission: "campaigns:write" },
       schema: {
         tags,
-        summary: "what a launch would do: file-level problems, then valid / invalid / duplicate / suppressed rows, row errors, requests, segments",
+        summary:
+          "what a launch would do: file-level problems, then valid / invalid / duplicate / suppressed rows, row errors, requests, segments",
         params: UploadIdParams,
         response: { 200: UploadCheckSchema, ...COMMON_ERRORS, 404: ErrorResponse },
       },
     },
     async (request) =>
-      checkUpload({ db: ctx.db, log: ctx.log }, request.params.id, { batchSize: ctx.config.send.batchSize, segmentPrice: ctx.config.uploads.segmentPrice }),
+      checkUpload({ db: ctx.db, log: ctx.log }, request.params.id, {
+        batchSize: ctx.config.send.batchSize,
+        segmentPrice: ctx.config.uploads.segmentPrice,
+      }),
   );
 
   app.get(
@@ -190,7 +223,9 @@ export function registerUploadRoutes(app: ApiApp, ctx: ApiContext): void {
         tags,
         summary: "one row's message as its recipient would get it: text, encoding, segments",
         params: UploadIdParams,
-        querystring: z.object({ row: z.coerce.number().int().min(1).describe("data row, 1 = the first after the header") }),
+        querystring: z.object({
+          row: z.coerce.number().int().min(1).describe("data row, 1 = the first after the header"),
+        }),
         response: { 200: PreviewSchema, ...COMMON_ERRORS, 404: ErrorResponse, 409: ErrorResponse },
       },
     },
