@@ -31,8 +31,8 @@ describe("global rate limit (SEND_RATE_LIMIT)", () => {
     // By the sandbox's own request timestamps. BullMQ's limiter is a fixed 1-s window counted when a job
     // starts, so what it promises is: at most 4 starts per window. Requests arrive after the claim (tens of
     // ms, far more on a loaded machine), so the 4 of one window and the 4 of the next can land within one
-    // sliding second: at most 2 × 4 in any 1 s and 3 × 4 in any 2 s. A limiter per worker (8 per window
-    // each) or none (12 at once) breaks the span below. A smoother shared limit (a Redis token bucket)
+    // sliding second: at most 2 × 4 in any 1 s. A limiter per worker (8 per window each: all 12 within about
+    // one second) or none (12 at once) breaks the span below. A smoother shared limit (a Redis token bucket)
     // belongs to the scale-out issue.
     const times = env.sandbox.ledger.requestLog({ api: "messages" }).map((r) => r.receivedAt);
     expect(times).toHaveLength(12);
@@ -40,7 +40,6 @@ describe("global rate limit (SEND_RATE_LIMIT)", () => {
       Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + windowMs).length));
     const arrivals = `requests by arrival (ms): ${JSON.stringify(times.map((t) => t - times[0]!))}`;
     expect(busiest(1_000), arrivals).toBeLessThanOrEqual(2 * 4);
-    expect(busiest(2_000), arrivals).toBeLessThanOrEqual(3 * 4 - 1);
     // 12 requests at 4 per second need at least two full windows after the first one.
     expect(times.at(-1)! - times[0]!, arrivals).toBeGreaterThanOrEqual(2_000 - 100);
   });
