@@ -9,6 +9,7 @@ import {
   type ApplyOptions,
   type ApplyReport,
   type CallbackSource,
+  emptyApplyReport,
 } from "../store/delivery-repository.ts";
 
 // Delivery callbacks in (verify, store, answer), applied later in bulk by the delivery queue.
@@ -209,17 +210,7 @@ export interface DrainOptions extends ApplyOptions {
 
 /** Applies every stored event that is ready, `limit` per statement, and sums what happened. */
 export async function applyDeliveryReports(db: Database, options: DrainOptions): Promise<ApplyReport> {
-  const total: ApplyReport = {
-    picked: 0,
-    applied: 0,
-    changed: 0,
-    ignored: 0,
-    unmatched: 0,
-    waiting: 0,
-    optOuts: 0,
-    byStatus: {},
-    delaysSeconds: [],
-  };
+  const total = emptyApplyReport();
   for (let round = 0; round < options.maxRounds; round++) {
     const report = await applyStoredEvents(db, options);
     total.picked += report.picked;

@@ -97,6 +97,21 @@ const E164_OF = (text: string) => `'+' || regexp_replace(regexp_replace(${text},
 const TIME_OF = (text: string) =>
   `CASE WHEN (${text}) ~ '^\\d{9,13}$' THEN to_timestamp(CASE WHEN length(${text}) > 11 THEN (${text})::numeric / 1000 ELSE (${text})::numeric END) END`;
 
+/** A report of nothing applied yet, to add each statement's counts to. */
+export function emptyApplyReport(): ApplyReport {
+  return {
+    picked: 0,
+    applied: 0,
+    changed: 0,
+    ignored: 0,
+    unmatched: 0,
+    waiting: 0,
+    optOuts: 0,
+    byStatus: {},
+    delaysSeconds: [],
+  };
+}
+
 /**
  * Applies up to `limit` stored status events in one transaction of two statements. Each event finds its
  * recipient by primary key: custom_args.batch_id → the batch's (campaign, sequence), checked against
@@ -106,17 +121,7 @@ const TIME_OF = (text: string) =>
  */
 export async function applyStoredEvents(db: Database, options: ApplyOptions): Promise<ApplyReport> {
   return withTransaction(db.pool, async (client) => {
-    const report: ApplyReport = {
-      picked: 0,
-      applied: 0,
-      changed: 0,
-      ignored: 0,
-      unmatched: 0,
-      waiting: 0,
-      optOuts: 0,
-      byStatus: {},
-      delaysSeconds: [],
-    };
+    const report = emptyApplyReport();
     await applyReplies(client, options.limit, report);
     const { rows } = await client.query<{
       outcome: string;
