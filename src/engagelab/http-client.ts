@@ -1,6 +1,6 @@
 import { Agent, request, errors as undiciErrors } from "undici";
 import { ProviderError, type ProviderApiName } from "./errors.ts";
-import { isRecord, parseProviderJson, readInt, ResponseParseError } from "./json-body.ts";
+import { isRecord, parseProviderJson, readPlanCounts, readInt, ResponseParseError } from "./json-body.ts";
 
 export interface ProviderCredentials {
   apiKey: string;
@@ -90,6 +90,7 @@ export class EngageLabHttpClient {
       providerMessage,
       retryAfterMs: parseRetryAfter(retryAfterHeader),
       body,
+      counts: readPlanCounts(body),
     });
   }
 

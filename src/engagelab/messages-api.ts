@@ -69,14 +69,19 @@ export class MessagesApiProvider implements SmsProvider {
     }
     const messageId = readId(body.message_id);
     const taskId = isRecord(body.schedule_info) ? readId(body.schedule_info.task_id) : undefined;
-    // v1/messages reports how many numbers it accepted but not which; a shortfall is recorded on the batch.
+    // v1/messages reports how many numbers it accepted but not which: only a full acceptance names them.
+    // With a shortfall no number is listed, and the batch rules make every one of them `unknown`.
+    const allAccepted = acceptedCount >= phones.length && totalCount >= phones.length;
     return {
       planId,
       messageId,
       taskId,
-      totalCount,
+      // A total_count below the numbers sent still leaves the missing ones unaccounted for.
+      totalCount: Math.max(totalCount, phones.length),
       acceptedCount,
-      accepted: phones.map((phone) => ({ phone, messageId: phones.length === 1 ? messageId : undefined })),
+      accepted: allAccepted
+        ? phones.map((phone) => ({ phone, messageId: phones.length === 1 ? messageId : undefined }))
+        : [],
       failed: [],
     };
   }

@@ -37,6 +37,11 @@ export interface FailedRecipient {
   message: string;
 }
 
+/**
+ * What the provider said about one request. `accepted` and `failed` list only the recipients it named;
+ * when `acceptedCount + failed.length` falls short of `totalCount`, the others are unaccounted for
+ * (src/campaigns/batch-decision.ts makes them `unknown`).
+ */
 export interface BatchSendResult {
   planId?: string;
   messageId?: string;
