@@ -263,6 +263,54 @@ describe("faults", () => {
     expect(sandbox.ledger.stats().errors).toBe(1);
   });
 
+  // What a real v1/messages account can answer (seed 000), produced on demand.
+  it.each([
+    ["HTTP 200 with an error code", 200, 5001],
+    ["2002 token expired", 401, 2002],
+    ["2004 with HTTP 403", 403, 2004],
+    ["3003 business validation", 400, 3003],
+  ])("failNext reject: %s, in the API's error shape, nothing sent", async (_name, status, code) => {
+    await call("/_sandbox/fail-next", { body: { count: 1, kind: "reject", status, code, message: "from the test" } });
+    const refused = await call("/v1/messages", { body: single });
+    expect(refused.status).toBe(status);
+    expect(refused.json).toMatchObject({ code, message: "from the test", total_count: 1, accepted_count: 0 });
+    expect(refused.json.plan_id).toEqual(expect.any(String));
+    expect(sandbox.ledger.timesReceived("+6591234567")).toBe(0);
+    expect(sandbox.ledger.refused("messages").get("+6591234567")).toEqual({ code, times: 1 });
+  });
+
+  it("failNext partial-accept sends the first N numbers and says so in an error body", async () => {
+    sandbox.failNext(1, "partial-accept", { accepted: 2, status: 500, code: 1000 });
+    const to = ["+6591230001", "+6591230002", "+6591230003", "+6591230004", "+6591230005"];
+    const answer = await call("/v1/messages", { body: { to, template: { id: "t1" } } });
+    expect(answer.status).toBe(500);
+    expect(answer.json).toMatchObject({ code: 1000, total_count: 5, accepted_count: 2 });
+    expect(Object.keys(sandbox.ledger.sent("messages"))).toEqual(to.slice(0, 2));
+    expect(sandbox.ledger.requestLog({ api: "messages" }).at(-1)).toMatchObject({ outcome: "partial", status: 500 });
+  });
+
+  it("failNext error-after-send sends everything, then answers 500 with a page that is not JSON", async () => {
+    await call("/_sandbox/fail-next", { body: { count: 1, kind: "error-after-send" } });
+    const answer = await fetch(`${sandbox.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: AUTH },
+      body: JSON.stringify(single),
+    });
+    expect(answer.status).toBe(500);
+    expect(answer.headers.get("content-type")).toMatch(/text\/html/);
+    const page = await answer.text();
+    expect(() => JSON.parse(page) as unknown).toThrow();
+    expect(sandbox.ledger.timesReceived("+6591234567")).toBe(1);
+  });
+
+  it("fail-next refuses a fault detail it cannot honour, naming the field", async () => {
+    const bad = await call("/_sandbox/fail-next", { body: { count: 1, kind: "reject", status: 99 } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toMatch(/status/);
+    expect((await call("/_sandbox/fail-next", { body: { count: 1, kind: "nope" } })).json.message).toMatch(/kind/);
+    expect((await call("/_sandbox/config")).json).toMatchObject({ pendingFaults: 0 });
+  });
+
   it("throttles with 429 and a Retry-After header", async () => {
     sandbox.setOptions({ retryAfterSeconds: 3 });
     await call("/_sandbox/fail-next", { body: { count: 1, kind: "throttle" } });

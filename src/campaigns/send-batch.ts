@@ -190,6 +190,11 @@ async function apply(
       const outcome = decision.outcome;
       if (outcome.state === "unknown" && outcome.errorCode !== undefined)
         log.error({ code: outcome.errorCode }, "batch outcome unknown; not re-sending");
+      else if (outcome.state === "partial" && outcome.rest.state === "unknown")
+        log.warn(
+          { code: outcome.errorCode, planId: outcome.planId, acceptedCount: outcome.acceptedCount },
+          `batch partly accepted: ${outcome.errorMessage ?? ""}; its recipients are unknown, not re-sent`,
+        );
       else if (outcome.state === "failed")
         log.warn({ code: outcome.errorCode }, `batch failed: ${outcome.errorMessage ?? ""}`);
       if (applied.kind !== "recorded") throw new Error(`unreachable: a record decision applied as ${applied.kind}`);

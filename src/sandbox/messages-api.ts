@@ -75,14 +75,20 @@ const MAGIC_FAILURES = {
   "delivery-failed": { code: 5001, message: "Message delivery failed" },
 } satisfies Record<string, ErrorCode>;
 
-/** Every /v1/messages error carries the plan fields too, per the seed. */
-function messagesError(ctx: SandboxContext, status: number, error: ErrorCode, body?: unknown): Reply {
+/** Every /v1/messages error carries the plan fields too, per the seed (accepted_count > 0 is possible). */
+function messagesError(
+  ctx: SandboxContext,
+  status: number,
+  error: ErrorCode,
+  body?: unknown,
+  acceptedCount = 0,
+): Reply {
   return {
     status,
     text: JSON.stringify({
       plan_id: ctx.ids.nextString(),
       total_count: targetCount(body),
-      accepted_count: 0,
+      accepted_count: acceptedCount,
       code: error.code,
       message: error.message,
     }),

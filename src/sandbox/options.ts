@@ -1,7 +1,69 @@
 import type { CallbackSettings } from "./callbacks.ts";
 
-export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
-export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
+/**
+ * error: HTTP 500 code 1000, nothing sent (v1/messages says accepted_count 0).
+ * throttle: HTTP 429 with Retry-After. hang: never answered. lose-response: sent, then the socket is destroyed.
+ * reject: nothing sent, answered `status` (default 400) with `code` (default 3003) in the API's error shape;
+ *   HTTP 200 with an error code, 2002/401, 2004/403, 3003/400 and 3004/400 are all this kind.
+ * partial-accept: the first `accepted` targets (default half, at least one) are sent, then answered `status`
+ *   (default 500) with `code` (default 1000); v1/messages' body says how many were accepted.
+ * error-after-send: the whole request is sent, then answered `status` (default 500) with a body that is not
+ *   JSON (a gateway's error page), so the client cannot tell that it was sent.
+ */
+export type FaultKind =
+  "error" | "throttle" | "hang" | "lose-response" | "reject" | "partial-accept" | "error-after-send";
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "error",
+  "throttle",
+  "hang",
+  "lose-response",
+  "reject",
+  "partial-accept",
+  "error-after-send",
+];
+
+/** How a reject, partial-accept or error-after-send fault answers; ignored by the other kinds. */
+export interface FaultDetail {
+  /** HTTP status of the answer. */
+  status?: number;
+  /** Provider code in the body (not for error-after-send). */
+  code?: number;
+  message?: string;
+  /** partial-accept: how many of the request's targets are sent. */
+  accepted?: number;
+}
+
+export interface Fault extends FaultDetail {
+  kind: FaultKind;
+}
+
+/** Checks a fault's detail; throws RangeError naming the bad field. */
+export function validateFault(kind: unknown, detail: Record<string, unknown>): Fault {
+  if (typeof kind !== "string" || !FAULT_KINDS.includes(kind as FaultKind)) {
+    throw new RangeError(`kind must be one of ${FAULT_KINDS.join(", ")}`);
+  }
+  const fault: Fault = { kind: kind as FaultKind };
+  const { status, code, message, accepted } = detail;
+  if (status !== undefined) {
+    if (typeof status !== "number" || !Number.isInteger(status) || status < 200 || status > 599)
+      throw new RangeError("status must be an HTTP status 200..599");
+    fault.status = status;
+  }
+  if (code !== undefined) {
+    if (typeof code !== "number" || !Number.isInteger(code)) throw new RangeError("code must be an integer");
+    fault.code = code;
+  }
+  if (message !== undefined) {
+    if (typeof message !== "string") throw new RangeError("message must be a string");
+    fault.message = message;
+  }
+  if (accepted !== undefined) {
+    if (typeof accepted !== "number" || !Number.isInteger(accepted) || accepted < 0)
+      throw new RangeError("accepted must be a non-negative integer");
+    fault.accepted = accepted;
+  }
+  return fault;
+}
 
 export interface SandboxOptions {
   /** Default 4010; 0 picks a free port. */

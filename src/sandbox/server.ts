@@ -25,6 +25,7 @@ import {
   DEFAULT_KNOBS,
   DEFAULT_PORT,
   pickKnobs,
+  type FaultDetail,
   type FaultKind,
   type SandboxKnobs,
   type SandboxOptions,
@@ -35,7 +36,7 @@ import { TemplateStore } from "./template-store.ts";
 import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
-export type { FaultKind, SandboxOptions } from "./options.ts";
+export type { FaultDetail, FaultKind, SandboxOptions } from "./options.ts";
 export type { CallbackSettings, CallbackStats, ReportDecision } from "./callbacks.ts";
 export { SandboxLedger } from "./ledger.ts";
 export type { SandboxStats, SendApi, SandboxApi, SandboxRequest, RequestOutcome, Refusal } from "./ledger.ts";
@@ -50,8 +51,8 @@ export interface SandboxServer {
   ledger: SandboxLedger;
   /** Changes knobs at run time; port and host are fixed once listening and are ignored. */
   setOptions(patch: Partial<SandboxOptions>): void;
-  /** The next `n` send requests get this fault, ahead of any random ones. */
-  failNext(n: number, kind: FaultKind): void;
+  /** The next `n` send requests get this fault, ahead of any random ones (`detail`: see FaultKind). */
+  failNext(n: number, kind: FaultKind, detail?: FaultDetail): void;
   /** These numbers are refused as invalid by every send API until reset. */
   refuseNumbers(numbers: readonly string[]): void;
   /**
@@ -112,6 +113,10 @@ function validatePort(port: number): number {
 }
 
 function ignore(): void {}
+
+function faultError(code: number, message: string | undefined): { code: number; message: string } {
+  return { code, message: message ?? `sandbox fault: code ${code}` };
+}
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxServer> {
   const knobs: SandboxKnobs = { ...DEFAULT_KNOBS, ...pickKnobs(options) };
@@ -200,7 +205,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (!parsed.ok) return answerApi(res, endpoint.errorReply(ctx, 400, endpoint.invalidJson), entry);
 
     const queued = faults.take();
-    const fault = queued ?? randomFault();
+    const fault = queued?.kind ?? randomFault();
     if (fault) log(`sandbox: ${queued ? "queued" : "random"} fault "${fault}" on ${endpoint.path}`);
     switch (fault) {
       case "hang":
@@ -219,6 +224,35 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ledger.count("errors");
         finish(entry, 500, "error");
         return writeReply(res, endpoint.errorReply(ctx, 500, INTERNAL_ERROR, parsed.value));
+      case "reject": {
+        // Refused before anything is sent, with whatever status and code the test asked for (HTTP 200 too).
+        const status = queued?.status ?? 400;
+        const code = queued?.code ?? 3003;
+        for (const target of entry.targets) ledger.recordRefused(endpoint.api, target, code);
+        const reply = endpoint.errorReply(ctx, status, faultError(code, queued?.message), parsed.value);
+        return answerApi(res, reply, entry, "refused");
+      }
+      case "partial-accept": {
+        // The provider took part of the request, then failed: the first `accepted` targets are sent.
+        const count = queued?.accepted ?? Math.max(1, Math.floor(entry.targets.length / 2));
+        const sentPart = sendPart(endpoint, parsed.value, count);
+        ledger.count("errors");
+        const error = faultError(queued?.code ?? 1000, queued?.message);
+        const reply = endpoint.errorReply(ctx, queued?.status ?? 500, error, parsed.value, sentPart);
+        return answerApi(res, reply, entry, sentPart > 0 ? "partial" : "refused");
+      }
+      case "error-after-send": {
+        // Sent in full, then a gateway error page: the client cannot tell that anything went out.
+        const sentAll = sendPart(endpoint, parsed.value, entry.targets.length);
+        ledger.count("errors");
+        const reply = { status: queued?.status ?? 500, text: "<html><body>502 Bad Gateway</body></html>" };
+        return answerApi(
+          res,
+          { ...reply, headers: { "content-type": "text/html" } },
+          entry,
+          sentAll > 0 ? "sent" : "refused",
+        );
+      }
     }
 
     const acceptedBefore = ledger.stats().accepted[endpoint.api];
@@ -244,6 +278,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     answerApi(res, reply, entry, outcome);
   }
 
+  /** Sends the first `count` targets of a request through the endpoint (its answer is dropped); returns how many were accepted. */
+  function sendPart(endpoint: SendEndpoint, body: unknown, count: number): number {
+    if (count <= 0) return 0;
+    const to = (body as { to?: unknown }).to;
+    const part = Array.isArray(to) ? { ...(body as Record<string, unknown>), to: to.slice(0, count) } : body;
+    const before = ledger.stats().accepted[endpoint.api];
+    endpoint.send(ctx, part);
+    return ledger.stats().accepted[endpoint.api] - before;
+  }
+
   async function handleTemplateRequest(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
     ledger.countRequest("templates");
     await applyLatency();
@@ -255,7 +299,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const controlHooks = {
     ctx,
     applyKnobs: (patch: Partial<SandboxKnobs>) => Object.assign(knobs, patch),
-    failNext: (count: number, kind: FaultKind) => faults.add(count, kind),
+    failNext: (count: number, kind: FaultKind, detail?: FaultDetail) => faults.add(count, kind, detail),
     pendingFaults: () => faults.pending(),
     reset: () => {
       ledger.reset();
@@ -339,8 +383,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (patch.log) log = patch.log;
       if (patch.callbacks) ctx.reports.configure(callbackSettings(patch.callbacks));
     },
-    failNext(n, kind) {
-      faults.add(n, kind);
+    failNext(n, kind, detail) {
+      faults.add(n, kind, detail);
     },
     callbacks: ctx.reports,
     refuseNumbers(numbers) {
