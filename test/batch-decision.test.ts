@@ -572,7 +572,7 @@ describe("decideAfterSend: provider results", () => {
   it("accepted_count below total_count → partial, every recipient unknown, plan recorded", () => {
     const decision = decideAfterSend(
       batch("messages"),
-      { result: result({ planId: "p7", totalCount: 300, acceptedCount: 267 }) },
+      { result: result({ planId: "p7", totalCount: 300, acceptedCount: 267, unaccountedFor: 300 }) },
       FIRST,
     );
     expect(decision).toMatchObject({
@@ -593,14 +593,18 @@ describe("decideAfterSend: provider results", () => {
   it("the same at least once: a partial acceptance is never re-sent", () => {
     const decision = decideAfterSend(
       batch("messages", { onUnknown: "resend" }),
-      { result: result({ totalCount: 300, acceptedCount: 267 }) },
+      { result: result({ totalCount: 300, acceptedCount: 267, unaccountedFor: 300 }) },
       LAST,
     );
     expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", rest: { state: "unknown" } } });
   });
 
   it("accepted_count 0 on a success body → failed (nothing was sent)", () => {
-    const decision = decideAfterSend(batch("messages"), { result: result({ acceptedCount: 0 }) }, FIRST);
+    const decision = decideAfterSend(
+      batch("messages"),
+      { result: result({ acceptedCount: 0, unaccountedFor: 3 }) },
+      FIRST,
+    );
     expect(decision).toMatchObject({
       kind: "record",
       outcome: { state: "failed", rest: { state: "failed", message: "provider accepted 0 of 3 numbers" } },
@@ -612,7 +616,7 @@ describe("decideAfterSend: provider results", () => {
     const failed = [{ phone: "+6581000002", message: "invalid" }];
     const decision = decideAfterSend(
       batch("legacy"),
-      { result: result({ totalCount: 4, acceptedCount: 2, accepted, failed }) },
+      { result: result({ totalCount: 4, acceptedCount: 2, accepted, failed, unaccountedFor: 2 }) },
       FIRST,
     );
     expect(decision).toMatchObject({

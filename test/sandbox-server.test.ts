@@ -219,6 +219,37 @@ describe("POST /v1/send (legacy)", () => {
     const empty = await send({ to: [] });
     expect(empty.json).toMatchObject({ code: 30001 });
   });
+
+  it("refuses vars values over legacyVarMaxChars (16) or with a link, as seed 001 says, and sends nothing", async () => {
+    const vars = (value: unknown) =>
+      call("/v1/send", { body: { to: ["+12673800456"], body: { template_id: 2336, vars: { week: value } } } });
+    expect((await vars("x".repeat(16))).status).toBe(200);
+    const tooLong = await vars("x".repeat(17));
+    expect(tooLong.json.code).toBe(30001);
+    expect(tooLong.json.message).toMatch(/week/);
+    expect((await vars("see www.shop.sg")).json.message).toMatch(/links/);
+    expect((await vars(["ok", "HTTP://x.io"])).json.message).toMatch(/links/);
+    expect(sandbox.ledger.timesReceived("+12673800456", "legacy")).toBe(1);
+    await call("/_sandbox/config", { body: { legacyVarMaxChars: 0 } });
+    expect((await vars("x".repeat(40))).status).toBe(200);
+    await call("/_sandbox/config", { body: { legacyVarMaxChars: 16 } });
+  });
+
+  it("echoes numbers in sms_ids and failed_items in the form legacyEchoForm says", async () => {
+    await call("/_sandbox/config", { body: { legacyEchoForm: "00" } });
+    const result = await send({ to: ["+12673800456", "12"] });
+    expect(result.json.sms_ids).toEqual([expect.stringMatching(/\$0012673800456$/)]);
+    expect(result.json.failed_items).toEqual([{ phone: "0012", message: "Invalid phone number format" }]);
+    expect((await call("/_sandbox/config", { body: { legacyEchoForm: "national" } })).status).toBe(400);
+    await call("/_sandbox/config", { body: { legacyEchoForm: "as-sent" } });
+  });
+
+  it("failNext foreign-answer sends, then answers with another request_id", async () => {
+    sandbox.failNext(1, "foreign-answer");
+    const result = await send({ to: ["+12673800456"], request_id: "mine" });
+    expect(result.json).toMatchObject({ request_id: "someone-else" });
+    expect(sandbox.ledger.timesReceived("+12673800456", "legacy")).toBe(1);
+  });
 });
 
 describe("POST /v1/custom-messages", () => {

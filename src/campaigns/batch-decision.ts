@@ -126,8 +126,7 @@ export function decideAfterSend(
   const ids = { planId: result.planId, messageId: result.messageId, taskId: result.taskId };
   const counts = { totalCount: result.totalCount, acceptedCount: result.acceptedCount };
   // Numbers the provider neither accepted nor named as refused: v1/messages says how many it took, not which.
-  const unaccounted = result.totalCount - result.acceptedCount - result.failed.length;
-  if (unaccounted <= 0) {
+  if (!result.unaccountedFor) {
     return {
       kind: "record",
       outcome: {

@@ -10,7 +10,13 @@ import {
   upsertSchedule,
   type StoredScheduleDefinition,
 } from "../store/schedule-repository.ts";
-import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
+import {
+  launchAudienceCampaign,
+  type CampaignLaunchInput,
+  type LaunchDeps,
+  type LaunchedCampaign,
+} from "./launch-campaign.ts";
+import { DEFAULT_LEGACY_VAR_MAX_CHARS, validateLegacyParams } from "../engagelab/legacy-send-api.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
 import { UserError, type UserErrorDetails } from "../model/errors.ts";
 
@@ -59,10 +65,18 @@ export function validateCron(cron: string, timezone: string, now = new Date()): 
 
 /** Saves the definition in Postgres (the truth), then (re)registers its firing times with BullMQ. */
 export async function addSchedule(
-  deps: { db: Database; scheduler: CronScheduler; templates?: Pick<TemplatesApi, "get"> },
+  deps: {
+    db: Database;
+    scheduler: CronScheduler;
+    templates?: Pick<TemplatesApi, "get">;
+    /** LEGACY_VAR_MAX_CHARS (default 16): a legacy schedule's fixed params are checked when it is saved. */
+    legacyVarMaxChars?: number;
+  },
   definition: ScheduleDefinition,
 ): Promise<Date> {
   const next = validateCron(definition.cron, definition.timezone);
+  if (definition.provider === "legacy")
+    validateLegacyParams(definition.params, deps.legacyVarMaxChars ?? DEFAULT_LEGACY_VAR_MAX_CHARS);
   if (deps.templates && definition.provider !== "custom" && definition.templateCheck !== false) {
     await checkTemplateReady(deps.templates, definition.templateId, {
       params: Object.keys(definition.params),
@@ -111,7 +125,7 @@ export async function runScheduledCampaign(
   deps: LaunchDeps,
   scheduleName: string,
   firingId: string,
-  batchSize: number,
+  limits: Pick<CampaignLaunchInput, "batchSize" | "legacyVarMaxChars">,
 ): Promise<ScheduledRunOutcome> {
   const schedule = await findSchedule(deps.db, scheduleName);
   if (!schedule) return { kind: "schedule-removed" };
@@ -125,7 +139,7 @@ export async function runScheduledCampaign(
       paramColumns: schedule.paramColumns,
       provider: schedule.provider,
       onUnknown: "at_most_once",
-      batchSize,
+      ...limits,
       sendOptions: schedule.sendOptions,
       templateCheck: schedule.templateCheck,
       runKey,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { UserError } from "../model/errors.ts";
+import { DEFAULT_LEGACY_VAR_MAX_CHARS } from "../engagelab/legacy-send-api.ts";
 
 /** Credentials the sandbox provider accepts when no real EngageLab key is configured. */
 export const SANDBOX_API_KEY = "sandbox-key";
@@ -35,6 +36,8 @@ const envSchema = z.object({
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  // Legacy v1/send: characters allowed per template variable value (EngageLab support can raise it); 0 = no check.
+  LEGACY_VAR_MAX_CHARS: z.coerce.number().int().min(0).default(DEFAULT_LEGACY_VAR_MAX_CHARS),
   DEFAULT_REGION: z
     .string()
     .regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG")
@@ -108,6 +111,8 @@ export type Config = {
     rateLimitPerSecond: number;
     batchSize: number;
     reconcileIntervalMs: number;
+    /** LEGACY_VAR_MAX_CHARS: characters per legacy `vars` value, 0 = no check. */
+    legacyVarMaxChars: number;
   };
   defaultRegion: string | undefined;
   csvMaxBytes: number;
@@ -187,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerSecond: e.SEND_RATE_LIMIT,
       batchSize: e.BATCH_SIZE,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+      legacyVarMaxChars: e.LEGACY_VAR_MAX_CHARS,
     },
     defaultRegion: e.DEFAULT_REGION,
     csvMaxBytes: e.CSV_MAX_BYTES,

@@ -76,13 +76,13 @@ export class MessagesApiProvider implements SmsProvider {
       planId,
       messageId,
       taskId,
-      // A total_count below the numbers sent still leaves the missing ones unaccounted for.
-      totalCount: Math.max(totalCount, phones.length),
+      totalCount,
       acceptedCount,
       accepted: allAccepted
         ? phones.map((phone) => ({ phone, messageId: phones.length === 1 ? messageId : undefined }))
         : [],
       failed: [],
+      unaccountedFor: allAccepted ? 0 : phones.length,
     };
   }
 }

@@ -44,7 +44,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
       { db, log, enqueue: campaignQueue.enqueue, scheduleStart: campaignQueue.scheduleStart, templates: templates.api },
       scheduleName,
       firingId,
-      config.send.batchSize,
+      { batchSize: config.send.batchSize, legacyVarMaxChars: config.send.legacyVarMaxChars },
     );
     const summary =
       outcome.kind === "launched"

@@ -9,9 +9,11 @@ import type { CallbackSettings } from "./callbacks.ts";
  *   (default 500) with `code` (default 1000); v1/messages' body says how many were accepted.
  * error-after-send: the whole request is sent, then answered `status` (default 500) with a body that is not
  *   JSON (a gateway's error page), so the client cannot tell that it was sent.
+ * foreign-answer: the request is sent, and answered with another request's answer (legacy: another
+ *   request_id; as a proxy mixing up answers would).
  */
 export type FaultKind =
-  "error" | "throttle" | "hang" | "lose-response" | "reject" | "partial-accept" | "error-after-send";
+  "error" | "throttle" | "hang" | "lose-response" | "reject" | "partial-accept" | "error-after-send" | "foreign-answer";
 export const FAULT_KINDS: readonly FaultKind[] = [
   "error",
   "throttle",
@@ -20,6 +22,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "reject",
   "partial-accept",
   "error-after-send",
+  "foreign-answer",
 ];
 
 /** How a reject, partial-accept or error-after-send fault answers; ignored by the other kinds. */
@@ -90,6 +93,13 @@ export interface SandboxOptions {
   loseResponseRate?: number;
   /** How long a legacy request_id replays its first response. Default 3_600_000 (1 hour). */
   requestIdTtlMs?: number;
+  /** Legacy v1/send refuses a `vars` value longer than this (seed 001: 16 by default); 0 = no limit. */
+  legacyVarMaxChars?: number;
+  /**
+   * How legacy v1/send echoes numbers in `sms_ids` and `failed_items`: as sent (default), digits only
+   * (no `+`), or with an international `00` prefix. The real provider's form is not documented.
+   */
+  legacyEchoForm?: LegacyEchoForm;
   /** PRNG seed for deterministic runs; without it Math.random is used. */
   seed?: number;
   log?: (msg: string) => void;
@@ -111,7 +121,12 @@ export interface SandboxKnobs {
   hangRate: number;
   loseResponseRate: number;
   requestIdTtlMs: number;
+  legacyVarMaxChars: number;
+  legacyEchoForm: LegacyEchoForm;
 }
+
+export type LegacyEchoForm = "as-sent" | "digits" | "00";
+export const LEGACY_ECHO_FORMS: readonly LegacyEchoForm[] = ["as-sent", "digits", "00"];
 
 export const DEFAULT_PORT = 4010;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -127,13 +142,20 @@ export const DEFAULT_KNOBS: Readonly<SandboxKnobs> = {
   hangRate: 0,
   loseResponseRate: 0,
   requestIdTtlMs: 3_600_000,
+  legacyVarMaxChars: 16,
+  legacyEchoForm: "as-sent",
 };
 
 const RATE_KNOBS = ["errorRate", "invalidRate", "throttleRate", "hangRate", "loseResponseRate"] as const;
-const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs"] as const;
+const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs", "legacyVarMaxChars"] as const;
 
 /** Knobs that POST /_sandbox/config may change (credentials stay out of HTTP on purpose). */
-export const HTTP_TUNABLE_KNOBS = [...RATE_KNOBS, ...NON_NEGATIVE_KNOBS, "retryAfterSeconds"] as const;
+export const HTTP_TUNABLE_KNOBS = [
+  ...RATE_KNOBS,
+  ...NON_NEGATIVE_KNOBS,
+  "retryAfterSeconds",
+  "legacyEchoForm",
+] as const;
 export type HttpTunableKnob = (typeof HTTP_TUNABLE_KNOBS)[number];
 
 /** Returns only the knob fields of `options`, validated; throws RangeError naming the bad field. */
@@ -160,6 +182,11 @@ export function pickKnobs(options: Partial<SandboxOptions>): Partial<SandboxKnob
       throw new RangeError("retryAfterSeconds must be a non-negative integer");
     }
     knobs.retryAfterSeconds = value;
+  }
+  if (options.legacyEchoForm !== undefined) {
+    if (!LEGACY_ECHO_FORMS.includes(options.legacyEchoForm))
+      throw new RangeError(`legacyEchoForm must be one of ${LEGACY_ECHO_FORMS.join(", ")}`);
+    knobs.legacyEchoForm = options.legacyEchoForm;
   }
   for (const name of ["apiKey", "apiSecret"] as const) {
     const value = options[name];

@@ -114,6 +114,18 @@ function validatePort(port: number): number {
 
 function ignore(): void {}
 
+/** The same answer as if it were another request's: another request_id (legacy) or plan_id (messages). */
+function foreignAnswer(reply: Reply): Reply {
+  try {
+    const body = JSON.parse(reply.text) as Record<string, unknown>;
+    if ("request_id" in body || !("plan_id" in body)) body.request_id = "someone-else";
+    else body.plan_id = "someone-else";
+    return { ...reply, text: JSON.stringify(body) };
+  } catch {
+    return reply;
+  }
+}
+
 function faultError(code: number, message: string | undefined): { code: number; message: string } {
   return { code, message: message ?? `sandbox fault: code ${code}` };
 }
@@ -267,6 +279,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       // A refusal of the whole request: every target it carried was refused with this code.
       const code = replyCode(reply) ?? reply.status;
       for (const target of entry.targets) ledger.recordRefused(endpoint.api, target, code);
+    }
+    if (fault === "foreign-answer") {
+      // Sent; the answer that comes back is another request's (a proxy mixing answers up).
+      return answerApi(res, foreignAnswer(reply), entry, outcome);
     }
     if (fault === "lose-response") {
       // The send happened; only the answer is lost, as when a network drops it.

@@ -83,6 +83,18 @@ export interface IngestOptions {
    * fingerprint until commit, so two racing launches of one list cannot both miss each other.
    */
   repeatGuard?: { windowMs: number };
+  /**
+   * Limits on each row's own param values: a row with a value over `maxChars` (0 = no limit) or matching
+   * `forbiddenPattern` (case-insensitive) becomes a reject. `tooLong` / `forbidden` are the reasons, as
+   * format() strings with %1$s = variable, %2$s = its source (`sources`, e.g. the CSV column), %3$s = length.
+   */
+  paramLimits?: {
+    maxChars: number;
+    forbiddenPattern: string;
+    sources: Record<string, string>;
+    tooLong: string;
+    forbidden: string;
+  };
 }
 
 /** Where a campaign's rows come from: fills the `ingest_rows` staging table, returns how many rows it wrote. */
@@ -139,6 +151,7 @@ export async function createCampaign(
       const totalRows = await stage(client);
       const planStarted = performance.now();
       const suppressedCount = await applySuppressions(client);
+      if (options.paramLimits) await rejectParamsOverLimits(client, options.paramLimits);
 
       await client.query(
         `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
@@ -267,6 +280,27 @@ async function applySuppressions(client: pg.PoolClient): Promise<number> {
             OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = i.phone AND c.opted_out))`,
   );
   return rowCount ?? 0;
+}
+
+/** Rows whose own param values break the limits become rejects (the first such variable, by name, is named). */
+async function rejectParamsOverLimits(
+  client: pg.PoolClient,
+  limits: NonNullable<IngestOptions["paramLimits"]>,
+): Promise<void> {
+  await client.query(
+    `UPDATE ingest_rows i SET phone = NULL, reject_reason = bad.reason
+     FROM (
+       SELECT DISTINCT ON (r.row_number) r.row_number,
+              format(CASE WHEN $1 > 0 AND char_length(kv.value) > $1 THEN $4 ELSE $5 END,
+                     kv.key, coalesce($3::jsonb ->> kv.key, kv.key), char_length(kv.value)) AS reason
+       FROM ingest_rows r CROSS JOIN LATERAL jsonb_each_text(r.params) kv
+       WHERE r.phone IS NOT NULL AND r.params IS NOT NULL
+         AND (($1 > 0 AND char_length(kv.value) > $1) OR kv.value ~* $2)
+       ORDER BY r.row_number, kv.key
+     ) bad
+     WHERE i.row_number = bad.row_number AND i.phone IS NOT NULL`,
+    [limits.maxChars, limits.forbiddenPattern, JSON.stringify(limits.sources), limits.tooLong, limits.forbidden],
+  );
 }
 
 async function copyRows(

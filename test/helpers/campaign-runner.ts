@@ -32,6 +32,7 @@ export async function launchCampaign(
         provider: "messages",
         onUnknown: "at_most_once",
         batchSize: env.config.send.batchSize,
+        legacyVarMaxChars: env.config.send.legacyVarMaxChars,
         ...input,
       },
     );

@@ -73,6 +73,7 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     provider: opts.provider,
     onUnknown: opts.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: config.send.batchSize,
+    legacyVarMaxChars: config.send.legacyVarMaxChars,
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
