@@ -5,6 +5,7 @@ import {
   decideAfterSend,
   decideBeforeSend,
   decideOnClaim,
+  decideScheduleTime,
   decideStaleBatch,
   LEGACY_REQUEST_ID_WINDOW_MS,
   nothingLeftToSend,
@@ -109,6 +110,34 @@ describe("decideOnClaim", () => {
       kind: "take-over",
       staleClaimedAt: claim.claimed ? undefined : claim.claimedAt,
     });
+  });
+});
+
+describe("decideScheduleTime (v1/messages schedule_time, never early)", () => {
+  const T = Math.floor(NOW / 1000);
+  it.each<[string, number | undefined, number, ReturnType<typeof decideScheduleTime>]>([
+    ["not provider-scheduled", undefined, 60, { kind: "send" }],
+    ["an hour ahead: the time goes with the request", T + 3600, 60, { kind: "send", scheduleTime: T + 3600 }],
+    ["exactly 3 minutes + margin ahead", T + 240, 60, { kind: "send", scheduleTime: T + 240 }],
+    [
+      "one second short of 3 minutes + margin: waits until its time",
+      T + 239,
+      60,
+      { kind: "wait", untilMs: (T + 239) * 1000 },
+    ],
+    ["exactly 3 minutes ahead (inside the margin): waits", T + 180, 60, { kind: "wait", untilMs: (T + 180) * 1000 }],
+    ["2 minutes ahead: waits", T + 120, 60, { kind: "wait", untilMs: (T + 120) * 1000 }],
+    ["margin 0, exactly 3 minutes ahead", T + 180, 0, { kind: "send", scheduleTime: T + 180 }],
+    ["its time has come: sent at once, without schedule_time", T, 60, { kind: "send" }],
+    ["its time has passed (after a pause): sent at once", T - 600, 60, { kind: "send" }],
+  ])("%s", (_name, scheduleTime, margin, expected) => {
+    expect(decideScheduleTime(scheduleTime, NOW, margin)).toEqual(expected);
+  });
+
+  it("a wait ends with a send without schedule_time", () => {
+    const wait = decideScheduleTime(T + 120, NOW, 60);
+    expect(wait.kind).toBe("wait");
+    if (wait.kind === "wait") expect(decideScheduleTime(T + 120, wait.untilMs, 60)).toEqual({ kind: "send" });
   });
 });
 

@@ -4,6 +4,7 @@
 import { classifyProviderError } from "../engagelab/error-policy.ts";
 import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
 import type { BatchSendResult } from "../engagelab/provider.ts";
+import { SCHEDULE_MIN_LEAD_SECONDS } from "../engagelab/messages-api.ts";
 import type {
   BatchOutcome,
   ClaimedBatch,
@@ -13,6 +14,31 @@ import type {
 } from "../store/batch-repository.ts";
 
 export type { SendDecision };
+
+export type ScheduleDecision =
+  /** Send now; with `scheduleTime`, hand the provider that time. */
+  | { kind: "send"; scheduleTime?: number }
+  /** Too close to its time to hand it to the provider, too early to send: hold the batch until `untilMs`. */
+  | { kind: "wait"; untilMs: number };
+
+/**
+ * A provider-scheduled batch (v1/messages `schedule_time`) as its request is about to leave: the provider
+ * takes a time "strictly at least 3 minutes" ahead (seed 000). With 3 minutes plus `marginSeconds` left or
+ * more, the time goes with the request. With less, sending it with schedule_time risks a refusal, and
+ * sending it without would be early: the batch waits until its time, then goes without schedule_time. A
+ * batch whose time has passed (after a pause, retries) goes at once.
+ */
+export function decideScheduleTime(
+  scheduleTime: number | undefined,
+  nowMs: number,
+  marginSeconds: number,
+): ScheduleDecision {
+  if (scheduleTime === undefined) return { kind: "send" };
+  const dueMs = scheduleTime * 1000;
+  if (dueMs >= nowMs + (SCHEDULE_MIN_LEAD_SECONDS + marginSeconds) * 1000) return { kind: "send", scheduleTime };
+  if (nowMs < dueMs) return { kind: "wait", untilMs: dueMs };
+  return { kind: "send" };
+}
 
 /** Legacy `request_id` de-duplicates for one hour (docs/engagelab-apis.md#legacy-request); stay clear of the edge. */
 export const LEGACY_REQUEST_ID_WINDOW_MS = 55 * 60 * 1000;

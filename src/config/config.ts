@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { UserError } from "../model/errors.ts";
 import { DEFAULT_LEGACY_VAR_MAX_CHARS } from "../engagelab/legacy-send-api.ts";
+import { DEFAULT_SCHEDULE_MARGIN_SECONDS } from "../engagelab/messages-api.ts";
 
 /** Credentials the sandbox provider accepts when no real EngageLab key is configured. */
 export const SANDBOX_API_KEY = "sandbox-key";
@@ -36,6 +37,8 @@ const envSchema = z.object({
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  // v1/messages schedule_time is sent only with at least 3 minutes plus this many seconds to go; closer batches wait.
+  PROVIDER_SCHEDULE_MARGIN_S: z.coerce.number().int().min(0).default(DEFAULT_SCHEDULE_MARGIN_SECONDS),
   // Legacy v1/send: characters allowed per template variable value (EngageLab support can raise it); 0 = no check.
   LEGACY_VAR_MAX_CHARS: z.coerce.number().int().min(0).default(DEFAULT_LEGACY_VAR_MAX_CHARS),
   DEFAULT_REGION: z
@@ -113,6 +116,8 @@ export type Config = {
     reconcileIntervalMs: number;
     /** LEGACY_VAR_MAX_CHARS: characters per legacy `vars` value, 0 = no check. */
     legacyVarMaxChars: number;
+    /** PROVIDER_SCHEDULE_MARGIN_S: seconds beyond the provider's 3 minutes before schedule_time is used. */
+    scheduleMarginSeconds: number;
   };
   defaultRegion: string | undefined;
   csvMaxBytes: number;
@@ -193,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.BATCH_SIZE,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
       legacyVarMaxChars: e.LEGACY_VAR_MAX_CHARS,
+      scheduleMarginSeconds: e.PROVIDER_SCHEDULE_MARGIN_S,
     },
     defaultRegion: e.DEFAULT_REGION,
     csvMaxBytes: e.CSV_MAX_BYTES,

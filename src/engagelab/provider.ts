@@ -14,7 +14,7 @@ export interface BatchSendRequest {
   recipients: BatchRecipient[];
   /** Stable across retries of the same batch: legacy `request_id`. */
   idempotencyKey: string;
-  /** Unix seconds; v1/messages `schedule_time`. */
+  /** Unix seconds; v1/messages `schedule_time`, sent as given (decideScheduleTime has judged it). */
   scheduleTime?: number;
   sendOptions: SendOptions;
 }

@@ -1,6 +1,12 @@
 import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
+import {
+  BatchBusyError,
+  BatchNotDueError,
+  RetryBatchError,
+  sendBatch,
+  type SendBatchDeps,
+} from "../campaigns/send-batch.ts";
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
 import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";
 import type { WorkerMetrics } from "./metrics.ts";
@@ -58,6 +64,12 @@ export function createSendWorker(
           throw Worker.RateLimitError();
         }
         if (error instanceof RetryBatchError) deps.metrics?.batchRetried();
+        if (error instanceof BatchNotDueError && token) {
+          // Due by the batch rules' clock; BullMQ's delay runs on this machine's own.
+          const clock = deps.clock ?? Date.now;
+          await job.moveToDelayed(Date.now() + Math.max(0, error.dueAtMs - clock()), token);
+          throw new DelayedError();
+        }
         if (error instanceof BatchBusyError && token) {
           await job.moveToDelayed(Date.now() + error.delayMs, token);
           throw new DelayedError();

@@ -3,7 +3,8 @@
  *
  * Magic template ids (see magic-templates.ts): "missing*" → 4001, "rate-limited"/"freq-*" → 3004,
  * "fail-*" → 5001; any other id is accepted without consulting the template store.
- * Scheduled sends are recorded in the ledger at once: the sandbox does not wait for schedule_time.
+ * Scheduled sends are recorded in the ledger at once (the sandbox does not wait for schedule_time); the
+ * request log's `sendsAt` says when they are due. Its clock (`clock` option) decides the window.
  */
 import { refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, looksLikePhone, type Reply } from "./http.ts";
@@ -50,11 +51,12 @@ function validate(body: unknown, nowMs: number): MessagesRequest | ErrorCode {
     if (typeof schedule_time !== "number" || !Number.isInteger(schedule_time) || schedule_time <= 0) {
       return invalid("schedule_time: must be a positive integer unix timestamp in seconds");
     }
-    const leadSeconds = schedule_time - Math.floor(nowMs / 1000);
-    if (leadSeconds < MIN_SCHEDULE_LEAD_SECONDS) {
-      return invalid("schedule_time: must be at least 3 minutes after the current time");
+    // "Strictly at least 3 minutes later than the current time" (seed 000): exactly 3 minutes is refused.
+    const leadMs = schedule_time * 1000 - nowMs;
+    if (leadMs <= MIN_SCHEDULE_LEAD_SECONDS * 1000) {
+      return invalid("schedule_time: must be strictly more than 3 minutes after the current time");
     }
-    if (leadSeconds > MAX_SCHEDULE_LEAD_SECONDS) {
+    if (leadMs > MAX_SCHEDULE_LEAD_SECONDS * 1000) {
       return invalid("schedule_time: must be at most 30 days after the current time");
     }
   }

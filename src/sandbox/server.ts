@@ -275,6 +275,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (ledger.stats().dedupHits > dedupBefore) outcome = "replay";
     else if (reply.status >= 400) outcome = "refused";
     else outcome = acceptedNow >= entry.targets.length ? "sent" : acceptedNow > 0 ? "partial" : "refused";
+    if (acceptedNow > 0) {
+      const scheduleTime = entry.fields?.schedule_time;
+      entry.sendsAt = typeof scheduleTime === "number" ? scheduleTime * 1000 : entry.receivedAt;
+    }
     if (reply.status >= 400 && outcome !== "replay") {
       // A refusal of the whole request: every target it carried was refused with this code.
       const code = replyCode(reply) ?? reply.status;

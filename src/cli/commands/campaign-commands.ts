@@ -172,7 +172,7 @@ export function registerCampaignCommands(program: Command): void {
     )
     .option(
       "--provider-schedule",
-      "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)",
+      "with --at: hand the time to EngageLab instead (schedule_time, up to 30 days ahead; under 3 min + PROVIDER_SCHEDULE_MARGIN_S, smsblast holds the batches until then)",
     )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
