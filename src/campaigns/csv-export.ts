@@ -1,12 +1,17 @@
 import type { Writable } from "node:stream";
 import { once } from "node:events";
 
+const FORMULA_START = /^[=+\-@\t\r]/;
+// "+6591234567", "-12", "+1.5": a spreadsheet reads these as numbers, not formulas.
+const PLAIN_NUMBER = /^[+-]?\d+(\.\d+)?$/;
+
 /**
  * A cell a spreadsheet would run as a formula (=, +, -, @, or a leading tab/CR) gets a leading apostrophe
- * (OWASP "CSV injection"): exported rejects contain whatever raw text the uploaded list had.
+ * (OWASP "CSV injection"): exported rejects contain whatever raw text the uploaded list had. A plain number
+ * (an E.164 phone number above all) is left as it is, so a report can be imported again.
  */
 export function escapeFormula(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return FORMULA_START.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
 }
 
 export function csvCell(value: string | number | null | undefined): string {

@@ -57,20 +57,16 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
   const defaultRegion = checkOptions(options);
   const source = await openCsv(path, options.maxBytes);
   let plan: RowPlan | undefined;
-  let header: string[] = [];
-  let rowNumber = 0;
   try {
-    for await (const record of source.records) {
+    for await (const { row, cells } of source.records) {
       if (plan === undefined) {
-        header = record;
-        plan = planRows(`CSV ${path}`, record, source.headerLine, options, defaultRegion);
+        plan = planRows(`CSV ${path}`, cells, source.headerLine, options, defaultRegion);
         continue;
       }
-      rowNumber++;
-      yield judgeRow(record, plan, rowNumber);
+      yield judgeRow(cells, plan, row);
     }
   } catch (error) {
-    throw await sourceError(`CSV ${path}`, path, error, source.delimiter, header.length);
+    throw await sourceError(`CSV ${path}`, path, error);
   }
   if (plan === undefined) throw emptyFile(path, options.phoneColumn);
 }
@@ -79,19 +75,28 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
 export async function readCsvHeader(path: string, options: { maxBytes?: number } = {}): Promise<string[]> {
   const source = await openCsv(path, options.maxBytes);
   try {
-    for await (const record of source.records) {
-      const names = record.map((name) => name.trim());
+    for await (const { cells } of source.records) {
+      const names = cells.map((name) => name.trim());
       assertUniqueNames(`CSV ${path}`, names, source.headerLine);
       return names;
     }
   } catch (error) {
-    throw await sourceError(`CSV ${path}`, path, error, source.delimiter, 0);
+    throw await sourceError(`CSV ${path}`, path, error);
   }
   throw emptyFile(path);
 }
 
+/**
+ * A record with its row number as a spreadsheet shows it: the header is row 1 (after any blank lines above
+ * it), blank lines count, a record with a quoted line break counts once, and a `sep=` line does not count.
+ */
+export interface CsvRecord {
+  row: number;
+  cells: string[];
+}
+
 interface OpenCsv {
-  records: AsyncIterable<string[]>;
+  records: AsyncIterable<CsvRecord>;
   delimiter: Delimiter;
   encoding: CsvEncoding;
   headerLine: number;
@@ -116,7 +121,10 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
   const parser = parse({
     delimiter: head.delimiter,
     bom: true,
-    skip_empty_lines: true,
+    // Blank lines and ragged rows are judged by spreadsheetRows: it counts blank lines as rows, and it knows
+    // the header's width when it names a ragged row's field count.
+    skip_empty_lines: false,
+    relax_column_count: true,
     trim: true,
     max_record_size: MAX_RECORD_BYTES,
     ...(head.sepLine === null ? {} : { from_line: head.sepLine + 1 }),
@@ -131,11 +139,34 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
     () => {},
   );
   return {
-    records: parser as AsyncIterable<string[]>,
+    records: spreadsheetRows(parser as AsyncIterable<string[]>, where, head.delimiter),
     delimiter: head.delimiter,
     encoding: head.encoding,
     headerLine: head.headerLine,
   };
+}
+
+async function* spreadsheetRows(
+  records: AsyncIterable<string[]>,
+  where: string,
+  delimiter: Delimiter,
+): AsyncGenerator<CsvRecord> {
+  let row = 0;
+  let width = -1;
+  for await (const cells of records) {
+    row++;
+    // A blank (or whitespace-only) line: a row in the spreadsheet, no record.
+    if (cells.length === 1 && cells[0] === "") continue;
+    if (width === -1) width = cells.length;
+    else if (cells.length !== width) {
+      throw new CsvInputError(
+        `${where}, row ${row}: ${cells.length} fields but the header has ${width} ` +
+          `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
+        row,
+      );
+    }
+    yield { row, cells };
+  }
 }
 
 /** A CSV read from a stream (an HTTP upload): what the head said, the header, and the data rows as parsed. */
@@ -143,8 +174,8 @@ export interface CsvTable {
   delimiter: Delimiter;
   encoding: CsvEncoding;
   header: string[];
-  /** Data rows in order (the first after the header is row 1); a problem with the file is a CsvInputError naming its line. */
-  rows: AsyncIterable<string[]>;
+  /** Data rows in order with their spreadsheet row numbers (the header is row 1); a problem with the file is a CsvInputError naming its line. */
+  rows: AsyncIterable<CsvRecord>;
 }
 
 export class CsvTooLargeError extends UserError {
@@ -199,16 +230,16 @@ export async function openCsvStream(
   try {
     const first = await records.next();
     if (first.done) throw new CsvInputError(`${where} is empty: expected a header row`);
-    header = first.value.map((name) => name.trim());
+    header = first.value.cells.map((name) => name.trim());
   } catch (error) {
-    throw await sourceError(where, null, error, source.delimiter, 0);
+    throw await sourceError(where, null, error);
   }
   assertUniqueNames(where, header, source.headerLine);
   const rows = async function* () {
     try {
       for (let step = await records.next(); !step.done; step = await records.next()) yield step.value;
     } catch (error) {
-      throw await sourceError(where, null, error, source.delimiter, header.length);
+      throw await sourceError(where, null, error);
     }
   };
   return { delimiter: source.delimiter, encoding: source.encoding, header, rows: rows() };
@@ -335,24 +366,12 @@ function assertUniqueNames(where: string, names: string[], line: number): void {
 }
 
 /** `path` is set for files, which can be read again to find where an unclosed quote opened; a stream cannot. */
-async function sourceError(
-  where: string,
-  path: string | null,
-  error: unknown,
-  delimiter: Delimiter,
-  headerFields: number,
-): Promise<unknown> {
-  if (error instanceof CsvError) return await parseError(where, path, error, delimiter, headerFields);
+async function sourceError(where: string, path: string | null, error: unknown): Promise<unknown> {
+  if (error instanceof CsvError) return await parseError(where, path, error);
   return path === null ? error : fileError(path, error);
 }
 
-async function parseError(
-  where: string,
-  path: string | null,
-  error: CsvError,
-  delimiter: Delimiter,
-  headerFields: number,
-): Promise<CsvInputError> {
+async function parseError(where: string, path: string | null, error: CsvError): Promise<CsvInputError> {
   const details = error as CsvError & { lines?: number; record?: unknown[] };
   const line = details.lines;
   const at = (n: number | undefined) => `${where}${n ? `, line ${n}` : ""}`;
@@ -370,14 +389,6 @@ async function parseError(
       return new CsvInputError(
         `${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`,
         opened,
-      );
-    }
-    case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH": {
-      const got = Array.isArray(details.record) ? details.record.length : undefined;
-      return new CsvInputError(
-        `${at(line)}: ${got ?? "a different number of"} fields but the header has ${headerFields} ` +
-          `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
-        line,
       );
     }
     case "INVALID_OPENING_QUOTE":

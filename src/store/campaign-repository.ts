@@ -162,6 +162,19 @@ export async function createCampaign(
       );
       const rejectedCount = Number(counts[0]!.rejected);
       const duplicateCount = Number(counts[0]!.valid) - recipientCount;
+      // The rejects list the duplicates too, each naming the row it repeats (the first occurrence was sent).
+      // Only when there are any: finding them costs two passes over the staged rows.
+      if (duplicateCount > 0) {
+        await client.query(
+          `WITH firsts AS (
+             SELECT phone, min(row_number) AS first_row FROM ingest_rows WHERE phone IS NOT NULL GROUP BY phone HAVING count(*) > 1
+           )
+           INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+           SELECT $1, i.row_number, i.raw, 'duplicate of row ' || f.first_row
+           FROM ingest_rows i JOIN firsts f USING (phone) WHERE i.row_number <> f.first_row`,
+          [campaignId],
+        );
+      }
       const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
       const earlierLaunch =
         fingerprint && options.repeatGuard
