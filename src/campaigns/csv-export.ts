@@ -1,5 +1,4 @@
 import type { Writable } from "node:stream";
-import { once } from "node:events";
 
 const FORMULA_START = /^[=+\-@\t\r]/;
 // "+6591234567", "-12", "+1.5": a spreadsheet reads these as numbers, not formulas.
@@ -24,7 +23,40 @@ export function csvLine(cells: ReadonlyArray<string | number | null | undefined>
   return cells.map(csvCell).join(",") + "\n";
 }
 
-/** Writes lines to a stream honouring back-pressure. */
+/**
+ * Writes lines to a stream honouring back-pressure. A stream that is closed or fails while we wait (a
+ * download cancelled, `report | head` exiting) rejects, so the export stops and frees its cursor instead
+ * of waiting for a drain that never comes.
+ */
 export async function writeLine(out: Writable, line: string): Promise<void> {
-  if (!out.write(line)) await once(out, "drain");
+  if (out.destroyed) throw new OutputClosedError();
+  if (out.write(line)) return;
+  await new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error) => {
+      out.off("drain", onDrain);
+      out.off("close", onClose);
+      out.off("error", onError);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => settle();
+    const onClose = () => settle(new OutputClosedError());
+    const onError = (error: Error) => settle(error);
+    out.once("drain", onDrain);
+    out.once("close", onClose);
+    out.once("error", onError);
+  });
+}
+
+/** The reader of an export went away (a cancelled download, a closed pipe). */
+export class OutputClosedError extends Error {
+  override name = "OutputClosedError";
+  constructor() {
+    super("the output was closed before the export finished");
+  }
+}
+
+/** `report | head`: the reader closed the pipe, which is how a pager or `head` says it has seen enough. */
+export function isClosedOutput(error: unknown): boolean {
+  return error instanceof OutputClosedError || (error as { code?: string }).code === "EPIPE";
 }

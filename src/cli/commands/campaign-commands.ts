@@ -25,7 +25,7 @@ import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
-import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
+import { collectKeyValue, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -302,8 +302,8 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const count = await exportRejects(db, campaignId, process.stdout);
-        console.error(`${count} reject(s)`);
+        const count = await exportToStdout((out) => exportRejects(db, campaignId, out));
+        if (count !== undefined) console.error(`${count} reject(s)`);
       });
     });
 
@@ -372,14 +372,14 @@ export function registerCampaignCommands(program: Command): void {
   program
     .command("report")
     .description(
-      "write every recipient's outcome as CSV (row, phone, state, batch, plan_id, sms_id, message_id, failure)",
+      "write every recipient's outcome as CSV in file row order (row, phone, state, batch, plan_id, sms_id, message_id, failure, delivered_at, delivery_error)",
     )
     .argument("<campaignId>")
     .option("--csv", "CSV output (the only format; kept for clarity)")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const count = await exportCampaignReport(db, campaignId, process.stdout);
-        console.error(`${count} recipient(s)`);
+        const count = await exportToStdout((out) => exportCampaignReport(db, campaignId, out));
+        if (count !== undefined) console.error(`${count} recipient(s)`);
       });
     });
 
