@@ -311,6 +311,16 @@ describe("readCsvRecipients: files it must refuse", () => {
     expect(deep.message).toContain("row 50002: 4 fields but the header has 2");
   });
 
+  it("does not blame a closed but huge field, or a huge header, on an unclosed quote", async () => {
+    const big = "x".repeat(1_100_000);
+    const field = await failure(`phone,note\n+6581234567,"${big}"\n+6581234568,ok\n`);
+    expect(field.message).toContain("line 2: a record is over 1.0 MiB");
+    expect(field.message).not.toContain("quote");
+    const header = await failure(`phone,${big}\n+6581234567,x\n`);
+    expect(header.message).toContain("the header is over 1.0 MiB");
+    expect(header.message).not.toContain("quote");
+  });
+
   it("fails on a stray quote inside an unquoted field, naming the line", async () => {
     const error = await failure('phone,name\n+6581234567,Ana "the boss"\n');
     expect(error.line).toBe(2);

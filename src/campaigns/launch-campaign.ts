@@ -18,6 +18,7 @@ import {
 import type { Database } from "../store/database.ts";
 import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
+import { NO_COUNTRY_CODE_REASON } from "../recipients/phone.ts";
 import { uploadForLaunch } from "./uploads.ts";
 import { claimUploadForLaunch, finishUploadLaunch } from "../store/upload-repository.ts";
 import type { SendOptions } from "../model/send-options.ts";
@@ -54,6 +55,8 @@ export interface CsvCampaignInput extends CampaignLaunchInput {
   countryColumn?: string;
   defaultRegion?: string;
   maxBytes?: number;
+  /** Mapped variables whose cell may be empty; otherwise an empty mapped cell rejects its row. */
+  allowEmpty?: string[];
 }
 
 export interface AudienceCampaignInput extends CampaignLaunchInput {
@@ -75,6 +78,8 @@ export interface LaunchDeps {
 export interface LaunchedCampaign extends IngestedCampaign {
   enqueued: boolean;
   dryRun: boolean;
+  /** Things the person launching should know, said once (e.g. most rows had no country code). */
+  notes: string[];
 }
 
 /** CSV → campaign: every row streamed, judged and stored with the batch plan in one transaction, then queued. */
@@ -86,12 +91,14 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
     defaultRegion: input.defaultRegion,
     paramColumns: input.paramColumns,
     maxBytes: input.maxBytes,
+    allowEmpty: input.allowEmpty,
   });
+  const notes: string[] = [];
   const ingested = await createCampaignWithRecipients(deps.db, newCampaign(input, input.file), rows, {
     ...ingestOptions(input),
-    ...launchChecks(input, "the file"),
+    ...launchChecks(input, "the file", notes),
   });
-  return enqueueLaunched(deps, ingested, input);
+  return enqueueLaunched(deps, ingested, input, notes);
 }
 
 /** Database audience → campaign: staged with one INSERT … SELECT from `contacts`, then planned and queued. */
@@ -185,6 +192,14 @@ export async function launchUploadCampaign(
 
 async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<void> {
   const sendOptions = input.sendOptions ?? {};
+  // One variable from two places: which one wins would be a silent surprise.
+  const twice = Object.keys(input.paramColumns ?? {}).find((variable) => Object.hasOwn(input.params, variable));
+  if (twice !== undefined)
+    throw new UserError(
+      "variable_given_twice",
+      `template variable "${twice}" is given twice: as a fixed param (${twice}=${input.params[twice]}) and mapped to column "${input.paramColumns![twice]}"; keep one`,
+      { field: twice },
+    );
   if (input.startAt) {
     if (!deps.scheduleStart) throw new Error("a delayed launch needs a queue that can schedule the start");
     if (input.startAt.getTime() <= Date.now()) {
@@ -215,7 +230,11 @@ export const REPEAT_GUARD_WINDOW_MS = 24 * 3600 * 1000;
  * schedule are exempt from both: each is unique by its run key, and an empty audience is a recorded,
  * empty run rather than an error nobody sees.
  */
-function launchChecks(input: CampaignLaunchInput, source: string): Pick<IngestOptions, "beforeCommit" | "repeatGuard"> {
+function launchChecks(
+  input: CampaignLaunchInput,
+  source: string,
+  notes: string[] = [],
+): Pick<IngestOptions, "beforeCommit" | "repeatGuard"> {
   if (input.runKey !== undefined) return {};
   const refuseEmpty = refuseNothingToSend(source);
   return {
@@ -223,8 +242,20 @@ function launchChecks(input: CampaignLaunchInput, source: string): Pick<IngestOp
     beforeCommit: async (check) => {
       await refuseEmpty(check);
       if (check.earlierLaunch && !input.allowRepeat) throw new RepeatLaunchError(check.earlierLaunch);
+      notes.push(...(await mostlyWithoutCountryCode(check)));
     },
   };
+}
+
+/** When most rows were rejected for a missing country code, the fix is one flag: say so once, not per row. */
+async function mostlyWithoutCountryCode({ counts, rejectReasons }: IngestCheck): Promise<string[]> {
+  if (counts.rejectedCount * 2 <= counts.totalRows) return [];
+  const noRegion = (await rejectReasons()).find((r) => r.reason === NO_COUNTRY_CODE_REASON);
+  if (!noRegion || noRegion.count * 2 <= counts.totalRows) return [];
+  return [
+    `${noRegion.count} of ${counts.totalRows} rows have numbers without a country code: if they are national numbers, ` +
+      `send again with --region (e.g. --region SG) or a country column (--country-column)`,
+  ];
 }
 
 export class RepeatLaunchError extends UserError {
@@ -298,6 +329,7 @@ async function enqueueLaunched(
   deps: LaunchDeps,
   ingested: IngestedCampaign,
   input: CampaignLaunchInput,
+  notes: string[] = [],
 ): Promise<LaunchedCampaign> {
   const log = deps.log.child({ campaignId: ingested.campaignId });
   const summary = {
@@ -309,16 +341,16 @@ async function enqueueLaunched(
   };
   if (input.dryRun) {
     log.info(summary, "dry run: campaign planned and rolled back");
-    return { ...ingested, enqueued: false, dryRun: true };
+    return { ...ingested, enqueued: false, dryRun: true, notes };
   }
   log.info(summary, "campaign stored");
   try {
     if (input.startAt) await deps.scheduleStart!(ingested.campaignId, input.startAt);
     else await deps.enqueue(ingested.campaignId, ingested.batchIds);
-    return { ...ingested, enqueued: true, dryRun: false };
+    return { ...ingested, enqueued: true, dryRun: false, notes };
   } catch (error) {
     log.error({ err: error }, "campaign stored but not queued; run `smsblast reconcile` once Redis is reachable");
-    return { ...ingested, enqueued: false, dryRun: false };
+    return { ...ingested, enqueued: false, dryRun: false, notes };
   }
 }
 

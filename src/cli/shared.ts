@@ -22,7 +22,11 @@ export async function exportToStdout(write: (out: Writable) => Promise<number>):
 export function collectKeyValue(value: string, previous: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
-  return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
+  const key = value.slice(0, eq).trim();
+  // The same key twice (e.g. --param order=A --param order=B) is a mistake, not "the last one wins".
+  if (Object.hasOwn(previous, key))
+    throw new InvalidArgumentError(`"${key}" is given twice (${key}=${previous[key]} and ${value}); keep one`);
+  return { ...previous, [key]: value.slice(eq + 1) };
 }
 
 export function collectList(value: string, previous: string[]): string[] {

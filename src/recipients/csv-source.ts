@@ -25,6 +25,8 @@ export interface CsvSourceOptions {
   countryColumn?: string;
   /** Template variable → CSV column (`--map name=first_name`); each row's params hold those cells, trimmed. */
   paramColumns?: Record<string, string>;
+  /** Mapped variables whose cell may be empty (`--allow-empty`); for any other, an empty cell rejects the row. */
+  allowEmpty?: string[];
   /** A larger file fails before any of it is read. */
   maxBytes?: number;
   /** Default true: only MOBILE and FIXED_LINE_OR_MOBILE numbers become recipients; other types are rejects. */
@@ -41,6 +43,8 @@ interface RowPlan {
   countryIndex: number;
   paramNames: string[];
   paramIndexes: number[];
+  /** Per mapped variable: its column's name when an empty cell rejects the row, else null. */
+  requiredColumns: Array<string | null>;
   defaultRegion: CountryCode | undefined;
   phoneOptions: NormaliseOptions;
   /** Country cell → region, or null for a code the phone metadata does not know. */
@@ -267,12 +271,19 @@ export function rowJudge(
 function judgeRow(record: string[], plan: RowPlan, rowNumber: number): IngestRow {
   const raw = record[plan.phoneIndex] ?? "";
   let params: Record<string, string> | null = null;
+  let emptyReason: string | null = null;
   if (plan.paramNames.length > 0) {
     params = {};
     for (let i = 0; i < plan.paramNames.length; i++) {
-      params[plan.paramNames[i] as string] = (record[plan.paramIndexes[i] as number] ?? "").trim();
+      const value = (record[plan.paramIndexes[i] as number] ?? "").trim();
+      params[plan.paramNames[i] as string] = value;
+      const column = plan.requiredColumns[i];
+      // "Hi , your order  is ready" is worse than not sending: the row is a reject naming the variable.
+      if (value === "" && column != null && emptyReason === null)
+        emptyReason = `no value for ${plan.paramNames[i]} (column "${column}" is empty)`;
     }
   }
+  if (emptyReason !== null) return { rowNumber, raw, phone: null, rejectReason: emptyReason, params };
   let region = plan.defaultRegion;
   if (plan.countryIndex !== -1) {
     const cell = (record[plan.countryIndex] ?? "").trim();
@@ -297,6 +308,12 @@ function checkOptions(options: CsvSourceOptions): CountryCode | undefined {
   for (const variable of Object.keys(options.paramColumns ?? {})) {
     // A plain object would swallow it as a prototype change and the row would lose the value.
     if (variable === "__proto__") throw new CsvInputError(`"__proto__" cannot be a template variable name`);
+  }
+  for (const variable of options.allowEmpty ?? []) {
+    if (!Object.hasOwn(options.paramColumns ?? {}, variable))
+      throw new CsvInputError(
+        `--allow-empty ${variable}: "${variable}" is not mapped to a column (--map ${variable}=<column>)`,
+      );
   }
   if (options.defaultRegion === undefined || options.defaultRegion.trim() === "") return undefined;
   const region = toRegion(options.defaultRegion);
@@ -329,11 +346,14 @@ function planRows(
     missing.push(`"${options.countryColumn}" column (for each row's country)`);
   const paramNames: string[] = [];
   const paramIndexes: number[] = [];
+  const requiredColumns: Array<string | null> = [];
+  const allowEmpty = new Set(options.allowEmpty ?? []);
   for (const [variable, column] of Object.entries(options.paramColumns ?? {})) {
     const index = indexOf(column);
     if (index === -1) missing.push(`"${column}" column (for --map ${variable}=${column})`);
     paramNames.push(variable);
     paramIndexes.push(index);
+    requiredColumns.push(allowEmpty.has(variable) ? null : column);
   }
   if (missing.length > 0) {
     throw new CsvInputError(
@@ -347,6 +367,7 @@ function planRows(
     countryIndex,
     paramNames,
     paramIndexes,
+    requiredColumns,
     defaultRegion,
     phoneOptions: { requireMobile: options.requireMobile ?? true },
     regions: new Map(),
@@ -384,11 +405,21 @@ async function parseError(where: string, path: string | null, error: CsvError): 
       );
     }
     case "CSV_MAX_RECORD_SIZE": {
+      // Only a file can be read again to tell an unclosed quote from a record that is simply that large.
       const opened =
-        (path === null ? null : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
+        path === null ? undefined : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => undefined);
+      if (opened != null)
+        return new CsvInputError(
+          `${at(opened)}: a quoted field opens here and is never closed (not within ${formatBytes(MAX_RECORD_BYTES)})`,
+          opened,
+        );
+      const what = line === undefined || line <= 1 ? "the header" : "a record";
       return new CsvInputError(
-        `${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`,
-        opened,
+        `${at(line)}: ${what} is over ${formatBytes(MAX_RECORD_BYTES)}` +
+          (path === null
+            ? "; either a quoted field that is never closed, or a field far larger than a contact list holds"
+            : "; no cell of a contact list is that large: check that this is the right file and its delimiter"),
+        line,
       );
     }
     case "INVALID_OPENING_QUOTE":

@@ -25,7 +25,7 @@ import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
-import { collectKeyValue, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
+import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -34,6 +34,7 @@ interface SendOptions {
   name?: string;
   param: Record<string, string>;
   map: Record<string, string>;
+  allowEmpty: string[];
   phoneColumn: string;
   countryColumn?: string;
   provider: ProviderApi;
@@ -146,6 +147,12 @@ export function registerCampaignCommands(program: Command): void {
       collectKeyValue,
       {},
     )
+    .option(
+      "--allow-empty <variable>",
+      "a mapped variable whose cell may be empty (repeatable); otherwise an empty cell rejects its row",
+      collectList,
+      [],
+    )
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
     .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
@@ -219,6 +226,7 @@ export function registerCampaignCommands(program: Command): void {
                   countryColumn: opts.countryColumn,
                   defaultRegion: opts.region ?? config.defaultRegion,
                   maxBytes: config.csvMaxBytes,
+                  allowEmpty: opts.allowEmpty,
                 })
               : launchAudienceCampaign(deps, {
                   ...launchInput(opts, config, `audience ${opts.audience}`),
@@ -230,6 +238,7 @@ export function registerCampaignCommands(program: Command): void {
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
               `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
+          for (const note of campaign.notes) console.error(`note: ${note}`);
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
             campaignId: campaign.campaignId,
