@@ -7,8 +7,11 @@ import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
 import {
+  countFailuresByCode,
   createCampaign,
   createCampaignWithRecipients,
+  readCampaignDefinition,
+  stageFailedRecipients,
   type EarlierLaunch,
   type IngestCheck,
   type IngestOptions,
@@ -16,7 +19,7 @@ import {
   type NewCampaign,
 } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
-import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
+import { isFinalStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
 import { checkTemplateReady } from "./template-preflight.ts";
 import { NO_COUNTRY_CODE_REASON } from "../recipients/phone.ts";
 import { uploadForLaunch } from "./uploads.ts";
@@ -118,6 +121,71 @@ export async function launchAudienceCampaign(
     },
   );
   return enqueueLaunched(deps, ingested, input);
+}
+
+/** Failure codes worth sending again: temporary provider trouble, a per-number frequency limit, legacy failed items. */
+export const RETRYABLE_FAILURE_CODES: readonly number[] = [1000, 5001, 3004, 41031];
+
+export interface RetryFailedInput {
+  campaignId: string;
+  /** Failure codes to send again (default RETRYABLE_FAILURE_CODES). */
+  codes?: readonly number[];
+  batchSize: number;
+  name?: string;
+  dryRun?: boolean;
+  allowRepeat?: boolean;
+}
+
+/**
+ * A new campaign of the recipients of a finished campaign that ended `failed` with a retryable code, with
+ * their own params, linked to the original (`retry_of`). Accepted and unknown recipients are never in it:
+ * an unknown one may well have received the message. Suppressions are applied again, and the repeat guard
+ * refuses a second retry of the same failures.
+ */
+export async function launchRetryOfFailed(deps: LaunchDeps, input: RetryFailedInput): Promise<LaunchedCampaign> {
+  const original = await readCampaignDefinition(deps.db, input.campaignId);
+  if (!isFinalStatus(original.status))
+    throw new UserError(
+      "campaign_not_finished",
+      `campaign ${input.campaignId} is ${original.status}; retry its failures once it has finished (or cancel it)`,
+      { kind: "conflict" },
+    );
+  const codes = [...(input.codes ?? RETRYABLE_FAILURE_CODES)];
+  const failures = await countFailuresByCode(deps.db, input.campaignId);
+  if (!failures.some((f) => f.code !== null && codes.includes(f.code)))
+    throw new NothingToSendError(
+      `nothing to retry: campaign ${input.campaignId} has no failed recipient with code ${codes.join(", ")}` +
+        (failures.length === 0
+          ? " (it has no failed recipients)"
+          : ` (its failures: ${failures.map((f) => `${f.count} × ${f.code ?? "no code"}`).join(", ")}; --codes chooses others)`) +
+        "; nothing was stored",
+    );
+  const launch: CampaignLaunchInput = {
+    name: input.name ?? `${original.name} (retry of failures)`,
+    templateId: original.templateId,
+    params: original.templateParams,
+    provider: original.provider,
+    onUnknown: original.onUnknown,
+    batchSize: input.batchSize,
+    sendOptions: original.sendOptions,
+    dryRun: input.dryRun,
+    allowRepeat: input.allowRepeat,
+    // The original passed the pre-flight; a retry goes out as it did.
+    templateCheck: false,
+  };
+  const source = `retry of campaign ${input.campaignId}`;
+  const ingested = await createCampaign(
+    deps.db,
+    { ...newCampaign(launch, source), retryOf: input.campaignId },
+    stageFailedRecipients(input.campaignId, codes),
+    {
+      ...ingestOptions(launch),
+      // Recipients keep their own params: group them as the original did.
+      groupByParams: launch.provider !== "custom",
+      ...launchChecks(launch, `the failures of campaign ${input.campaignId} with code ${codes.join(", ")}`),
+    },
+  );
+  return enqueueLaunched(deps, ingested, launch);
 }
 
 export class UploadAlreadyLaunchedError extends UserError {

@@ -74,8 +74,7 @@ export async function waitForCampaign(
  * the time left from the rate so far, or "ETA -" before there is a rate (never "ETA NaN" or "ETA ∞").
  */
 export function outlookOf(report: CampaignStatusReport, ratePerSecond: number): string {
-  if (report.status === "paused")
-    return `paused${report.statusReason ? `: ${terminalSafe(report.statusReason)}` : ""}`;
+  if (report.status === "paused") return `paused${report.statusReason ? `: ${terminalSafe(report.statusReason)}` : ""}`;
   if (report.status !== "running") return report.status;
   const left = report.recipients.pending;
   if (left === 0) return "ETA 0s";

@@ -24,7 +24,7 @@ describe("terminal output", { timeout: 240_000 }, () => {
     const status = await runCli(["status", "garbage!"], cliEnv(env));
     expect(status.code).toBe(1);
     expect(status.stderr).toMatch(/^smsblast: .*garbage!.*\n$/);
-    for (const command of ["reconcile", "pause", "resume", "cancel", "report", "rejects", "watch"]) {
+    for (const command of ["reconcile", "pause", "resume", "cancel", "report", "rejects", "watch", "retry-failed"]) {
       const malformed = await runCli([command, "garbage!"], cliEnv(env));
       expect([command, malformed.code, malformed.stderr]).toEqual([command, 1, status.stderr]);
       expect(malformed.stdout).toBe("");

@@ -10,6 +10,8 @@ import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
 import {
   launchAudienceCampaign,
   launchCsvCampaign,
+  launchRetryOfFailed,
+  RETRYABLE_FAILURE_CODES,
   type CampaignLaunchInput,
   type LaunchDeps,
 } from "../../campaigns/launch-campaign.ts";
@@ -421,6 +423,70 @@ export function registerCampaignCommands(program: Command): void {
     });
 
   program
+    .command("retry-failed")
+    .description(
+      "a new campaign of the recipients that ended failed with a retryable code (never accepted or unknown ones), linked to the original",
+    )
+    .argument("<campaignId>")
+    .option(
+      "--codes <codes>",
+      `failure codes to send again, comma-separated (default ${RETRYABLE_FAILURE_CODES.join(",")})`,
+      codeList,
+    )
+    .option("-n, --name <name>", "name of the new campaign")
+    .option("--dry-run", "plan and print the request count; store and send nothing")
+    .option("--allow-repeat", "retry the same failures again within 24 h")
+    .option("--wait", "show a progress bar until the new campaign completes")
+    .option("--worker", "with --wait: also run a send worker in this process")
+    .action(
+      async (
+        campaignId: string,
+        opts: {
+          codes?: number[];
+          name?: string;
+          dryRun?: boolean;
+          allowRepeat?: boolean;
+          wait?: boolean;
+          worker?: boolean;
+        },
+      ) => {
+        if (opts.worker && !opts.wait)
+          throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
+        await withServices(async ({ config, log, db }) => {
+          const started = Date.now();
+          const campaign = await withQueue(config, (queue) =>
+            launchRetryOfFailed(
+              { db, log, enqueue: queue.enqueue, scheduleStart: queue.scheduleStart },
+              {
+                campaignId,
+                codes: opts.codes,
+                batchSize: config.send.batchSize,
+                name: opts.name,
+                dryRun: opts.dryRun,
+                allowRepeat: opts.allowRepeat,
+              },
+            ),
+          );
+          console.error(
+            `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
+              `${campaign.batchIds.length} requests (retry of ${campaignId}; ${campaign.suppressedCount} suppressed since)`,
+          );
+          if (campaign.dryRun) return;
+          await recordAudit(db, cliActor(), "campaign.create", {
+            campaignId: campaign.campaignId,
+            details: { source: "retry-failed", retryOf: campaignId, recipients: campaign.recipientCount },
+          });
+          console.log(campaign.campaignId);
+          if (!opts.wait) return;
+          process.exitCode = await waitAndReport(db, campaign.campaignId, {
+            started,
+            startWorker: opts.worker ? () => startSendWorker(config, log) : undefined,
+          });
+        });
+      },
+    );
+
+  program
     .command("resume")
     .description("continue a paused campaign (after a manual pause, or after the provider refused the credentials)")
     .argument("<campaignId>")
@@ -435,4 +501,11 @@ export function registerCampaignCommands(program: Command): void {
         );
       });
     });
+}
+
+function codeList(value: string): number[] {
+  const codes = value.split(",").map((c) => c.trim());
+  const bad = codes.find((c) => !/^\d+$/.test(c));
+  if (bad !== undefined) throw new InvalidArgumentError(`expected failure codes such as 1000,5001, got "${bad}"`);
+  return codes.map(Number);
 }
