@@ -286,8 +286,8 @@ describe("legacy v1/send", () => {
         ["phone", "first_name", "code"],
         [
           [numbers[0]!, "Ann", "A1"],
-          [numbers[1]!, "Bartholomew-Maximilian", "A2"], // data row 2: 22 characters
-          [numbers[2]!, "Cy", "http://x.io"], // data row 3: a link
+          [numbers[1]!, "Bartholomew-Maximilian", "A2"], // spreadsheet row 3: 22 characters
+          [numbers[2]!, "Cy", "http://x.io"], // row 4: a link
           [numbers[3]!, "Dee", "A4"],
           [numbers[4]!, "Éowyn", "A5"],
         ],
@@ -307,10 +307,10 @@ describe("legacy v1/send", () => {
     });
     expect(rejects.map((r) => [r.rowNumber, r.reason])).toEqual([
       [
-        2,
+        3,
         'template variable "name" (from "first_name") has 22 characters; legacy v1/send takes at most 16 per variable (LEGACY_VAR_MAX_CHARS)',
       ],
-      [3, 'template variable "promo" (from "code") contains a link; legacy v1/send refuses links in variables'],
+      [4, 'template variable "promo" (from "code") contains a link; legacy v1/send refuses links in variables'],
     ]);
     const worker = await startWorker(env);
     try {

@@ -41,10 +41,19 @@ const envSchema = z.object({
   PROVIDER_SCHEDULE_MARGIN_S: z.coerce.number().int().min(0).default(DEFAULT_SCHEDULE_MARGIN_SECONDS),
   // Legacy v1/send: characters allowed per template variable value (EngageLab support can raise it); 0 = no check.
   LEGACY_VAR_MAX_CHARS: z.coerce.number().int().min(0).default(DEFAULT_LEGACY_VAR_MAX_CHARS),
+  // Accepted in either case, as `--region sg` is.
   DEFAULT_REGION: z
     .string()
-    .regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG")
+    .transform((v) => v.toUpperCase())
+    .pipe(z.string().regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG"))
     .optional(),
+  // A schedule firing missed by at most this much (scheduler down or restarting at its time) runs once at
+  // start-up; older misses are only logged.
+  SCHEDULE_CATCHUP_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60 * 1000),
   // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
   CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   // Uploads of the HTTP API that are not launched are deleted with their rows after this many hours.
@@ -120,6 +129,7 @@ export type Config = {
     scheduleMarginSeconds: number;
   };
   defaultRegion: string | undefined;
+  scheduleCatchupMs: number;
   csvMaxBytes: number;
   uploads: { ttlMs: number; segmentPrice: number | undefined };
   metrics: { port: number | undefined; host: string };
@@ -201,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       scheduleMarginSeconds: e.PROVIDER_SCHEDULE_MARGIN_S,
     },
     defaultRegion: e.DEFAULT_REGION,
+    scheduleCatchupMs: e.SCHEDULE_CATCHUP_MS,
     csvMaxBytes: e.CSV_MAX_BYTES,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     uploads: { ttlMs: Math.round(e.UPLOAD_TTL_HOURS * 3_600_000), segmentPrice: e.SMS_SEGMENT_PRICE },

@@ -14,6 +14,7 @@ import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/sen
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 import type { ApiContext, ReadinessReport } from "./api-context.ts";
+import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { openProviders, openTemplates } from "./services.ts";
 
 export interface RunningApiServer {
@@ -78,6 +79,7 @@ export async function startApiServer(
     log,
     db,
     queue: campaignQueueOf(sendQueue),
+    scheduler: cronSchedulerOf(scheduleQueue),
     templates: templates.api,
     providers: providers.providers,
     checkReady,

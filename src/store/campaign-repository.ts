@@ -3,7 +3,7 @@ import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import { assertTransition } from "../model/campaign-state.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
-import { CampaignNotFoundError } from "../model/errors.ts";
+import { assertCampaignId, CampaignNotFoundError } from "../model/errors.ts";
 import {
   OPEN_BATCH_STATES,
   UNCLAIMED_OPEN_BATCH_STATES,
@@ -23,6 +23,8 @@ export interface NewCampaign {
   source: string;
   /** Set for runs of a recurring schedule; unique, so a firing cannot create two campaigns. */
   runKey?: string;
+  /** `retry-failed`: the campaign whose failures this one sends again. */
+  retryOf?: string;
 }
 
 export interface IngestedCampaign {
@@ -126,8 +128,8 @@ export async function createCampaign(
     db.pool,
     async (client) => {
       const { rows: created } = await client.query<{ id: string }>(
-        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status, run_key, scheduled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9) RETURNING id`,
+        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status, run_key, scheduled_at, retry_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9, $10) RETURNING id`,
         [
           campaign.name,
           campaign.templateId,
@@ -138,6 +140,7 @@ export async function createCampaign(
           campaign.source,
           campaign.runKey ?? null,
           options.scheduledAt ?? null,
+          campaign.retryOf ?? null,
         ],
       );
       const campaignId = created[0]!.id;
@@ -175,6 +178,19 @@ export async function createCampaign(
       );
       const rejectedCount = Number(counts[0]!.rejected);
       const duplicateCount = Number(counts[0]!.valid) - recipientCount;
+      // The rejects list the duplicates too, each naming the row it repeats (the first occurrence was sent).
+      // Only when there are any: finding them costs two passes over the staged rows.
+      if (duplicateCount > 0) {
+        await client.query(
+          `WITH firsts AS (
+             SELECT phone, min(row_number) AS first_row FROM ingest_rows WHERE phone IS NOT NULL GROUP BY phone HAVING count(*) > 1
+           )
+           INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+           SELECT $1, i.row_number, i.raw, 'duplicate of row ' || f.first_row
+           FROM ingest_rows i JOIN firsts f USING (phone) WHERE i.row_number <> f.first_row`,
+          [campaignId],
+        );
+      }
       const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
       const earlierLaunch =
         fingerprint && options.repeatGuard
@@ -519,4 +535,66 @@ export async function startScheduledCampaignRecord(
     );
     return { batchIds: rows.map((r) => r.id) };
   });
+}
+
+/**
+ * A failed recipient's code as retry-failed sees it: its own failure code; for a number the legacy API
+ * refused by name in a partial-success answer (recorded with the item's own reason and no code, since
+ * 41031 is the code of the whole answer: docs/engagelab-apis.md#legacy-in-smsblast), that answer's 41031.
+ * Such numbers are the only code-less failures of a `partial` batch.
+ */
+const FAILURE_CODE_FOR_RETRY = `coalesce(r.failure_code, CASE WHEN b.state = 'partial' THEN 41031 END)`;
+const FAILED_RECIPIENTS_WITH_BATCH = `recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence
+  WHERE r.campaign_id = $1 AND r.state = 'failed'`;
+
+/** Stages a campaign's failed recipients with the given failure codes, with their params and row numbers. */
+export function stageFailedRecipients(campaignId: string, codes: number[]): StagingSource {
+  return async (client) => {
+    const { rowCount } = await client.query(
+      `INSERT INTO ingest_rows (row_number, phone, raw, reject_reason, params)
+       SELECT r.row_number, r.phone, r.phone, NULL, r.params FROM ${FAILED_RECIPIENTS_WITH_BATCH}
+         AND ${FAILURE_CODE_FOR_RETRY} = ANY($2::int[])`,
+      [campaignId, codes],
+    );
+    return rowCount ?? 0;
+  };
+}
+
+export interface CampaignDefinition {
+  name: string;
+  status: CampaignStatus;
+  templateId: string;
+  templateParams: Record<string, string>;
+  provider: ProviderApi;
+  onUnknown: UnknownOutcomePolicy;
+  sendOptions: SendOptions;
+}
+
+/** What a campaign was launched with, to launch it again (retry-failed). */
+export async function readCampaignDefinition(db: Database, campaignId: string): Promise<CampaignDefinition> {
+  assertCampaignId(campaignId);
+  const row = await db.prisma.campaign.findUnique({ where: { id: campaignId } });
+  if (!row) throw new CampaignNotFoundError(campaignId);
+  return {
+    name: row.name,
+    status: row.status,
+    templateId: row.templateId,
+    templateParams: row.templateParams as Record<string, string>,
+    provider: row.provider,
+    onUnknown: row.onUnknown,
+    sendOptions: row.sendOptions as SendOptions,
+  };
+}
+
+/** A campaign's failed recipients counted by failure code as retry-failed sees it (null: no code), most frequent first. */
+export async function countFailuresByCode(
+  db: Database,
+  campaignId: string,
+): Promise<Array<{ code: number | null; count: number }>> {
+  const { rows } = await db.pool.query<{ code: number | null; count: number }>(
+    `SELECT ${FAILURE_CODE_FOR_RETRY} AS code, count(*)::int AS count FROM ${FAILED_RECIPIENTS_WITH_BATCH}
+     GROUP BY 1 ORDER BY count(*) DESC, 1`,
+    [campaignId],
+  );
+  return rows;
 }
