@@ -50,7 +50,9 @@ describe("a wrong API key", () => {
     } finally {
       await worker.stop();
     }
-    expect(paused.statusReason).toMatch(/code 2001.*Authentication failed/);
+    expect(paused.statusReason).toMatch(
+      /^the current SMS platform .*ENGAGELAB_MESSAGES_KEY.*code 2001.*Authentication failed/,
+    );
     const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     expect(batches.every((b) => b.state === "queued")).toBe(true);
     const refused = batches.filter((b) => b.errorCode !== null);

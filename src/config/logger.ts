@@ -15,8 +15,10 @@ const REDACT_PATHS = [
   "apiSecret",
   "*.apiKey",
   "*.apiSecret",
-  "engagelab.apiKey",
-  "engagelab.apiSecret",
+  "engagelab.credentials.*.apiKey",
+  "engagelab.credentials.*.apiSecret",
+  "*.engagelab.credentials.*.apiKey",
+  "*.engagelab.credentials.*.apiSecret",
 ];
 
 export function createLogger(level: string, destination: NodeJS.WritableStream | number = 2): Logger {

@@ -1,3 +1,4 @@
+import { describePlatform, platformOfApi } from "../config/platforms.ts";
 import { UserError } from "../model/errors.ts";
 import type { ProviderApi } from "../model/states.ts";
 
@@ -58,6 +59,14 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * Who refused the credentials, for a paused campaign's reason: the platform and the key pair to check, since
+ * each platform has its own (docs/engagelab-apis.md#platforms-and-credentials). Never the credentials.
+ */
+export function whoRefusedTheAccount(error: unknown): string {
+  return error instanceof ProviderError ? describePlatform(platformOfApi(error.api)) : "the provider";
+}
+
 /** A request that was refused before it was sent (e.g. custom_args over 1 KB, schedule_time out of window). */
 export class ProviderRequestError extends UserError {
   override name = "ProviderRequestError";
@@ -74,6 +83,13 @@ export class ProviderRequestError extends UserError {
 export class ProviderUnavailableError extends UserError {
   override name = "ProviderUnavailableError";
   constructor(readonly providerError: ProviderError) {
-    super("provider_error", providerError.message, { kind: "unavailable" });
+    const refused = providerError.status === 401 || providerError.status === 403;
+    super(
+      "provider_error",
+      refused
+        ? `${providerError.message} (credentials of ${describePlatform(platformOfApi(providerError.api))})`
+        : providerError.message,
+      { kind: "unavailable" },
+    );
   }
 }

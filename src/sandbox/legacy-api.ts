@@ -124,6 +124,7 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
 
 export const legacyEndpoint: SendEndpoint = {
   api: "legacy",
+  platform: "sms",
   path: "/v1/send",
   unauthorized: { code: 30000, message: "Unauthorized." },
   invalidJson: invalid("request body must be valid JSON"),

@@ -91,6 +91,7 @@ function messagesError(ctx: SandboxContext, status: number, error: ErrorCode, bo
 
 export const messagesEndpoint: SendEndpoint = {
   api: "messages",
+  platform: "messages",
   path: "/v1/messages",
   unauthorized: { code: 2001, message: "Authentication failed, incorrect token provided" },
   invalidJson: {

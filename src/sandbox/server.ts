@@ -28,6 +28,7 @@ import {
   type FaultKind,
   type SandboxKnobs,
   type SandboxOptions,
+  type SandboxPlatform,
 } from "./options.ts";
 import { IdSequence, mulberry32 } from "./random.ts";
 import type { SendEndpoint } from "./send-endpoint.ts";
@@ -35,7 +36,7 @@ import { TemplateStore } from "./template-store.ts";
 import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
-export type { FaultKind, SandboxOptions } from "./options.ts";
+export type { FaultKind, KeyPair, SandboxOptions, SandboxPlatform } from "./options.ts";
 export type { CallbackSettings, CallbackStats, ReportDecision } from "./callbacks.ts";
 export { SandboxLedger } from "./ledger.ts";
 export type { SandboxStats, SendApi, SandboxApi, SandboxRequest, RequestOutcome, Refusal } from "./ledger.ts";
@@ -145,8 +146,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Aborted by close() so pending latency sleeps stop instead of outliving the server.
   const shutdown = new AbortController();
 
-  const isAuthorized = (req: IncomingMessage): boolean =>
-    hasValidBasicAuth(req.headers.authorization, knobs.apiKey, knobs.apiSecret);
+  // Each platform checks its own pair: another platform's pair is as wrong as a made-up one.
+  const isAuthorized = (req: IncomingMessage, platform: SandboxPlatform): boolean => {
+    const pair = knobs.credentials[platform];
+    return hasValidBasicAuth(req.headers.authorization, pair.key, pair.secret);
+  };
 
   async function applyLatency(): Promise<void> {
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs, undefined, { signal: shutdown.signal });
@@ -192,7 +196,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Described on arrival, so a request still in its latency already says what it carries.
     if (parsed.ok && !body.tooLarge) describeRequest(entry, parsed.value);
     await applyLatency();
-    if (!isAuthorized(req)) return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized), entry);
+    if (!isAuthorized(req, endpoint.platform))
+      return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized), entry);
     if (body.tooLarge) {
       const tooLarge = { code: endpoint.invalidParameter, message: "request body too large" };
       return answerApi(res, endpoint.errorReply(ctx, 413, tooLarge), entry);
@@ -247,7 +252,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   async function handleTemplateRequest(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
     ledger.countRequest("templates");
     await applyLatency();
-    if (!isAuthorized(req)) return answerApi(res, jsonReply(401, legacyEndpoint.unauthorized));
+    // The template API is the legacy platform's, signed with its sms_user:sms_key.
+    if (!isAuthorized(req, legacyEndpoint.platform)) return answerApi(res, jsonReply(401, legacyEndpoint.unauthorized));
     if (body.tooLarge) return answerApi(res, jsonReply(413, { code: 30001, message: "request body too large" }));
     answerApi(res, handleTemplates(ctx, req.method ?? "GET", url.pathname, url.searchParams, body.text));
   }
@@ -334,7 +340,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return closing;
     },
     setOptions(patch) {
-      Object.assign(knobs, pickKnobs(patch));
+      Object.assign(knobs, pickKnobs(patch, knobs));
       if ("seed" in patch) random = makeRandom(patch.seed);
       if (patch.log) log = patch.log;
       if (patch.callbacks) ctx.reports.configure(callbackSettings(patch.callbacks));
