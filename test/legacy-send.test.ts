@@ -6,7 +6,10 @@ import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "
 describe("legacy v1/send", () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv("legacy");
+    // Legacy v1/send sends only templates of the legacy template store, approved.
+    env = await createTestEnv("legacy", {
+      sandbox: { legacyTemplates: [{ id: 2336, content: "Your week: %week%" }] },
+    });
   });
   afterAll(async () => {
     await env?.cleanup();

@@ -28,7 +28,7 @@ import type { StagingSource } from "../store/campaign-repository.ts";
 import { csvLine, writeLine } from "./csv-export.ts";
 import { measureMessage, renderTemplate, type MessageMeasure } from "./message-segments.ts";
 import type { TemplatesApi } from "./template-catalog.ts";
-import { extractTemplateVariables } from "./template-preflight.ts";
+import { extractTemplateVariables, templateSyntaxOf } from "./template-preflight.ts";
 
 // An upload is a CSV kept raw in Postgres (POST /api/v1/uploads) until someone says which column is the
 // phone (the mapping); then every row is judged once, and the check, the rejects and the launch read those
@@ -157,7 +157,7 @@ export interface StoredMapping extends UploadMapping {
 export interface UploadDeps {
   db: Database;
   log: Logger;
-  /** For the legacy template's content (preview and segments); without it only `templateContent` is used. */
+  /** For a legacy template's content (preview and segments); otherwise only `templateContent` is used. */
   templates?: Pick<TemplatesApi, "get">;
 }
 
@@ -212,7 +212,8 @@ export async function mapUpload(deps: UploadDeps, uploadId: string, mapping: Upl
 
 async function templateContentOf(deps: UploadDeps, mapping: UploadMapping): Promise<StoredMapping["content"]> {
   if (mapping.templateContent !== undefined) return { text: mapping.templateContent, from: "mapping" };
-  if (mapping.templateId === undefined || mapping.provider === "custom" || !deps.templates) return null;
+  // Only legacy template ids live in the legacy template API; a messages or custom id is never looked up there.
+  if (mapping.templateId === undefined || mapping.provider !== "legacy" || !deps.templates) return null;
   try {
     const template = await deps.templates.get(mapping.templateId);
     return { text: template.content, from: "template API" };
@@ -306,7 +307,9 @@ export async function checkUpload(
     });
   } else {
     const supplied = new Set([...Object.keys(mapping.params), ...Object.keys(mapping.map)]);
-    const missing = extractTemplateVariables(mapping.content.text).filter((v) => !supplied.has(v));
+    const missing = extractTemplateVariables(mapping.content.text, templateSyntaxOf(mapping.provider)).filter(
+      (v) => !supplied.has(v),
+    );
     if (missing.length > 0) {
       problems.push({
         code: "missing_variables",

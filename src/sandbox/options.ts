@@ -1,4 +1,5 @@
 import type { CallbackSettings } from "./callbacks.ts";
+import type { SeedTemplate } from "./template-store.ts";
 
 export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
 
@@ -50,6 +51,10 @@ export interface SandboxOptions {
   callbacks?: Partial<CallbackSettings> & { url: string };
   /** The sandbox's clock (callback timestamps and delays); tests move it to simulate long outages. */
   clock?: () => number;
+  /** The legacy template store's starting content; default: template 1, approved. [] starts it empty. */
+  legacyTemplates?: readonly SeedTemplate[];
+  /** v1/messages template ids that do not exist (answered 4001); more with markMessagesTemplatesMissing. */
+  missingMessagesTemplates?: readonly string[];
 }
 
 /** The options that may change while the server runs. */

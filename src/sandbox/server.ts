@@ -32,7 +32,7 @@ import {
 } from "./options.ts";
 import { IdSequence, mulberry32 } from "./random.ts";
 import type { SendEndpoint } from "./send-endpoint.ts";
-import { TemplateStore } from "./template-store.ts";
+import { MessagesTemplates, TemplateStore } from "./template-store.ts";
 import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
@@ -55,6 +55,8 @@ export interface SandboxServer {
   failNext(n: number, kind: FaultKind): void;
   /** These numbers are refused as invalid by every send API until reset. */
   refuseNumbers(numbers: readonly string[]): void;
+  /** v1/messages answers 4001 (template does not exist) for these template ids from now on. */
+  markMessagesTemplatesMissing(ids: readonly string[]): void;
   /**
    * Opens one more port on this same sandbox (same ledger, knobs and faults) whose send requests are
    * logged with `via: tag`: give each client process its own URL to know which one sent what.
@@ -128,7 +130,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     knobs,
     ids: new IdSequence(),
     ledger,
-    templates: new TemplateStore(nowMs),
+    templates: new TemplateStore(nowMs, options.legacyTemplates),
+    messagesTemplates: new MessagesTemplates(),
     requestIds: new RequestIdCache(() => knobs.requestIdTtlMs, nowMs),
     refusedNumbers: new Set<string>(),
     reports: new CallbackReporter(
@@ -140,6 +143,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     nowMs,
     log: (msg) => log(msg),
   };
+  ctx.messagesTemplates.markMissing(options.missingMessagesTemplates ?? []);
   const callbackSettings = (patch: SandboxOptions["callbacks"]): CallbackSettings | undefined =>
     patch === undefined ? undefined : { ...DEFAULT_CALLBACK_SETTINGS, ...patch };
   ctx.reports.configure(callbackSettings(options.callbacks));
@@ -351,6 +355,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     callbacks: ctx.reports,
     refuseNumbers(numbers) {
       for (const n of numbers) ctx.refusedNumbers.add(n);
+    },
+    markMessagesTemplatesMissing(ids) {
+      ctx.messagesTemplates.markMissing(ids);
     },
     async listen(tag) {
       if (shutdown.signal.aborted) throw new Error("sandbox is closed");

@@ -12,6 +12,7 @@ import {
   launchCsvCampaign,
   type CampaignLaunchInput,
   type LaunchDeps,
+  type LaunchedCampaign,
 } from "../../campaigns/launch-campaign.ts";
 import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
@@ -47,6 +48,7 @@ interface SendOptions {
   providerSchedule?: boolean;
   dryRun?: boolean;
   templateCheck: boolean;
+  templateContent?: string;
   allowRepeat?: boolean;
   wait?: boolean;
   worker?: boolean;
@@ -76,6 +78,7 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
+    templateContent: opts.templateContent,
     allowRepeat: opts.allowRepeat,
     startAt: delayedStartOf(launchOptionsOf(opts)),
     onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
@@ -128,6 +131,14 @@ async function waitAndReport(
   }
 }
 
+/** What the template pre-flight did not check, said plainly (a messages template's approval never is). */
+function templateCheckLines(check: LaunchedCampaign["templateCheck"]): string[] {
+  if (check === null) return ["template not checked (--no-template-check)"];
+  const lines = check.notChecked.map((what) => `template ${check.templateId}: NOT checked: ${what}`);
+  if (!check.variablesChecked) lines.push(`  give --template-content <text> to check its variables`);
+  return lines;
+}
+
 export function registerCampaignCommands(program: Command): void {
   program
     .command("send")
@@ -175,6 +186,10 @@ export function registerCampaignCommands(program: Command): void {
     )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
+    .option(
+      "--template-content <text>",
+      "messages/custom: the template's text, to check that every {{variable}} has a value (approval cannot be checked)",
+    )
     .option(
       "--allow-repeat",
       "send even if the same list with the same template and params was launched in the last 24 hours",
@@ -230,6 +245,7 @@ export function registerCampaignCommands(program: Command): void {
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
               `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
+          for (const line of templateCheckLines(campaign.templateCheck)) console.error(line);
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
             campaignId: campaign.campaignId,
