@@ -5,6 +5,7 @@ import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
+import { acceptsEmail } from "../recipients/email.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
 import {
   createCampaign,
@@ -93,6 +94,7 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
     defaultRegion: input.defaultRegion,
     paramColumns: input.paramColumns,
     maxBytes: input.maxBytes,
+    acceptEmail: acceptsEmail(input.provider),
   });
   const ingested = await createCampaignWithRecipients(deps.db, newCampaign(input, input.file), rows, {
     ...ingestOptions(input),

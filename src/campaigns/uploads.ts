@@ -3,6 +3,7 @@ import type { Logger } from "../config/logger.ts";
 import { UserError } from "../model/errors.ts";
 import type { ProviderApi } from "../model/states.ts";
 import { columnIndex, openCsvStream, rowJudge, type CsvEncoding } from "../recipients/csv-source.ts";
+import { acceptsEmail } from "../recipients/email.ts";
 import { normalisePhone } from "../recipients/phone.ts";
 import type { Database } from "../store/database.ts";
 import {
@@ -190,6 +191,7 @@ export async function mapUpload(deps: UploadDeps, uploadId: string, mapping: Upl
     countryColumn: mapping.countryColumn,
     defaultRegion: mapping.region,
     paramColumns: mapping.map,
+    acceptEmail: acceptsEmail(mapping.provider),
   });
   const variables = Object.keys(mapping.map);
   const segmentsOf = content !== null && variables.length > 0 ? segmentCounter(content.text, mapping.params) : null;
@@ -411,6 +413,7 @@ export async function previewUploadRow(db: Database, uploadId: string, row: numb
     countryColumn: mapping.countryColumn,
     defaultRegion: mapping.region,
     paramColumns: mapping.map,
+    acceptEmail: acceptsEmail(mapping.provider),
   })(cells, row);
   const text = renderTemplate(mapping.content.text, { ...mapping.params, ...(judged.params ?? {}) });
   return { row, text, phone: judged.phone, rejectReason: judged.rejectReason, ...measureMessage(text) };
