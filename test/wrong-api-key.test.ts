@@ -82,7 +82,7 @@ describe("a wrong API key", () => {
     });
     const goodWorker = await startSendWorker(fixed, env.log);
     const connection = createRedisConnection(fixed.redisUrl, "producer");
-    const queue = createSendQueue(connection, { prefix: fixed.queuePrefix, attempts: 3, backoffMs: 50 });
+    const queue = createSendQueue(connection, { prefix: env.config.queuePrefix, attempts: 3, backoffMs: 50 });
     try {
       const resumed = await resumeCampaign(
         env.db,

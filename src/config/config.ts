@@ -20,12 +20,13 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgresql://postgres@127.0.0.1:5432/smsblast"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
-  // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot.
+  // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot. Unset: the deployment's
+  // own, {smsblast:<12 hex of the deployment id>} (src/runtime/queue-binding.ts).
   QUEUE_PREFIX: z
     .string()
     .min(1)
     .regex(/^[^:\s]+$/, "must not contain ':' or spaces")
-    .default("{smsblast}"),
+    .optional(),
   // One key pair per platform (config/platforms.ts), each set together or not at all; the API pair is the
   // fallback for a platform without its own.
   ENGAGELAB_MESSAGES_KEY: z.string().min(1).optional(),
@@ -112,7 +113,11 @@ export interface ProviderCredentials {
 export type Config = {
   databaseUrl: string;
   redisUrl: string;
-  queuePrefix: string;
+  /**
+   * QUEUE_PREFIX as set, claimed in Redis for this deployment at start-up; undefined: the deployment's own prefix.
+   * Either way processes use the prefix bindQueue (src/runtime/queue-binding.ts) resolves, never this directly.
+   */
+  queuePrefix: string | undefined;
   /** Bound on connecting to PostgreSQL and Redis (CONNECT_TIMEOUT_MS). */
   connectTimeoutMs: number;
   engagelab: {

@@ -218,7 +218,7 @@ export function registerCampaignCommands(program: Command): void {
         const templates = openTemplates(config);
         const started = Date.now();
         try {
-          const campaign = await withQueue(config, async (queue) => {
+          const campaign = await withQueue({ config, db }, async (queue) => {
             const deps: LaunchDeps = {
               db,
               log,
@@ -405,7 +405,7 @@ export function registerCampaignCommands(program: Command): void {
     .argument("[campaignId]", "only this campaign")
     .action(async (campaignId: string | undefined) => {
       await withServices(async ({ config, log, db }) => {
-        const report = await withQueue(config, (queue) =>
+        const report = await withQueue({ config, db }, (queue) =>
           reconcile({ db, queue, log, providerTimeoutMs: config.engagelab.timeoutMs }, campaignId),
         );
         console.log(
@@ -433,7 +433,7 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ config, db }) => {
-        const result = await withQueue(config, (queue) => resumeCampaign(db, queue, campaignId));
+        const result = await withQueue({ config, db }, (queue) => resumeCampaign(db, queue, campaignId));
         await recordAudit(db, cliActor(), "campaign.resume", { campaignId });
         console.log(
           result.status === "running"
