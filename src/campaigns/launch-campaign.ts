@@ -174,7 +174,7 @@ export async function launchUploadCampaign(
     params: { ...mapping.params, ...input.params },
     paramColumns: mapping.map,
     // The text the upload was checked with; a legacy template's own text is read from the template API.
-    templateContent: input.provider === "legacy" ? undefined : (input.templateContent ?? mapping.templateContent),
+    templateContent: input.templateContent ?? (input.provider === "legacy" ? undefined : mapping.templateContent),
   };
   const templateCheck = await preflight(deps, launch);
   const claim = await claimUploadForLaunch(deps.db, uploadId);

@@ -2,6 +2,7 @@ import type { CallbackSettings } from "./callbacks.ts";
 import type { SeedTemplate } from "./template-store.ts";
 
 export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
+export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
 
 /**
  * EngageLab's three platforms, each with its own key pair: v1/messages ("messages"), legacy v1/send and
@@ -15,7 +16,6 @@ export interface KeyPair {
   key: string;
   secret: string;
 }
-export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
 
 export interface SandboxOptions {
   /** Default 4010; 0 picks a free port. */
