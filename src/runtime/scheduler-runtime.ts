@@ -13,7 +13,12 @@ import {
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openCheckedDatabase, withCommandRedis } from "./connections.ts";
 import { bindQueue } from "./queue-binding.ts";
-import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "../campaigns/recurring-campaigns.ts";
+import {
+  catchUpMissedFirings,
+  runScheduledCampaign,
+  syncSchedulers,
+  type CronScheduler,
+} from "../campaigns/recurring-campaigns.ts";
 
 export interface RunningScheduler {
   worker: Worker;
@@ -41,14 +46,20 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   const templates = createTemplatesApi(config);
   const scheduler = cronSchedulerOf(scheduleQueue);
 
+  const launchDeps = {
+    db,
+    log,
+    enqueue: campaignQueue.enqueue,
+    scheduleStart: campaignQueue.scheduleStart,
+    templates: templates.api,
+  };
   const synced = await syncSchedulers({ db, scheduler, log });
+  await catchUpMissedFirings(
+    { ...launchDeps, scheduler },
+    { graceMs: config.scheduleCatchupMs, batchSize: config.send.batchSize },
+  );
   const worker = createScheduleWorker(workerConnection, binding.prefix, async (scheduleName, firingId) => {
-    const outcome = await runScheduledCampaign(
-      { db, log, enqueue: campaignQueue.enqueue, scheduleStart: campaignQueue.scheduleStart, templates: templates.api },
-      scheduleName,
-      firingId,
-      config.send.batchSize,
-    );
+    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, config.send.batchSize);
     const summary =
       outcome.kind === "launched"
         ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount }
@@ -86,5 +97,6 @@ export function cronSchedulerOf(queue: ReturnType<typeof createScheduleQueue>): 
     upsert: (name, cron, timezone) => upsertCronScheduler(queue, name, cron, timezone),
     remove: (name) => removeCronScheduler(queue, name),
     nextFirings: () => nextFirings(queue),
+    hasFiringJob: async (firingId) => (await queue.getJob(firingId)) !== undefined,
   };
 }
