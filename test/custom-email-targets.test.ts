@@ -43,9 +43,12 @@ describe("e-mail targets in custom campaigns", () => {
       where: { campaignId: campaign.campaignId },
       orderBy: { rowNumber: "asc" },
     });
+    // Spreadsheet rows (the header is row 1); the address differing only in case and spaces is a duplicate.
     expect(rejects.map((r) => [r.rowNumber, r.reason])).toEqual([
-      [5, "not a valid e-mail address"],
+      [4, "duplicate of row 3"],
       [6, "not a valid e-mail address"],
+      [7, "not a valid e-mail address"],
+      [8, "duplicate of row 2"],
     ]);
     const worker = await startWorker(env);
     try {
@@ -80,7 +83,10 @@ describe("e-mail targets in custom campaigns", () => {
         where: { campaignId: campaign.campaignId },
         orderBy: { rowNumber: "asc" },
       });
-      expect(reasons.map((r) => r.reason)).toEqual(Array(5).fill(EMAIL_NOT_ACCEPTED));
+      expect(reasons.map((r) => r.reason)).toEqual([
+        ...Array<string>(5).fill(EMAIL_NOT_ACCEPTED),
+        "duplicate of row 2",
+      ]);
     }
     const onlyEmail = await env.writeCsv("only.csv", csvOf(["phone"], [["ann@example.com"]]));
     const refused = await launchCampaign(env, { file: onlyEmail, templateId: "1" }).catch((e: unknown) => e);
