@@ -253,7 +253,7 @@ describe("decideAfterSend: provider errors", () => {
         kind: "pause",
         code: 2001,
         reason:
-          "the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET) refused the account (code 2001): provider says 2001",
+          "provider refused the account (code 2001) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 2001",
       },
     ],
     ["legacy 30000", "legacy", "at_most_once", () => http(200, 30000), LAST, { kind: "pause", code: 30000 }],
@@ -266,7 +266,7 @@ describe("decideAfterSend: provider errors", () => {
       {
         kind: "pause",
         reason:
-          "the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET) refused the account (HTTP 403): provider says 403",
+          "provider refused the account (HTTP 403) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 403",
       },
     ],
     // The request itself is wrong: the batch fails with the provider's words, no retry.

@@ -203,10 +203,10 @@ describe("one key pair per platform: against the sandbox", () => {
         await worker.stop();
       }
       expect(reasons[messages.campaignId]).toMatch(
-        /^the current SMS platform \(v1\/messages; key pair ENGAGELAB_MESSAGES_KEY\/ENGAGELAB_MESSAGES_SECRET\) refused the account \(code 2001\): Authentication failed/,
+        /^provider refused the account \(code 2001\) on the current SMS platform \(v1\/messages; key pair ENGAGELAB_MESSAGES_KEY\/ENGAGELAB_MESSAGES_SECRET\): Authentication failed/,
       );
       expect(reasons[legacy.campaignId]).toMatch(
-        /^the legacy SMS platform \(v1\/send and v1\/templates; key pair ENGAGELAB_SMS_USER\/ENGAGELAB_SMS_KEY\) refused the account \(code 30000\): Unauthorized/,
+        /^provider refused the account \(code 30000\) on the legacy SMS platform \(v1\/send and v1\/templates; key pair ENGAGELAB_SMS_USER\/ENGAGELAB_SMS_KEY\): Unauthorized/,
       );
       expect(await sandboxLedger(swapped)).toEqual({});
       const refused = swapped.sandbox.ledger.requestLog();

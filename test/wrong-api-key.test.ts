@@ -51,7 +51,7 @@ describe("a wrong API key", () => {
       await worker.stop();
     }
     expect(paused.statusReason).toMatch(
-      /^the current SMS platform .*ENGAGELAB_MESSAGES_KEY.*code 2001.*Authentication failed/,
+      /^provider refused the account \(code 2001\) on the current SMS platform .*ENGAGELAB_MESSAGES_KEY.*Authentication failed/,
     );
     const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     expect(batches.every((b) => b.state === "queued")).toBe(true);

@@ -60,11 +60,12 @@ export class ProviderError extends Error {
 }
 
 /**
- * Who refused the credentials, for a paused campaign's reason: the platform and the key pair to check, since
- * each platform has its own (docs/engagelab-apis.md#platforms-and-credentials). Never the credentials.
+ * Where the credentials were refused, for a paused campaign's reason (" on the current SMS platform (v1/messages;
+ * key pair …)"): the platform and the key pair to check, since each platform has its own
+ * (docs/engagelab-apis.md#platforms-and-credentials). Never the credentials.
  */
-export function whoRefusedTheAccount(error: unknown): string {
-  return error instanceof ProviderError ? describePlatform(platformOfApi(error.api)) : "the provider";
+export function refusingPlatform(error: unknown): string {
+  return error instanceof ProviderError ? ` on ${describePlatform(platformOfApi(error.api))}` : "";
 }
 
 /** A request that was refused before it was sent (e.g. custom_args over 1 KB, schedule_time out of window). */
