@@ -16,6 +16,7 @@ import { assertMigrationsApplied } from "../store/migrate.ts";
 import { withCommandRedis } from "./connections.ts";
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import type { ApiContext, ReadinessReport } from "./api-context.ts";
+import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { openProviders, openTemplates } from "./services.ts";
 
 export interface RunningApiServer {
@@ -82,6 +83,7 @@ export async function startApiServer(
     log,
     db,
     queue: campaignQueueOf(sendQueue),
+    scheduler: cronSchedulerOf(scheduleQueue),
     templates: templates.api,
     providers: providers.providers,
     checkReady,
