@@ -155,7 +155,10 @@ describe("v1/messages error bodies (issue 12.3, 12.7)", () => {
     const { report, batches, ledger } = await run(100, [[1, "reject", { status, code, message: "key disabled" }]], {
       until: "paused",
     });
-    expect(report.statusReason).toBe(`provider refused the account (code ${code}): key disabled`);
+    // The reason starts with the code (the progress bar shows it) and ends with the provider's words.
+    expect(report.statusReason).toMatch(
+      new RegExp(`^provider refused the account \\(code ${code}\\).*: key disabled$`),
+    );
     expect(report.recipients).toMatchObject({ pending: 100 });
     expect(batches[0]).toMatchObject({ state: "queued", errorCode: code });
     expect(ledger).toEqual({});

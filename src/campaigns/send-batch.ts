@@ -1,6 +1,6 @@
 import type { Logger } from "../config/logger.ts";
 import type { BatchSendResult, SmsProvider } from "../engagelab/provider.ts";
-import { DEFAULT_SCHEDULE_MARGIN_SECONDS } from "../engagelab/messages-api.ts";
+import { DEFAULT_SCHEDULE_MARGIN_SECONDS } from "../config/config.ts";
 import { staleClaimAfterMs, type ProviderApi } from "../model/states.ts";
 import {
   applySendDecision,
@@ -67,6 +67,20 @@ export class BatchBusyError extends Error {
   }
 }
 
+/**
+ * The job names a batch this database does not have: it belongs to another deployment sharing the Redis (or
+ * to a database since reset). It must never be completed as if done: the batch's own deployment still has to
+ * send it.
+ */
+export class BatchNotInDatabaseError extends Error {
+  override name = "BatchNotInDatabaseError";
+  constructor(readonly batchId: string) {
+    super(`batch ${batchId} is not in this deployment's database`);
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export type SendBatchResult =
   | { outcome: "recorded"; state: BatchOutcome["state"]; progress: CampaignProgress }
   | { outcome: "skipped"; reason: string };
@@ -80,7 +94,9 @@ const RELEASE_DEADLINE_MS = 60_000;
  * The rules are the pure functions of batch-decision.ts; this function only does the I/O between them.
  */
 export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: AttemptInfo): Promise<SendBatchResult> {
+  if (!UUID.test(batchId)) throw new BatchNotInDatabaseError(batchId);
   const claim = await claimBatch(deps.db.pool, batchId);
+  if (!claim.claimed && claim.state === null) throw new BatchNotInDatabaseError(batchId);
   const onClaim = decideOnClaim(claim, Date.now(), staleClaimAfterMs(deps.providerTimeoutMs));
   let batch: ClaimedBatch;
   switch (onClaim.kind) {

@@ -16,12 +16,6 @@ const MAX_CUSTOM_ARGS_BYTES = 1024;
 const MAX_REQUEST_ID_LENGTH = 128;
 
 /**
- * Seed 001: each `vars` value is at most 16 characters by default (EngageLab support can raise it, hence
- * LEGACY_VAR_MAX_CHARS) and may not contain an HTTP link (docs/engagelab-apis.md#legacy-request).
- */
-export const DEFAULT_LEGACY_VAR_MAX_CHARS = 16;
-
-/**
  * What counts as a link in a `vars` value: a POSIX and a JavaScript regular expression alike, matched
  * case-insensitively (in SQL with `~*` for per-row values, here for fixed ones), so both checks agree.
  */

@@ -8,14 +8,6 @@ export const SCHEDULE_MIN_LEAD_SECONDS = 3 * 60;
 export const SCHEDULE_MAX_LEAD_SECONDS = 30 * 24 * 3600;
 
 /**
- * PROVIDER_SCHEDULE_MARGIN_S: schedule_time is sent only when at least 3 minutes plus this margin remain as
- * the request leaves, so clock skew and time in flight never make the provider refuse it, or worse, send
- * early. A batch with less time left waits in smsblast and goes without schedule_time
- * (src/campaigns/batch-decision.ts, decideScheduleTime).
- */
-export const DEFAULT_SCHEDULE_MARGIN_SECONDS = 60;
-
-/**
  * Checked at launch: schedule_time must be in the future and at most 30 days ahead (seed 000). Less than
  * 3 minutes (plus the margin) ahead is allowed: those batches are held back until their time instead.
  */

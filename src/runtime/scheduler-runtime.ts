@@ -11,7 +11,8 @@ import {
   upsertCronScheduler,
 } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
-import { checkRedis, openCheckedDatabase } from "./connections.ts";
+import { openCheckedDatabase, withCommandRedis } from "./connections.ts";
+import { bindQueue } from "./queue-binding.ts";
 import {
   catchUpMissedFirings,
   runScheduledCampaign,
@@ -31,14 +32,16 @@ export interface RunningScheduler {
  */
 export async function startScheduler(config: Config, log: Logger): Promise<RunningScheduler> {
   const db = await openCheckedDatabase(config, { maxConnections: 4, applicationName: "smsblast-scheduler" });
-  await checkRedis(config).catch(async (error: unknown) => {
-    await db.close();
-    throw error;
-  });
+  const binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis)).catch(
+    async (error: unknown) => {
+      await db.close();
+      throw error;
+    },
+  );
   const workerConnection = createRedisConnection(config.redisUrl, "worker");
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
-  const scheduleQueue = createScheduleQueue(producerConnection, config.queuePrefix);
-  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config));
+  const scheduleQueue = createScheduleQueue(producerConnection, binding.prefix);
+  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config, binding.prefix));
   const campaignQueue = campaignQueueOf(sendQueue);
   const templates = createTemplatesApi(config);
   const scheduler = cronSchedulerOf(scheduleQueue);
@@ -53,7 +56,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   const synced = await syncSchedulers({ db, scheduler, log });
   const limits = { batchSize: config.send.batchSize, legacyVarMaxChars: config.send.legacyVarMaxChars };
   await catchUpMissedFirings({ ...launchDeps, scheduler }, { graceMs: config.scheduleCatchupMs, ...limits });
-  const worker = createScheduleWorker(workerConnection, config.queuePrefix, async (scheduleName, firingId) => {
+  const worker = createScheduleWorker(workerConnection, binding.prefix, async (scheduleName, firingId) => {
     const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, limits);
     const summary =
       outcome.kind === "launched"

@@ -1,8 +1,9 @@
-import { DelayedError, Worker, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import {
   BatchBusyError,
   BatchNotDueError,
+  BatchNotInDatabaseError,
   RetryBatchError,
   sendBatch,
   type SendBatchDeps,
@@ -26,7 +27,12 @@ export interface SendWorkerOptions {
  */
 export function createSendWorker(
   connection: Redis,
-  deps: SendBatchDeps & { queue: CampaignQueue; metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff"> },
+  deps: SendBatchDeps & {
+    queue: CampaignQueue;
+    metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff">;
+    /** This worker's deployment, named when a job of another one turns up. */
+    deploymentId?: string;
+  },
   options: SendWorkerOptions,
 ): Worker<SendJobData> {
   const log = deps.log;
@@ -62,6 +68,17 @@ export function createSendWorker(
           deps.metrics?.rateLimitBackedOff();
           await worker.rateLimit(error.delayMs ?? 1_000);
           throw Worker.RateLimitError();
+        }
+        if (error instanceof BatchNotInDatabaseError) {
+          // Another deployment's job on this queue (a shared prefix, a stale worker): never completed as done.
+          // It fails at once and stays in the failed set (the dashboard shows it) instead of being removed like
+          // other failed jobs, whose batches the reconciler re-adds; this one has no batch here to re-add.
+          job.opts.removeOnFail = false;
+          const reason =
+            `${error.message}${deps.deploymentId ? ` (deployment ${deps.deploymentId})` : ""}: ` +
+            "the job belongs to another deployment on this Redis and queue prefix; not sent, kept in the failed set";
+          log.error({ batchId, campaignId: job.data.campaignId, deploymentId: deps.deploymentId }, reason);
+          throw new UnrecoverableError(reason);
         }
         if (error instanceof RetryBatchError) deps.metrics?.batchRetried();
         if (error instanceof BatchNotDueError && token) {
@@ -113,7 +130,8 @@ export function createSendWorker(
   }
 
   worker.on("failed", (job, error) => {
-    if (error instanceof RetryBatchError) return; // already logged with its reason
+    // Already logged with their reasons.
+    if (error instanceof RetryBatchError || error instanceof UnrecoverableError) return;
     log.error({ batchId: job?.data.batchId, err: error }, "send job failed");
   });
   worker.on("error", (error) => log.error({ err: error }, "send worker error"));
