@@ -3,13 +3,17 @@
 import { describe, expect, it } from "vitest";
 import {
   decideAfterSend,
+  decideBeforeClaim,
   decideBeforeSend,
   decideOnClaim,
   decideScheduleTime,
   decideStaleBatch,
   LEGACY_REQUEST_ID_WINDOW_MS,
   nothingLeftToSend,
+  OUTAGE_STREAK_LIMIT,
+  providerHealthOf,
   type BatchFacts,
+  type ProviderHealth,
 } from "../src/campaigns/batch-decision.ts";
 import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
 import type { BatchSendResult } from "../src/engagelab/provider.ts";
@@ -233,7 +237,9 @@ describe("decideAfterSend: provider errors", () => {
       LAST,
       {
         kind: "pause",
-        reason: expect.stringMatching(/^provider unreachable since \S+ \(provider says 500; 2 attempts\)/),
+        reason: expect.stringMatching(
+          /^provider unreachable since \S+ on messages \(provider says 500; 2 attempts\); resumes by itself/,
+        ),
       },
     ],
     [
@@ -690,5 +696,61 @@ describe("decideAfterSend: provider results", () => {
       code: 2001,
       progress: { accepted: [{ phone: "+6581000001" }] },
     });
+  });
+});
+
+describe("providerHealthOf (the per-platform outage streak)", () => {
+  const ok: BatchSendResult = { totalCount: 1, acceptedCount: 1, accepted: [{ phone: "+6581000000" }], failed: [] };
+  const rows: Array<[string, { result: BatchSendResult } | { error: unknown }, ProviderHealth]> = [
+    ["a result", { result: ok }, "up"],
+    ["a refusal of the request (400 3003)", { error: http(400, 3003) }, "up"],
+    ["credentials refused (401)", { error: http(401, 2001) }, "up"],
+    ["rate limited (429)", { error: http(429) }, "up"],
+    ["frequency limit (3004)", { error: http(400, 3004) }, "up"],
+    ["HTTP 500 with accepted_count 0", { error: counted(500, undefined, 0) }, "down"],
+    ["code 1000", { error: counted(500, 1000, 0) }, "down"],
+    ["HTTP 502 without accepted_count (ambiguous)", { error: http(502) }, "down"],
+    ["a 5xx after accepting some", { error: counted(500, 1000, 40) }, "down"],
+    ["connection refused", { error: refused() }, "down"],
+    ["connection reset", { error: reset() }, "down"],
+    ["timeout", { error: timeout() }, "down"],
+    ["an unreadable 2xx", { error: unreadable() }, "down"],
+    ["our own invalid request", { error: new ProviderRequestError("custom_args", "too long") }, "unclear"],
+    ["a bug of ours", { error: new TypeError("x is undefined") }, "unclear"],
+    [
+      "a single-recipient batch stopped by a reset",
+      { result: { ...ok, unsettled: { error: reset(), count: 3 } } },
+      "down",
+    ],
+    [
+      "a single-recipient batch stopped by a refused account",
+      { result: { ...ok, unsettled: { error: http(401, 2001), count: 3 } } },
+      "up",
+    ],
+  ];
+  it.each(rows)("%s → %s", (_name, sent, expected) => {
+    expect(providerHealthOf(sent)).toBe(expected);
+  });
+});
+
+describe("decideBeforeClaim", () => {
+  const since = new Date("2026-12-01T09:58:00.000Z");
+  it("claims below the limit", () => {
+    for (let failures = 0; failures < OUTAGE_STREAK_LIMIT; failures++)
+      expect(decideBeforeClaim({ failures, since, lastError: "HTTP 502" }, "messages")).toEqual({ kind: "claim" });
+  });
+  it.each([OUTAGE_STREAK_LIMIT, OUTAGE_STREAK_LIMIT + 5])(
+    "pauses at %i failures in a row, naming the platform, the time and the last error",
+    (failures) => {
+      expect(decideBeforeClaim({ failures, since, lastError: "HTTP 502" }, "legacy")).toEqual({
+        kind: "pause",
+        reason:
+          `provider unreachable since 2026-12-01T09:58:00.000Z on legacy (${failures} failures in a row, last: HTTP 502); ` +
+          "resumes by itself once it answers, or `smsblast resume`",
+      });
+    },
+  );
+  it("takes its limit as a parameter", () => {
+    expect(decideBeforeClaim({ failures: 1, since, lastError: null }, "custom", 1)).toMatchObject({ kind: "pause" });
   });
 });

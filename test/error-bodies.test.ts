@@ -5,7 +5,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getCampaignStatus, type CampaignStatusReport } from "../src/campaigns/campaign-status.ts";
 import type { UnknownOutcomePolicy } from "../src/model/states.ts";
 import type { FaultDetail, FaultKind } from "../src/sandbox/server.ts";
-import { csvOf, createTestEnv, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
+import {
+  csvOf,
+  createTestEnv,
+  resetOutageStreaks,
+  singaporeNumbers,
+  waitFor,
+  type TestEnv,
+} from "./helpers/test-env.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 
 describe("v1/messages error bodies (issue 12.3, 12.7)", () => {
@@ -19,6 +26,8 @@ describe("v1/messages error bodies (issue 12.3, 12.7)", () => {
   });
   beforeEach(async () => {
     await fetch(`${env.sandbox.url}/_sandbox/reset`, { method: "POST" });
+    // Each case is its own outage story: failures left by the one before do not count towards its streak.
+    await resetOutageStreaks(env.config.queuePrefix);
   });
 
   /** A fresh campaign of `count` numbers (batches of 100), with the given faults queued in the sandbox first. */

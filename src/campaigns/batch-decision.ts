@@ -5,6 +5,7 @@ import { classifyProviderError } from "../engagelab/error-policy.ts";
 import { ProviderError, ProviderRequestError, refusingPlatform } from "../engagelab/errors.ts";
 import type { BatchSendResult } from "../engagelab/provider.ts";
 import { SCHEDULE_MIN_LEAD_SECONDS } from "../engagelab/messages-api.ts";
+import type { ProviderApi } from "../model/states.ts";
 import type {
   BatchOutcome,
   ClaimedBatch,
@@ -261,7 +262,8 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
     return {
       kind: "pause",
       code,
-      reason: `provider unreachable since ${batch.firstClaimedAt.toISOString()} (${code !== null ? `code ${code}: ` : ""}${message}; ${batch.attempts} attempts); resume once it answers`,
+      outage: true,
+      reason: `provider unreachable since ${batch.firstClaimedAt.toISOString()} on ${batch.provider} (${code !== null ? `code ${code}: ` : ""}${message}; ${batch.attempts} attempts); ${RESUMES_BY_ITSELF}`,
       unexpected: !known,
     };
   }
@@ -320,4 +322,63 @@ function baseOutcome(
   batch: BatchFacts,
 ): Pick<BatchOutcome, "batchId" | "campaignId" | "sequence" | "accepted" | "failed"> {
   return { batchId: batch.id, campaignId: batch.campaignId, sequence: batch.sequence, accepted: [], failed: [] };
+}
+
+/**
+ * After this many retryable or ambiguous failures in a row on one platform (across every worker), no campaign
+ * on it claims another batch: it pauses, so an outage costs at most this many batches, not a whole campaign.
+ */
+export const OUTAGE_STREAK_LIMIT = 3;
+
+/** How an outage pause ends, in its reason. */
+const RESUMES_BY_ITSELF = "resumes by itself once it answers, or `smsblast resume`";
+
+/** What one provider call says about the provider: answering, failing like an outage, or neither. */
+export type ProviderHealth = "up" | "down" | "unclear";
+
+/**
+ * An attempt's verdict on the provider. `down`: no answer (connection refused or reset, a timeout), a 5xx or code
+ * 1000, or an answer that leaves the outcome unknown; `up`: the provider answered (a result, a refusal, a 429);
+ * `unclear`: our own request was wrong, which says nothing about the provider.
+ */
+export function providerHealthOf(sent: { result: BatchSendResult } | { error: unknown }): ProviderHealth {
+  if ("result" in sent) return sent.result.unsettled ? providerHealthOf({ error: sent.result.unsettled.error }) : "up";
+  const error = sent.error;
+  if (!(error instanceof ProviderError)) return "unclear";
+  const policy = classifyProviderError(error, { resendIsSafe: false });
+  if (policy.rateLimited) return "up";
+  if (policy.action === "retry" || policy.action === "mark-unknown") return "down";
+  if (policy.action === "partial-acceptance") return error.status !== undefined && error.status >= 500 ? "down" : "up";
+  return "up";
+}
+
+/** Consecutive `down` calls on one platform since its last `up` (OutageTracker). */
+export interface OutageStreak {
+  failures: number;
+  /** When the first of them happened. */
+  since: Date | null;
+  /** The last one's error, for the pause reason. */
+  lastError: string | null;
+}
+
+/** Before claiming a batch: a platform past OUTAGE_STREAK_LIMIT pauses the campaign instead. */
+export function decideBeforeClaim(
+  streak: OutageStreak,
+  provider: ProviderApi,
+  limit = OUTAGE_STREAK_LIMIT,
+): { kind: "claim" } | { kind: "pause"; reason: string } {
+  if (streak.failures < limit) return { kind: "claim" };
+  const since = (streak.since ?? new Date()).toISOString();
+  return {
+    kind: "pause",
+    reason:
+      `provider unreachable since ${since} on ${provider} (${streak.failures} failures in a row` +
+      `${streak.lastError ? `, last: ${streak.lastError}` : ""}); ${RESUMES_BY_ITSELF}`,
+  };
+}
+
+/** A short description of a `down` call for the streak's `lastError` (no recipient, no secret). */
+export function describeFailure(error: unknown): string {
+  if (error instanceof ProviderError) return error.message;
+  return error instanceof Error ? error.name : "unexpected error";
 }

@@ -24,12 +24,37 @@ export async function resumeCampaign(
   campaignId: string,
 ): Promise<ResumeResult> {
   const result = await resumeCampaignRecord(db, campaignId);
+  if (!result) throw new Error("unreachable: a resume without conditions changed nothing");
+  await requeueResumed(db, queue, campaignId, result);
+  return result;
+}
+
+/**
+ * The outage prober's resume: only while the campaign is still paused by an outage and has resumed by itself
+ * fewer than `maxAutoResumes` times (a person's pause or cancel in between wins). Null when it did nothing.
+ */
+export async function autoResumeCampaign(
+  db: Database,
+  queue: Pick<CampaignQueue, "enqueue"> & Partial<Pick<CampaignQueue, "scheduleStart">>,
+  campaignId: string,
+  maxAutoResumes: number,
+): Promise<ResumeResult | null> {
+  const result = await resumeCampaignRecord(db, campaignId, { auto: { max: maxAutoResumes } });
+  if (result) await requeueResumed(db, queue, campaignId, result);
+  return result;
+}
+
+async function requeueResumed(
+  db: Database,
+  queue: Pick<CampaignQueue, "enqueue"> & Partial<Pick<CampaignQueue, "scheduleStart">>,
+  campaignId: string,
+  result: ResumeResult,
+): Promise<void> {
   if (result.status === "running") {
     await queue.enqueue(campaignId, result.batchIds);
     // Paused just as its last batch finished: nothing will run again to complete it.
     if (result.batchIds.length === 0) await completeCampaignIfDone(db.pool, campaignId);
   } else if (result.scheduledAt && queue.scheduleStart) await queue.scheduleStart(campaignId, result.scheduledAt);
-  return result;
 }
 
 /**

@@ -4,7 +4,9 @@ import { DEFAULT_SCHEDULE_MARGIN_SECONDS } from "../config/config.ts";
 import { staleClaimAfterMs, type ProviderApi } from "../model/states.ts";
 import {
   applySendDecision,
+  campaignOfBatch,
   claimBatch,
+  pauseRunningCampaign,
   loadPendingRecipients,
   reclaimStaleBatch,
   releaseClaim,
@@ -19,13 +21,27 @@ import type { Database } from "../store/database.ts";
 import { isDatabaseUnavailable, retryWhileDatabaseUnavailable } from "../store/database-health.ts";
 import {
   decideAfterSend,
+  decideBeforeClaim,
   decideBeforeSend,
+  describeFailure,
+  providerHealthOf,
+  type OutageStreak,
   decideOnClaim,
   decideScheduleTime,
   decideStaleBatch,
   nothingLeftToSend,
   type AttemptInfo,
 } from "./batch-decision.ts";
+
+/**
+ * Consecutive outage-like failures per platform, shared by every worker process of the deployment (a Redis
+ * counter under the queue prefix): any answer from the provider resets it.
+ */
+export interface OutageTracker {
+  read(provider: ProviderApi): Promise<OutageStreak>;
+  recordDown(provider: ProviderApi, error: string): Promise<void>;
+  recordUp(provider: ProviderApi): Promise<void>;
+}
 
 export interface SendBatchDeps {
   db: Database;
@@ -37,6 +53,8 @@ export interface SendBatchDeps {
   clock?: () => number;
   /** PROVIDER_SCHEDULE_MARGIN_S (default 60): seconds beyond the provider's 3 minutes. */
   scheduleMarginSeconds?: number;
+  /** Without it, every batch is claimed whatever happened to the ones before (in-process tests). */
+  outage?: OutageTracker;
 }
 
 /** The batch should be tried again later; `rateLimited` asks every worker to back off together. */
@@ -95,6 +113,8 @@ const RELEASE_DEADLINE_MS = 60_000;
  */
 export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: AttemptInfo): Promise<SendBatchResult> {
   if (!UUID.test(batchId)) throw new BatchNotInDatabaseError(batchId);
+  const paused = await pauseIfProviderDown(deps, batchId);
+  if (paused) return paused;
   const claim = await claimBatch(deps.db.pool, batchId);
   if (!claim.claimed && claim.state === null) throw new BatchNotInDatabaseError(batchId);
   const onClaim = decideOnClaim(claim, Date.now(), staleClaimAfterMs(deps.providerTimeoutMs));
@@ -197,7 +217,54 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   } finally {
     clearInterval(heartbeat);
   }
+  await recordHealth(deps, log, batch.provider, sent);
   return apply(deps, log, batch, decideAfterSend(batch, sent, attempt));
+}
+
+/**
+ * Before the claim: OUTAGE_STREAK_LIMIT failures in a row on the batch's platform pause its campaign (kind
+ * `outage`, so the prober resumes it), and the batch stays queued untouched. A counter that cannot be read
+ * never stops a send.
+ */
+async function pauseIfProviderDown(deps: SendBatchDeps, batchId: string): Promise<SendBatchResult | undefined> {
+  if (!deps.outage) return undefined;
+  const found = await campaignOfBatch(deps.db.pool, batchId);
+  if (!found) return undefined;
+  let streak: OutageStreak;
+  try {
+    streak = await deps.outage.read(found.provider);
+  } catch (error) {
+    deps.log.warn({ err: error }, "could not read the provider outage counter; sending anyway");
+    return undefined;
+  }
+  const gate = decideBeforeClaim(streak, found.provider);
+  if (gate.kind === "claim") return undefined;
+  if (await pauseRunningCampaign(deps.db.pool, found.campaignId, gate.reason, "outage")) {
+    deps.log.error(
+      { campaignId: found.campaignId, provider: found.provider, failures: streak.failures, reason: gate.reason },
+      "campaign paused: the provider keeps failing; it resumes by itself once a probe succeeds",
+    );
+  }
+  return { outcome: "skipped", reason: gate.reason };
+}
+
+async function recordHealth(
+  deps: SendBatchDeps,
+  log: Logger,
+  provider: ProviderApi,
+  sent: { result: BatchSendResult } | { error: unknown },
+): Promise<void> {
+  if (!deps.outage) return;
+  const health = providerHealthOf(sent);
+  try {
+    if (health === "up") await deps.outage.recordUp(provider);
+    else if (health === "down") {
+      const error = "error" in sent ? sent.error : sent.result.unsettled?.error;
+      await deps.outage.recordDown(provider, describeFailure(error));
+    }
+  } catch (error) {
+    log.warn({ err: error }, "could not update the provider outage counter");
+  }
 }
 
 function batchLog(deps: SendBatchDeps, batch: ClaimedBatch): Logger {

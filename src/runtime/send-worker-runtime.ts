@@ -10,6 +10,7 @@ import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/sen
 import { checkRedis, openCheckedDatabase, withCommandRedis } from "./connections.ts";
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
+import { RedisOutageStreaks } from "../queue/outage-streak.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
@@ -52,6 +53,7 @@ export async function startSendWorker(
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
   const queue = createSendQueue(producerConnection, sendQueueOptions(config, binding.prefix));
   const metrics = createWorkerMetrics([queue]);
+  const outage = new RedisOutageStreaks(producerConnection, binding.prefix);
   const worker = createSendWorker(
     connection,
     {
@@ -61,6 +63,7 @@ export async function startSendWorker(
       providerTimeoutMs: config.engagelab.timeoutMs,
       clock: options.clock,
       scheduleMarginSeconds: config.send.scheduleMarginSeconds,
+      outage,
       queue: campaignQueueOf(queue),
       metrics,
       deploymentId: binding.deploymentId,

@@ -324,17 +324,48 @@ export async function pauseCampaignForBatch(
   batch: { batchId: string; campaignId: string },
   errorCode: number | null,
   reason: string,
+  kind: PauseKind = "account",
 ): Promise<void> {
   await withTransaction(pool, async (client) => {
     await client.query(
       `UPDATE batches SET state = 'queued', error_code = $2, error_message = $3, updated_at = now() WHERE id = $1 AND state = 'sending'`,
       [batch.batchId, errorCode, reason],
     );
-    await client.query(
-      `UPDATE campaigns SET status = 'paused', status_reason = $2, updated_at = now() WHERE id = $1 AND status = 'running'`,
-      [batch.campaignId, reason],
-    );
+    await pauseRunningCampaign(client, batch.campaignId, reason, kind);
   });
+}
+
+/**
+ * Why a campaign is paused (`campaigns.pause_kind`): `outage` pauses resume by themselves once a probe of the
+ * provider succeeds (at most AUTO_RESUME_MAX times); `account` (credentials refused) and `user` never do.
+ */
+export type PauseKind = "outage" | "account" | "user";
+
+/** running → paused with its reason and kind; returns whether this call paused it. */
+export async function pauseRunningCampaign(
+  client: pg.Pool | pg.PoolClient,
+  campaignId: string,
+  reason: string,
+  kind: PauseKind,
+): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE campaigns SET status = 'paused', status_reason = $2, pause_kind = $3, paused_at = now(), updated_at = now()
+     WHERE id = $1 AND status = 'running'`,
+    [campaignId, reason, kind],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** A batch's campaign and its provider API, read before claiming it (null: no such batch). */
+export async function campaignOfBatch(
+  pool: pg.Pool,
+  batchId: string,
+): Promise<{ campaignId: string; provider: ProviderApi } | null> {
+  const { rows } = await pool.query<{ campaign_id: string; provider: ProviderApi }>(
+    `SELECT c.id AS campaign_id, c.provider FROM batches b JOIN campaigns c ON c.id = b.campaign_id WHERE b.id = $1`,
+    [batchId],
+  );
+  return rows[0] ? { campaignId: rows[0].campaign_id, provider: rows[0].provider } : null;
 }
 
 /**
@@ -432,7 +463,13 @@ export type SendDecision = (
       rateLimited: boolean;
       reason: string;
     }
-  | { kind: "pause"; code: number | null; reason: string }
+  | {
+      kind: "pause";
+      code: number | null;
+      reason: string;
+      /** The provider is down (not the account refused): the campaign resumes by itself once it answers. */
+      outage?: boolean;
+    }
 ) & { progress?: RecipientProgress; unexpected?: boolean };
 
 export type AppliedDecision =
@@ -468,7 +505,9 @@ export async function applySendDecision(
         );
         return { kind: "retrying", cancelled: await settleBatchOfCancelledCampaign(pool, batch.batchId) };
       case "pause":
-        await durably(() => pauseCampaignForBatch(pool, batch, decision.code, decision.reason));
+        await durably(() =>
+          pauseCampaignForBatch(pool, batch, decision.code, decision.reason, decision.outage ? "outage" : "account"),
+        );
         await settleBatchOfCancelledCampaign(pool, batch.batchId);
         return { kind: "paused" };
     }

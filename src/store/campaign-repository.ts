@@ -410,11 +410,17 @@ async function insertBatches(
   return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
 }
 
-type LockedCampaign = { status: CampaignStatus; started_at: Date | null; scheduled_at: Date | null };
+type LockedCampaign = {
+  status: CampaignStatus;
+  started_at: Date | null;
+  scheduled_at: Date | null;
+  pause_kind: string | null;
+  auto_resumes: number;
+};
 
 async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<LockedCampaign> {
   const { rows } = await client.query<LockedCampaign>(
-    `SELECT status, started_at, scheduled_at FROM campaigns WHERE id::text = $1 FOR UPDATE`,
+    `SELECT status, started_at, scheduled_at, pause_kind, auto_resumes FROM campaigns WHERE id::text = $1 FOR UPDATE`,
     [campaignId],
   );
   if (!rows[0]) throw new CampaignNotFoundError(campaignId);
@@ -432,23 +438,38 @@ export interface ResumeResult {
  * paused → running, or back to scheduled when the campaign was paused before its start time; returns
  * what must be queued again.
  */
-export async function resumeCampaignRecord(db: Database, campaignId: string): Promise<ResumeResult> {
+export async function resumeCampaignRecord(
+  db: Database,
+  campaignId: string,
+  /**
+   * The outage prober's resume: only a campaign still paused by an outage and auto-resumed fewer than `max`
+   * times; otherwise null and nothing changes. A person's resume (no `auto`) starts the count again.
+   */
+  options: { auto?: { max: number } } = {},
+): Promise<ResumeResult | null> {
   return withTransaction(db.pool, async (client) => {
     const current = await lockCampaign(client, campaignId);
+    if (
+      options.auto &&
+      (current.status !== "paused" || current.pause_kind !== "outage" || current.auto_resumes >= options.auto.max)
+    )
+      return null;
     const notYet =
       current.started_at === null && current.scheduled_at !== null && current.scheduled_at.getTime() > Date.now();
     const to = notYet ? "scheduled" : "running";
     assertTransition(campaignId, current.status, to);
     if (to === "scheduled") {
       await client.query(
-        `UPDATE campaigns SET status = 'scheduled', status_reason = NULL, updated_at = now() WHERE id = $1`,
+        `UPDATE campaigns SET status = 'scheduled', status_reason = NULL, pause_kind = NULL, paused_at = NULL, updated_at = now() WHERE id = $1`,
         [campaignId],
       );
       return { status: "scheduled", batchIds: [], scheduledAt: current.scheduled_at };
     }
     await client.query(
-      `UPDATE campaigns SET status = 'running', status_reason = NULL, started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1`,
-      [campaignId],
+      `UPDATE campaigns SET status = 'running', status_reason = NULL, pause_kind = NULL, paused_at = NULL,
+         auto_resumes = CASE WHEN $2 THEN auto_resumes + 1 ELSE 0 END,
+         started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1`,
+      [campaignId, options.auto !== undefined],
     );
     await client.query(
       `UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending'`,
@@ -467,10 +488,11 @@ export async function pauseCampaignRecord(db: Database, campaignId: string, reas
   await withTransaction(db.pool, async (client) => {
     const current = await lockCampaign(client, campaignId);
     assertTransition(campaignId, current.status, "paused");
-    await client.query(`UPDATE campaigns SET status = 'paused', status_reason = $2, updated_at = now() WHERE id = $1`, [
-      campaignId,
-      reason,
-    ]);
+    await client.query(
+      `UPDATE campaigns SET status = 'paused', status_reason = $2, pause_kind = 'user', paused_at = now(), updated_at = now()
+       WHERE id = $1`,
+      [campaignId, reason],
+    );
   });
 }
 

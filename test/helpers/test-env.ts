@@ -116,6 +116,19 @@ export async function clearRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
+/**
+ * Forgets the per-platform outage streaks (src/queue/outage-streak.ts) of a test's prefix: a test whose faults
+ * make a batch fail on purpose must not pause the next test's campaign on the failures it left behind.
+ */
+export async function resetOutageStreaks(prefix: string): Promise<void> {
+  const redis = createRedisConnection(REDIS_URL, "producer");
+  try {
+    await redis.del(`${prefix}:outage:messages`, `${prefix}:outage:legacy`, `${prefix}:outage:custom`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** `count` distinct valid Singapore mobile numbers, in E.164 (+65 81xx xxxx upwards: 800x is not an allocated mobile range). */
 export function singaporeNumbers(count: number, start = 0): string[] {
   return Array.from({ length: count }, (_, i) => `+65${(81_000_000 + start + i).toString()}`);
