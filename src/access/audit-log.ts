@@ -4,8 +4,8 @@ import { insertAuditEntry, listAuditEntries, type AuditEntry } from "../store/au
 
 export type { AuditEntry };
 
-/** Who did it: an API token's name, or the OS user running the CLI. */
-export type Actor = { kind: "token"; name: string } | { kind: "cli"; user: string };
+/** Who did it: an API token's name, the OS user running the CLI, or smsblast itself (e.g. the outage prober). */
+export type Actor = { kind: "token"; name: string } | { kind: "cli"; user: string } | { kind: "system"; name: string };
 
 export function cliActor(): Actor {
   let user = process.env.USER ?? "unknown";
@@ -18,6 +18,7 @@ export function cliActor(): Actor {
 }
 
 export function describeActor(actor: Actor): string {
+  if (actor.kind === "system") return `system:${actor.name}`;
   return actor.kind === "token" ? actor.name : `cli:${actor.user}`;
 }
 

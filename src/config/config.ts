@@ -67,6 +67,10 @@ const envSchema = z.object({
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  // A campaign paused by a provider outage resumes by itself at most this many times (0 = never).
+  AUTO_RESUME_MAX: z.coerce.number().int().min(0).default(5),
+  // Wait after an outage pause before probing and resuming; doubles with each automatic resume (capped at 10 min).
+  AUTO_RESUME_BACKOFF_MS: positiveInt(30_000),
   // v1/messages schedule_time is sent only with at least 3 minutes plus this many seconds to go; closer batches wait.
   PROVIDER_SCHEDULE_MARGIN_S: z.coerce.number().int().min(0).default(DEFAULT_SCHEDULE_MARGIN_SECONDS),
   // Legacy v1/send: characters allowed per template variable value (EngageLab support can raise it); 0 = no check.
@@ -168,6 +172,8 @@ export type Config = {
     /** PROVIDER_SCHEDULE_MARGIN_S: seconds beyond the provider's 3 minutes before schedule_time is used. */
     scheduleMarginSeconds: number;
   };
+  /** AUTO_RESUME_MAX / AUTO_RESUME_BACKOFF_MS: campaigns paused by a provider outage resume by themselves. */
+  autoResume: { max: number; backoffMs: number };
   defaultRegion: string | undefined;
   scheduleCatchupMs: number;
   csvMaxBytes: number;
@@ -245,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       legacyVarMaxChars: e.LEGACY_VAR_MAX_CHARS,
       scheduleMarginSeconds: e.PROVIDER_SCHEDULE_MARGIN_S,
     },
+    autoResume: { max: e.AUTO_RESUME_MAX, backoffMs: e.AUTO_RESUME_BACKOFF_MS },
     defaultRegion: e.DEFAULT_REGION,
     scheduleCatchupMs: e.SCHEDULE_CATCHUP_MS,
     csvMaxBytes: e.CSV_MAX_BYTES,

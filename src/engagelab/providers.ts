@@ -5,10 +5,13 @@ import { MessagesApiProvider } from "./messages-api.ts";
 import { LegacySendApiProvider } from "./legacy-send-api.ts";
 import { CustomMessagesApiProvider } from "./custom-messages-api.ts";
 import type { SmsProvider } from "./provider.ts";
+import { probeProvider, type ProbeResult } from "./provider-probe.ts";
 
 export interface ProviderRegistry {
   providers: Record<ProviderApi, SmsProvider>;
   custom: CustomMessagesApiProvider;
+  /** Whether a platform answers, by a request that cannot send (provider-probe.ts). */
+  probe: (api: ProviderApi) => Promise<ProbeResult>;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,7 @@ export function createProviders(config: Config): ProviderRegistry {
       custom,
     },
     custom,
+    probe: (api) => probeProvider(http, config.engagelab, api),
     close: () => http.close(),
   };
 }

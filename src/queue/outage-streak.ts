@@ -52,4 +52,12 @@ export class RedisOutageStreaks {
   async recordUp(provider: ProviderApi): Promise<void> {
     await this.redis.del(this.key(provider));
   }
+
+  /**
+   * One prober round per `ms` across every worker process of the deployment: the first to ask in a period gets
+   * it (SET NX with an expiry), the others skip that round.
+   */
+  async claimProbeRound(ms: number): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}:outage-prober`, String(process.pid), "PX", ms, "NX")) === "OK";
+  }
 }

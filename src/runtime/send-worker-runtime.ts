@@ -11,6 +11,7 @@ import { checkRedis, openCheckedDatabase, withCommandRedis } from "./connections
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
 import { RedisOutageStreaks } from "../queue/outage-streak.ts";
+import { probeAndResume } from "../campaigns/outage-prober.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
@@ -101,6 +102,29 @@ export async function startSendWorker(
       : undefined;
   reconcileTimer?.unref();
 
+  // The outage prober: campaigns paused by a provider outage resume by themselves once a probe that cannot send
+  // gets an answer. Every worker ticks; one per round (a Redis key) probes.
+  const proberTickMs = Math.min(5_000, Math.max(100, Math.round(config.autoResume.backoffMs / 2)));
+  let proberRound: Promise<void> | undefined;
+  const runProber = () => (proberRound ??= proberRoundOnce().finally(() => (proberRound = undefined)));
+  const proberRoundOnce = async () => {
+    try {
+      if (!(await outage.claimProbeRound(proberTickMs))) return;
+      await probeAndResume({
+        db,
+        queue: campaignQueueOf(queue),
+        log,
+        probe: registry.probe,
+        outage,
+        policy: config.autoResume,
+      });
+    } catch (error) {
+      log.warn({ err: error }, "outage prober round failed; will try again");
+    }
+  };
+  const proberTimer = config.autoResume.max > 0 ? setInterval(() => void runProber(), proberTickMs) : undefined;
+  proberTimer?.unref();
+
   const metricsServer =
     config.metrics.port === undefined
       ? undefined
@@ -116,6 +140,8 @@ export async function startSendWorker(
     stop(graceMs = staleClaimAfterMs(config.engagelab.timeoutMs)) {
       stopping ??= (async () => {
         clearInterval(reconcileTimer);
+        clearInterval(proberTimer);
+        await proberRound;
         // worker.close() waits for in-flight jobs; past the grace period we close anyway. A batch left in
         // `sending` is then settled by the unknown-outcome rule when its job runs again.
         const closed = worker.close();

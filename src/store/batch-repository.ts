@@ -337,9 +337,10 @@ export async function pauseCampaignForBatch(
 
 /**
  * Why a campaign is paused (`campaigns.pause_kind`): `outage` pauses resume by themselves once a probe of the
- * provider succeeds (at most AUTO_RESUME_MAX times); `account` (credentials refused) and `user` never do.
+ * provider succeeds, at most AUTO_RESUME_MAX times (then `outage-exhausted`); `account` (credentials refused)
+ * and `user` never do.
  */
-export type PauseKind = "outage" | "account" | "user";
+export type PauseKind = "outage" | "outage-exhausted" | "account" | "user";
 
 /** running → paused with its reason and kind; returns whether this call paused it. */
 export async function pauseRunningCampaign(

@@ -620,3 +620,37 @@ export async function countFailuresByCode(
   );
   return rows;
 }
+
+/** A campaign paused by a provider outage that may still resume by itself. */
+export interface OutagePausedCampaign {
+  id: string;
+  provider: ProviderApi;
+  autoResumes: number;
+  pausedAt: Date;
+}
+
+/** Campaigns paused by an outage and auto-resumed fewer than `maxAutoResumes` times, oldest pause first. */
+export async function listOutagePausedCampaigns(db: Database, maxAutoResumes: number): Promise<OutagePausedCampaign[]> {
+  const { rows } = await db.pool.query<{ id: string; provider: ProviderApi; auto_resumes: number; paused_at: Date }>(
+    `SELECT id, provider, auto_resumes, coalesce(paused_at, updated_at) AS paused_at FROM campaigns
+     WHERE status = 'paused' AND pause_kind = 'outage' AND auto_resumes < $1 ORDER BY paused_at LIMIT 1000`,
+    [maxAutoResumes],
+  );
+  return rows.map((r) => ({ id: r.id, provider: r.provider, autoResumes: r.auto_resumes, pausedAt: r.paused_at }));
+}
+
+/**
+ * Outage pauses that have used up their AUTO_RESUME_MAX automatic resumes become pauses for a person
+ * (`outage-exhausted`), their reason saying so; returns their ids.
+ */
+export async function markAutoResumeExhausted(db: Database, maxAutoResumes: number): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `UPDATE campaigns SET pause_kind = 'outage-exhausted',
+       status_reason = replace(coalesce(status_reason, 'provider unreachable'), 'resumes by itself once it answers, or ', '')
+         || ' (resumed by itself ' || auto_resumes || ' times, AUTO_RESUME_MAX; waiting for a person)',
+       updated_at = now()
+     WHERE status = 'paused' AND pause_kind = 'outage' AND auto_resumes >= $1 RETURNING id`,
+    [maxAutoResumes],
+  );
+  return rows.map((r) => r.id);
+}
