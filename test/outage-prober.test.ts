@@ -72,6 +72,14 @@ describe("outage prober", { timeout: 120_000 }, () => {
     } finally {
       env.sandbox.setOptions({ errorRate: 0 });
     }
+    // Down (the sandbox's outage knob): the template list fails too, so the legacy probe says down.
+    env.sandbox.setOptions({ down: true });
+    try {
+      for (const api of ["messages", "legacy", "custom"] as const)
+        expect(await registry.probe(api)).toEqual({ up: false, detail: "HTTP 500" });
+    } finally {
+      env.sandbox.setOptions({ down: false });
+    }
     expect(env.sandbox.ledger.stats().accepted).toMatchObject({ messages: 0, legacy: 0, custom: 0 });
   });
 

@@ -97,6 +97,11 @@ export interface SandboxOptions {
   latencyMs?: number;
   /** Fraction (0..1) of send requests answered HTTP 500 {code:1000,message:"internal error"}. */
   errorRate?: number;
+  /**
+   * The provider is down: every /v1 request (sends, the template API, malformed or unsigned ones alike) is
+   * answered HTTP 500 {code:1000} (v1/messages: accepted_count 0) and nothing is sent. Default false.
+   */
+  down?: boolean;
   /** Fraction (0..1) of well-formed numbers refused as invalid. */
   invalidRate?: number;
   /** Fraction (0..1) of send requests answered HTTP 429 {"message":"too many requests"} with Retry-After. */
@@ -135,6 +140,7 @@ export interface SandboxKnobs {
   credentials: Record<SandboxPlatform, KeyPair>;
   latencyMs: number;
   errorRate: number;
+  down: boolean;
   invalidRate: number;
   throttleRate: number;
   retryAfterSeconds: number;
@@ -157,6 +163,7 @@ export const DEFAULT_KNOBS: Readonly<SandboxKnobs> = {
   credentials: { messages: DEFAULT_PAIR, sms: DEFAULT_PAIR, otp: DEFAULT_PAIR },
   latencyMs: 0,
   errorRate: 0,
+  down: false,
   invalidRate: 0,
   throttleRate: 0,
   retryAfterSeconds: 1,
@@ -176,6 +183,7 @@ export const HTTP_TUNABLE_KNOBS = [
   ...NON_NEGATIVE_KNOBS,
   "retryAfterSeconds",
   "legacyEchoForm",
+  "down",
 ] as const;
 export type HttpTunableKnob = (typeof HTTP_TUNABLE_KNOBS)[number];
 
@@ -209,6 +217,10 @@ export function pickKnobs(
       throw new RangeError("retryAfterSeconds must be a non-negative integer");
     }
     knobs.retryAfterSeconds = value;
+  }
+  if (options.down !== undefined) {
+    if (typeof options.down !== "boolean") throw new RangeError("down must be true or false");
+    knobs.down = options.down;
   }
   if (options.legacyEchoForm !== undefined) {
     if (!LEGACY_ECHO_FORMS.includes(options.legacyEchoForm))

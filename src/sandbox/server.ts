@@ -4,7 +4,7 @@
  *
  * Send requests (/v1/messages, /v1/send, /v1/custom-messages) go through: latency (which also
  * delays auth and parse errors) → auth → body parsing → one queued failNext fault, or else random
- * hang → throttle → error → validation → send.
+ * hang → throttle → error → validation → send. With the `down` knob every /v1 request is an internal error.
  * Magic template ids that force API errors are listed in magic-templates.ts.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -217,6 +217,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Described on arrival, so a request still in its latency already says what it carries.
     if (parsed.ok && !body.tooLarge) describeRequest(entry, parsed.value);
     await applyLatency();
+    if (knobs.down) {
+      // Down: whatever the request, an internal error, before anything is checked or sent.
+      ledger.count("errors");
+      finish(entry, 500, "error");
+      return writeReply(res, endpoint.errorReply(ctx, 500, INTERNAL_ERROR, parsed.ok ? parsed.value : undefined));
+    }
     if (!isAuthorized(req, endpoint.platform))
       return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized), entry);
     if (body.tooLarge) {
@@ -320,6 +326,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   async function handleTemplateRequest(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
     ledger.countRequest("templates");
     await applyLatency();
+    if (knobs.down) return writeReply(res, jsonReply(500, INTERNAL_ERROR));
     // The template API is the legacy platform's, signed with its sms_user:sms_key.
     if (!isAuthorized(req, legacyEndpoint.platform)) return answerApi(res, jsonReply(401, legacyEndpoint.unauthorized));
     if (body.tooLarge) return answerApi(res, jsonReply(413, { code: 30001, message: "request body too large" }));

@@ -60,6 +60,8 @@ export const SETTINGS = {
   reconcileIntervalMs: 2_000,
   backoffMs: 200,
   attempts: 8,
+  /** AUTO_RESUME_BACKOFF_MS: an outage pause is probed 1 s after it (then 2, 4, … s), so it costs seconds. */
+  autoResumeBackoffMs: 1_000,
   /** Quiet period before the ledger is read, so a late duplicate would still be seen. */
   quietMs: 1_000,
   /** From launch to a final status; a healthy run under faults takes 10-30 s. */
@@ -454,6 +456,7 @@ export class FaultWorld {
       SEND_ATTEMPTS: String(SETTINGS.attempts),
       RECONCILE_INTERVAL_MS: String(SETTINGS.reconcileIntervalMs),
       BATCH_SIZE: String(this.batchSize),
+      AUTO_RESUME_BACKOFF_MS: String(SETTINGS.autoResumeBackoffMs),
       LOG_LEVEL: "warn",
     };
   }
