@@ -13,10 +13,9 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { createRedisConnection } from "../src/queue/redis.ts";
+import { createRedisConnection, type RedisConnection } from "../src/queue/redis.ts";
 import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { createSendQueue, SEND_QUEUE_NAME } from "../src/queue/send-queue.ts";
-import type { Redis } from "ioredis";
 import { cycleFigures, type CycleFigures } from "./bench/job-events.ts";
 import { PgActivitySampler, type ActivityReport } from "./bench/pg-activity.ts";
 import {
@@ -278,7 +277,7 @@ async function main(): Promise<void> {
 
 interface Shared {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisConnection;
   queue: ReturnType<typeof createSendQueue>;
   env: NodeJS.ProcessEnv;
   sandbox: ChildHandle;
