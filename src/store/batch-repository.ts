@@ -139,14 +139,21 @@ export async function loadPendingRecipients(
 }
 
 /**
- * Gives a claim back when nothing was sent under it (Postgres failed before the provider call), so the
- * batch is retried rather than judged by the unknown-outcome rule. Only this very claim is released.
+ * Gives a claim back when nothing was sent under it (Postgres failed before the provider call: `retrying`;
+ * a batch not due yet: `queued`), so it is simply taken again later rather than judged by the
+ * unknown-outcome rule. The claim's attempt is not counted. Only this very claim is released.
  */
-export async function releaseClaim(pool: pg.Pool, batchId: string, claimedAt: Date): Promise<void> {
+export async function releaseClaim(
+  pool: pg.Pool,
+  batchId: string,
+  claimedAt: Date,
+  state: "retrying" | "queued" = "retrying",
+): Promise<void> {
   await pool.query(
-    `UPDATE batches SET state = 'retrying', attempts = greatest(attempts - 1, 0), updated_at = now()
+    `UPDATE batches SET state = $3::"BatchState", attempts = greatest(attempts - 1, 0),
+       first_claimed_at = CASE WHEN attempts <= 1 THEN NULL ELSE first_claimed_at END, updated_at = now()
      WHERE id = $1 AND state = 'sending' AND claimed_at = $2`,
-    [batchId, claimedAt],
+    [batchId, claimedAt, state],
   );
 }
 

@@ -78,6 +78,7 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     provider: opts.provider,
     onUnknown: opts.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: config.send.batchSize,
+    legacyVarMaxChars: config.send.legacyVarMaxChars,
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
@@ -191,7 +192,7 @@ export function registerCampaignCommands(program: Command): void {
     )
     .option(
       "--provider-schedule",
-      "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)",
+      "with --at: hand the time to EngageLab instead (schedule_time, up to 30 days ahead; under 3 min + PROVIDER_SCHEDULE_MARGIN_S, smsblast holds the batches until then)",
     )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")

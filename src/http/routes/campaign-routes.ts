@@ -375,6 +375,7 @@ async function launchCampaign(
     provider: body.provider,
     onUnknown: body.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: ctx.config.send.batchSize,
+    legacyVarMaxChars: ctx.config.send.legacyVarMaxChars,
     sendOptions: sendOptionsOf(options),
     dryRun: body.dryRun,
     templateCheck: body.templateCheck,
