@@ -33,7 +33,14 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 
 const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgresql://postgres@127.0.0.1:5432/smsblast"),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  // One Redis (redis:// or rediss://), or a Redis Cluster: redis+cluster://host:port,host:port (any seed nodes).
+  REDIS_URL: z
+    .string()
+    .refine(
+      (v) => /^rediss?\+cluster:\/\/[^/?#]+\/?$/.test(v) || z.url({ protocol: /^rediss?$/ }).safeParse(v).success,
+      "must be redis://host:port, rediss://…, or redis+cluster://host:port,host:port for a Redis Cluster",
+    )
+    .default("redis://127.0.0.1:6379"),
   // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot. Unset: the deployment's
   // own, {smsblast:<12 hex of the deployment id>} (src/runtime/queue-binding.ts).
   QUEUE_PREFIX: z

@@ -14,4 +14,9 @@ export interface SendOptions {
   customArgs?: Record<string, string>;
   /** v1/messages: `schedule_time`, Unix seconds (up to 30 days ahead; see decideScheduleTime). */
   scheduleTime?: number;
+  /**
+   * Not sent to the provider: replies that are exactly one of these words (besides STOP, UNSUBSCRIBE, …)
+   * opt the replying recipient out (`send --opt-out-keyword`).
+   */
+  optOutKeywords?: string[];
 }

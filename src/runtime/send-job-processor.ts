@@ -1,5 +1,5 @@
+import type { RedisConnection } from "../queue/redis.ts";
 import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 import {
   BatchBusyError,
   BatchNotDueError,
@@ -26,7 +26,7 @@ export interface SendWorkerOptions {
  * global back-off on 429, re-check later when another worker holds the batch).
  */
 export function createSendWorker(
-  connection: Redis,
+  connection: RedisConnection,
   deps: SendBatchDeps & {
     queue: CampaignQueue;
     metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff">;

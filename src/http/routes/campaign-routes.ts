@@ -42,6 +42,11 @@ export const CampaignCreateBody = z
     msgType: z.number().int().nonnegative().optional().describe("legacy: msg_type"),
     labelId: z.number().int().nonnegative().optional().describe("legacy: SMS label id"),
     customArgs: StringMap.optional(),
+    optOutKeywords: z
+      .array(z.string())
+      .max(10)
+      .optional()
+      .describe("replies that are exactly one of these words opt the recipient out, besides STOP and the like"),
     startAt: z.iso
       .datetime({ offset: true })
       .optional()
@@ -364,6 +369,7 @@ async function launchCampaign(
     customArgs: body.customArgs,
     startAt,
     providerSchedule: body.providerSchedule,
+    optOutKeywords: body.optOutKeywords,
   };
   const input: CampaignLaunchInput = {
     name:
