@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "./redis.ts";
 import type { ProviderApi } from "../model/states.ts";
 
 /** What the send rules read: consecutive outage-like failures on one platform (see OutageTracker). */
@@ -20,7 +20,7 @@ const STREAK_TTL_MS = 15 * 60 * 1000;
  */
 export class RedisOutageStreaks {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 
