@@ -21,7 +21,7 @@ import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { deliveryCallbackRoutes } from "./delivery-callbacks.ts";
 import { registerUploadRoutes } from "./routes/upload-routes.ts";
 import { registerAudienceRoutes } from "./routes/audience-routes.ts";
-import { registerConsoleRoutes } from "./console/console-routes.ts";
+import { registerConsole } from "./console/console-routes.ts";
 import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
@@ -114,7 +114,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   registerUploadRoutes(app, ctx);
   registerAudienceRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
-  registerConsoleRoutes(app);
+  await registerConsole(app, ctx);
   // Encapsulated: its raw-body parsing and error answers apply to the callback routes only.
   await app.register(deliveryCallbackRoutes, {
     db: ctx.db,

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { forgetExpiredUploads } from "../campaigns/uploads.ts";
+import { forgetDeadSessions } from "../access/console-sessions.ts";
 import { buildApiApp } from "../http/app.ts";
 import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
 import { createQueueDashboard } from "./queue-dashboard.ts";
@@ -96,8 +97,17 @@ export async function startApiServer(
       (deleted) => deleted > 0 && log.info({ deleted }, "expired uploads deleted"),
       (error: unknown) => log.warn({ err: error }, "expired uploads not deleted; retrying at the next sweep"),
     );
-  void sweepUploads();
-  const uploadSweep = setInterval(() => void sweepUploads(), UPLOAD_SWEEP_INTERVAL_MS).unref();
+  // Console sessions past their idle expiry, or of revoked tokens, can never be used again.
+  const sweepSessions = () =>
+    forgetDeadSessions(db, config.api.sessionIdleMs).catch((error: unknown) =>
+      log.warn({ err: error }, "dead console sessions not deleted; retrying at the next sweep"),
+    );
+  const sweep = () => {
+    void sweepUploads();
+    void sweepSessions();
+  };
+  sweep();
+  const uploadSweep = setInterval(sweep, UPLOAD_SWEEP_INTERVAL_MS).unref();
   let metricsServer: RunningMetricsServer | undefined;
   const closeConnections = async () => {
     clearInterval(uploadSweep);

@@ -330,7 +330,8 @@ export function registerCampaignRoutes(
   csvDownload("rejects.csv", "the campaign's rejected rows as CSV, streamed (smsblast rejects)", exportRejects);
 }
 
-async function launchCampaign(
+/** A launch as both the API route and the console's confirm button make it: the same input, the same use cases. */
+export async function launchCampaign(
   ctx: ApiContext,
   body: CampaignCreate,
   launchFromUpload: UploadLauncher | undefined,
