@@ -47,6 +47,7 @@ export default defineConfig(
           "location",
           "fetch",
           "EventSource",
+          "DOMParser",
           "XMLHttpRequest",
           "FormData",
           "URLSearchParams",

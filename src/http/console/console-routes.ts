@@ -11,6 +11,9 @@ import { page } from "./layout.ts";
 import { sendPage } from "./respond.ts";
 import { registerCampaignList } from "./screens/campaigns.ts";
 import { registerSignIn } from "./screens/sign-in.ts";
+import { registerNewCampaign } from "./screens/new-campaign.ts";
+import { registerUploadSteps } from "./screens/upload-steps.ts";
+import { registerCampaignPage } from "./screens/campaign.ts";
 
 const ASSETS = fileURLToPath(new URL("./assets/", import.meta.url));
 // htmx is served by this process from its npm package (version pinned in package.json): no CDN, works offline.
@@ -63,5 +66,8 @@ export async function registerConsole(app: ApiApp, ctx: ApiContext): Promise<voi
     });
     registerSignIn(scope, ctx);
     registerCampaignList(scope, ctx);
+    registerNewCampaign(scope, ctx);
+    registerUploadSteps(scope, ctx);
+    registerCampaignPage(scope, ctx);
   });
 }
