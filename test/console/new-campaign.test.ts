@@ -165,4 +165,167 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await phone.context.close();
     await context.close();
   });
+
+  /** A small list of fresh numbers (the repeat guard refuses the same list twice within 24 h). */
+  async function smallList(name: string, rows: number, start: number): Promise<string> {
+    return env.writeCsv(
+      name,
+      csvOf(
+        ["Mobile", "Name"],
+        singaporeNumbers(rows, start).map((p, i) => [p, NAMES[i % NAMES.length]!]),
+      ),
+    );
+  }
+
+  /** From the mapping to the confirm page with the defaults: check, continue, continue. */
+  async function toConfirm(page: Page): Promise<void> {
+    await page.getByRole("button", { name: "Check the list" }).click();
+    await page.waitForURL(/\/check$/);
+    await page.getByRole("link", { name: "Continue" }).click();
+    await page.waitForURL(/\/preview/);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(/\/confirm/);
+  }
+
+  const campaignCount = async () =>
+    Number((await env.db.pool.query<{ n: string }>("SELECT count(*) AS n FROM campaigns")).rows[0]!.n);
+
+  it("a double click on the send button, or the form sent twice at once, creates one campaign", async () => {
+    const { context, page } = await web.signedIn(web.tokens.operator);
+    await upload(page, await smallList("double-click.csv", 20, 300_000));
+    await toConfirm(page);
+    const before = await campaignCount();
+    await page.getByRole("button", { name: "Send 20 messages now" }).dblclick();
+    await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
+    expect(await campaignCount()).toBe(before + 1);
+
+    // Without the page's script: the same form (one Idempotency-Key) posted twice at once.
+    await upload(page, await smallList("twice.csv", 20, 310_000));
+    await toConfirm(page);
+    const landed = await page.evaluate(async () => {
+      const form = document.querySelector<HTMLFormElement>('form[action$="/launch"]')!;
+      const post = () =>
+        fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form) as never) }).then(
+          (r) => r.url,
+        );
+      return Promise.all([post(), post()]);
+    });
+    expect(landed[0]).toMatch(/\/campaigns\/[0-9a-f-]{36}$/);
+    expect(landed[1]).toBe(landed[0]);
+    expect(await campaignCount()).toBe(before + 2);
+    // A reload of the confirm page after the launch leads to the campaign, not to a second one.
+    await page.reload();
+    expect(page.url()).toBe(landed[0]);
+    expect(await campaignCount()).toBe(before + 2);
+    await context.close();
+  });
+
+  it("a CSV without a phone column shows the file-level message and no row table", async () => {
+    const { context, page } = await web.signedIn(web.tokens.operator);
+    const file = await env.writeCsv(
+      "no-phone.csv",
+      csvOf(
+        ["name", "city"],
+        NAMES.map((n) => [n, "Singapore"]),
+      ),
+    );
+    await upload(page, file);
+    await expect(page.locator("#file-problem").textContent()).resolves.toBe("No phone column.");
+    expect(await page.getByLabel("Phone number column").inputValue()).toBe("");
+    await expectAccessible(page, "no-phone-columns");
+    // Choosing a column anyway: the check says so at file level, with no counts and no row table.
+    await page.getByLabel("Phone number column").selectOption("city");
+    await page.getByRole("button", { name: "Check the list" }).click();
+    await page.waitForURL(/\/check$/);
+    await expect(page.locator("#file-problems").textContent()).resolves.toContain("No row has a number");
+    expect(await page.locator("#row-errors").count()).toBe(0);
+    expect(await page.locator("#check-counts").count()).toBe(0);
+    await expectAccessible(page, "no-phone-check");
+    await context.close();
+  });
+
+  it("the whole new-campaign flow works with the keyboard alone", async () => {
+    const { context, page } = await web.signedIn(web.tokens.operator);
+    const file = await smallList("keyboard.csv", 30, 320_000);
+    /** Tab until the focused element matches, then return; fails after 80 presses. */
+    const tabTo = async (matches: (el: { tag: string; name: string; text: string; label: string }) => boolean) => {
+      for (let i = 0; i < 80; i++) {
+        await page.keyboard.press("Tab");
+        const el = await page.evaluate(() => {
+          const a = document.activeElement as HTMLElement & { name?: string; labels?: NodeListOf<HTMLLabelElement> };
+          return {
+            tag: a.tagName.toLowerCase(),
+            name: a.name ?? "",
+            text: (a.textContent ?? "").trim(),
+            label: a.labels?.[0]?.textContent?.trim() ?? "",
+          };
+        });
+        if (matches(el)) return;
+      }
+      throw new Error("no element matched within 80 Tab presses");
+    };
+    await tabTo((el) => el.tag === "a" && el.text === "New campaign");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/campaigns\/new$/);
+    await tabTo((el) => el.name === "templateIdTyped");
+    await page.keyboard.type(templateId);
+    await tabTo((el) => el.name === "file");
+    const chooser = page.waitForEvent("filechooser");
+    await page.keyboard.press("Space");
+    await (await chooser).setFiles(file);
+    await tabTo((el) => el.text === "Upload and continue");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/map/);
+    await tabTo((el) => el.text === "Check the list");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/check$/);
+    await tabTo((el) => el.tag === "a" && el.text === "Continue");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/preview/);
+    await tabTo((el) => el.tag === "button" && el.text === "Continue");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/confirm/);
+    await tabTo((el) => el.text === "Send 30 messages now");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
+    await page.locator("#status .chip-completed").waitFor({ timeout: 30_000 });
+    await context.close();
+  });
+
+  it("pause, then resume, while a slow sandbox is sending: the counts stop moving, then finish", async () => {
+    const knobs = (latencyMs: number) =>
+      fetch(`${env.sandbox.url}/_sandbox/config`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ latencyMs }),
+      });
+    const { context, page } = await web.signedIn(web.tokens.operator);
+    await upload(page, await smallList("slow.csv", 600, 330_000));
+    await toConfirm(page);
+    expect((await knobs(1_500)).status).toBe(200);
+    try {
+      await page.getByRole("button", { name: "Send 600 messages now" }).click();
+      await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
+      const accepted = async () =>
+        Number((await page.locator('[data-count="accepted"]').textContent())!.replace(/,/g, ""));
+      await expect.poll(accepted, { timeout: 15_000 }).toBeGreaterThan(0);
+      await page.getByRole("button", { name: "Pause" }).click();
+      await page.locator("#status .chip-paused").waitFor();
+      expect(await page.getByRole("button", { name: "Resume" }).count()).toBe(1);
+      await screenshot(page, "campaign-paused");
+      // Batches already in flight finish (at most one latency); after that nothing moves.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      const held = await accepted();
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(await accepted()).toBe(held);
+      expect(held).toBeLessThan(600);
+      await knobs(0);
+      await page.getByRole("button", { name: "Resume" }).click();
+      await page.locator("#status .chip-completed").waitFor({ timeout: 30_000 });
+      await expect.poll(accepted).toBe(600);
+    } finally {
+      await knobs(0);
+    }
+    await context.close();
+  });
 });
