@@ -1,5 +1,9 @@
 import { UserError } from "../model/errors.ts";
-import { listSegments as listStoredSegments, saveSegment as saveStoredSegment } from "../store/audience-repository.ts";
+import {
+  listContactTags,
+  listSegments as listStoredSegments,
+  saveSegment as saveStoredSegment,
+} from "../store/audience-repository.ts";
 import type { Database } from "../store/database.ts";
 import {
   addSuppressions,
@@ -48,6 +52,11 @@ export async function suppressNumbers(
   return { added, given: normalised.length };
 }
 
-export function listSuppressions(db: Database, page: { limit: number; offset: number }) {
+/** Contact tags (each one an audience) with their sendable counts. */
+export function listTags(db: Database) {
+  return listContactTags(db);
+}
+
+export function listSuppressions(db: Database, page: { limit: number; offset: number; search?: string }) {
   return listStoredSuppressions(db, page);
 }

@@ -14,6 +14,8 @@ import { registerSignIn } from "./screens/sign-in.ts";
 import { registerNewCampaign } from "./screens/new-campaign.ts";
 import { registerUploadSteps } from "./screens/upload-steps.ts";
 import { registerCampaignPage } from "./screens/campaign.ts";
+import { registerAudience } from "./screens/audience.ts";
+import { registerSettings } from "./screens/settings.ts";
 
 const ASSETS = fileURLToPath(new URL("./assets/", import.meta.url));
 // htmx is served by this process from its npm package (version pinned in package.json): no CDN, works offline.
@@ -69,5 +71,7 @@ export async function registerConsole(app: ApiApp, ctx: ApiContext): Promise<voi
     registerNewCampaign(scope, ctx);
     registerUploadSteps(scope, ctx);
     registerCampaignPage(scope, ctx);
+    registerAudience(scope, ctx);
+    registerSettings(scope, ctx);
   });
 }
