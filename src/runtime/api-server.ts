@@ -3,6 +3,7 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { forgetExpiredUploads } from "../campaigns/uploads.ts";
 import { forgetDeadSessions } from "../access/console-sessions.ts";
+import { createFirstRunToken } from "../access/api-tokens.ts";
 import { buildApiApp } from "../http/app.ts";
 import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
 import { createQueueDashboard } from "./queue-dashboard.ts";
@@ -34,6 +35,11 @@ export interface ApiServerOptions {
   nowMs?: () => number;
   /** The callback receiver's counters (a test reads them). */
   deliveryMetrics?: DeliveryMetrics;
+  /**
+   * Called once listening, when the database had no API token and one admin token was created for the first
+   * sign-in (`smsblast serve` prints it). Without this option no token is created.
+   */
+  onFirstRunToken?: (created: { name: string; secret: string; consoleUrl: string }) => void;
 }
 
 /** A readiness probe must answer even when a dependency hangs: each check has this long. */
@@ -133,10 +139,18 @@ export async function startApiServer(
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   log.info({ port: address.port, host: address.address }, "API server listening");
+  const url = `http://${host}:${address.port}`;
+  if (options.onFirstRunToken) {
+    const created = await createFirstRunToken(db);
+    if (created) {
+      log.info({ token: created.token.name }, "no API token existed: created the first-run admin token");
+      options.onFirstRunToken({ name: created.token.name, secret: created.secret, consoleUrl: `${url}/` });
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     port: address.port,
     metricsPort: metricsServer?.port,
     stop(graceMs = DEFAULT_GRACE_MS) {

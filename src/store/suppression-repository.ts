@@ -36,7 +36,12 @@ export async function listSuppressions(
   const where = digits ? { phone: { contains: digits } } : {};
   const [total, entries] = await Promise.all([
     db.prisma.suppression.count({ where }),
-    db.prisma.suppression.findMany({ where, orderBy: { createdAt: "desc" }, take: options.limit, skip: options.offset }),
+    db.prisma.suppression.findMany({
+      where,
+      orderBy: { createdAt: "desc" },
+      take: options.limit,
+      skip: options.offset,
+    }),
   ]);
   return { total, entries };
 }
