@@ -7,6 +7,7 @@ import { createFirstRunToken } from "../access/api-tokens.ts";
 import { buildApiApp } from "../http/app.ts";
 import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
 import { createQueueDashboard } from "./queue-dashboard.ts";
+import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { createApiMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
@@ -93,6 +94,7 @@ export async function startApiServer(
       metrics: options.deliveryMetrics ?? new DeliveryMetrics(),
       nowMs: options.nowMs,
     },
+    scheduler: cronSchedulerOf(scheduleQueue),
     queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
     metrics,
   };

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTemplatesApi } from "../../src/engagelab/templates-api.ts";
+import { startSendWorker, type RunningSendWorker } from "../../src/runtime/send-worker-runtime.ts";
 import { screenshot } from "../helpers/browser.ts";
 import {
   expectNoHorizontalScroll,
@@ -11,12 +13,24 @@ import { createTestEnv, csvOf, singaporeNumbers, type TestEnv } from "../helpers
 describe("console: audience and settings", () => {
   let env: TestEnv;
   let web: ConsoleTestServer;
+  let worker: RunningSendWorker;
+  let templateId: string;
 
   beforeAll(async () => {
     env = await createTestEnv("console_audience");
     web = await startConsoleTest(env);
+    worker = await startSendWorker(env.config, env.log);
+    const { api, close } = createTemplatesApi(env.config);
+    templateId = (await api.create({ name: "hello", content: "Hello from {{city}}.", type: 0 })).templateId;
+    await close();
+    await fetch(`${env.sandbox.url}/_sandbox/templates/${templateId}/approval`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ approval_status: 1 }),
+    });
   });
   afterAll(async () => {
+    await worker?.stop();
     await web?.close();
     await env?.cleanup();
   });
@@ -111,6 +125,42 @@ describe("console: audience and settings", () => {
       form: { name: "sneaky", role: "admin", _csrf: "x" },
     });
     expect(forbidden.status()).toBe(403);
+    await context.close();
+  });
+
+  it("sends to a tag from the database, and saves a cron schedule; refusals appear next to their fields", async () => {
+    const { context, page } = await web.signedIn(web.tokens.operator);
+    await page.goto(`${web.server.url}/campaigns/new`);
+    await page.getByRole("link", { name: "send to contacts already in the database" }).click();
+    await page.getByLabel("Tag or segment").selectOption("vip");
+    await page.getByLabel("Or template id").fill("424242");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await expect(page.locator("#templateId-error").textContent()).resolves.toContain("424242");
+    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    await page.getByLabel("Or template id").fill("");
+    await page.getByLabel(/Variables from contact attributes/).fill("city=city");
+    await page.getByRole("button", { name: "Continue" }).click();
+    // vip had 4 contacts; the two suppressed above are opted out.
+    await page.getByRole("button", { name: "Send 2 messages now" }).click();
+    await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
+    await page.locator("#status .chip-completed").waitFor({ timeout: 30_000 });
+    expect(await seriousA11yViolations(page)).toEqual([]);
+
+    await page.goto(`${web.server.url}/campaigns/new/audience`);
+    await page.getByLabel("Tag or segment").selectOption("vip-jurong");
+    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    await page.getByLabel(/Variables from contact attributes/).fill("city=city");
+    await page.getByLabel("Again and again, on a cron schedule").check();
+    await page.getByLabel("Cron schedule", { exact: true }).fill("every monday");
+    await page.getByLabel("Campaign (or schedule) name").fill("weekly-vip");
+    await page.getByRole("button", { name: "Continue" }).click();
+    expect(await page.locator("#cron-error").count()).toBe(1);
+    await page.getByLabel("Cron schedule", { exact: true }).fill("0 9 * * MON");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("button", { name: "Save the schedule weekly-vip" }).click();
+    await expect(page.locator("h1").textContent()).resolves.toBe("Schedule weekly-vip saved");
+    const stored = await env.db.pool.query<{ name: string; cron: string }>("SELECT name, cron FROM schedules");
+    expect(stored.rows).toEqual([{ name: "weekly-vip", cron: "0 9 * * MON" }]);
     await context.close();
   });
 });

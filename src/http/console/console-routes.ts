@@ -16,6 +16,7 @@ import { registerUploadSteps } from "./screens/upload-steps.ts";
 import { registerCampaignPage } from "./screens/campaign.ts";
 import { registerAudience } from "./screens/audience.ts";
 import { registerSettings } from "./screens/settings.ts";
+import { registerAudienceCampaign } from "./screens/audience-campaign.ts";
 
 const ASSETS = fileURLToPath(new URL("./assets/", import.meta.url));
 // htmx is served by this process from its npm package (version pinned in package.json): no CDN, works offline.
@@ -73,5 +74,6 @@ export async function registerConsole(app: ApiApp, ctx: ApiContext): Promise<voi
     registerCampaignPage(scope, ctx);
     registerAudience(scope, ctx);
     registerSettings(scope, ctx);
+    registerAudienceCampaign(scope, ctx);
   });
 }

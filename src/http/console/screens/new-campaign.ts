@@ -81,6 +81,10 @@ function newCampaignPage(options: {
     section: "new",
     body: html`<h1>New campaign</h1>
       <p>Four steps: choose the message and upload the list, say which column is what, check, then send.</p>
+      <p>
+        Or <a href="/campaigns/new/audience">send to contacts already in the database</a> (a tag or a segment, once or
+        on a schedule).
+      </p>
       <form
         method="post"
         action="${uploadAction}"

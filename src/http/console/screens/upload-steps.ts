@@ -21,7 +21,8 @@ import type { FormBody } from "../console-session.ts";
 import { count, html, type Html } from "../html.ts";
 import { csrfField, describedBy, fieldError, notice, page, table, type Viewer } from "../layout.ts";
 import { sendPage } from "../respond.ts";
-import { formatInZone, isTimeZone, timeZones, zonedTimeToInstant } from "../zoned-time.ts";
+import { formatInZone, isTimeZone } from "../zoned-time.ts";
+import { readWhen, whenFieldset } from "../when.ts";
 import { PROVIDER_LABELS, readChoice, type MessageChoice } from "./new-campaign.ts";
 
 type Query = Record<string, string | undefined>;
@@ -323,11 +324,8 @@ function previewPage(options: {
   previewError?: string;
   values?: Query;
   errors?: Errors;
-  defaultZone: string;
 }): Html {
   const { viewer, upload, check, preview, values = {}, errors = {} } = options;
-  const zone = values.zone ?? options.defaultZone;
-  const later = values.when === "later";
   return page({
     title: "Preview",
     viewer,
@@ -361,22 +359,7 @@ function previewPage(options: {
           : html`<p>The template's text is unknown, so there is no preview.</p>`
       }
       <form method="get" action="/uploads/${upload.uploadId}/confirm">
-        <fieldset>
-          <legend>When</legend>
-          <label class="choice"><input type="radio" name="when" value="now" ${later ? "" : html`checked`} /> Now</label>
-          <label class="choice"
-            ><input type="radio" name="when" value="later" ${later ? html`checked` : ""} /> At a date and time</label
-          >
-          <label for="date">Date</label>
-          <input type="date" id="date" name="date" value="${values.date ?? ""}" ${describedBy("date", errors.date)} />
-          ${fieldError("date", errors.date)}
-          <label for="time">Time</label>
-          <input type="time" id="time" name="time" value="${values.time ?? ""}" />
-          <label for="zone">Time zone</label>
-          <select id="zone" name="zone" data-default-zone="${values.zone ? "" : "browser"}">
-            ${timeZones().map((z) => html`<option value="${z}" ${z === zone ? html`selected` : ""}>${z}</option>`)}
-          </select>
-        </fieldset>
+        ${whenFieldset({ values, errors, cron: false })}
         <button type="submit">Continue</button>
       </form>`,
   });
@@ -559,7 +542,6 @@ export function registerUploadSteps(scope: ApiApp, ctx: ApiContext): void {
           preview,
           previewError,
           values: request.query,
-          defaultZone: "UTC",
         }),
       );
     },
@@ -574,30 +556,15 @@ export function registerUploadSteps(scope: ApiApp, ctx: ApiContext): void {
       if (!upload.mapping) return reply.redirect(mapLink(upload), 303);
       const check = await checkOf(upload.uploadId);
       const q = request.query;
-      const zone = q.zone && isTimeZone(q.zone) ? q.zone : "UTC";
-      let startAt: Date | null = null;
-      if (q.when === "later") {
-        startAt = zonedTimeToInstant(q.date ?? "", q.time || "09:00", zone);
-        const error = !startAt
-          ? "choose a date (and a time) for a later start"
-          : startAt.getTime() <= Date.now()
-            ? `${formatInZone(startAt, zone)} (${zone}) has passed: choose a time in the future, or Now`
-            : undefined;
-        if (error) {
-          return sendPage(
-            reply.code(400),
-            previewPage({
-              viewer: request.viewer!,
-              upload,
-              check,
-              preview: null,
-              values: q,
-              errors: { date: error },
-              defaultZone: zone,
-            }),
-          );
-        }
+      const { when, errors } = readWhen(q);
+      if (!when || when.kind === "cron") {
+        return sendPage(
+          reply.code(400),
+          previewPage({ viewer: request.viewer!, upload, check, preview: null, values: q, errors }),
+        );
       }
+      const zone = when.zone;
+      const startAt = when.kind === "later" ? when.startAt : null;
       const name = `${upload.filename ?? "upload"} ${new Date().toISOString().slice(0, 10)}`;
       return sendPage(reply, confirmPage({ viewer: request.viewer!, upload, check, startAt, zone, name }));
     },
