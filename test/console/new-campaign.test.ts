@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { suppressNumbers } from "../../src/recipients/audience-lists.ts";
@@ -326,6 +326,55 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     } finally {
       await knobs(0);
     }
+    await context.close();
+  });
+
+  it("sample CSV, a wrong encoding, a variable without a column, and a later start in a named time zone", async () => {
+    const { context, page } = await web.signedIn(web.tokens.operator);
+    await page.goto(`${web.server.url}/campaigns/new`);
+    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    const sample = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Download a sample CSV" }).click();
+    const sampleCsv = await readFile((await (await sample).path()), "utf8");
+    expect(sampleCsv.split("\r\n")[0]).toBe("phone,name");
+
+    // Latin-1 bytes are not UTF-8: the file is refused at file level, next to the file field.
+    const latin1 = await env.writeCsv("latin1.csv", "");
+    await writeFile(latin1, Buffer.from("phone,name\n+6581000001,Ren\xe9\n", "latin1"));
+    await page.getByLabel("CSV file").setInputFiles(latin1);
+    await page.getByRole("button", { name: "Upload and continue" }).click();
+    await expect(page.locator("#file-error").textContent()).resolves.toMatch(/UTF-8/);
+    expect(await page.locator("#row-errors").count()).toBe(0);
+
+    // A template variable with neither a column nor a value: a file-level problem, no counts.
+    await upload(page, await smallList("no-name.csv", 5, 340_000));
+    await page.getByLabel("name: from column").selectOption("");
+    await page.getByRole("button", { name: "Check the list" }).click();
+    await expect(page.locator("#file-problems").textContent()).resolves.toContain("name");
+    expect(await page.locator("#check-counts").count()).toBe(0);
+
+    // Later: 09:00 tomorrow in Singapore (UTC+8, no daylight saving) is 01:00 UTC.
+    await page.getByRole("link", { name: "Change the columns" }).click();
+    await page.getByRole("button", { name: "Check the list" }).click();
+    await page.getByRole("link", { name: "Continue" }).click();
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel("At a date and time").check();
+    await page.getByLabel("Date", { exact: true }).fill(tomorrow);
+    await page.getByLabel("Time", { exact: true }).fill("09:00");
+    await page.getByLabel("Time zone").selectOption("Asia/Singapore");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("button", { name: `Schedule 5 messages for ${tomorrow} 09:00 (Asia/Singapore)` }).click();
+    await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
+    await page.locator("#status .chip-scheduled").waitFor();
+    const id = new URL(page.url()).pathname.split("/").pop()!;
+    const stored = await env.db.pool.query<{ scheduled_at: Date }>("SELECT scheduled_at FROM campaigns WHERE id = $1", [
+      id,
+    ]);
+    expect(stored.rows[0]!.scheduled_at.toISOString()).toBe(`${tomorrow}T01:00:00.000Z`);
+    expect(await page.getByRole("link", { name: "Cancel…" }).count()).toBe(1);
+    await page.getByRole("link", { name: "Cancel…" }).click();
+    await page.getByRole("button", { name: "Yes, cancel the campaign" }).click();
+    await page.locator("#status .chip-cancelled").waitFor();
     await context.close();
   });
 });
