@@ -21,7 +21,8 @@ import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { deliveryCallbackRoutes } from "./delivery-callbacks.ts";
 import { registerUploadRoutes } from "./routes/upload-routes.ts";
 import { registerAudienceRoutes } from "./routes/audience-routes.ts";
-import { registerConsole } from "./console/console-routes.ts";
+import { notFoundPage, registerConsole } from "./console/console-routes.ts";
+import { sendPage } from "./console/respond.ts";
 import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
@@ -45,9 +46,14 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleRouteError);
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({ error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` } }),
+    // A person's browser gets a page in words; API clients get the one error shape.
+    request.headers.accept?.includes("text/html") && !request.url.startsWith("/api/")
+      ? sendPage(reply.code(404), notFoundPage())
+      : reply
+          .code(404)
+          .send({
+            error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` },
+          }),
   );
 
   const closing = new AbortController();

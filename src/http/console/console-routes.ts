@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
@@ -18,7 +19,12 @@ import { registerAudience } from "./screens/audience.ts";
 import { registerSettings } from "./screens/settings.ts";
 import { registerAudienceCampaign } from "./screens/audience-campaign.ts";
 
-const ASSETS = fileURLToPath(new URL("./assets/", import.meta.url));
+// Beside this file when run from source (tsx); `npm run build` compiles only TypeScript to dist/, so the
+// compiled file finds them in the source tree, which the image keeps (Dockerfile: COPY . .).
+const SOURCE_ASSETS = fileURLToPath(new URL("./assets/", import.meta.url));
+const ASSETS = existsSync(SOURCE_ASSETS)
+  ? SOURCE_ASSETS
+  : fileURLToPath(new URL("../../../../src/http/console/assets/", import.meta.url));
 // htmx is served by this process from its npm package (version pinned in package.json): no CDN, works offline.
 const HTMX_DIST = path.join(path.dirname(fileURLToPath(import.meta.resolve("htmx.org/package.json"))), "dist");
 
@@ -75,5 +81,13 @@ export async function registerConsole(app: ApiApp, ctx: ApiContext): Promise<voi
     registerAudience(scope, ctx);
     registerSettings(scope, ctx);
     registerAudienceCampaign(scope, ctx);
+  });
+}
+
+export function notFoundPage() {
+  return page({
+    title: "Not found",
+    body: html`<h1>There is no such page</h1>
+      <p><a href="/campaigns">Go to the campaigns</a></p>`,
   });
 }
