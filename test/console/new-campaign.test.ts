@@ -335,7 +335,7 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await page.getByLabel("Template", { exact: true }).selectOption(templateId);
     const sample = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download a sample CSV" }).click();
-    const sampleCsv = await readFile((await (await sample).path()), "utf8");
+    const sampleCsv = await readFile(await (await sample).path(), "utf8");
     expect(sampleCsv.split("\r\n")[0]).toBe("phone,name");
 
     // Latin-1 bytes are not UTF-8: the file is refused at file level, next to the file field.

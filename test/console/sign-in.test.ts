@@ -58,6 +58,16 @@ describe("console: sign-in, sessions and the campaigns list", () => {
     await context.close();
   });
 
+  it("a session idle for longer than CONSOLE_SESSION_IDLE_MINUTES has ended", async () => {
+    const { context, page } = await web.signedIn();
+    await env.db.pool.query("UPDATE console_sessions SET last_seen_at = now() - make_interval(mins => $1)", [
+      env.config.api.sessionIdleMs / 60_000 + 1,
+    ]);
+    await page.goto(`${web.server.url}/campaigns`);
+    expect(new URL(page.url()).pathname).toBe("/sign-in");
+    await context.close();
+  });
+
   it("refuses a form post without the session's CSRF token", async () => {
     const { context, page } = await web.signedIn();
     const status = await page.evaluate(async () => {
