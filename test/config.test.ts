@@ -23,10 +23,13 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", "verbose"],
     ["BATCH_SIZE", "1001"],
     ["ENGAGELAB_MESSAGES_URL", "ftp://example.com"],
-    ["DEFAULT_REGION", "sg"],
+    ["DEFAULT_REGION", "sgp"],
   ])("fails at start-up naming %s when it is %j", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));
+  });
+  it("accepts DEFAULT_REGION in either case, as --region is", () => {
+    expect(loadConfig({ DEFAULT_REGION: "sg" }).defaultRegion).toBe("SG");
   });
 
   it("refuses a key without its secret, and does not echo the key", () => {

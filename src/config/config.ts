@@ -35,10 +35,19 @@ const envSchema = z.object({
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  // Accepted in either case, as `--region sg` is.
   DEFAULT_REGION: z
     .string()
-    .regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG")
+    .transform((v) => v.toUpperCase())
+    .pipe(z.string().regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG"))
     .optional(),
+  // A schedule firing missed by at most this much (scheduler down or restarting at its time) runs once at
+  // start-up; older misses are only logged.
+  SCHEDULE_CATCHUP_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60 * 1000),
   // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
   CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   // Uploads of the HTTP API that are not launched are deleted with their rows after this many hours.
@@ -112,6 +121,7 @@ export type Config = {
     reconcileIntervalMs: number;
   };
   defaultRegion: string | undefined;
+  scheduleCatchupMs: number;
   csvMaxBytes: number;
   uploads: { ttlMs: number; segmentPrice: number | undefined };
   metrics: { port: number | undefined; host: string };
@@ -193,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     },
     defaultRegion: e.DEFAULT_REGION,
+    scheduleCatchupMs: e.SCHEDULE_CATCHUP_MS,
     csvMaxBytes: e.CSV_MAX_BYTES,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     uploads: { ttlMs: Math.round(e.UPLOAD_TTL_HOURS * 3_600_000), segmentPrice: e.SMS_SEGMENT_PRICE },

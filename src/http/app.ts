@@ -23,6 +23,9 @@ import { registerUploadRoutes } from "./routes/upload-routes.ts";
 import { registerAudienceRoutes } from "./routes/audience-routes.ts";
 import { notFoundPage, registerConsole } from "./console/console-routes.ts";
 import { sendPage } from "./console/respond.ts";
+import { registerContactRoutes } from "./routes/contact-routes.ts";
+import { registerScheduleRoutes } from "./routes/schedule-routes.ts";
+import { registerTemplateRoutes } from "./routes/template-routes.ts";
 import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
@@ -49,11 +52,9 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
     // A person's browser gets a page in words; API clients get the one error shape.
     request.headers.accept?.includes("text/html") && !request.url.startsWith("/api/")
       ? sendPage(reply.code(404), notFoundPage())
-      : reply
-          .code(404)
-          .send({
-            error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` },
-          }),
+      : reply.code(404).send({
+          error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` },
+        }),
   );
 
   const closing = new AbortController();
@@ -119,6 +120,9 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   registerCampaignRoutes(app, ctx, lifecycle, launchUploadCampaign);
   registerUploadRoutes(app, ctx);
   registerAudienceRoutes(app, ctx);
+  registerContactRoutes(app, ctx);
+  registerScheduleRoutes(app, ctx);
+  registerTemplateRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   await registerConsole(app, ctx);
   // Encapsulated: its raw-body parsing and error answers apply to the callback routes only.

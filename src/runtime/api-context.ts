@@ -1,8 +1,8 @@
 import type { FastifyPluginCallback } from "fastify";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
-import type { TemplatesApi } from "../campaigns/template-catalog.ts";
 import type { CronScheduler } from "../campaigns/recurring-campaigns.ts";
+import type { TemplatesApi } from "../campaigns/template-catalog.ts";
 import type { SmsProvider } from "../engagelab/provider.ts";
 import type { ProviderApi } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
@@ -19,6 +19,8 @@ export interface ApiContext {
   log: Logger;
   db: Database;
   queue: CampaignQueue;
+  /** The schedule queue's job schedulers, for the schedule routes. */
+  scheduler: CronScheduler;
   templates: TemplatesApi;
   providers: Record<ProviderApi, SmsProvider>;
   /** Postgres and Redis reachable, migrations current: what `/readyz` answers. */
@@ -27,8 +29,6 @@ export interface ApiContext {
   delivery: { requestApply(): Promise<void>; metrics: DeliveryMetrics; nowMs?: () => number };
   /** HTTP request timings and the process's metrics; GET /metrics is on the API when no METRICS_PORT is set. */
   metrics?: ApiMetrics;
-  /** BullMQ's job schedulers of recurring campaigns (the console's cron schedules). */
-  scheduler?: CronScheduler;
   /** Bull Board as a fastify plugin (src/runtime/queue-dashboard.ts), mounted by the app at its base path. */
   queueDashboard?: FastifyPluginCallback;
 }

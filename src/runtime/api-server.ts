@@ -86,6 +86,7 @@ export async function startApiServer(
     log,
     db,
     queue: campaignQueueOf(sendQueue),
+    scheduler: cronSchedulerOf(scheduleQueue),
     templates: templates.api,
     providers: providers.providers,
     checkReady,
@@ -94,7 +95,6 @@ export async function startApiServer(
       metrics: options.deliveryMetrics ?? new DeliveryMetrics(),
       nowMs: options.nowMs,
     },
-    scheduler: cronSchedulerOf(scheduleQueue),
     queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
     metrics,
   };

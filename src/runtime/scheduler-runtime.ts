@@ -12,7 +12,12 @@ import {
 } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { checkRedis, openCheckedDatabase } from "./connections.ts";
-import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "../campaigns/recurring-campaigns.ts";
+import {
+  catchUpMissedFirings,
+  runScheduledCampaign,
+  syncSchedulers,
+  type CronScheduler,
+} from "../campaigns/recurring-campaigns.ts";
 
 export interface RunningScheduler {
   worker: Worker;
@@ -38,14 +43,20 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   const templates = createTemplatesApi(config);
   const scheduler = cronSchedulerOf(scheduleQueue);
 
+  const launchDeps = {
+    db,
+    log,
+    enqueue: campaignQueue.enqueue,
+    scheduleStart: campaignQueue.scheduleStart,
+    templates: templates.api,
+  };
   const synced = await syncSchedulers({ db, scheduler, log });
+  await catchUpMissedFirings(
+    { ...launchDeps, scheduler },
+    { graceMs: config.scheduleCatchupMs, batchSize: config.send.batchSize },
+  );
   const worker = createScheduleWorker(workerConnection, config.queuePrefix, async (scheduleName, firingId) => {
-    const outcome = await runScheduledCampaign(
-      { db, log, enqueue: campaignQueue.enqueue, scheduleStart: campaignQueue.scheduleStart, templates: templates.api },
-      scheduleName,
-      firingId,
-      config.send.batchSize,
-    );
+    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, config.send.batchSize);
     const summary =
       outcome.kind === "launched"
         ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount }
@@ -83,5 +94,6 @@ export function cronSchedulerOf(queue: ReturnType<typeof createScheduleQueue>): 
     upsert: (name, cron, timezone) => upsertCronScheduler(queue, name, cron, timezone),
     remove: (name) => removeCronScheduler(queue, name),
     nextFirings: () => nextFirings(queue),
+    hasFiringJob: async (firingId) => (await queue.getJob(firingId)) !== undefined,
   };
 }

@@ -10,6 +10,8 @@ import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
 import {
   launchAudienceCampaign,
   launchCsvCampaign,
+  launchRetryOfFailed,
+  RETRYABLE_FAILURE_CODES,
   type CampaignLaunchInput,
   type LaunchDeps,
 } from "../../campaigns/launch-campaign.ts";
@@ -25,7 +27,7 @@ import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
-import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
+import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -34,6 +36,7 @@ interface SendOptions {
   name?: string;
   param: Record<string, string>;
   map: Record<string, string>;
+  allowEmpty: string[];
   phoneColumn: string;
   countryColumn?: string;
   provider: ProviderApi;
@@ -146,6 +149,12 @@ export function registerCampaignCommands(program: Command): void {
       collectKeyValue,
       {},
     )
+    .option(
+      "--allow-empty <variable>",
+      "a mapped variable whose cell may be empty (repeatable); otherwise an empty cell rejects its row",
+      collectList,
+      [],
+    )
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
     .addOption(new Option("--provider <api>", "EngageLab send API").choices(PROVIDER_APIS).default("messages"))
@@ -219,6 +228,7 @@ export function registerCampaignCommands(program: Command): void {
                   countryColumn: opts.countryColumn,
                   defaultRegion: opts.region ?? config.defaultRegion,
                   maxBytes: config.csvMaxBytes,
+                  allowEmpty: opts.allowEmpty,
                 })
               : launchAudienceCampaign(deps, {
                   ...launchInput(opts, config, `audience ${opts.audience}`),
@@ -230,6 +240,7 @@ export function registerCampaignCommands(program: Command): void {
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
               `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
+          for (const note of campaign.notes) console.error(`note: ${note}`);
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
             campaignId: campaign.campaignId,
@@ -302,8 +313,8 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const count = await exportRejects(db, campaignId, process.stdout);
-        console.error(`${count} reject(s)`);
+        const count = await exportToStdout((out) => exportRejects(db, campaignId, out));
+        if (count !== undefined) console.error(`${count} reject(s)`);
       });
     });
 
@@ -372,14 +383,14 @@ export function registerCampaignCommands(program: Command): void {
   program
     .command("report")
     .description(
-      "write every recipient's outcome as CSV (row, phone, state, batch, plan_id, sms_id, message_id, failure)",
+      "write every recipient's outcome as CSV in file row order (row, phone, state, batch, plan_id, sms_id, message_id, failure, delivered_at, delivery_error)",
     )
     .argument("<campaignId>")
     .option("--csv", "CSV output (the only format; kept for clarity)")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const count = await exportCampaignReport(db, campaignId, process.stdout);
-        console.error(`${count} recipient(s)`);
+        const count = await exportToStdout((out) => exportCampaignReport(db, campaignId, out));
+        if (count !== undefined) console.error(`${count} recipient(s)`);
       });
     });
 
@@ -412,6 +423,70 @@ export function registerCampaignCommands(program: Command): void {
     });
 
   program
+    .command("retry-failed")
+    .description(
+      "a new campaign of the recipients that ended failed with a retryable code (never accepted or unknown ones), linked to the original",
+    )
+    .argument("<campaignId>")
+    .option(
+      "--codes <codes>",
+      `failure codes to send again, comma-separated (default ${RETRYABLE_FAILURE_CODES.join(",")})`,
+      codeList,
+    )
+    .option("-n, --name <name>", "name of the new campaign")
+    .option("--dry-run", "plan and print the request count; store and send nothing")
+    .option("--allow-repeat", "retry the same failures again within 24 h")
+    .option("--wait", "show a progress bar until the new campaign completes")
+    .option("--worker", "with --wait: also run a send worker in this process")
+    .action(
+      async (
+        campaignId: string,
+        opts: {
+          codes?: number[];
+          name?: string;
+          dryRun?: boolean;
+          allowRepeat?: boolean;
+          wait?: boolean;
+          worker?: boolean;
+        },
+      ) => {
+        if (opts.worker && !opts.wait)
+          throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
+        await withServices(async ({ config, log, db }) => {
+          const started = Date.now();
+          const campaign = await withQueue(config, (queue) =>
+            launchRetryOfFailed(
+              { db, log, enqueue: queue.enqueue, scheduleStart: queue.scheduleStart },
+              {
+                campaignId,
+                codes: opts.codes,
+                batchSize: config.send.batchSize,
+                name: opts.name,
+                dryRun: opts.dryRun,
+                allowRepeat: opts.allowRepeat,
+              },
+            ),
+          );
+          console.error(
+            `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
+              `${campaign.batchIds.length} requests (retry of ${campaignId}; ${campaign.suppressedCount} suppressed since)`,
+          );
+          if (campaign.dryRun) return;
+          await recordAudit(db, cliActor(), "campaign.create", {
+            campaignId: campaign.campaignId,
+            details: { source: "retry-failed", retryOf: campaignId, recipients: campaign.recipientCount },
+          });
+          console.log(campaign.campaignId);
+          if (!opts.wait) return;
+          process.exitCode = await waitAndReport(db, campaign.campaignId, {
+            started,
+            startWorker: opts.worker ? () => startSendWorker(config, log) : undefined,
+          });
+        });
+      },
+    );
+
+  program
     .command("resume")
     .description("continue a paused campaign (after a manual pause, or after the provider refused the credentials)")
     .argument("<campaignId>")
@@ -426,4 +501,11 @@ export function registerCampaignCommands(program: Command): void {
         );
       });
     });
+}
+
+function codeList(value: string): number[] {
+  const codes = value.split(",").map((c) => c.trim());
+  const bad = codes.find((c) => !/^\d+$/.test(c));
+  if (bad !== undefined) throw new InvalidArgumentError(`expected failure codes such as 1000,5001, got "${bad}"`);
+  return codes.map(Number);
 }

@@ -248,7 +248,6 @@ export function registerAudienceCampaign(scope: ApiApp, ctx: ApiContext): void {
       if (!launch) return refuse(reply, viewer, form, errors);
       try {
         if (launch.when.kind === "cron") {
-          if (!ctx.scheduler) throw new Error("no scheduler wired into this server");
           const next = await addSchedule(
             { db: ctx.db, scheduler: ctx.scheduler, templates: ctx.templates },
             {
