@@ -14,28 +14,29 @@ import {
 import { createTestEnv, csvOf, singaporeNumbers, type TestEnv } from "../helpers/test-env.ts";
 
 // The issue's list: 2,000 rows with 5 invalid numbers, 3 duplicates and 2 suppressed ones, at known rows.
-const INVALID_ROWS = [3, 250, 999, 1500, 2000];
+// Row numbers are the spreadsheet's, as every report gives them: the header is row 1, data rows 2 to 2001.
+const INVALID_ROWS = [4, 251, 1000, 1501, 2001];
 const DUPLICATE_ROWS = new Map([
-  [10, 1],
   [11, 2],
-  [12, 4],
+  [12, 3],
+  [13, 5],
 ]); // row → the earlier row whose number it repeats
-const SUPPRESSED_ROWS = [20, 21];
+const SUPPRESSED_ROWS = [21, 22];
 const NAMES = ["Ana", "Ben", "Chen", "Dev", "Eli", "Farah", "Gus", "Hana", "Ivan", "Jo"];
 
-function issueList(): { csv: string; sendable: string[]; numbers: string[] } {
-  const numbers = singaporeNumbers(2000, 100_000);
+function issueList(): { csv: string; sendable: string[]; numbers: Map<number, string> } {
+  const numbers = new Map(singaporeNumbers(2000, 100_000).map((p, i) => [i + 2, p]));
   const rows: string[][] = [];
-  for (let row = 1; row <= 2000; row++) {
-    let phone = numbers[row - 1]!;
+  for (let row = 2; row <= 2001; row++) {
+    let phone = numbers.get(row)!;
     if (INVALID_ROWS.includes(row)) phone = `12${row}`;
     const earlier = DUPLICATE_ROWS.get(row);
-    if (earlier !== undefined) phone = numbers[earlier - 1]!.replace("+65", "+65 ");
+    if (earlier !== undefined) phone = numbers.get(earlier)!.replace("+65", "+65 ");
     // Ten names: personalised, yet few distinct params, so the batches stay few (one request per set of params).
     rows.push([phone, NAMES[row % NAMES.length]!]);
   }
   const sendable = rows
-    .map(([phone], i) => ({ phone: phone!, row: i + 1 }))
+    .map(([phone], i) => ({ phone: phone!, row: i + 2 }))
     .filter(({ row }) => !INVALID_ROWS.includes(row) && !DUPLICATE_ROWS.has(row) && !SUPPRESSED_ROWS.includes(row))
     .map(({ phone }) => phone);
   return { csv: csvOf(["phone", "name"], rows), sendable, numbers };
@@ -86,7 +87,7 @@ describe("console: a new campaign from an upload, in a real browser", () => {
   it("sign in, upload 2,000 rows, check, preview row 7, send, watch it complete, download the report", async () => {
     const { sendable, csv, numbers } = issueList();
     await suppressNumbers(env.db, {
-      phones: SUPPRESSED_ROWS.map((row) => numbers[row - 1]!),
+      phones: SUPPRESSED_ROWS.map((row) => numbers.get(row)!),
       reason: "test",
       source: "test",
     });
@@ -110,12 +111,15 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     expect(await countOf("duplicates")).toBe("3");
     expect(await countOf("suppressed")).toBe("2");
     const badRows = await page.locator("#row-errors tbody tr td:first-child").allTextContents();
-    expect(badRows.map(Number)).toEqual([...INVALID_ROWS, ...SUPPRESSED_ROWS].sort((a, b) => a - b));
+    expect(badRows.map(Number)).toEqual(
+      [...INVALID_ROWS, ...DUPLICATE_ROWS.keys(), ...SUPPRESSED_ROWS].sort((a, b) => a - b),
+    );
+    expect(await page.locator("#row-errors tbody tr", { hasText: "duplicate of row 2" }).count()).toBe(1);
     await expectAccessible(page, "3-check");
     const rejectsDownload = page.waitForEvent("download");
     await page.getByRole("link", { name: "Download every rejected row (CSV)" }).click();
     const uploadRejects = await readFile(await (await rejectsDownload).path(), "utf8");
-    expect(uploadRejects.trim().split("\n")).toHaveLength(1 + 7);
+    expect(uploadRejects.trim().split("\n")).toHaveLength(1 + 10);
 
     await page.getByRole("link", { name: "Continue" }).click();
     await page.waitForURL(/\/preview/);
@@ -148,8 +152,8 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     const rejectDownload = page.waitForEvent("download");
     await page.getByRole("link", { name: "Rejected rows (CSV)" }).click();
     const rejects = await readFile(await (await rejectDownload).path(), "utf8");
-    // Invalid and suppressed rows; duplicates are counted and skipped, not rejects (as in `smsblast rejects`).
-    expect(rejects.trim().split("\n")).toHaveLength(1 + 7);
+    // Invalid, duplicate and suppressed rows.
+    expect(rejects.trim().split("\n")).toHaveLength(1 + 10);
 
     const ledger = (await (await fetch(`${env.sandbox.url}/_sandbox/sent`)).json()) as Record<string, number>;
     expect(Object.keys(ledger).sort()).toEqual([...sendable].sort());

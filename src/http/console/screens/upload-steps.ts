@@ -193,7 +193,7 @@ function checkPage(options: { viewer: Viewer; upload: UploadView; check: UploadC
   }
   const nextHref =
     mapping.content === null ? `/uploads/${upload.uploadId}/preview?skip=1` : `/uploads/${upload.uploadId}/preview`;
-  const rejected = check.invalid + check.suppressed;
+  const rejected = check.invalid + check.suppressed + check.duplicates;
   return page({
     title: "Check",
     viewer,
@@ -256,7 +256,7 @@ function checkPage(options: { viewer: Viewer; upload: UploadView; check: UploadC
               })}
               <p>
                 <a href="/api/v1/uploads/${upload.uploadId}/rejects.csv" download>Download every rejected row (CSV)</a>
-                (duplicates are skipped, not listed).
+                (invalid numbers, duplicates and suppressed numbers).
               </p>`
           : html`<p>Every row has a number that can be sent to.</p>`
       }
@@ -343,14 +343,14 @@ function previewPage(options: {
                 hx-swap="outerHTML"
               >
                 <label for="row">Show the message of row number</label>
+                <p class="hint" id="row-hint">As in a spreadsheet: the header is row 1.</p>
                 <input
                   type="number"
                   id="row"
                   name="row"
-                  min="1"
-                  max="${check.rows}"
+                  min="2"
                   value="${preview?.row ?? values.row ?? ""}"
-                  ${describedBy("row", options.previewError)}
+                  ${options.previewError ? describedBy("row", options.previewError) : html`aria-describedby="row-hint"`}
                 />
                 <button type="submit" class="secondary">Show</button>
               </form>
@@ -365,13 +365,14 @@ function previewPage(options: {
   });
 }
 
+/** The first data row (spreadsheet numbering: the header is row 1) that the check lists no error for. */
 function firstSendableRow(check: UploadCheck): number {
-  let row = 1;
+  let row = 2;
   for (const e of check.rowErrors) {
     if (e.row === row) row++;
     else if (e.row > row) break;
   }
-  return Math.min(row, Math.max(1, check.rows));
+  return Math.min(row, check.rows + 1);
 }
 
 function confirmPage(options: {
@@ -529,7 +530,7 @@ export function registerUploadSteps(scope: ApiApp, ctx: ApiContext): void {
             preview = await previewUploadRow(ctx.db, upload.uploadId, row);
           } catch (error) {
             if (!isUserError(error) || error.code !== "row_not_found") throw error;
-            previewError = `there is no row ${row}: the file has ${count(check.rows)} data rows`;
+            previewError = `row ${row} is not a data row of this file (the header is row 1)`;
           }
         }
       }
