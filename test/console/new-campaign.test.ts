@@ -381,4 +381,27 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await page.locator("#status .chip-cancelled").waitFor();
     await context.close();
   });
+
+  it("works without JavaScript: the multipart upload, the preview form, the confirm button", async () => {
+    const context = await web.browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(`${web.server.url}/sign-in`);
+    await page.getByLabel("API token").fill(web.tokens.operator);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(/\/campaigns$/);
+    await upload(page, await smallList("no-script.csv", 12, 350_000));
+    await page.getByRole("button", { name: "Check the list" }).click();
+    await page.waitForURL(/\/check$/);
+    expect(await page.locator('[data-count="valid"]').textContent()).toBe("12");
+    await page.getByRole("link", { name: "Continue" }).click();
+    await page.getByLabel("Show the message of row number").fill("5");
+    await page.getByRole("button", { name: "Show" }).click();
+    await expect(page.locator("#preview-text").textContent()).resolves.toBe(
+      `Hi ${NAMES[3]}, your parcel is on its way.`,
+    );
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("button", { name: "Send 12 messages now" }).click();
+    await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
+    await context.close();
+  });
 });
