@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { suppressNumbers } from "../../src/recipients/audience-lists.ts";
 import { createTemplatesApi } from "../../src/engagelab/templates-api.ts";
 import { startSendWorker, type RunningSendWorker } from "../../src/runtime/send-worker-runtime.ts";
+import { startDeliveryWorker, type RunningDeliveryWorker } from "../../src/runtime/delivery-worker-runtime.ts";
 import { screenshot } from "../helpers/browser.ts";
 import {
   expectNoHorizontalScroll,
@@ -22,6 +23,7 @@ const DUPLICATE_ROWS = new Map([
   [13, 5],
 ]); // row → the earlier row whose number it repeats
 const SUPPRESSED_ROWS = [21, 22];
+const CALLBACK = { username: "cb-user", secret: "cb-secret-for-console-tests" };
 const NAMES = ["Ana", "Ben", "Chen", "Dev", "Eli", "Farah", "Gus", "Hana", "Ivan", "Jo"];
 
 function issueList(): { csv: string; sendable: string[]; numbers: Map<number, string> } {
@@ -46,12 +48,16 @@ describe("console: a new campaign from an upload, in a real browser", () => {
   let env: TestEnv;
   let web: ConsoleTestServer;
   let worker: RunningSendWorker;
+  let applier: RunningDeliveryWorker;
   let templateId: string;
 
   beforeAll(async () => {
-    env = await createTestEnv("console_flow", { env: { BATCH_SIZE: "50" } });
+    env = await createTestEnv("console_flow", {
+      env: { BATCH_SIZE: "50", CALLBACK_USERNAME: CALLBACK.username, CALLBACK_SECRET: CALLBACK.secret },
+    });
     web = await startConsoleTest(env);
     worker = await startSendWorker(env.config, env.log);
+    applier = await startDeliveryWorker(env.config, env.log);
     const { api, close } = createTemplatesApi(env.config);
     const template = await api.create({ name: "parcel", content: "Hi {{name}}, your parcel is on its way.", type: 0 });
     await close();
@@ -64,6 +70,7 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     expect(approved.status).toBe(200);
   });
   afterAll(async () => {
+    await applier?.stop();
     await worker?.stop();
     await web?.close();
     await env?.cleanup();
@@ -92,6 +99,19 @@ describe("console: a new campaign from an upload, in a real browser", () => {
       source: "test",
     });
     const file = await env.writeCsv("issue-list.csv", csv);
+    // The sandbox reports deliveries like EngageLab: 90 % delivered, the rest undelivered.
+    env.sandbox.setOptions({
+      callbacks: {
+        url: `${web.server.url}/callbacks/engagelab`,
+        ...CALLBACK,
+        deliveredRate: 0.9,
+        neverReportedRate: 0,
+        duplicateRate: 0,
+        outOfOrderRate: 0,
+        delayMs: 20,
+        jitterMs: 100,
+      },
+    });
     const { context, page } = await web.signedIn(web.tokens.operator);
     await page.getByRole("link", { name: "New campaign" }).first().click();
     await expectAccessible(page, "1-new-campaign");
@@ -144,6 +164,29 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await expect.poll(() => page.locator('[data-count="accepted"]').textContent()).toBe("1,990");
     expect(await page.getByRole("button", { name: "Pause" }).count()).toBe(0);
     await expectAccessible(page, "6-campaign-completed");
+
+    // Delivery reports keep arriving after the last batch: the page shows them, grouped by reason.
+    const reported = async () =>
+      Number(
+        (
+          await env.db.pool.query<{ n: string }>(
+            "SELECT count(*) AS n FROM recipients WHERE campaign_id = $1 AND state IN ('delivered', 'undelivered')",
+            [campaignId],
+          )
+        ).rows[0]!.n,
+      );
+    await expect.poll(reported, { timeout: 30_000 }).toBe(1990);
+    env.sandbox.setOptions({ callbacks: undefined });
+    await page.reload();
+    const delivered = Number((await page.locator('[data-count="delivered"]').textContent())!.replace(/,/g, ""));
+    const undelivered = Number((await page.locator('[data-count="undelivered"]').textContent())!.replace(/,/g, ""));
+    expect(delivered + undelivered).toBe(1990);
+    expect(undelivered).toBeGreaterThan(0);
+    expect(await page.locator('[data-count="awaiting"]').textContent()).toBe("0");
+    const reasons = await page.locator("#failures tbody tr td:first-child").allTextContents();
+    expect(reasons).toEqual(["not delivered to the handset"]);
+    expect(await page.locator("#failures tbody tr td:last-child").textContent()).toBe(String(undelivered));
+    await expectAccessible(page, "6b-campaign-delivery-reports");
 
     const reportDownload = page.waitForEvent("download");
     await page.getByRole("link", { name: "Every recipient's outcome (CSV)" }).click();

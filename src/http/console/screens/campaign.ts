@@ -146,7 +146,7 @@ function campaignPage(viewer: Viewer, report: CampaignStatusReport, failures: Fa
                 </li>
                 <li>
                   <a href="/api/v1/campaigns/${report.id}/rejects.csv" download>Rejected rows (CSV)</a>:
-                  ${count(report.rows.rejected)} rows
+                  ${count(report.rows.rejected)} rejected, ${count(report.rows.duplicates)} duplicates
                 </li>
               </ul>`
           : ""
