@@ -78,6 +78,12 @@ describe("console: audience and settings", () => {
     await page.getByLabel("Find a number").fill(numbers[1]!.slice(-5));
     await page.getByRole("button", { name: "Search" }).click();
     expect(await page.locator("#suppressions tbody tr td:first-child").allTextContents()).toEqual([numbers[1]]);
+    const optOuts = await env.writeCsv("opt-outs.csv", csvOf(["phone"], [[numbers[5]!], ["not a number"]]));
+    await page.getByLabel("CSV with a phone column").setInputFiles(optOuts);
+    await page.getByRole("button", { name: "Import suppressions" }).click();
+    await expect(page.locator(".notice-success").textContent()).resolves.toBe(
+      "2 rows read, 1 number added, 1 row without a valid number.",
+    );
     expect(await seriousA11yViolations(page)).toEqual([]);
     await screenshot(page, "audience");
     await page.setViewportSize({ width: 375, height: 800 });

@@ -361,7 +361,7 @@ describe("console: a new campaign from an upload, in a real browser", () => {
       expect(await page.getByRole("button", { name: "Resume" }).count()).toBe(1);
       await screenshot(page, "campaign-paused");
       // Batches already in flight finish (at most one latency); after that nothing moves.
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await new Promise((resolve) => setTimeout(resolve, 3_500));
       const held = await accepted();
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       expect(await accepted()).toBe(held);

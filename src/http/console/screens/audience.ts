@@ -26,6 +26,9 @@ import { sendPage } from "../respond.ts";
 
 const SUPPRESSIONS_PER_PAGE = 50;
 
+/** "1 number", "2 numbers". */
+const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? "" : "s"}`;
+
 type Errors = Record<string, string>;
 
 interface AudienceState {
@@ -358,7 +361,7 @@ export function registerAudience(scope: ApiApp, ctx: ApiContext): void {
               return render(reply, {
                 viewer,
                 query: {},
-                done: `${count(report.rows)} rows read: ${count(report.inserted)} new contacts, ${count(report.updated)} updated, ${count(report.rejects.length)} rows without a valid number.`,
+                done: `${plural(report.rows, "row")} read: ${plural(report.inserted, "new contact")}, ${count(report.updated)} updated, ${plural(report.rejects.length, "row")} without a valid number.`,
               });
             }
             const report = await importSuppressionsFromCsv(ctx.db, form.file, {
@@ -373,7 +376,7 @@ export function registerAudience(scope: ApiApp, ctx: ApiContext): void {
             return render(reply, {
               viewer,
               query: {},
-              done: `${count(report.rows)} rows read, ${count(report.added)} numbers added, ${count(report.rejects.length)} rows without a valid number.`,
+              done: `${plural(report.rows, "row")} read, ${plural(report.added, "number")} added, ${plural(report.rejects.length, "row")} without a valid number.`,
             });
           } catch (error) {
             if (!isUserError(error)) throw error;
