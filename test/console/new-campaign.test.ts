@@ -76,9 +76,14 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await env?.cleanup();
   });
 
+  /** No serious or critical axe violation, a screenshot, and nothing wider than a phone at 375 px. */
   async function expectAccessible(page: Page, name: string): Promise<void> {
     expect(await seriousA11yViolations(page), name).toEqual([]);
     await screenshot(page, name);
+    const size = page.viewportSize();
+    await page.setViewportSize({ width: 375, height: 800 });
+    await expectNoHorizontalScroll(page);
+    if (size) await page.setViewportSize(size);
   }
 
   /** Steps 1 and 2: choose the template, upload the file; lands on the column mapping. */
@@ -239,12 +244,20 @@ describe("console: a new campaign from an upload, in a real browser", () => {
 
   it("a double click on the send button, or the form sent twice at once, creates one campaign", async () => {
     const { context, page } = await web.signedIn(web.tokens.operator);
+    // This page has no EventSource: the campaign page falls back to polling.
+    await context.addInitScript(() => {
+      delete (window as { EventSource?: unknown }).EventSource;
+    });
+    const streams: string[] = [];
+    page.on("request", (r) => r.url().endsWith("/events") && streams.push(r.url()));
     await upload(page, await smallList("double-click.csv", 20, 300_000));
     await toConfirm(page);
     const before = await campaignCount();
     await page.getByRole("button", { name: "Send 20 messages now" }).dblclick();
     await page.waitForURL(/\/campaigns\/[0-9a-f-]{36}$/);
     expect(await campaignCount()).toBe(before + 1);
+    await page.locator("#status .chip-completed").waitFor({ timeout: 30_000 });
+    expect(streams).toEqual([]);
 
     // Without the page's script: the same form (one Idempotency-Key) posted twice at once.
     await upload(page, await smallList("twice.csv", 20, 310_000));
