@@ -115,14 +115,15 @@ describe("audiences: suppression, personalisation, database audiences, rejects, 
     expect(await env.db.prisma.campaign.count()).toBe(before);
   });
 
-  it("refuses to launch when the template is missing, not approved or a variable has no value, listing what is missing", async () => {
+  it("refuses to launch a legacy campaign when the template is missing, not approved or a variable has no value, listing what is missing", async () => {
     const file = await env.writeCsv("pf.csv", csvOf(["phone", "first_name"], [["+6581230000", "Ann"]]));
-    const input = { ...base, file, phoneColumn: "phone" };
+    // The template API is the legacy platform's (docs/engagelab-apis.md#template-api): legacy campaigns only.
+    const input = { ...base, provider: "legacy" as const, file, phoneColumn: "phone" };
     const before = await env.db.prisma.campaign.count();
     await expect(launchCsvCampaign(deps, { ...input, templateId: "1" })).rejects.toThrow(/order/);
     const created = await templates.api.create({
       name: "promo-" + Date.now(),
-      content: "Hi {{name}}, {{promotion}} off at %shop%",
+      content: "Hi %name%, %promotion% off at %shop%",
       type: 2,
     });
     const pending = launchCsvCampaign(deps, {

@@ -7,7 +7,7 @@ describe("loadConfig", () => {
     expect(config.databaseUrl).toBe("postgresql://postgres@127.0.0.1:5432/smsblast");
     expect(config.redisUrl).toBe("redis://127.0.0.1:6379");
     expect(config.engagelab.messagesUrl).toBe("http://127.0.0.1:4010");
-    expect(config.engagelab.apiKey).toBe(SANDBOX_API_KEY);
+    expect(config.engagelab.credentials.messages.apiKey).toBe(SANDBOX_API_KEY);
     expect(config.send.batchSize).toBe(1000);
   });
 

@@ -91,6 +91,12 @@ describe("recurring campaigns", () => {
       child.stderr.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
       children.push(child);
     }
+    // Both processes up before counting: on a loaded machine one can take seconds longer to start.
+    await waitFor(
+      () => Promise.resolve(logs.join("").match(/"msg":"scheduler started"/g)?.length === 2 ? true : undefined),
+      60_000,
+      100,
+    );
     const runs = await waitFor(
       async () => {
         const campaigns = await env.db.prisma.campaign.findMany({ where: { runKey: { startsWith: "every-second:" } } });

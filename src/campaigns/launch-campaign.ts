@@ -5,6 +5,7 @@ import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
+import { acceptsEmail } from "../recipients/email.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
 import {
   countFailuresByCode,
@@ -20,7 +21,7 @@ import {
 } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
 import { isFinalStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
-import { checkTemplateReady } from "./template-preflight.ts";
+import { checkStringTemplate, checkTemplateReady, type TemplateCheckReport } from "./template-preflight.ts";
 import { NO_COUNTRY_CODE_REASON } from "../recipients/phone.ts";
 import { uploadForLaunch } from "./uploads.ts";
 import { claimUploadForLaunch, finishUploadLaunch } from "../store/upload-repository.ts";
@@ -45,8 +46,13 @@ export interface CampaignLaunchInput {
   startAt?: Date;
   /** Set for runs of a recurring schedule (unique per firing). */
   runKey?: string;
-  /** Check with the template API that the template is approved and every variable has a value (default on). */
+  /**
+   * The template pre-flight (default on): legacy templates are checked with the legacy template API (exists,
+   * approved, every `%var%` has a value); messages and custom templates as far as smsblast can see them.
+   */
   templateCheck?: boolean;
+  /** messages/custom: the template's text, so every `{{var}}` in it can be checked for a value. */
+  templateContent?: string;
   /** Launch even if the same list (same fingerprint) was launched within the repeat window. */
   allowRepeat?: boolean;
   onProgress?: (rowsRead: number) => void;
@@ -74,26 +80,29 @@ export interface LaunchDeps {
   enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
   /** Schedules the start of a delayed campaign (needed only with `startAt`). */
   scheduleStart?: (campaignId: string, at: Date) => Promise<void>;
-  /** The template API, for the pre-flight check; without it the check is skipped. */
+  /** The legacy template API, for the pre-flight of legacy campaigns; without it their check is skipped. */
   templates?: Pick<TemplatesApi, "get">;
 }
 
 export interface LaunchedCampaign extends IngestedCampaign {
   enqueued: boolean;
   dryRun: boolean;
+  /** What the template pre-flight checked; null when it was skipped. */
+  templateCheck: TemplateCheckReport | null;
   /** Things the person launching should know, said once (e.g. most rows had no country code). */
   notes: string[];
 }
 
 /** CSV → campaign: every row streamed, judged and stored with the batch plan in one transaction, then queued. */
 export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInput): Promise<LaunchedCampaign> {
-  await preflight(deps, input);
+  const templateCheck = await preflight(deps, input);
   const rows = readCsvRecipients(input.file, {
     phoneColumn: input.phoneColumn,
     countryColumn: input.countryColumn,
     defaultRegion: input.defaultRegion,
     paramColumns: input.paramColumns,
     maxBytes: input.maxBytes,
+    acceptEmail: acceptsEmail(input.provider),
     allowEmpty: input.allowEmpty,
   });
   const notes: string[] = [];
@@ -101,7 +110,7 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
     ...ingestOptions(input),
     ...launchChecks(input, "the file", notes),
   });
-  return enqueueLaunched(deps, ingested, input, notes);
+  return enqueueLaunched(deps, ingested, input, templateCheck, notes);
 }
 
 /** Database audience → campaign: staged with one INSERT … SELECT from `contacts`, then planned and queued. */
@@ -109,7 +118,7 @@ export async function launchAudienceCampaign(
   deps: LaunchDeps,
   input: AudienceCampaignInput,
 ): Promise<LaunchedCampaign> {
-  await preflight(deps, input);
+  const templateCheck = await preflight(deps, input);
   const filter = await resolveAudience(deps.db, input.audience);
   const ingested = await createCampaign(
     deps.db,
@@ -120,7 +129,7 @@ export async function launchAudienceCampaign(
       ...launchChecks(input, `audience ${filter.name}`),
     },
   );
-  return enqueueLaunched(deps, ingested, input);
+  return enqueueLaunched(deps, ingested, input, templateCheck);
 }
 
 /** Failure codes worth sending again: temporary provider trouble, a per-number frequency limit, legacy failed items. */
@@ -185,7 +194,8 @@ export async function launchRetryOfFailed(deps: LaunchDeps, input: RetryFailedIn
       ...launchChecks(launch, `the failures of campaign ${input.campaignId} with code ${codes.join(", ")}`),
     },
   );
-  return enqueueLaunched(deps, ingested, launch);
+  // The pre-flight is skipped for a retry (templateCheck false): nothing to report.
+  return enqueueLaunched(deps, ingested, launch, null);
 }
 
 export class UploadAlreadyLaunchedError extends UserError {
@@ -239,8 +249,10 @@ export async function launchUploadCampaign(
     ...input,
     params: { ...mapping.params, ...input.params },
     paramColumns: mapping.map,
+    // The text the upload was checked with; a legacy template's own text is read from the template API.
+    templateContent: input.templateContent ?? (input.provider === "legacy" ? undefined : mapping.templateContent),
   };
-  await preflight(deps, launch);
+  const templateCheck = await preflight(deps, launch);
   const claim = await claimUploadForLaunch(deps.db, uploadId);
   if (!claim.claimed) throw new UploadAlreadyLaunchedError(uploadId, claim.campaignId);
   let campaignId: string | null = null;
@@ -252,13 +264,13 @@ export async function launchUploadCampaign(
       ingestOptions(launch),
     );
     if (!launch.dryRun) campaignId = ingested.campaignId;
-    return await enqueueLaunched(deps, ingested, launch);
+    return await enqueueLaunched(deps, ingested, launch, templateCheck);
   } finally {
     await finishUploadLaunch(deps.db, uploadId, campaignId);
   }
 }
 
-async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<void> {
+async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<TemplateCheckReport | null> {
   const sendOptions = input.sendOptions ?? {};
   // One variable from two places: which one wins would be a silent surprise.
   const twice = Object.keys(input.paramColumns ?? {}).find((variable) => Object.hasOwn(input.params, variable));
@@ -281,13 +293,37 @@ async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<
     }
   }
   validateSendOptions(input.provider, input.templateId, sendOptions);
-  // v1/custom-messages templates live on the OTP platform, which the SMS template API does not list.
-  if (deps.templates && input.templateCheck !== false && input.provider !== "custom") {
-    await checkTemplateReady(deps.templates, input.templateId, {
-      params: Object.keys(input.params),
-      mappedColumns: Object.keys(input.paramColumns ?? {}),
-    });
+  return checkCampaignTemplate(deps.templates, input);
+}
+
+/**
+ * The template pre-flight on the template's own platform: the legacy template API (seed 003) knows legacy
+ * templates only; messages and custom template ids are strings on other platforms and are never looked up there.
+ */
+export async function checkCampaignTemplate(
+  templates: Pick<TemplatesApi, "get"> | undefined,
+  input: Pick<
+    CampaignLaunchInput,
+    "provider" | "templateId" | "params" | "paramColumns" | "templateCheck" | "templateContent"
+  >,
+): Promise<TemplateCheckReport | null> {
+  if (input.provider === "legacy" && input.templateContent !== undefined) {
+    throw new UserError(
+      "template_content_not_used",
+      "a legacy template's text is read from the template API; the template text is given only for messages or custom campaigns",
+      { field: "templateContent" },
+    );
   }
+  if (input.templateCheck === false) return null;
+  const available = {
+    params: Object.keys(input.params),
+    mappedColumns: Object.keys(input.paramColumns ?? {}),
+  };
+  if (input.provider !== "legacy")
+    return checkStringTemplate(input.provider, input.templateId, input.templateContent, available);
+  if (!templates) return null;
+  const template = await checkTemplateReady(templates, input.templateId, available);
+  return { templateId: template.templateId, approvalChecked: true, variablesChecked: true, notChecked: [] };
 }
 
 /** A second launch of the same list inside this window is refused unless the user allows a repeat. */
@@ -397,6 +433,7 @@ async function enqueueLaunched(
   deps: LaunchDeps,
   ingested: IngestedCampaign,
   input: CampaignLaunchInput,
+  templateCheck: TemplateCheckReport | null,
   notes: string[] = [],
 ): Promise<LaunchedCampaign> {
   const log = deps.log.child({ campaignId: ingested.campaignId });
@@ -409,16 +446,16 @@ async function enqueueLaunched(
   };
   if (input.dryRun) {
     log.info(summary, "dry run: campaign planned and rolled back");
-    return { ...ingested, enqueued: false, dryRun: true, notes };
+    return { ...ingested, enqueued: false, dryRun: true, templateCheck, notes };
   }
   log.info(summary, "campaign stored");
   try {
     if (input.startAt) await deps.scheduleStart!(ingested.campaignId, input.startAt);
     else await deps.enqueue(ingested.campaignId, ingested.batchIds);
-    return { ...ingested, enqueued: true, dryRun: false, notes };
+    return { ...ingested, enqueued: true, dryRun: false, templateCheck, notes };
   } catch (error) {
     log.error({ err: error }, "campaign stored but not queued; run `smsblast reconcile` once Redis is reachable");
-    return { ...ingested, enqueued: false, dryRun: false, notes };
+    return { ...ingested, enqueued: false, dryRun: false, templateCheck, notes };
   }
 }
 

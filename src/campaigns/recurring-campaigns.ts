@@ -12,8 +12,12 @@ import {
   upsertSchedule,
   type StoredScheduleDefinition,
 } from "../store/schedule-repository.ts";
-import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
-import { checkTemplateReady } from "./template-preflight.ts";
+import {
+  checkCampaignTemplate,
+  launchAudienceCampaign,
+  type LaunchDeps,
+  type LaunchedCampaign,
+} from "./launch-campaign.ts";
 import { UserError, type UserErrorDetails } from "../model/errors.ts";
 
 /** A recurring campaign as the user defines it; the template pre-flight runs when adding and at each firing unless `templateCheck` is false. */
@@ -69,12 +73,7 @@ export async function addSchedule(
   const next = validateCron(definition.cron, definition.timezone);
   // A schedule whose tag or segment does not exist would fire empty campaigns forever: refuse it now.
   await resolveAudience(deps.db, definition.audience);
-  if (deps.templates && definition.provider !== "custom" && definition.templateCheck !== false) {
-    await checkTemplateReady(deps.templates, definition.templateId, {
-      params: Object.keys(definition.params),
-      mappedColumns: Object.keys(definition.paramColumns),
-    });
-  }
+  await checkCampaignTemplate(deps.templates, definition);
   await upsertSchedule(deps.db, { ...definition, templateCheck: definition.templateCheck !== false });
   await deps.scheduler.upsert(definition.name, definition.cron, definition.timezone);
   return next;

@@ -15,8 +15,10 @@ const REDACT_PATHS = [
   "apiSecret",
   "*.apiKey",
   "*.apiSecret",
-  "engagelab.apiKey",
-  "engagelab.apiSecret",
+  "engagelab.credentials.*.apiKey",
+  "engagelab.credentials.*.apiSecret",
+  "*.engagelab.credentials.*.apiKey",
+  "*.engagelab.credentials.*.apiSecret",
 ];
 
 /**

@@ -5,6 +5,7 @@ import type { CountryCode } from "libphonenumber-js/max";
 import { parse, CsvError } from "csv-parse";
 import { describeDelimiter, type Delimiter } from "./delimiter.ts";
 import { CsvInputError } from "./errors.ts";
+import { EMAIL_NOT_ACCEPTED, isEmailTarget, normaliseEmail } from "./email.ts";
 import { normalisePhone, toRegion, type NormaliseOptions } from "./phone.ts";
 import { findUnclosedQuoteLine, readHead, sniffHead, SNIFF_BYTES, type CsvEncoding, type FileHead } from "./sniff.ts";
 import { UserError } from "../model/errors.ts";
@@ -31,6 +32,11 @@ export interface CsvSourceOptions {
   maxBytes?: number;
   /** Default true: only MOBILE and FIXED_LINE_OR_MOBILE numbers become recipients; other types are rejects. */
   requireMobile?: boolean;
+  /**
+   * Custom campaigns (v1/custom-messages) only: a cell with an "@" is an e-mail target, validated and
+   * lower-cased. Otherwise such a cell is a reject saying only custom campaigns take e-mail addresses.
+   */
+  acceptEmail?: boolean;
 }
 
 /** Bounds the memory one record may take: an unclosed quote would otherwise swallow the rest of the file. */
@@ -47,6 +53,7 @@ interface RowPlan {
   requiredColumns: Array<string | null>;
   defaultRegion: CountryCode | undefined;
   phoneOptions: NormaliseOptions;
+  acceptEmail: boolean;
   /** Country cell → region, or null for a code the phone metadata does not know. */
   regions: Map<string, CountryCode | null>;
 }
@@ -284,6 +291,15 @@ function judgeRow(record: string[], plan: RowPlan, rowNumber: number): IngestRow
     }
   }
   if (emptyReason !== null) return { rowNumber, raw, phone: null, rejectReason: emptyReason, params };
+  // An e-mail address has no country: the row's country cell does not apply to it.
+  if (isEmailTarget(raw)) {
+    if (!plan.acceptEmail) return { rowNumber, raw, phone: null, rejectReason: EMAIL_NOT_ACCEPTED, params };
+    const email = normaliseEmail(raw);
+    // The target goes where a number goes: the planner de-duplicates and batches it like one.
+    return email.ok
+      ? { rowNumber, raw, phone: email.address, rejectReason: null, params }
+      : { rowNumber, raw, phone: null, rejectReason: email.reason, params };
+  }
   let region = plan.defaultRegion;
   if (plan.countryIndex !== -1) {
     const cell = (record[plan.countryIndex] ?? "").trim();
@@ -370,6 +386,7 @@ function planRows(
     requiredColumns,
     defaultRegion,
     phoneOptions: { requireMobile: options.requireMobile ?? true },
+    acceptEmail: options.acceptEmail ?? false,
     regions: new Map(),
   };
 }

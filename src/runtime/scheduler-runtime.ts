@@ -11,7 +11,9 @@ import {
   upsertCronScheduler,
 } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
-import { checkRedis, openCheckedDatabase } from "./connections.ts";
+import { openCheckedDatabase, withCommandRedis } from "./connections.ts";
+import { bindQueue } from "./queue-binding.ts";
+import { createSchedulerMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import {
   catchUpMissedFirings,
   runScheduledCampaign,
@@ -31,14 +33,16 @@ export interface RunningScheduler {
  */
 export async function startScheduler(config: Config, log: Logger): Promise<RunningScheduler> {
   const db = await openCheckedDatabase(config, { maxConnections: 4, applicationName: "smsblast-scheduler" });
-  await checkRedis(config).catch(async (error: unknown) => {
-    await db.close();
-    throw error;
-  });
+  const binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis)).catch(
+    async (error: unknown) => {
+      await db.close();
+      throw error;
+    },
+  );
   const workerConnection = createRedisConnection(config.redisUrl, "worker");
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
-  const scheduleQueue = createScheduleQueue(producerConnection, config.queuePrefix);
-  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config));
+  const scheduleQueue = createScheduleQueue(producerConnection, binding.prefix);
+  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config, binding.prefix));
   const campaignQueue = campaignQueueOf(sendQueue);
   const templates = createTemplatesApi(config);
   const scheduler = cronSchedulerOf(scheduleQueue);
@@ -55,7 +59,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     { ...launchDeps, scheduler },
     { graceMs: config.scheduleCatchupMs, batchSize: config.send.batchSize },
   );
-  const worker = createScheduleWorker(workerConnection, config.queuePrefix, async (scheduleName, firingId) => {
+  const worker = createScheduleWorker(workerConnection, binding.prefix, async (scheduleName, firingId) => {
     const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, config.send.batchSize);
     const summary =
       outcome.kind === "launched"
@@ -68,6 +72,15 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   worker.on("error", (error) => log.error({ err: error }, "scheduler worker error"));
   void worker.run();
   await worker.waitUntilReady();
+  // GET /metrics and /healthz on METRICS_PORT, as the workers have: what the orchestrator probes.
+  const metricsServer: RunningMetricsServer | undefined =
+    config.metrics.port === undefined
+      ? undefined
+      : await startMetricsServer(createSchedulerMetrics([scheduleQueue, sendQueue]), {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          log,
+        });
   log.info({ schedules: synced }, "scheduler started");
 
   let stopping: Promise<void> | undefined;
@@ -75,6 +88,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     worker,
     stop() {
       stopping ??= (async () => {
+        await metricsServer?.close();
         await worker.close();
         await scheduleQueue.close();
         await sendQueue.close();

@@ -14,6 +14,7 @@ import {
   RETRYABLE_FAILURE_CODES,
   type CampaignLaunchInput,
   type LaunchDeps,
+  type LaunchedCampaign,
 } from "../../campaigns/launch-campaign.ts";
 import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
@@ -50,6 +51,7 @@ interface SendOptions {
   providerSchedule?: boolean;
   dryRun?: boolean;
   templateCheck: boolean;
+  templateContent?: string;
   allowRepeat?: boolean;
   wait?: boolean;
   worker?: boolean;
@@ -79,6 +81,7 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
+    templateContent: opts.templateContent,
     allowRepeat: opts.allowRepeat,
     startAt: delayedStartOf(launchOptionsOf(opts)),
     onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
@@ -129,6 +132,14 @@ async function waitAndReport(
   } finally {
     removeHandler();
   }
+}
+
+/** What the template pre-flight did not check, said plainly (a messages template's approval never is). */
+function templateCheckLines(check: LaunchedCampaign["templateCheck"]): string[] {
+  if (check === null) return ["template not checked (--no-template-check)"];
+  const lines = check.notChecked.map((what) => `template ${check.templateId}: NOT checked: ${what}`);
+  if (!check.variablesChecked) lines.push(`  give --template-content <text> to check its variables`);
+  return lines;
 }
 
 export function registerCampaignCommands(program: Command): void {
@@ -185,6 +196,10 @@ export function registerCampaignCommands(program: Command): void {
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
     .option(
+      "--template-content <text>",
+      "messages/custom: the template's text, to check that every {{variable}} has a value (approval cannot be checked)",
+    )
+    .option(
       "--allow-repeat",
       "send even if the same list with the same template and params was launched in the last 24 hours",
     )
@@ -212,7 +227,7 @@ export function registerCampaignCommands(program: Command): void {
         const templates = openTemplates(config);
         const started = Date.now();
         try {
-          const campaign = await withQueue(config, async (queue) => {
+          const campaign = await withQueue({ config, db }, async (queue) => {
             const deps: LaunchDeps = {
               db,
               log,
@@ -240,6 +255,7 @@ export function registerCampaignCommands(program: Command): void {
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
               `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
+          for (const line of templateCheckLines(campaign.templateCheck)) console.error(line);
           for (const note of campaign.notes) console.error(`note: ${note}`);
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
@@ -400,7 +416,7 @@ export function registerCampaignCommands(program: Command): void {
     .argument("[campaignId]", "only this campaign")
     .action(async (campaignId: string | undefined) => {
       await withServices(async ({ config, log, db }) => {
-        const report = await withQueue(config, (queue) =>
+        const report = await withQueue({ config, db }, (queue) =>
           reconcile({ db, queue, log, providerTimeoutMs: config.engagelab.timeoutMs }, campaignId),
         );
         console.log(
@@ -454,7 +470,7 @@ export function registerCampaignCommands(program: Command): void {
           throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
         await withServices(async ({ config, log, db }) => {
           const started = Date.now();
-          const campaign = await withQueue(config, (queue) =>
+          const campaign = await withQueue({ config, db }, (queue) =>
             launchRetryOfFailed(
               { db, log, enqueue: queue.enqueue, scheduleStart: queue.scheduleStart },
               {
@@ -492,7 +508,7 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ config, db }) => {
-        const result = await withQueue(config, (queue) => resumeCampaign(db, queue, campaignId));
+        const result = await withQueue({ config, db }, (queue) => resumeCampaign(db, queue, campaignId));
         await recordAudit(db, cliActor(), "campaign.resume", { campaignId });
         console.log(
           result.status === "running"
