@@ -133,7 +133,7 @@ async function serveConsole(): Promise<void> {
   const { api, close } = createTemplatesApi(config);
   const template = await api.create({
     name: "demo: order shipped",
-    content: "Hi {{first_name}}, your order {{order}} has shipped.",
+    content: "Hi %first_name%, your order %order% has shipped.",
     type: 0,
   });
   await close();
@@ -149,7 +149,7 @@ async function serveConsole(): Promise<void> {
       "",
       `web console: ${server.url}/`,
       `sign-in token (admin): ${secret}`,
-      `try it: New campaign → template ${template.templateId} ("${template.content}") → ${file}`,
+      `try it: New campaign → Legacy SMS API template ${template.templateId} ("${template.content}") → ${file}`,
       "(the send worker and the sandbox keep running; Ctrl-C stops everything)",
     ].join("\n"),
   );

@@ -21,7 +21,7 @@ describe("console: audience and settings", () => {
     web = await startConsoleTest(env);
     worker = await startSendWorker(env.config, env.log);
     const { api, close } = createTemplatesApi(env.config);
-    templateId = (await api.create({ name: "hello", content: "Hello from {{city}}.", type: 0 })).templateId;
+    templateId = (await api.create({ name: "hello", content: "Hello from %city%.", type: 0 })).templateId;
     await close();
     await fetch(`${env.sandbox.url}/_sandbox/templates/${templateId}/approval`, {
       method: "POST",
@@ -139,10 +139,11 @@ describe("console: audience and settings", () => {
     await page.goto(`${web.server.url}/campaigns/new`);
     await page.getByRole("link", { name: "send to contacts already in the database" }).click();
     await page.getByLabel("Tag or segment").selectOption("vip");
+    await page.getByLabel("Provider API").selectOption("legacy");
     await page.getByLabel("Or template id").fill("424242");
     await page.getByRole("button", { name: "Continue" }).click();
     await expect(page.locator("#templateId-error").textContent()).resolves.toContain("424242");
-    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    await page.getByLabel("Legacy SMS API template").selectOption(templateId);
     await page.getByLabel("Or template id").fill("");
     await page.getByLabel(/Variables from contact attributes/).fill("city=city");
     await page.getByRole("button", { name: "Continue" }).click();
@@ -154,7 +155,7 @@ describe("console: audience and settings", () => {
 
     await page.goto(`${web.server.url}/campaigns/new/audience`);
     await page.getByLabel("Tag or segment").selectOption("vip-jurong");
-    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    await page.getByLabel("Legacy SMS API template").selectOption(templateId);
     await page.getByLabel(/Variables from contact attributes/).fill("city=city");
     await page.getByLabel("Again and again, on a cron schedule").check();
     await page.getByLabel("Cron schedule", { exact: true }).fill("every monday");

@@ -59,7 +59,7 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     worker = await startSendWorker(env.config, env.log);
     applier = await startDeliveryWorker(env.config, env.log);
     const { api, close } = createTemplatesApi(env.config);
-    const template = await api.create({ name: "parcel", content: "Hi {{name}}, your parcel is on its way.", type: 0 });
+    const template = await api.create({ name: "parcel", content: "Hi %name%, your parcel is on its way.", type: 0 });
     await close();
     templateId = template.templateId;
     const approved = await fetch(`${env.sandbox.url}/_sandbox/templates/${templateId}/approval`, {
@@ -90,7 +90,9 @@ describe("console: a new campaign from an upload, in a real browser", () => {
   async function upload(page: Page, file: string): Promise<void> {
     await page.getByRole("link", { name: "New campaign" }).first().click();
     await page.waitForURL(/\/campaigns\/new$/);
-    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    // Listed templates are legacy SMS API templates (the page's script also switches the provider).
+    await page.getByLabel("Provider API").selectOption("legacy");
+    await page.getByLabel("Legacy SMS API template").selectOption(templateId);
     await page.getByLabel("CSV file").setInputFiles(file);
     await page.getByRole("button", { name: "Upload and continue" }).click();
     await page.waitForURL(/\/uploads\/[\w-]+\/map/);
@@ -150,7 +152,9 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await page.waitForURL(/\/preview/);
     await page.getByLabel("Show the message of row number").fill("7");
     await page.getByRole("button", { name: "Show" }).click();
-    await expect.poll(() => page.locator("#preview-text").textContent()).toBe("Hi Hana, your parcel is on its way.");
+    await expect
+      .poll(() => page.locator("#preview-text").textContent(), { timeout: 15_000 })
+      .toBe("Hi Hana, your parcel is on its way.");
     expect(await page.locator("#preview-measure").textContent()).toMatch(/35 characters · GSM-7 · 1\s+SMS\s+segment\b/);
     await expectAccessible(page, "4-preview");
     await page.getByRole("button", { name: "Continue" }).click();
@@ -392,7 +396,8 @@ describe("console: a new campaign from an upload, in a real browser", () => {
   it("sample CSV, a wrong encoding, a variable without a column, and a later start in a named time zone", async () => {
     const { context, page } = await web.signedIn(web.tokens.operator);
     await page.goto(`${web.server.url}/campaigns/new`);
-    await page.getByLabel("Template", { exact: true }).selectOption(templateId);
+    await page.getByLabel("Legacy SMS API template").selectOption(templateId);
+    expect(await page.getByLabel("Provider API").inputValue()).toBe("legacy");
     const sample = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download a sample CSV" }).click();
     const sampleCsv = await readFile(await (await sample).path(), "utf8");

@@ -62,7 +62,7 @@ function enhanceUpload(form) {
       return;
     }
     const query = new URLSearchParams({ _csrf: csrfToken(), filename: file.name });
-    for (const name of ["provider", "templateId", "templateIdTyped", "templateContent"]) {
+    for (const name of ["provider", "listedTemplateId", "templateIdTyped", "templateContent"]) {
       const field = form.elements.namedItem(name);
       if (field && field.value) query.set(name, field.value);
     }
@@ -173,7 +173,16 @@ function followCampaign(section) {
   });
 }
 
+// Listed templates are the legacy SMS API's: choosing one chooses that provider too.
+function legacyWhenListed(select) {
+  select.addEventListener("change", () => {
+    const provider = select.form && select.form.elements.namedItem("provider");
+    if (select.value && provider) provider.value = "legacy";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const select of document.querySelectorAll('select[name="listedTemplateId"]')) legacyWhenListed(select);
   for (const section of document.querySelectorAll("section[data-live]")) followCampaign(section);
   for (const form of document.querySelectorAll("form[data-once]")) guardDoubleSubmit(form);
   for (const form of document.querySelectorAll("form[data-upload]")) enhanceUpload(form);

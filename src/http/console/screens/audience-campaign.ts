@@ -79,16 +79,31 @@ async function formPage(ctx: ApiContext, viewer: Viewer, values: Query, errors: 
           </select>
           ${
             templates.length > 0
-              ? html`<label for="templateId">Template</label>
-                  <select id="templateId" name="templateId" ${describedBy("templateId", errors.templateId)}>
+              ? html`<label for="templateId">Legacy SMS API template</label>
+                  <select id="templateId" name="listedTemplateId" ${describedBy("templateId", errors.templateId)}>
                     <option value="">— choose, or type an id below —</option>
-                    ${templates.map((t) => option(t.templateId, `${t.templateId}: ${t.templateName}`, values.templateId))}
+                    ${templates.map((t) => option(t.templateId, `${t.templateId}: ${t.templateName}`, values.listedTemplateId))}
                   </select>`
               : ""
           }
           <label for="templateIdTyped">${templates.length > 0 ? "Or template id" : "Template id"}</label>
           <input type="text" id="templateIdTyped" name="templateIdTyped" value="${values.templateIdTyped ?? ""}" />
           ${fieldError("templateId", errors.templateId)}
+          <label for="templateContent">Template text (Messages API and one-per-recipient only)</label>
+          <p class="hint" id="templateContent-hint">
+            Lets the check find variables without a value (<code>{{name}}</code>).
+          </p>
+          <textarea
+            id="templateContent"
+            name="templateContent"
+            ${
+              errors.templateContent
+                ? describedBy("templateContent", errors.templateContent)
+                : html`aria-describedby="templateContent-hint"`
+            }
+          >
+${values.templateContent ?? ""}</textarea>
+          ${fieldError("templateContent", errors.templateContent)}
           <label for="map">Variables from contact attributes (one <code>variable=attribute</code> a line)</label>
           <textarea id="map" name="map" ${describedBy("map", errors.map)}>${values.map ?? ""}</textarea>
           ${fieldError("map", errors.map)}
@@ -145,6 +160,7 @@ function createBody(launch: AudienceLaunch, dryRun: boolean, allowRepeat = false
     audience: launch.audience,
     name: launch.name,
     templateId: launch.choice.templateId,
+    ...(launch.choice.templateContent ? { templateContent: launch.choice.templateContent } : {}),
     params: launch.params,
     map: launch.map,
     provider: launch.choice.provider,
@@ -163,7 +179,9 @@ function carried(q: Query): Html {
     "audience",
     "provider",
     "templateId",
+    "listedTemplateId",
     "templateIdTyped",
+    "templateContent",
     "map",
     "params",
     "when",
@@ -181,7 +199,9 @@ export function registerAudienceCampaign(scope: ApiApp, ctx: ApiContext): void {
   const refuse = async (reply: FastifyReply, viewer: Viewer, values: Query, errors: Errors) =>
     sendPage(reply.code(400), await formPage(ctx, viewer, values, errors));
   const errorField = (field: string | undefined) =>
-    field === "templateId" || field === "audience" || field === "map" || field === "name" ? field : "audience";
+    field === "templateId" || field === "templateContent" || field === "audience" || field === "map" || field === "name"
+      ? field
+      : "audience";
 
   scope.get<{ Querystring: Query }>(
     "/campaigns/new/audience",

@@ -3,7 +3,7 @@ import fastifyMultipart from "@fastify/multipart";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { recordAudit } from "../../../access/audit-log.ts";
 import { receiveUpload } from "../../../campaigns/uploads.ts";
-import { extractTemplateVariables } from "../../../campaigns/template-preflight.ts";
+import { extractTemplateVariables, templateSyntaxOf } from "../../../campaigns/template-preflight.ts";
 import type { SmsTemplate } from "../../../campaigns/template-catalog.ts";
 import { isUserError } from "../../../model/errors.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../../model/states.ts";
@@ -46,13 +46,33 @@ export function readChoice(fields: Record<string, string | undefined>): {
   const errors: FieldErrors = {};
   const provider = fields.provider ?? "messages";
   if (!(PROVIDER_APIS as readonly string[]).includes(provider)) errors.provider = "choose one of the listed APIs";
-  const templateId = (fields.templateId || fields.templateIdTyped || "").trim();
+  // The first step's form has a list (legacy templates) and a typed id; later steps carry `templateId`.
+  const templateId = (fields.listedTemplateId || fields.templateIdTyped || fields.templateId || "").trim();
   if (!templateId) errors.templateId = "choose a template, or type its id";
   else if (templateId.length > 100) errors.templateId = "a template id is at most 100 characters";
+  // The template API lists the legacy platform's templates; messages and custom ids live on other platforms.
+  else if (fields.listedTemplateId && provider !== "legacy")
+    errors.templateId = `the listed templates belong to the legacy SMS API: choose it as the provider, or type a ${provider} template id`;
   const templateContent = (fields.templateContent ?? fields.content ?? "").trim() || undefined;
   if (templateContent && templateContent.length > 2000) errors.templateContent = "at most 2,000 characters";
+  else if (templateContent && provider === "legacy")
+    errors.templateContent = "a legacy template's text comes from the template API: leave this empty";
   if (Object.keys(errors).length > 0) return { errors };
   return { choice: { provider: provider as ProviderApi, templateId, templateContent }, errors };
+}
+
+/** The template's text: the template API's for legacy templates, the text typed in for the others (or none). */
+export async function templateText(ctx: ApiContext, choice: MessageChoice): Promise<string | null> {
+  if (choice.provider !== "legacy") return choice.templateContent ?? null;
+  return ctx.templates.get(choice.templateId).then(
+    (t) => t.content,
+    () => null,
+  );
+}
+
+/** Its variables, in the provider's syntax (`%var%` for legacy, `{{var}}` otherwise). */
+export function templateVariables(choice: MessageChoice, content: string): string[] {
+  return extractTemplateVariables(content, templateSyntaxOf(choice.provider));
 }
 
 async function listTemplates(ctx: ApiContext): Promise<{ templates: SmsTemplate[]; error?: string }> {
@@ -104,14 +124,14 @@ function newCampaignPage(options: {
           ${fieldError("provider", errors.provider)}
           ${
             templates.length > 0
-              ? html`<label for="templateId">Template</label>
-                  <select id="templateId" name="templateId" ${describedBy("templateId", errors.templateId)}>
+              ? html`<label for="templateId">Legacy SMS API template</label>
+                  <select id="templateId" name="listedTemplateId" ${describedBy("templateId", errors.templateId)}>
                     <option value="">— choose, or type an id below —</option>
                     ${templates.map(
                       (t) =>
                         html`<option
                           value="${t.templateId}"
-                          ${t.templateId === values.templateId ? html`selected` : ""}
+                          ${t.templateId === (values.listedTemplateId ?? values.templateId) ? html`selected` : ""}
                           data-content="${t.content}"
                         >
                           ${t.templateId}: ${t.templateName}${t.approvalStatus === 1 ? "" : " (not approved)"}
@@ -127,18 +147,21 @@ function newCampaignPage(options: {
                 </p>`
           }
           <label for="templateIdTyped">${templates.length > 0 ? "Or template id" : "Template id"}</label>
+          <p class="hint">
+            Messages API and one-per-recipient templates live on other EngageLab platforms: type their id.
+          </p>
           <input
             type="text"
             id="templateIdTyped"
             name="templateIdTyped"
-            value="${listed ? "" : (values.templateId ?? "")}"
+            value="${values.templateIdTyped ?? (listed ? "" : (values.templateId ?? ""))}"
             ${templates.length === 0 ? describedBy("templateId", errors.templateId) : ""}
           />
           ${fieldError("templateId", errors.templateId)}
-          <label for="templateContent">Template text (only when the template API cannot show it)</label>
+          <label for="templateContent">Template text (Messages API and one-per-recipient only)</label>
           <p class="hint" id="templateContent-hint">
-            With the text, the next steps list its variables, preview each message and count SMS segments. Variables
-            look like <code>{{name}}</code> or <code>%name%</code>.
+            With the text, the next steps list its variables (<code>{{name}}</code>), preview each message and count SMS
+            segments. A legacy template's text comes from the template API.
           </p>
           <textarea
             id="templateContent"
@@ -207,14 +230,8 @@ export function registerNewCampaign(scope: ApiApp, ctx: ApiContext): void {
     { config: { console: "campaigns:write" }, schema: { hide: true } },
     async (request, reply) => {
       const { choice, errors } = readChoice(request.query);
-      let content = choice?.templateContent;
-      if (choice && content === undefined && choice.provider !== "custom") {
-        content = await ctx.templates.get(choice.templateId).then(
-          (t) => t.content,
-          () => undefined,
-        );
-      }
-      if (!choice || content === undefined) {
+      const content = choice ? await templateText(ctx, choice) : null;
+      if (!choice || content === null) {
         const { templates, error } = await listTemplates(ctx);
         return sendPage(
           reply.code(400),
@@ -232,7 +249,7 @@ export function registerNewCampaign(scope: ApiApp, ctx: ApiContext): void {
           }),
         );
       }
-      const variables = extractTemplateVariables(content);
+      const variables = templateVariables(choice, content);
       const csv = [["phone", ...variables].join(","), ["+6581234567", ...variables.map((v) => `${v} value`)].join(",")];
       return reply
         .type("text/csv; charset=utf-8")

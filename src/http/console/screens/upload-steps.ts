@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { launchOnce } from "../../../campaigns/launch-request.ts";
 import { launchUploadCampaign, UploadAlreadyLaunchedError } from "../../../campaigns/launch-campaign.ts";
-import { extractTemplateVariables } from "../../../campaigns/template-preflight.ts";
 import {
   checkUpload,
   describeUpload,
@@ -23,7 +22,7 @@ import { csrfField, describedBy, fieldError, notice, page, table, type Viewer } 
 import { sendPage } from "../respond.ts";
 import { formatInZone, isTimeZone } from "../zoned-time.ts";
 import { readWhen, whenFieldset } from "../when.ts";
-import { PROVIDER_LABELS, readChoice, type MessageChoice } from "./new-campaign.ts";
+import { PROVIDER_LABELS, readChoice, templateText, templateVariables, type MessageChoice } from "./new-campaign.ts";
 
 type Query = Record<string, string | undefined>;
 type Errors = Record<string, string>;
@@ -40,15 +39,6 @@ function steps(current: 2 | 3 | 4 | 5): Html {
   </ol>`;
 }
 
-async function templateText(ctx: ApiContext, choice: MessageChoice): Promise<string | null> {
-  if (choice.templateContent) return choice.templateContent;
-  if (choice.provider === "custom") return null;
-  return ctx.templates.get(choice.templateId).then(
-    (t) => t.content,
-    () => null,
-  );
-}
-
 function mapPage(options: {
   viewer: Viewer;
   upload: UploadView;
@@ -59,7 +49,7 @@ function mapPage(options: {
 }): Html {
   const { viewer, upload, choice, content, errors = {} } = options;
   const values: FormBody = options.values ?? {};
-  const variables = content === null ? [] : extractTemplateVariables(content);
+  const variables = content === null ? [] : templateVariables(choice, content);
   const phone = values.phoneColumn ?? upload.suggestedPhoneColumn ?? "";
   const columnOptions = (selected: string | undefined) =>
     upload.columns.map((c) => html`<option value="${c}" ${c === selected ? html`selected` : ""}>${c}</option>`);
@@ -464,7 +454,7 @@ export function registerUploadSteps(scope: ApiApp, ctx: ApiContext): void {
       if (region && !/^[A-Z]{2}$/.test(region)) errors.region = "two letters, such as SG";
       const map: Record<string, string> = {};
       const params: Record<string, string> = {};
-      for (const v of content === null ? [] : extractTemplateVariables(content)) {
+      for (const v of content === null ? [] : templateVariables(choice, content)) {
         if (form[`map.${v}`]) map[v] = form[`map.${v}`]!;
         else if (form[`param.${v}`]) params[v] = form[`param.${v}`]!;
       }
@@ -518,12 +508,18 @@ export function registerUploadSteps(scope: ApiApp, ctx: ApiContext): void {
       const upload = await uploadOf(request.params.id);
       if (upload.campaignId) return reply.redirect(`/campaigns/${upload.campaignId}`, 303);
       if (!upload.mapping) return reply.redirect(mapLink(upload), 303);
-      const check = await checkOf(upload.uploadId);
+      const asked = request.query.row;
+      // htmx asks for the preview panel only (hx-select): one row, no check of the whole list.
+      const panelOnly = request.headers["hx-request"] === "true" && asked !== undefined && asked !== "";
+      const check = panelOnly ? null : await checkOf(upload.uploadId);
       let preview: PreviewModel | null = null;
       let previewError: string | undefined;
       if (upload.mapping.content !== null) {
-        const asked = request.query.row;
-        const row = asked === undefined || asked === "" ? firstSendableRow(check) : Number(asked);
+        const row = check
+          ? asked === undefined || asked === ""
+            ? firstSendableRow(check)
+            : Number(asked)
+          : Number(asked);
         if (!Number.isInteger(row) || row < 1) previewError = "a row number is a whole number from 1";
         else {
           try {
@@ -534,6 +530,7 @@ export function registerUploadSteps(scope: ApiApp, ctx: ApiContext): void {
           }
         }
       }
+      if (!check) return sendPage(reply, previewPanel(preview, previewError));
       return sendPage(
         reply,
         previewPage({
