@@ -84,7 +84,9 @@ export async function startApiServer(
     };
   };
 
-  const metrics = createApiMetrics([sendQueue, scheduleQueue]);
+  const deliveryMetrics = options.deliveryMetrics ?? new DeliveryMetrics();
+  // The callback receiver's refusals (and counts) join the API's own metrics on GET /metrics.
+  const metrics = createApiMetrics([sendQueue, scheduleQueue], () => deliveryMetrics.prometheusText());
   const context: ApiContext = {
     config,
     log,
@@ -96,7 +98,7 @@ export async function startApiServer(
     checkReady,
     delivery: {
       requestApply: () => requestApply(deliveryQueue),
-      metrics: options.deliveryMetrics ?? new DeliveryMetrics(),
+      metrics: deliveryMetrics,
       nowMs: options.nowMs,
     },
     queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),

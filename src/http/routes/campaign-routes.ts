@@ -42,6 +42,11 @@ export const CampaignCreateBody = z
     msgType: z.number().int().nonnegative().optional().describe("legacy: msg_type"),
     labelId: z.number().int().nonnegative().optional().describe("legacy: SMS label id"),
     customArgs: StringMap.optional(),
+    optOutKeywords: z
+      .array(z.string())
+      .max(10)
+      .optional()
+      .describe("replies that are exactly one of these words opt the recipient out, besides STOP and the like"),
     startAt: z.iso
       .datetime({ offset: true })
       .optional()
@@ -371,6 +376,7 @@ async function launchCampaign(
     customArgs: body.customArgs,
     startAt,
     providerSchedule: body.providerSchedule,
+    optOutKeywords: body.optOutKeywords,
   };
   const input: CampaignLaunchInput = {
     name:
@@ -382,6 +388,7 @@ async function launchCampaign(
     provider: body.provider,
     onUnknown: body.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: ctx.config.send.batchSize,
+    legacyVarMaxChars: ctx.config.send.legacyVarMaxChars,
     sendOptions: sendOptionsOf(options),
     dryRun: body.dryRun,
     templateCheck: body.templateCheck,
