@@ -110,6 +110,8 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default("127.0.0.1"),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_WRITE_RATE_LIMIT: positiveInt(120),
+  // Web console: a sign-in session ends after this many minutes without a request.
+  CONSOLE_SESSION_IDLE_MINUTES: z.coerce.number().positive().default(60),
   // Delivery callbacks (README "Delivery reports"). Current platform: the console's callback username and
   // secret (X-CALLBACK-ID HMAC). Legacy SMSHook: app key and secret (md5). A platform left unset refuses callbacks.
   CALLBACK_USERNAME: z.string().min(1).optional(),
@@ -191,6 +193,8 @@ export type Config = {
     host: string;
     port: number;
     writeRateLimitPerMinute: number;
+    /** The console's session idle expiry. */
+    sessionIdleMs: number;
   };
   callbacks: {
     engagelab: { username: string; secret: string } | undefined;
@@ -269,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.API_HOST,
       port: e.API_PORT,
       writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
+      sessionIdleMs: Math.round(e.CONSOLE_SESSION_IDLE_MINUTES * 60_000),
     },
     callbacks: {
       engagelab:
