@@ -63,8 +63,15 @@ async function main(): Promise<void> {
   });
   const log = createLogger(config.logLevel);
   const db = openDatabase(databaseUrl);
-  // The bench database was just re-created: a new deployment takes the bench's prefix.
+  // The bench database was just re-created: a new deployment takes the bench's prefix, and the jobs an earlier
+  // run left under it (its campaigns are gone with its database) are deleted: this prefix is the bench's own.
   const redis = createRedisConnection(config.redisUrl, "producer");
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${config.queuePrefix!}:*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
   await releaseQueuePrefix(redis, config.queuePrefix!);
   redis.disconnect();
   const server = await startApiServer(config, log, { host: "127.0.0.1", port: 0 });
@@ -256,11 +263,15 @@ async function childPhases(ctx: {
       headers: { authorization: `Bearer ${secret}` },
     });
 
-    // The big upload, after a small one so that one-time allocations (code, pools) are not counted as growth.
-    await uploadGenerated(api, secret, 2e6);
-    const upload = await uploadGenerated(api, secret, uploadBytes);
-    await db.pool.query(`TRUNCATE upload_judgements, upload_rows`); // gigabytes of disk back at once
     await children.stop(api.handle);
+
+    // The big upload, on a fresh server (the streams above grew its heap, which would hide growth), after a
+    // small one so that one-time allocations (code, pools) are not counted as growth.
+    const uploadApi = await startApiChild(children, childEnv);
+    await uploadGenerated(uploadApi, secret, 2e6);
+    const upload = await uploadGenerated(uploadApi, secret, uploadBytes);
+    await db.pool.query(`TRUNCATE upload_judgements, upload_rows`); // gigabytes of disk back at once
+    await children.stop(uploadApi.handle);
     const { uploadId: _, ...uploadFigures } = upload;
     return {
       sse: {
