@@ -1,10 +1,11 @@
-// `npm run bench:api [-- --rows 200000 --seconds 5 --clients 50 --sse-clients 200 --sse-seconds 10 --upload-gb 0.05]`:
-// the HTTP API on this machine. In one process (server and client together, so the figures are a floor): upload
-// throughput of a generated CSV through POST /api/v1/uploads beside the CLI's ingest (launchCsvCampaign) of the
-// same file, and requests per second with p50 / p99 latency of GET /api/v1/campaigns/:id. Then with the server
-// as a child process (workers/api.ts, its RSS its own): `--sse-clients` event streams of a campaign a send worker
-// child is sending through the sandbox (time to first event, events received, server RSS, GET latency meanwhile),
-// and the server's peak RSS growth while a generated `--upload-gb` CSV streams through POST /api/v1/uploads.
+// `npm run bench:api [-- --rows 200000 --seconds 5 --clients 50 --sse-clients 200 --sse-seconds 10 --sse-rows 100000
+// --upload-gb 0.05 --api-node-options "…"]`: the HTTP API on this machine. In one process (server and client
+// together, so the figures are a floor): upload throughput of a generated CSV through POST /api/v1/uploads beside
+// the CLI's ingest (launchCsvCampaign) of the same file, and requests per second with p50 / p99 latency of
+// GET /api/v1/campaigns/:id. Then with the server as a child process (workers/api.ts, compiled when `npm run build`
+// made dist/; its RSS its own): `--sse-clients` event streams of a campaign a send worker child is sending through
+// the sandbox (time to first event, events received, server RSS, GET latency meanwhile), and the server's peak RSS
+// growth while a generated `--upload-gb` CSV streams through POST /api/v1/uploads.
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     "sse-rows": { type: "string", default: "100000" },
     // 1 for the README figure (about 4M rows); the default keeps a normal run short.
     "upload-gb": { type: "string", default: "0.05" },
+    // NODE_OPTIONS of the server children, e.g. --max-old-space-size=64 (see README "HTTP API" performance).
+    "api-node-options": { type: "string", default: "" },
   },
 });
 const rows = Number(values.rows);
@@ -206,8 +209,9 @@ async function childPhases(ctx: {
     ENGAGELAB_OTP_URL: sandbox.url,
     CSV_MAX_BYTES: String(uploadBytes + (16 << 20)),
   };
+  const apiEnv = { ...childEnv, NODE_OPTIONS: values["api-node-options"] };
   try {
-    const api = await startApiChild(children, childEnv);
+    const api = await startApiChild(children, apiEnv);
 
     // A campaign a worker is sending while the clients watch: paced by the queue's rate limit so that it is
     // still running when the window ends.
@@ -267,7 +271,7 @@ async function childPhases(ctx: {
 
     // The big upload, on a fresh server (the streams above grew its heap, which would hide growth), after a
     // small one so that one-time allocations (code, pools) are not counted as growth.
-    const uploadApi = await startApiChild(children, childEnv);
+    const uploadApi = await startApiChild(children, apiEnv);
     await uploadGenerated(uploadApi, secret, 2e6);
     const upload = await uploadGenerated(uploadApi, secret, uploadBytes);
     await db.pool.query(`TRUNCATE upload_judgements, upload_rows`); // gigabytes of disk back at once
@@ -284,6 +288,7 @@ async function childPhases(ctx: {
         },
       },
       bigUpload: uploadFigures,
+      apiNodeOptions: values["api-node-options"] || null,
     };
   } finally {
     await children.stopAll();
