@@ -4,13 +4,30 @@ import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts"
 
 const http = (status: number, code?: number, retryAfterMs?: number) =>
   new ProviderError({ api: "messages", kind: "http", status, code, retryAfterMs, providerMessage: "x" });
+/** A v1/messages error body with its plan fields (seed 000): `accepted` is its accepted_count. */
+const counted = (status: number, code: number | undefined, accepted: number, api: "messages" | "legacy" = "messages") =>
+  new ProviderError({
+    api,
+    kind: "http",
+    status,
+    code,
+    providerMessage: "x",
+    counts: { planId: "p1", totalCount: 100, acceptedCount: accepted },
+  });
+const legacy = (status: number, code?: number) =>
+  new ProviderError({ api: "legacy", kind: "http", status, code, providerMessage: "x" });
+const custom = (status: number, code?: number) =>
+  new ProviderError({ api: "custom", kind: "http", status, code, providerMessage: "x" });
 
 describe("classifyProviderError: one row per documented case", () => {
   it.each([
     ["network error", new ProviderError({ api: "messages", kind: "network" }), "retry"],
     ["timeout", new ProviderError({ api: "messages", kind: "timeout" }), "retry"],
-    ["HTTP 500 code 1000", http(500, 1000), "retry"],
-    ["HTTP 502 without a body", http(502), "retry"],
+    ["HTTP 500 code 1000 with accepted_count 0", counted(500, 1000, 0), "retry"],
+    ["HTTP 502 with accepted_count 0", counted(502, undefined, 0), "retry"],
+    ["legacy HTTP 500 (request_id makes it safe)", legacy(500), "retry"],
+    ["legacy HTTP 502 without a body", legacy(502), "retry"],
+    ["custom HTTP 500 code 1000 (no counts documented)", custom(500, 1000), "retry"],
     ["HTTP 401 code 2001", http(401, 2001), "pause-campaign"],
     ["HTTP 401 code 2002", http(401, 2002), "pause-campaign"],
     ["HTTP 403 code 2004", http(403, 2004), "pause-campaign"],
@@ -24,6 +41,11 @@ describe("classifyProviderError: one row per documented case", () => {
     ["legacy HTTP 400 code 32002", http(400, 32002), "fail-batch"],
     ["other 4xx", http(404), "fail-batch"],
     ["2xx with an undocumented non-zero code", http(200, 1), "mark-unknown"],
+    ["2xx with an undocumented code and accepted_count 0", counted(200, 1, 0), "fail-batch"],
+    ["HTTP 200 with code 3003 (business validation)", counted(200, 3003, 0), "fail-batch"],
+    ["HTTP 200 with code 2002", counted(200, 2002, 0), "pause-campaign"],
+    ["HTTP 200 with code 1000 and accepted_count 0", counted(200, 1000, 0), "retry"],
+    ["HTTP 400 code 3004 with accepted_count 0", counted(400, 3004, 0), "fail-recipients"],
     [
       "unreadable 2xx body",
       new ProviderError({ api: "messages", kind: "invalid-response", status: 200 }),
@@ -47,6 +69,46 @@ describe("classifyProviderError: one row per documented case", () => {
     expect(classifyProviderError(error, { resendIsSafe: false }).action).toBe("mark-unknown");
   });
 
+  // Seed 000: an error body may say `accepted_count > 0`. Whatever its code or status, the batch was partly
+  // sent and must never be sent again.
+  it.each([
+    ["HTTP 500 code 1000", counted(500, 1000, 40)],
+    ["HTTP 200 with an undocumented code (the seed's example)", counted(200, 1, 1)],
+    ["HTTP 400 code 3004 (frequency limit)", counted(400, 3004, 10)],
+    ["HTTP 400 code 3003", counted(400, 3003, 99)],
+    ["HTTP 401 code 2002", counted(401, 2002, 5)],
+  ])("%s with accepted_count > 0 → partial-acceptance, even where resending is safe", (_name, error) => {
+    for (const resendIsSafe of [false, true]) {
+      expect(classifyProviderError(error, { resendIsSafe })).toMatchObject({
+        action: "partial-acceptance",
+        mayHaveSent: true,
+      });
+    }
+  });
+
+  // v1/messages has no idempotency key: a 5xx or code 1000 is retried only when its body says nothing was accepted.
+  it.each([
+    ["HTTP 500 without a body", http(500)],
+    ["HTTP 502 without a body", http(502)],
+    ["code 1000 on HTTP 500 without accepted_count", http(500, 1000)],
+    ["code 1000 on HTTP 200 without accepted_count", http(200, 1000)],
+  ])("v1/messages %s is ambiguous: unknown at most once, retried (marked) at least once", (_name, error) => {
+    expect(classifyProviderError(error, { resendIsSafe: false })).toMatchObject({
+      action: "mark-unknown",
+      mayHaveSent: true,
+    });
+    expect(classifyProviderError(error, { resendIsSafe: true })).toMatchObject({ action: "retry", mayHaveSent: true });
+  });
+
+  it("a v1/messages 5xx that says accepted_count 0 is retried and known not to have sent", () => {
+    expect(classifyProviderError(counted(500, 1000, 0), { resendIsSafe: false })).toEqual({
+      action: "retry",
+      rateLimited: false,
+      mayHaveSent: false,
+      reason: "code 1000",
+    });
+  });
+
   it("a connection refused is always retried: the provider never saw the request", () => {
     const refused = new ProviderError({
       api: "messages",
@@ -54,13 +116,17 @@ describe("classifyProviderError: one row per documented case", () => {
       detail: "ECONNREFUSED",
       requestMayHaveArrived: false,
     });
-    expect(classifyProviderError(refused, { resendIsSafe: false }).action).toBe("retry");
+    expect(classifyProviderError(refused, { resendIsSafe: false })).toMatchObject({
+      action: "retry",
+      mayHaveSent: false,
+    });
   });
 
   it("HTTP 429 retries, backs every worker off, and keeps Retry-After", () => {
     expect(classifyProviderError(http(429, undefined, 2_000))).toEqual({
       action: "retry",
       rateLimited: true,
+      mayHaveSent: false,
       retryAfterMs: 2_000,
       reason: "HTTP 429",
     });

@@ -38,7 +38,8 @@ export interface ProcessMetrics {
   contentType: string;
 }
 
-function processMetrics(queues: readonly CountableQueue[]): ProcessMetrics {
+/** `extraText`: metrics kept outside prom-client (the delivery pipeline's counters), appended to the text. */
+function processMetrics(queues: readonly CountableQueue[], extraText?: () => string): ProcessMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "smsblast_" });
   new Gauge({
@@ -53,7 +54,19 @@ function processMetrics(queues: readonly CountableQueue[]): ProcessMetrics {
       }
     },
   });
-  return { registry, render: () => registry.metrics(), contentType: registry.contentType };
+  const render = async () => {
+    const text = await registry.metrics();
+    return extraText ? `${text}\n${extraText()}` : text;
+  };
+  return { registry, render, contentType: registry.contentType };
+}
+
+/** The delivery worker's metrics: process metrics, queue depth and the delivery counters it keeps. */
+export function createDeliveryWorkerMetrics(
+  queues: readonly CountableQueue[],
+  extraText: () => string,
+): ProcessMetrics {
+  return processMetrics(queues, extraText);
 }
 
 export interface ApiMetrics extends ProcessMetrics {
@@ -61,8 +74,13 @@ export interface ApiMetrics extends ProcessMetrics {
   observeRequest(method: string, route: string, status: number, seconds: number): void;
 }
 
-export function createApiMetrics(queues: readonly CountableQueue[]): ApiMetrics {
-  const base = processMetrics(queues);
+/** The scheduler's metrics: process metrics and the depth of the queues it feeds. */
+export function createSchedulerMetrics(queues: readonly CountableQueue[]): ProcessMetrics {
+  return processMetrics(queues);
+}
+
+export function createApiMetrics(queues: readonly CountableQueue[], extraText?: () => string): ApiMetrics {
+  const base = processMetrics(queues, extraText);
   const duration = new Histogram({
     name: "smsblast_http_request_duration_seconds",
     help: "HTTP API requests by method, route pattern and status",
@@ -175,13 +193,22 @@ export interface RunningMetricsServer {
   close(): Promise<void>;
 }
 
-/** GET /metrics on its own port (METRICS_PORT), without auth: for a scraper on a private network. */
+/**
+ * GET /metrics (and GET /healthz) on its own port (METRICS_PORT), without auth: for a scraper and the
+ * orchestrator's probes on a private network.
+ */
 export async function startMetricsServer(
   metrics: ProcessMetrics,
   options: { host: string; port: number; log: Logger },
 ): Promise<RunningMetricsServer> {
   const server = http.createServer((request, response) => {
-    if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
+    const path = request.url?.split("?")[0];
+    // Liveness of a worker or scheduler (Kubernetes probes it here): the process is up and serving.
+    if (request.method === "GET" && path === "/healthz") {
+      response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (request.method !== "GET" || path !== "/metrics") {
       response.writeHead(404).end();
       return;
     }

@@ -13,6 +13,7 @@ import {
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openCheckedDatabase, withCommandRedis } from "./connections.ts";
 import { bindQueue } from "./queue-binding.ts";
+import { createSchedulerMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import {
   catchUpMissedFirings,
   runScheduledCampaign,
@@ -54,12 +55,10 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     templates: templates.api,
   };
   const synced = await syncSchedulers({ db, scheduler, log });
-  await catchUpMissedFirings(
-    { ...launchDeps, scheduler },
-    { graceMs: config.scheduleCatchupMs, batchSize: config.send.batchSize },
-  );
+  const limits = { batchSize: config.send.batchSize, legacyVarMaxChars: config.send.legacyVarMaxChars };
+  await catchUpMissedFirings({ ...launchDeps, scheduler }, { graceMs: config.scheduleCatchupMs, ...limits });
   const worker = createScheduleWorker(workerConnection, binding.prefix, async (scheduleName, firingId) => {
-    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, config.send.batchSize);
+    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, limits);
     const summary =
       outcome.kind === "launched"
         ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount }
@@ -71,6 +70,15 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   worker.on("error", (error) => log.error({ err: error }, "scheduler worker error"));
   void worker.run();
   await worker.waitUntilReady();
+  // GET /metrics and /healthz on METRICS_PORT, as the workers have: what the orchestrator probes.
+  const metricsServer: RunningMetricsServer | undefined =
+    config.metrics.port === undefined
+      ? undefined
+      : await startMetricsServer(createSchedulerMetrics([scheduleQueue, sendQueue]), {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          log,
+        });
   log.info({ schedules: synced }, "scheduler started");
 
   let stopping: Promise<void> | undefined;
@@ -78,6 +86,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     worker,
     stop() {
       stopping ??= (async () => {
+        await metricsServer?.close();
         await worker.close();
         await scheduleQueue.close();
         await sendQueue.close();
