@@ -19,8 +19,9 @@ module.exports = {
     {
       name: "adapters-do-not-import-use-cases",
       severity: "error",
-      comment: "store/, queue/ and engagelab/ implement ports for the use cases; they never call back into them.",
-      from: { path: "^src/(store|queue|engagelab)/" },
+      comment:
+        "store/, queue/, engagelab/ and webhooks/ implement ports for the use cases; they never call back into them.",
+      from: { path: "^src/(store|queue|engagelab|webhooks)/" },
       to: { path: "^src/(campaigns|recipients|access|runtime|cli|http)/" },
     },
     {
@@ -34,7 +35,7 @@ module.exports = {
       name: "use-cases-do-not-import-process-wiring",
       severity: "error",
       comment: "runtime/ wires processes from the layers below it; nothing below imports it.",
-      from: { path: "^src/(model|campaigns|recipients|access|store|queue|engagelab|config)/" },
+      from: { path: "^src/(model|campaigns|recipients|access|store|queue|engagelab|webhooks|config)/" },
       to: { path: "^src/(runtime|cli|http)/" },
     },
     {
@@ -42,7 +43,7 @@ module.exports = {
       severity: "error",
       comment: "The CLI and the HTTP API import use cases, the model, config and runtime/, never an adapter.",
       from: { path: "^src/(cli|http)/" },
-      to: { path: "^src/(store|queue|engagelab)/" },
+      to: { path: "^src/(store|queue|engagelab|webhooks)/" },
     },
     {
       name: "no-sandbox-in-product",

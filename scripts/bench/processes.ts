@@ -176,6 +176,12 @@ function readStatus(pid: number): { rssKb: number; hwmKb: number } | undefined {
   }
 }
 
+/** A process's resident set size now, in MB (undefined once it has exited). */
+export function currentRssMb(pid: number): number | undefined {
+  const status = readStatus(pid);
+  return status ? status.rssKb / 1024 : undefined;
+}
+
 /** utime + stime of a process, in seconds. */
 function readCpuSeconds(pid: number): number | undefined {
   if (!HAS_PROC) return undefined;

@@ -31,6 +31,7 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   labelId: "--label-id",
   custom_args: "--custom-arg",
   schedule_time: "--at … --provider-schedule",
+  url: "--url",
 };
 
 /**

@@ -142,6 +142,16 @@ const envSchema = z.object({
   DELIVERY_RAW_RETENTION_MS: positiveInt(7 * 24 * 60 * 60 * 1000),
   // How often the delivery worker retries waiting events, marks no-report and purges (ms).
   DELIVERY_SWEEP_INTERVAL_MS: positiveInt(30_000),
+  // Outgoing webhooks (docs/webhooks.md). Each token's signing key is HMAC(this, token id:key version), so the
+  // keys are never stored; without it no webhook can be set and the dispatcher sends nothing.
+  WEBHOOK_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
+  // One POST's deadline; the first retry's delay, doubled per attempt up to the cap; attempts before giving up
+  // (the defaults retry for about 10 hours); how often the dispatcher of `smsblast serve` looks for work.
+  WEBHOOK_TIMEOUT_MS: positiveInt(5_000),
+  WEBHOOK_BACKOFF_MS: positiveInt(5_000),
+  WEBHOOK_BACKOFF_MAX_MS: positiveInt(60 * 60 * 1000),
+  WEBHOOK_MAX_ATTEMPTS: positiveInt(20),
+  WEBHOOK_POLL_MS: positiveInt(1_000),
 });
 
 /** One platform's Basic-auth pair (sms_user:sms_key on the legacy platform, dev_key:dev_secret elsewhere). */
@@ -211,6 +221,15 @@ export type Config = {
     noReportAfterMs: number;
     rawRetentionMs: number;
     sweepIntervalMs: number;
+  };
+  webhooks: {
+    /** WEBHOOK_SIGNING_SECRET: never logged (the logger redacts it), never printed. */
+    signingSecret: string | undefined;
+    timeoutMs: number;
+    backoffMs: number;
+    backoffMaxMs: number;
+    maxAttempts: number;
+    pollMs: number;
   };
 };
 
@@ -296,6 +315,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       noReportAfterMs: e.DELIVERY_NO_REPORT_AFTER_MS,
       rawRetentionMs: e.DELIVERY_RAW_RETENTION_MS,
       sweepIntervalMs: e.DELIVERY_SWEEP_INTERVAL_MS,
+    },
+    webhooks: {
+      signingSecret: e.WEBHOOK_SIGNING_SECRET,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      pollMs: e.WEBHOOK_POLL_MS,
     },
   };
 }

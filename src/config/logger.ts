@@ -19,6 +19,12 @@ const REDACT_PATHS = [
   "engagelab.credentials.*.apiSecret",
   "*.engagelab.credentials.*.apiKey",
   "*.engagelab.credentials.*.apiSecret",
+  "signingSecret",
+  "signingKey",
+  "*.signingSecret",
+  "*.signingKey",
+  "webhooks.signingSecret",
+  "*.webhooks.signingSecret",
 ];
 
 /**

@@ -20,6 +20,7 @@ import { withCommandRedis } from "./connections.ts";
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import type { ApiContext, ReadinessReport } from "./api-context.ts";
 import { openProviders, openTemplates } from "./services.ts";
+import { startWebhookDispatcher, type RunningWebhookDispatcher } from "./webhook-dispatcher.ts";
 
 export interface RunningApiServer {
   /** `http://host:port` actually bound (port 0 picks a free one). */
@@ -144,6 +145,8 @@ export async function startApiServer(
   if (config.metrics.port !== undefined) {
     metricsServer = await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, log });
   }
+  // Outgoing webhooks are sent by the API processes (docs/webhooks.md): they share the work through the claim.
+  const webhooks: RunningWebhookDispatcher = startWebhookDispatcher(config, db, log);
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   log.info({ port: address.port, host: address.address }, "API server listening");
@@ -172,6 +175,7 @@ export async function startApiServer(
           app.server.closeAllConnections();
           await closed;
         }
+        await webhooks.stop();
         await closeConnections();
         log.info("API server stopped");
       })();

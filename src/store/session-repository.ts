@@ -20,6 +20,8 @@ interface SessionTokenRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  webhook_url: string | null;
+  webhook_set_at: Date | null;
 }
 
 /**
@@ -29,14 +31,15 @@ interface SessionTokenRow {
 export async function useSessionByHash(db: Database, idHash: string, idleMs: number): Promise<StoredToken | null> {
   const { rows } = await db.pool.query<SessionTokenRow>(
     `WITH live AS (
-       SELECT s.id_hash, s.last_seen_at, t.id, t.name, t.prefix, t.role, t.created_at, t.last_used_at, t.revoked_at
+       SELECT s.id_hash, s.last_seen_at, t.id, t.name, t.prefix, t.role, t.created_at, t.last_used_at, t.revoked_at,
+              t.webhook_url, t.webhook_set_at
        FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id
        WHERE s.id_hash = $1 AND t.revoked_at IS NULL AND s.last_seen_at > now() - make_interval(secs => $2::double precision / 1000)
      ), stamped AS (
        UPDATE console_sessions s SET last_seen_at = now() FROM live
        WHERE s.id_hash = live.id_hash AND live.last_seen_at < now() - make_interval(secs => $3::double precision / 1000)
      )
-     SELECT id, name, prefix, role, created_at, last_used_at, revoked_at FROM live`,
+     SELECT id, name, prefix, role, created_at, last_used_at, revoked_at, webhook_url, webhook_set_at FROM live`,
     [idHash, idleMs, LAST_SEEN_RESOLUTION_MS],
   );
   const r = rows[0];
@@ -49,6 +52,8 @@ export async function useSessionByHash(db: Database, idHash: string, idleMs: num
         createdAt: r.created_at,
         lastUsedAt: r.last_used_at,
         revokedAt: r.revoked_at,
+        webhookUrl: r.webhook_url,
+        webhookSetAt: r.webhook_set_at,
       }
     : null;
 }

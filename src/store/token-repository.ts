@@ -9,6 +9,9 @@ export interface StoredToken {
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** The webhook's URL as set (it may hold the receiver's secret: display it with webhookUrlForDisplay). */
+  webhookUrl: string | null;
+  webhookSetAt: Date | null;
 }
 
 interface TokenRow {
@@ -19,9 +22,11 @@ interface TokenRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  webhook_url: string | null;
+  webhook_set_at: Date | null;
 }
 
-const COLUMNS = `id, name, prefix, role, created_at, last_used_at, revoked_at`;
+const COLUMNS = `id, name, prefix, role, created_at, last_used_at, revoked_at, webhook_url, webhook_set_at`;
 
 function toToken(r: TokenRow): StoredToken {
   return {
@@ -32,6 +37,8 @@ function toToken(r: TokenRow): StoredToken {
     createdAt: r.created_at,
     lastUsedAt: r.last_used_at,
     revokedAt: r.revoked_at,
+    webhookUrl: r.webhook_url,
+    webhookSetAt: r.webhook_set_at,
   };
 }
 
@@ -67,7 +74,7 @@ export async function useTokenByHash(
             RETURNING t.id, t.last_used_at
           )
      SELECT live.id, live.name, live.prefix, live.role, live.created_at, coalesce(stamped.last_used_at, live.last_used_at) AS last_used_at,
-            live.revoked_at, live.token_hash
+            live.revoked_at, live.webhook_url, live.webhook_set_at, live.token_hash
      FROM live LEFT JOIN stamped USING (id)`,
     [tokenHash],
   );
@@ -77,6 +84,14 @@ export async function useTokenByHash(
 export async function listTokens(db: Database): Promise<StoredToken[]> {
   const { rows } = await db.pool.query<TokenRow>(`SELECT ${COLUMNS} FROM api_tokens ORDER BY created_at, name`);
   return rows.map(toToken);
+}
+
+export async function findLiveTokenByName(db: Database, name: string): Promise<StoredToken | null> {
+  const { rows } = await db.pool.query<TokenRow>(
+    `SELECT ${COLUMNS} FROM api_tokens WHERE name = $1 AND revoked_at IS NULL`,
+    [name],
+  );
+  return rows[0] ? toToken(rows[0]) : null;
 }
 
 /** Revokes by name; null when no live token has that name. */

@@ -1,6 +1,8 @@
 import { Option, type Command } from "commander";
 import { createApiToken, listApiTokens, revokeApiToken } from "../../access/api-tokens.ts";
 import { cliActor, readAuditLog, recordAudit } from "../../access/audit-log.ts";
+import { clearWebhook, describeWebhook, setWebhook, webhookUrlForDisplay } from "../../access/webhooks.ts";
+import { UserError } from "../../model/errors.ts";
 import { API_ROLES, type ApiRole } from "../../model/roles.ts";
 import { withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
@@ -42,7 +44,7 @@ export function registerApiCommands(program: Command): void {
         const list = await listApiTokens(db);
         console.log(
           formatTable([
-            ["name", "role", "prefix", "created", "last used", "revoked"],
+            ["name", "role", "prefix", "created", "last used", "revoked", "webhook"],
             ...list.map((t) => [
               t.name,
               t.role,
@@ -50,6 +52,7 @@ export function registerApiCommands(program: Command): void {
               t.createdAt.toISOString(),
               t.lastUsedAt?.toISOString() ?? "-",
               t.revokedAt?.toISOString() ?? "-",
+              t.webhookUrl === null ? "-" : webhookUrlForDisplay(t.webhookUrl),
             ]),
           ]),
         );
@@ -64,6 +67,63 @@ export function registerApiCommands(program: Command): void {
         await revokeApiToken(db, name);
         await recordAudit(db, cliActor(), "token.revoke", { details: { name } });
         console.log(`token "${name}" revoked`);
+      });
+    });
+  tokens
+    .command("webhook")
+    .description(
+      "the token's webhook: with --url, campaign events are POSTed there, signed with a new key printed once; " +
+        "--clear removes it; neither: shows it and its deliveries",
+    )
+    .argument("<name>")
+    .option(
+      "--url <url>",
+      "https:// URL receiving the events (http:// only to localhost); needs WEBHOOK_SIGNING_SECRET",
+    )
+    .option("--clear", "remove the webhook (events not delivered yet are given up)")
+    .action(async (name: string, opts: { url?: string; clear?: boolean }) => {
+      if (opts.url !== undefined && opts.clear)
+        throw new UserError("conflicting_options", "give --url or --clear, not both");
+      await withServices(async ({ db, config }) => {
+        if (opts.url !== undefined) {
+          const set = await setWebhook(db, config, { name, url: opts.url });
+          await recordAudit(db, cliActor(), "token.webhook.set", {
+            details: { name: set.name, receiver: webhookUrlForDisplay(set.url) },
+          });
+          console.error(
+            `token "${set.name}": campaign events now go to ${webhookUrlForDisplay(set.url)}; its signing key is ` +
+              `shown this once (any earlier key no longer verifies):`,
+          );
+          console.log(set.signingKey);
+          return;
+        }
+        if (opts.clear) {
+          const { abandoned } = await clearWebhook(db, name);
+          await recordAudit(db, cliActor(), "token.webhook.clear", { details: { name } });
+          console.log(
+            `token "${name}": webhook removed` + (abandoned > 0 ? `; ${abandoned} undelivered events given up` : ""),
+          );
+          return;
+        }
+        const state = await describeWebhook(db, name);
+        const d = state.deliveries;
+        const failure = d.lastFailure
+          ? `${d.lastFailure.at.toISOString()} ${d.lastFailure.status ?? d.lastFailure.error ?? "?"}`
+          : "-";
+        console.log(
+          formatTable([
+            ["token", "webhook", "set", "open", "delivered", "given up", "last failure"],
+            [
+              state.name,
+              state.url ?? "-",
+              state.setAt?.toISOString() ?? "-",
+              String(d.open),
+              String(d.delivered),
+              String(d.givenUp),
+              failure,
+            ],
+          ]),
+        );
       });
     });
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { createApiToken, listApiTokens, revokeApiToken } from "../../access/api-tokens.ts";
+import { createApiToken, listApiTokens, revokeApiToken, type ApiToken } from "../../access/api-tokens.ts";
 import { readAuditLog, recordAudit } from "../../access/audit-log.ts";
+import { clearWebhook, describeWebhook, setWebhook, webhookUrlForDisplay } from "../../access/webhooks.ts";
 import { API_ROLES } from "../../model/roles.ts";
 import type { ApiContext } from "../../runtime/api-context.ts";
 import { writeRateLimit, type ApiApp } from "../api-app.ts";
@@ -16,8 +17,26 @@ const TokenSchema = z
     createdAt: z.date(),
     lastUsedAt: z.date().nullable(),
     revokedAt: z.date().nullable(),
+    webhook: z.string().nullable().describe("the webhook's scheme, host and path (never its query), or null"),
   })
   .meta({ id: "ApiToken" });
+
+const WebhookStateSchema = z
+  .object({
+    name: z.string(),
+    url: z.string().nullable().describe("scheme, host and path of the webhook (never its query), or null when none"),
+    setAt: z.date().nullable(),
+    deliveries: z.object({
+      open: z.number().int().describe("events not delivered yet, still being tried"),
+      delivered: z.number().int(),
+      givenUp: z.number().int().describe("after WEBHOOK_MAX_ATTEMPTS, or when the webhook was cleared"),
+      lastFailure: z
+        .object({ at: z.date(), status: z.number().int().nullable(), error: z.string().nullable() })
+        .nullable()
+        .describe("the latest attempt that got no 2xx: its HTTP status, or why there was no answer"),
+    }),
+  })
+  .meta({ id: "TokenWebhook" });
 
 const AuditSchema = z
   .object({
@@ -30,13 +49,14 @@ const AuditSchema = z
   })
   .meta({ id: "AuditEntry" });
 
-const tokenView = (t: z.infer<typeof TokenSchema>) => ({
+const tokenView = (t: ApiToken): z.infer<typeof TokenSchema> => ({
   name: t.name,
   prefix: t.prefix,
   role: t.role,
   createdAt: t.createdAt,
   lastUsedAt: t.lastUsedAt,
   revokedAt: t.revokedAt,
+  webhook: t.webhookUrl === null ? null : webhookUrlForDisplay(t.webhookUrl),
 });
 
 export function registerAdminRoutes(app: ApiApp, ctx: ApiContext): void {
@@ -88,6 +108,78 @@ export function registerAdminRoutes(app: ApiApp, ctx: ApiContext): void {
       const revoked = await revokeApiToken(ctx.db, request.params.name);
       await recordAudit(ctx.db, actorOf(request), "token.revoke", { details: { name: revoked.name } });
       return tokenView(revoked);
+    },
+  );
+
+  app.put(
+    "/api/v1/tokens/:name/webhook",
+    {
+      config: { permission: "tokens:manage", rateLimit: writeRateLimit(ctx) },
+      schema: {
+        tags: ["tokens"],
+        summary:
+          "point the token's webhook at a URL and make it a new signing key, in this answer only (smsblast tokens webhook --url)",
+        description:
+          "Campaign events (started, paused, resumed, completed, failed, cancelled) from now on are POSTed to the URL, " +
+          "signed: `X-Smsblast-Signature: sha256=<hex HMAC-SHA256 keyed with signingKey of timestamp + '.' + body>`. " +
+          "https only (http to localhost / 127.0.0.1 / [::1]). Setting it again makes a new key; the old one stops " +
+          "verifying. 503 when WEBHOOK_SIGNING_SECRET is not set on the server.",
+        params: z.object({ name: z.string().min(1) }),
+        body: z.object({ url: z.string().min(1).max(2048) }),
+        response: {
+          200: z.object({
+            name: z.string(),
+            url: z.string(),
+            signingKey: z.string().describe("HMAC key of the signatures; shown this once"),
+          }),
+          ...COMMON_ERRORS,
+          404: ErrorResponse,
+          503: ErrorResponse,
+        },
+      },
+    },
+    async (request) => {
+      const set = await setWebhook(ctx.db, ctx.config, { name: request.params.name, url: request.body.url });
+      await recordAudit(ctx.db, actorOf(request), "token.webhook.set", {
+        details: { name: set.name, receiver: webhookUrlForDisplay(set.url) },
+      });
+      return set;
+    },
+  );
+
+  app.get(
+    "/api/v1/tokens/:name/webhook",
+    {
+      config: { permission: "tokens:manage" },
+      schema: {
+        tags: ["tokens"],
+        summary: "the token's webhook and its deliveries (smsblast tokens webhook <name>)",
+        params: z.object({ name: z.string().min(1) }),
+        response: { 200: WebhookStateSchema, ...COMMON_ERRORS, 404: ErrorResponse },
+      },
+    },
+    async (request) => describeWebhook(ctx.db, request.params.name),
+  );
+
+  app.delete(
+    "/api/v1/tokens/:name/webhook",
+    {
+      config: { permission: "tokens:manage", rateLimit: writeRateLimit(ctx) },
+      schema: {
+        tags: ["tokens"],
+        summary: "remove the token's webhook; events not delivered yet are given up (smsblast tokens webhook --clear)",
+        params: z.object({ name: z.string().min(1) }),
+        response: {
+          200: z.object({ name: z.string(), abandoned: z.number().int().describe("deliveries given up") }),
+          ...COMMON_ERRORS,
+          404: ErrorResponse,
+        },
+      },
+    },
+    async (request) => {
+      const { abandoned } = await clearWebhook(ctx.db, request.params.name);
+      await recordAudit(ctx.db, actorOf(request), "token.webhook.clear", { details: { name: request.params.name } });
+      return { name: request.params.name, abandoned };
     },
   );
 
