@@ -11,6 +11,7 @@ export default defineConfig({
       "test/model.test.ts",
       "test/phone.test.ts",
       "test/csv-source.test.ts",
+      "test/csv-errors.test.ts",
     ],
     testTimeout: 60_000,
   },

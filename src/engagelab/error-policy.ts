@@ -43,10 +43,7 @@ export interface ClassifyOptions {
   resendIsSafe: boolean;
 }
 
-export function classifyProviderError(
-  error: unknown,
-  options: ClassifyOptions = { resendIsSafe: true },
-): ErrorDecision {
+export function classifyProviderError(error: unknown, options: ClassifyOptions): ErrorDecision {
   if (error instanceof ProviderRequestError) {
     return { action: "fail-batch", rateLimited: false, reason: `invalid request: ${error.field}` };
   }
