@@ -10,6 +10,7 @@ export default defineConfig({
       "test/batch-decision.test.ts",
       "test/model.test.ts",
       "test/phone.test.ts",
+      "test/phone-fast-path.test.ts",
       "test/csv-source.test.ts",
       "test/csv-errors.test.ts",
     ],

@@ -1,7 +1,7 @@
 // The CSV reader's refusals, word for word: each names the file, the line and what to do, because that is all
 // a user sees of a bad file. Files in a temporary directory only (no database), so the mutation run
 // (vitest.mutation.config.ts) can run these against every mutant.
-import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,8 +63,22 @@ describe("files the reader cannot open", () => {
     expect((await refusalOf(through)).message).toBe(`CSV file not found: ${through}`);
   });
 
-  it("a directory is not a file", async () => {
+  it("a name no file can have is not found either", async () => {
+    const long = join(dir, `${"x".repeat(300)}.csv`);
+    expect((await refusalOf(long)).message).toBe(`CSV file not found: ${long}`);
+  });
+
+  it("symbolic links that loop are named as such", async () => {
+    const a = join(dir, "loop-a.csv");
+    const b = join(dir, "loop-b.csv");
+    await symlink(b, a);
+    await symlink(a, b);
+    expect((await refusalOf(a)).message).toBe(`CSV ${a} cannot be read: its symbolic links form a loop`);
+  });
+
+  it("a directory or a device is not a file", async () => {
     expect((await refusalOf(dir)).message).toBe(`CSV ${dir} is not a file`);
+    expect((await refusalOf("/dev/null")).message).toBe("CSV /dev/null is not a file");
   });
 
   it("an empty file, and one of blank lines, need a header row (naming the phone column when one is asked for)", async () => {
@@ -140,6 +154,17 @@ describe("settings checked before a row is read", () => {
       'CSV has no "phone" column; columns found: "Mobile", "name". Choose the phone column with --phone-column <name>.',
     );
     expect(error.line).toBe(1);
+  });
+
+  it("names every missing column in one sentence", async () => {
+    const error = await refusalOf(await fileOf("Mobile\n+6581234567\n"), {
+      countryColumn: "country",
+      paramColumns: { offer: "offer_code" },
+    });
+    expect(error.message).toBe(
+      'CSV has no "phone" column, no "country" column (for each row\'s country), no "offer_code" column ' +
+        '(for --map offer=offer_code); columns found: "Mobile". Choose the phone column with --phone-column <name>.',
+    );
   });
 
   it("names a missing mapped column without the phone-column hint when the phone column is there", async () => {
