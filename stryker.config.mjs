@@ -7,6 +7,7 @@ const CSV_SOURCE = "src/recipients/csv-source.ts";
 // path (parsing, judging rows) is left out: it is normalisePhone's decisions plus csv-parse's.
 const CSV_ERROR_PATHS = [
   "openCsv",
+  "CsvTooLargeError",
   "checkOptions",
   "planRows",
   "assertUniqueNames",
@@ -18,12 +19,13 @@ const CSV_ERROR_PATHS = [
   "formatBytes",
 ];
 
-/** `file:start-end` for each named top-level function, found by name so an edit above it cannot shift the range. */
+/** `file:start-end` for each named top-level function or class, found by name so an edit above it cannot shift the range. */
 function functionRanges(file, names) {
   const lines = readFileSync(new URL(file, import.meta.url), "utf8").split("\n");
   return names.map((name) => {
-    const start = lines.findIndex((line) => new RegExp(`^(export )?(async )?function\\*? ?${name}\\(`).test(line));
-    if (start === -1) throw new Error(`stryker.config.mjs: no function ${name} in ${file}`);
+    const declaration = new RegExp(`^(export )?(async )?(function\\*? ?${name}\\(|class ${name} )`);
+    const start = lines.findIndex((line) => declaration.test(line));
+    if (start === -1) throw new Error(`stryker.config.mjs: no function or class ${name} in ${file}`);
     const end = lines.findIndex((line, i) => i > start && line === "}");
     return `${file}:${start + 1}-${end + 1}`;
   });
@@ -49,7 +51,8 @@ export default {
   reporters: ["clear-text", "progress", "html", "json"],
   htmlReporter: { fileName: "reports/mutation/index.html" },
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
-  thresholds: { high: 90, low: 80, break: null },
+  // The target is 80 % on each module (README "Mutation testing"); below 80 % overall the run fails.
+  thresholds: { high: 90, low: 80, break: 80 },
   tempDirName: ".stryker-tmp",
   cleanTempDir: true,
 };

@@ -49,6 +49,12 @@ describe("the compiled-pattern fast path", () => {
     expect(judgePhoneNumber(candidate, region, true)).toEqual(judgePhoneNumber(candidate, region, false));
   });
 
+  it("reads only `+` numbers as international", () => {
+    // "65 81234567" without the plus would otherwise start like +58 (Venezuela).
+    expect(fastInternationalNumber("6581234567")).toBeNull();
+    expect(fastInternationalNumber("006581234567")).toBeNull();
+  });
+
   it.each([
     "+6512", // the shortest national number the library reads
     `+1${"2".repeat(17)}`, // the longest
