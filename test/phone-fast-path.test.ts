@@ -49,6 +49,15 @@ describe("the compiled-pattern fast path", () => {
     expect(judgePhoneNumber(candidate, region, true)).toEqual(judgePhoneNumber(candidate, region, false));
   });
 
+  it.each(["XX", "sg", "001"])(
+    "defers national digits in a region it has no plan for (%s) to the library",
+    (region) => {
+      // normalisePhone hands its defaultRegion on as it was given; the library then finds no such country.
+      expect(fastNationalNumber("81234567", region as CountryCode)).toBeNull();
+      expect(judgePhoneNumber("81234567", region as CountryCode, true)).toBeUndefined();
+    },
+  );
+
   it("reads only `+` numbers as international", () => {
     // "65 81234567" without the plus would otherwise start like +58 (Venezuela).
     expect(fastInternationalNumber("6581234567")).toBeNull();
