@@ -121,7 +121,7 @@ describe("size limits, in words a user can compare", () => {
     [1024 ** 5, "1024 TiB (1125899906842624 bytes)"],
   ])("an upload limit of %i bytes reads %s", (maxBytes, words) => {
     const error = new CsvTooLargeError("CSV list.csv", maxBytes);
-    expect(error).toMatchObject({ code: "upload_too_large", field: "file", maxBytes });
+    expect(error).toMatchObject({ name: "CsvTooLargeError", code: "upload_too_large", field: "file", maxBytes });
     expect(error.message).toBe(`CSV list.csv is over the ${words} limit (CSV_MAX_BYTES)`);
   });
 });
