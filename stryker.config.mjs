@@ -7,6 +7,7 @@ const CSV_SOURCE = "src/recipients/csv-source.ts";
 // path (parsing, judging rows) is left out: it is normalisePhone's decisions plus csv-parse's.
 const CSV_ERROR_PATHS = [
   "openCsv",
+  "spreadsheetRows",
   "CsvTooLargeError",
   "checkOptions",
   "planRows",

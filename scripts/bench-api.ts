@@ -16,6 +16,8 @@ import { createLogger } from "../src/config/logger.ts";
 import { startApiServer } from "../src/runtime/api-server.ts";
 import { openDatabase } from "../src/store/database.ts";
 import { migrateDatabase } from "../src/store/migrate.ts";
+import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
+import { createRedisConnection } from "../src/queue/redis.ts";
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +47,10 @@ async function main(): Promise<void> {
   });
   const log = createLogger(config.logLevel);
   const db = openDatabase(databaseUrl);
+  // The bench database was just re-created: a new deployment takes the bench's prefix.
+  const redis = createRedisConnection(config.redisUrl, "producer");
+  await releaseQueuePrefix(redis, config.queuePrefix!);
+  redis.disconnect();
   const server = await startApiServer(config, log, { host: "127.0.0.1", port: 0 });
   const { secret } = await createApiToken(db, { name: "bench", role: "admin" });
   const dir = await mkdtemp(path.join(os.tmpdir(), "smsblast-bench-api-"));

@@ -14,6 +14,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { createRedisConnection } from "../src/queue/redis.ts";
+import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { createSendQueue, SEND_QUEUE_NAME } from "../src/queue/send-queue.ts";
 import type { Redis } from "ioredis";
 import { cycleFigures, type CycleFigures } from "./bench/job-events.ts";
@@ -190,6 +191,8 @@ async function main(): Promise<void> {
       )[0] ?? "";
     machine.redis = /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "";
     await queue.obliterate({ force: true });
+    // The bench database was just re-created: a new deployment takes the bench's prefix.
+    await releaseQueuePrefix(redis, opts.queuePrefix);
     log(`database smsblast_bench re-created and migrated (postgres ${machine.postgres}, redis ${machine.redis})`);
 
     // The sandbox, in its own process, shared by the ceiling run and every send.

@@ -5,11 +5,13 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadConfig } from "../src/config/config.ts";
+import { bindQueue } from "../src/runtime/queue-binding.ts";
 import { createLogger } from "../src/config/logger.ts";
 import { getCampaignStatus } from "../src/campaigns/campaign-status.ts";
 import { launchCsvCampaign } from "../src/campaigns/launch-campaign.ts";
 import { startSendWorker } from "../src/runtime/send-worker-runtime.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
+import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
 import { openDatabase } from "../src/store/database.ts";
 import { migrateDatabase } from "../src/store/migrate.ts";
@@ -46,8 +48,13 @@ console.log(
 
 const db = openDatabase(config.databaseUrl);
 const connection = createRedisConnection(config.redisUrl, "producer");
+// The demo database was just re-created, so it is a new deployment: the demo's prefix (jobs of an earlier
+// run included) is released for it.
+const demoPrefix = config.queuePrefix!;
+await createSendQueue(connection, { prefix: demoPrefix, attempts: 1, backoffMs: 1 }).obliterate({ force: true });
+await releaseQueuePrefix(connection, demoPrefix);
 const queue = createSendQueue(connection, {
-  prefix: config.queuePrefix,
+  prefix: (await bindQueue(config, db, connection)).prefix,
   attempts: config.send.attempts,
   backoffMs: config.send.backoffMs,
 });

@@ -315,7 +315,8 @@ describe("decideAfterSend: provider errors", () => {
         kind: "pause",
         code: 2001,
         unexpected: false,
-        reason: "provider refused the account (code 2001): provider says 2001",
+        reason:
+          "provider refused the account (code 2001) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 2001",
       },
     ],
     [
@@ -324,7 +325,12 @@ describe("decideAfterSend: provider errors", () => {
       "at_most_once",
       () => http(401, 9999),
       FIRST,
-      { kind: "pause", code: 9999, reason: "provider refused the account (code 9999): provider says 9999" },
+      {
+        kind: "pause",
+        code: 9999,
+        reason:
+          "provider refused the account (code 9999) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 9999",
+      },
     ],
     ["legacy 30000", "legacy", "at_most_once", () => http(200, 30000), LAST, { kind: "pause", code: 30000 }],
     [
@@ -333,7 +339,11 @@ describe("decideAfterSend: provider errors", () => {
       "at_most_once",
       () => http(403),
       FIRST,
-      { kind: "pause", reason: "provider refused the account (HTTP 403): provider says 403" },
+      {
+        kind: "pause",
+        reason:
+          "provider refused the account (HTTP 403) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 403",
+      },
     ],
     // The request itself is wrong: the batch fails with the provider's words, no retry.
     [

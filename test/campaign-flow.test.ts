@@ -37,8 +37,9 @@ describe("a whole campaign: CSV → Postgres → BullMQ → sandbox provider →
       _min: { rowNumber: true },
       _max: { rowNumber: true },
     });
-    expect(firstBatchRows._min.rowNumber).toBe(1);
-    expect(firstBatchRows._max.rowNumber).toBe(1000);
+    // Spreadsheet row numbers: the header is row 1.
+    expect(firstBatchRows._min.rowNumber).toBe(2);
+    expect(firstBatchRows._max.rowNumber).toBe(1001);
 
     const worker = await startWorker(env);
     try {
@@ -113,17 +114,18 @@ describe("a whole campaign: CSV → Postgres → BullMQ → sandbox provider →
       orderBy: { rowNumber: "asc" },
     });
     expect(rejects.map((r) => [r.rowNumber, r.rawValue, r.reason])).toEqual([
-      [3, "not a number", "phone number contains letters or symbols"],
-      [4, "", "empty phone number"],
+      [3, "+6581234567", "duplicate of row 2"],
+      [4, "not a number", "phone number contains letters or symbols"],
+      [5, "", "empty phone number"],
     ]);
     const phones = await env.db.prisma.recipient.findMany({
       where: { campaignId: campaign.campaignId },
       orderBy: { rowNumber: "asc" },
     });
     expect(phones.map((p) => [p.rowNumber, p.phone])).toEqual([
-      [1, "+6581234567"],
-      [5, "+6581234568"],
-      [6, "+6581234569"],
+      [2, "+6581234567"],
+      [6, "+6581234568"],
+      [7, "+6581234569"],
     ]);
   });
 });

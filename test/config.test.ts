@@ -7,7 +7,7 @@ describe("loadConfig", () => {
     expect(config.databaseUrl).toBe("postgresql://postgres@127.0.0.1:5432/smsblast");
     expect(config.redisUrl).toBe("redis://127.0.0.1:6379");
     expect(config.engagelab.messagesUrl).toBe("http://127.0.0.1:4010");
-    expect(config.engagelab.apiKey).toBe(SANDBOX_API_KEY);
+    expect(config.engagelab.credentials.messages.apiKey).toBe(SANDBOX_API_KEY);
     expect(config.send.batchSize).toBe(1000);
   });
 
@@ -23,10 +23,13 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", "verbose"],
     ["BATCH_SIZE", "1001"],
     ["ENGAGELAB_MESSAGES_URL", "ftp://example.com"],
-    ["DEFAULT_REGION", "sg"],
+    ["DEFAULT_REGION", "sgp"],
   ])("fails at start-up naming %s when it is %j", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));
+  });
+  it("accepts DEFAULT_REGION in either case, as --region is", () => {
+    expect(loadConfig({ DEFAULT_REGION: "sg" }).defaultRegion).toBe("SG");
   });
 
   it("refuses a key without its secret, and does not echo the key", () => {

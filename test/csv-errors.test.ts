@@ -190,49 +190,49 @@ describe("settings checked before a row is read", () => {
   });
 });
 
-describe("malformed CSV: each parser error in words, with its line", () => {
+describe("malformed CSV: each parser error in words, with its line (a ragged row: its spreadsheet row)", () => {
   it.each([
     [
       "an unclosed quote, at the line it opens",
       'phone,name\n+6581234567,"Ana"\n+6581234568,"Bo\n+6581234569,Cy\n',
-      3,
+      "line 3",
       'a quoted field is never closed (no matching " before the end of the file)',
     ],
     [
       "too many fields",
       "phone,name\n+6581234567,Ana\n\n+6581234568,Tan, Bo\n",
-      4,
+      "row 4",
       '3 fields but the header has 2 (fields are separated by ","; quote any field that contains one)',
     ],
     [
       "too few fields, tab-separated",
       "phone\tname\tcity\n+6581234567\tAna\n",
-      2,
+      "row 2",
       "2 fields but the header has 3 (fields are separated by tab; quote any field that contains one)",
     ],
     [
       "a stray quote in an unquoted field",
       'phone,name\n+6581234567,Ana "the boss"\n',
-      2,
+      "line 2",
       'a " inside an unquoted field; quote the whole field and double the " inside it',
     ],
     [
       "text right after a closing quote",
       'phone,name\n+6581234567,"Ana"x\n',
-      2,
+      "line 2",
       'text after a closing quote; a " inside a quoted field must be doubled ("")',
     ],
     [
       "text after a closing quote and a space",
       'phone,name\n+6581234567,"Ana" x\n',
-      2,
+      "line 2",
       'text after a closing quote; a " inside a quoted field must be doubled ("")',
     ],
-  ])("%s", async (_what, content, line, words) => {
+  ])("%s", async (_what, content, at, words) => {
     const path = await fileOf(content);
     const error = await refusalOf(path);
-    expect(error.message).toBe(`CSV ${path}, line ${line}: ${words}`);
-    expect(error.line).toBe(line);
+    expect(error.message).toBe(`CSV ${path}, ${at}: ${words}`);
+    expect(error.line).toBe(Number(at.split(" ")[1]));
   });
 
   it("names the file in an encoding refusal", async () => {

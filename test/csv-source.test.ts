@@ -52,7 +52,7 @@ describe("readCsvRecipients: file formats", () => {
     const without = await readAll("phone,name\n+6581234567,Ésa\n", { paramColumns: { name: "name" } });
     expect(phones(withBom)).toEqual(["+6581234567"]);
     expect(without[0]).toEqual({
-      rowNumber: 1,
+      rowNumber: 2,
       raw: "+6581234567",
       phone: "+6581234567",
       rejectReason: null,
@@ -93,13 +93,13 @@ describe("readCsvRecipients: file formats", () => {
     expect(detectDelimiter("a\tb\tc;d")).toBe("\t");
   });
 
-  it("reads quoted fields with embedded newlines and keeps counting rows, not lines", async () => {
+  it("reads quoted fields with embedded newlines and numbers rows as a spreadsheet does (header row 1; a record counts once)", async () => {
     const rows = await readAll('phone,address\n+6581234567,"1 Main St\nUnit 2"\n+6581234568,"x"\n', {
       paramColumns: { address: "address" },
     });
     expect(rows.map((r) => [r.rowNumber, r.phone, r.params?.address])).toEqual([
-      [1, "+6581234567", "1 Main St\nUnit 2"],
-      [2, "+6581234568", "x"],
+      [2, "+6581234567", "1 Main St\nUnit 2"],
+      [3, "+6581234568", "x"],
     ]);
   });
 
@@ -121,11 +121,17 @@ describe("readCsvRecipients: file formats", () => {
     expect(rows[0]).toMatchObject({ phone: "+6581234567", params: { name: "Ana" } });
   });
 
-  it("skips empty lines, before the header too, without counting them as rows", async () => {
+  it("skips empty lines, before the header too, counting them as a spreadsheet counts its blank rows", async () => {
     const rows = await readAll("\n\nphone\n\n+6581234567\n   \n\n+6581234568\n\n");
     expect(rows.map((r) => [r.rowNumber, r.phone])).toEqual([
-      [1, "+6581234567"],
-      [2, "+6581234568"],
+      [5, "+6581234567"],
+      [8, "+6581234568"],
+    ]);
+    // Excel's sep= line is not a row of the sheet: the header stays row 1.
+    const sep = await readAll("sep=;\nphone;name\n+6581234567;Ana\n\n+6581234568;Bo\n");
+    expect(sep.map((r) => [r.rowNumber, r.phone])).toEqual([
+      [2, "+6581234567"],
+      [4, "+6581234568"],
     ]);
   });
 
@@ -187,9 +193,9 @@ describe("readCsvRecipients: columns", () => {
       countryColumn: "country",
     });
     expect(rows.map((r) => [r.rowNumber, r.phone, r.rejectReason])).toEqual([
-      [1, null, 'unknown country code "XX"'],
-      [2, null, 'unknown country code "Singapore"'],
-      [3, "+6581234569", null],
+      [2, null, 'unknown country code "XX"'],
+      [3, null, 'unknown country code "Singapore"'],
+      [4, "+6581234569", null],
     ]);
   });
 
@@ -291,17 +297,30 @@ describe("readCsvRecipients: files it must refuse", () => {
     const error = await failure(`phone,name\n+6581234567,"Ana\n${rest}\n`);
     expect(error.line).toBe(2);
     expect(error.message).toMatch(
-      /, line 2: a record is over 1\.0 MiB \(1048576 bytes\); most likely a quoted field that is never closed$/,
+      /, line 2: a quoted field opens here and is never closed \(not within 1\.0 MiB \(1048576 bytes\)\)$/,
     );
   });
 
-  it("fails on a row with a different number of fields than the header, naming the line and both counts", async () => {
+  it("fails on a row with a different number of fields than the header, naming the row and both counts", async () => {
     const error = await failure("phone,name\n+6581234567,Ana\n\n+6581234568,Tan, Bo\n");
-    expect(error.message).toContain("line 4");
-    expect(error.message).toContain("3 fields but the header has 2");
+    expect(error.message).toContain("row 4: 3 fields but the header has 2");
     expect(error.line).toBe(4);
     const short = await failure("phone;name;city\n+6581234567;Ana\n");
-    expect(short.message).toContain("line 2: 2 fields but the header has 3");
+    expect(short.message).toContain("row 2: 2 fields but the header has 3");
+    // Deep in a file (past the parser's first chunk) the header's real width is still named.
+    const many = Array.from({ length: 50_000 }, (_, i) => `+65${81_000_000 + i},n${i}`).join("\n");
+    const deep = await failure(`phone,name\n${many}\n+6581234567,a,b,c\n`);
+    expect(deep.message).toContain("row 50002: 4 fields but the header has 2");
+  });
+
+  it("does not blame a closed but huge field, or a huge header, on an unclosed quote", async () => {
+    const big = "x".repeat(1_100_000);
+    const field = await failure(`phone,note\n+6581234567,"${big}"\n+6581234568,ok\n`);
+    expect(field.message).toContain("line 2: a record is over 1.0 MiB");
+    expect(field.message).not.toContain("quote");
+    const header = await failure(`phone,${big}\n+6581234567,x\n`);
+    expect(header.message).toContain("the header is over 1.0 MiB");
+    expect(header.message).not.toContain("quote");
   });
 
   it("fails on a stray quote inside an unquoted field, naming the line", async () => {

@@ -159,16 +159,18 @@ describe("HTTP API uploads: stream, map, check, launch", () => {
       requests: 2,
     });
     expect(check.body.rowErrors).toEqual([
-      { row: 12, value: numbers[11], reason: "suppressed" },
-      { row: 13, value: "not-a-number", reason: expect.any(String) as unknown },
-      { row: 15, value: "+6512", reason: expect.any(String) as unknown },
+      // Spreadsheet rows: the sep= line is not a row, the header is row 1.
+      { row: 13, value: numbers[11], reason: "suppressed" },
+      { row: 14, value: "not-a-number", reason: expect.any(String) as unknown },
+      { row: 15, value: numbers[0], reason: "duplicate of row 2" },
+      { row: 16, value: "+6512", reason: expect.any(String) as unknown },
     ]);
     expect(check.body.segments).toEqual({ total: 11, encoding: null });
     expect(check.body.cost).toBeCloseTo(0.55);
 
-    const preview = await api.json("GET", `/api/v1/uploads/${id}/preview?row=2`, { token: api.tokens.operator });
+    const preview = await api.json("GET", `/api/v1/uploads/${id}/preview?row=3`, { token: api.tokens.operator });
     expect(preview.body).toMatchObject({
-      row: 2,
+      row: 3,
       text: "Hi Bob, your order A-1 is ready",
       encoding: "GSM-7",
       segments: 1,
@@ -181,7 +183,7 @@ describe("HTTP API uploads: stream, map, check, launch", () => {
     const rejects = await (
       await api.request("GET", `/api/v1/uploads/${id}/rejects.csv`, { token: api.tokens.operator })
     ).text();
-    expect(rejects.trim().split("\n")).toHaveLength(4);
+    expect(rejects.trim().split("\n")).toHaveLength(5);
 
     await fetch(`${env.sandbox.url}/_sandbox/reset`, { method: "POST" });
     const launched = await api.json<Launched>("POST", "/api/v1/campaigns", {

@@ -6,7 +6,10 @@ import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "
 describe("legacy v1/send", () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv("legacy");
+    // Legacy v1/send sends only templates of the legacy template store, approved.
+    env = await createTestEnv("legacy", {
+      sandbox: { legacyTemplates: [{ id: 2336, content: "Your week: %week%" }] },
+    });
   });
   afterAll(async () => {
     await env?.cleanup();
@@ -112,7 +115,7 @@ describe("legacy v1/send", () => {
     const [planned] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     const { LegacySendApiProvider } = await import("../src/engagelab/legacy-send-api.ts");
     const { EngageLabHttpClient } = await import("../src/engagelab/http-client.ts");
-    const http = new EngageLabHttpClient({ apiKey: "sandbox-key", apiSecret: "sandbox-secret" }, { timeoutMs: 2_000 });
+    const http = new EngageLabHttpClient(env.config.engagelab.credentials, { timeoutMs: 2_000 });
     await new LegacySendApiProvider(http, env.sandbox.url)
       .sendBatch({
         campaignId: campaign.campaignId,

@@ -29,7 +29,14 @@ describe("migrateDatabase", () => {
     expect(first.createdDatabase).toBe(true);
     expect(first.applied.length).toBeGreaterThan(0);
     const second = await migrateDatabase(url);
-    expect(second).toEqual({ createdDatabase: false, applied: [], alreadyApplied: first.applied.length });
+    // The first migrate created the deployment id; later ones keep it.
+    expect(first.deploymentId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(second).toEqual({
+      createdDatabase: false,
+      applied: [],
+      alreadyApplied: first.applied.length,
+      deploymentId: first.deploymentId,
+    });
 
     const client = new pg.Client({ connectionString: url });
     await client.connect();

@@ -24,9 +24,9 @@ describe("normalisePhone", () => {
     ["123", "phone number has too few or too many digits"],
     ["12345", "phone number has too few or too many digits"],
     // Six and seventeen digits are inside the bounds: the numbering plan judges them.
-    ["123456", "invalid phone number for its country"],
-    ["12345678901234567", "invalid phone number for its country"],
-    ["123456789012345678", "phone number has too few or too many digits"],
+    ["+123456", "invalid phone number for its country"],
+    ["+12345678901234567", "invalid phone number for its country"],
+    ["+123456789012345678", "phone number has too few or too many digits"],
     ["+65 8123 4567x", "phone number contains letters or symbols"],
     ["x+65 8123 4567", "phone number contains letters or symbols"],
     ["+999 1234 5678", "not a phone number"],

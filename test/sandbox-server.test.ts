@@ -160,10 +160,38 @@ describe("POST /v1/messages", () => {
     expect((await call("/v1/messages", { body: { to, template: { id: "missing-1" } } })).json.code).toBe(4001);
     expect(sandbox.ledger.stats().accepted.messages).toBe(0);
   });
+
+  it("keeps its own template ids apart from the legacy store: refuses only those it was told do not exist", async () => {
+    const to = ["+6591234567"];
+    const own = await startSandbox({ port: 0, legacyTemplates: [], missingMessagesTemplates: ["gone-1"] });
+    try {
+      const send = async (id: string) => {
+        const response = await fetch(`${own.url}/v1/messages`, {
+          method: "POST",
+          headers: { authorization: AUTH, "content-type": "application/json" },
+          body: JSON.stringify({ to, template: { id, params: {} } }),
+        });
+        return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+      };
+      // The legacy store is empty; v1/messages does not ask it.
+      expect((await send("promo-winter")).status).toBe(200);
+      expect(await send("gone-1")).toMatchObject({ status: 400, json: { code: 4001, accepted_count: 0 } });
+      await fetch(`${own.url}/_sandbox/messages-templates/missing`, {
+        method: "POST",
+        body: JSON.stringify({ ids: ["promo-winter"] }),
+      });
+      expect((await send("promo-winter")).json.code).toBe(4001);
+      expect(own.ledger.timesReceived("+6591234567", "messages")).toBe(1);
+      expect(own.ledger.stats().requests.templates).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
 });
 
 describe("POST /v1/send (legacy)", () => {
-  const send = (body: Record<string, unknown>) => call("/v1/send", { body: { body: { template_id: 2336 }, ...body } });
+  // Template 1 is the legacy store's pre-seeded, approved template.
+  const send = (body: Record<string, unknown>) => call("/v1/send", { body: { body: { template_id: 1 }, ...body } });
 
   it("replays the first answer for a repeated request_id without sending again", async () => {
     const first = await send({ to: ["+12673800456"], request_id: "req-1", custom_args: { campaign: 7 } });
@@ -205,6 +233,26 @@ describe("POST /v1/send (legacy)", () => {
     expect(replay.status).toBe(400);
     expect(replay.text).toBe(refused.text);
     expect(sandbox.ledger.stats().accepted.legacy).toBe(0);
+  });
+
+  it("sends only templates of the legacy store that are approved, and does not remember the refusal", async () => {
+    const unknown = await call("/v1/send", {
+      body: { to: ["+12673800456"], body: { template_id: 2336 }, request_id: "tpl-1" },
+    });
+    expect(unknown).toMatchObject({ status: 400, json: { code: 33001, message: "The template does not exist" } });
+    const created = await call("/v1/templates", {
+      body: { template_name: `send-${Date.now()}`, template_content: "Hi %name%", template_type: "1" },
+    });
+    const id = (created.json.result as { template_id: number }).template_id;
+    const body = { to: ["+12673800456"], body: { template_id: id }, request_id: "tpl-2" };
+    const unapproved = await call("/v1/send", { body });
+    expect(unapproved).toMatchObject({ status: 400, json: { code: 33002 } });
+    expect(sandbox.ledger.stats().accepted.legacy).toBe(0);
+    await call(`/_sandbox/templates/${id}/approval`, { body: { approval_status: 1 } });
+    const sent = await call("/v1/send", { body });
+    expect(sent.status).toBe(200);
+    expect(sandbox.ledger.timesReceived("+12673800456", "legacy")).toBe(1);
+    await call(`/v1/templates/${id}`, { method: "DELETE" });
   });
 
   it("validates from, to, template_id and custom_args with code 30001", async () => {
@@ -435,6 +483,12 @@ describe("sandboxOptionsFromEnv", () => {
     expect(
       sandboxOptionsFromEnv({ SANDBOX_PORT: "0", SANDBOX_ERROR_RATE: "0.25", SANDBOX_SEED: "7", SANDBOX_API_KEY: "k" }),
     ).toEqual({ port: 0, errorRate: 0.25, seed: 7, apiKey: "k" });
+    expect(sandboxOptionsFromEnv({ SANDBOX_SMS_USER: "u", SANDBOX_SMS_KEY: "k" })).toEqual({
+      credentials: { sms: { key: "u", secret: "k" } },
+    });
+    expect(() => sandboxOptionsFromEnv({ SANDBOX_OTP_KEY: "k" })).toThrow(
+      /SANDBOX_OTP_KEY and SANDBOX_OTP_SECRET must be set together/,
+    );
     expect(sandboxOptionsFromEnv({})).toEqual({});
     expect(() => sandboxOptionsFromEnv({ SANDBOX_HANG_RATE: "1.5" })).toThrow(/SANDBOX_HANG_RATE/);
     expect(() => sandboxOptionsFromEnv({ SANDBOX_LATENCY_MS: "soon" })).toThrow(/SANDBOX_LATENCY_MS/);

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   checkTemplateReady,
+  checkStringTemplate,
   extractTemplateVariables,
   TemplatePreflightError,
 } from "../src/campaigns/template-preflight.ts";
@@ -47,7 +48,7 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
         templateName: "sandbox-notice",
         msgType: 2,
         templateType: 1,
-        content: "Your order {{order}} has shipped",
+        content: "Your order %order% has shipped",
         approvalStatus: 1,
         approvalMessage: "",
       });
@@ -177,6 +178,41 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
     ])("%s", (content, expected) => {
       expect(extractTemplateVariables(content)).toEqual(expected);
     });
+
+    it("reads only the platform's own syntax when told which", () => {
+      const mixed = "{{b}} then %a% then {{a}} then %c% {{ttl}}";
+      expect(extractTemplateVariables(mixed, "legacy")).toEqual(["a", "c"]);
+      expect(extractTemplateVariables(mixed, "double-braces")).toEqual(["b", "a"]);
+    });
+  });
+
+  describe("checkStringTemplate (messages and custom: never the legacy template API)", () => {
+    const available = { params: ["order"], mappedColumns: ["name"] };
+
+    it("accepts any non-empty id and says the approval was not checked", () => {
+      const report = checkStringTemplate("messages", "promo-winter", undefined, available);
+      expect(report).toMatchObject({ templateId: "promo-winter", approvalChecked: false, variablesChecked: false });
+      expect(report.notChecked[0]).toMatch(
+        /whether template promo-winter exists and is approved.*current SMS platform/,
+      );
+      expect(report.notChecked[1]).toMatch(/variables/);
+      expect(() => checkStringTemplate("messages", "  ", undefined, available)).toThrow(/template id is empty/);
+    });
+
+    it("checks every {{var}} of the text given, presets and %x% excepted", () => {
+      const ok = checkStringTemplate("messages", "p", "Hi {{name}}, {{ order }} {{brand_name}} 50%off%", available);
+      expect(ok).toMatchObject({ variablesChecked: true, approvalChecked: false });
+      expect(ok.notChecked).toHaveLength(1);
+      const error = (() => {
+        try {
+          checkStringTemplate("custom", "p", "{{name}} {{code}} {{when}}", available);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(TemplatePreflightError);
+      expect((error as TemplatePreflightError).missingVariables).toEqual(["code", "when"]);
+    });
   });
 
   describe("checkTemplateReady", () => {
@@ -222,19 +258,20 @@ describe("EngageLab templates: client, pre-flight and CLI against the sandbox", 
       ]);
     });
 
-    it("lists exactly the variables that have no value, together with the approval problem", async () => {
-      const t = await api.create({ name: "vars", content: "{{a}} %b% {{ c }} {{a}} %ttl% {{d}}", type: 1 });
+    it("lists exactly the %variables% that have no value, together with the approval problem", async () => {
+      // A legacy template's placeholders are %var%; {{c}} is sent as written on that platform.
+      const t = await api.create({ name: "vars", content: "%a% %b% {{ c }} %a% %ttl% %d%", type: 1 });
       const error = await refusal(t.templateId, { params: ["b"], mappedColumns: ["zzz"] });
-      expect(error.missingVariables).toEqual(["a", "c", "d"]);
+      expect(error.missingVariables).toEqual(["a", "d"]);
       expect(error.problems).toHaveLength(2);
       expect(error.problems[1]).toBe(
-        "no value for template variables a, c, d (give --param name=value or --map variable=column)",
+        "no value for template variables a, d (give --param name=value or --map variable=column)",
       );
       expect(error.message).toContain("not been submitted");
-      expect(error.message).toContain("a, c, d");
+      expect(error.message).toContain("a, d");
 
       await setApproval(t.templateId, 1);
-      const onlyVars = await refusal(t.templateId, { params: [], mappedColumns: ["a", "c"] });
+      const onlyVars = await refusal(t.templateId, { params: [], mappedColumns: ["a"] });
       expect(onlyVars.missingVariables).toEqual(["b", "d"]);
       expect(onlyVars.problems).toEqual([
         "no value for template variables b, d (give --param name=value or --map variable=column)",

@@ -50,7 +50,9 @@ describe("a wrong API key", () => {
     } finally {
       await worker.stop();
     }
-    expect(paused.statusReason).toMatch(/code 2001.*Authentication failed/);
+    expect(paused.statusReason).toMatch(
+      /^provider refused the account \(code 2001\) on the current SMS platform .*ENGAGELAB_MESSAGES_KEY.*Authentication failed/,
+    );
     const batches = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     expect(batches.every((b) => b.state === "queued")).toBe(true);
     const refused = batches.filter((b) => b.errorCode !== null);
@@ -80,7 +82,7 @@ describe("a wrong API key", () => {
     });
     const goodWorker = await startSendWorker(fixed, env.log);
     const connection = createRedisConnection(fixed.redisUrl, "producer");
-    const queue = createSendQueue(connection, { prefix: fixed.queuePrefix, attempts: 3, backoffMs: 50 });
+    const queue = createSendQueue(connection, { prefix: env.config.queuePrefix, attempts: 3, backoffMs: 50 });
     try {
       const resumed = await resumeCampaign(
         env.db,

@@ -1,6 +1,7 @@
 // One producer process, measured alone: CSV → validated, de-duplicated recipients and planned batches in
 // Postgres, batches queued. Prints one JSON line with its figures. Used by scripts/bench.ts.
 import { loadConfig } from "../../src/config/config.ts";
+import { bindQueue } from "../../src/runtime/queue-binding.ts";
 import { createLogger } from "../../src/config/logger.ts";
 import { launchCsvCampaign } from "../../src/campaigns/launch-campaign.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
@@ -14,7 +15,7 @@ const log = createLogger("warn");
 const db = openDatabase(config.databaseUrl);
 const connection = createRedisConnection(config.redisUrl, "producer");
 const queue = createSendQueue(connection, {
-  prefix: config.queuePrefix,
+  prefix: (await bindQueue(config, db, connection)).prefix,
   attempts: config.send.attempts,
   backoffMs: config.send.backoffMs,
 });

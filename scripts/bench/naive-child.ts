@@ -5,6 +5,7 @@
 // extrapolates. Prints one JSON line.
 import { Queue } from "bullmq";
 import { loadConfig } from "../../src/config/config.ts";
+import { bindQueue } from "../../src/runtime/queue-binding.ts";
 import { readCsvRecipients } from "../../src/recipients/csv-source.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { openDatabase } from "../../src/store/database.ts";
@@ -21,7 +22,7 @@ const connection = createRedisConnection(config.redisUrl, "producer");
 // A queue of its own: no send worker ever picks these jobs up.
 const queue = new Queue("naive-send", {
   connection,
-  prefix: config.queuePrefix,
+  prefix: (await bindQueue(config, db, connection)).prefix,
   defaultJobOptions: { attempts: config.send.attempts, removeOnComplete: true, removeOnFail: true },
 });
 

@@ -2,7 +2,7 @@
 // or error) × (the attempt) → what to record and what to do next. send-batch.ts does the I/O around them;
 // the repository applies a decision in one call. test/batch-decision.test.ts holds the table.
 import { classifyProviderError } from "../engagelab/error-policy.ts";
-import { ProviderError, ProviderRequestError } from "../engagelab/errors.ts";
+import { ProviderError, ProviderRequestError, refusingPlatform } from "../engagelab/errors.ts";
 import type { BatchSendResult } from "../engagelab/provider.ts";
 import type {
   BatchOutcome,
@@ -167,7 +167,7 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
     return {
       kind: "pause",
       code,
-      reason: `provider refused the account (${code !== null ? `code ${code}` : policy.reason}): ${message}`,
+      reason: `provider refused the account (${code !== null ? `code ${code}` : policy.reason})${refusingPlatform(error)}: ${message}`,
       unexpected: !known,
     };
   }

@@ -5,10 +5,14 @@ import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
 import { readCsvRecipients } from "../recipients/csv-source.ts";
+import { acceptsEmail } from "../recipients/email.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
 import {
+  countFailuresByCode,
   createCampaign,
   createCampaignWithRecipients,
+  readCampaignDefinition,
+  stageFailedRecipients,
   type EarlierLaunch,
   type IngestCheck,
   type IngestOptions,
@@ -16,8 +20,9 @@ import {
   type NewCampaign,
 } from "../store/campaign-repository.ts";
 import type { Database } from "../store/database.ts";
-import type { ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
-import { checkTemplateReady } from "./template-preflight.ts";
+import { isFinalStatus, type ProviderApi, type UnknownOutcomePolicy } from "../model/states.ts";
+import { checkStringTemplate, checkTemplateReady, type TemplateCheckReport } from "./template-preflight.ts";
+import { NO_COUNTRY_CODE_REASON } from "../recipients/phone.ts";
 import { uploadForLaunch } from "./uploads.ts";
 import { claimUploadForLaunch, finishUploadLaunch } from "../store/upload-repository.ts";
 import type { SendOptions } from "../model/send-options.ts";
@@ -41,8 +46,13 @@ export interface CampaignLaunchInput {
   startAt?: Date;
   /** Set for runs of a recurring schedule (unique per firing). */
   runKey?: string;
-  /** Check with the template API that the template is approved and every variable has a value (default on). */
+  /**
+   * The template pre-flight (default on): legacy templates are checked with the legacy template API (exists,
+   * approved, every `%var%` has a value); messages and custom templates as far as smsblast can see them.
+   */
   templateCheck?: boolean;
+  /** messages/custom: the template's text, so every `{{var}}` in it can be checked for a value. */
+  templateContent?: string;
   /** Launch even if the same list (same fingerprint) was launched within the repeat window. */
   allowRepeat?: boolean;
   onProgress?: (rowsRead: number) => void;
@@ -54,6 +64,8 @@ export interface CsvCampaignInput extends CampaignLaunchInput {
   countryColumn?: string;
   defaultRegion?: string;
   maxBytes?: number;
+  /** Mapped variables whose cell may be empty; otherwise an empty mapped cell rejects its row. */
+  allowEmpty?: string[];
 }
 
 export interface AudienceCampaignInput extends CampaignLaunchInput {
@@ -68,30 +80,37 @@ export interface LaunchDeps {
   enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
   /** Schedules the start of a delayed campaign (needed only with `startAt`). */
   scheduleStart?: (campaignId: string, at: Date) => Promise<void>;
-  /** The template API, for the pre-flight check; without it the check is skipped. */
+  /** The legacy template API, for the pre-flight of legacy campaigns; without it their check is skipped. */
   templates?: Pick<TemplatesApi, "get">;
 }
 
 export interface LaunchedCampaign extends IngestedCampaign {
   enqueued: boolean;
   dryRun: boolean;
+  /** What the template pre-flight checked; null when it was skipped. */
+  templateCheck: TemplateCheckReport | null;
+  /** Things the person launching should know, said once (e.g. most rows had no country code). */
+  notes: string[];
 }
 
 /** CSV → campaign: every row streamed, judged and stored with the batch plan in one transaction, then queued. */
 export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInput): Promise<LaunchedCampaign> {
-  await preflight(deps, input);
+  const templateCheck = await preflight(deps, input);
   const rows = readCsvRecipients(input.file, {
     phoneColumn: input.phoneColumn,
     countryColumn: input.countryColumn,
     defaultRegion: input.defaultRegion,
     paramColumns: input.paramColumns,
     maxBytes: input.maxBytes,
+    acceptEmail: acceptsEmail(input.provider),
+    allowEmpty: input.allowEmpty,
   });
+  const notes: string[] = [];
   const ingested = await createCampaignWithRecipients(deps.db, newCampaign(input, input.file), rows, {
     ...ingestOptions(input),
-    ...launchChecks(input, "the file"),
+    ...launchChecks(input, "the file", notes),
   });
-  return enqueueLaunched(deps, ingested, input);
+  return enqueueLaunched(deps, ingested, input, templateCheck, notes);
 }
 
 /** Database audience → campaign: staged with one INSERT … SELECT from `contacts`, then planned and queued. */
@@ -99,7 +118,7 @@ export async function launchAudienceCampaign(
   deps: LaunchDeps,
   input: AudienceCampaignInput,
 ): Promise<LaunchedCampaign> {
-  await preflight(deps, input);
+  const templateCheck = await preflight(deps, input);
   const filter = await resolveAudience(deps.db, input.audience);
   const ingested = await createCampaign(
     deps.db,
@@ -110,7 +129,73 @@ export async function launchAudienceCampaign(
       ...launchChecks(input, `audience ${filter.name}`),
     },
   );
-  return enqueueLaunched(deps, ingested, input);
+  return enqueueLaunched(deps, ingested, input, templateCheck);
+}
+
+/** Failure codes worth sending again: temporary provider trouble, a per-number frequency limit, legacy failed items. */
+export const RETRYABLE_FAILURE_CODES: readonly number[] = [1000, 5001, 3004, 41031];
+
+export interface RetryFailedInput {
+  campaignId: string;
+  /** Failure codes to send again (default RETRYABLE_FAILURE_CODES). */
+  codes?: readonly number[];
+  batchSize: number;
+  name?: string;
+  dryRun?: boolean;
+  allowRepeat?: boolean;
+}
+
+/**
+ * A new campaign of the recipients of a finished campaign that ended `failed` with a retryable code, with
+ * their own params, linked to the original (`retry_of`). Accepted and unknown recipients are never in it:
+ * an unknown one may well have received the message. Suppressions are applied again, and the repeat guard
+ * refuses a second retry of the same failures.
+ */
+export async function launchRetryOfFailed(deps: LaunchDeps, input: RetryFailedInput): Promise<LaunchedCampaign> {
+  const original = await readCampaignDefinition(deps.db, input.campaignId);
+  if (!isFinalStatus(original.status))
+    throw new UserError(
+      "campaign_not_finished",
+      `campaign ${input.campaignId} is ${original.status}; retry its failures once it has finished (or cancel it)`,
+      { kind: "conflict" },
+    );
+  const codes = [...(input.codes ?? RETRYABLE_FAILURE_CODES)];
+  const failures = await countFailuresByCode(deps.db, input.campaignId);
+  if (!failures.some((f) => f.code !== null && codes.includes(f.code)))
+    throw new NothingToSendError(
+      `nothing to retry: campaign ${input.campaignId} has no failed recipient with code ${codes.join(", ")}` +
+        (failures.length === 0
+          ? " (it has no failed recipients)"
+          : ` (its failures: ${failures.map((f) => `${f.count} × ${f.code ?? "no code"}`).join(", ")}; --codes chooses others)`) +
+        "; nothing was stored",
+    );
+  const launch: CampaignLaunchInput = {
+    name: input.name ?? `${original.name} (retry of failures)`,
+    templateId: original.templateId,
+    params: original.templateParams,
+    provider: original.provider,
+    onUnknown: original.onUnknown,
+    batchSize: input.batchSize,
+    sendOptions: original.sendOptions,
+    dryRun: input.dryRun,
+    allowRepeat: input.allowRepeat,
+    // The original passed the pre-flight; a retry goes out as it did.
+    templateCheck: false,
+  };
+  const source = `retry of campaign ${input.campaignId}`;
+  const ingested = await createCampaign(
+    deps.db,
+    { ...newCampaign(launch, source), retryOf: input.campaignId },
+    stageFailedRecipients(input.campaignId, codes),
+    {
+      ...ingestOptions(launch),
+      // Recipients keep their own params: group them as the original did.
+      groupByParams: launch.provider !== "custom",
+      ...launchChecks(launch, `the failures of campaign ${input.campaignId} with code ${codes.join(", ")}`),
+    },
+  );
+  // The pre-flight is skipped for a retry (templateCheck false): nothing to report.
+  return enqueueLaunched(deps, ingested, launch, null);
 }
 
 export class UploadAlreadyLaunchedError extends UserError {
@@ -164,8 +249,10 @@ export async function launchUploadCampaign(
     ...input,
     params: { ...mapping.params, ...input.params },
     paramColumns: mapping.map,
+    // The text the upload was checked with; a legacy template's own text is read from the template API.
+    templateContent: input.templateContent ?? (input.provider === "legacy" ? undefined : mapping.templateContent),
   };
-  await preflight(deps, launch);
+  const templateCheck = await preflight(deps, launch);
   const claim = await claimUploadForLaunch(deps.db, uploadId);
   if (!claim.claimed) throw new UploadAlreadyLaunchedError(uploadId, claim.campaignId);
   let campaignId: string | null = null;
@@ -177,14 +264,22 @@ export async function launchUploadCampaign(
       ingestOptions(launch),
     );
     if (!launch.dryRun) campaignId = ingested.campaignId;
-    return await enqueueLaunched(deps, ingested, launch);
+    return await enqueueLaunched(deps, ingested, launch, templateCheck);
   } finally {
     await finishUploadLaunch(deps.db, uploadId, campaignId);
   }
 }
 
-async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<void> {
+async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<TemplateCheckReport | null> {
   const sendOptions = input.sendOptions ?? {};
+  // One variable from two places: which one wins would be a silent surprise.
+  const twice = Object.keys(input.paramColumns ?? {}).find((variable) => Object.hasOwn(input.params, variable));
+  if (twice !== undefined)
+    throw new UserError(
+      "variable_given_twice",
+      `template variable "${twice}" is given twice: as a fixed param (${twice}=${input.params[twice]}) and mapped to column "${input.paramColumns![twice]}"; keep one`,
+      { field: twice },
+    );
   if (input.startAt) {
     if (!deps.scheduleStart) throw new Error("a delayed launch needs a queue that can schedule the start");
     if (input.startAt.getTime() <= Date.now()) {
@@ -198,13 +293,37 @@ async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<
     }
   }
   validateSendOptions(input.provider, input.templateId, sendOptions);
-  // v1/custom-messages templates live on the OTP platform, which the SMS template API does not list.
-  if (deps.templates && input.templateCheck !== false && input.provider !== "custom") {
-    await checkTemplateReady(deps.templates, input.templateId, {
-      params: Object.keys(input.params),
-      mappedColumns: Object.keys(input.paramColumns ?? {}),
-    });
+  return checkCampaignTemplate(deps.templates, input);
+}
+
+/**
+ * The template pre-flight on the template's own platform: the legacy template API (seed 003) knows legacy
+ * templates only; messages and custom template ids are strings on other platforms and are never looked up there.
+ */
+export async function checkCampaignTemplate(
+  templates: Pick<TemplatesApi, "get"> | undefined,
+  input: Pick<
+    CampaignLaunchInput,
+    "provider" | "templateId" | "params" | "paramColumns" | "templateCheck" | "templateContent"
+  >,
+): Promise<TemplateCheckReport | null> {
+  if (input.provider === "legacy" && input.templateContent !== undefined) {
+    throw new UserError(
+      "template_content_not_used",
+      "a legacy template's text is read from the template API; the template text is given only for messages or custom campaigns",
+      { field: "templateContent" },
+    );
   }
+  if (input.templateCheck === false) return null;
+  const available = {
+    params: Object.keys(input.params),
+    mappedColumns: Object.keys(input.paramColumns ?? {}),
+  };
+  if (input.provider !== "legacy")
+    return checkStringTemplate(input.provider, input.templateId, input.templateContent, available);
+  if (!templates) return null;
+  const template = await checkTemplateReady(templates, input.templateId, available);
+  return { templateId: template.templateId, approvalChecked: true, variablesChecked: true, notChecked: [] };
 }
 
 /** A second launch of the same list inside this window is refused unless the user allows a repeat. */
@@ -215,7 +334,11 @@ export const REPEAT_GUARD_WINDOW_MS = 24 * 3600 * 1000;
  * schedule are exempt from both: each is unique by its run key, and an empty audience is a recorded,
  * empty run rather than an error nobody sees.
  */
-function launchChecks(input: CampaignLaunchInput, source: string): Pick<IngestOptions, "beforeCommit" | "repeatGuard"> {
+function launchChecks(
+  input: CampaignLaunchInput,
+  source: string,
+  notes: string[] = [],
+): Pick<IngestOptions, "beforeCommit" | "repeatGuard"> {
   if (input.runKey !== undefined) return {};
   const refuseEmpty = refuseNothingToSend(source);
   return {
@@ -223,8 +346,20 @@ function launchChecks(input: CampaignLaunchInput, source: string): Pick<IngestOp
     beforeCommit: async (check) => {
       await refuseEmpty(check);
       if (check.earlierLaunch && !input.allowRepeat) throw new RepeatLaunchError(check.earlierLaunch);
+      notes.push(...(await mostlyWithoutCountryCode(check)));
     },
   };
+}
+
+/** When most rows were rejected for a missing country code, the fix is one flag: say so once, not per row. */
+async function mostlyWithoutCountryCode({ counts, rejectReasons }: IngestCheck): Promise<string[]> {
+  if (counts.rejectedCount * 2 <= counts.totalRows) return [];
+  const noRegion = (await rejectReasons()).find((r) => r.reason === NO_COUNTRY_CODE_REASON);
+  if (!noRegion || noRegion.count * 2 <= counts.totalRows) return [];
+  return [
+    `${noRegion.count} of ${counts.totalRows} rows have numbers without a country code: if they are national numbers, ` +
+      `send again with --region (e.g. --region SG) or a country column (--country-column)`,
+  ];
 }
 
 export class RepeatLaunchError extends UserError {
@@ -298,6 +433,8 @@ async function enqueueLaunched(
   deps: LaunchDeps,
   ingested: IngestedCampaign,
   input: CampaignLaunchInput,
+  templateCheck: TemplateCheckReport | null,
+  notes: string[] = [],
 ): Promise<LaunchedCampaign> {
   const log = deps.log.child({ campaignId: ingested.campaignId });
   const summary = {
@@ -309,16 +446,16 @@ async function enqueueLaunched(
   };
   if (input.dryRun) {
     log.info(summary, "dry run: campaign planned and rolled back");
-    return { ...ingested, enqueued: false, dryRun: true };
+    return { ...ingested, enqueued: false, dryRun: true, templateCheck, notes };
   }
   log.info(summary, "campaign stored");
   try {
     if (input.startAt) await deps.scheduleStart!(ingested.campaignId, input.startAt);
     else await deps.enqueue(ingested.campaignId, ingested.batchIds);
-    return { ...ingested, enqueued: true, dryRun: false };
+    return { ...ingested, enqueued: true, dryRun: false, templateCheck, notes };
   } catch (error) {
     log.error({ err: error }, "campaign stored but not queued; run `smsblast reconcile` once Redis is reachable");
-    return { ...ingested, enqueued: false, dryRun: false };
+    return { ...ingested, enqueued: false, dryRun: false, templateCheck, notes };
   }
 }
 

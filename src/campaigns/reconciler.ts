@@ -2,6 +2,7 @@ import type { Logger } from "../config/logger.ts";
 import { staleClaimAfterMs } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
 import type { Database } from "../store/database.ts";
+import { assertCampaignExists } from "../store/campaign-report-repository.ts";
 import { findOpenWork } from "../store/reconcile-repository.ts";
 
 export interface ReconcileReport {
@@ -21,6 +22,8 @@ export async function reconcile(
   deps: { db: Database; queue: CampaignQueue; log: Logger; providerTimeoutMs: number },
   campaignId?: string,
 ): Promise<ReconcileReport> {
+  // A malformed or unknown id is "no such campaign", as `status` says it, not a database error.
+  if (campaignId !== undefined) await assertCampaignExists(deps.db, campaignId);
   const work = await findOpenWork(deps.db, { campaignId, staleAfterMs: staleClaimAfterMs(deps.providerTimeoutMs) });
   const byCampaign = new Map<string, string[]>();
   for (const b of work.batches) {

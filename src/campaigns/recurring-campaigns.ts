@@ -1,17 +1,23 @@
 import cronParser from "cron-parser";
 import type { Logger } from "../config/logger.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
+import { resolveAudience } from "../store/audience-repository.ts";
 import type { Database } from "../store/database.ts";
 import {
   deleteSchedule,
   findSchedule,
+  campaignRunKeyExists,
   listStoredSchedules,
   markScheduleRun,
   upsertSchedule,
   type StoredScheduleDefinition,
 } from "../store/schedule-repository.ts";
-import { launchAudienceCampaign, type LaunchDeps, type LaunchedCampaign } from "./launch-campaign.ts";
-import { checkTemplateReady } from "./template-preflight.ts";
+import {
+  checkCampaignTemplate,
+  launchAudienceCampaign,
+  type LaunchDeps,
+  type LaunchedCampaign,
+} from "./launch-campaign.ts";
 import { UserError, type UserErrorDetails } from "../model/errors.ts";
 
 /** A recurring campaign as the user defines it; the template pre-flight runs when adding and at each firing unless `templateCheck` is false. */
@@ -22,6 +28,8 @@ export interface CronScheduler {
   upsert(name: string, cron: string, timezone: string): Promise<void>;
   remove(name: string): Promise<boolean>;
   nextFirings(): Promise<Map<string, Date>>;
+  /** Whether BullMQ holds a job for this firing (pending, running or done): then BullMQ runs it, not the catch-up. */
+  hasFiringJob(firingId: string): Promise<boolean>;
 }
 
 export class ScheduleError extends UserError {
@@ -63,12 +71,9 @@ export async function addSchedule(
   definition: ScheduleDefinition,
 ): Promise<Date> {
   const next = validateCron(definition.cron, definition.timezone);
-  if (deps.templates && definition.provider !== "custom" && definition.templateCheck !== false) {
-    await checkTemplateReady(deps.templates, definition.templateId, {
-      params: Object.keys(definition.params),
-      mappedColumns: Object.keys(definition.paramColumns),
-    });
-  }
+  // A schedule whose tag or segment does not exist would fire empty campaigns forever: refuse it now.
+  await resolveAudience(deps.db, definition.audience);
+  await checkCampaignTemplate(deps.templates, definition);
   await upsertSchedule(deps.db, { ...definition, templateCheck: definition.templateCheck !== false });
   await deps.scheduler.upsert(definition.name, definition.cron, definition.timezone);
   return next;
@@ -98,6 +103,69 @@ export async function syncSchedulers(deps: { db: Database; scheduler: CronSchedu
     }
   }
   return schedules.length;
+}
+
+/** BullMQ's id for a job scheduler's firing (`repeat:<scheduler id>:<firing millis>`), so a catch-up run shares its run key. */
+export function firingIdOf(scheduleName: string, firingAt: Date): string {
+  return `repeat:${scheduleName}:${firingAt.getTime()}`;
+}
+
+/** The latest firing time of a cron pattern at or before `now`. */
+export function previousFiring(cron: string, timezone: string, now: Date): Date {
+  // cron-parser's prev() is strictly before currentDate: step 1 ms past now so a firing exactly at now counts.
+  return cronParser
+    .parseExpression(cron, { tz: timezone, currentDate: new Date(now.getTime() + 1) })
+    .prev()
+    .toDate();
+}
+
+export type CatchUpResult =
+  | { schedule: string; firingAt: Date; kind: "caught-up"; outcome: ScheduledRunOutcome["kind"] }
+  | { schedule: string; firingAt: Date; kind: "missed" };
+
+/**
+ * A scheduler that starts just after a firing was due finds BullMQ's job scheduler already past it: BullMQ
+ * registers the next firing and the overdue one is never run. At start-up, each schedule's latest firing
+ * that did not become a campaign is run once when it is at most `graceMs` old (the run key, shared with
+ * BullMQ's own firing id, keeps it single if BullMQ does run it), and reported as missed when older.
+ */
+export async function catchUpMissedFirings(
+  deps: LaunchDeps & { scheduler: Pick<CronScheduler, "hasFiringJob"> },
+  options: { graceMs: number; batchSize: number; now?: Date },
+): Promise<CatchUpResult[]> {
+  const now = options.now ?? new Date();
+  const results: CatchUpResult[] = [];
+  for (const schedule of await listStoredSchedules(deps.db)) {
+    const firingAt = previousFiring(schedule.cron, schedule.timezone, now);
+    // A firing before the schedule existed, or one that already ran, is not missed.
+    if (firingAt < schedule.createdAt) continue;
+    if (schedule.lastRunAt && schedule.lastRunAt >= firingAt) continue;
+    const firingId = firingIdOf(schedule.name, firingAt);
+    if (await campaignRunKeyExists(deps.db, `${schedule.name}:${firingId}`)) continue;
+    if (await deps.scheduler.hasFiringJob(firingId)) continue;
+    if (now.getTime() - firingAt.getTime() > options.graceMs) {
+      deps.log.warn(
+        { schedule: schedule.name, firingAt: firingAt.toISOString() },
+        "schedule firing missed (older than SCHEDULE_CATCHUP_MS); not run",
+      );
+      results.push({ schedule: schedule.name, firingAt, kind: "missed" });
+      continue;
+    }
+    let outcome: ScheduledRunOutcome;
+    try {
+      outcome = await runScheduledCampaign(deps, schedule.name, firingId, options.batchSize);
+    } catch (error) {
+      // One schedule's failed catch-up (e.g. its audience is gone) must not stop the scheduler.
+      deps.log.error({ schedule: schedule.name, firingAt: firingAt.toISOString(), err: error }, "catch-up run failed");
+      continue;
+    }
+    deps.log.info(
+      { schedule: schedule.name, firingAt: firingAt.toISOString(), result: outcome.kind },
+      "missed schedule firing run at start-up",
+    );
+    results.push({ schedule: schedule.name, firingAt, kind: "caught-up", outcome: outcome.kind });
+  }
+  return results;
 }
 
 export type ScheduledRunOutcome =

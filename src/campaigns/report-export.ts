@@ -14,11 +14,13 @@ const HEADER = [
   "send_channel",
   "failure_code",
   "failure_message",
+  "delivered_at",
+  "delivery_error",
 ];
 
 /**
- * Every recipient's outcome as CSV, in batch order, streamed page by page so a million-recipient report
- * stays in bounded memory. Cells are formula-injection safe.
+ * Every recipient's outcome as CSV, in the source file's row order, streamed page by page so a
+ * million-recipient report stays in bounded memory. Cells are formula-injection safe; numbers stay numbers.
  */
 export async function exportCampaignReport(db: Database, campaignId: string, out: Writable): Promise<number> {
   await assertCampaignExists(db, campaignId);
@@ -39,10 +41,17 @@ export async function exportCampaignReport(db: Database, campaignId: string, out
           r.sendChannel,
           r.failureCode,
           r.failureMessage,
+          r.deliveredAt?.toISOString(),
+          deliveryError(r.deliveryErrorCode, r.deliveryErrorMessage),
         ]),
       );
     }
     written += page.length;
   }
   return written;
+}
+
+function deliveryError(code: string | null, message: string | null): string | null {
+  if (code === null) return message;
+  return message === null ? code : `${code}: ${message}`;
 }

@@ -53,6 +53,20 @@ export class BatchBusyError extends Error {
   }
 }
 
+/**
+ * The job names a batch this database does not have: it belongs to another deployment sharing the Redis (or
+ * to a database since reset). It must never be completed as if done: the batch's own deployment still has to
+ * send it.
+ */
+export class BatchNotInDatabaseError extends Error {
+  override name = "BatchNotInDatabaseError";
+  constructor(readonly batchId: string) {
+    super(`batch ${batchId} is not in this deployment's database`);
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export type SendBatchResult =
   | { outcome: "recorded"; state: BatchOutcome["state"]; progress: CampaignProgress }
   | { outcome: "skipped"; reason: string };
@@ -66,7 +80,9 @@ const RELEASE_DEADLINE_MS = 60_000;
  * The rules are the pure functions of batch-decision.ts; this function only does the I/O between them.
  */
 export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: AttemptInfo): Promise<SendBatchResult> {
+  if (!UUID.test(batchId)) throw new BatchNotInDatabaseError(batchId);
   const claim = await claimBatch(deps.db.pool, batchId);
+  if (!claim.claimed && claim.state === null) throw new BatchNotInDatabaseError(batchId);
   const onClaim = decideOnClaim(claim, Date.now(), staleClaimAfterMs(deps.providerTimeoutMs));
   let batch: ClaimedBatch;
   switch (onClaim.kind) {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { isEmailTarget, normaliseEmail } from "../recipients/email.ts";
 import { normalisePhone } from "../recipients/phone.ts";
 import { findCampaignMessage, findSingleRecipientOutcome } from "../store/campaign-report-repository.ts";
 import { createCampaignWithRecipients } from "../store/campaign-repository.ts";
@@ -31,8 +31,6 @@ export interface SendOneResult {
   failureMessage: string | null;
   statusReason: string | null;
 }
-
-const email = z.email();
 
 /**
  * One OTP or notification through v1/custom-messages, recorded like any campaign (one recipient, one batch)
@@ -110,12 +108,13 @@ export async function sendCampaignTest(
   });
 }
 
-/** The custom API takes a phone number or an e-mail address. */
+/** The custom API takes a phone number or an e-mail address, judged as a custom campaign's list judges them. */
 export function normaliseTarget(raw: string, defaultRegion?: string): string {
   const trimmed = raw.trim();
-  if (trimmed.includes("@")) {
-    if (!email.safeParse(trimmed).success) throw new RecipientInputError(`"${raw}" is not a valid e-mail address`);
-    return trimmed.toLowerCase();
+  if (isEmailTarget(trimmed)) {
+    const email = normaliseEmail(trimmed);
+    if (!email.ok) throw new RecipientInputError(`"${raw}" is not a valid e-mail address`);
+    return email.address;
   }
   const phone = normalisePhone(trimmed, defaultRegion);
   if (!phone.ok) throw new RecipientInputError(`"${raw}" is not a valid phone number: ${phone.reason}`);

@@ -3,6 +3,7 @@ import type { Logger } from "../config/logger.ts";
 import { UserError } from "../model/errors.ts";
 import type { ProviderApi } from "../model/states.ts";
 import { columnIndex, openCsvStream, rowJudge, type CsvEncoding } from "../recipients/csv-source.ts";
+import { acceptsEmail } from "../recipients/email.ts";
 import { normalisePhone } from "../recipients/phone.ts";
 import type { Database } from "../store/database.ts";
 import {
@@ -28,7 +29,7 @@ import type { StagingSource } from "../store/campaign-repository.ts";
 import { csvLine, writeLine } from "./csv-export.ts";
 import { measureMessage, renderTemplate, type MessageMeasure } from "./message-segments.ts";
 import type { TemplatesApi } from "./template-catalog.ts";
-import { extractTemplateVariables } from "./template-preflight.ts";
+import { extractTemplateVariables, templateSyntaxOf } from "./template-preflight.ts";
 
 // An upload is a CSV kept raw in Postgres (POST /api/v1/uploads) until someone says which column is the
 // phone (the mapping); then every row is judged once, and the check, the rejects and the launch read those
@@ -157,7 +158,7 @@ export interface StoredMapping extends UploadMapping {
 export interface UploadDeps {
   db: Database;
   log: Logger;
-  /** For the legacy template's content (preview and segments); without it only `templateContent` is used. */
+  /** For a legacy template's content (preview and segments); otherwise only `templateContent` is used. */
   templates?: Pick<TemplatesApi, "get">;
 }
 
@@ -190,6 +191,7 @@ export async function mapUpload(deps: UploadDeps, uploadId: string, mapping: Upl
     countryColumn: mapping.countryColumn,
     defaultRegion: mapping.region,
     paramColumns: mapping.map,
+    acceptEmail: acceptsEmail(mapping.provider),
   });
   const variables = Object.keys(mapping.map);
   const segmentsOf = content !== null && variables.length > 0 ? segmentCounter(content.text, mapping.params) : null;
@@ -212,7 +214,8 @@ export async function mapUpload(deps: UploadDeps, uploadId: string, mapping: Upl
 
 async function templateContentOf(deps: UploadDeps, mapping: UploadMapping): Promise<StoredMapping["content"]> {
   if (mapping.templateContent !== undefined) return { text: mapping.templateContent, from: "mapping" };
-  if (mapping.templateId === undefined || mapping.provider === "custom" || !deps.templates) return null;
+  // Only legacy template ids live in the legacy template API; a messages or custom id is never looked up there.
+  if (mapping.templateId === undefined || mapping.provider !== "legacy" || !deps.templates) return null;
   try {
     const template = await deps.templates.get(mapping.templateId);
     return { text: template.content, from: "template API" };
@@ -306,7 +309,9 @@ export async function checkUpload(
     });
   } else {
     const supplied = new Set([...Object.keys(mapping.params), ...Object.keys(mapping.map)]);
-    const missing = extractTemplateVariables(mapping.content.text).filter((v) => !supplied.has(v));
+    const missing = extractTemplateVariables(mapping.content.text, templateSyntaxOf(mapping.provider)).filter(
+      (v) => !supplied.has(v),
+    );
     if (missing.length > 0) {
       problems.push({
         code: "missing_variables",
@@ -408,6 +413,7 @@ export async function previewUploadRow(db: Database, uploadId: string, row: numb
     countryColumn: mapping.countryColumn,
     defaultRegion: mapping.region,
     paramColumns: mapping.map,
+    acceptEmail: acceptsEmail(mapping.provider),
   })(cells, row);
   const text = renderTemplate(mapping.content.text, { ...mapping.params, ...(judged.params ?? {}) });
   return { row, text, phone: judged.phone, rejectReason: judged.rejectReason, ...measureMessage(text) };

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { loadConfig } from "../config/config.ts";
 import { isUserError, type UserError } from "../model/errors.ts";
@@ -49,6 +50,7 @@ export function describeUserError(error: UserError): string {
 export function buildCli(): Command {
   const program = new Command("smsblast")
     .description("Queue-backed bulk SMS campaigns for the EngageLab SMS API")
+    .version(packageVersion(), "-V, --version", "print the version")
     .showHelpAfterError();
   registerServiceCommands(program);
   registerCampaignCommands(program);
@@ -76,8 +78,36 @@ export async function runCli(argv: string[]): Promise<void> {
   }
 }
 
+function packageVersion(): string {
+  // src/cli/main.ts is two levels below the package root, dist/src/cli/main.js three.
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "smsblast" && pkg.version) return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return "unknown";
+}
+
+/**
+ * ioredis rejects the commands still queued on a connection when it is closed ("Connection is closed."),
+ * which happens by design when a command ends while BullMQ has a request in flight. They are not errors of
+ * the command, so they never reach the user; any other unhandled rejection still does.
+ */
+function ignoreClosedRedisConnections(): void {
+  process.on("unhandledRejection", (reason) => {
+    if (reason instanceof Error && reason.message === "Connection is closed.") return;
+    console.error(`smsblast: internal error: ${reason instanceof Error ? reason.message : String(reason)}`);
+    if (process.env.LOG_LEVEL === "debug" || process.env.LOG_LEVEL === "trace") console.error(reason);
+    process.exitCode = EXIT.internal;
+  });
+}
+
 /** The process entry (bin/smsblast.js, or this file run directly): every error ends as one line and an exit code. */
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedRedisConnections();
   try {
     await runCli(argv);
   } catch (error) {

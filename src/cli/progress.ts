@@ -1,6 +1,8 @@
 import cliProgress from "cli-progress";
 import { getCampaignStatus, type CampaignStatusReport } from "../campaigns/campaign-status.ts";
+import { setTerminalLineSink } from "../config/logger.ts";
 import { isFinalStatus } from "../model/states.ts";
+import { terminalSafe } from "./format.ts";
 import type { Services } from "../runtime/services.ts";
 
 /** Waiting ends here: a final status, or a pause (which needs a person: `resume`). */
@@ -26,24 +28,33 @@ export async function waitForCampaign(
     {
       stream,
       format:
-        " {bar} {percentage}% | {done}/{total} | accepted {accepted} failed {failed} unknown {unknown} | {rate}/s | ETA {eta_formatted}",
+        " {bar} {percentage}% | {done}/{total} | accepted {accepted} failed {failed} unknown {unknown} | {rate}/s | {outlook}",
       noTTYOutput: true,
       notTTYSchedule: 3_000,
       hideCursor: true,
-      etaBuffer: 20,
     },
     cliProgress.Presets.shades_classic,
   );
   const started = Date.now();
   const done = (r: CampaignStatusReport) => r.recipients.total - r.recipients.pending;
-  const payload = (r: CampaignStatusReport) => ({
-    done: done(r),
-    accepted: r.recipients.accepted,
-    failed: r.recipients.failed,
-    unknown: r.recipients.unknown,
-    rate: Math.round(done(r) / Math.max((Date.now() - started) / 1000, 0.001)),
-  });
+  const payload = (r: CampaignStatusReport) => {
+    const rate = done(r) / Math.max((Date.now() - started) / 1000, 0.001);
+    return {
+      done: done(r),
+      accepted: r.recipients.accepted,
+      failed: r.recipients.failed,
+      unknown: r.recipients.unknown,
+      rate: Math.round(rate),
+      outlook: outlookOf(r, rate),
+    };
+  };
   bar.start(total, done(report), payload(report));
+  // Log lines (a worker of this process warning) print above the bar, which is then drawn again below them.
+  if (stream.isTTY)
+    setTerminalLineSink((line) => {
+      stream.write(`\r\x1b[2K${line}`);
+      bar.render();
+    });
   try {
     while (!waitIsOver(report) && Date.now() < deadline && !options.signal?.aborted) {
       await sleep(pollMs, options.signal);
@@ -52,9 +63,30 @@ export async function waitForCampaign(
       bar.update(done(report), payload(report));
     }
   } finally {
+    setTerminalLineSink(undefined);
     bar.stop();
   }
   return report;
+}
+
+/**
+ * What the end of the bar says: the status when the campaign is not sending (paused, with its reason), else
+ * the time left from the rate so far, or "ETA -" before there is a rate (never "ETA NaN" or "ETA ∞").
+ */
+export function outlookOf(report: CampaignStatusReport, ratePerSecond: number): string {
+  if (report.status === "paused") return `paused${report.statusReason ? `: ${terminalSafe(report.statusReason)}` : ""}`;
+  if (report.status !== "running") return report.status;
+  const left = report.recipients.pending;
+  if (left === 0) return "ETA 0s";
+  if (!Number.isFinite(ratePerSecond) || ratePerSecond <= 0) return "ETA -";
+  return `ETA ${formatDuration(left / ratePerSecond)}`;
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -1,10 +1,32 @@
 import { InvalidArgumentError } from "commander";
+import type { Writable } from "node:stream";
+import { isClosedOutput } from "../campaigns/csv-export.ts";
+
+/**
+ * Runs an export to stdout; `smsblast report … | head` closing the pipe early ends it quietly (exit 0, no
+ * error), as any Unix filter does. Returns the count written, or undefined when the reader went away.
+ */
+export async function exportToStdout(write: (out: Writable) => Promise<number>): Promise<number | undefined> {
+  // Once the pipe is closed every later write fails again: a listener keeps those from crashing the process.
+  const ignore = () => {};
+  process.stdout.on("error", ignore);
+  try {
+    return await write(process.stdout);
+  } catch (error) {
+    if (isClosedOutput(error)) return undefined;
+    throw error;
+  }
+}
 
 /** `--param key=value` (repeatable) into an object. */
 export function collectKeyValue(value: string, previous: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
-  return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
+  const key = value.slice(0, eq).trim();
+  // The same key twice (e.g. --param order=A --param order=B) is a mistake, not "the last one wins".
+  if (Object.hasOwn(previous, key))
+    throw new InvalidArgumentError(`"${key}" is given twice (${key}=${previous[key]} and ${value}); keep one`);
+  return { ...previous, [key]: value.slice(eq + 1) };
 }
 
 export function collectList(value: string, previous: string[]): string[] {

@@ -1,22 +1,40 @@
 import { z } from "zod";
 import { UserError } from "../model/errors.ts";
+import {
+  FALLBACK_KEY_VARIABLE,
+  FALLBACK_SECRET_VARIABLE,
+  isSandboxUrl,
+  PLATFORM_SETTINGS,
+  PLATFORMS,
+  type Platform,
+} from "./platforms.ts";
 
 /** Credentials the sandbox provider accepts when no real EngageLab key is configured. */
 export const SANDBOX_API_KEY = "sandbox-key";
 export const SANDBOX_API_SECRET = "sandbox-secret";
 export const SANDBOX_URL = "http://127.0.0.1:4010";
+const SANDBOX_CREDENTIALS = { apiKey: SANDBOX_API_KEY, apiSecret: SANDBOX_API_SECRET } as const;
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgresql://postgres@127.0.0.1:5432/smsblast"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
-  // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot.
+  // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot. Unset: the deployment's
+  // own, {smsblast:<12 hex of the deployment id>} (src/runtime/queue-binding.ts).
   QUEUE_PREFIX: z
     .string()
     .min(1)
     .regex(/^[^:\s]+$/, "must not contain ':' or spaces")
-    .default("{smsblast}"),
+    .optional(),
+  // One key pair per platform (config/platforms.ts), each set together or not at all; the API pair is the
+  // fallback for a platform without its own.
+  ENGAGELAB_MESSAGES_KEY: z.string().min(1).optional(),
+  ENGAGELAB_MESSAGES_SECRET: z.string().min(1).optional(),
+  ENGAGELAB_SMS_USER: z.string().min(1).optional(),
+  ENGAGELAB_SMS_KEY: z.string().min(1).optional(),
+  ENGAGELAB_OTP_KEY: z.string().min(1).optional(),
+  ENGAGELAB_OTP_SECRET: z.string().min(1).optional(),
   ENGAGELAB_API_KEY: z.string().min(1).optional(),
   ENGAGELAB_API_SECRET: z.string().min(1).optional(),
   ENGAGELAB_MESSAGES_URL: z.url({ protocol: /^https?$/ }).default(SANDBOX_URL),
@@ -35,10 +53,19 @@ const envSchema = z.object({
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  // Accepted in either case, as `--region sg` is.
   DEFAULT_REGION: z
     .string()
-    .regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG")
+    .transform((v) => v.toUpperCase())
+    .pipe(z.string().regex(/^[A-Z]{2}$/, "must be a two-letter ISO country code such as SG"))
     .optional(),
+  // A schedule firing missed by at most this much (scheduler down or restarting at its time) runs once at
+  // start-up; older misses are only logged.
+  SCHEDULE_CATCHUP_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60 * 1000),
   // Uploaded lists larger than this are refused before reading (default 1 GiB, ~25M rows).
   CSV_MAX_BYTES: positiveInt(1024 * 1024 * 1024),
   // Uploads of the HTTP API that are not launched are deleted with their rows after this many hours.
@@ -86,15 +113,25 @@ const envSchema = z.object({
   DELIVERY_SWEEP_INTERVAL_MS: positiveInt(30_000),
 });
 
+/** One platform's Basic-auth pair (sms_user:sms_key on the legacy platform, dev_key:dev_secret elsewhere). */
+export interface ProviderCredentials {
+  apiKey: string;
+  apiSecret: string;
+}
+
 export type Config = {
   databaseUrl: string;
   redisUrl: string;
-  queuePrefix: string;
+  /**
+   * QUEUE_PREFIX as set, claimed in Redis for this deployment at start-up; undefined: the deployment's own prefix.
+   * Either way processes use the prefix bindQueue (src/runtime/queue-binding.ts) resolves, never this directly.
+   */
+  queuePrefix: string | undefined;
   /** Bound on connecting to PostgreSQL and Redis (CONNECT_TIMEOUT_MS). */
   connectTimeoutMs: number;
   engagelab: {
-    apiKey: string;
-    apiSecret: string;
+    /** The key pair of each platform: its own, else ENGAGELAB_API_KEY/SECRET, else (sandbox URLs only) the sandbox's. */
+    credentials: Record<Platform, ProviderCredentials>;
     messagesUrl: string;
     smsUrl: string;
     otpUrl: string;
@@ -110,6 +147,7 @@ export type Config = {
     reconcileIntervalMs: number;
   };
   defaultRegion: string | undefined;
+  scheduleCatchupMs: number;
   csvMaxBytes: number;
   uploads: { ttlMs: number; segmentPrice: number | undefined };
   metrics: { port: number | undefined; host: string };
@@ -154,11 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   }
   const e = parsed.data;
-  if (Boolean(e.ENGAGELAB_API_KEY) !== Boolean(e.ENGAGELAB_API_SECRET)) {
-    throw new ConfigError(
-      "Invalid configuration:\n  ENGAGELAB_API_KEY and ENGAGELAB_API_SECRET must be set together (or both unset for the sandbox)",
-    );
-  }
+  const credentials = platformCredentials(cleaned);
   for (const [a, b] of [
     ["CALLBACK_USERNAME", "CALLBACK_SECRET"],
     ["SMSHOOK_APP_KEY", "SMSHOOK_APP_SECRET"],
@@ -172,8 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     connectTimeoutMs: e.CONNECT_TIMEOUT_MS,
     engagelab: {
-      apiKey: e.ENGAGELAB_API_KEY ?? SANDBOX_API_KEY,
-      apiSecret: e.ENGAGELAB_API_SECRET ?? SANDBOX_API_SECRET,
+      credentials,
       messagesUrl: e.ENGAGELAB_MESSAGES_URL,
       smsUrl: e.ENGAGELAB_SMS_URL,
       otpUrl: e.ENGAGELAB_OTP_URL,
@@ -189,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     },
     defaultRegion: e.DEFAULT_REGION,
+    scheduleCatchupMs: e.SCHEDULE_CATCHUP_MS,
     csvMaxBytes: e.CSV_MAX_BYTES,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     uploads: { ttlMs: Math.round(e.UPLOAD_TTL_HOURS * 3_600_000), segmentPrice: e.SMS_SEGMENT_PRICE },
@@ -221,4 +255,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sweepIntervalMs: e.DELIVERY_SWEEP_INTERVAL_MS,
     },
   };
+}
+
+/**
+ * Each platform's pair: its own, else the ENGAGELAB_API_KEY/SECRET fallback, else the sandbox's when its URL
+ * is the sandbox's. A half-set pair, or a real EngageLab URL without credentials, fails here, naming the
+ * variables (never their values), every problem at once.
+ */
+function platformCredentials(env: Record<string, string | undefined>): Record<Platform, ProviderCredentials> {
+  // Read after envSchema accepted every one of these variables (non-empty strings, valid URLs).
+  const read = (name: string): string | undefined => env[name];
+  const problems: string[] = [];
+  const pairOf = (keyVariable: string, secretVariable: string): ProviderCredentials | undefined => {
+    const apiKey = read(keyVariable);
+    const apiSecret = read(secretVariable);
+    if (apiKey !== undefined && apiSecret !== undefined) return { apiKey, apiSecret };
+    if (apiKey !== undefined || apiSecret !== undefined)
+      problems.push(`${keyVariable} and ${secretVariable} must be set together (or both left unset)`);
+    return undefined;
+  };
+  const fallback = pairOf(FALLBACK_KEY_VARIABLE, FALLBACK_SECRET_VARIABLE);
+  const result = {} as Record<Platform, ProviderCredentials>;
+  for (const platform of PLATFORMS) {
+    const s = PLATFORM_SETTINGS[platform];
+    const own = pairOf(s.keyVariable, s.secretVariable);
+    const url = read(s.urlVariable) ?? SANDBOX_URL;
+    const chosen = own ?? fallback ?? (isSandboxUrl(url) ? SANDBOX_CREDENTIALS : undefined);
+    if (chosen) result[platform] = chosen;
+    else if (read(s.keyVariable) === undefined && read(s.secretVariable) === undefined)
+      problems.push(
+        `${s.urlVariable} points at ${new URL(url).host}, not the sandbox: set ${s.keyVariable} and ${s.secretVariable} ` +
+          `(the ${s.label}'s key pair) or ${FALLBACK_KEY_VARIABLE} and ${FALLBACK_SECRET_VARIABLE}`,
+      );
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+  return result;
 }

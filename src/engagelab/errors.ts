@@ -1,3 +1,4 @@
+import { describePlatform, platformOfApi } from "../config/platforms.ts";
 import { UserError } from "../model/errors.ts";
 import type { ProviderApi } from "../model/states.ts";
 
@@ -58,6 +59,15 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * Where the credentials were refused, for a paused campaign's reason (" on the current SMS platform (v1/messages;
+ * key pair …)"): the platform and the key pair to check, since each platform has its own
+ * (docs/engagelab-apis.md#platforms-and-credentials). Never the credentials.
+ */
+export function refusingPlatform(error: unknown): string {
+  return error instanceof ProviderError ? ` on ${describePlatform(platformOfApi(error.api))}` : "";
+}
+
 /** A request that was refused before it was sent (e.g. custom_args over 1 KB, schedule_time out of window). */
 export class ProviderRequestError extends UserError {
   override name = "ProviderRequestError";
@@ -74,6 +84,13 @@ export class ProviderRequestError extends UserError {
 export class ProviderUnavailableError extends UserError {
   override name = "ProviderUnavailableError";
   constructor(readonly providerError: ProviderError) {
-    super("provider_error", providerError.message, { kind: "unavailable" });
+    const refused = providerError.status === 401 || providerError.status === 403;
+    super(
+      "provider_error",
+      refused
+        ? `${providerError.message} (credentials of ${describePlatform(platformOfApi(providerError.api))})`
+        : providerError.message,
+      { kind: "unavailable" },
+    );
   }
 }

@@ -1,11 +1,13 @@
 import { Agent, request, errors as undiciErrors } from "undici";
+import type { ProviderCredentials } from "../config/config.ts";
+import { platformOfApi, PLATFORMS, type Platform } from "../config/platforms.ts";
 import { ProviderError, type ProviderApiName } from "./errors.ts";
 import { isRecord, parseProviderJson, readInt, ResponseParseError } from "./json-body.ts";
 
-export interface ProviderCredentials {
-  apiKey: string;
-  apiSecret: string;
-}
+export type { ProviderCredentials };
+
+/** Each platform's key pair: a request is signed with the pair of the platform its API belongs to. */
+export type PlatformCredentials = Readonly<Record<Platform, ProviderCredentials>>;
 
 export interface HttpClientOptions {
   timeoutMs: number;
@@ -19,16 +21,22 @@ export interface ProviderResponse {
 }
 
 /**
- * A keep-alive undici agent plus the EngageLab conventions every API shares: Basic auth, JSON bodies,
- * lossless parsing, a hard deadline per request, and one typed error for every kind of failure.
+ * A keep-alive undici agent plus the EngageLab conventions every API shares: Basic auth with the pair of the
+ * API's platform, JSON bodies, lossless parsing, a hard deadline per request, and one typed error for every
+ * kind of failure.
  */
 export class EngageLabHttpClient {
   readonly #agent: Agent;
-  readonly #authorization: string;
+  readonly #authorization: Readonly<Record<Platform, string>>;
   readonly #timeoutMs: number;
 
-  constructor(credentials: ProviderCredentials, options: HttpClientOptions) {
-    this.#authorization = `Basic ${Buffer.from(`${credentials.apiKey}:${credentials.apiSecret}`).toString("base64")}`;
+  constructor(credentials: PlatformCredentials, options: HttpClientOptions) {
+    const basic = ({ apiKey, apiSecret }: ProviderCredentials) =>
+      `Basic ${Buffer.from(`${apiKey}:${apiSecret}`).toString("base64")}`;
+    this.#authorization = Object.fromEntries(PLATFORMS.map((p) => [p, basic(credentials[p])])) as Record<
+      Platform,
+      string
+    >;
     this.#timeoutMs = options.timeoutMs;
     this.#agent = new Agent({
       connections: options.connections ?? 16,
@@ -56,7 +64,7 @@ export class EngageLabHttpClient {
         method,
         dispatcher: this.#agent,
         headers: {
-          authorization: this.#authorization,
+          authorization: this.#authorization[platformOfApi(api)],
           accept: "application/json",
           ...(payload === undefined ? {} : { "content-type": "application/json;charset=utf-8" }),
         },

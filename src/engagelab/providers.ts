@@ -14,13 +14,10 @@ export interface ProviderRegistry {
 
 /** One keep-alive HTTP client shared by every provider adapter of the process. */
 export function createProviders(config: Config): ProviderRegistry {
-  const http = new EngageLabHttpClient(
-    { apiKey: config.engagelab.apiKey, apiSecret: config.engagelab.apiSecret },
-    {
-      timeoutMs: config.engagelab.timeoutMs,
-      connections: config.send.concurrency * Math.max(2, config.send.customParallelism),
-    },
-  );
+  const http = new EngageLabHttpClient(config.engagelab.credentials, {
+    timeoutMs: config.engagelab.timeoutMs,
+    connections: config.send.concurrency * Math.max(2, config.send.customParallelism),
+  });
   const custom = new CustomMessagesApiProvider(http, config.engagelab.otpUrl, config.send.customParallelism);
   return {
     providers: {

@@ -322,9 +322,9 @@ export class TemplatesApi {
 
 /** A TemplatesApi with its own small keep-alive client, for the CLI and pre-flight checks outside a worker. */
 export function createTemplatesApi(config: Config): { api: TemplatesApi; close: () => Promise<void> } {
-  const http = new EngageLabHttpClient(
-    { apiKey: config.engagelab.apiKey, apiSecret: config.engagelab.apiSecret },
-    { timeoutMs: config.engagelab.timeoutMs, connections: 2 },
-  );
+  const http = new EngageLabHttpClient(config.engagelab.credentials, {
+    timeoutMs: config.engagelab.timeoutMs,
+    connections: 2,
+  });
   return { api: new TemplatesApi(http, config.engagelab.smsUrl), close: () => http.close() };
 }

@@ -21,6 +21,9 @@ import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { deliveryCallbackRoutes } from "./delivery-callbacks.ts";
 import { registerUploadRoutes } from "./routes/upload-routes.ts";
 import { registerAudienceRoutes } from "./routes/audience-routes.ts";
+import { registerContactRoutes } from "./routes/contact-routes.ts";
+import { registerScheduleRoutes } from "./routes/schedule-routes.ts";
+import { registerTemplateRoutes } from "./routes/template-routes.ts";
 import { launchUploadCampaign } from "../campaigns/launch-campaign.ts";
 
 /** The fastify app of `smsblast serve`: every route, its schema, auth, errors and docs. Listening is the caller's. */
@@ -112,6 +115,9 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   registerCampaignRoutes(app, ctx, lifecycle, launchUploadCampaign);
   registerUploadRoutes(app, ctx);
   registerAudienceRoutes(app, ctx);
+  registerContactRoutes(app, ctx);
+  registerScheduleRoutes(app, ctx);
+  registerTemplateRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   // Encapsulated: its raw-body parsing and error answers apply to the callback routes only.
   await app.register(deliveryCallbackRoutes, {

@@ -22,9 +22,12 @@ export interface SendQueueOptions {
   backoffMs: number;
 }
 
-/** The send queue's options, from the config: every producer (CLI, worker, scheduler, API) uses these. */
-export function sendQueueOptions(config: Config): SendQueueOptions {
-  return { prefix: config.queuePrefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs };
+/**
+ * The send queue's options, from the config and the deployment's queue prefix (bindQueue): every producer (CLI,
+ * worker, scheduler, API) uses these.
+ */
+export function sendQueueOptions(config: Pick<Config, "send">, prefix: string): SendQueueOptions {
+  return { prefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs };
 }
 
 export function createSendQueue(connection: Redis, options: SendQueueOptions): Queue<SendJobData> {

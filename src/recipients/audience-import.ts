@@ -26,6 +26,8 @@ export async function importContactsFromCsv(
     phoneColumn: options.phoneColumn,
     defaultRegion: options.defaultRegion,
     paramColumns,
+    // A contact without a value for some attribute is still a contact: empty cells are allowed here.
+    allowEmpty: Object.keys(paramColumns),
     maxBytes: options.maxBytes,
   });
   return importContacts(db, toContactRows(rows, options.tags));

@@ -3,6 +3,7 @@ import { listSegments as listStoredSegments, saveSegment as saveStoredSegment } 
 import type { Database } from "../store/database.ts";
 import {
   addSuppressions,
+  removeSuppression as removeStoredSuppression,
   listSuppressions as listStoredSuppressions,
   type SuppressionEntry,
 } from "../store/suppression-repository.ts";
@@ -46,6 +47,28 @@ export async function suppressNumbers(
   });
   const added = await addSuppressions(db, normalised, input.reason, input.source);
   return { added, given: normalised.length };
+}
+
+/**
+ * Takes a number off the suppression list (and clears its contact's opt-out), so campaigns may text it
+ * again: admins only on the API, and written to the audit log by the caller.
+ */
+export async function unsuppressNumber(
+  db: Database,
+  input: { phone: string; defaultRegion?: string },
+): Promise<SuppressionEntry> {
+  const result = normalisePhone(input.phone, input.defaultRegion);
+  if (!result.ok)
+    throw new UserError("invalid_phone", `"${input.phone}" is not a valid phone number: ${result.reason}`, {
+      field: "phone",
+    });
+  const removed = await removeStoredSuppression(db, result.e164);
+  if (!removed)
+    throw new UserError("not_suppressed", `${result.e164} is not on the suppression list`, {
+      kind: "not-found",
+      field: "phone",
+    });
+  return removed;
 }
 
 export function listSuppressions(db: Database, page: { limit: number; offset: number }) {

@@ -5,6 +5,7 @@ import type { CountryCode } from "libphonenumber-js/max";
 import { parse, CsvError } from "csv-parse";
 import { describeDelimiter, type Delimiter } from "./delimiter.ts";
 import { CsvInputError } from "./errors.ts";
+import { EMAIL_NOT_ACCEPTED, isEmailTarget, normaliseEmail } from "./email.ts";
 import { normalisePhone, toRegion, type NormaliseOptions } from "./phone.ts";
 import { findUnclosedQuoteLine, readHead, sniffHead, SNIFF_BYTES, type CsvEncoding, type FileHead } from "./sniff.ts";
 import { UserError } from "../model/errors.ts";
@@ -25,10 +26,17 @@ export interface CsvSourceOptions {
   countryColumn?: string;
   /** Template variable → CSV column (`--map name=first_name`); each row's params hold those cells, trimmed. */
   paramColumns?: Record<string, string>;
+  /** Mapped variables whose cell may be empty (`--allow-empty`); for any other, an empty cell rejects the row. */
+  allowEmpty?: string[];
   /** A larger file fails before any of it is read. */
   maxBytes?: number;
   /** Default true: only MOBILE and FIXED_LINE_OR_MOBILE numbers become recipients; other types are rejects. */
   requireMobile?: boolean;
+  /**
+   * Custom campaigns (v1/custom-messages) only: a cell with an "@" is an e-mail target, validated and
+   * lower-cased. Otherwise such a cell is a reject saying only custom campaigns take e-mail addresses.
+   */
+  acceptEmail?: boolean;
 }
 
 /** Bounds the memory one record may take: an unclosed quote would otherwise swallow the rest of the file. */
@@ -41,8 +49,11 @@ interface RowPlan {
   countryIndex: number;
   paramNames: string[];
   paramIndexes: number[];
+  /** Per mapped variable: its column's name when an empty cell rejects the row, else null. */
+  requiredColumns: Array<string | null>;
   defaultRegion: CountryCode | undefined;
   phoneOptions: NormaliseOptions;
+  acceptEmail: boolean;
   /** Country cell → region, or null for a code the phone metadata does not know. */
   regions: Map<string, CountryCode | null>;
 }
@@ -57,20 +68,16 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
   const defaultRegion = checkOptions(options);
   const source = await openCsv(path, options.maxBytes);
   let plan: RowPlan | undefined;
-  let header: string[] = [];
-  let rowNumber = 0;
   try {
-    for await (const record of source.records) {
+    for await (const { row, cells } of source.records) {
       if (plan === undefined) {
-        header = record;
-        plan = planRows(`CSV ${path}`, record, source.headerLine, options, defaultRegion);
+        plan = planRows(`CSV ${path}`, cells, source.headerLine, options, defaultRegion);
         continue;
       }
-      rowNumber++;
-      yield judgeRow(record, plan, rowNumber);
+      yield judgeRow(cells, plan, row);
     }
   } catch (error) {
-    throw await sourceError(`CSV ${path}`, path, error, source.delimiter, header.length);
+    throw await sourceError(`CSV ${path}`, path, error);
   }
   if (plan === undefined) throw emptyFile(path, options.phoneColumn);
 }
@@ -79,19 +86,28 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
 export async function readCsvHeader(path: string, options: { maxBytes?: number } = {}): Promise<string[]> {
   const source = await openCsv(path, options.maxBytes);
   try {
-    for await (const record of source.records) {
-      const names = record.map((name) => name.trim());
+    for await (const { cells } of source.records) {
+      const names = cells.map((name) => name.trim());
       assertUniqueNames(`CSV ${path}`, names, source.headerLine);
       return names;
     }
   } catch (error) {
-    throw await sourceError(`CSV ${path}`, path, error, source.delimiter, 0);
+    throw await sourceError(`CSV ${path}`, path, error);
   }
   throw emptyFile(path);
 }
 
+/**
+ * A record with its row number as a spreadsheet shows it: the header is row 1 (after any blank lines above
+ * it), blank lines count, a record with a quoted line break counts once, and a `sep=` line does not count.
+ */
+export interface CsvRecord {
+  row: number;
+  cells: string[];
+}
+
 interface OpenCsv {
-  records: AsyncIterable<string[]>;
+  records: AsyncIterable<CsvRecord>;
   delimiter: Delimiter;
   encoding: CsvEncoding;
   headerLine: number;
@@ -116,7 +132,10 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
   const parser = parse({
     delimiter: head.delimiter,
     bom: true,
-    skip_empty_lines: true,
+    // Blank lines and ragged rows are judged by spreadsheetRows: it counts blank lines as rows, and it knows
+    // the header's width when it names a ragged row's field count.
+    skip_empty_lines: false,
+    relax_column_count: true,
     trim: true,
     max_record_size: MAX_RECORD_BYTES,
     ...(head.sepLine === null ? {} : { from_line: head.sepLine + 1 }),
@@ -131,11 +150,34 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
     () => {},
   );
   return {
-    records: parser as AsyncIterable<string[]>,
+    records: spreadsheetRows(parser as AsyncIterable<string[]>, where, head.delimiter),
     delimiter: head.delimiter,
     encoding: head.encoding,
     headerLine: head.headerLine,
   };
+}
+
+async function* spreadsheetRows(
+  records: AsyncIterable<string[]>,
+  where: string,
+  delimiter: Delimiter,
+): AsyncGenerator<CsvRecord> {
+  let row = 0;
+  let width = -1;
+  for await (const cells of records) {
+    row++;
+    // A blank (or whitespace-only) line: a row in the spreadsheet, no record.
+    if (cells.length === 1 && cells[0] === "") continue;
+    if (width === -1) width = cells.length;
+    else if (cells.length !== width) {
+      throw new CsvInputError(
+        `${where}, row ${row}: ${cells.length} fields but the header has ${width} ` +
+          `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
+        row,
+      );
+    }
+    yield { row, cells };
+  }
 }
 
 /** A CSV read from a stream (an HTTP upload): what the head said, the header, and the data rows as parsed. */
@@ -143,8 +185,8 @@ export interface CsvTable {
   delimiter: Delimiter;
   encoding: CsvEncoding;
   header: string[];
-  /** Data rows in order (the first after the header is row 1); a problem with the file is a CsvInputError naming its line. */
-  rows: AsyncIterable<string[]>;
+  /** Data rows in order with their spreadsheet row numbers (the header is row 1); a problem with the file is a CsvInputError naming its line. */
+  rows: AsyncIterable<CsvRecord>;
 }
 
 export class CsvTooLargeError extends UserError {
@@ -199,16 +241,16 @@ export async function openCsvStream(
   try {
     const first = await records.next();
     if (first.done) throw new CsvInputError(`${where} is empty: expected a header row`);
-    header = first.value.map((name) => name.trim());
+    header = first.value.cells.map((name) => name.trim());
   } catch (error) {
-    throw await sourceError(where, null, error, source.delimiter, 0);
+    throw await sourceError(where, null, error);
   }
   assertUniqueNames(where, header, source.headerLine);
   const rows = async function* () {
     try {
       for (let step = await records.next(); !step.done; step = await records.next()) yield step.value;
     } catch (error) {
-      throw await sourceError(where, null, error, source.delimiter, header.length);
+      throw await sourceError(where, null, error);
     }
   };
   return { delimiter: source.delimiter, encoding: source.encoding, header, rows: rows() };
@@ -236,11 +278,27 @@ export function rowJudge(
 function judgeRow(record: string[], plan: RowPlan, rowNumber: number): IngestRow {
   const raw = record[plan.phoneIndex] ?? "";
   let params: Record<string, string> | null = null;
+  let emptyReason: string | null = null;
   if (plan.paramNames.length > 0) {
     params = {};
     for (let i = 0; i < plan.paramNames.length; i++) {
-      params[plan.paramNames[i] as string] = (record[plan.paramIndexes[i] as number] ?? "").trim();
+      const value = (record[plan.paramIndexes[i] as number] ?? "").trim();
+      params[plan.paramNames[i] as string] = value;
+      const column = plan.requiredColumns[i];
+      // "Hi , your order  is ready" is worse than not sending: the row is a reject naming the variable.
+      if (value === "" && column != null && emptyReason === null)
+        emptyReason = `no value for ${plan.paramNames[i]} (column "${column}" is empty)`;
     }
+  }
+  if (emptyReason !== null) return { rowNumber, raw, phone: null, rejectReason: emptyReason, params };
+  // An e-mail address has no country: the row's country cell does not apply to it.
+  if (isEmailTarget(raw)) {
+    if (!plan.acceptEmail) return { rowNumber, raw, phone: null, rejectReason: EMAIL_NOT_ACCEPTED, params };
+    const email = normaliseEmail(raw);
+    // The target goes where a number goes: the planner de-duplicates and batches it like one.
+    return email.ok
+      ? { rowNumber, raw, phone: email.address, rejectReason: null, params }
+      : { rowNumber, raw, phone: null, rejectReason: email.reason, params };
   }
   let region = plan.defaultRegion;
   if (plan.countryIndex !== -1) {
@@ -266,6 +324,12 @@ function checkOptions(options: CsvSourceOptions): CountryCode | undefined {
   for (const variable of Object.keys(options.paramColumns ?? {})) {
     // A plain object would swallow it as a prototype change and the row would lose the value.
     if (variable === "__proto__") throw new CsvInputError(`"__proto__" cannot be a template variable name`);
+  }
+  for (const variable of options.allowEmpty ?? []) {
+    if (!Object.hasOwn(options.paramColumns ?? {}, variable))
+      throw new CsvInputError(
+        `--allow-empty ${variable}: "${variable}" is not mapped to a column (--map ${variable}=<column>)`,
+      );
   }
   if (options.defaultRegion === undefined || options.defaultRegion.trim() === "") return undefined;
   const region = toRegion(options.defaultRegion);
@@ -298,11 +362,14 @@ function planRows(
     missing.push(`"${options.countryColumn}" column (for each row's country)`);
   const paramNames: string[] = [];
   const paramIndexes: number[] = [];
+  const requiredColumns: Array<string | null> = [];
+  const allowEmpty = new Set(options.allowEmpty ?? []);
   for (const [variable, column] of Object.entries(options.paramColumns ?? {})) {
     const index = indexOf(column);
     if (index === -1) missing.push(`"${column}" column (for --map ${variable}=${column})`);
     paramNames.push(variable);
     paramIndexes.push(index);
+    requiredColumns.push(allowEmpty.has(variable) ? null : column);
   }
   if (missing.length > 0) {
     throw new CsvInputError(
@@ -316,8 +383,10 @@ function planRows(
     countryIndex,
     paramNames,
     paramIndexes,
+    requiredColumns,
     defaultRegion,
     phoneOptions: { requireMobile: options.requireMobile ?? true },
+    acceptEmail: options.acceptEmail ?? false,
     regions: new Map(),
   };
 }
@@ -335,24 +404,12 @@ function assertUniqueNames(where: string, names: string[], line: number): void {
 }
 
 /** `path` is set for files, which can be read again to find where an unclosed quote opened; a stream cannot. */
-async function sourceError(
-  where: string,
-  path: string | null,
-  error: unknown,
-  delimiter: Delimiter,
-  headerFields: number,
-): Promise<unknown> {
-  if (error instanceof CsvError) return await parseError(where, path, error, delimiter, headerFields);
+async function sourceError(where: string, path: string | null, error: unknown): Promise<unknown> {
+  if (error instanceof CsvError) return await parseError(where, path, error);
   return path === null ? error : fileError(path, error);
 }
 
-async function parseError(
-  where: string,
-  path: string | null,
-  error: CsvError,
-  delimiter: Delimiter,
-  headerFields: number,
-): Promise<CsvInputError> {
+async function parseError(where: string, path: string | null, error: CsvError): Promise<CsvInputError> {
   const details = error as CsvError & { lines?: number; record?: unknown[] };
   const line = details.lines;
   const at = (n: number | undefined) => `${where}${n ? `, line ${n}` : ""}`;
@@ -365,18 +422,20 @@ async function parseError(
       );
     }
     case "CSV_MAX_RECORD_SIZE": {
+      // Only a file can be read again to tell an unclosed quote from a record that is simply that large.
       const opened =
-        (path === null ? null : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => null)) ?? line;
+        path === null ? undefined : await findUnclosedQuoteLine(path, MAX_RECORD_BYTES).catch(() => undefined);
+      if (opened != null)
+        return new CsvInputError(
+          `${at(opened)}: a quoted field opens here and is never closed (not within ${formatBytes(MAX_RECORD_BYTES)})`,
+          opened,
+        );
+      const what = line === undefined || line <= 1 ? "the header" : "a record";
       return new CsvInputError(
-        `${at(opened)}: a record is over ${formatBytes(MAX_RECORD_BYTES)}; most likely a quoted field that is never closed`,
-        opened,
-      );
-    }
-    case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH": {
-      const got = Array.isArray(details.record) ? details.record.length : undefined;
-      return new CsvInputError(
-        `${at(line)}: ${got ?? "a different number of"} fields but the header has ${headerFields} ` +
-          `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
+        `${at(line)}: ${what} is over ${formatBytes(MAX_RECORD_BYTES)}` +
+          (path === null
+            ? "; either a quoted field that is never closed, or a field far larger than a contact list holds"
+            : "; no cell of a contact list is that large: check that this is the right file and its delimiter"),
         line,
       );
     }

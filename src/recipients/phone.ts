@@ -35,6 +35,12 @@ const TYPE_IN_WORDS: Record<PhoneNumberType, string> = {
 
 const ALLOWED_CHARS = /^[+\d\s().\-/]+$/;
 const NON_DIGITS = /\D/g;
+// 6.59123E+09: a spreadsheet that read the column as numbers, and kept only a few digits.
+const SCIENTIFIC = /^\d+([.,]\d+)?e\+?\d+$/i;
+
+/** The reason of a number written without a country code when no region applies (the launch summary counts it). */
+export const NO_COUNTRY_CODE_REASON =
+  "no country code and no region: write the number with + and its country code, or set --region or a country column";
 
 /**
  * Normalises one raw cell to E.164. Numbers with a leading `+` or `00` are international; others use the
@@ -42,8 +48,15 @@ const NON_DIGITS = /\D/g;
  * (the form EngageLab's own examples use, e.g. 923700056581).
  */
 export function normalisePhone(raw: string, defaultRegion?: string, options?: NormaliseOptions): PhoneResult {
-  const trimmed = raw.trim();
+  let trimmed = raw.trim();
+  // A leading apostrophe is a spreadsheet's "keep this as text" mark, not part of the number.
+  if (trimmed.charCodeAt(0) === 39 /* ' */) trimmed = trimmed.slice(1).trim();
   if (trimmed === "") return { ok: false, reason: "empty phone number" };
+  if (SCIENTIFIC.test(trimmed))
+    return {
+      ok: false,
+      reason: `number in scientific notation (${trimmed}): the spreadsheet stored it as a number and lost digits; format the phone column as Text and export again`,
+    };
   if (!ALLOWED_CHARS.test(trimmed)) return { ok: false, reason: "phone number contains letters or symbols" };
   const digits = trimmed.replace(NON_DIGITS, "");
   if (digits.length < 6 || digits.length > 17)
@@ -51,17 +64,27 @@ export function normalisePhone(raw: string, defaultRegion?: string, options?: No
 
   let candidate: string;
   let region: CountryCode | undefined;
+  // Digits without + or 00 and no region: read as international digits without the + (EngageLab's own form);
+  // if that is no valid number, it was most likely a national number, and the reason says how to fix it.
+  let guessedInternational = false;
   if (trimmed.charCodeAt(0) === 43 /* + */) candidate = `+${digits}`;
   else if (digits.startsWith("00")) candidate = `+${digits.slice(2)}`;
   else if (defaultRegion) {
     candidate = digits;
     region = defaultRegion as CountryCode;
-  } else candidate = `+${digits}`;
+  } else {
+    candidate = `+${digits}`;
+    guessedInternational = true;
+  }
 
   const judged = judgePhoneNumber(candidate, region);
-  if (!judged) return { ok: false, reason: "not a phone number" };
+  if (!judged) return { ok: false, reason: guessedInternational ? NO_COUNTRY_CODE_REASON : "not a phone number" };
   const type = judged.type;
-  if (type === undefined) return { ok: false, reason: "invalid phone number for its country" };
+  if (type === undefined)
+    return {
+      ok: false,
+      reason: guessedInternational ? NO_COUNTRY_CODE_REASON : "invalid phone number for its country",
+    };
   if (options?.requireMobile !== false && type !== "MOBILE" && type !== "FIXED_LINE_OR_MOBILE") {
     return { ok: false, reason: `not a mobile number (${TYPE_IN_WORDS[type]})` };
   }

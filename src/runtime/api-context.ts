@@ -1,6 +1,7 @@
 import type { FastifyPluginCallback } from "fastify";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
+import type { CronScheduler } from "../campaigns/recurring-campaigns.ts";
 import type { TemplatesApi } from "../campaigns/template-catalog.ts";
 import type { SmsProvider } from "../engagelab/provider.ts";
 import type { ProviderApi } from "../model/states.ts";
@@ -18,6 +19,8 @@ export interface ApiContext {
   log: Logger;
   db: Database;
   queue: CampaignQueue;
+  /** The schedule queue's job schedulers, for the schedule routes. */
+  scheduler: CronScheduler;
   templates: TemplatesApi;
   providers: Record<ProviderApi, SmsProvider>;
   /** Postgres and Redis reachable, migrations current: what `/readyz` answers. */

@@ -13,7 +13,10 @@ import { DeliveryMetrics } from "./delivery-metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
+import { withCommandRedis } from "./connections.ts";
+import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import type { ApiContext, ReadinessReport } from "./api-context.ts";
+import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { openProviders, openTemplates } from "./services.ts";
 
 export interface RunningApiServer {
@@ -47,16 +50,18 @@ export async function startApiServer(
   options: ApiServerOptions = {},
 ): Promise<RunningApiServer> {
   const db = openDatabase(config.databaseUrl, { applicationName: "smsblast-api" });
+  let binding: QueueBinding;
   try {
     await assertMigrationsApplied(db.pool);
+    binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis));
   } catch (error) {
     await db.close();
     throw error;
   }
   const connection = createRedisConnection(config.redisUrl, "producer");
-  const sendQueue = createSendQueue(connection, sendQueueOptions(config));
-  const scheduleQueue = createScheduleQueue(connection, config.queuePrefix);
-  const deliveryQueue = createDeliveryQueue(connection, config.queuePrefix);
+  const sendQueue = createSendQueue(connection, sendQueueOptions(config, binding.prefix));
+  const scheduleQueue = createScheduleQueue(connection, binding.prefix);
+  const deliveryQueue = createDeliveryQueue(connection, binding.prefix);
   const templates = openTemplates(config);
   const providers = openProviders(config);
 
@@ -78,6 +83,7 @@ export async function startApiServer(
     log,
     db,
     queue: campaignQueueOf(sendQueue),
+    scheduler: cronSchedulerOf(scheduleQueue),
     templates: templates.api,
     providers: providers.providers,
     checkReady,

@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import type { Config } from "../config/config.ts";
 import { connectRedisForCommand } from "../queue/redis.ts";
 import { openDatabase, type Database, type DatabaseOptions } from "../store/database.ts";
@@ -25,6 +26,15 @@ export async function openCheckedDatabase(config: Config, options: DatabaseOptio
 
 /** Fails within CONNECT_TIMEOUT_MS, naming Redis, when it does not answer: long-running processes check at start-up. */
 export async function checkRedis(config: Config): Promise<void> {
+  await withCommandRedis(config, async () => {});
+}
+
+/** A short-lived Redis connection (PING answered within CONNECT_TIMEOUT_MS) for one start-up step. */
+export async function withCommandRedis<T>(config: Config, fn: (redis: Redis) => Promise<T>): Promise<T> {
   const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
-  connection.disconnect();
+  try {
+    return await fn(connection);
+  } finally {
+    connection.disconnect();
+  }
 }

@@ -6,6 +6,8 @@ import { createDeliveryQueue, createDeliveryWorker, upsertSweepScheduler } from 
 import { createRedisConnection } from "../queue/redis.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
+import { withCommandRedis } from "./connections.ts";
+import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import { DeliveryMetrics } from "./delivery-metrics.ts";
 
 export interface RunningDeliveryWorker {
@@ -24,15 +26,17 @@ export async function startDeliveryWorker(
   metrics = new DeliveryMetrics(),
 ): Promise<RunningDeliveryWorker> {
   const db = openDatabase(config.databaseUrl, { maxConnections: 3, applicationName: "smsblast-delivery" });
+  let binding: QueueBinding;
   try {
     await assertMigrationsApplied(db.pool);
+    binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis));
   } catch (error) {
     await db.close();
     throw error;
   }
   const connection = createRedisConnection(config.redisUrl, "worker");
   const producer = createRedisConnection(config.redisUrl, "producer");
-  const queue = createDeliveryQueue(producer, config.queuePrefix);
+  const queue = createDeliveryQueue(producer, binding.prefix);
   const applyOptions = {
     limit: config.delivery.applyBatch,
     retryDelayMs: config.delivery.retryMs,
@@ -57,7 +61,7 @@ export async function startDeliveryWorker(
     }
     return { picked: report.picked, changed: report.changed };
   };
-  const worker = createDeliveryWorker(connection, config.queuePrefix, {
+  const worker = createDeliveryWorker(connection, binding.prefix, {
     apply,
     sweep: async () => {
       await apply();

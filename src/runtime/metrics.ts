@@ -61,6 +61,11 @@ export interface ApiMetrics extends ProcessMetrics {
   observeRequest(method: string, route: string, status: number, seconds: number): void;
 }
 
+/** The scheduler's metrics: process metrics and the depth of the queues it feeds. */
+export function createSchedulerMetrics(queues: readonly CountableQueue[]): ProcessMetrics {
+  return processMetrics(queues);
+}
+
 export function createApiMetrics(queues: readonly CountableQueue[]): ApiMetrics {
   const base = processMetrics(queues);
   const duration = new Histogram({
@@ -175,13 +180,22 @@ export interface RunningMetricsServer {
   close(): Promise<void>;
 }
 
-/** GET /metrics on its own port (METRICS_PORT), without auth: for a scraper on a private network. */
+/**
+ * GET /metrics (and GET /healthz) on its own port (METRICS_PORT), without auth: for a scraper and the
+ * orchestrator's probes on a private network.
+ */
 export async function startMetricsServer(
   metrics: ProcessMetrics,
   options: { host: string; port: number; log: Logger },
 ): Promise<RunningMetricsServer> {
   const server = http.createServer((request, response) => {
-    if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
+    const path = request.url?.split("?")[0];
+    // Liveness of a worker or scheduler (Kubernetes probes it here): the process is up and serving.
+    if (request.method === "GET" && path === "/healthz") {
+      response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (request.method !== "GET" || path !== "/metrics") {
       response.writeHead(404).end();
       return;
     }

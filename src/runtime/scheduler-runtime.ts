@@ -11,8 +11,15 @@ import {
   upsertCronScheduler,
 } from "../queue/schedule-queue.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
-import { checkRedis, openCheckedDatabase } from "./connections.ts";
-import { runScheduledCampaign, syncSchedulers, type CronScheduler } from "../campaigns/recurring-campaigns.ts";
+import { openCheckedDatabase, withCommandRedis } from "./connections.ts";
+import { bindQueue } from "./queue-binding.ts";
+import { createSchedulerMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
+import {
+  catchUpMissedFirings,
+  runScheduledCampaign,
+  syncSchedulers,
+  type CronScheduler,
+} from "../campaigns/recurring-campaigns.ts";
 
 export interface RunningScheduler {
   worker: Worker;
@@ -26,26 +33,34 @@ export interface RunningScheduler {
  */
 export async function startScheduler(config: Config, log: Logger): Promise<RunningScheduler> {
   const db = await openCheckedDatabase(config, { maxConnections: 4, applicationName: "smsblast-scheduler" });
-  await checkRedis(config).catch(async (error: unknown) => {
-    await db.close();
-    throw error;
-  });
+  const binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis)).catch(
+    async (error: unknown) => {
+      await db.close();
+      throw error;
+    },
+  );
   const workerConnection = createRedisConnection(config.redisUrl, "worker");
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
-  const scheduleQueue = createScheduleQueue(producerConnection, config.queuePrefix);
-  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config));
+  const scheduleQueue = createScheduleQueue(producerConnection, binding.prefix);
+  const sendQueue = createSendQueue(producerConnection, sendQueueOptions(config, binding.prefix));
   const campaignQueue = campaignQueueOf(sendQueue);
   const templates = createTemplatesApi(config);
   const scheduler = cronSchedulerOf(scheduleQueue);
 
+  const launchDeps = {
+    db,
+    log,
+    enqueue: campaignQueue.enqueue,
+    scheduleStart: campaignQueue.scheduleStart,
+    templates: templates.api,
+  };
   const synced = await syncSchedulers({ db, scheduler, log });
-  const worker = createScheduleWorker(workerConnection, config.queuePrefix, async (scheduleName, firingId) => {
-    const outcome = await runScheduledCampaign(
-      { db, log, enqueue: campaignQueue.enqueue, scheduleStart: campaignQueue.scheduleStart, templates: templates.api },
-      scheduleName,
-      firingId,
-      config.send.batchSize,
-    );
+  await catchUpMissedFirings(
+    { ...launchDeps, scheduler },
+    { graceMs: config.scheduleCatchupMs, batchSize: config.send.batchSize },
+  );
+  const worker = createScheduleWorker(workerConnection, binding.prefix, async (scheduleName, firingId) => {
+    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, config.send.batchSize);
     const summary =
       outcome.kind === "launched"
         ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount }
@@ -57,6 +72,15 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
   worker.on("error", (error) => log.error({ err: error }, "scheduler worker error"));
   void worker.run();
   await worker.waitUntilReady();
+  // GET /metrics and /healthz on METRICS_PORT, as the workers have: what the orchestrator probes.
+  const metricsServer: RunningMetricsServer | undefined =
+    config.metrics.port === undefined
+      ? undefined
+      : await startMetricsServer(createSchedulerMetrics([scheduleQueue, sendQueue]), {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          log,
+        });
   log.info({ schedules: synced }, "scheduler started");
 
   let stopping: Promise<void> | undefined;
@@ -64,6 +88,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     worker,
     stop() {
       stopping ??= (async () => {
+        await metricsServer?.close();
         await worker.close();
         await scheduleQueue.close();
         await sendQueue.close();
@@ -83,5 +108,6 @@ export function cronSchedulerOf(queue: ReturnType<typeof createScheduleQueue>): 
     upsert: (name, cron, timezone) => upsertCronScheduler(queue, name, cron, timezone),
     remove: (name) => removeCronScheduler(queue, name),
     nextFirings: () => nextFirings(queue),
+    hasFiringJob: async (firingId) => (await queue.getJob(firingId)) !== undefined,
   };
 }

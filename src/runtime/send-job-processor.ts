@@ -1,6 +1,12 @@
-import { DelayedError, Worker, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { BatchBusyError, RetryBatchError, sendBatch, type SendBatchDeps } from "../campaigns/send-batch.ts";
+import {
+  BatchBusyError,
+  BatchNotInDatabaseError,
+  RetryBatchError,
+  sendBatch,
+  type SendBatchDeps,
+} from "../campaigns/send-batch.ts";
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
 import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";
 import type { WorkerMetrics } from "./metrics.ts";
@@ -20,7 +26,12 @@ export interface SendWorkerOptions {
  */
 export function createSendWorker(
   connection: Redis,
-  deps: SendBatchDeps & { queue: CampaignQueue; metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff"> },
+  deps: SendBatchDeps & {
+    queue: CampaignQueue;
+    metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff">;
+    /** This worker's deployment, named when a job of another one turns up. */
+    deploymentId?: string;
+  },
   options: SendWorkerOptions,
 ): Worker<SendJobData> {
   const log = deps.log;
@@ -56,6 +67,17 @@ export function createSendWorker(
           deps.metrics?.rateLimitBackedOff();
           await worker.rateLimit(error.delayMs ?? 1_000);
           throw Worker.RateLimitError();
+        }
+        if (error instanceof BatchNotInDatabaseError) {
+          // Another deployment's job on this queue (a shared prefix, a stale worker): never completed as done.
+          // It fails at once and stays in the failed set (the dashboard shows it) instead of being removed like
+          // other failed jobs, whose batches the reconciler re-adds; this one has no batch here to re-add.
+          job.opts.removeOnFail = false;
+          const reason =
+            `${error.message}${deps.deploymentId ? ` (deployment ${deps.deploymentId})` : ""}: ` +
+            "the job belongs to another deployment on this Redis and queue prefix; not sent, kept in the failed set";
+          log.error({ batchId, campaignId: job.data.campaignId, deploymentId: deps.deploymentId }, reason);
+          throw new UnrecoverableError(reason);
         }
         if (error instanceof RetryBatchError) deps.metrics?.batchRetried();
         if (error instanceof BatchBusyError && token) {
@@ -101,7 +123,8 @@ export function createSendWorker(
   }
 
   worker.on("failed", (job, error) => {
-    if (error instanceof RetryBatchError) return; // already logged with its reason
+    // Already logged with their reasons.
+    if (error instanceof RetryBatchError || error instanceof UnrecoverableError) return;
     log.error({ batchId: job?.data.batchId, err: error }, "send job failed");
   });
   worker.on("error", (error) => log.error({ err: error }, "send worker error"));

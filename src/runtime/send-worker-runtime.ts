@@ -7,11 +7,14 @@ import { createRedisConnection } from "../queue/redis.ts";
 import { createSendWorker } from "./send-job-processor.ts";
 import { createWorkerMetrics, startMetricsServer, type WorkerMetrics } from "./metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
-import { checkRedis, openCheckedDatabase } from "./connections.ts";
+import { checkRedis, openCheckedDatabase, withCommandRedis } from "./connections.ts";
+import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
+  /** The deployment and queue prefix this worker serves. */
+  binding: QueueBinding;
   metrics: WorkerMetrics;
   /** The port of GET /metrics when METRICS_PORT is set. */
   metricsPort: number | undefined;
@@ -28,8 +31,11 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
     onConnectionLost: (error) =>
       log.warn({ code: (error as { code?: string }).code, reason: error.message }, "PostgreSQL closed a connection"),
   });
+  let binding: QueueBinding;
   try {
     await checkRedis(config);
+    // Before taking any job: the queue this worker serves must be its own deployment's.
+    binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis));
   } catch (error) {
     await db.close();
     throw error;
@@ -38,7 +44,7 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   const connection = createRedisConnection(config.redisUrl, "worker");
   // Start jobs queue batches; a worker has its own producer side for that.
   const producerConnection = createRedisConnection(config.redisUrl, "producer");
-  const queue = createSendQueue(producerConnection, sendQueueOptions(config));
+  const queue = createSendQueue(producerConnection, sendQueueOptions(config, binding.prefix));
   const metrics = createWorkerMetrics([queue]);
   const worker = createSendWorker(
     connection,
@@ -49,9 +55,10 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
       providerTimeoutMs: config.engagelab.timeoutMs,
       queue: campaignQueueOf(queue),
       metrics,
+      deploymentId: binding.deploymentId,
     },
     {
-      prefix: config.queuePrefix,
+      prefix: binding.prefix,
       concurrency: config.send.concurrency,
       rateLimitPerSecond: config.send.rateLimitPerSecond,
       providerTimeoutMs: config.engagelab.timeoutMs,
@@ -60,11 +67,17 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   void worker.run();
   await worker.waitUntilReady();
   log.info(
-    { concurrency: config.send.concurrency, rateLimit: config.send.rateLimitPerSecond || "none" },
+    {
+      concurrency: config.send.concurrency,
+      rateLimit: config.send.rateLimitPerSecond || "none",
+      deploymentId: binding.deploymentId,
+      queuePrefix: binding.prefix,
+    },
     "send worker started",
   );
 
-  // Redis may have lost jobs while no worker was looking (a flush, a restart without AOF): Postgres knows.
+  // Redis may have lost jobs while no worker was looking (a flush, a restart without AOF), or they may sit under
+  // the prefix of an earlier version (before the deployment's own): Postgres knows, and this re-adds them here.
   const reconcileDeps = { db, queue: campaignQueueOf(queue), log, providerTimeoutMs: config.engagelab.timeoutMs };
   const runReconcile = () =>
     reconcile(reconcileDeps).catch((error) =>
@@ -85,6 +98,7 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
   let stopping: Promise<void> | undefined;
   return {
     worker,
+    binding,
     metrics,
     metricsPort: metricsServer?.port,
     // As long as a claim stays fresh: past that, another worker may already treat the batch as a dead worker's.

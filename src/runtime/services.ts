@@ -11,6 +11,7 @@ import type { Database } from "../store/database.ts";
 import { explainDatabaseError } from "../store/database-health.ts";
 import { migrateDatabase, type MigrationReport } from "../store/migrate.ts";
 import { openCheckedDatabase } from "./connections.ts";
+import { bindQueue } from "./queue-binding.ts";
 import { cronSchedulerOf } from "./scheduler-runtime.ts";
 
 // What a front door (a CLI command, later an API request) opens to call the use cases, and always closes.
@@ -35,28 +36,44 @@ export async function withServices<T>(fn: (services: Services) => Promise<T>): P
 }
 
 /**
- * A producer connection to the send queue for one command, opened (PING answered) before `fn` runs, so a
- * dead Redis fails the command before anything is stored.
+ * A producer connection to the deployment's send queue for one command, opened (PING answered, queue prefix
+ * bound to the database) before `fn` runs, so a dead Redis fails the command before anything is stored.
  */
-export async function withQueue<T>(config: Config, fn: (queue: CampaignQueue) => Promise<T>): Promise<T> {
+export async function withQueue<T>(
+  services: Pick<Services, "config" | "db">,
+  fn: (queue: CampaignQueue) => Promise<T>,
+): Promise<T> {
+  const { config, db } = services;
   const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
-  const queue = createSendQueue(connection, sendQueueOptions(config));
   try {
-    return await fn(campaignQueueOf(queue));
+    const binding = await bindQueue(config, db, connection);
+    const queue = createSendQueue(connection, sendQueueOptions(config, binding.prefix));
+    try {
+      return await fn(campaignQueueOf(queue));
+    } finally {
+      await queue.close().catch(() => {});
+    }
   } finally {
-    await queue.close().catch(() => {});
     connection.disconnect();
   }
 }
 
-/** The schedule queue's job schedulers, for one command. */
-export async function withScheduler<T>(config: Config, fn: (scheduler: CronScheduler) => Promise<T>): Promise<T> {
+/** The deployment's schedule queue's job schedulers, for one command. */
+export async function withScheduler<T>(
+  services: Pick<Services, "config" | "db">,
+  fn: (scheduler: CronScheduler) => Promise<T>,
+): Promise<T> {
+  const { config, db } = services;
   const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
-  const queue = createScheduleQueue(connection, config.queuePrefix);
   try {
-    return await fn(cronSchedulerOf(queue));
+    const binding = await bindQueue(config, db, connection);
+    const queue = createScheduleQueue(connection, binding.prefix);
+    try {
+      return await fn(cronSchedulerOf(queue));
+    } finally {
+      await queue.close().catch(() => {});
+    }
   } finally {
-    await queue.close().catch(() => {});
     connection.disconnect();
   }
 }

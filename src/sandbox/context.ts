@@ -3,7 +3,7 @@ import type { SandboxLedger } from "./ledger.ts";
 import type { SandboxKnobs } from "./options.ts";
 import type { IdSequence } from "./random.ts";
 import type { RequestIdCache } from "./request-id-cache.ts";
-import type { TemplateStore } from "./template-store.ts";
+import type { MessagesTemplates, TemplateStore } from "./template-store.ts";
 
 /** Shared state every endpoint works against. */
 export interface SandboxContext {
@@ -11,7 +11,10 @@ export interface SandboxContext {
   readonly knobs: SandboxKnobs;
   readonly ids: IdSequence;
   readonly ledger: SandboxLedger;
+  /** The legacy platform's templates: the template API and legacy v1/send. */
   readonly templates: TemplateStore;
+  /** The current SMS platform's templates: v1/messages. */
+  readonly messagesTemplates: MessagesTemplates;
   readonly requestIds: RequestIdCache;
   /** Numbers always refused as invalid (test hook: exact partial failures). */
   readonly refusedNumbers: Set<string>;

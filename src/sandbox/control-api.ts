@@ -96,6 +96,14 @@ function route(hooks: ControlHooks, method: string, pathname: string, rawBody: s
         for (const n of numbers) ctx.refusedNumbers.add(n);
         return jsonReply(200, { ok: true, refused: ctx.refusedNumbers.size });
       });
+    case "POST /_sandbox/messages-templates/missing":
+      return withJsonObject(rawBody, (body) => {
+        const ids = body.ids;
+        if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))
+          return badRequest("ids must be an array of strings");
+        ctx.messagesTemplates.markMissing(ids);
+        return jsonReply(200, { ok: true });
+      });
     case "POST /_sandbox/fail-next":
       return withJsonObject(rawBody, (body) => {
         const { count, kind } = body;

@@ -60,6 +60,7 @@ function customError(_ctx: SandboxContext, status: number, error: ErrorCode): Re
 
 export const customEndpoint: SendEndpoint = {
   api: "custom",
+  platform: "otp",
   path: "/v1/custom-messages",
   unauthorized: { code: 2001, message: "Authentication failed, incorrect token provided" },
   invalidJson: {

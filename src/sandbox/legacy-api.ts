@@ -1,8 +1,8 @@
 /**
  * POST /v1/send (seed 001), the legacy bulk send API.
  *
- * A request_id repeated within requestIdTtlMs replays the first response byte for byte and
- * sends nothing. Only answers from an actual send attempt are remembered (success, partial
+ * The template must be in the legacy template store and approved (33001 / 33002 otherwise). A request_id
+ * repeated within requestIdTtlMs replays the first response byte for byte and sends nothing. Only answers from an actual send attempt are remembered (success, partial
  * success, all numbers invalid); parameter errors are not, so a corrected retry can go through.
  */
 import { refusesNumber, type SandboxContext } from "./context.ts";
@@ -18,9 +18,21 @@ const SENDER_NAME = /^[A-Za-z0-9]{3,11}$/;
 const INVALID_PARAMETER = 30001;
 const PARTIAL_SUCCESS = 41031;
 const INVALID_PHONE: ErrorCode = { code: 32002, message: "Invalid phone number format" };
+// 33001 is the template API's "does not exist" (seed 003); seed 001 names no code for a send with a missing or
+// unapproved template, so 33001 and the sandbox's own 33002 stand in.
+const TEMPLATE_MISSING: ErrorCode = { code: 33001, message: "The template does not exist" };
+const TEMPLATE_NOT_APPROVED: ErrorCode = { code: 33002, message: "The template has not been approved" };
+
+/** The legacy platform sends only its own approved templates. */
+function templateRefusal(ctx: SandboxContext, templateId: number): ErrorCode | undefined {
+  const template = ctx.templates.get(templateId);
+  if (!template) return TEMPLATE_MISSING;
+  return template.approval_status === 1 ? undefined : TEMPLATE_NOT_APPROVED;
+}
 
 interface LegacyRequest {
   to: string[];
+  templateId: number;
   requestId?: string;
   customArgs?: Record<string, unknown>;
 }
@@ -75,6 +87,7 @@ function validate(body: unknown): LegacyRequest | ErrorCode {
   }
   return {
     to: to as string[],
+    templateId: Number(content.template_id),
     // An empty request_id cannot identify a retry, so it disables de-duplication.
     requestId: request_id === "" ? undefined : request_id,
     customArgs: custom_args,
@@ -124,6 +137,7 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
 
 export const legacyEndpoint: SendEndpoint = {
   api: "legacy",
+  platform: "sms",
   path: "/v1/send",
   unauthorized: { code: 30000, message: "Unauthorized." },
   invalidJson: invalid("request body must be valid JSON"),
@@ -133,13 +147,19 @@ export const legacyEndpoint: SendEndpoint = {
   send(ctx, body) {
     const request = validate(body);
     if ("code" in request) return legacyError(ctx, 400, request);
-    if (request.requestId === undefined) return sendToNumbers(ctx, request);
+    if (request.requestId === undefined) {
+      const refusal = templateRefusal(ctx, request.templateId);
+      return refusal ? legacyError(ctx, 400, refusal) : sendToNumbers(ctx, request);
+    }
 
     const replay = ctx.requestIds.get(request.requestId);
     if (replay) {
       ctx.ledger.count("dedupHits");
       return replay;
     }
+    // Not remembered, like a parameter error: the same request_id may go through once the template is approved.
+    const refusal = templateRefusal(ctx, request.templateId);
+    if (refusal) return legacyError(ctx, 400, refusal);
     const reply = sendToNumbers(ctx, request);
     ctx.requestIds.set(request.requestId, reply);
     return reply;

@@ -2,7 +2,8 @@
  * POST /v1/messages (seed 000), the current bulk send API.
  *
  * Magic template ids (see magic-templates.ts): "missing*" → 4001, "rate-limited"/"freq-*" → 3004,
- * "fail-*" → 5001; any other id is accepted without consulting the template store.
+ * "fail-*" → 5001; an id the sandbox was told does not exist (MessagesTemplates) → 4001; any other id is
+ * accepted. The legacy template store is never consulted: it is another platform's.
  * Scheduled sends are recorded in the ledger at once: the sandbox does not wait for schedule_time.
  */
 import { refusesNumber, type SandboxContext } from "./context.ts";
@@ -91,6 +92,7 @@ function messagesError(ctx: SandboxContext, status: number, error: ErrorCode, bo
 
 export const messagesEndpoint: SendEndpoint = {
   api: "messages",
+  platform: "messages",
   path: "/v1/messages",
   unauthorized: { code: 2001, message: "Authentication failed, incorrect token provided" },
   invalidJson: {
@@ -106,6 +108,9 @@ export const messagesEndpoint: SendEndpoint = {
     if ("code" in request) return messagesError(ctx, 400, request, body);
     const failure = magicTemplateFailure(request.templateId);
     if (failure) return messagesError(ctx, 400, MAGIC_FAILURES[failure], body);
+    // This platform's own templates: never the legacy template store.
+    if (!ctx.messagesTemplates.exists(request.templateId))
+      return messagesError(ctx, 400, MAGIC_FAILURES["not-found"], body);
 
     let acceptedCount = 0;
     const singleMessageId = request.to.length === 1 ? ctx.ids.nextString() : undefined;

@@ -1,17 +1,33 @@
 import type { CallbackSettings } from "./callbacks.ts";
+import type { SeedTemplate } from "./template-store.ts";
 
 export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
 export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
+
+/**
+ * EngageLab's three platforms, each with its own key pair: v1/messages ("messages"), legacy v1/send and
+ * /v1/templates ("sms", sms_user:sms_key), v1/custom-messages ("otp"). A request signed with another
+ * platform's pair is refused like any wrong pair.
+ */
+export type SandboxPlatform = "messages" | "sms" | "otp";
+export const SANDBOX_PLATFORMS: readonly SandboxPlatform[] = ["messages", "sms", "otp"];
+
+export interface KeyPair {
+  key: string;
+  secret: string;
+}
 
 export interface SandboxOptions {
   /** Default 4010; 0 picks a free port. */
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Default "sandbox-key". */
+  /** Default "sandbox-key": the key of every platform not given its own pair in `credentials`. */
   apiKey?: string;
   /** Default "sandbox-secret". */
   apiSecret?: string;
+  /** A pair per platform, overriding apiKey/apiSecret for that platform. */
+  credentials?: Partial<Record<SandboxPlatform, KeyPair>>;
   /** Delay added before every /v1 response. Default 0. */
   latencyMs?: number;
   /** Fraction (0..1) of send requests answered HTTP 500 {code:1000,message:"internal error"}. */
@@ -35,12 +51,16 @@ export interface SandboxOptions {
   callbacks?: Partial<CallbackSettings> & { url: string };
   /** The sandbox's clock (callback timestamps and delays); tests move it to simulate long outages. */
   clock?: () => number;
+  /** The legacy template store's starting content; default: template 1, approved. [] starts it empty. */
+  legacyTemplates?: readonly SeedTemplate[];
+  /** v1/messages template ids that do not exist (answered 4001); more with markMessagesTemplatesMissing. */
+  missingMessagesTemplates?: readonly string[];
 }
 
 /** The options that may change while the server runs. */
 export interface SandboxKnobs {
-  apiKey: string;
-  apiSecret: string;
+  /** The pair each platform accepts. */
+  credentials: Record<SandboxPlatform, KeyPair>;
   latencyMs: number;
   errorRate: number;
   invalidRate: number;
@@ -54,9 +74,10 @@ export interface SandboxKnobs {
 export const DEFAULT_PORT = 4010;
 export const DEFAULT_HOST = "127.0.0.1";
 
+const DEFAULT_PAIR: Readonly<KeyPair> = { key: "sandbox-key", secret: "sandbox-secret" };
+
 export const DEFAULT_KNOBS: Readonly<SandboxKnobs> = {
-  apiKey: "sandbox-key",
-  apiSecret: "sandbox-secret",
+  credentials: { messages: DEFAULT_PAIR, sms: DEFAULT_PAIR, otp: DEFAULT_PAIR },
   latencyMs: 0,
   errorRate: 0,
   invalidRate: 0,
@@ -74,8 +95,14 @@ const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs"] as const;
 export const HTTP_TUNABLE_KNOBS = [...RATE_KNOBS, ...NON_NEGATIVE_KNOBS, "retryAfterSeconds"] as const;
 export type HttpTunableKnob = (typeof HTTP_TUNABLE_KNOBS)[number];
 
-/** Returns only the knob fields of `options`, validated; throws RangeError naming the bad field. */
-export function pickKnobs(options: Partial<SandboxOptions>): Partial<SandboxKnobs> {
+/**
+ * Returns only the knob fields of `options`, validated; throws RangeError naming the bad field. Credentials
+ * given (apiKey/apiSecret for every platform, `credentials` per platform) are applied over `current`.
+ */
+export function pickKnobs(
+  options: Partial<SandboxOptions>,
+  current: Pick<SandboxKnobs, "credentials"> = DEFAULT_KNOBS,
+): Partial<SandboxKnobs> {
   const knobs: Partial<SandboxKnobs> = {};
   for (const name of RATE_KNOBS) {
     const value = options[name];
@@ -101,9 +128,29 @@ export function pickKnobs(options: Partial<SandboxOptions>): Partial<SandboxKnob
   }
   for (const name of ["apiKey", "apiSecret"] as const) {
     const value = options[name];
-    if (value === undefined) continue;
-    if (typeof value !== "string" || value.length === 0) throw new RangeError(`${name} must be a non-empty string`);
-    knobs[name] = value;
+    if (value !== undefined && (typeof value !== "string" || value.length === 0))
+      throw new RangeError(`${name} must be a non-empty string`);
+  }
+  const perPlatform = options.credentials ?? {};
+  for (const [platform, pair] of Object.entries(perPlatform)) {
+    if (!SANDBOX_PLATFORMS.includes(platform as SandboxPlatform))
+      throw new RangeError(`credentials: unknown platform ${platform}; platforms are ${SANDBOX_PLATFORMS.join(", ")}`);
+    if (pair === undefined) continue;
+    if (typeof pair.key !== "string" || pair.key === "" || typeof pair.secret !== "string" || pair.secret === "")
+      throw new RangeError(`credentials.${platform} must have a non-empty key and secret`);
+  }
+  if (options.apiKey !== undefined || options.apiSecret !== undefined || options.credentials !== undefined) {
+    const credentials = { ...current.credentials };
+    for (const platform of SANDBOX_PLATFORMS) {
+      const own = perPlatform[platform];
+      if (own) credentials[platform] = { key: own.key, secret: own.secret };
+      else if (options.apiKey !== undefined || options.apiSecret !== undefined)
+        credentials[platform] = {
+          key: options.apiKey ?? credentials[platform].key,
+          secret: options.apiSecret ?? credentials[platform].secret,
+        };
+    }
+    knobs.credentials = credentials;
   }
   return knobs;
 }
@@ -137,6 +184,13 @@ function readEnvNumber(env: NodeJS.ProcessEnv, name: string, rule: EnvNumberRule
   return value;
 }
 
+/** Per-platform pairs, named like the product's ENGAGELAB_* pairs. */
+const PLATFORM_PAIR_VARIABLES: readonly (readonly [SandboxPlatform, string, string])[] = [
+  ["messages", "SANDBOX_MESSAGES_KEY", "SANDBOX_MESSAGES_SECRET"],
+  ["sms", "SANDBOX_SMS_USER", "SANDBOX_SMS_KEY"],
+  ["otp", "SANDBOX_OTP_KEY", "SANDBOX_OTP_SECRET"],
+];
+
 /**
  * Reads SANDBOX_* variables; unset or empty ones are left out so defaults apply.
  * Throws an Error naming the variable when a value is malformed.
@@ -167,6 +221,15 @@ export function sandboxOptionsFromEnv(env: NodeJS.ProcessEnv): SandboxOptions {
   // Credentials are taken verbatim and never included in error messages.
   if (env.SANDBOX_API_KEY) options.apiKey = env.SANDBOX_API_KEY;
   if (env.SANDBOX_API_SECRET) options.apiSecret = env.SANDBOX_API_SECRET;
+  const credentials: Partial<Record<SandboxPlatform, KeyPair>> = {};
+  for (const [platform, keyName, secretName] of PLATFORM_PAIR_VARIABLES) {
+    const key = env[keyName];
+    const secret = env[secretName];
+    if (!key && !secret) continue;
+    if (!key || !secret) throw new Error(`${keyName} and ${secretName} must be set together`);
+    credentials[platform] = { key, secret };
+  }
+  if (Object.keys(credentials).length > 0) options.credentials = credentials;
   for (const key of Object.keys(options) as (keyof SandboxOptions)[]) {
     if (options[key] === undefined) delete options[key];
   }

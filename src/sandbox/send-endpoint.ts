@@ -1,6 +1,7 @@
 import type { SandboxContext } from "./context.ts";
 import type { Reply } from "./http.ts";
 import type { SendApi } from "./ledger.ts";
+import type { SandboxPlatform } from "./options.ts";
 
 export interface ErrorCode {
   code: number;
@@ -10,6 +11,8 @@ export interface ErrorCode {
 /** One send API: its error shape plus the validate-and-send step that runs after auth, parsing and faults. */
 export interface SendEndpoint {
   api: SendApi;
+  /** Whose key pair signs this API's requests. */
+  platform: SandboxPlatform;
   path: string;
   unauthorized: ErrorCode;
   invalidJson: ErrorCode;

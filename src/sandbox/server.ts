@@ -28,14 +28,15 @@ import {
   type FaultKind,
   type SandboxKnobs,
   type SandboxOptions,
+  type SandboxPlatform,
 } from "./options.ts";
 import { IdSequence, mulberry32 } from "./random.ts";
 import type { SendEndpoint } from "./send-endpoint.ts";
-import { TemplateStore } from "./template-store.ts";
+import { MessagesTemplates, TemplateStore } from "./template-store.ts";
 import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
-export type { FaultKind, SandboxOptions } from "./options.ts";
+export type { FaultKind, KeyPair, SandboxOptions, SandboxPlatform } from "./options.ts";
 export type { CallbackSettings, CallbackStats, ReportDecision } from "./callbacks.ts";
 export { SandboxLedger } from "./ledger.ts";
 export type { SandboxStats, SendApi, SandboxApi, SandboxRequest, RequestOutcome, Refusal } from "./ledger.ts";
@@ -54,6 +55,8 @@ export interface SandboxServer {
   failNext(n: number, kind: FaultKind): void;
   /** These numbers are refused as invalid by every send API until reset. */
   refuseNumbers(numbers: readonly string[]): void;
+  /** v1/messages answers 4001 (template does not exist) for these template ids from now on. */
+  markMessagesTemplatesMissing(ids: readonly string[]): void;
   /**
    * Opens one more port on this same sandbox (same ledger, knobs and faults) whose send requests are
    * logged with `via: tag`: give each client process its own URL to know which one sent what.
@@ -127,7 +130,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     knobs,
     ids: new IdSequence(),
     ledger,
-    templates: new TemplateStore(nowMs),
+    templates: new TemplateStore(nowMs, options.legacyTemplates),
+    messagesTemplates: new MessagesTemplates(),
     requestIds: new RequestIdCache(() => knobs.requestIdTtlMs, nowMs),
     refusedNumbers: new Set<string>(),
     reports: new CallbackReporter(
@@ -139,14 +143,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     nowMs,
     log: (msg) => log(msg),
   };
+  ctx.messagesTemplates.markMissing(options.missingMessagesTemplates ?? []);
   const callbackSettings = (patch: SandboxOptions["callbacks"]): CallbackSettings | undefined =>
     patch === undefined ? undefined : { ...DEFAULT_CALLBACK_SETTINGS, ...patch };
   ctx.reports.configure(callbackSettings(options.callbacks));
   // Aborted by close() so pending latency sleeps stop instead of outliving the server.
   const shutdown = new AbortController();
 
-  const isAuthorized = (req: IncomingMessage): boolean =>
-    hasValidBasicAuth(req.headers.authorization, knobs.apiKey, knobs.apiSecret);
+  // Each platform checks its own pair: another platform's pair is as wrong as a made-up one.
+  const isAuthorized = (req: IncomingMessage, platform: SandboxPlatform): boolean => {
+    const pair = knobs.credentials[platform];
+    return hasValidBasicAuth(req.headers.authorization, pair.key, pair.secret);
+  };
 
   async function applyLatency(): Promise<void> {
     if (knobs.latencyMs > 0) await sleep(knobs.latencyMs, undefined, { signal: shutdown.signal });
@@ -192,7 +200,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Described on arrival, so a request still in its latency already says what it carries.
     if (parsed.ok && !body.tooLarge) describeRequest(entry, parsed.value);
     await applyLatency();
-    if (!isAuthorized(req)) return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized), entry);
+    if (!isAuthorized(req, endpoint.platform))
+      return answerApi(res, endpoint.errorReply(ctx, 401, endpoint.unauthorized), entry);
     if (body.tooLarge) {
       const tooLarge = { code: endpoint.invalidParameter, message: "request body too large" };
       return answerApi(res, endpoint.errorReply(ctx, 413, tooLarge), entry);
@@ -247,7 +256,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   async function handleTemplateRequest(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
     ledger.countRequest("templates");
     await applyLatency();
-    if (!isAuthorized(req)) return answerApi(res, jsonReply(401, legacyEndpoint.unauthorized));
+    // The template API is the legacy platform's, signed with its sms_user:sms_key.
+    if (!isAuthorized(req, legacyEndpoint.platform)) return answerApi(res, jsonReply(401, legacyEndpoint.unauthorized));
     if (body.tooLarge) return answerApi(res, jsonReply(413, { code: 30001, message: "request body too large" }));
     answerApi(res, handleTemplates(ctx, req.method ?? "GET", url.pathname, url.searchParams, body.text));
   }
@@ -334,7 +344,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return closing;
     },
     setOptions(patch) {
-      Object.assign(knobs, pickKnobs(patch));
+      Object.assign(knobs, pickKnobs(patch, knobs));
       if ("seed" in patch) random = makeRandom(patch.seed);
       if (patch.log) log = patch.log;
       if (patch.callbacks) ctx.reports.configure(callbackSettings(patch.callbacks));
@@ -345,6 +355,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     callbacks: ctx.reports,
     refuseNumbers(numbers) {
       for (const n of numbers) ctx.refusedNumbers.add(n);
+    },
+    markMessagesTemplatesMissing(ids) {
+      ctx.messagesTemplates.markMissing(ids);
     },
     async listen(tag) {
       if (shutdown.signal.aborted) throw new Error("sandbox is closed");

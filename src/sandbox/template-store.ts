@@ -38,23 +38,48 @@ export interface NewTemplate {
   sign_id?: number;
 }
 
+/** A legacy template the sandbox starts with (option `legacyTemplates`); approved unless told otherwise. */
+export interface SeedTemplate {
+  id: number;
+  content: string;
+  name?: string;
+  approvalStatus?: ApprovalStatus;
+}
+
+/** Template 1, approved, unless the sandbox is given its own list. Legacy templates use `%var%` (seed 003). */
+export const DEFAULT_SEED_TEMPLATES: readonly SeedTemplate[] = [
+  { id: 1, name: "sandbox-notice", content: "Your order %order% has shipped" },
+];
+
+/**
+ * The legacy platform's templates (seed 003): integer ids, `%var%` variables. The template API serves them and
+ * legacy v1/send refuses a template id that is not here or not approved. v1/messages templates are another
+ * platform's (MessagesTemplates below).
+ */
 export class TemplateStore {
   private readonly byId = new Map<number, SmsTemplate>();
   private nextId = FIRST_CREATED_ID;
 
-  constructor(private readonly nowMs: () => number) {
+  constructor(
+    private readonly nowMs: () => number,
+    seeds: readonly SeedTemplate[] = DEFAULT_SEED_TEMPLATES,
+  ) {
     const now = providerTime(nowMs());
-    this.byId.set(1, {
-      template_id: 1,
-      template_name: "sandbox-notice",
-      msg_type: INTERNATIONAL_MSG_TYPE,
-      template_type: 1,
-      template_content: "Your order {{order}} has shipped",
-      approval_status: 1,
-      approval_message: "",
-      create_time: now,
-      update_time: now,
-    });
+    for (const seed of seeds) {
+      if (!Number.isSafeInteger(seed.id) || seed.id <= 0)
+        throw new RangeError("legacyTemplates: id must be a positive integer");
+      this.byId.set(seed.id, {
+        template_id: seed.id,
+        template_name: seed.name ?? `sandbox-${seed.id}`,
+        msg_type: INTERNATIONAL_MSG_TYPE,
+        template_type: 1,
+        template_content: seed.content,
+        approval_status: seed.approvalStatus ?? 1,
+        approval_message: "",
+        create_time: now,
+        update_time: now,
+      });
+    }
   }
 
   get(id: number): SmsTemplate | undefined {
@@ -112,4 +137,25 @@ export class TemplateStore {
 export interface ApiError {
   code: number;
   message: string;
+}
+
+/**
+ * The current SMS platform's templates (v1/messages): string ids, managed in a console the sandbox does not
+ * imitate. Every id is taken to exist except those the sandbox was told do not (4001), and the magic ids of
+ * magic-templates.ts.
+ */
+export class MessagesTemplates {
+  private readonly missing = new Set<string>();
+
+  markMissing(ids: readonly string[]): void {
+    for (const id of ids) this.missing.add(id);
+  }
+
+  exists(id: string): boolean {
+    return !this.missing.has(id);
+  }
+
+  clear(): void {
+    this.missing.clear();
+  }
 }

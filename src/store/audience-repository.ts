@@ -159,7 +159,10 @@ export async function listSegments(
   const result = [];
   for (const s of segments) {
     const { rows } = await db.pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM contacts WHERE (cardinality($1::text[]) = 0 OR tags && $1::text[]) AND attributes @> $2::jsonb AND NOT opted_out`,
+      // Sendable = what a campaign would really send to: not opted out and not on the suppression list
+      // (a contact imported after its number was suppressed is still suppressed).
+      `SELECT count(*) AS n FROM contacts c WHERE (cardinality($1::text[]) = 0 OR c.tags && $1::text[]) AND c.attributes @> $2::jsonb
+         AND NOT c.opted_out AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.phone = c.phone)`,
       [s.tags, JSON.stringify(s.attributes)],
     );
     result.push({ name: s.name, tags: s.tags, attributes: s.attributes, contacts: Number(rows[0]!.n) });

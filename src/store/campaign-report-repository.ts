@@ -147,52 +147,77 @@ export interface ReportRow {
   sendChannel: string | null;
   failureCode: number | null;
   failureMessage: string | null;
+  deliveredAt: Date | null;
+  deliveryErrorCode: string | null;
+  deliveryErrorMessage: string | null;
 }
 
-/** Every recipient's outcome in batch order, keyset-paged by primary key so a million rows stream flat. */
+/**
+ * Every recipient's outcome in file row order, from ONE ordered read: a cursor over a single sorted query
+ * (a sort PostgreSQL spills to disk when it must), fetched a page at a time so a million rows stream flat.
+ * Ordering by row number needs no index of its own on `recipients`: keeping the table to its primary key
+ * is what keeps the million-row insert fast. Stopping early (the reader stops iterating) closes the cursor.
+ */
 export async function* readReportPages(
   db: Database,
   campaignId: string,
   pageSize = 10_000,
 ): AsyncGenerator<ReportRow[]> {
-  let after = { sequence: -1, phone: "" };
-  for (;;) {
-    const { rows } = await db.pool.query<{
-      row_number: number;
-      phone: string;
-      state: RecipientState;
-      batch_sequence: number;
-      plan_id: string | null;
-      sms_id: string | null;
-      message_id: string | null;
-      send_channel: string | null;
-      failure_code: number | null;
-      failure_message: string | null;
-    }>(
-      `SELECT r.row_number, r.phone, r.state, r.batch_sequence, b.plan_id, r.sms_id, coalesce(r.message_id, b.message_id) AS message_id,
-              r.send_channel, r.failure_code, r.failure_message
+  const client = await db.pool.connect();
+  let failed: Error | undefined;
+  try {
+    await client.query("BEGIN READ ONLY");
+    await client.query(
+      `DECLARE report_rows NO SCROLL CURSOR FOR
+       SELECT r.row_number, r.phone, r.state, r.batch_sequence, b.plan_id, r.sms_id, coalesce(r.message_id, b.message_id) AS message_id,
+              r.send_channel, r.failure_code, r.failure_message, r.delivered_at, r.delivery_error_code, r.delivery_error_message
        FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence
-       WHERE r.campaign_id = $1 AND (r.batch_sequence, r.phone) > ($2, $3)
-       ORDER BY r.batch_sequence, r.phone LIMIT $4`,
-      [campaignId, after.sequence, after.phone, pageSize],
+       WHERE r.campaign_id = $1
+       ORDER BY r.row_number`,
+      [campaignId],
     );
-    if (rows.length > 0) {
-      yield rows.map((r) => ({
-        rowNumber: r.row_number,
-        phone: r.phone,
-        state: r.state,
-        batchSequence: r.batch_sequence,
-        planId: r.plan_id,
-        smsId: r.sms_id,
-        messageId: r.message_id,
-        sendChannel: r.send_channel,
-        failureCode: r.failure_code,
-        failureMessage: r.failure_message,
-      }));
+    for (;;) {
+      const { rows } = await client.query<{
+        row_number: number;
+        phone: string;
+        state: RecipientState;
+        batch_sequence: number;
+        plan_id: string | null;
+        sms_id: string | null;
+        message_id: string | null;
+        send_channel: string | null;
+        failure_code: number | null;
+        failure_message: string | null;
+        delivered_at: Date | null;
+        delivery_error_code: string | null;
+        delivery_error_message: string | null;
+      }>(`FETCH FORWARD ${Math.trunc(pageSize)} FROM report_rows`);
+      if (rows.length > 0) {
+        yield rows.map((r) => ({
+          rowNumber: r.row_number,
+          phone: r.phone,
+          state: r.state,
+          batchSequence: r.batch_sequence,
+          planId: r.plan_id,
+          smsId: r.sms_id,
+          messageId: r.message_id,
+          sendChannel: r.send_channel,
+          failureCode: r.failure_code,
+          failureMessage: r.failure_message,
+          deliveredAt: r.delivered_at,
+          deliveryErrorCode: r.delivery_error_code,
+          deliveryErrorMessage: r.delivery_error_message,
+        }));
+      }
+      if (rows.length < pageSize) return;
     }
-    const last = rows[rows.length - 1];
-    if (!last || rows.length < pageSize) return;
-    after = { sequence: last.batch_sequence, phone: last.phone };
+  } catch (error) {
+    failed = error as Error;
+    throw error;
+  } finally {
+    // ROLLBACK closes the cursor; a connection that failed mid-read is discarded, not reused.
+    if (failed === undefined) await client.query("ROLLBACK").catch((error: unknown) => (failed = error as Error));
+    client.release(failed);
   }
 }
 

@@ -3,7 +3,7 @@ import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import { assertTransition } from "../model/campaign-state.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
-import { CampaignNotFoundError } from "../model/errors.ts";
+import { assertCampaignId, CampaignNotFoundError } from "../model/errors.ts";
 import {
   OPEN_BATCH_STATES,
   UNCLAIMED_OPEN_BATCH_STATES,
@@ -23,6 +23,8 @@ export interface NewCampaign {
   source: string;
   /** Set for runs of a recurring schedule; unique, so a firing cannot create two campaigns. */
   runKey?: string;
+  /** `retry-failed`: the campaign whose failures this one sends again. */
+  retryOf?: string;
 }
 
 export interface IngestedCampaign {
@@ -114,8 +116,8 @@ export async function createCampaign(
     db.pool,
     async (client) => {
       const { rows: created } = await client.query<{ id: string }>(
-        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status, run_key, scheduled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9) RETURNING id`,
+        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status, run_key, scheduled_at, retry_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9, $10) RETURNING id`,
         [
           campaign.name,
           campaign.templateId,
@@ -126,6 +128,7 @@ export async function createCampaign(
           campaign.source,
           campaign.runKey ?? null,
           options.scheduledAt ?? null,
+          campaign.retryOf ?? null,
         ],
       );
       const campaignId = created[0]!.id;
@@ -162,6 +165,19 @@ export async function createCampaign(
       );
       const rejectedCount = Number(counts[0]!.rejected);
       const duplicateCount = Number(counts[0]!.valid) - recipientCount;
+      // The rejects list the duplicates too, each naming the row it repeats (the first occurrence was sent).
+      // Only when there are any: finding them costs two passes over the staged rows.
+      if (duplicateCount > 0) {
+        await client.query(
+          `WITH firsts AS (
+             SELECT phone, min(row_number) AS first_row FROM ingest_rows WHERE phone IS NOT NULL GROUP BY phone HAVING count(*) > 1
+           )
+           INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+           SELECT $1, i.row_number, i.raw, 'duplicate of row ' || f.first_row
+           FROM ingest_rows i JOIN firsts f USING (phone) WHERE i.row_number <> f.first_row`,
+          [campaignId],
+        );
+      }
       const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
       const earlierLaunch =
         fingerprint && options.repeatGuard
@@ -485,4 +501,56 @@ export async function startScheduledCampaignRecord(
     );
     return { batchIds: rows.map((r) => r.id) };
   });
+}
+
+/** Stages a campaign's failed recipients with the given failure codes, with their params and row numbers. */
+export function stageFailedRecipients(campaignId: string, codes: number[]): StagingSource {
+  return async (client) => {
+    const { rowCount } = await client.query(
+      `INSERT INTO ingest_rows (row_number, phone, raw, reject_reason, params)
+       SELECT row_number, phone, phone, NULL, params FROM recipients
+       WHERE campaign_id = $1 AND state = 'failed' AND failure_code = ANY($2::int[])`,
+      [campaignId, codes],
+    );
+    return rowCount ?? 0;
+  };
+}
+
+export interface CampaignDefinition {
+  name: string;
+  status: CampaignStatus;
+  templateId: string;
+  templateParams: Record<string, string>;
+  provider: ProviderApi;
+  onUnknown: UnknownOutcomePolicy;
+  sendOptions: SendOptions;
+}
+
+/** What a campaign was launched with, to launch it again (retry-failed). */
+export async function readCampaignDefinition(db: Database, campaignId: string): Promise<CampaignDefinition> {
+  assertCampaignId(campaignId);
+  const row = await db.prisma.campaign.findUnique({ where: { id: campaignId } });
+  if (!row) throw new CampaignNotFoundError(campaignId);
+  return {
+    name: row.name,
+    status: row.status,
+    templateId: row.templateId,
+    templateParams: row.templateParams as Record<string, string>,
+    provider: row.provider,
+    onUnknown: row.onUnknown,
+    sendOptions: row.sendOptions as SendOptions,
+  };
+}
+
+/** A campaign's failed recipients counted by failure code (null: no code), most frequent first. */
+export async function countFailuresByCode(
+  db: Database,
+  campaignId: string,
+): Promise<Array<{ code: number | null; count: number }>> {
+  const { rows } = await db.pool.query<{ code: number | null; count: number }>(
+    `SELECT failure_code AS code, count(*)::int AS count FROM recipients WHERE campaign_id = $1 AND state = 'failed'
+     GROUP BY failure_code ORDER BY count(*) DESC, failure_code`,
+    [campaignId],
+  );
+  return rows;
 }

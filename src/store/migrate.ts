@@ -27,6 +27,8 @@ export interface MigrationReport {
   createdDatabase: boolean;
   applied: string[];
   alreadyApplied: number;
+  /** The database's deployment id (created by the first migrate); null with migrations that define none. */
+  deploymentId: string | null;
 }
 
 export class MigrationError extends UserError {
@@ -98,11 +100,23 @@ export async function migrateDatabase(
       ]);
       applied.push(name);
     }
-    return { createdDatabase, applied, alreadyApplied: done.size };
+    return { createdDatabase, applied, alreadyApplied: done.size, deploymentId: await ensureDeploymentId(client) };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_ADVISORY_LOCK]).catch(() => {});
     await client.end();
   }
+}
+
+/**
+ * The migration that creates `deployment` inserts its row; this puts it back if the row was deleted, so every
+ * migrated database has exactly one deployment id (the singleton column allows no second row).
+ */
+async function ensureDeploymentId(client: pg.Client): Promise<string | null> {
+  const { rows: table } = await client.query<{ t: string | null }>(`SELECT to_regclass('deployment')::text AS t`);
+  if (!table[0]?.t) return null;
+  await client.query(`INSERT INTO deployment (singleton) VALUES (true) ON CONFLICT (singleton) DO NOTHING`);
+  const { rows } = await client.query<{ id: string }>(`SELECT id::text AS id FROM deployment`);
+  return rows[0]?.id ?? null;
 }
 
 async function createDatabaseIfMissing(databaseUrl: string, connectionTimeoutMillis: number): Promise<boolean> {

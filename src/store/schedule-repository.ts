@@ -17,6 +17,7 @@ export interface StoredScheduleDefinition {
 }
 
 export interface StoredSchedule extends StoredScheduleDefinition {
+  createdAt: Date;
   lastRunAt: Date | null;
 }
 
@@ -34,6 +35,7 @@ function toStoredSchedule(
     provider: row.provider,
     sendOptions: row.sendOptions as SendOptions,
     templateCheck: row.templateCheck,
+    createdAt: row.createdAt,
     lastRunAt: row.lastRunAt,
   };
 }
@@ -62,4 +64,10 @@ export async function findSchedule(db: Database, name: string): Promise<StoredSc
 
 export async function markScheduleRun(db: Database, name: string, at: Date): Promise<void> {
   await db.prisma.schedule.update({ where: { name }, data: { lastRunAt: at } });
+}
+
+/** Whether a campaign was already launched for this firing (the run key is unique on campaigns). */
+export async function campaignRunKeyExists(db: Database, runKey: string): Promise<boolean> {
+  const { rows } = await db.pool.query(`SELECT 1 FROM campaigns WHERE run_key = $1`, [runKey]);
+  return rows.length > 0;
 }

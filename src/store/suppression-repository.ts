@@ -37,3 +37,19 @@ export async function listSuppressions(
   ]);
   return { total, entries };
 }
+
+/**
+ * Takes a number (E.164) off the suppression list and clears its contact's opt-out flag, in one
+ * transaction; returns the removed entry, or null when the number was not on the list.
+ */
+export async function removeSuppression(db: Database, phone: string): Promise<SuppressionEntry | null> {
+  return withTransaction(db.pool, async (client) => {
+    const { rows } = await client.query<SuppressionEntry>(
+      `DELETE FROM suppressions WHERE phone = $1 RETURNING phone, reason, source, created_at AS "createdAt"`,
+      [phone],
+    );
+    if (rows.length === 0) return null;
+    await client.query(`UPDATE contacts SET opted_out = false, updated_at = now() WHERE phone = $1`, [phone]);
+    return rows[0]!;
+  });
+}

@@ -53,7 +53,7 @@ export async function insertUpload(db: Database, upload: NewUpload): Promise<str
 export async function storeUploadRows(
   db: Database,
   uploadId: string,
-  rows: AsyncIterable<string[]>,
+  rows: AsyncIterable<{ row: number; cells: string[] }>,
   options: { commitEvery?: number; onCommitted?: (rows: number) => void } = {},
 ): Promise<number> {
   const commitEvery = options.commitEvery ?? 20_000;
@@ -72,7 +72,7 @@ export async function storeUploadRows(
             break;
           }
           n++;
-          await writer.writeRow([uploadId, stored + n, toPgArray(step.value)]);
+          await writer.writeRow([uploadId, step.value.row, toPgArray(step.value.cells)]);
         }
         return n;
       });
@@ -261,7 +261,10 @@ export interface UploadRowError {
   reason: string;
 }
 
-/** Invalid and suppressed rows in row order (what the launch would store as rejects), after `afterRow`. */
+/**
+ * Invalid, suppressed and duplicate rows in row order (what the launch would store as rejects), after
+ * `afterRow`; a duplicate names the row it repeats, whose number is the one sent.
+ */
 export async function readUploadRowErrors(
   db: Database,
   uploadId: string,
@@ -269,10 +272,15 @@ export async function readUploadRowErrors(
   options: { afterRow?: number; limit: number },
 ): Promise<UploadRowError[]> {
   const { rows } = await db.pool.query<UploadRowError>(
-    `WITH ${JUDGED}
-     SELECT j.row, coalesce(r.cells[$2::int + 1], '') AS value, CASE WHEN j.suppressed THEN 'suppressed' ELSE j.reject_reason END AS reason
+    `WITH ${JUDGED}, firsts AS (
+       SELECT phone, min(row) AS first_row FROM judged WHERE phone IS NOT NULL AND NOT suppressed GROUP BY phone HAVING count(*) > 1
+     )
+     SELECT j.row, coalesce(r.cells[$2::int + 1], '') AS value,
+            CASE WHEN j.suppressed THEN 'suppressed' WHEN j.reject_reason IS NOT NULL THEN j.reject_reason
+                 ELSE 'duplicate of row ' || f.first_row END AS reason
      FROM judged j JOIN upload_rows r ON r.upload_id = $1 AND r.row = j.row
-     WHERE (j.reject_reason IS NOT NULL OR j.suppressed) AND j.row > $3
+     LEFT JOIN firsts f ON f.phone = j.phone AND NOT j.suppressed
+     WHERE (j.reject_reason IS NOT NULL OR j.suppressed OR f.first_row < j.row) AND j.row > $3
      ORDER BY j.row LIMIT $4`,
     [uploadId, phoneIndex, options.afterRow ?? 0, options.limit],
   );

@@ -14,7 +14,8 @@ const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? "postgresql://postgres@
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 export interface TestEnv {
-  config: Config;
+  /** Every test file names its own queue prefix (explicit QUEUE_PREFIX, claimed for its own database). */
+  config: Config & { queuePrefix: string };
   db: Database;
   sandbox: SandboxServer;
   log: Logger;
@@ -33,16 +34,14 @@ export async function createTestEnv(
   name: string,
   options: { env?: Record<string, string>; sandbox?: SandboxOptions } = {},
 ): Promise<TestEnv> {
-  const suffix = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const database = `smsblast_test_${name.replace(/\W/g, "_")}_${suffix}`.toLowerCase();
-  const databaseUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${database}`);
-  await migrateDatabase(databaseUrl);
+  const { suffix, databaseUrl, dropDatabase } = await createTestDatabase(name);
 
   const sandbox = await startSandbox({ port: 0, seed: 42, ...options.sandbox });
-  const config = loadConfig({
+  const queuePrefix = `{smsblast-test-${name}-${suffix}}`;
+  const loaded = loadConfig({
     DATABASE_URL: databaseUrl,
     REDIS_URL,
-    QUEUE_PREFIX: `{smsblast-test-${name}-${suffix}}`,
+    QUEUE_PREFIX: queuePrefix,
     ENGAGELAB_MESSAGES_URL: sandbox.url,
     ENGAGELAB_SMS_URL: sandbox.url,
     ENGAGELAB_OTP_URL: sandbox.url,
@@ -52,6 +51,7 @@ export async function createTestEnv(
     LOG_LEVEL: "debug",
     ...options.env,
   });
+  const config = { ...loaded, queuePrefix: loaded.queuePrefix ?? queuePrefix };
   const captured = new PassThrough();
   let output = "";
   captured.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
@@ -76,6 +76,23 @@ export async function createTestEnv(
       await sandbox.close();
       await clearRedisPrefix(config.queuePrefix);
       await rm(tmpDir, { recursive: true, force: true });
+      await dropDatabase();
+    },
+  };
+}
+
+/** A fresh, migrated database (so a new deployment id) of its own for a test, and how to drop it. */
+export async function createTestDatabase(
+  name: string,
+): Promise<{ suffix: string; databaseUrl: string; dropDatabase: () => Promise<void> }> {
+  const suffix = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const database = `smsblast_test_${name.replace(/\W/g, "_")}_${suffix}`.toLowerCase();
+  const databaseUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${database}`);
+  await migrateDatabase(databaseUrl);
+  return {
+    suffix,
+    databaseUrl,
+    async dropDatabase() {
       const admin = new pg.Client({ connectionString: ADMIN_URL });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
@@ -84,7 +101,8 @@ export async function createTestEnv(
   };
 }
 
-async function clearRedisPrefix(prefix: string): Promise<void> {
+/** Deletes every key under a prefix, the prefix's deployment claim included. */
+export async function clearRedisPrefix(prefix: string): Promise<void> {
   const redis = createRedisConnection(REDIS_URL, "producer");
   try {
     let cursor = "0";

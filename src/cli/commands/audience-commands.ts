@@ -1,6 +1,13 @@
 import type { Command } from "commander";
 import { importContactsFromCsv, importSuppressionsFromCsv } from "../../recipients/audience-import.ts";
-import { listSegments, listSuppressions, saveSegment, suppressNumbers } from "../../recipients/audience-lists.ts";
+import {
+  listSegments,
+  listSuppressions,
+  saveSegment,
+  suppressNumbers,
+  unsuppressNumber,
+} from "../../recipients/audience-lists.ts";
+import { cliActor, recordAudit } from "../../access/audit-log.ts";
 import { withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
 import { collectKeyValue, collectList, wholeNumber } from "../shared.ts";
@@ -67,6 +74,22 @@ export function registerAudienceCommands(program: Command): void {
   const suppress = program
     .command("suppress")
     .description("the suppression list: numbers never texted by any campaign");
+  suppress
+    .command("remove")
+    .description(
+      "take a number off the suppression list (and clear its contact's opt-out): campaigns may text it again",
+    )
+    .argument("<phone>")
+    .option("--region <code>", "default country for a number without a country code")
+    .action(async (phone: string, opts: { region?: string }) => {
+      await withServices(async ({ config, db }) => {
+        const removed = await unsuppressNumber(db, { phone, defaultRegion: opts.region ?? config.defaultRegion });
+        await recordAudit(db, cliActor(), "suppression.remove", {
+          details: { reason: removed.reason, suppressedAt: removed.createdAt.toISOString() },
+        });
+        console.log(`${removed.phone} removed from the suppression list (was: ${removed.reason})`);
+      });
+    });
   suppress
     .command("add")
     .description("suppress numbers")

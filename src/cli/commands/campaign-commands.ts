@@ -10,8 +10,11 @@ import { getCampaignStatus } from "../../campaigns/campaign-status.ts";
 import {
   launchAudienceCampaign,
   launchCsvCampaign,
+  launchRetryOfFailed,
+  RETRYABLE_FAILURE_CODES,
   type CampaignLaunchInput,
   type LaunchDeps,
+  type LaunchedCampaign,
 } from "../../campaigns/launch-campaign.ts";
 import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
@@ -25,7 +28,7 @@ import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
-import { collectKeyValue, isoTime, wholeNumber } from "../shared.ts";
+import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -34,6 +37,7 @@ interface SendOptions {
   name?: string;
   param: Record<string, string>;
   map: Record<string, string>;
+  allowEmpty: string[];
   phoneColumn: string;
   countryColumn?: string;
   provider: ProviderApi;
@@ -47,6 +51,7 @@ interface SendOptions {
   providerSchedule?: boolean;
   dryRun?: boolean;
   templateCheck: boolean;
+  templateContent?: string;
   allowRepeat?: boolean;
   wait?: boolean;
   worker?: boolean;
@@ -76,6 +81,7 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
+    templateContent: opts.templateContent,
     allowRepeat: opts.allowRepeat,
     startAt: delayedStartOf(launchOptionsOf(opts)),
     onProgress: (rows) => process.stderr.write(`\r  read ${rows} rows`),
@@ -128,6 +134,14 @@ async function waitAndReport(
   }
 }
 
+/** What the template pre-flight did not check, said plainly (a messages template's approval never is). */
+function templateCheckLines(check: LaunchedCampaign["templateCheck"]): string[] {
+  if (check === null) return ["template not checked (--no-template-check)"];
+  const lines = check.notChecked.map((what) => `template ${check.templateId}: NOT checked: ${what}`);
+  if (!check.variablesChecked) lines.push(`  give --template-content <text> to check its variables`);
+  return lines;
+}
+
 export function registerCampaignCommands(program: Command): void {
   program
     .command("send")
@@ -145,6 +159,12 @@ export function registerCampaignCommands(program: Command): void {
       "template variable from a CSV column or contact attribute (repeatable)",
       collectKeyValue,
       {},
+    )
+    .option(
+      "--allow-empty <variable>",
+      "a mapped variable whose cell may be empty (repeatable); otherwise an empty cell rejects its row",
+      collectList,
+      [],
     )
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--country-column <column>", "header of a per-row country code column (e.g. SG)")
@@ -176,6 +196,10 @@ export function registerCampaignCommands(program: Command): void {
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
     .option(
+      "--template-content <text>",
+      "messages/custom: the template's text, to check that every {{variable}} has a value (approval cannot be checked)",
+    )
+    .option(
       "--allow-repeat",
       "send even if the same list with the same template and params was launched in the last 24 hours",
     )
@@ -203,7 +227,7 @@ export function registerCampaignCommands(program: Command): void {
         const templates = openTemplates(config);
         const started = Date.now();
         try {
-          const campaign = await withQueue(config, async (queue) => {
+          const campaign = await withQueue({ config, db }, async (queue) => {
             const deps: LaunchDeps = {
               db,
               log,
@@ -219,6 +243,7 @@ export function registerCampaignCommands(program: Command): void {
                   countryColumn: opts.countryColumn,
                   defaultRegion: opts.region ?? config.defaultRegion,
                   maxBytes: config.csvMaxBytes,
+                  allowEmpty: opts.allowEmpty,
                 })
               : launchAudienceCampaign(deps, {
                   ...launchInput(opts, config, `audience ${opts.audience}`),
@@ -230,6 +255,8 @@ export function registerCampaignCommands(program: Command): void {
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
               `${campaign.suppressedCount} suppressed, ${campaign.duplicateCount} duplicates)`,
           );
+          for (const line of templateCheckLines(campaign.templateCheck)) console.error(line);
+          for (const note of campaign.notes) console.error(`note: ${note}`);
           if (campaign.dryRun) return;
           await recordAudit(db, cliActor(), "campaign.create", {
             campaignId: campaign.campaignId,
@@ -302,8 +329,8 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const count = await exportRejects(db, campaignId, process.stdout);
-        console.error(`${count} reject(s)`);
+        const count = await exportToStdout((out) => exportRejects(db, campaignId, out));
+        if (count !== undefined) console.error(`${count} reject(s)`);
       });
     });
 
@@ -372,14 +399,14 @@ export function registerCampaignCommands(program: Command): void {
   program
     .command("report")
     .description(
-      "write every recipient's outcome as CSV (row, phone, state, batch, plan_id, sms_id, message_id, failure)",
+      "write every recipient's outcome as CSV in file row order (row, phone, state, batch, plan_id, sms_id, message_id, failure, delivered_at, delivery_error)",
     )
     .argument("<campaignId>")
     .option("--csv", "CSV output (the only format; kept for clarity)")
     .action(async (campaignId: string) => {
       await withServices(async ({ db }) => {
-        const count = await exportCampaignReport(db, campaignId, process.stdout);
-        console.error(`${count} recipient(s)`);
+        const count = await exportToStdout((out) => exportCampaignReport(db, campaignId, out));
+        if (count !== undefined) console.error(`${count} recipient(s)`);
       });
     });
 
@@ -389,7 +416,7 @@ export function registerCampaignCommands(program: Command): void {
     .argument("[campaignId]", "only this campaign")
     .action(async (campaignId: string | undefined) => {
       await withServices(async ({ config, log, db }) => {
-        const report = await withQueue(config, (queue) =>
+        const report = await withQueue({ config, db }, (queue) =>
           reconcile({ db, queue, log, providerTimeoutMs: config.engagelab.timeoutMs }, campaignId),
         );
         console.log(
@@ -412,12 +439,76 @@ export function registerCampaignCommands(program: Command): void {
     });
 
   program
+    .command("retry-failed")
+    .description(
+      "a new campaign of the recipients that ended failed with a retryable code (never accepted or unknown ones), linked to the original",
+    )
+    .argument("<campaignId>")
+    .option(
+      "--codes <codes>",
+      `failure codes to send again, comma-separated (default ${RETRYABLE_FAILURE_CODES.join(",")})`,
+      codeList,
+    )
+    .option("-n, --name <name>", "name of the new campaign")
+    .option("--dry-run", "plan and print the request count; store and send nothing")
+    .option("--allow-repeat", "retry the same failures again within 24 h")
+    .option("--wait", "show a progress bar until the new campaign completes")
+    .option("--worker", "with --wait: also run a send worker in this process")
+    .action(
+      async (
+        campaignId: string,
+        opts: {
+          codes?: number[];
+          name?: string;
+          dryRun?: boolean;
+          allowRepeat?: boolean;
+          wait?: boolean;
+          worker?: boolean;
+        },
+      ) => {
+        if (opts.worker && !opts.wait)
+          throw new InvalidArgumentError("--worker runs a worker while waiting: use it with --wait");
+        await withServices(async ({ config, log, db }) => {
+          const started = Date.now();
+          const campaign = await withQueue({ config, db }, (queue) =>
+            launchRetryOfFailed(
+              { db, log, enqueue: queue.enqueue, scheduleStart: queue.scheduleStart },
+              {
+                campaignId,
+                codes: opts.codes,
+                batchSize: config.send.batchSize,
+                name: opts.name,
+                dryRun: opts.dryRun,
+                allowRepeat: opts.allowRepeat,
+              },
+            ),
+          );
+          console.error(
+            `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
+              `${campaign.batchIds.length} requests (retry of ${campaignId}; ${campaign.suppressedCount} suppressed since)`,
+          );
+          if (campaign.dryRun) return;
+          await recordAudit(db, cliActor(), "campaign.create", {
+            campaignId: campaign.campaignId,
+            details: { source: "retry-failed", retryOf: campaignId, recipients: campaign.recipientCount },
+          });
+          console.log(campaign.campaignId);
+          if (!opts.wait) return;
+          process.exitCode = await waitAndReport(db, campaign.campaignId, {
+            started,
+            startWorker: opts.worker ? () => startSendWorker(config, log) : undefined,
+          });
+        });
+      },
+    );
+
+  program
     .command("resume")
     .description("continue a paused campaign (after a manual pause, or after the provider refused the credentials)")
     .argument("<campaignId>")
     .action(async (campaignId: string) => {
       await withServices(async ({ config, db }) => {
-        const result = await withQueue(config, (queue) => resumeCampaign(db, queue, campaignId));
+        const result = await withQueue({ config, db }, (queue) => resumeCampaign(db, queue, campaignId));
         await recordAudit(db, cliActor(), "campaign.resume", { campaignId });
         console.log(
           result.status === "running"
@@ -426,4 +517,11 @@ export function registerCampaignCommands(program: Command): void {
         );
       });
     });
+}
+
+function codeList(value: string): number[] {
+  const codes = value.split(",").map((c) => c.trim());
+  const bad = codes.find((c) => !/^\d+$/.test(c));
+  if (bad !== undefined) throw new InvalidArgumentError(`expected failure codes such as 1000,5001, got "${bad}"`);
+  return codes.map(Number);
 }

@@ -52,7 +52,7 @@ export function registerScheduleCommands(program: Command): void {
         await withServices(async ({ config, db }) => {
           const templates = openTemplates(config);
           try {
-            const next = await withScheduler(config, (scheduler) =>
+            const next = await withScheduler({ config, db }, (scheduler) =>
               addSchedule(
                 { db, scheduler, templates: templates.api },
                 {
@@ -84,7 +84,7 @@ export function registerScheduleCommands(program: Command): void {
     .description("list recurring campaigns with their next and last run")
     .action(async () => {
       await withServices(async ({ config, db }) => {
-        const schedules = await withScheduler(config, (scheduler) => listSchedules({ db, scheduler }));
+        const schedules = await withScheduler({ config, db }, (scheduler) => listSchedules({ db, scheduler }));
         console.log(
           formatTable([
             ["name", "cron", "tz", "audience", "template", "provider", "next run", "last run"],
@@ -109,7 +109,7 @@ export function registerScheduleCommands(program: Command): void {
     .argument("<name>")
     .action(async (name: string) => {
       await withServices(async ({ config, db }) => {
-        await withScheduler(config, (scheduler) => removeSchedule({ db, scheduler }, name));
+        await withScheduler({ config, db }, (scheduler) => removeSchedule({ db, scheduler }, name));
         console.log(`schedule "${name}" removed`);
       });
     });

@@ -14,7 +14,8 @@ export function registerServiceCommands(program: Command): void {
       const created = report.createdDatabase ? "created the database; " : "";
       const names = report.applied.length ? `: ${report.applied.join(", ")}` : "";
       console.log(
-        `${created}applied ${report.applied.length} migration(s)${names}; ${report.alreadyApplied} already applied`,
+        `${created}applied ${report.applied.length} migration(s)${names}; ${report.alreadyApplied} already applied` +
+          (report.deploymentId ? `; deployment ${report.deploymentId}` : ""),
       );
     });
 

@@ -1,9 +1,16 @@
 import { z } from "zod";
 import { recordAudit } from "../../access/audit-log.ts";
-import { listSegments, listSuppressions, saveSegment, suppressNumbers } from "../../recipients/audience-lists.ts";
+import {
+  listSegments,
+  listSuppressions,
+  saveSegment,
+  suppressNumbers,
+  unsuppressNumber,
+} from "../../recipients/audience-lists.ts";
 import type { ApiContext } from "../../runtime/api-context.ts";
 import { writeRateLimit, type ApiApp } from "../api-app.ts";
 import { actorOf } from "../auth.ts";
+import { ErrorResponse } from "../errors.ts";
 import { COMMON_ERRORS } from "../schemas.ts";
 
 const SegmentSchema = z
@@ -102,6 +109,35 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
       });
       await recordAudit(ctx.db, actorOf(request), "suppression.add", { details: result });
       return result;
+    },
+  );
+
+  app.delete(
+    "/api/v1/suppressions/:phone",
+    {
+      config: { permission: "suppressions:remove", rateLimit: writeRateLimit(ctx) },
+      schema: {
+        tags: ["audience"],
+        summary:
+          "take a number off the suppression list and clear its contact's opt-out, so campaigns may text it again (smsblast suppress remove); admins only",
+        params: z.object({ phone: z.string().min(1).max(40).describe("the number, E.164 or with the default region") }),
+        response: {
+          200: z.object({ phone: z.string(), reason: z.string(), source: z.string().nullable(), createdAt: z.date() }),
+          ...COMMON_ERRORS,
+          404: ErrorResponse,
+        },
+      },
+    },
+    async (request) => {
+      const removed = await unsuppressNumber(ctx.db, {
+        phone: request.params.phone,
+        defaultRegion: ctx.config.defaultRegion,
+      });
+      // The number itself stays out of the audit log's details: the audit is readable by viewers.
+      await recordAudit(ctx.db, actorOf(request), "suppression.remove", {
+        details: { reason: removed.reason, suppressedAt: removed.createdAt.toISOString() },
+      });
+      return removed;
     },
   );
 }

@@ -49,6 +49,13 @@ export const CampaignCreateBody = z
     providerSchedule: z.boolean().default(false),
     dryRun: z.boolean().default(false),
     templateCheck: z.boolean().default(true),
+    templateContent: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "messages/custom: the template's text, so that every {{variable}} in it is checked for a value (their approval cannot be checked)",
+      ),
     allowRepeat: z
       .boolean()
       .default(false)
@@ -70,6 +77,15 @@ const LaunchResult = z
     suppressed: z.number(),
     duplicates: z.number(),
     requests: z.number(),
+    templateCheck: z
+      .object({
+        templateId: z.string(),
+        approvalChecked: z.boolean().describe("only legacy templates: the template API said it exists and is approved"),
+        variablesChecked: z.boolean(),
+        notChecked: z.array(z.string()).describe("what was not checked and why"),
+      })
+      .nullable()
+      .describe("null when the check was skipped (templateCheck false)"),
   })
   .meta({ id: "LaunchResult" });
 type LaunchResult = z.infer<typeof LaunchResult>;
@@ -362,6 +378,7 @@ async function launchCampaign(
     sendOptions: sendOptionsOf(options),
     dryRun: body.dryRun,
     templateCheck: body.templateCheck,
+    templateContent: body.templateContent,
     allowRepeat: body.allowRepeat,
     startAt: delayedStartOf(options),
   };
@@ -392,6 +409,7 @@ function launchResultOf(launched: LaunchedCampaign): LaunchResult {
     suppressed: launched.suppressedCount,
     duplicates: launched.duplicateCount,
     requests: launched.batchIds.length,
+    templateCheck: launched.templateCheck,
   };
 }
 
