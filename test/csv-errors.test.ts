@@ -4,10 +4,12 @@
 import { mkdtemp, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CsvInputError,
   CsvTooLargeError,
+  openCsvStream,
   readCsvHeader,
   readCsvRecipients,
   rowJudge,
@@ -15,6 +17,7 @@ import {
   type IngestRow,
 } from "../src/recipients/csv-source.ts";
 import { UserError } from "../src/model/errors.ts";
+import { EMAIL_NOT_ACCEPTED } from "../src/recipients/email.ts";
 
 let dir: string;
 let fileCount = 0;
@@ -178,6 +181,42 @@ describe("settings checked before a row is read", () => {
     );
   });
 
+  it("refuses --allow-empty for a variable that is not mapped", async () => {
+    const error = await refusalOf(await fileOf("phone,name\n+6581234567,Ana\n"), {
+      paramColumns: { name: "name" },
+      allowEmpty: ["offer"],
+    });
+    expect(error.message).toBe('--allow-empty offer: "offer" is not mapped to a column (--map offer=<column>)');
+  });
+
+  it("rejects a row whose mapped cell is empty, naming the variable and column, unless that variable may be empty", async () => {
+    const path = await fileOf("phone,first_name,code\n+6581234567,,X1\n+6581234568,Bo,\n");
+    const paramColumns = { name: "first_name", offer: "code" };
+    expect((await readPath(path, { paramColumns })).map((r) => r.rejectReason)).toEqual([
+      'no value for name (column "first_name" is empty)',
+      'no value for offer (column "code" is empty)',
+    ]);
+    const rows = await readPath(path, { paramColumns, allowEmpty: ["name"] });
+    expect(rows.map((r) => [r.phone, r.rejectReason])).toEqual([
+      ["+6581234567", null],
+      [null, 'no value for offer (column "code" is empty)'],
+    ]);
+  });
+
+  it("takes e-mail addresses only when told to (custom campaigns)", async () => {
+    const path = await fileOf("phone\nAnn@Example.com\n");
+    expect((await readPath(path)).map((r) => r.rejectReason)).toEqual([EMAIL_NOT_ACCEPTED]);
+    expect((await readPath(path, { acceptEmail: true })).map((r) => r.phone)).toEqual(["ann@example.com"]);
+  });
+
+  it("reads a row whose first cell is empty as a row (a reject), not as a blank line", async () => {
+    const rows = await readPath(await fileOf("phone,name\n,Ana\n\n+6581234567,Bo\n"));
+    expect(rows.map((r) => [r.rowNumber, r.phone, r.rejectReason])).toEqual([
+      [2, null, "empty phone number"],
+      [4, "+6581234567", null],
+    ]);
+  });
+
   it("allows several unnamed columns, and names the repeated named ones", async () => {
     const rows = await readPath(await fileOf("phone,,\n+6581234567,,\n"));
     expect(rows.map((r) => r.phone)).toEqual(["+6581234567"]);
@@ -233,6 +272,25 @@ describe("malformed CSV: each parser error in words, with its line (a ragged row
     const error = await refusalOf(path);
     expect(error.message).toBe(`CSV ${path}, ${at}: ${words}`);
     expect(error.line).toBe(Number(at.split(" ")[1]));
+  });
+
+  it("a closed field over the record limit: in a file, says to check the file; in an upload, names both causes", async () => {
+    const content = `phone,note\n+6581234567,"${"x".repeat(1_100_000)}"\n`;
+    const path = await fileOf(content);
+    expect((await refusalOf(path)).message).toBe(
+      `CSV ${path}, line 2: a record is over 1.0 MiB (1048576 bytes); no cell of a contact list is that large: ` +
+        "check that this is the right file and its delimiter",
+    );
+    // The parser may meet the record while it looks for the header: the error comes from opening or from the rows.
+    const error = await (async () => {
+      const table = await openCsvStream(Readable.from([Buffer.from(content)]), { name: "upload.csv" });
+      for await (const row of table.rows) void row;
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CsvInputError);
+    expect((error as Error).message).toBe(
+      "CSV upload.csv, line 2: a record is over 1.0 MiB (1048576 bytes); either a quoted field that is never " +
+        "closed, or a field far larger than a contact list holds",
+    );
   });
 
   it("names the file in an encoding refusal", async () => {

@@ -36,6 +36,43 @@ describe("normalisePhone", () => {
   });
 });
 
+describe("normalisePhone: what spreadsheets do to numbers", () => {
+  it.each([
+    ["'+65 8123 4567", undefined],
+    ["' +65 8123 4567", "SG"], // the mark, a space, then an international number: still international
+    ["'8123 4567", "SG"],
+  ])("drops the leading apostrophe that marks a cell as text: %j (region %s)", (raw, region) => {
+    expect(normalisePhone(raw, region)).toEqual({ ok: true, e164: "+6581234567" });
+  });
+
+  const scientific = (cell: string) =>
+    `number in scientific notation (${cell}): the spreadsheet stored it as a number and lost digits; format the phone column as Text and export again`;
+  it.each(["6.59123E+09", "6,59e9", "65E+09", "65.12e+10", "'6.59123E+09"])(
+    "refuses %j as a number a spreadsheet turned into scientific notation",
+    (raw) => {
+      expect(normalisePhone(raw, "SG")).toEqual({ ok: false, reason: scientific(raw.replace("'", "")) });
+    },
+  );
+
+  it.each(["+6.59E+09", "6.59E+09x", "6.E+09", "E+09"])(
+    "takes only a whole cell for scientific notation: %j",
+    (raw) => {
+      expect(normalisePhone(raw, "SG")).toEqual({ ok: false, reason: "phone number contains letters or symbols" });
+    },
+  );
+
+  it("says how to fix digits without a country code when no region applies", () => {
+    expect(normalisePhone("8123 4567")).toEqual({
+      ok: false,
+      reason:
+        "no country code and no region: write the number with + and its country code, or set --region or a country column",
+    });
+    // With a region the same digits are a national number; an impossible one is just not a phone number.
+    expect(normalisePhone("8123 4567", "SG")).toEqual({ ok: true, e164: "+6581234567" });
+    expect(normalisePhone("+999 1234 5678")).toEqual({ ok: false, reason: "not a phone number" });
+  });
+});
+
 describe("normalisePhone: mobiles only (SMS reaches nothing else)", () => {
   it.each([
     ["+65 6123 4567", "not a mobile number (fixed line)"],
