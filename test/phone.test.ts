@@ -19,6 +19,7 @@ describe("normalisePhone", () => {
   it.each([
     ["", "empty phone number"],
     ["   ", "empty phone number"],
+    ["' ", "empty phone number"], // a spreadsheet's text mark on an empty cell
     ["call me", "phone number contains letters or symbols"],
     ["=cmd()", "phone number contains letters or symbols"],
     ["123", "phone number has too few or too many digits"],
