@@ -40,7 +40,7 @@ describe("normalisePhone", () => {
 describe("normalisePhone: what spreadsheets do to numbers", () => {
   it.each([
     ["'+65 8123 4567", undefined],
-    ["' +65 8123 4567", "SG"], // the mark, a space, then an international number: still international
+    ["' +65 8123 4567", "US"], // the mark, a space, then an international number: still international
     ["'8123 4567", "SG"],
   ])("drops the leading apostrophe that marks a cell as text: %j (region %s)", (raw, region) => {
     expect(normalisePhone(raw, region)).toEqual({ ok: true, e164: "+6581234567" });
