@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 // `npm run bench`: ingest, send and end-to-end figures of smsblast on this machine, each beside its ceiling
 // (a bare COPY, the sandbox driven by a bare HTTP client) and the naive baseline, with the peak RSS of every
 // process and a CPU-share reading of which one limited each phase. `npm run bench -- --help` for options.
@@ -13,10 +14,10 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { createRedisConnection } from "../src/queue/redis.ts";
+import { runDeliveryPhase, type DeliveryPhaseResult } from "./bench/delivery-phase.ts";
+import { createRedisConnection, type RedisConnection } from "../src/queue/redis.ts";
 import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { createSendQueue, SEND_QUEUE_NAME } from "../src/queue/send-queue.ts";
-import type { Redis } from "ioredis";
 import { cycleFigures, type CycleFigures } from "./bench/job-events.ts";
 import { PgActivitySampler, type ActivityReport } from "./bench/pg-activity.ts";
 import {
@@ -114,6 +115,7 @@ interface SandboxStats {
 }
 
 interface SizeResult {
+  delivery?: DeliveryPhaseResult;
   size: number;
   csvBytes: number;
   generateSeconds: number;
@@ -278,7 +280,7 @@ async function main(): Promise<void> {
 
 interface Shared {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisConnection;
   queue: ReturnType<typeof createSendQueue>;
   env: NodeJS.ProcessEnv;
   sandbox: ChildHandle;
@@ -427,6 +429,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     );
 
     for (const w of workers) await children.stop(w);
+    const delivery = opts.delivery ? await runDelivery(label, ingest2.campaignId, s) : undefined;
     let naive: NaiveResult | undefined;
     if (opts.naiveSize === size) naive = await runNaive(size, csv, opts, s);
     if (!opts.keepCsv) await rm(csv, { force: true });
@@ -439,10 +442,51 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       queuedJobs,
       send,
       endToEnd,
+      delivery,
       naive,
     };
   } finally {
     for (const w of workers) await children.stop(w);
+  }
+}
+
+/** The delivery phase against real `serve` and `delivery-worker` processes (scripts/bench/delivery-phase.ts). */
+async function runDelivery(label: string, campaignId: string, s: Shared): Promise<DeliveryPhaseResult> {
+  const port = await freePort();
+  const username = "bench";
+  const secret = randomBytes(16).toString("hex");
+  const env = { ...s.env, CALLBACK_USERNAME: username, CALLBACK_SECRET: secret, API_HOST: "127.0.0.1" };
+  const api = children.spawnTs("api", "src/cli/main.ts", ["serve", "--port", String(port)], env);
+  const applier = children.spawnTs("delivery-worker", "src/cli/main.ts", ["delivery-worker"], env);
+  sampler.watch("api", api.pid);
+  sampler.watch("delivery-worker", applier.pid);
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, api, 60_000);
+    sampler.beginWindow();
+    const result = await runDeliveryPhase({
+      pool: s.pool,
+      campaignId,
+      apiUrl: `http://127.0.0.1:${port}`,
+      username,
+      secret,
+      alive: () => {
+        for (const c of [api, applier])
+          if (!c.isRunning())
+            throw new Error(`${c.name} exited during the delivery phase:\n${c.stderr().slice(-3000)}`);
+      },
+      log,
+    });
+    const window = sampler.endWindow();
+    result.serverPeakRssMb = window.peakRssMb.api;
+    log(
+      `[${label}] delivery: ${fmtInt(result.reports)} reports in ${fmtInt(result.callbacks)} callbacks, ` +
+        `${fmtRate(result.callbacksPerSecond)} callbacks (p50 ${result.callbackP50Ms.toFixed(1)} ms, p99 ${result.callbackP99Ms.toFixed(1)} ms); ` +
+        `applied ${fmtRate(result.reportsPerSecond)} reports (${fmtSec(result.applySeconds)}; the applier finished ${fmtSec(result.drainAfterLastCallbackSeconds)} after the last callback)`,
+    );
+    return result;
+  } finally {
+    await children.stop(applier);
+    await children.stop(api);
   }
 }
 
@@ -537,6 +581,24 @@ function buildTable(
       `≤ ${TARGETS.peakRssMb} MB`,
       check(peak <= TARGETS.peakRssMb),
     );
+    if (r.delivery) {
+      row(
+        `delivery ${L}: reports applied/s`,
+        fmtRate(r.delivery.reportsPerSecond),
+        `${fmtInt(r.delivery.reports)} reports, applier done ${fmtSec(r.delivery.drainAfterLastCallbackSeconds)} after the last callback`,
+        "",
+        "≥ 100,000/s",
+        check(r.delivery.reportsPerSecond >= 100_000),
+      );
+      row(
+        `delivery ${L}: callback p50 / p99 (${r.delivery.rowsPerCallback} rows each)`,
+        `${r.delivery.callbackP50Ms.toFixed(1)} / ${r.delivery.callbackP99Ms.toFixed(1)} ms`,
+        `${fmtRate(r.delivery.callbacksPerSecond)} callbacks at ${r.delivery.concurrency} in flight`,
+        "",
+        "p99 ≤ 50 ms",
+        check(r.delivery.callbackP99Ms <= 50),
+      );
+    }
     const serial = r.ingest.seconds + r.send.seconds;
     row(
       `end to end ${L}: wall`,

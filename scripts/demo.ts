@@ -2,6 +2,8 @@
 // Creates a fresh demo database next to DATABASE_URL's (smsblast_demo) and uses its own queue prefix, so
 // it never touches real campaigns; starts the sandbox provider and a send worker in this process, sends the
 // bundled example CSV with a progress bar, and prints a summary table.
+// `npm run demo -- --serve` then keeps running with the web console and API on API_PORT (3000): it prints the
+// console's address and a sign-in token, and the sandbox lists a ready template, until Ctrl-C.
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadConfig } from "../src/config/config.ts";
@@ -16,10 +18,14 @@ import { createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
 import { openDatabase } from "../src/store/database.ts";
 import { migrateDatabase } from "../src/store/migrate.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
+import { createApiToken } from "../src/access/api-tokens.ts";
+import { createTemplatesApi } from "../src/engagelab/templates-api.ts";
+import { startApiServer } from "../src/runtime/api-server.ts";
 import { formatStatus, formatTable } from "../src/cli/format.ts";
 import { waitForCampaign } from "../src/cli/progress.ts";
 
 const file = fileURLToPath(new URL("../examples/demo-recipients.csv", import.meta.url));
+const serve = process.argv.includes("--serve");
 
 // The sandbox answers like EngageLab with 50 ms latency and 5 % transient 500s, so retries show up.
 const sandbox = await startSandbox({ port: 0, latencyMs: 50, errorRate: 0.05 });
@@ -101,6 +107,7 @@ try {
     ]),
   );
   if (report.status !== "completed" || receivedTwice > 0) process.exitCode = 1;
+  if (serve) await serveConsole();
 } finally {
   await worker.stop();
   await queue.close();
@@ -119,4 +126,37 @@ async function dropDatabase(url: string): Promise<void> {
   } finally {
     await admin.end();
   }
+}
+
+/** `--serve`: the console and API on the demo database, a sign-in token and a ready template, until Ctrl-C. */
+async function serveConsole(): Promise<void> {
+  const { api, close } = createTemplatesApi(config);
+  const template = await api.create({
+    name: "demo: order shipped",
+    content: "Hi %first_name%, your order %order% has shipped.",
+    type: 0,
+  });
+  await close();
+  await fetch(`${sandbox.url}/_sandbox/templates/${template.templateId}/approval`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ approval_status: 1 }),
+  });
+  const server = await startApiServer(config, log);
+  const { secret } = await createApiToken(db, { name: `demo-${Date.now().toString(36)}`, role: "admin" });
+  console.log(
+    [
+      "",
+      `web console: ${server.url}/`,
+      `sign-in token (admin): ${secret}`,
+      `try it: New campaign → Legacy SMS API template ${template.templateId} ("${template.content}") → ${file}`,
+      "(the send worker and the sandbox keep running; Ctrl-C stops everything)",
+    ].join("\n"),
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  console.log("stopping");
+  await server.stop();
 }

@@ -5,6 +5,7 @@ import {
   decideAfterSend,
   decideBeforeSend,
   decideOnClaim,
+  decideScheduleTime,
   decideStaleBatch,
   LEGACY_REQUEST_ID_WINDOW_MS,
   nothingLeftToSend,
@@ -41,6 +42,9 @@ const http = (status: number, code?: number, extra: Partial<ConstructorParameter
     providerMessage: `provider says ${code ?? status}`,
     ...extra,
   });
+/** An error body with v1/messages' plan fields (seed 000); `accepted` is its accepted_count of 100. */
+const counted = (status: number, code: number | undefined, accepted: number) =>
+  http(status, code, { counts: { planId: "plan-9", totalCount: 100, acceptedCount: accepted } });
 const timeout = () => new ProviderError({ api: "messages", kind: "timeout", requestMayHaveArrived: true });
 const refused = () => new ProviderError({ api: "messages", kind: "network", requestMayHaveArrived: false });
 const reset = () => new ProviderError({ api: "messages", kind: "network", requestMayHaveArrived: true });
@@ -145,6 +149,34 @@ describe("decideOnClaim", () => {
   });
 });
 
+describe("decideScheduleTime (v1/messages schedule_time, never early)", () => {
+  const T = Math.floor(NOW / 1000);
+  it.each<[string, number | undefined, number, ReturnType<typeof decideScheduleTime>]>([
+    ["not provider-scheduled", undefined, 60, { kind: "send" }],
+    ["an hour ahead: the time goes with the request", T + 3600, 60, { kind: "send", scheduleTime: T + 3600 }],
+    ["exactly 3 minutes + margin ahead", T + 240, 60, { kind: "send", scheduleTime: T + 240 }],
+    [
+      "one second short of 3 minutes + margin: waits until its time",
+      T + 239,
+      60,
+      { kind: "wait", untilMs: (T + 239) * 1000 },
+    ],
+    ["exactly 3 minutes ahead (inside the margin): waits", T + 180, 60, { kind: "wait", untilMs: (T + 180) * 1000 }],
+    ["2 minutes ahead: waits", T + 120, 60, { kind: "wait", untilMs: (T + 120) * 1000 }],
+    ["margin 0, exactly 3 minutes ahead", T + 180, 0, { kind: "send", scheduleTime: T + 180 }],
+    ["its time has come: sent at once, without schedule_time", T, 60, { kind: "send" }],
+    ["its time has passed (after a pause): sent at once", T - 600, 60, { kind: "send" }],
+  ])("%s", (_name, scheduleTime, margin, expected) => {
+    expect(decideScheduleTime(scheduleTime, NOW, margin)).toEqual(expected);
+  });
+
+  it("a wait ends with a send without schedule_time", () => {
+    const wait = decideScheduleTime(T + 120, NOW, 60);
+    expect(wait.kind).toBe("wait");
+    if (wait.kind === "wait") expect(decideScheduleTime(T + 120, wait.untilMs, 60)).toEqual({ kind: "send" });
+  });
+});
+
 describe("decideStaleBatch (a dead worker's batch)", () => {
   it.each<[string, ProviderApi, UnknownOutcomePolicy, number, "resend" | "record"]>([
     ["legacy inside the request_id window", "legacy", "at_most_once", 60_000, "resend"],
@@ -212,29 +244,37 @@ describe("decideAfterSend: provider errors", () => {
     Record<string, unknown>,
   ];
   const rows: Row[] = [
-    // Transient: retried while attempts remain.
+    // Transient and provably unsent (the body says accepted_count 0): retried while attempts remain.
     [
-      "HTTP 500, first attempt",
+      "HTTP 500 with accepted_count 0, first attempt",
       "messages",
       "at_most_once",
-      () => http(500),
+      () => counted(500, undefined, 0),
       FIRST,
       { kind: "retry", rateLimited: false, ambiguous: false, unexpected: false },
     ],
     [
-      "code 1000, first attempt",
+      "code 1000 with accepted_count 0, first attempt",
       "messages",
       "at_most_once",
-      () => http(200, 1000),
+      () => counted(500, 1000, 0),
       FIRST,
-      { kind: "retry", code: 1000 },
+      { kind: "retry", code: 1000, ambiguous: false },
+    ],
+    [
+      "legacy HTTP 500 (request_id)",
+      "legacy",
+      "at_most_once",
+      () => http(500, undefined, { api: "legacy" }),
+      FIRST,
+      { kind: "retry", ambiguous: false },
     ],
     // Out of attempts on a failure that sent nothing: the provider is down, so the campaign pauses (resumable).
     [
-      "HTTP 500, last attempt",
+      "HTTP 500 with accepted_count 0, last attempt",
       "messages",
       "at_most_once",
-      () => http(500),
+      () => counted(500, undefined, 0),
       LAST,
       {
         kind: "pause",
@@ -246,13 +286,21 @@ describe("decideAfterSend: provider errors", () => {
       "code 1000, last attempt",
       "messages",
       "at_most_once",
-      () => http(200, 1000),
+      () => counted(200, 1000, 0),
       LAST,
       {
         kind: "pause",
         code: 1000,
         reason: `provider unreachable since ${new Date(NOW - 60_000).toISOString()} (code 1000: provider says 1000; 2 attempts); resume once it answers`,
       },
+    ],
+    [
+      "legacy HTTP 500, last attempt",
+      "legacy",
+      "at_most_once",
+      () => http(500, undefined, { api: "legacy" }),
+      LAST,
+      { kind: "pause", reason: expect.stringMatching(/^provider unreachable since /) },
     ],
     [
       "connection refused, last attempt",
@@ -421,6 +469,195 @@ describe("decideAfterSend: provider errors", () => {
   });
 });
 
+// Point 3 of issue 12: what an error body says counts. Each row: the provider's answer → what is recorded for
+// the batch and its recipients, and whether anything may go out again.
+describe("decideAfterSend: error bodies", () => {
+  type Row = [
+    string,
+    ProviderApi,
+    UnknownOutcomePolicy,
+    () => unknown,
+    { isLastAttempt: boolean },
+    Record<string, unknown>,
+  ];
+  const partial = (accepted: number, code: number | null) => ({
+    kind: "record",
+    outcome: {
+      state: "partial",
+      planId: "plan-9",
+      totalCount: 100,
+      acceptedCount: accepted,
+      errorCode: code,
+      // expect.stringMatching is typed `any`: `unknown` keeps it out of the object's inferred type.
+      errorMessage: expect.stringMatching(
+        new RegExp(`^partial: ${accepted} of 100 accepted; provider said: `),
+      ) as unknown,
+      accepted: [],
+      failed: [],
+      rest: { state: "unknown", code, message: `partial: ${accepted} of 100 accepted` },
+    },
+  });
+  const rows: Row[] = [
+    // accepted_count > 0 on any error: partial, every recipient unknown, never retried or re-sent.
+    [
+      "HTTP 500 code 1000, 40 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(500, 1000, 40),
+      FIRST,
+      partial(40, 1000),
+    ],
+    [
+      "the same at least once (--on-unknown resend)",
+      "messages",
+      "resend",
+      () => counted(500, 1000, 40),
+      FIRST,
+      partial(40, 1000),
+    ],
+    ["the same on the last attempt", "messages", "resend", () => counted(500, 1000, 40), LAST, partial(40, 1000)],
+    [
+      "HTTP 200 with an undocumented code, 1 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(200, 1, 1),
+      FIRST,
+      partial(1, 1),
+    ],
+    [
+      "HTTP 400 code 3003, 70 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(400, 3003, 70),
+      FIRST,
+      partial(70, 3003),
+    ],
+    [
+      "HTTP 400 code 3004, 10 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(400, 3004, 10),
+      FIRST,
+      partial(10, 3004),
+    ],
+    // HTTP 200 with an error code and nothing accepted: the code decides.
+    [
+      "HTTP 200 code 3003, 0 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(200, 3003, 0),
+      FIRST,
+      { kind: "record", outcome: { state: "failed", errorCode: 3003, rest: { state: "failed", code: 3003 } } },
+    ],
+    [
+      "HTTP 200 code 2002, 0 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(200, 2002, 0),
+      FIRST,
+      { kind: "pause", code: 2002 },
+    ],
+    [
+      "HTTP 200 with an undocumented code, 0 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(200, 1, 0),
+      FIRST,
+      { kind: "record", outcome: { state: "failed", errorCode: 1, rest: { state: "failed" } } },
+    ],
+    [
+      "HTTP 200 with an undocumented code, no counts",
+      "messages",
+      "at_most_once",
+      () => http(200, 1),
+      FIRST,
+      { kind: "record", outcome: { state: "unknown", rest: { state: "unknown" } } },
+    ],
+    // Account errors pause the campaign; the batch waits for resume.
+    [
+      "HTTP 401 code 2002",
+      "messages",
+      "at_most_once",
+      () => counted(401, 2002, 0),
+      FIRST,
+      { kind: "pause", code: 2002 },
+    ],
+    [
+      "HTTP 403 code 2004",
+      "messages",
+      "at_most_once",
+      () => counted(403, 2004, 0),
+      FIRST,
+      { kind: "pause", code: 2004 },
+    ],
+    // v1/messages 5xx or 1000 without accepted_count: ambiguous (no idempotency key).
+    [
+      "HTTP 500 without a JSON body, at most once",
+      "messages",
+      "at_most_once",
+      () => http(500),
+      FIRST,
+      { kind: "record", outcome: { state: "unknown", rest: { state: "unknown" } } },
+    ],
+    [
+      "code 1000 without accepted_count, at most once",
+      "messages",
+      "at_most_once",
+      () => http(500, 1000),
+      FIRST,
+      { kind: "record", outcome: { state: "unknown", errorCode: 1000 } },
+    ],
+    [
+      "HTTP 500 without a JSON body, at least once",
+      "messages",
+      "resend",
+      () => http(500),
+      FIRST,
+      { kind: "retry", ambiguous: true },
+    ],
+    [
+      "HTTP 500 without a JSON body, at least once, last attempt",
+      "messages",
+      "resend",
+      () => http(500),
+      LAST,
+      { kind: "record", outcome: { state: "unknown" } },
+    ],
+    // Connection refused never reached the provider: retried, then a pause (issue 13), never unknown.
+    ["connection refused", "messages", "at_most_once", refused, FIRST, { kind: "retry", ambiguous: false }],
+    // 3004 with nothing accepted: the batch's recipients fail with the code; the campaign is not paused.
+    [
+      "HTTP 400 code 3004, 0 accepted",
+      "messages",
+      "at_most_once",
+      () => counted(400, 3004, 0),
+      FIRST,
+      { kind: "record", outcome: { state: "failed", errorCode: 3004, rest: { state: "failed", code: 3004 } } },
+    ],
+  ];
+  it.each(rows)("%s (%s, %s)", (_name, provider, onUnknown, error, attempt, expected) => {
+    expect(decideAfterSend(batch(provider, { onUnknown }), { error: error() }, attempt)).toMatchObject(expected);
+  });
+
+  it("a single-recipient batch stopped by a request that reported an acceptance retries only the untried", () => {
+    const ambiguous = [{ phone: "+6581000002", message: "accepted, then an error" }];
+    const sent = {
+      result: {
+        totalCount: 3,
+        acceptedCount: 0,
+        accepted: [],
+        failed: [],
+        ambiguous,
+        unsettled: { error: counted(500, 1000, 1), count: 2 },
+      },
+    };
+    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({
+      kind: "retry",
+      progress: { unknown: ambiguous },
+    });
+  });
+});
+
 describe("decideAfterSend: provider results", () => {
   const result = (overrides: Partial<BatchSendResult>): BatchSendResult => ({
     totalCount: 3,
@@ -453,7 +690,7 @@ describe("decideAfterSend: provider results", () => {
   });
 
   it("legacy failed items → partial, each refused number recorded with its reason", () => {
-    const failed = [{ phone: "+6581000001", code: 41031, message: "invalid" }];
+    const failed = [{ phone: "+6581000001", message: "invalid" }];
     const decision = decideAfterSend(batch("legacy"), { result: result({ acceptedCount: 2, failed }) }, FIRST);
     expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", failed, errorMessage: null } });
   });
@@ -464,11 +701,59 @@ describe("decideAfterSend: provider results", () => {
     expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", failed, errorMessage: null } });
   });
 
-  it("accepted_count below total_count without failed items → partial with the shortfall named", () => {
-    const decision = decideAfterSend(batch("messages"), { result: result({ acceptedCount: 2 }) }, FIRST);
+  it("accepted_count below total_count → partial, every recipient unknown, plan recorded", () => {
+    const decision = decideAfterSend(
+      batch("messages"),
+      { result: result({ planId: "p7", totalCount: 300, acceptedCount: 267, unaccountedFor: 300 }) },
+      FIRST,
+    );
     expect(decision).toMatchObject({
       kind: "record",
-      outcome: { state: "partial", errorMessage: "provider accepted 2 of 3 numbers" },
+      outcome: {
+        state: "partial",
+        planId: "p7",
+        totalCount: 300,
+        acceptedCount: 267,
+        errorCode: null,
+        errorMessage: "partial: 267 of 300 accepted",
+        accepted: [],
+        rest: { state: "unknown", message: "partial: 267 of 300 accepted" },
+      },
+    });
+  });
+
+  it("the same at least once: a partial acceptance is never re-sent", () => {
+    const decision = decideAfterSend(
+      batch("messages", { onUnknown: "resend" }),
+      { result: result({ totalCount: 300, acceptedCount: 267, unaccountedFor: 300 }) },
+      LAST,
+    );
+    expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", rest: { state: "unknown" } } });
+  });
+
+  it("accepted_count 0 on a success body → failed (nothing was sent)", () => {
+    const decision = decideAfterSend(
+      batch("messages"),
+      { result: result({ acceptedCount: 0, unaccountedFor: 3 }) },
+      FIRST,
+    );
+    expect(decision).toMatchObject({
+      kind: "record",
+      outcome: { state: "failed", rest: { state: "failed", message: "provider accepted 0 of 3 numbers" } },
+    });
+  });
+
+  it("legacy numbers named refused and an unaccounted rest: named ones kept, the rest unknown", () => {
+    const accepted = [{ phone: "+6581000001", smsId: "x$+6581000001" }];
+    const failed = [{ phone: "+6581000002", message: "invalid" }];
+    const decision = decideAfterSend(
+      batch("legacy"),
+      { result: result({ totalCount: 4, acceptedCount: 2, accepted, failed, unaccountedFor: 2 }) },
+      FIRST,
+    );
+    expect(decision).toMatchObject({
+      kind: "record",
+      outcome: { state: "partial", accepted, failed, rest: { state: "unknown", message: "partial: 2 of 4 accepted" } },
     });
   });
 

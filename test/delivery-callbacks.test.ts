@@ -1,6 +1,7 @@
 // The callback receiver's refusals, a receiver outage longer than the timestamp window, and STOP replies.
 import { createHmac, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiToken } from "../src/access/api-tokens.ts";
 import { startApiServer, type RunningApiServer } from "../src/runtime/api-server.ts";
 import { DeliveryMetrics } from "../src/runtime/delivery-metrics.ts";
 import { startDeliveryWorker, type RunningDeliveryWorker } from "../src/runtime/delivery-worker-runtime.ts";
@@ -134,6 +135,13 @@ describe("delivery callbacks: refusals, outage, replies", () => {
       too_large: 1,
       malformed: 2,
     });
+    // The same counts on the API's GET /metrics, in Prometheus text.
+    const { secret } = await createApiToken(env.db, { name: "metrics-reader", role: "viewer" });
+    const scraped = await (
+      await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${secret}` } })
+    ).text();
+    expect(scraped).toContain('smsblast_delivery_callback_refusals_total{reason="bad_signature"} 2');
+    expect(scraped).toContain("# TYPE smsblast_delivery_reports_total counter");
 
     // Accepted in milliseconds too; then the same nonce again: 200, nothing stored twice.
     const nonce = randomBytes(8).toString("hex");
@@ -248,5 +256,50 @@ describe("delivery callbacks: refusals, outage, replies", () => {
       next.campaignId,
     ]);
     expect(rows.map((r) => r.phone)).toEqual([phones[12]]);
+  });
+  it("a running campaign skips numbers that replied STOP (or its own --opt-out-keyword) in batches not yet claimed", async () => {
+    await sender.stop();
+    const numbers = singaporeNumbers(20, 12_000);
+    const [stopper, keyworder] = [numbers[3]!, numbers[15]!];
+    const later = await launchCampaign(env, {
+      file: await env.writeCsv(
+        "later.csv",
+        csvOf(
+          ["phone"],
+          numbers.map((p) => [p]),
+        ),
+      ),
+      name: "later",
+      batchSize: 5,
+      sendOptions: { optOutKeywords: ["BASTA"] },
+    });
+    // Replies arrive while the campaign's batches wait in the queue (no worker is running).
+    env.sandbox.callbacks.reply(stopper, "STOP");
+    env.sandbox.callbacks.reply(keyworder, "basta");
+    env.sandbox.callbacks.reply(phones[20]!, "basta"); // not a recipient of the campaign with that keyword
+    await waitFor(async () => {
+      const { rows } = await env.db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM suppressions WHERE phone = ANY($1::text[])`,
+        [[stopper, keyworder]],
+      );
+      return rows[0]!.n === 2 ? true : undefined;
+    });
+    sender = await startWorker(env);
+    const report = await waitForCampaignEnd(env, later.campaignId);
+    expect(report.status).toBe("completed");
+    // The other 18 were sent (and may already have their delivery report): none failed, none unknown.
+    expect(report.recipients).toMatchObject({ total: 20, cancelled: 2, pending: 0, failed: 0, unknown: 0 });
+    const { rows: skipped } = await env.db.pool.query<{ phone: string; failure_message: string }>(
+      `SELECT phone, failure_message FROM recipients WHERE campaign_id = $1 AND state = 'cancelled' ORDER BY phone`,
+      [later.campaignId],
+    );
+    expect(skipped).toEqual([
+      { phone: stopper, failure_message: "suppressed after launch: stop-reply" },
+      { phone: keyworder, failure_message: "suppressed after launch: stop-reply" },
+    ]);
+    const sent = (await (await fetch(`${env.sandbox.url}/_sandbox/sent`)).json()) as Record<string, number>;
+    expect(numbers.filter((n) => sent[n] !== 1)).toEqual([stopper, keyworder]);
+    expect(sent[stopper]).toBeUndefined();
+    expect((await env.db.pool.query(`SELECT 1 FROM suppressions WHERE phone = $1`, [phones[20]])).rowCount).toBe(0);
   });
 });

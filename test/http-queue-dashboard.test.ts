@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signIn } from "../src/access/console-sessions.ts";
 import { importContactsFromCsv } from "../src/recipients/audience-import.ts";
 import { startSendWorker, type RunningSendWorker } from "../src/runtime/send-worker-runtime.ts";
 import { startTestApi, type ApiTestServer, type Launched } from "./helpers/api-client.ts";
@@ -19,19 +20,46 @@ describe("HTTP API: Bull Board at /admin/queues", () => {
     await env?.cleanup();
   });
 
-  it("answers with a token or the session cookie, 401 without", async () => {
+  it("answers with a token or the console's session cookie, 401 without", async () => {
+    const session = await signIn(env.db, api.tokens.viewer);
     const page = await api.request("GET", "/admin/queues", { token: api.tokens.viewer });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
     const queues = await api.json<{ queues: { name: string }[] }>("GET", "/admin/queues/api/queues", {
       token: null,
-      headers: { cookie: `smsblast_session=${api.tokens.viewer}` },
+      headers: { cookie: `smsblast_session=${session.secret}` },
     });
     expect(queues.status).toBe(200);
     expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["delivery", "schedules", "send"]);
     expect((await api.request("GET", "/admin/queues", { token: null })).status).toBe(401);
     expect((await api.request("GET", "/admin/queues/api/queues", { token: "smsb_wrong" })).status).toBe(401);
-    // The cookie is for the board only: the API itself wants the header.
+    // A token is no session: the cookie must hold a console session's secret.
+    expect(
+      (
+        await api.request("GET", "/admin/queues/api/queues", {
+          token: null,
+          headers: { cookie: `smsblast_session=${api.tokens.viewer}` },
+        })
+      ).status,
+    ).toBe(401);
+    // Through the API the cookie reads (GET); writes want the header.
+    expect(
+      (
+        await api.request("GET", "/api/v1/campaigns", {
+          token: null,
+          headers: { cookie: `smsblast_session=${session.secret}` },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await api.request("POST", "/api/v1/suppressions", {
+          token: null,
+          body: { phones: ["+6581234567"] },
+          headers: { cookie: `smsblast_session=${session.secret}` },
+        })
+      ).status,
+    ).toBe(401);
     expect(
       (
         await api.request("GET", "/api/v1/campaigns", {

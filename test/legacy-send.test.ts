@@ -49,7 +49,8 @@ describe("legacy v1/send", () => {
       where: { campaignId: campaign.campaignId, state: "failed" },
     });
     expect(failed.map((r) => r.phone).sort()).toEqual([...refused].sort());
-    expect(failed.every((r) => r.failureCode === 41031 && r.failureMessage === "Invalid phone number format")).toBe(
+    // Each failed item is that number's own refusal: its message, no code (41031 is the whole answer's).
+    expect(failed.every((r) => r.failureCode === null && r.failureMessage === "Invalid phone number format")).toBe(
       true,
     );
 
@@ -193,6 +194,159 @@ describe("legacy v1/send", () => {
     const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
     expect(batch!.errorMessage).toMatch(/request_id window has passed/);
     expect(await sandboxLedger(env, "legacy")).toEqual({});
+  });
+
+  // "digits": without the +; "00": with an international 00 prefix.
+  it.each(["digits", "00"] as const)(
+    "numbers echoed in the %s form are matched: refused ones fail with their own reason, the rest keep their sms_id",
+    async (form) => {
+      env.sandbox.setOptions({ legacyEchoForm: form });
+      try {
+        const numbers = singaporeNumbers(50, 500_000 + (form === "00" ? 100 : 0));
+        const refused = [numbers[3]!, numbers[40]!];
+        env.sandbox.refuseNumbers(refused);
+        const file = await env.writeCsv(
+          `echo-${form}.csv`,
+          csvOf(
+            ["phone"],
+            numbers.map((n) => [n]),
+          ),
+        );
+        const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
+        const worker = await startWorker(env);
+        try {
+          const report = await waitForCampaignEnd(env, campaign.campaignId);
+          expect(report.recipients).toMatchObject({ accepted: 48, failed: 2, unknown: 0 });
+        } finally {
+          await worker.stop();
+        }
+        const recipients = await env.db.prisma.recipient.findMany({ where: { campaignId: campaign.campaignId } });
+        const failed = recipients.filter((r) => r.state === "failed");
+        expect(failed.map((r) => r.phone).sort()).toEqual([...refused].sort());
+        expect(failed.every((r) => r.failureCode === null && r.failureMessage === "Invalid phone number format")).toBe(
+          true,
+        );
+        const accepted = recipients.filter((r) => r.state === "accepted");
+        expect(
+          accepted.every((r) => r.smsId?.endsWith(form === "00" ? `$00${r.phone.slice(1)}` : `$${r.phone.slice(1)}`)),
+        ).toBe(true);
+        expect(Object.keys(await sandboxLedger(env, "legacy"))).toHaveLength(48);
+      } finally {
+        env.sandbox.setOptions({ legacyEchoForm: "as-sent" });
+      }
+    },
+  );
+
+  it("an answer echoing another request's request_id says nothing about this batch: unknown, never re-sent", async () => {
+    const numbers = singaporeNumbers(40, 510_000);
+    const file = await env.writeCsv(
+      "foreign.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
+    env.sandbox.failNext(1, "foreign-answer");
+    const campaign = await launchCampaign(env, { file, provider: "legacy", templateId: "2336" });
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report.recipients).toMatchObject({ unknown: 40, accepted: 0 });
+    } finally {
+      await worker.stop();
+    }
+    const [batch] = await env.db.prisma.batch.findMany({ where: { campaignId: campaign.campaignId } });
+    expect(batch).toMatchObject({ state: "unknown", attempts: 1 });
+    expect(batch!.errorMessage).toMatch(/echoes request_id "someone-else", not this batch's/);
+    const ledger = await sandboxLedger(env, "legacy");
+    expect(Object.keys(ledger)).toHaveLength(40);
+    expect(Math.max(...Object.values(ledger))).toBe(1);
+  });
+
+  it("a fixed param over 16 characters or with a link is refused before anything is stored, naming the variable", async () => {
+    const file = await env.writeCsv("fixed-vars.csv", csvOf(["phone"], [["+6581234561"]]));
+    const before = await env.db.prisma.campaign.count();
+    await expect(
+      launchCampaign(env, { file, provider: "legacy", templateId: "2336", params: { week: "Tuesday and Wednesday" } }),
+    ).rejects.toThrow(
+      /template variable "week": 21 characters; legacy v1\/send takes at most 16 .*LEGACY_VAR_MAX_CHARS/,
+    );
+    await expect(
+      launchCampaign(env, { file, provider: "legacy", templateId: "2336", params: { link: "www.shop.sg" } }),
+    ).rejects.toThrow(/template variable "link": contains a link/);
+    expect(await env.db.prisma.campaign.count()).toBe(before);
+    // The messages API has no such rule.
+    await expect(
+      launchCampaign(env, { file, provider: "messages", params: { week: "Tuesday and Wednesday" }, dryRun: true }),
+    ).resolves.toMatchObject({ dryRun: true });
+  });
+
+  it("personalised vars: a row with a long or linked value is a reject naming its row and variable; the rest is sent", async () => {
+    const numbers = singaporeNumbers(5, 520_000);
+    const file = await env.writeCsv(
+      "row-vars.csv",
+      csvOf(
+        ["phone", "first_name", "code"],
+        [
+          [numbers[0]!, "Ann", "A1"],
+          [numbers[1]!, "Bartholomew-Maximilian", "A2"], // spreadsheet row 3: 22 characters
+          [numbers[2]!, "Cy", "http://x.io"], // row 4: a link
+          [numbers[3]!, "Dee", "A4"],
+          [numbers[4]!, "Éowyn", "A5"],
+        ],
+      ),
+    );
+    const campaign = await launchCampaign(env, {
+      file,
+      provider: "legacy",
+      templateId: "2336",
+      params: {},
+      paramColumns: { name: "first_name", promo: "code" },
+    });
+    expect(campaign).toMatchObject({ recipientCount: 3, rejectedCount: 2 });
+    const rejects = await env.db.prisma.reject.findMany({
+      where: { campaignId: campaign.campaignId },
+      orderBy: { rowNumber: "asc" },
+    });
+    expect(rejects.map((r) => [r.rowNumber, r.reason])).toEqual([
+      [
+        3,
+        'template variable "name" (from "first_name") has 22 characters; legacy v1/send takes at most 16 per variable (LEGACY_VAR_MAX_CHARS)',
+      ],
+      [4, 'template variable "promo" (from "code") contains a link; legacy v1/send refuses links in variables'],
+    ]);
+    const worker = await startWorker(env);
+    try {
+      const report = await waitForCampaignEnd(env, campaign.campaignId);
+      expect(report.recipients).toMatchObject({ accepted: 3, failed: 0 });
+    } finally {
+      await worker.stop();
+    }
+    expect(Object.keys(await sandboxLedger(env, "legacy")).sort()).toEqual([numbers[0], numbers[3], numbers[4]].sort());
+    // Nothing the provider refused: the rule was applied before anything was sent.
+    expect(env.sandbox.ledger.requestLog({ api: "legacy" }).every((r) => r.status === 200)).toBe(true);
+  });
+
+  it("LEGACY_VAR_MAX_CHARS=0 turns the length check off (for accounts whose limit EngageLab raised)", async () => {
+    env.sandbox.setOptions({ legacyVarMaxChars: 0 });
+    try {
+      const file = await env.writeCsv("no-limit.csv", csvOf(["phone"], [["+6581234562"]]));
+      const campaign = await launchCampaign(env, {
+        file,
+        provider: "legacy",
+        templateId: "2336",
+        params: { week: "Tuesday and Wednesday" },
+        legacyVarMaxChars: 0,
+      });
+      const worker = await startWorker(env);
+      try {
+        expect((await waitForCampaignEnd(env, campaign.campaignId)).recipients).toMatchObject({ accepted: 1 });
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      env.sandbox.setOptions({ legacyVarMaxChars: 16 });
+    }
   });
 
   it("refuses, before storing anything, custom_args over 1 KB, a non-numeric template id and a bad sender", async () => {

@@ -40,7 +40,9 @@ describe("global rate limit (SEND_RATE_LIMIT)", () => {
       Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + windowMs).length));
     const arrivals = `requests by arrival (ms): ${JSON.stringify(times.map((t) => t - times[0]!))}`;
     expect(busiest(1_000), arrivals).toBeLessThanOrEqual(2 * 4);
-    // 12 requests at 4 per second need at least two full windows after the first one.
-    expect(times.at(-1)! - times[0]!, arrivals).toBeGreaterThanOrEqual(2_000 - 100);
+    // 12 requests at 4 per second: the 9th job starts at least two windows (2 s) after the first. Arrivals
+    // trail starts by the claim, and the first one's lag can be a few hundred ms on a loaded machine, hence
+    // the slack; a per-worker limiter (8 per window each: all 12 within about 1 s) still falls far below.
+    expect(times.at(-1)! - times[0]!, arrivals).toBeGreaterThanOrEqual(2_000 - 400);
   });
 });

@@ -267,6 +267,37 @@ describe("POST /v1/send (legacy)", () => {
     const empty = await send({ to: [] });
     expect(empty.json).toMatchObject({ code: 30001 });
   });
+
+  it("refuses vars values over legacyVarMaxChars (16) or with a link, as seed 001 says, and sends nothing", async () => {
+    const vars = (value: unknown) =>
+      call("/v1/send", { body: { to: ["+12673800456"], body: { template_id: 1, vars: { week: value } } } });
+    expect((await vars("x".repeat(16))).status).toBe(200);
+    const tooLong = await vars("x".repeat(17));
+    expect(tooLong.json.code).toBe(30001);
+    expect(tooLong.json.message).toMatch(/week/);
+    expect((await vars("see www.shop.sg")).json.message).toMatch(/links/);
+    expect((await vars(["ok", "HTTP://x.io"])).json.message).toMatch(/links/);
+    expect(sandbox.ledger.timesReceived("+12673800456", "legacy")).toBe(1);
+    await call("/_sandbox/config", { body: { legacyVarMaxChars: 0 } });
+    expect((await vars("x".repeat(40))).status).toBe(200);
+    await call("/_sandbox/config", { body: { legacyVarMaxChars: 16 } });
+  });
+
+  it("echoes numbers in sms_ids and failed_items in the form legacyEchoForm says", async () => {
+    await call("/_sandbox/config", { body: { legacyEchoForm: "00" } });
+    const result = await send({ to: ["+12673800456", "12"] });
+    expect(result.json.sms_ids).toEqual([expect.stringMatching(/\$0012673800456$/)]);
+    expect(result.json.failed_items).toEqual([{ phone: "0012", message: "Invalid phone number format" }]);
+    expect((await call("/_sandbox/config", { body: { legacyEchoForm: "national" } })).status).toBe(400);
+    await call("/_sandbox/config", { body: { legacyEchoForm: "as-sent" } });
+  });
+
+  it("failNext foreign-answer sends, then answers with another request_id", async () => {
+    sandbox.failNext(1, "foreign-answer");
+    const result = await send({ to: ["+12673800456"], request_id: "mine" });
+    expect(result.json).toMatchObject({ request_id: "someone-else" });
+    expect(sandbox.ledger.timesReceived("+12673800456", "legacy")).toBe(1);
+  });
 });
 
 describe("POST /v1/custom-messages", () => {
@@ -309,6 +340,54 @@ describe("faults", () => {
     expect(ok.status).toBe(200);
     expect(sandbox.ledger.timesReceived("+6591234567")).toBe(1);
     expect(sandbox.ledger.stats().errors).toBe(1);
+  });
+
+  // What a real v1/messages account can answer (seed 000), produced on demand.
+  it.each([
+    ["HTTP 200 with an error code", 200, 5001],
+    ["2002 token expired", 401, 2002],
+    ["2004 with HTTP 403", 403, 2004],
+    ["3003 business validation", 400, 3003],
+  ])("failNext reject: %s, in the API's error shape, nothing sent", async (_name, status, code) => {
+    await call("/_sandbox/fail-next", { body: { count: 1, kind: "reject", status, code, message: "from the test" } });
+    const refused = await call("/v1/messages", { body: single });
+    expect(refused.status).toBe(status);
+    expect(refused.json).toMatchObject({ code, message: "from the test", total_count: 1, accepted_count: 0 });
+    expect(refused.json.plan_id).toEqual(expect.any(String));
+    expect(sandbox.ledger.timesReceived("+6591234567")).toBe(0);
+    expect(sandbox.ledger.refused("messages").get("+6591234567")).toEqual({ code, times: 1 });
+  });
+
+  it("failNext partial-accept sends the first N numbers and says so in an error body", async () => {
+    sandbox.failNext(1, "partial-accept", { accepted: 2, status: 500, code: 1000 });
+    const to = ["+6591230001", "+6591230002", "+6591230003", "+6591230004", "+6591230005"];
+    const answer = await call("/v1/messages", { body: { to, template: { id: "t1" } } });
+    expect(answer.status).toBe(500);
+    expect(answer.json).toMatchObject({ code: 1000, total_count: 5, accepted_count: 2 });
+    expect(Object.keys(sandbox.ledger.sent("messages"))).toEqual(to.slice(0, 2));
+    expect(sandbox.ledger.requestLog({ api: "messages" }).at(-1)).toMatchObject({ outcome: "partial", status: 500 });
+  });
+
+  it("failNext error-after-send sends everything, then answers 500 with a page that is not JSON", async () => {
+    await call("/_sandbox/fail-next", { body: { count: 1, kind: "error-after-send" } });
+    const answer = await fetch(`${sandbox.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: AUTH },
+      body: JSON.stringify(single),
+    });
+    expect(answer.status).toBe(500);
+    expect(answer.headers.get("content-type")).toMatch(/text\/html/);
+    const page = await answer.text();
+    expect(() => JSON.parse(page) as unknown).toThrow();
+    expect(sandbox.ledger.timesReceived("+6591234567")).toBe(1);
+  });
+
+  it("fail-next refuses a fault detail it cannot honour, naming the field", async () => {
+    const bad = await call("/_sandbox/fail-next", { body: { count: 1, kind: "reject", status: 99 } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toMatch(/status/);
+    expect((await call("/_sandbox/fail-next", { body: { count: 1, kind: "nope" } })).json.message).toMatch(/kind/);
+    expect((await call("/_sandbox/config")).json).toMatchObject({ pendingFaults: 0 });
   });
 
   it("throttles with 429 and a Retry-After header", async () => {

@@ -2,7 +2,7 @@
 // `completed` event in Redis (the stream entry id carries the Redis server's time in ms). Unlike
 // batches.sent_at, which Postgres stamps at the START of the recording transaction, this includes
 // recording the outcome (recipients, campaign counters) and handing the job back to BullMQ.
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "../../src/queue/redis.ts";
 import type pg from "pg";
 
 export interface CycleFigures {
@@ -16,7 +16,7 @@ export interface CycleFigures {
 }
 
 export async function cycleFigures(
-  redis: Redis,
+  redis: RedisConnection,
   pool: pg.Pool,
   prefix: string,
   queueName: string,

@@ -17,6 +17,8 @@ export interface BenchOptions {
   redisUrl: string;
   queuePrefix: string;
   keepCsv: boolean;
+  /** The delivery phase: a `delivered` report for every recipient of the end-to-end campaign. */
+  delivery: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -27,6 +29,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --concurrency N          SEND_CONCURRENCY per worker (env BENCH_CONCURRENCY)  default 16
   --ceiling-seconds N      how long the bare client drives the sandbox          default 5
   --no-naive               skip the naive baseline
+  --no-delivery            skip the delivery phase (a report per recipient through serve + delivery-worker)
   --naive-max-seconds N    beyond this, the naive run is sampled and extrapolated default 120
   --keep-csv               keep the generated CSV files (path printed)
 Uses the database smsblast_bench (dropped and re-created; env BENCH_DATABASE_URL) and the Redis prefix
@@ -53,7 +56,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     const arg = argv[i]!;
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
     const [key, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
-    if (["quick", "no-naive", "keep-csv", "help"].includes(key)) {
+    if (["quick", "no-naive", "no-delivery", "keep-csv", "help"].includes(key)) {
       flags.set(key, true);
     } else if (
       ["sizes", "workers", "latency-ms", "latency", "concurrency", "ceiling-seconds", "naive-max-seconds"].includes(key)
@@ -94,5 +97,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     redisUrl: env.BENCH_REDIS_URL || "redis://127.0.0.1:6379",
     queuePrefix: "{smsblast-bench}",
     keepCsv: flags.has("keep-csv"),
+    delivery: !flags.has("no-delivery"),
   };
 }

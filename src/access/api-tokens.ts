@@ -76,3 +76,23 @@ export async function revokeApiToken(db: Database, name: string): Promise<Stored
     throw new UserError("token_not_found", `no live token named "${name}"`, { field: "name", kind: "not-found" });
   return revoked;
 }
+
+/** The name of the admin token `smsblast serve` creates on a database that has none. */
+export const FIRST_RUN_TOKEN_NAME = "first-run-admin";
+
+/**
+ * On a database with no token at all, creates one admin token, so a new install can sign in to the console
+ * without the CLI; null when any token exists (revoked ones count: a deployment that had tokens is not new).
+ * Two servers starting at once cannot both create it: the name is unique.
+ */
+export async function createFirstRunToken(db: Database): Promise<CreatedToken | null> {
+  if ((await listStoredTokens(db)).length > 0) return null;
+  const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+  const token = await insertToken(db, {
+    name: FIRST_RUN_TOKEN_NAME,
+    prefix: secret.slice(0, DISPLAY_PREFIX_LENGTH),
+    tokenHash: hashToken(secret),
+    role: "admin",
+  });
+  return token ? { token, secret } : null;
+}

@@ -4,6 +4,7 @@
 import { classifyProviderError } from "../engagelab/error-policy.ts";
 import { ProviderError, ProviderRequestError, refusingPlatform } from "../engagelab/errors.ts";
 import type { BatchSendResult } from "../engagelab/provider.ts";
+import { SCHEDULE_MIN_LEAD_SECONDS } from "../engagelab/messages-api.ts";
 import type {
   BatchOutcome,
   ClaimedBatch,
@@ -13,6 +14,31 @@ import type {
 } from "../store/batch-repository.ts";
 
 export type { SendDecision };
+
+export type ScheduleDecision =
+  /** Send now; with `scheduleTime`, hand the provider that time. */
+  | { kind: "send"; scheduleTime?: number }
+  /** Too close to its time to hand it to the provider, too early to send: hold the batch until `untilMs`. */
+  | { kind: "wait"; untilMs: number };
+
+/**
+ * A provider-scheduled batch (v1/messages `schedule_time`) as its request is about to leave: the provider
+ * takes a time "strictly at least 3 minutes" ahead (seed 000). With 3 minutes plus `marginSeconds` left or
+ * more, the time goes with the request. With less, sending it with schedule_time risks a refusal, and
+ * sending it without would be early: the batch waits until its time, then goes without schedule_time. A
+ * batch whose time has passed (after a pause, retries) goes at once.
+ */
+export function decideScheduleTime(
+  scheduleTime: number | undefined,
+  nowMs: number,
+  marginSeconds: number,
+): ScheduleDecision {
+  if (scheduleTime === undefined) return { kind: "send" };
+  const dueMs = scheduleTime * 1000;
+  if (dueMs >= nowMs + (SCHEDULE_MIN_LEAD_SECONDS + marginSeconds) * 1000) return { kind: "send", scheduleTime };
+  if (nowMs < dueMs) return { kind: "wait", untilMs: dueMs };
+  return { kind: "send" };
+}
 
 /** Legacy `request_id` de-duplicates for one hour (docs/engagelab-apis.md#legacy-request); stay clear of the edge. */
 export const LEGACY_REQUEST_ID_WINDOW_MS = 55 * 60 * 1000;
@@ -123,31 +149,48 @@ export function decideAfterSend(
     };
     return { ...decideOnError(batch, result.unsettled.error, attempt, true), progress };
   }
-  const shortfall = result.totalCount - result.acceptedCount;
-  return {
-    kind: "record",
-    outcome: {
-      ...baseOutcome(batch),
-      state: result.failed.length > 0 || shortfall > 0 ? "partial" : "sent",
-      planId: result.planId,
-      messageId: result.messageId,
-      taskId: result.taskId,
-      totalCount: result.totalCount,
-      acceptedCount: result.acceptedCount,
-      errorMessage:
-        shortfall > 0 && result.failed.length === 0
-          ? `provider accepted ${result.acceptedCount} of ${result.totalCount} numbers`
-          : null,
-      accepted: result.accepted,
-      failed: result.failed,
-      rest: { state: "accepted" },
-    },
-  };
+  const ids = { planId: result.planId, messageId: result.messageId, taskId: result.taskId };
+  const counts = { totalCount: result.totalCount, acceptedCount: result.acceptedCount };
+  // Numbers the provider neither accepted nor named as refused: v1/messages says how many it took, not which.
+  if (!result.unaccountedFor) {
+    return {
+      kind: "record",
+      outcome: {
+        ...baseOutcome(batch),
+        state: result.failed.length > 0 ? "partial" : "sent",
+        ...ids,
+        ...counts,
+        errorMessage: null,
+        accepted: result.accepted,
+        failed: result.failed,
+        rest: { state: "accepted" },
+      },
+    };
+  }
+  if (result.acceptedCount <= 0) {
+    // The provider took none of them: nothing was sent, so `failed` is the truth and a re-send is safe.
+    const message = `provider accepted 0 of ${result.totalCount} numbers`;
+    return {
+      kind: "record",
+      outcome: {
+        ...baseOutcome(batch),
+        state: "failed",
+        ...ids,
+        ...counts,
+        errorMessage: message,
+        failed: result.failed,
+        rest: { state: "failed", message },
+      },
+    };
+  }
+  // Some taken, unknown which (seen: 300 reported, 267 received): every number not proven accepted
+  // (by its own id) or refused is `unknown`, never re-sent; delivery reports settle them.
+  return { kind: "record", outcome: partialOutcome(batch, { ...ids, ...counts }, null, result) };
 }
 
 /**
  * A provider failure → pause the campaign (account refused, or the provider down past the last attempt),
- * retry later, or record the batch unknown or failed.
+ * retry later, or record the batch unknown, partial or failed.
  * `untriedOnly`: the recipients still pending were never sent (a single-recipient batch stopped part-way).
  */
 function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, untriedOnly: boolean): SendDecision {
@@ -161,8 +204,18 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
       : known
         ? (error as Error).message
         : "unexpected error while sending";
-  const mayHaveArrived = error instanceof ProviderError && error.requestMayHaveArrived && !untriedOnly;
+  const mayHaveArrived = policy.mayHaveSent && !untriedOnly;
 
+  if (policy.action === "partial-acceptance" && !untriedOnly && error instanceof ProviderError) {
+    // Even with --on-unknown resend: the provider said it sent some of them, so a resend is a known duplicate.
+    const counts = error.counts ?? {};
+    const outcome = partialOutcome(
+      batch,
+      { planId: counts.planId, totalCount: counts.totalCount, acceptedCount: counts.acceptedCount ?? 0 },
+      { code, message },
+    );
+    return { kind: "record", outcome, unexpected: false };
+  }
   if (policy.action === "pause-campaign") {
     return {
       kind: "pause",
@@ -171,7 +224,10 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
       unexpected: !known,
     };
   }
-  if (policy.action === "retry" && (!attempt.isLastAttempt || policy.rateLimited)) {
+  // A single-recipient batch stopped by a request that reported an acceptance: that request is recorded
+  // unknown by the adapter (ambiguous), and the untried rest is simply sent again.
+  const retryable = policy.action === "retry" || (policy.action === "partial-acceptance" && untriedOnly);
+  if (retryable && (!attempt.isLastAttempt || policy.rateLimited)) {
     return {
       kind: "retry",
       code,
@@ -185,7 +241,7 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
   }
   // Out of attempts after a request that may have arrived: the recipients may have the message. `failed`
   // would invite a re-send by hand, so they are `unknown`.
-  if (policy.action === "mark-unknown" || (policy.action === "retry" && mayHaveArrived)) {
+  if (policy.action === "mark-unknown" || (retryable && mayHaveArrived)) {
     return {
       kind: "record",
       outcome: {
@@ -198,7 +254,7 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
       unexpected: !known,
     };
   }
-  if (policy.action === "retry") {
+  if (retryable) {
     // Out of attempts on a failure that sent nothing (connection refused, 5xx, code 1000): the provider is
     // down, not the batch bad. Failing it would end the campaign for good; pausing keeps every recipient
     // for `smsblast resume`. The batch goes back to `queued` untouched.
@@ -209,6 +265,8 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
       unexpected: !known,
     };
   }
+  // fail-batch, and fail-recipients (3004 with nothing accepted): the batch's recipients fail with the
+  // provider's code; the campaign goes on with its other batches.
   return {
     kind: "record",
     outcome: {
@@ -219,6 +277,38 @@ function decideOnError(batch: BatchFacts, error: unknown, attempt: AttemptInfo, 
       rest: { state: "failed", code, message },
     },
     unexpected: !known,
+  };
+}
+
+/** `partial: N of M accepted`, the reason every recipient of a partly accepted batch is `unknown`. */
+export function partialReason(acceptedCount: number, totalCount: number | undefined): string {
+  return `partial: ${acceptedCount} of ${totalCount ?? "?"} accepted`;
+}
+
+/**
+ * The provider took some of the batch without saying which: recipients it named (accepted with their own
+ * id, or refused) keep that outcome, every other one is `unknown`, never re-sent.
+ */
+function partialOutcome(
+  batch: BatchFacts,
+  plan: { planId?: string; messageId?: string; taskId?: string; totalCount?: number; acceptedCount: number },
+  error: { code: number | null; message: string } | null,
+  named: Pick<BatchSendResult, "accepted" | "failed"> = { accepted: [], failed: [] },
+): BatchOutcome {
+  const reason = partialReason(plan.acceptedCount, plan.totalCount);
+  return {
+    ...baseOutcome(batch),
+    state: "partial",
+    planId: plan.planId,
+    messageId: plan.messageId,
+    taskId: plan.taskId,
+    totalCount: plan.totalCount,
+    acceptedCount: plan.acceptedCount,
+    errorCode: error?.code ?? null,
+    errorMessage: error ? `${reason}; provider said: ${error.message}` : reason,
+    accepted: named.accepted,
+    failed: named.failed,
+    rest: { state: "unknown", code: error?.code ?? null, message: reason },
   };
 }
 

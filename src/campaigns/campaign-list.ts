@@ -13,6 +13,7 @@ export interface CampaignSummary {
   unknown: number;
   createdAt: Date;
   scheduledAt: Date | null;
+  startedAt: Date | null;
   finishedAt: Date | null;
 }
 
@@ -33,6 +34,7 @@ export async function listCampaigns(
     unknown: c.unknownCount,
     createdAt: c.createdAt,
     scheduledAt: c.scheduledAt,
+    startedAt: c.startedAt,
     finishedAt: c.finishedAt,
   }));
 }

@@ -1,6 +1,6 @@
 import { AWAITING_REPORT_STATES } from "../model/delivery-status.ts";
 import { RECIPIENT_STATES, type RecipientState } from "../model/states.ts";
-import { countCampaignStates } from "../store/campaign-report-repository.ts";
+import { countCampaignStates, countFailureReasons } from "../store/campaign-report-repository.ts";
 import type { Database } from "../store/database.ts";
 
 export interface CampaignStatusReport {
@@ -65,4 +65,18 @@ function deliverySummary(recipients: Record<RecipientState, number>): CampaignSt
     awaitingReport: AWAITING_REPORT_STATES.reduce((sum, state) => sum + recipients[state], 0),
     rate: settled === 0 ? null : Math.round((recipients.delivered / settled) * 10_000) / 10_000,
   };
+}
+
+export interface FailureReason {
+  state: "failed" | "undelivered" | "unknown" | "no_report";
+  code: string | null;
+  message: string | null;
+  count: number;
+}
+
+/** Failure groups shown on a campaign page: the most frequent reasons, each with its count. */
+const FAILURE_REASONS_SHOWN = 20;
+
+export async function getFailureReasons(db: Database, campaignId: string): Promise<FailureReason[]> {
+  return (await countFailureReasons(db, campaignId, FAILURE_REASONS_SHOWN)) as FailureReason[];
 }

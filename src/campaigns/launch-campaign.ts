@@ -1,6 +1,7 @@
+import { DEFAULT_LEGACY_VAR_MAX_CHARS } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { UserError } from "../model/errors.ts";
-import { validateLegacyOptions } from "../engagelab/legacy-send-api.ts";
+import { LEGACY_LINK_PATTERN, validateLegacyOptions, validateLegacyParams } from "../engagelab/legacy-send-api.ts";
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
@@ -38,6 +39,8 @@ export interface CampaignLaunchInput {
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
   batchSize: number;
+  /** Legacy v1/send: characters per template variable value (LEGACY_VAR_MAX_CHARS, default 16); 0 = no check. */
+  legacyVarMaxChars?: number;
   /** Provider-specific options: legacy from/msgType/labelId/customArgs, messages scheduleTime (Unix s). */
   sendOptions?: SendOptions;
   /** Plan and report the request count, then roll back: nothing stored, nothing sent. */
@@ -293,6 +296,7 @@ async function preflight(deps: LaunchDeps, input: CampaignLaunchInput): Promise<
     }
   }
   validateSendOptions(input.provider, input.templateId, sendOptions);
+  if (input.provider === "legacy") validateLegacyParams(input.params, legacyVarMaxChars(input));
   return checkCampaignTemplate(deps.templates, input);
 }
 
@@ -414,8 +418,29 @@ function newCampaign(input: CampaignLaunchInput, source: string): NewCampaign {
   };
 }
 
+function legacyVarMaxChars(input: CampaignLaunchInput): number {
+  return input.legacyVarMaxChars ?? DEFAULT_LEGACY_VAR_MAX_CHARS;
+}
+
+/**
+ * Legacy v1/send refuses a long or linked `vars` value for the whole request: a row whose own (mapped)
+ * value breaks the rule becomes a reject naming the variable and its column, so the rest can go.
+ */
+function paramLimitsOf(input: CampaignLaunchInput): IngestOptions["paramLimits"] {
+  if (input.provider !== "legacy" || Object.keys(input.paramColumns ?? {}).length === 0) return undefined;
+  const maxChars = legacyVarMaxChars(input);
+  return {
+    maxChars,
+    forbiddenPattern: LEGACY_LINK_PATTERN,
+    sources: input.paramColumns ?? {},
+    tooLong: `template variable "%1$s" (from "%2$s") has %3$s characters; legacy v1/send takes at most ${maxChars} per variable (LEGACY_VAR_MAX_CHARS)`,
+    forbidden: `template variable "%1$s" (from "%2$s") contains a link; legacy v1/send refuses links in variables`,
+  };
+}
+
 function ingestOptions(input: CampaignLaunchInput) {
   return {
+    paramLimits: paramLimitsOf(input),
     batchSize: input.batchSize,
     groupByParams: input.provider !== "custom",
     initialStatus: input.startAt ? ("scheduled" as const) : ("running" as const),

@@ -13,6 +13,8 @@ export interface LaunchSendOptions {
   startAt?: Date;
   /** With `startAt`: hand the time to EngageLab (`schedule_time`) instead of a delayed start job. */
   providerSchedule?: boolean;
+  /** Replies that opt a recipient out, besides the standard words. */
+  optOutKeywords?: string[];
 }
 
 /** Provider-specific options as stored in Campaign.sendOptions. */
@@ -22,6 +24,17 @@ export function sendOptionsOf(options: LaunchSendOptions): SendOptions {
   if (options.msgType !== undefined) sendOptions.msgType = options.msgType;
   if (options.labelId !== undefined) sendOptions.labelId = options.labelId;
   if (options.customArgs && Object.keys(options.customArgs).length > 0) sendOptions.customArgs = options.customArgs;
+  if (options.optOutKeywords && options.optOutKeywords.length > 0) {
+    for (const keyword of options.optOutKeywords) {
+      if (!/^[\p{L}\p{N}]{2,20}$/u.test(keyword))
+        throw new UserError(
+          "invalid_opt_out_keyword",
+          `opt-out keyword "${keyword}" must be one word of 2 to 20 letters or digits (a reply must be exactly it)`,
+          { field: "optOutKeywords" },
+        );
+    }
+    sendOptions.optOutKeywords = [...new Set(options.optOutKeywords.map((k) => k.toUpperCase()))];
+  }
   if (options.providerSchedule) {
     if (options.startAt === undefined)
       throw new UserError("invalid_schedule", "provider scheduling needs a start time", { field: "startAt" });

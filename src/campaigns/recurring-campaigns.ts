@@ -15,9 +15,12 @@ import {
 import {
   checkCampaignTemplate,
   launchAudienceCampaign,
+  type CampaignLaunchInput,
   type LaunchDeps,
   type LaunchedCampaign,
 } from "./launch-campaign.ts";
+import { DEFAULT_LEGACY_VAR_MAX_CHARS } from "../config/config.ts";
+import { validateLegacyParams } from "../engagelab/legacy-send-api.ts";
 import { UserError, type UserErrorDetails } from "../model/errors.ts";
 
 /** A recurring campaign as the user defines it; the template pre-flight runs when adding and at each firing unless `templateCheck` is false. */
@@ -67,10 +70,18 @@ export function validateCron(cron: string, timezone: string, now = new Date()): 
 
 /** Saves the definition in Postgres (the truth), then (re)registers its firing times with BullMQ. */
 export async function addSchedule(
-  deps: { db: Database; scheduler: CronScheduler; templates?: Pick<TemplatesApi, "get"> },
+  deps: {
+    db: Database;
+    scheduler: CronScheduler;
+    templates?: Pick<TemplatesApi, "get">;
+    /** LEGACY_VAR_MAX_CHARS (default 16): a legacy schedule's fixed params are checked when it is saved. */
+    legacyVarMaxChars?: number;
+  },
   definition: ScheduleDefinition,
 ): Promise<Date> {
   const next = validateCron(definition.cron, definition.timezone);
+  if (definition.provider === "legacy")
+    validateLegacyParams(definition.params, deps.legacyVarMaxChars ?? DEFAULT_LEGACY_VAR_MAX_CHARS);
   // A schedule whose tag or segment does not exist would fire empty campaigns forever: refuse it now.
   await resolveAudience(deps.db, definition.audience);
   await checkCampaignTemplate(deps.templates, definition);
@@ -131,7 +142,7 @@ export type CatchUpResult =
  */
 export async function catchUpMissedFirings(
   deps: LaunchDeps & { scheduler: Pick<CronScheduler, "hasFiringJob"> },
-  options: { graceMs: number; batchSize: number; now?: Date },
+  options: { graceMs: number; now?: Date } & Pick<CampaignLaunchInput, "batchSize" | "legacyVarMaxChars">,
 ): Promise<CatchUpResult[]> {
   const now = options.now ?? new Date();
   const results: CatchUpResult[] = [];
@@ -153,7 +164,10 @@ export async function catchUpMissedFirings(
     }
     let outcome: ScheduledRunOutcome;
     try {
-      outcome = await runScheduledCampaign(deps, schedule.name, firingId, options.batchSize);
+      outcome = await runScheduledCampaign(deps, schedule.name, firingId, {
+        batchSize: options.batchSize,
+        legacyVarMaxChars: options.legacyVarMaxChars,
+      });
     } catch (error) {
       // One schedule's failed catch-up (e.g. its audience is gone) must not stop the scheduler.
       deps.log.error({ schedule: schedule.name, firingAt: firingAt.toISOString(), err: error }, "catch-up run failed");
@@ -179,7 +193,7 @@ export async function runScheduledCampaign(
   deps: LaunchDeps,
   scheduleName: string,
   firingId: string,
-  batchSize: number,
+  limits: Pick<CampaignLaunchInput, "batchSize" | "legacyVarMaxChars">,
 ): Promise<ScheduledRunOutcome> {
   const schedule = await findSchedule(deps.db, scheduleName);
   if (!schedule) return { kind: "schedule-removed" };
@@ -193,7 +207,7 @@ export async function runScheduledCampaign(
       paramColumns: schedule.paramColumns,
       provider: schedule.provider,
       onUnknown: "at_most_once",
-      batchSize,
+      ...limits,
       sendOptions: schedule.sendOptions,
       templateCheck: schedule.templateCheck,
       runKey,

@@ -1,5 +1,6 @@
 import type { Logger } from "../config/logger.ts";
 import type { BatchSendResult, SmsProvider } from "../engagelab/provider.ts";
+import { DEFAULT_SCHEDULE_MARGIN_SECONDS } from "../config/config.ts";
 import { staleClaimAfterMs, type ProviderApi } from "../model/states.ts";
 import {
   applySendDecision,
@@ -20,6 +21,7 @@ import {
   decideAfterSend,
   decideBeforeSend,
   decideOnClaim,
+  decideScheduleTime,
   decideStaleBatch,
   nothingLeftToSend,
   type AttemptInfo,
@@ -31,6 +33,10 @@ export interface SendBatchDeps {
   log: Logger;
   /** The provider request timeout: a batch in `sending` for longer than this has no request in flight. */
   providerTimeoutMs: number;
+  /** The clock the schedule_time rule reads (default Date.now); tests move it instead of waiting minutes. */
+  clock?: () => number;
+  /** PROVIDER_SCHEDULE_MARGIN_S (default 60): seconds beyond the provider's 3 minutes. */
+  scheduleMarginSeconds?: number;
 }
 
 /** The batch should be tried again later; `rateLimited` asks every worker to back off together. */
@@ -42,6 +48,14 @@ export class RetryBatchError extends Error {
     readonly rateLimited: boolean,
   ) {
     super(message);
+  }
+}
+
+/** A provider-scheduled batch too close to its time to hand over: run it again at `dueAtMs` (by `clock`). */
+export class BatchNotDueError extends Error {
+  override name = "BatchNotDueError";
+  constructor(readonly dueAtMs: number) {
+    super(`batch is due at ${new Date(dueAtMs).toISOString()}; held until then`);
   }
 }
 
@@ -125,7 +139,10 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
 
   let recipients: Awaited<ReturnType<typeof loadPendingRecipients>>;
   try {
-    recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence);
+    // A number suppressed since the launch (a STOP reply) is skipped, unless an earlier attempt may have sent it.
+    recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence, {
+      skipSuppressed: batch.attempts === 1,
+    });
   } catch (error) {
     // Nothing has been sent yet: give the claim back so the batch is simply retried once Postgres is up.
     if (isDatabaseUnavailable(error)) {
@@ -138,6 +155,19 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
     throw error;
   }
   if (recipients.length === 0) return apply(deps, log, batch, nothingLeftToSend(batch));
+
+  // As late as possible before the request leaves: is there still time to hand schedule_time over?
+  const schedule = decideScheduleTime(
+    batch.sendOptions.scheduleTime,
+    (deps.clock ?? Date.now)(),
+    deps.scheduleMarginSeconds ?? DEFAULT_SCHEDULE_MARGIN_SECONDS,
+  );
+  if (schedule.kind === "wait") {
+    // Nothing was sent: the batch goes back to `queued`, its attempt not counted, and waits for its time.
+    await releaseClaim(deps.db.pool, batch.id, batch.claimedAt, "queued");
+    log.info({ dueAt: new Date(schedule.untilMs).toISOString() }, "too close to its schedule_time; held until then");
+    throw new BatchNotDueError(schedule.untilMs);
+  }
 
   const started = performance.now();
   // A long batch (1000 single-recipient requests) must not look stale to another worker while it runs.
@@ -157,7 +187,7 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
         params: batch.params,
         recipients,
         idempotencyKey: batch.idempotencyKey,
-        scheduleTime: batch.sendOptions.scheduleTime,
+        scheduleTime: schedule.scheduleTime,
         sendOptions: batch.sendOptions,
       }),
     };
@@ -206,6 +236,11 @@ async function apply(
       const outcome = decision.outcome;
       if (outcome.state === "unknown" && outcome.errorCode !== undefined)
         log.error({ code: outcome.errorCode }, "batch outcome unknown; not re-sending");
+      else if (outcome.state === "partial" && outcome.rest.state === "unknown")
+        log.warn(
+          { code: outcome.errorCode, planId: outcome.planId, acceptedCount: outcome.acceptedCount },
+          `batch partly accepted: ${outcome.errorMessage ?? ""}; its recipients are unknown, not re-sent`,
+        );
       else if (outcome.state === "failed")
         log.warn({ code: outcome.errorCode }, `batch failed: ${outcome.errorMessage ?? ""}`);
       if (applied.kind !== "recorded") throw new Error(`unreachable: a record decision applied as ${applied.kind}`);

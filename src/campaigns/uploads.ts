@@ -463,3 +463,31 @@ function requireMapping(upload: UploadRecord): StoredMapping {
   }
   return upload.mapping as StoredMapping;
 }
+
+/** An upload as the console's mapping and check pages show it. */
+export interface UploadView {
+  uploadId: string;
+  filename: string | null;
+  columns: string[];
+  sample: string[][];
+  rows: number;
+  suggestedPhoneColumn: string | null;
+  mapping: StoredMapping | null;
+  /** Set once the upload was launched: its campaign. */
+  campaignId: string | null;
+}
+
+export async function describeUpload(db: Database, uploadId: string, defaultRegion?: string): Promise<UploadView> {
+  const upload = await requireUpload(db, uploadId);
+  const sample = await readUploadSample(db, uploadId, SAMPLE_ROWS);
+  return {
+    uploadId,
+    filename: upload.filename,
+    columns: upload.columns,
+    sample,
+    rows: upload.rowCount,
+    suggestedPhoneColumn: suggestPhoneColumn(upload.columns, sample, defaultRegion),
+    mapping: upload.mapping as StoredMapping | null,
+    campaignId: upload.campaignId,
+  };
+}

@@ -22,6 +22,7 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   timezone: "--tz",
   cron: "--cron",
   templateId: "--template",
+  params: "--param",
   audience: "--audience",
   phoneColumn: "--phone-column",
   countryColumn: "--country-column",

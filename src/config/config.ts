@@ -9,6 +9,20 @@ import {
   type Platform,
 } from "./platforms.ts";
 
+/**
+ * LEGACY_VAR_MAX_CHARS by default. Seed 001: each legacy `vars` value is at most 16 characters unless
+ * EngageLab support raised it, and may not contain an HTTP link (docs/engagelab-apis.md#legacy-in-smsblast).
+ */
+export const DEFAULT_LEGACY_VAR_MAX_CHARS = 16;
+
+/**
+ * PROVIDER_SCHEDULE_MARGIN_S by default: schedule_time is sent only when at least 3 minutes plus this margin
+ * remain as the request leaves, so clock skew and time in flight never make the provider refuse it, or worse,
+ * send early. A batch with less time left waits in smsblast and goes without schedule_time
+ * (src/campaigns/batch-decision.ts, decideScheduleTime).
+ */
+export const DEFAULT_SCHEDULE_MARGIN_SECONDS = 60;
+
 /** Credentials the sandbox provider accepts when no real EngageLab key is configured. */
 export const SANDBOX_API_KEY = "sandbox-key";
 export const SANDBOX_API_SECRET = "sandbox-secret";
@@ -19,7 +33,14 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 
 const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgresql://postgres@127.0.0.1:5432/smsblast"),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  // One Redis (redis:// or rediss://), or a Redis Cluster: redis+cluster://host:port,host:port (any seed nodes).
+  REDIS_URL: z
+    .string()
+    .refine(
+      (v) => /^rediss?\+cluster:\/\/[^/?#]+\/?$/.test(v) || z.url({ protocol: /^rediss?$/ }).safeParse(v).success,
+      "must be redis://host:port, rediss://…, or redis+cluster://host:port,host:port for a Redis Cluster",
+    )
+    .default("redis://127.0.0.1:6379"),
   // Prefix of every BullMQ key; the braces keep a queue's keys in one Redis Cluster slot. Unset: the deployment's
   // own, {smsblast:<12 hex of the deployment id>} (src/runtime/queue-binding.ts).
   QUEUE_PREFIX: z
@@ -53,6 +74,10 @@ const envSchema = z.object({
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  // v1/messages schedule_time is sent only with at least 3 minutes plus this many seconds to go; closer batches wait.
+  PROVIDER_SCHEDULE_MARGIN_S: z.coerce.number().int().min(0).default(DEFAULT_SCHEDULE_MARGIN_SECONDS),
+  // Legacy v1/send: characters allowed per template variable value (EngageLab support can raise it); 0 = no check.
+  LEGACY_VAR_MAX_CHARS: z.coerce.number().int().min(0).default(DEFAULT_LEGACY_VAR_MAX_CHARS),
   // Accepted in either case, as `--region sg` is.
   DEFAULT_REGION: z
     .string()
@@ -81,6 +106,8 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default("127.0.0.1"),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_WRITE_RATE_LIMIT: positiveInt(120),
+  // Web console: a sign-in session ends after this many minutes without a request.
+  CONSOLE_SESSION_IDLE_MINUTES: z.coerce.number().positive().default(60),
   // Delivery callbacks (README "Delivery reports"). Current platform: the console's callback username and
   // secret (X-CALLBACK-ID HMAC). Legacy SMSHook: app key and secret (md5). A platform left unset refuses callbacks.
   CALLBACK_USERNAME: z.string().min(1).optional(),
@@ -145,6 +172,10 @@ export type Config = {
     rateLimitPerSecond: number;
     batchSize: number;
     reconcileIntervalMs: number;
+    /** LEGACY_VAR_MAX_CHARS: characters per legacy `vars` value, 0 = no check. */
+    legacyVarMaxChars: number;
+    /** PROVIDER_SCHEDULE_MARGIN_S: seconds beyond the provider's 3 minutes before schedule_time is used. */
+    scheduleMarginSeconds: number;
   };
   defaultRegion: string | undefined;
   scheduleCatchupMs: number;
@@ -156,6 +187,8 @@ export type Config = {
     host: string;
     port: number;
     writeRateLimitPerMinute: number;
+    /** The console's session idle expiry. */
+    sessionIdleMs: number;
   };
   callbacks: {
     engagelab: { username: string; secret: string } | undefined;
@@ -220,6 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerSecond: e.SEND_RATE_LIMIT,
       batchSize: e.BATCH_SIZE,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+      legacyVarMaxChars: e.LEGACY_VAR_MAX_CHARS,
+      scheduleMarginSeconds: e.PROVIDER_SCHEDULE_MARGIN_S,
     },
     defaultRegion: e.DEFAULT_REGION,
     scheduleCatchupMs: e.SCHEDULE_CATCHUP_MS,
@@ -231,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: e.API_HOST,
       port: e.API_PORT,
       writeRateLimitPerMinute: e.API_WRITE_RATE_LIMIT,
+      sessionIdleMs: Math.round(e.CONSOLE_SESSION_IDLE_MINUTES * 60_000),
     },
     callbacks: {
       engagelab:

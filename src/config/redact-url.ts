@@ -4,6 +4,9 @@
  * into the wrong variable.
  */
 export function redactUrl(url: string): string {
+  // A cluster URL lists several hosts, which WHATWG URL cannot parse: drop its credentials by hand.
+  const cluster = /^(rediss?\+cluster:\/\/)(?:[^@/]*@)?([^/?#]*)/.exec(url);
+  if (cluster) return `${cluster[1]}${cluster[2]}`;
   try {
     const parsed = new URL(url);
     parsed.username = "";

@@ -67,8 +67,11 @@ export class CustomMessagesApiProvider implements SmsProvider {
                 message: error.providerMessage ?? error.message,
               });
             } else {
-              // Only this recipient's request may have been sent; those not yet tried stay pending.
-              if (error instanceof ProviderError && error.requestMayHaveArrived)
+              // Those not yet tried stay pending. Only this recipient's request may have been sent (a timeout, or a body saying it was accepted).
+              if (
+                error instanceof ProviderError &&
+                (error.requestMayHaveArrived || (error.counts?.acceptedCount ?? 0) > 0)
+              )
                 ambiguous.push({ phone: recipient.phone, message: error.message });
               stopError ??= error;
             }

@@ -12,6 +12,16 @@ export type ProviderFailureKind =
   | "invalid-response"; // the body is not the JSON the API documents
 
 /**
+ * What a v1/messages body says about the request as a whole (docs/engagelab-apis.md#messages-errors): error
+ * bodies carry these too, and an error may come with `accepted_count > 0`.
+ */
+export interface PlanCounts {
+  planId?: string;
+  totalCount?: number;
+  acceptedCount?: number;
+}
+
+/**
  * Every provider failure is one typed error carrying what the error policy needs: HTTP status, provider
  * code, provider message and Retry-After. The message never contains credentials or the Authorization header.
  */
@@ -25,6 +35,8 @@ export class ProviderError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The parsed error body, for shapes that carry more (legacy partial success has failed_items). */
   readonly body: unknown;
+  /** plan_id / total_count / accepted_count when the error body has any of them (v1/messages). */
+  readonly counts: PlanCounts | undefined;
   /**
    * A transport failure after the request may have reached the provider (timeout, connection reset):
    * the provider may have sent it. False when no connection was ever made.
@@ -39,6 +51,7 @@ export class ProviderError extends Error {
     providerMessage?: string;
     retryAfterMs?: number;
     body?: unknown;
+    counts?: PlanCounts;
     detail?: string;
     requestMayHaveArrived?: boolean;
   }) {
@@ -55,6 +68,7 @@ export class ProviderError extends Error {
     this.providerMessage = init.providerMessage;
     this.retryAfterMs = init.retryAfterMs;
     this.body = init.body;
+    this.counts = init.counts;
     this.requestMayHaveArrived = init.requestMayHaveArrived ?? false;
   }
 }

@@ -2,7 +2,7 @@ import { Agent, request, errors as undiciErrors } from "undici";
 import type { ProviderCredentials } from "../config/config.ts";
 import { platformOfApi, PLATFORMS, type Platform } from "../config/platforms.ts";
 import { ProviderError, type ProviderApiName } from "./errors.ts";
-import { isRecord, parseProviderJson, readInt, ResponseParseError } from "./json-body.ts";
+import { isRecord, parseProviderJson, readPlanCounts, readInt, ResponseParseError } from "./json-body.ts";
 
 export type { ProviderCredentials };
 
@@ -98,6 +98,7 @@ export class EngageLabHttpClient {
       providerMessage,
       retryAfterMs: parseRetryAfter(retryAfterHeader),
       body,
+      counts: readPlanCounts(body),
     });
   }
 

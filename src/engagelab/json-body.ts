@@ -1,4 +1,5 @@
 import { parse, isSafeNumber } from "lossless-json";
+import type { PlanCounts } from "./errors.ts";
 
 /** Provider bodies larger than this are refused rather than parsed (a 1000-number legacy reply is ~60 KB). */
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -45,4 +46,17 @@ export function readInt(value: unknown): number | undefined {
   if (typeof value === "number" && Number.isInteger(value)) return value;
   if (typeof value === "string" && /^-?\d{1,15}$/.test(value)) return Number(value);
   return undefined;
+}
+
+/** plan_id, total_count and accepted_count of a v1/messages body (success or error); undefined when it has none. */
+export function readPlanCounts(body: unknown): PlanCounts | undefined {
+  if (!isRecord(body)) return undefined;
+  const counts: PlanCounts = {};
+  const planId = readId(body.plan_id);
+  const totalCount = readInt(body.total_count);
+  const acceptedCount = readInt(body.accepted_count);
+  if (planId !== undefined) counts.planId = planId;
+  if (totalCount !== undefined) counts.totalCount = totalCount;
+  if (acceptedCount !== undefined) counts.acceptedCount = acceptedCount;
+  return Object.keys(counts).length > 0 ? counts : undefined;
 }

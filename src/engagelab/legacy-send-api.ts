@@ -9,10 +9,44 @@ import {
   type SmsProvider,
 } from "./provider.ts";
 import type { SendOptions } from "../model/send-options.ts";
+import { UserError } from "../model/errors.ts";
 
 export const LEGACY_PARTIAL_SUCCESS = 41031;
 const MAX_CUSTOM_ARGS_BYTES = 1024;
 const MAX_REQUEST_ID_LENGTH = 128;
+
+/**
+ * What counts as a link in a `vars` value: a POSIX and a JavaScript regular expression alike, matched
+ * case-insensitively (in SQL with `~*` for per-row values, here for fixed ones), so both checks agree.
+ */
+export const LEGACY_LINK_PATTERN = "(https?://|www\\.)";
+const LEGACY_LINK = new RegExp(LEGACY_LINK_PATTERN, "i");
+
+/** Why legacy v1/send would refuse this `vars` value, or undefined. `maxChars` 0 = no length limit. */
+export function legacyVarProblem(value: string, maxChars: number): string | undefined {
+  // Characters as PostgreSQL's char_length counts them (code points), so fixed and per-row values agree.
+  const length = [...value].length;
+  if (maxChars > 0 && length > maxChars) {
+    return `${length} characters; legacy v1/send takes at most ${maxChars} per variable (LEGACY_VAR_MAX_CHARS)`;
+  }
+  if (LEGACY_LINK.test(value)) return "contains a link; legacy v1/send refuses links in variables";
+  return undefined;
+}
+
+/**
+ * Fixed params go to every recipient: a value the provider refuses would fail every batch, so the launch
+ * is refused before anything is stored, naming the variable.
+ */
+export function validateLegacyParams(params: Record<string, string>, maxChars: number): void {
+  for (const [name, value] of Object.entries(params)) {
+    const problem = legacyVarProblem(value, maxChars);
+    if (problem) {
+      throw new UserError("legacy_var_refused", `template variable "${name}": ${problem}; nothing was stored`, {
+        field: "params",
+      });
+    }
+  }
+}
 
 /** Options a legacy campaign may set (stored in Campaign.sendOptions). */
 export type LegacySendOptions = Pick<SendOptions, "from" | "msgType" | "labelId" | "customArgs">;
@@ -91,33 +125,78 @@ export class LegacySendApiProvider implements SmsProvider {
         detail: "success body lacks sms_ids",
       });
     }
-    // Each sms_id ends with "$" + the number as sent, which is how an id finds its recipient.
-    const smsIdByPhone = new Map<string, string>();
-    for (const smsId of reply.sms_ids) {
-      if (typeof smsId !== "string") continue;
-      const dollar = smsId.lastIndexOf("$");
-      if (dollar >= 0) smsIdByPhone.set(smsId.slice(dollar + 1), smsId);
+    // An answer for another request (a proxy or cache mixing them up) says nothing about ours.
+    if (reply.request_id !== undefined && reply.request_id !== request.idempotencyKey) {
+      throw new ProviderError({
+        api: "legacy",
+        kind: "invalid-response",
+        status: response.status,
+        detail: `the answer echoes request_id ${JSON.stringify(reply.request_id).slice(0, 140)}, not this batch's`,
+      });
     }
-    const failed: FailedRecipient[] = [];
-    if (Array.isArray(reply.failed_items)) {
-      for (const item of reply.failed_items) {
-        if (!isRecord(item) || typeof item.phone !== "string") continue;
-        failed.push({
-          phone: item.phone,
-          code: readInt(reply.code),
-          message: typeof item.message === "string" ? item.message : "refused by the provider",
-        });
-      }
-    }
-    const failedPhones = new Set(failed.map((f) => f.phone));
-    const accepted = phones
-      .filter((p) => !failedPhones.has(p))
-      .map((phone) => ({ phone, smsId: smsIdByPhone.get(phone) }));
-    return {
-      totalCount: phones.length,
-      acceptedCount: readInt(reply.success_count) ?? accepted.length,
-      accepted,
-      failed,
-    };
+    return legacyResult(phones, reply);
   }
+}
+
+/**
+ * Reads a v1/send answer (docs/engagelab-apis.md#legacy-response). The provider may echo a number in
+ * another form than sent (no `+`, spaces, `00`, national), so sms_ids and failed_items are matched to the
+ * batch's numbers by `matchEchoedNumber`. A failed item is that number's own refusal: its message, no
+ * code (41031 is the code of the whole answer). When the answer does not account for every number (a failed
+ * item that is none of ours, a success_count short of the rest), only numbers proven by an sms_id count as
+ * accepted and the batch rules make the others `unknown`.
+ */
+export function legacyResult(phones: readonly string[], reply: Record<string, unknown>): BatchSendResult {
+  const match = echoedNumberMatcher(phones);
+  const smsIdByPhone = new Map<string, string>();
+  for (const smsId of Array.isArray(reply.sms_ids) ? reply.sms_ids : []) {
+    if (typeof smsId !== "string") continue;
+    const dollar = smsId.lastIndexOf("$");
+    const phone = dollar >= 0 ? match(smsId.slice(dollar + 1)) : undefined;
+    if (phone !== undefined) smsIdByPhone.set(phone, smsId);
+  }
+  const failedByPhone = new Map<string, FailedRecipient>();
+  let unmatchedFailures = 0;
+  for (const item of Array.isArray(reply.failed_items) ? reply.failed_items : []) {
+    const phone = isRecord(item) && typeof item.phone === "string" ? match(item.phone) : undefined;
+    if (phone === undefined) {
+      unmatchedFailures += 1;
+      continue;
+    }
+    const reason = isRecord(item) && typeof item.message === "string" && item.message !== "" ? item.message : null;
+    failedByPhone.set(phone, { phone, message: reason ?? "refused by the provider (no reason given)" });
+  }
+  const failed = [...failedByPhone.values()];
+  const rest = phones.filter((phone) => !failedByPhone.has(phone));
+  const acceptedCount = readInt(reply.success_count) ?? rest.length;
+  const accountedFor = unmatchedFailures === 0 && acceptedCount >= rest.length;
+  const accepted = (accountedFor ? rest : rest.filter((phone) => smsIdByPhone.has(phone))).map((phone) => ({
+    phone,
+    smsId: smsIdByPhone.get(phone),
+  }));
+  return { totalCount: phones.length, acceptedCount, accepted, failed, unaccountedFor: rest.length - accepted.length };
+}
+
+/**
+ * Finds which of the batch's E.164 numbers an echoed number means: same digits; or after an international
+ * `00`; or, for a national form (leading zeros dropped, at least 6 digits), the one number it ends.
+ */
+export function echoedNumberMatcher(phones: readonly string[]): (echoed: string) => string | undefined {
+  const byDigits = new Map<string, string>();
+  for (const phone of phones) byDigits.set(phone.replace(/\D/g, ""), phone);
+  return (echoed) => {
+    const digits = echoed.replace(/\D/g, "");
+    if (digits === "") return undefined;
+    const exact = byDigits.get(digits) ?? (digits.startsWith("00") ? byDigits.get(digits.slice(2)) : undefined);
+    if (exact !== undefined) return exact;
+    const national = digits.replace(/^0+/, "");
+    if (national.length < 6) return undefined;
+    let found: string | undefined;
+    for (const [candidate, phone] of byDigits) {
+      if (!candidate.endsWith(national)) continue;
+      if (found !== undefined) return undefined; // two numbers end the same way: say none
+      found = phone;
+    }
+    return found;
+  };
 }

@@ -3,19 +3,23 @@ import type { EngageLabHttpClient } from "./http-client.ts";
 import { isRecord, readId, readInt } from "./json-body.ts";
 import { bulkTargets, type BatchSendRequest, type BatchSendResult, type SmsProvider } from "./provider.ts";
 
+/** Seed 000: schedule_time must be "strictly at least 3 minutes" and at most 30 days after the current time. */
 export const SCHEDULE_MIN_LEAD_SECONDS = 3 * 60;
 export const SCHEDULE_MAX_LEAD_SECONDS = 30 * 24 * 3600;
 
-/** schedule_time must be at least 3 minutes and at most 30 days ahead (seed 000); checked before sending. */
+/**
+ * Checked at launch: schedule_time must be in the future and at most 30 days ahead (seed 000). Less than
+ * 3 minutes (plus the margin) ahead is allowed: those batches are held back until their time instead.
+ */
 export function assertScheduleTimeInWindow(scheduleTime: number, nowMs = Date.now()): void {
   const lead = scheduleTime - Math.floor(nowMs / 1000);
   if (!Number.isInteger(scheduleTime) || scheduleTime <= 0) {
     throw new ProviderRequestError("schedule_time", `must be a positive Unix time in seconds, got ${scheduleTime}`);
   }
-  if (lead < SCHEDULE_MIN_LEAD_SECONDS) {
+  if (lead <= 0) {
     throw new ProviderRequestError(
       "schedule_time",
-      `${new Date(scheduleTime * 1000).toISOString()} is less than 3 minutes ahead`,
+      `${new Date(scheduleTime * 1000).toISOString()} is in the past; leave out the start time to send now`,
     );
   }
   if (lead > SCHEDULE_MAX_LEAD_SECONDS) {
@@ -42,11 +46,8 @@ export class MessagesApiProvider implements SmsProvider {
       template: { id: request.templateId, params: request.params },
       plan_name: `${request.campaignName} #${request.sequence}`.slice(0, 128),
     };
-    // The window was checked at launch. A batch that goes out late (after a pause, retries, a rate limit)
-    // is sent now rather than refused for a time that has already (nearly) passed.
-    if (request.scheduleTime !== undefined && request.scheduleTime - Date.now() / 1000 >= SCHEDULE_MIN_LEAD_SECONDS) {
-      payload.schedule_time = request.scheduleTime;
-    }
+    // Set only when enough time remains (decideScheduleTime); otherwise the batch waited for its time.
+    if (request.scheduleTime !== undefined) payload.schedule_time = request.scheduleTime;
     const customArgs = request.sendOptions.customArgs ?? {};
     payload.custom_args = { ...customArgs, campaign_id: request.campaignId, batch_id: request.batchId };
 
@@ -69,15 +70,20 @@ export class MessagesApiProvider implements SmsProvider {
     }
     const messageId = readId(body.message_id);
     const taskId = isRecord(body.schedule_info) ? readId(body.schedule_info.task_id) : undefined;
-    // v1/messages reports how many numbers it accepted but not which; a shortfall is recorded on the batch.
+    // v1/messages reports how many numbers it accepted but not which: only a full acceptance names them.
+    // With a shortfall no number is listed, and the batch rules make every one of them `unknown`.
+    const allAccepted = acceptedCount >= phones.length && totalCount >= phones.length;
     return {
       planId,
       messageId,
       taskId,
       totalCount,
       acceptedCount,
-      accepted: phones.map((phone) => ({ phone, messageId: phones.length === 1 ? messageId : undefined })),
+      accepted: allAccepted
+        ? phones.map((phone) => ({ phone, messageId: phones.length === 1 ? messageId : undefined }))
+        : [],
       failed: [],
+      unaccountedFor: allAccepted ? 0 : phones.length,
     };
   }
 }

@@ -14,7 +14,7 @@ export interface BatchSendRequest {
   recipients: BatchRecipient[];
   /** Stable across retries of the same batch: legacy `request_id`. */
   idempotencyKey: string;
-  /** Unix seconds; v1/messages `schedule_time`. */
+  /** Unix seconds; v1/messages `schedule_time`, sent as given (decideScheduleTime has judged it). */
   scheduleTime?: number;
   sendOptions: SendOptions;
 }
@@ -37,14 +37,23 @@ export interface FailedRecipient {
   message: string;
 }
 
+/** What the provider said about one request. */
 export interface BatchSendResult {
   planId?: string;
   messageId?: string;
   taskId?: string;
   totalCount: number;
   acceptedCount: number;
+  /** Recipients known accepted (all of them, when the answer accounts for every number). */
   accepted: AcceptedRecipient[];
+  /** Recipients the provider named as refused, each with its own reason. */
   failed: FailedRecipient[];
+  /**
+   * How many of the request's numbers the answer leaves unattributed: neither in `accepted` nor in `failed`
+   * (v1/messages with accepted_count < total_count says how many, not which). The batch rules make them
+   * `unknown` when anything was accepted, `failed` when nothing was. 0 or absent: every number accounted for.
+   */
+  unaccountedFor?: number;
   /** Single-recipient APIs: requests that may have reached the provider but got no answer (timeout, reset). */
   ambiguous?: FailedRecipient[];
   /**

@@ -21,6 +21,8 @@ import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { deliveryCallbackRoutes } from "./delivery-callbacks.ts";
 import { registerUploadRoutes } from "./routes/upload-routes.ts";
 import { registerAudienceRoutes } from "./routes/audience-routes.ts";
+import { notFoundPage, registerConsole } from "./console/console-routes.ts";
+import { sendPage } from "./console/respond.ts";
 import { registerContactRoutes } from "./routes/contact-routes.ts";
 import { registerScheduleRoutes } from "./routes/schedule-routes.ts";
 import { registerTemplateRoutes } from "./routes/template-routes.ts";
@@ -47,9 +49,12 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleRouteError);
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({ error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` } }),
+    // A person's browser gets a page in words; API clients get the one error shape.
+    request.headers.accept?.includes("text/html") && !request.url.startsWith("/api/")
+      ? sendPage(reply.code(404), notFoundPage())
+      : reply.code(404).send({
+          error: { code: "route_not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` },
+        }),
   );
 
   const closing = new AbortController();
@@ -119,6 +124,7 @@ export async function buildApiApp(ctx: ApiContext): Promise<ApiApp> {
   registerScheduleRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  await registerConsole(app, ctx);
   // Encapsulated: its raw-body parsing and error answers apply to the callback routes only.
   await app.register(deliveryCallbackRoutes, {
     db: ctx.db,

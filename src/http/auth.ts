@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { authenticateToken, type ApiToken } from "../access/api-tokens.ts";
+import { resumeSession } from "../access/console-sessions.ts";
 import type { Actor } from "../access/audit-log.ts";
 import { roleAllows, type Permission } from "../model/roles.ts";
 import type { ApiContext } from "../runtime/api-context.ts";
@@ -15,7 +16,11 @@ declare module "fastify" {
   }
 }
 
-/** Bull Board's page cannot send a bearer header; the console's session cookie carries the token there. */
+/**
+ * The console's session cookie (src/access/console-sessions.ts). Pages cannot send a bearer header, so the
+ * cookie is accepted by Bull Board and by the API's read-only (GET/HEAD) routes: the console's event streams
+ * and CSV downloads. API writes always need the header, so no API write can be made with a cookie.
+ */
 export const SESSION_COOKIE = "smsblast_session";
 export const QUEUE_DASHBOARD_PREFIX = "/admin/queues";
 
@@ -33,11 +38,15 @@ export function registerAuth(app: FastifyInstance, ctx: ApiContext): void {
   app.addHook("onRequest", async (request) => {
     const permission = permissionOf(request);
     if (permission === undefined) return;
-    const secret =
-      bearerOf(request) ??
-      (request.url.startsWith(QUEUE_DASHBOARD_PREFIX) ? cookieOf(request, SESSION_COOKIE) : undefined);
-    if (secret === undefined) throw UNAUTHORIZED();
-    const token = await authenticateToken(ctx.db, secret);
+    const bearer = bearerOf(request);
+    const cookie =
+      bearer === undefined && (isReadOnly(request) || isQueueDashboard(request))
+        ? cookieOf(request, SESSION_COOKIE)
+        : undefined;
+    let token: ApiToken | null = null;
+    if (bearer !== undefined) token = await authenticateToken(ctx.db, bearer);
+    else if (cookie !== undefined)
+      token = (await resumeSession(ctx.db, cookie, ctx.config.api.sessionIdleMs))?.token ?? null;
     if (!token) throw UNAUTHORIZED();
     request.apiToken = token;
     if (!roleAllows(token.role, permission)) {
@@ -46,12 +55,20 @@ export function registerAuth(app: FastifyInstance, ctx: ApiContext): void {
   });
 }
 
-function permissionOf(request: FastifyRequest): Permission | undefined {
-  if (
+function isQueueDashboard(request: FastifyRequest): boolean {
+  return (
     request.url === QUEUE_DASHBOARD_PREFIX ||
     request.url.startsWith(`${QUEUE_DASHBOARD_PREFIX}/`) ||
     request.url.startsWith(`${QUEUE_DASHBOARD_PREFIX}?`)
-  ) {
+  );
+}
+
+function isReadOnly(request: FastifyRequest): boolean {
+  return request.method === "GET" || request.method === "HEAD";
+}
+
+function permissionOf(request: FastifyRequest): Permission | undefined {
+  if (isQueueDashboard(request)) {
     return request.method === "GET" || request.method === "HEAD" ? "queues:read" : "queues:write";
   }
   return request.routeOptions.config.permission;
@@ -64,7 +81,7 @@ function bearerOf(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-function cookieOf(request: FastifyRequest, name: string): string | undefined {
+export function cookieOf(request: FastifyRequest, name: string): string | undefined {
   for (const part of (request.headers.cookie ?? "").split(";")) {
     const eq = part.indexOf("=");
     if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());

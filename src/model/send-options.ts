@@ -12,6 +12,11 @@ export interface SendOptions {
   labelId?: number;
   /** v1/messages and legacy v1/send: `custom_args`, returned with delivery reports. */
   customArgs?: Record<string, string>;
-  /** v1/messages: `schedule_time`, Unix seconds (3 minutes to 30 days ahead). */
+  /** v1/messages: `schedule_time`, Unix seconds (up to 30 days ahead; see decideScheduleTime). */
   scheduleTime?: number;
+  /**
+   * Not sent to the provider: replies that are exactly one of these words (besides STOP, UNSUBSCRIBE, …)
+   * opt the replying recipient out (`send --opt-out-keyword`).
+   */
+  optOutKeywords?: string[];
 }

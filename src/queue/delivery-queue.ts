@@ -1,5 +1,5 @@
+import type { RedisConnection } from "./redis.ts";
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 
 export const DELIVERY_QUEUE_NAME = "delivery";
 /** Applies every stored event that is ready. */
@@ -13,7 +13,7 @@ const SWEEP_SCHEDULER_ID = "delivery-sweep";
  * Redis in clear text). One apply job per second at most: callbacks arriving in the same second share a
  * jobId, so 200 callbacks/s add ~1 job/s; a callback stored while a job runs gets the next second's job.
  */
-export function createDeliveryQueue(connection: Redis, prefix: string): Queue {
+export function createDeliveryQueue(connection: RedisConnection, prefix: string): Queue {
   return new Queue(DELIVERY_QUEUE_NAME, {
     connection,
     prefix,
@@ -36,7 +36,7 @@ export async function upsertSweepScheduler(queue: Queue, everyMs: number): Promi
 }
 
 export function createDeliveryWorker(
-  connection: Redis,
+  connection: RedisConnection,
   prefix: string,
   handlers: { apply: () => Promise<unknown>; sweep: () => Promise<unknown> },
 ): Worker {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "./redis.ts";
 
 /** The name inside the default prefix's braces, before the deployment's part. */
 const DEFAULT_PREFIX_NAME = "smsblast";
@@ -27,7 +27,11 @@ export type PrefixClaim = { ok: true; created: boolean } | { ok: false; claimedB
  * Claims `prefix` for this deployment (SET NX): the first deployment to use a prefix owns it. A prefix already
  * claimed by this deployment is fine; one claimed by another is refused, so two databases never share a queue.
  */
-export async function claimQueuePrefix(redis: Redis, prefix: string, deploymentId: string): Promise<PrefixClaim> {
+export async function claimQueuePrefix(
+  redis: RedisConnection,
+  prefix: string,
+  deploymentId: string,
+): Promise<PrefixClaim> {
   const key = prefixClaimKey(prefix);
   if ((await redis.set(key, deploymentId, "NX")) === "OK") return { ok: true, created: true };
   const owner = await redis.get(key);
@@ -40,6 +44,6 @@ export async function claimQueuePrefix(redis: Redis, prefix: string, deploymentI
  * Gives a prefix up, for tools that drop and re-create their own database under a fixed prefix (the demo, the
  * benchmarks): the new database is a new deployment. Never for a prefix other deployments may use.
  */
-export async function releaseQueuePrefix(redis: Redis, prefix: string): Promise<void> {
+export async function releaseQueuePrefix(redis: RedisConnection, prefix: string): Promise<void> {
   await redis.del(prefixClaimKey(prefix));
 }

@@ -1,5 +1,5 @@
+import type { RedisConnection } from "./redis.ts";
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 
 export const SCHEDULE_QUEUE_NAME = "schedules";
 export const RUN_SCHEDULE_JOB_NAME = "run-schedule";
@@ -8,7 +8,7 @@ export interface ScheduleJobData {
   schedule: string;
 }
 
-export function createScheduleQueue(connection: Redis, prefix: string): Queue<ScheduleJobData> {
+export function createScheduleQueue(connection: RedisConnection, prefix: string): Queue<ScheduleJobData> {
   return new Queue<ScheduleJobData>(SCHEDULE_QUEUE_NAME, {
     connection,
     prefix,
@@ -44,7 +44,7 @@ export async function nextFirings(queue: Queue<ScheduleJobData>): Promise<Map<st
 }
 
 export function createScheduleWorker(
-  connection: Redis,
+  connection: RedisConnection,
   prefix: string,
   run: (schedule: string, firingId: string) => Promise<unknown>,
 ): Worker<ScheduleJobData> {

@@ -1,5 +1,5 @@
+import type { RedisConnection } from "./redis.ts";
 import { Queue, type JobsOptions } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Config } from "../config/config.ts";
 
 export const SEND_QUEUE_NAME = "send";
@@ -30,7 +30,7 @@ export function sendQueueOptions(config: Pick<Config, "send">, prefix: string): 
   return { prefix, attempts: config.send.attempts, backoffMs: config.send.backoffMs };
 }
 
-export function createSendQueue(connection: Redis, options: SendQueueOptions): Queue<SendJobData> {
+export function createSendQueue(connection: RedisConnection, options: SendQueueOptions): Queue<SendJobData> {
   const defaultJobOptions: JobsOptions = {
     attempts: options.attempts,
     backoff: { type: "exponential", delay: options.backoffMs, jitter: 0.5 },

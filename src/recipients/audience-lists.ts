@@ -1,5 +1,9 @@
 import { UserError } from "../model/errors.ts";
-import { listSegments as listStoredSegments, saveSegment as saveStoredSegment } from "../store/audience-repository.ts";
+import {
+  listContactTags,
+  listSegments as listStoredSegments,
+  saveSegment as saveStoredSegment,
+} from "../store/audience-repository.ts";
 import type { Database } from "../store/database.ts";
 import {
   addSuppressions,
@@ -49,6 +53,11 @@ export async function suppressNumbers(
   return { added, given: normalised.length };
 }
 
+/** Contact tags (each one an audience) with their sendable counts. */
+export function listTags(db: Database) {
+  return listContactTags(db);
+}
+
 /**
  * Takes a number off the suppression list (and clears its contact's opt-out), so campaigns may text it
  * again: admins only on the API, and written to the audit log by the caller.
@@ -71,6 +80,6 @@ export async function unsuppressNumber(
   return removed;
 }
 
-export function listSuppressions(db: Database, page: { limit: number; offset: number }) {
+export function listSuppressions(db: Database, page: { limit: number; offset: number; search?: string }) {
   return listStoredSuppressions(db, page);
 }

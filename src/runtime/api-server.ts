@@ -2,9 +2,12 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import { forgetExpiredUploads } from "../campaigns/uploads.ts";
+import { forgetDeadSessions } from "../access/console-sessions.ts";
+import { createFirstRunToken } from "../access/api-tokens.ts";
 import { buildApiApp } from "../http/app.ts";
 import { QUEUE_DASHBOARD_PREFIX } from "../http/auth.ts";
 import { createQueueDashboard } from "./queue-dashboard.ts";
+import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { createApiMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
@@ -16,7 +19,6 @@ import { assertMigrationsApplied } from "../store/migrate.ts";
 import { withCommandRedis } from "./connections.ts";
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import type { ApiContext, ReadinessReport } from "./api-context.ts";
-import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { openProviders, openTemplates } from "./services.ts";
 
 export interface RunningApiServer {
@@ -36,6 +38,11 @@ export interface ApiServerOptions {
   nowMs?: () => number;
   /** The callback receiver's counters (a test reads them). */
   deliveryMetrics?: DeliveryMetrics;
+  /**
+   * Called once listening, when the database had no API token and one admin token was created for the first
+   * sign-in (`smsblast serve` prints it). Without this option no token is created.
+   */
+  onFirstRunToken?: (created: { name: string; secret: string; consoleUrl: string }) => void;
 }
 
 /** A readiness probe must answer even when a dependency hangs: each check has this long. */
@@ -77,7 +84,9 @@ export async function startApiServer(
     };
   };
 
-  const metrics = createApiMetrics([sendQueue, scheduleQueue]);
+  const deliveryMetrics = options.deliveryMetrics ?? new DeliveryMetrics();
+  // The callback receiver's refusals (and counts) join the API's own metrics on GET /metrics.
+  const metrics = createApiMetrics([sendQueue, scheduleQueue], () => deliveryMetrics.prometheusText());
   const context: ApiContext = {
     config,
     log,
@@ -89,7 +98,7 @@ export async function startApiServer(
     checkReady,
     delivery: {
       requestApply: () => requestApply(deliveryQueue),
-      metrics: options.deliveryMetrics ?? new DeliveryMetrics(),
+      metrics: deliveryMetrics,
       nowMs: options.nowMs,
     },
     queueDashboard: createQueueDashboard([sendQueue, scheduleQueue, deliveryQueue], QUEUE_DASHBOARD_PREFIX),
@@ -102,8 +111,17 @@ export async function startApiServer(
       (deleted) => deleted > 0 && log.info({ deleted }, "expired uploads deleted"),
       (error: unknown) => log.warn({ err: error }, "expired uploads not deleted; retrying at the next sweep"),
     );
-  void sweepUploads();
-  const uploadSweep = setInterval(() => void sweepUploads(), UPLOAD_SWEEP_INTERVAL_MS).unref();
+  // Console sessions past their idle expiry, or of revoked tokens, can never be used again.
+  const sweepSessions = () =>
+    forgetDeadSessions(db, config.api.sessionIdleMs).catch((error: unknown) =>
+      log.warn({ err: error }, "dead console sessions not deleted; retrying at the next sweep"),
+    );
+  const sweep = () => {
+    void sweepUploads();
+    void sweepSessions();
+  };
+  sweep();
+  const uploadSweep = setInterval(sweep, UPLOAD_SWEEP_INTERVAL_MS).unref();
   let metricsServer: RunningMetricsServer | undefined;
   const closeConnections = async () => {
     clearInterval(uploadSweep);
@@ -129,10 +147,18 @@ export async function startApiServer(
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   log.info({ port: address.port, host: address.address }, "API server listening");
+  const url = `http://${host}:${address.port}`;
+  if (options.onFirstRunToken) {
+    const created = await createFirstRunToken(db);
+    if (created) {
+      log.info({ token: created.token.name }, "no API token existed: created the first-run admin token");
+      options.onFirstRunToken({ name: created.token.name, secret: created.secret, consoleUrl: `${url}/` });
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     port: address.port,
     metricsPort: metricsServer?.port,
     stop(graceMs = DEFAULT_GRACE_MS) {

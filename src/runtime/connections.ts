@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "../queue/redis.ts";
 import type { Config } from "../config/config.ts";
 import { connectRedisForCommand } from "../queue/redis.ts";
 import { openDatabase, type Database, type DatabaseOptions } from "../store/database.ts";
@@ -30,7 +30,7 @@ export async function checkRedis(config: Config): Promise<void> {
 }
 
 /** A short-lived Redis connection (PING answered within CONNECT_TIMEOUT_MS) for one start-up step. */
-export async function withCommandRedis<T>(config: Config, fn: (redis: Redis) => Promise<T>): Promise<T> {
+export async function withCommandRedis<T>(config: Config, fn: (redis: RedisConnection) => Promise<T>): Promise<T> {
   const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
   try {
     return await fn(connection);

@@ -9,6 +9,7 @@ import { assertMigrationsApplied } from "../store/migrate.ts";
 import { withCommandRedis } from "./connections.ts";
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import { DeliveryMetrics } from "./delivery-metrics.ts";
+import { createDeliveryWorkerMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 
 export interface RunningDeliveryWorker {
   worker: Worker;
@@ -79,6 +80,18 @@ export async function startDeliveryWorker(
   worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "delivery job failed; retried"));
   await worker.waitUntilReady();
   await upsertSweepScheduler(queue, config.delivery.sweepIntervalMs);
+  // smsblast_delivery_reports_total{status} and the report-delay histogram, with /healthz, on METRICS_PORT.
+  const metricsServer: RunningMetricsServer | undefined =
+    config.metrics.port === undefined
+      ? undefined
+      : await startMetricsServer(
+          createDeliveryWorkerMetrics([queue], () => metrics.prometheusText()),
+          {
+            host: config.metrics.host,
+            port: config.metrics.port,
+            log,
+          },
+        );
   log.info({ sweepIntervalMs: config.delivery.sweepIntervalMs }, "delivery worker started");
 
   let stopping: Promise<void> | undefined;
@@ -87,6 +100,7 @@ export async function startDeliveryWorker(
     metrics,
     stop() {
       stopping ??= (async () => {
+        await metricsServer?.close();
         await worker.close();
         await queue.close();
         connection.disconnect();

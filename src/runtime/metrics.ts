@@ -38,7 +38,8 @@ export interface ProcessMetrics {
   contentType: string;
 }
 
-function processMetrics(queues: readonly CountableQueue[]): ProcessMetrics {
+/** `extraText`: metrics kept outside prom-client (the delivery pipeline's counters), appended to the text. */
+function processMetrics(queues: readonly CountableQueue[], extraText?: () => string): ProcessMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "smsblast_" });
   new Gauge({
@@ -53,7 +54,19 @@ function processMetrics(queues: readonly CountableQueue[]): ProcessMetrics {
       }
     },
   });
-  return { registry, render: () => registry.metrics(), contentType: registry.contentType };
+  const render = async () => {
+    const text = await registry.metrics();
+    return extraText ? `${text}\n${extraText()}` : text;
+  };
+  return { registry, render, contentType: registry.contentType };
+}
+
+/** The delivery worker's metrics: process metrics, queue depth and the delivery counters it keeps. */
+export function createDeliveryWorkerMetrics(
+  queues: readonly CountableQueue[],
+  extraText: () => string,
+): ProcessMetrics {
+  return processMetrics(queues, extraText);
 }
 
 export interface ApiMetrics extends ProcessMetrics {
@@ -66,8 +79,8 @@ export function createSchedulerMetrics(queues: readonly CountableQueue[]): Proce
   return processMetrics(queues);
 }
 
-export function createApiMetrics(queues: readonly CountableQueue[]): ApiMetrics {
-  const base = processMetrics(queues);
+export function createApiMetrics(queues: readonly CountableQueue[], extraText?: () => string): ApiMetrics {
+  const base = processMetrics(queues, extraText);
   const duration = new Histogram({
     name: "smsblast_http_request_duration_seconds",
     help: "HTTP API requests by method, route pattern and status",

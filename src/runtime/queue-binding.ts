@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "../queue/redis.ts";
 import type { Config } from "../config/config.ts";
 import { UserError } from "../model/errors.ts";
 import { claimQueuePrefix, deploymentQueuePrefix, prefixClaimKey } from "../queue/deployment-claim.ts";
@@ -39,7 +39,7 @@ export class QueuePrefixClaimedError extends UserError {
 export async function bindQueue(
   config: Pick<Config, "queuePrefix">,
   db: Database,
-  redis: Redis,
+  redis: RedisConnection,
 ): Promise<QueueBinding> {
   const deploymentId = await readDeploymentId(db);
   const prefix = config.queuePrefix ?? deploymentQueuePrefix(deploymentId);

@@ -55,12 +55,10 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     templates: templates.api,
   };
   const synced = await syncSchedulers({ db, scheduler, log });
-  await catchUpMissedFirings(
-    { ...launchDeps, scheduler },
-    { graceMs: config.scheduleCatchupMs, batchSize: config.send.batchSize },
-  );
+  const limits = { batchSize: config.send.batchSize, legacyVarMaxChars: config.send.legacyVarMaxChars };
+  await catchUpMissedFirings({ ...launchDeps, scheduler }, { graceMs: config.scheduleCatchupMs, ...limits });
   const worker = createScheduleWorker(workerConnection, binding.prefix, async (scheduleName, firingId) => {
-    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, config.send.batchSize);
+    const outcome = await runScheduledCampaign(launchDeps, scheduleName, firingId, limits);
     const summary =
       outcome.kind === "launched"
         ? { campaignId: outcome.campaign.campaignId, recipients: outcome.campaign.recipientCount }

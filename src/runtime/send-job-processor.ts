@@ -1,7 +1,8 @@
+import type { RedisConnection } from "../queue/redis.ts";
 import { DelayedError, UnrecoverableError, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 import {
   BatchBusyError,
+  BatchNotDueError,
   BatchNotInDatabaseError,
   RetryBatchError,
   sendBatch,
@@ -25,7 +26,7 @@ export interface SendWorkerOptions {
  * global back-off on 429, re-check later when another worker holds the batch).
  */
 export function createSendWorker(
-  connection: Redis,
+  connection: RedisConnection,
   deps: SendBatchDeps & {
     queue: CampaignQueue;
     metrics?: Pick<WorkerMetrics, "batchRetried" | "rateLimitBackedOff">;
@@ -80,6 +81,12 @@ export function createSendWorker(
           throw new UnrecoverableError(reason);
         }
         if (error instanceof RetryBatchError) deps.metrics?.batchRetried();
+        if (error instanceof BatchNotDueError && token) {
+          // Due by the batch rules' clock; BullMQ's delay runs on this machine's own.
+          const clock = deps.clock ?? Date.now;
+          await job.moveToDelayed(Date.now() + Math.max(0, error.dueAtMs - clock()), token);
+          throw new DelayedError();
+        }
         if (error instanceof BatchBusyError && token) {
           await job.moveToDelayed(Date.now() + error.delayMs, token);
           throw new DelayedError();

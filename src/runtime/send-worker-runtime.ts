@@ -22,8 +22,17 @@ export interface RunningSendWorker {
   stop(graceMs?: number): Promise<void>;
 }
 
+export interface SendWorkerRuntimeOptions {
+  /** The clock of the schedule_time rule (default Date.now): tests move it rather than wait minutes. */
+  clock?: () => number;
+}
+
 /** Wires config, Postgres, Redis, the provider clients and the BullMQ worker into one running process. */
-export async function startSendWorker(config: Config, log: Logger): Promise<RunningSendWorker> {
+export async function startSendWorker(
+  config: Config,
+  log: Logger,
+  options: SendWorkerRuntimeOptions = {},
+): Promise<RunningSendWorker> {
   const db = await openCheckedDatabase(config, {
     maxConnections: config.send.concurrency + 2,
     applicationName: "smsblast-worker",
@@ -53,6 +62,8 @@ export async function startSendWorker(config: Config, log: Logger): Promise<Runn
       providers: metrics.instrument(registry.providers),
       log,
       providerTimeoutMs: config.engagelab.timeoutMs,
+      clock: options.clock,
+      scheduleMarginSeconds: config.send.scheduleMarginSeconds,
       queue: campaignQueueOf(queue),
       metrics,
       deploymentId: binding.deploymentId,

@@ -7,9 +7,10 @@ import type { SandboxContext } from "./context.ts";
 import { isPlainObject, jsonReply, parseJson, writeReply, type Reply } from "./http.ts";
 import { SEND_APIS, type SendApi } from "./ledger.ts";
 import {
-  FAULT_KINDS,
   HTTP_TUNABLE_KNOBS,
   pickKnobs,
+  validateFault,
+  type FaultDetail,
   type FaultKind,
   type HttpTunableKnob,
   type SandboxKnobs,
@@ -19,7 +20,7 @@ import { APPROVAL_STATUSES, type ApprovalStatus } from "./template-store.ts";
 export interface ControlHooks {
   ctx: SandboxContext;
   applyKnobs(patch: Partial<SandboxKnobs>): void;
-  failNext(count: number, kind: FaultKind): void;
+  failNext(count: number, kind: FaultKind, detail?: FaultDetail): void;
   pendingFaults(): number;
   reset(): void;
 }
@@ -106,12 +107,10 @@ function route(hooks: ControlHooks, method: string, pathname: string, rawBody: s
       });
     case "POST /_sandbox/fail-next":
       return withJsonObject(rawBody, (body) => {
-        const { count, kind } = body;
+        const { count, kind, ...detail } = body;
         if (typeof count !== "number") return badRequest("count must be a non-negative integer");
-        if (typeof kind !== "string" || !FAULT_KINDS.includes(kind as FaultKind)) {
-          return badRequest(`kind must be one of ${FAULT_KINDS.join(", ")}`);
-        }
-        hooks.failNext(count, kind as FaultKind);
+        const fault = validateFault(kind, detail);
+        hooks.failNext(count, fault.kind, fault);
         return jsonReply(200, { ok: true, pendingFaults: hooks.pendingFaults() });
       });
   }

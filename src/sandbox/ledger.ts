@@ -58,6 +58,11 @@ export interface SandboxRequest {
   requestId?: string;
   batchId?: string;
   targets: string[];
+  /**
+   * When what it accepted goes out: its schedule_time (v1/messages, in ms) or the moment it arrived. Unset
+   * when nothing was accepted. The sandbox records a scheduled send at once; this says when it is due.
+   */
+  sendsAt?: number;
   /** The request body without `to` (template, plan_name, custom_args, schedule_time, …). */
   fields?: Record<string, unknown>;
   /** The answer's body as sent (when it was answered), for exact comparisons in tests. */

@@ -49,7 +49,10 @@ function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value));
 }
 
-function validate(body: unknown): LegacyRequest | ErrorCode {
+// Seed 001: no HTTP links in variables.
+const LINK = /(https?:\/\/|www\.)/i;
+
+function validate(body: unknown, varMaxChars: number): LegacyRequest | ErrorCode {
   if (!isPlainObject(body)) return invalid("request body must be a JSON object");
   const { from, to, custom_args, request_id } = body;
   const content = body.body;
@@ -72,6 +75,16 @@ function validate(body: unknown): LegacyRequest | ErrorCode {
   if (content.vars !== undefined) {
     if (!isPlainObject(content.vars)) return invalid("body.vars: must be an object");
     if (jsonBytes(content.vars) > MAX_VARS_BYTES) return invalid("body.vars: at most 1MB");
+    for (const [name, value] of Object.entries(content.vars)) {
+      // The seed's prose also shows a list of values per variable; each must follow the same rules.
+      const values: unknown[] = Array.isArray(value) ? value : [value];
+      for (const one of values) {
+        if (typeof one !== "string") return invalid(`body.vars.${name}: values must be strings`);
+        if (varMaxChars > 0 && [...one].length > varMaxChars)
+          return invalid(`body.vars.${name}: at most ${varMaxChars} characters per value`);
+        if (LINK.test(one)) return invalid(`body.vars.${name}: links are not allowed`);
+      }
+    }
   }
   if (custom_args !== undefined) {
     if (!isPlainObject(custom_args)) return invalid("custom_args: must be an object");
@@ -98,16 +111,31 @@ function legacyError(_ctx: SandboxContext, status: number, error: ErrorCode): Re
   return jsonReply(status, { code: error.code, message: error.message });
 }
 
+/** The number as this sandbox echoes it (legacyEchoForm): the real provider's form is not documented. */
+function echoed(ctx: SandboxContext, phone: string): string {
+  const digits = phone.replace(/^\+/, "");
+  switch (ctx.knobs.legacyEchoForm) {
+    case "digits":
+      return digits;
+    case "00":
+      return `00${digits}`;
+    default:
+      return phone;
+  }
+}
+
 function smsId(ctx: SandboxContext, phone: string): string {
-  return `${ctx.nowMs()}_15_3_11_${randomBase36(() => ctx.random(), 6)}$${phone}`;
+  return `${ctx.nowMs()}_15_3_11_${randomBase36(() => ctx.random(), 6)}$${echoed(ctx, phone)}`;
 }
 
 function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
   const smsIds: string[] = [];
   const failedItems: { phone: string; message: string }[] = [];
+  const refusedPhones: string[] = [];
   for (const phone of request.to) {
     if (refusesNumber(ctx, phone, looksLikePhone(phone))) {
-      failedItems.push({ phone, message: INVALID_PHONE.message });
+      failedItems.push({ phone: echoed(ctx, phone), message: INVALID_PHONE.message });
+      refusedPhones.push(phone);
       continue;
     }
     ctx.ledger.recordAccepted("legacy", phone);
@@ -119,7 +147,7 @@ function sendToNumbers(ctx: SandboxContext, request: LegacyRequest): Reply {
 
   // Every number refused is a 400 32002 (recorded by the server for the whole request); some is 41031.
   if (smsIds.length === 0) return legacyError(ctx, 400, INVALID_PHONE);
-  for (const item of failedItems) ctx.ledger.recordRefused("legacy", item.phone, PARTIAL_SUCCESS);
+  for (const phone of refusedPhones) ctx.ledger.recordRefused("legacy", phone, PARTIAL_SUCCESS);
   if (failedItems.length === 0) {
     return jsonReply(200, { sms_ids: smsIds, request_id: request.requestId, custom_args: request.customArgs });
   }
@@ -145,7 +173,7 @@ export const legacyEndpoint: SendEndpoint = {
   errorReply: legacyError,
 
   send(ctx, body) {
-    const request = validate(body);
+    const request = validate(body, ctx.knobs.legacyVarMaxChars);
     if ("code" in request) return legacyError(ctx, 400, request);
     if (request.requestId === undefined) {
       const refusal = templateRefusal(ctx, request.templateId);

@@ -4,7 +4,8 @@
  * Magic template ids (see magic-templates.ts): "missing*" → 4001, "rate-limited"/"freq-*" → 3004,
  * "fail-*" → 5001; an id the sandbox was told does not exist (MessagesTemplates) → 4001; any other id is
  * accepted. The legacy template store is never consulted: it is another platform's.
- * Scheduled sends are recorded in the ledger at once: the sandbox does not wait for schedule_time.
+ * Scheduled sends are recorded in the ledger at once (the sandbox does not wait for schedule_time); the
+ * request log's `sendsAt` says when they are due. Its clock (`clock` option) decides the window.
  */
 import { refusesNumber, type SandboxContext } from "./context.ts";
 import { isPlainObject, looksLikePhone, type Reply } from "./http.ts";
@@ -51,11 +52,12 @@ function validate(body: unknown, nowMs: number): MessagesRequest | ErrorCode {
     if (typeof schedule_time !== "number" || !Number.isInteger(schedule_time) || schedule_time <= 0) {
       return invalid("schedule_time: must be a positive integer unix timestamp in seconds");
     }
-    const leadSeconds = schedule_time - Math.floor(nowMs / 1000);
-    if (leadSeconds < MIN_SCHEDULE_LEAD_SECONDS) {
-      return invalid("schedule_time: must be at least 3 minutes after the current time");
+    // "Strictly at least 3 minutes later than the current time" (seed 000): exactly 3 minutes is refused.
+    const leadMs = schedule_time * 1000 - nowMs;
+    if (leadMs <= MIN_SCHEDULE_LEAD_SECONDS * 1000) {
+      return invalid("schedule_time: must be strictly more than 3 minutes after the current time");
     }
-    if (leadSeconds > MAX_SCHEDULE_LEAD_SECONDS) {
+    if (leadMs > MAX_SCHEDULE_LEAD_SECONDS * 1000) {
       return invalid("schedule_time: must be at most 30 days after the current time");
     }
   }
@@ -76,14 +78,20 @@ const MAGIC_FAILURES = {
   "delivery-failed": { code: 5001, message: "Message delivery failed" },
 } satisfies Record<string, ErrorCode>;
 
-/** Every /v1/messages error carries the plan fields too, per the seed. */
-function messagesError(ctx: SandboxContext, status: number, error: ErrorCode, body?: unknown): Reply {
+/** Every /v1/messages error carries the plan fields too, per the seed (accepted_count > 0 is possible). */
+function messagesError(
+  ctx: SandboxContext,
+  status: number,
+  error: ErrorCode,
+  body?: unknown,
+  acceptedCount = 0,
+): Reply {
   return {
     status,
     text: JSON.stringify({
       plan_id: ctx.ids.nextString(),
       total_count: targetCount(body),
-      accepted_count: 0,
+      accepted_count: acceptedCount,
       code: error.code,
       message: error.message,
     }),

@@ -1,8 +1,73 @@
 import type { CallbackSettings } from "./callbacks.ts";
 import type { SeedTemplate } from "./template-store.ts";
 
-export type FaultKind = "error" | "throttle" | "hang" | "lose-response";
-export const FAULT_KINDS: readonly FaultKind[] = ["error", "throttle", "hang", "lose-response"];
+/**
+ * error: HTTP 500 code 1000, nothing sent (v1/messages says accepted_count 0).
+ * throttle: HTTP 429 with Retry-After. hang: never answered. lose-response: sent, then the socket is destroyed.
+ * reject: nothing sent, answered `status` (default 400) with `code` (default 3003) in the API's error shape;
+ *   HTTP 200 with an error code, 2002/401, 2004/403, 3003/400 and 3004/400 are all this kind.
+ * partial-accept: the first `accepted` targets (default half, at least one) are sent, then answered `status`
+ *   (default 500) with `code` (default 1000); v1/messages' body says how many were accepted.
+ * error-after-send: the whole request is sent, then answered `status` (default 500) with a body that is not
+ *   JSON (a gateway's error page), so the client cannot tell that it was sent.
+ * foreign-answer: the request is sent, and answered with another request's answer (legacy: another
+ *   request_id; as a proxy mixing up answers would).
+ */
+export type FaultKind =
+  "error" | "throttle" | "hang" | "lose-response" | "reject" | "partial-accept" | "error-after-send" | "foreign-answer";
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "error",
+  "throttle",
+  "hang",
+  "lose-response",
+  "reject",
+  "partial-accept",
+  "error-after-send",
+  "foreign-answer",
+];
+
+/** How a reject, partial-accept or error-after-send fault answers; ignored by the other kinds. */
+export interface FaultDetail {
+  /** HTTP status of the answer. */
+  status?: number;
+  /** Provider code in the body (not for error-after-send). */
+  code?: number;
+  message?: string;
+  /** partial-accept: how many of the request's targets are sent. */
+  accepted?: number;
+}
+
+export interface Fault extends FaultDetail {
+  kind: FaultKind;
+}
+
+/** Checks a fault's detail; throws RangeError naming the bad field. */
+export function validateFault(kind: unknown, detail: Record<string, unknown>): Fault {
+  if (typeof kind !== "string" || !FAULT_KINDS.includes(kind as FaultKind)) {
+    throw new RangeError(`kind must be one of ${FAULT_KINDS.join(", ")}`);
+  }
+  const fault: Fault = { kind: kind as FaultKind };
+  const { status, code, message, accepted } = detail;
+  if (status !== undefined) {
+    if (typeof status !== "number" || !Number.isInteger(status) || status < 200 || status > 599)
+      throw new RangeError("status must be an HTTP status 200..599");
+    fault.status = status;
+  }
+  if (code !== undefined) {
+    if (typeof code !== "number" || !Number.isInteger(code)) throw new RangeError("code must be an integer");
+    fault.code = code;
+  }
+  if (message !== undefined) {
+    if (typeof message !== "string") throw new RangeError("message must be a string");
+    fault.message = message;
+  }
+  if (accepted !== undefined) {
+    if (typeof accepted !== "number" || !Number.isInteger(accepted) || accepted < 0)
+      throw new RangeError("accepted must be a non-negative integer");
+    fault.accepted = accepted;
+  }
+  return fault;
+}
 
 /**
  * EngageLab's three platforms, each with its own key pair: v1/messages ("messages"), legacy v1/send and
@@ -44,6 +109,13 @@ export interface SandboxOptions {
   loseResponseRate?: number;
   /** How long a legacy request_id replays its first response. Default 3_600_000 (1 hour). */
   requestIdTtlMs?: number;
+  /** Legacy v1/send refuses a `vars` value longer than this (seed 001: 16 by default); 0 = no limit. */
+  legacyVarMaxChars?: number;
+  /**
+   * How legacy v1/send echoes numbers in `sms_ids` and `failed_items`: as sent (default), digits only
+   * (no `+`), or with an international `00` prefix. The real provider's form is not documented.
+   */
+  legacyEchoForm?: LegacyEchoForm;
   /** PRNG seed for deterministic runs; without it Math.random is used. */
   seed?: number;
   log?: (msg: string) => void;
@@ -69,7 +141,12 @@ export interface SandboxKnobs {
   hangRate: number;
   loseResponseRate: number;
   requestIdTtlMs: number;
+  legacyVarMaxChars: number;
+  legacyEchoForm: LegacyEchoForm;
 }
+
+export type LegacyEchoForm = "as-sent" | "digits" | "00";
+export const LEGACY_ECHO_FORMS: readonly LegacyEchoForm[] = ["as-sent", "digits", "00"];
 
 export const DEFAULT_PORT = 4010;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -86,13 +163,20 @@ export const DEFAULT_KNOBS: Readonly<SandboxKnobs> = {
   hangRate: 0,
   loseResponseRate: 0,
   requestIdTtlMs: 3_600_000,
+  legacyVarMaxChars: 16,
+  legacyEchoForm: "as-sent",
 };
 
 const RATE_KNOBS = ["errorRate", "invalidRate", "throttleRate", "hangRate", "loseResponseRate"] as const;
-const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs"] as const;
+const NON_NEGATIVE_KNOBS = ["latencyMs", "requestIdTtlMs", "legacyVarMaxChars"] as const;
 
 /** Knobs that POST /_sandbox/config may change (credentials stay out of HTTP on purpose). */
-export const HTTP_TUNABLE_KNOBS = [...RATE_KNOBS, ...NON_NEGATIVE_KNOBS, "retryAfterSeconds"] as const;
+export const HTTP_TUNABLE_KNOBS = [
+  ...RATE_KNOBS,
+  ...NON_NEGATIVE_KNOBS,
+  "retryAfterSeconds",
+  "legacyEchoForm",
+] as const;
 export type HttpTunableKnob = (typeof HTTP_TUNABLE_KNOBS)[number];
 
 /**
@@ -125,6 +209,11 @@ export function pickKnobs(
       throw new RangeError("retryAfterSeconds must be a non-negative integer");
     }
     knobs.retryAfterSeconds = value;
+  }
+  if (options.legacyEchoForm !== undefined) {
+    if (!LEGACY_ECHO_FORMS.includes(options.legacyEchoForm))
+      throw new RangeError(`legacyEchoForm must be one of ${LEGACY_ECHO_FORMS.join(", ")}`);
+    knobs.legacyEchoForm = options.legacyEchoForm;
   }
   for (const name of ["apiKey", "apiSecret"] as const) {
     const value = options[name];

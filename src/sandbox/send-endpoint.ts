@@ -18,7 +18,10 @@ export interface SendEndpoint {
   invalidJson: ErrorCode;
   /** Code used for generic parameter errors such as an oversized body. */
   invalidParameter: number;
-  /** Builds an error in this API's shape; `body` is the parsed request when there is one. */
-  errorReply(ctx: SandboxContext, status: number, error: ErrorCode, body?: unknown): Reply;
+  /**
+   * Builds an error in this API's shape; `body` is the parsed request when there is one. `acceptedCount`:
+   * how many of its targets were sent anyway (only v1/messages' error body says so).
+   */
+  errorReply(ctx: SandboxContext, status: number, error: ErrorCode, body?: unknown, acceptedCount?: number): Reply;
   send(ctx: SandboxContext, body: unknown): Reply;
 }

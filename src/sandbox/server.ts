@@ -25,6 +25,7 @@ import {
   DEFAULT_KNOBS,
   DEFAULT_PORT,
   pickKnobs,
+  type FaultDetail,
   type FaultKind,
   type SandboxKnobs,
   type SandboxOptions,
@@ -36,7 +37,7 @@ import { MessagesTemplates, TemplateStore } from "./template-store.ts";
 import { handleTemplates } from "./templates-api.ts";
 
 export { sandboxOptionsFromEnv } from "./options.ts";
-export type { FaultKind, KeyPair, SandboxOptions, SandboxPlatform } from "./options.ts";
+export type { FaultDetail, FaultKind, KeyPair, SandboxOptions, SandboxPlatform } from "./options.ts";
 export type { CallbackSettings, CallbackStats, ReportDecision } from "./callbacks.ts";
 export { SandboxLedger } from "./ledger.ts";
 export type { SandboxStats, SendApi, SandboxApi, SandboxRequest, RequestOutcome, Refusal } from "./ledger.ts";
@@ -51,8 +52,8 @@ export interface SandboxServer {
   ledger: SandboxLedger;
   /** Changes knobs at run time; port and host are fixed once listening and are ignored. */
   setOptions(patch: Partial<SandboxOptions>): void;
-  /** The next `n` send requests get this fault, ahead of any random ones. */
-  failNext(n: number, kind: FaultKind): void;
+  /** The next `n` send requests get this fault, ahead of any random ones (`detail`: see FaultKind). */
+  failNext(n: number, kind: FaultKind, detail?: FaultDetail): void;
   /** These numbers are refused as invalid by every send API until reset. */
   refuseNumbers(numbers: readonly string[]): void;
   /** v1/messages answers 4001 (template does not exist) for these template ids from now on. */
@@ -115,6 +116,22 @@ function validatePort(port: number): number {
 }
 
 function ignore(): void {}
+
+/** The same answer as if it were another request's: another request_id (legacy) or plan_id (messages). */
+function foreignAnswer(reply: Reply): Reply {
+  try {
+    const body = JSON.parse(reply.text) as Record<string, unknown>;
+    if ("request_id" in body || !("plan_id" in body)) body.request_id = "someone-else";
+    else body.plan_id = "someone-else";
+    return { ...reply, text: JSON.stringify(body) };
+  } catch {
+    return reply;
+  }
+}
+
+function faultError(code: number, message: string | undefined): { code: number; message: string } {
+  return { code, message: message ?? `sandbox fault: code ${code}` };
+}
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxServer> {
   const knobs: SandboxKnobs = { ...DEFAULT_KNOBS, ...pickKnobs(options) };
@@ -209,7 +226,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (!parsed.ok) return answerApi(res, endpoint.errorReply(ctx, 400, endpoint.invalidJson), entry);
 
     const queued = faults.take();
-    const fault = queued ?? randomFault();
+    const fault = queued?.kind ?? randomFault();
     if (fault) log(`sandbox: ${queued ? "queued" : "random"} fault "${fault}" on ${endpoint.path}`);
     switch (fault) {
       case "hang":
@@ -228,6 +245,35 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ledger.count("errors");
         finish(entry, 500, "error");
         return writeReply(res, endpoint.errorReply(ctx, 500, INTERNAL_ERROR, parsed.value));
+      case "reject": {
+        // Refused before anything is sent, with whatever status and code the test asked for (HTTP 200 too).
+        const status = queued?.status ?? 400;
+        const code = queued?.code ?? 3003;
+        for (const target of entry.targets) ledger.recordRefused(endpoint.api, target, code);
+        const reply = endpoint.errorReply(ctx, status, faultError(code, queued?.message), parsed.value);
+        return answerApi(res, reply, entry, "refused");
+      }
+      case "partial-accept": {
+        // The provider took part of the request, then failed: the first `accepted` targets are sent.
+        const count = queued?.accepted ?? Math.max(1, Math.floor(entry.targets.length / 2));
+        const sentPart = sendPart(endpoint, parsed.value, count);
+        ledger.count("errors");
+        const error = faultError(queued?.code ?? 1000, queued?.message);
+        const reply = endpoint.errorReply(ctx, queued?.status ?? 500, error, parsed.value, sentPart);
+        return answerApi(res, reply, entry, sentPart > 0 ? "partial" : "refused");
+      }
+      case "error-after-send": {
+        // Sent in full, then a gateway error page: the client cannot tell that anything went out.
+        const sentAll = sendPart(endpoint, parsed.value, entry.targets.length);
+        ledger.count("errors");
+        const reply = { status: queued?.status ?? 500, text: "<html><body>502 Bad Gateway</body></html>" };
+        return answerApi(
+          res,
+          { ...reply, headers: { "content-type": "text/html" } },
+          entry,
+          sentAll > 0 ? "sent" : "refused",
+        );
+      }
     }
 
     const acceptedBefore = ledger.stats().accepted[endpoint.api];
@@ -238,10 +284,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (ledger.stats().dedupHits > dedupBefore) outcome = "replay";
     else if (reply.status >= 400) outcome = "refused";
     else outcome = acceptedNow >= entry.targets.length ? "sent" : acceptedNow > 0 ? "partial" : "refused";
+    if (acceptedNow > 0) {
+      const scheduleTime = entry.fields?.schedule_time;
+      entry.sendsAt = typeof scheduleTime === "number" ? scheduleTime * 1000 : entry.receivedAt;
+    }
     if (reply.status >= 400 && outcome !== "replay") {
       // A refusal of the whole request: every target it carried was refused with this code.
       const code = replyCode(reply) ?? reply.status;
       for (const target of entry.targets) ledger.recordRefused(endpoint.api, target, code);
+    }
+    if (fault === "foreign-answer") {
+      // Sent; the answer that comes back is another request's (a proxy mixing answers up).
+      return answerApi(res, foreignAnswer(reply), entry, outcome);
     }
     if (fault === "lose-response") {
       // The send happened; only the answer is lost, as when a network drops it.
@@ -251,6 +305,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return;
     }
     answerApi(res, reply, entry, outcome);
+  }
+
+  /** Sends the first `count` targets of a request through the endpoint (its answer is dropped); returns how many were accepted. */
+  function sendPart(endpoint: SendEndpoint, body: unknown, count: number): number {
+    if (count <= 0) return 0;
+    const to = (body as { to?: unknown }).to;
+    const part = Array.isArray(to) ? { ...(body as Record<string, unknown>), to: to.slice(0, count) } : body;
+    const before = ledger.stats().accepted[endpoint.api];
+    endpoint.send(ctx, part);
+    return ledger.stats().accepted[endpoint.api] - before;
   }
 
   async function handleTemplateRequest(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
@@ -265,7 +329,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const controlHooks = {
     ctx,
     applyKnobs: (patch: Partial<SandboxKnobs>) => Object.assign(knobs, patch),
-    failNext: (count: number, kind: FaultKind) => faults.add(count, kind),
+    failNext: (count: number, kind: FaultKind, detail?: FaultDetail) => faults.add(count, kind, detail),
     pendingFaults: () => faults.pending(),
     reset: () => {
       ledger.reset();
@@ -349,8 +413,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (patch.log) log = patch.log;
       if (patch.callbacks) ctx.reports.configure(callbackSettings(patch.callbacks));
     },
-    failNext(n, kind) {
-      faults.add(n, kind);
+    failNext(n, kind, detail) {
+      faults.add(n, kind, detail);
     },
     callbacks: ctx.reports,
     refuseNumbers(numbers) {

@@ -175,3 +175,14 @@ export async function setContactOptOut(client: pg.Pool | pg.PoolClient, phones: 
     phones,
   ]);
 }
+
+/** Every contact tag with how many contacts carry it and how many of those may be texted (not opted out). */
+export async function listContactTags(
+  db: Database,
+): Promise<Array<{ tag: string; contacts: number; sendable: number }>> {
+  const { rows } = await db.pool.query<{ tag: string; contacts: number; sendable: number }>(
+    `SELECT tag, count(*)::int AS contacts, (count(*) FILTER (WHERE NOT opted_out))::int AS sendable
+     FROM contacts, unnest(tags) AS tag GROUP BY tag ORDER BY tag`,
+  );
+  return rows;
+}

@@ -125,28 +125,56 @@ export async function touchClaim(pool: pg.Pool, batchId: string): Promise<void> 
   await pool.query(`UPDATE batches SET claimed_at = now() WHERE id = $1 AND state = 'sending'`, [batchId]);
 }
 
-/** Recipients of the batch still waiting for an outcome, in file order. */
+/**
+ * Recipients of the batch still waiting for an outcome, in file order. With `skipSuppressed` (a batch's
+ * first attempt), numbers suppressed since the launch (a STOP reply, `suppress add`) are left out and end
+ * `cancelled` with the reason, in the same statement. A retry never changes its set: under the same
+ * request_id the provider would answer for the first set.
+ */
 export async function loadPendingRecipients(
   pool: pg.Pool,
   campaignId: string,
   sequence: number,
+  options: { skipSuppressed?: boolean } = {},
 ): Promise<Array<{ phone: string; params: Record<string, string> | null }>> {
+  if (!options.skipSuppressed) {
+    const { rows } = await pool.query<{ phone: string; params: Record<string, string> | null }>(
+      `SELECT phone, params FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' ORDER BY row_number`,
+      [campaignId, sequence],
+    );
+    return rows;
+  }
   const { rows } = await pool.query<{ phone: string; params: Record<string, string> | null }>(
-    `SELECT phone, params FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' ORDER BY row_number`,
+    `WITH skipped AS (
+       UPDATE recipients r SET state = 'cancelled', failure_message = 'suppressed after launch: ' || s.reason, updated_at = now()
+       FROM suppressions s
+       WHERE r.campaign_id = $1 AND r.batch_sequence = $2 AND r.state = 'pending' AND s.phone = r.phone
+       RETURNING r.phone
+     )
+     SELECT phone, params FROM recipients
+     WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' AND phone NOT IN (SELECT phone FROM skipped)
+     ORDER BY row_number`,
     [campaignId, sequence],
   );
   return rows;
 }
 
 /**
- * Gives a claim back when nothing was sent under it (Postgres failed before the provider call), so the
- * batch is retried rather than judged by the unknown-outcome rule. Only this very claim is released.
+ * Gives a claim back when nothing was sent under it (Postgres failed before the provider call: `retrying`;
+ * a batch not due yet: `queued`), so it is simply taken again later rather than judged by the
+ * unknown-outcome rule. The claim's attempt is not counted. Only this very claim is released.
  */
-export async function releaseClaim(pool: pg.Pool, batchId: string, claimedAt: Date): Promise<void> {
+export async function releaseClaim(
+  pool: pg.Pool,
+  batchId: string,
+  claimedAt: Date,
+  state: "retrying" | "queued" = "retrying",
+): Promise<void> {
   await pool.query(
-    `UPDATE batches SET state = 'retrying', attempts = greatest(attempts - 1, 0), updated_at = now()
+    `UPDATE batches SET state = $3::"BatchState", attempts = greatest(attempts - 1, 0),
+       first_claimed_at = CASE WHEN attempts <= 1 THEN NULL ELSE first_claimed_at END, updated_at = now()
      WHERE id = $1 AND state = 'sending' AND claimed_at = $2`,
-    [batchId, claimedAt],
+    [batchId, claimedAt, state],
   );
 }
 

@@ -57,6 +57,7 @@ export interface CampaignListRow {
   unknownCount: number;
   createdAt: Date;
   scheduledAt: Date | null;
+  startedAt: Date | null;
   finishedAt: Date | null;
 }
 
@@ -105,6 +106,7 @@ export async function listCampaignRows(
       unknownCount: counted?.unknown ?? c.unknownCount,
       createdAt: c.createdAt,
       scheduledAt: c.scheduledAt,
+      startedAt: c.startedAt,
       finishedAt: c.finishedAt,
     };
   });
@@ -249,4 +251,34 @@ export async function findCampaignMessage(
   });
   if (!campaign) throw new CampaignNotFoundError(campaignId);
   return { templateId: campaign.templateId, templateParams: (campaign.templateParams ?? {}) as Record<string, string> };
+}
+
+export interface FailureReasonRow {
+  state: RecipientState;
+  code: string | null;
+  message: string | null;
+  count: number;
+}
+
+/**
+ * Recipients that did not get the message, grouped by why: the provider's refusal (failed), the delivery
+ * report's error (undelivered), or no outcome (unknown, no_report). Most frequent first.
+ */
+export async function countFailureReasons(
+  db: Database,
+  campaignId: string,
+  limit: number,
+): Promise<FailureReasonRow[]> {
+  assertCampaignId(campaignId);
+  const { rows } = await db.pool.query<FailureReasonRow>(
+    `SELECT state::text AS state,
+            CASE WHEN state = 'undelivered' THEN delivery_error_code ELSE failure_code::text END AS code,
+            CASE WHEN state = 'undelivered' THEN delivery_error_message ELSE failure_message END AS message,
+            count(*)::int AS count
+     FROM recipients
+     WHERE campaign_id = $1::uuid AND state IN ('failed', 'undelivered', 'unknown', 'no_report')
+     GROUP BY 1, 2, 3 ORDER BY count DESC, 1, 2 LIMIT $2`,
+    [campaignId, limit],
+  );
+  return rows;
 }

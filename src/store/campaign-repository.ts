@@ -85,6 +85,18 @@ export interface IngestOptions {
    * fingerprint until commit, so two racing launches of one list cannot both miss each other.
    */
   repeatGuard?: { windowMs: number };
+  /**
+   * Limits on each row's own param values: a row with a value over `maxChars` (0 = no limit) or matching
+   * `forbiddenPattern` (case-insensitive) becomes a reject. `tooLong` / `forbidden` are the reasons, as
+   * format() strings with %1$s = variable, %2$s = its source (`sources`, e.g. the CSV column), %3$s = length.
+   */
+  paramLimits?: {
+    maxChars: number;
+    forbiddenPattern: string;
+    sources: Record<string, string>;
+    tooLong: string;
+    forbidden: string;
+  };
 }
 
 /** Where a campaign's rows come from: fills the `ingest_rows` staging table, returns how many rows it wrote. */
@@ -142,6 +154,7 @@ export async function createCampaign(
       const totalRows = await stage(client);
       const planStarted = performance.now();
       const suppressedCount = await applySuppressions(client);
+      if (options.paramLimits) await rejectParamsOverLimits(client, options.paramLimits);
 
       await client.query(
         `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
@@ -283,6 +296,27 @@ async function applySuppressions(client: pg.PoolClient): Promise<number> {
             OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = i.phone AND c.opted_out))`,
   );
   return rowCount ?? 0;
+}
+
+/** Rows whose own param values break the limits become rejects (the first such variable, by name, is named). */
+async function rejectParamsOverLimits(
+  client: pg.PoolClient,
+  limits: NonNullable<IngestOptions["paramLimits"]>,
+): Promise<void> {
+  await client.query(
+    `UPDATE ingest_rows i SET phone = NULL, reject_reason = bad.reason
+     FROM (
+       SELECT DISTINCT ON (r.row_number) r.row_number,
+              format(CASE WHEN $1 > 0 AND char_length(kv.value) > $1 THEN $4 ELSE $5 END,
+                     kv.key, coalesce($3::jsonb ->> kv.key, kv.key), char_length(kv.value)) AS reason
+       FROM ingest_rows r CROSS JOIN LATERAL jsonb_each_text(r.params) kv
+       WHERE r.phone IS NOT NULL AND r.params IS NOT NULL
+         AND (($1 > 0 AND char_length(kv.value) > $1) OR kv.value ~* $2)
+       ORDER BY r.row_number, kv.key
+     ) bad
+     WHERE i.row_number = bad.row_number AND i.phone IS NOT NULL`,
+    [limits.maxChars, limits.forbiddenPattern, JSON.stringify(limits.sources), limits.tooLong, limits.forbidden],
+  );
 }
 
 async function copyRows(
@@ -503,13 +537,23 @@ export async function startScheduledCampaignRecord(
   });
 }
 
+/**
+ * A failed recipient's code as retry-failed sees it: its own failure code; for a number the legacy API
+ * refused by name in a partial-success answer (recorded with the item's own reason and no code, since
+ * 41031 is the code of the whole answer: docs/engagelab-apis.md#legacy-in-smsblast), that answer's 41031.
+ * Such numbers are the only code-less failures of a `partial` batch.
+ */
+const FAILURE_CODE_FOR_RETRY = `coalesce(r.failure_code, CASE WHEN b.state = 'partial' THEN 41031 END)`;
+const FAILED_RECIPIENTS_WITH_BATCH = `recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence
+  WHERE r.campaign_id = $1 AND r.state = 'failed'`;
+
 /** Stages a campaign's failed recipients with the given failure codes, with their params and row numbers. */
 export function stageFailedRecipients(campaignId: string, codes: number[]): StagingSource {
   return async (client) => {
     const { rowCount } = await client.query(
       `INSERT INTO ingest_rows (row_number, phone, raw, reject_reason, params)
-       SELECT row_number, phone, phone, NULL, params FROM recipients
-       WHERE campaign_id = $1 AND state = 'failed' AND failure_code = ANY($2::int[])`,
+       SELECT r.row_number, r.phone, r.phone, NULL, r.params FROM ${FAILED_RECIPIENTS_WITH_BATCH}
+         AND ${FAILURE_CODE_FOR_RETRY} = ANY($2::int[])`,
       [campaignId, codes],
     );
     return rowCount ?? 0;
@@ -542,14 +586,14 @@ export async function readCampaignDefinition(db: Database, campaignId: string): 
   };
 }
 
-/** A campaign's failed recipients counted by failure code (null: no code), most frequent first. */
+/** A campaign's failed recipients counted by failure code as retry-failed sees it (null: no code), most frequent first. */
 export async function countFailuresByCode(
   db: Database,
   campaignId: string,
 ): Promise<Array<{ code: number | null; count: number }>> {
   const { rows } = await db.pool.query<{ code: number | null; count: number }>(
-    `SELECT failure_code AS code, count(*)::int AS count FROM recipients WHERE campaign_id = $1 AND state = 'failed'
-     GROUP BY failure_code ORDER BY count(*) DESC, failure_code`,
+    `SELECT ${FAILURE_CODE_FOR_RETRY} AS code, count(*)::int AS count FROM ${FAILED_RECIPIENTS_WITH_BATCH}
+     GROUP BY 1 ORDER BY count(*) DESC, 1`,
     [campaignId],
   );
   return rows;

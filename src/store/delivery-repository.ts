@@ -249,7 +249,14 @@ async function applyReplies(client: pg.PoolClient, limit: number, report: ApplyR
     [limit],
   );
   if (rows.length === 0) return;
-  const optOuts = rows.filter((r) => r.content !== null && r.phone.length > 1 && isOptOutReply(r.content));
+  const standard = rows.filter((r) => r.content !== null && r.phone.length > 1 && isOptOutReply(r.content));
+  const optOuts = [
+    ...standard,
+    ...(await campaignKeywordOptOuts(
+      client,
+      rows.filter((r) => !standard.includes(r)),
+    )),
+  ];
   const phones = [...new Set(optOuts.map((r) => r.phone))];
   if (phones.length > 0) {
     const { rowCount } = await client.query(
@@ -268,6 +275,41 @@ async function applyReplies(client: pg.PoolClient, limit: number, report: ApplyR
   report.picked += rows.length;
   report.applied += optOutIds.size;
   report.ignored += rows.length - optOutIds.size;
+}
+
+/** How far back a campaign's own opt-out keyword (`send --opt-out-keyword`) is honoured for its recipients' replies. */
+const CAMPAIGN_KEYWORD_WINDOW_DAYS = 90;
+
+/**
+ * Replies that are exactly a recent campaign's own opt-out keyword, from a number that campaign texted.
+ * Rare: the campaigns with keywords are few, and each candidate is checked against that campaign alone.
+ */
+async function campaignKeywordOptOuts<R extends { phone: string; content: string | null }>(
+  client: pg.PoolClient,
+  replies: R[],
+): Promise<R[]> {
+  const candidates = replies.filter((r) => r.content !== null && r.phone.length > 1);
+  if (candidates.length === 0) return [];
+  const { rows: campaigns } = await client.query<{ id: string; keywords: string[] }>(
+    `SELECT id, send_options->'optOutKeywords' AS keywords FROM campaigns
+     WHERE send_options ? 'optOutKeywords' AND created_at > now() - make_interval(days => $1)`,
+    [CAMPAIGN_KEYWORD_WINDOW_DAYS],
+  );
+  const matched: R[] = [];
+  for (const reply of candidates) {
+    for (const campaign of campaigns) {
+      if (!isOptOutReply(reply.content!, campaign.keywords) || isOptOutReply(reply.content!)) continue;
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM recipients WHERE campaign_id = $1 AND phone = $2 LIMIT 1`,
+        [campaign.id, reply.phone],
+      );
+      if (rowCount) {
+        matched.push(reply);
+        break;
+      }
+    }
+  }
+  return matched;
 }
 
 /** Recipients still awaiting a report after `afterMs` become `no_report` (a late report still lands). */

@@ -29,11 +29,19 @@ export async function addSuppressions(db: Database, phones: string[], reason: st
 
 export async function listSuppressions(
   db: Database,
-  options: { limit: number; offset: number },
+  options: { limit: number; offset: number; search?: string },
 ): Promise<{ total: number; entries: SuppressionEntry[] }> {
+  // A search is a part of the number, digits only (E.164 is stored): "9123" finds +6591234567.
+  const digits = options.search?.replace(/\D/g, "");
+  const where = digits ? { phone: { contains: digits } } : {};
   const [total, entries] = await Promise.all([
-    db.prisma.suppression.count(),
-    db.prisma.suppression.findMany({ orderBy: { createdAt: "desc" }, take: options.limit, skip: options.offset }),
+    db.prisma.suppression.count({ where }),
+    db.prisma.suppression.findMany({
+      where,
+      orderBy: { createdAt: "desc" },
+      take: options.limit,
+      skip: options.offset,
+    }),
   ]);
   return { total, entries };
 }

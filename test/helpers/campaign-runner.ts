@@ -32,6 +32,7 @@ export async function launchCampaign(
         provider: "messages",
         onUnknown: "at_most_once",
         batchSize: env.config.send.batchSize,
+        legacyVarMaxChars: env.config.send.legacyVarMaxChars,
         ...input,
       },
     );
@@ -60,11 +61,17 @@ export async function waitForCampaignEnd(
  * Waits (bounded) until the sandbox has been quiet for `quietMs` by its own clock — no request open, none
  * received in that period — so a late duplicate would still be counted.
  */
-export async function sandboxQuiet(env: TestEnv, quietMs = 300, timeoutMs = 10_000): Promise<void> {
+export async function sandboxQuiet(
+  env: TestEnv,
+  quietMs = 300,
+  timeoutMs = 10_000,
+  /** The sandbox's clock, when the test gave it one. */
+  clock: () => number = Date.now,
+): Promise<void> {
   await waitFor(
     () => {
       const log = env.sandbox.ledger.requestLog();
-      const now = Date.now();
+      const now = clock();
       const open = env.sandbox.ledger.openAt(now).filter((r) => r.outcome !== "hang");
       const last = log.at(-1)?.receivedAt ?? 0;
       return Promise.resolve(open.length === 0 && now - last >= quietMs ? true : undefined);
@@ -75,8 +82,12 @@ export async function sandboxQuiet(env: TestEnv, quietMs = 300, timeoutMs = 10_0
 }
 
 /** The sandbox's ledger (target → times accepted), read after a quiet period. */
-export async function sandboxLedger(env: TestEnv, api?: string): Promise<Record<string, number>> {
-  await sandboxQuiet(env);
+export async function sandboxLedger(
+  env: TestEnv,
+  api?: string,
+  clock: () => number = Date.now,
+): Promise<Record<string, number>> {
+  await sandboxQuiet(env, 300, 10_000, clock);
   const response = await fetch(`${env.sandbox.url}/_sandbox/sent${api ? `?api=${api}` : ""}`);
   return (await response.json()) as Record<string, number>;
 }

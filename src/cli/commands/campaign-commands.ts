@@ -47,6 +47,7 @@ interface SendOptions {
   msgType?: number;
   labelId?: number;
   customArg: Record<string, string>;
+  optOutKeyword: string[];
   at?: Date;
   providerSchedule?: boolean;
   dryRun?: boolean;
@@ -66,6 +67,7 @@ function launchOptionsOf(opts: SendOptions) {
     customArgs: opts.customArg,
     startAt: opts.at,
     providerSchedule: opts.providerSchedule,
+    optOutKeywords: opts.optOutKeyword,
   };
 }
 
@@ -78,6 +80,7 @@ function launchInput(opts: SendOptions, config: Config, defaultName: string): Ca
     provider: opts.provider,
     onUnknown: opts.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: config.send.batchSize,
+    legacyVarMaxChars: config.send.legacyVarMaxChars,
     sendOptions: sendOptionsOf(launchOptionsOf(opts)),
     dryRun: opts.dryRun,
     templateCheck: opts.templateCheck,
@@ -191,7 +194,13 @@ export function registerCampaignCommands(program: Command): void {
     )
     .option(
       "--provider-schedule",
-      "with --at: hand the time to EngageLab instead (schedule_time, 3 minutes to 30 days ahead)",
+      "with --at: hand the time to EngageLab instead (schedule_time, up to 30 days ahead; under 3 min + PROVIDER_SCHEDULE_MARGIN_S, smsblast holds the batches until then)",
+    )
+    .option(
+      "--opt-out-keyword <word>",
+      "a reply that is exactly this word opts the recipient out, besides STOP, UNSUBSCRIBE, CANCEL, END, QUIT (repeatable)",
+      collectList,
+      [],
     )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")

@@ -54,7 +54,7 @@ export function registerScheduleCommands(program: Command): void {
           try {
             const next = await withScheduler({ config, db }, (scheduler) =>
               addSchedule(
-                { db, scheduler, templates: templates.api },
+                { db, scheduler, templates: templates.api, legacyVarMaxChars: config.send.legacyVarMaxChars },
                 {
                   name,
                   cron: opts.cron,

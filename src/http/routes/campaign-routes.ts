@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { recordAudit } from "../../access/audit-log.ts";
+import { recordAudit, type Actor } from "../../access/audit-log.ts";
 import { cancelCampaign, pauseCampaign, resumeCampaign } from "../../campaigns/campaign-control.ts";
 import { listCampaigns } from "../../campaigns/campaign-list.ts";
 import { getCampaignStatus, type CampaignStatusReport } from "../../campaigns/campaign-status.ts";
@@ -42,6 +42,11 @@ export const CampaignCreateBody = z
     msgType: z.number().int().nonnegative().optional().describe("legacy: msg_type"),
     labelId: z.number().int().nonnegative().optional().describe("legacy: SMS label id"),
     customArgs: StringMap.optional(),
+    optOutKeywords: z
+      .array(z.string())
+      .max(10)
+      .optional()
+      .describe("replies that are exactly one of these words opt the recipient out, besides STOP and the like"),
     startAt: z.iso
       .datetime({ offset: true })
       .optional()
@@ -88,7 +93,7 @@ const LaunchResult = z
       .describe("null when the check was skipped (templateCheck false)"),
   })
   .meta({ id: "LaunchResult" });
-type LaunchResult = z.infer<typeof LaunchResult>;
+export type LaunchResult = z.infer<typeof LaunchResult>;
 
 const CampaignSummary = z.object({
   id: z.string(),
@@ -173,21 +178,7 @@ export function registerCampaignRoutes(
     },
     async (request, reply) => {
       const body = request.body;
-      const launch = async (): Promise<LaunchResult> => {
-        const launched = await launchCampaign(ctx, body, launchFromUpload);
-        const result = launchResultOf(launched);
-        if (!launched.dryRun) {
-          await recordAudit(ctx.db, actorOf(request), "campaign.create", {
-            campaignId: launched.campaignId,
-            details: {
-              source: body.uploadId ? "upload" : "audience",
-              recipients: launched.recipientCount,
-              provider: body.provider,
-            },
-          });
-        }
-        return result;
-      };
+      const launch = () => launchAndAudit(ctx, actorOf(request), body, launchFromUpload);
       const key = request.headers["idempotency-key"];
       if (key === undefined || body.dryRun) return reply.code(201).send(await launch());
       const outcome = await launchOnce(ctx.db, { tokenId: request.apiToken!.id, key, request: body }, launch);
@@ -346,6 +337,27 @@ export function registerCampaignRoutes(
   csvDownload("rejects.csv", "the campaign's rejected rows as CSV, streamed (smsblast rejects)", exportRejects);
 }
 
+/** A launch as both the API route and the console's confirm button make it, recorded in the audit log. */
+export async function launchAndAudit(
+  ctx: ApiContext,
+  actor: Actor,
+  body: CampaignCreate,
+  launchFromUpload: UploadLauncher | undefined,
+): Promise<LaunchResult> {
+  const launched = await launchCampaign(ctx, body, launchFromUpload);
+  if (!launched.dryRun) {
+    await recordAudit(ctx.db, actor, "campaign.create", {
+      campaignId: launched.campaignId,
+      details: {
+        source: body.uploadId ? "upload" : "audience",
+        recipients: launched.recipientCount,
+        provider: body.provider,
+      },
+    });
+  }
+  return launchResultOf(launched);
+}
+
 async function launchCampaign(
   ctx: ApiContext,
   body: CampaignCreate,
@@ -364,6 +376,7 @@ async function launchCampaign(
     customArgs: body.customArgs,
     startAt,
     providerSchedule: body.providerSchedule,
+    optOutKeywords: body.optOutKeywords,
   };
   const input: CampaignLaunchInput = {
     name:
@@ -375,6 +388,7 @@ async function launchCampaign(
     provider: body.provider,
     onUnknown: body.onUnknown === "resend" ? "resend" : "at_most_once",
     batchSize: ctx.config.send.batchSize,
+    legacyVarMaxChars: ctx.config.send.legacyVarMaxChars,
     sendOptions: sendOptionsOf(options),
     dryRun: body.dryRun,
     templateCheck: body.templateCheck,

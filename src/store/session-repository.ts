@@ -1,0 +1,69 @@
+import type { ApiRole } from "../model/roles.ts";
+import type { Database } from "./database.ts";
+import type { StoredToken } from "./token-repository.ts";
+
+/** How stale `last_seen_at` may get: a console page makes several requests, and each stamping the row would queue them. */
+const LAST_SEEN_RESOLUTION_MS = 15_000;
+
+export async function insertSession(db: Database, session: { idHash: string; tokenId: string }): Promise<void> {
+  await db.pool.query(`INSERT INTO console_sessions (id_hash, token_id) VALUES ($1, $2)`, [
+    session.idHash,
+    session.tokenId,
+  ]);
+}
+
+interface SessionTokenRow {
+  id: string;
+  name: string;
+  prefix: string;
+  role: ApiRole;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/**
+ * The live token behind a session, or null: the session is unknown, idle for longer than `idleMs`, or its token
+ * is revoked. Its `last_seen_at` is moved on in the same statement (at most every LAST_SEEN_RESOLUTION_MS).
+ */
+export async function useSessionByHash(db: Database, idHash: string, idleMs: number): Promise<StoredToken | null> {
+  const { rows } = await db.pool.query<SessionTokenRow>(
+    `WITH live AS (
+       SELECT s.id_hash, s.last_seen_at, t.id, t.name, t.prefix, t.role, t.created_at, t.last_used_at, t.revoked_at
+       FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id
+       WHERE s.id_hash = $1 AND t.revoked_at IS NULL AND s.last_seen_at > now() - make_interval(secs => $2::double precision / 1000)
+     ), stamped AS (
+       UPDATE console_sessions s SET last_seen_at = now() FROM live
+       WHERE s.id_hash = live.id_hash AND live.last_seen_at < now() - make_interval(secs => $3::double precision / 1000)
+     )
+     SELECT id, name, prefix, role, created_at, last_used_at, revoked_at FROM live`,
+    [idHash, idleMs, LAST_SEEN_RESOLUTION_MS],
+  );
+  const r = rows[0];
+  return r
+    ? {
+        id: r.id,
+        name: r.name,
+        prefix: r.prefix,
+        role: r.role,
+        createdAt: r.created_at,
+        lastUsedAt: r.last_used_at,
+        revokedAt: r.revoked_at,
+      }
+    : null;
+}
+
+export async function deleteSession(db: Database, idHash: string): Promise<void> {
+  await db.pool.query(`DELETE FROM console_sessions WHERE id_hash = $1`, [idHash]);
+}
+
+/** Sessions idle past the expiry, and those of revoked tokens: they can never be used again. */
+export async function deleteDeadSessions(db: Database, idleMs: number): Promise<number> {
+  const { rowCount } = await db.pool.query(
+    `DELETE FROM console_sessions s
+     WHERE s.last_seen_at < now() - make_interval(secs => $1::double precision / 1000)
+        OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = s.token_id AND t.revoked_at IS NOT NULL)`,
+    [idleMs],
+  );
+  return rowCount ?? 0;
+}
