@@ -482,6 +482,7 @@ describe("decideAfterSend: error bodies", () => {
   ];
   const partial = (accepted: number, code: number | null) => ({
     kind: "record",
+    unexpected: false,
     outcome: {
       state: "partial",
       planId: "plan-9",
@@ -796,6 +797,25 @@ describe("decideAfterSend: provider results", () => {
     expect(decideAfterSend(batch("custom"), sent, LAST)).toMatchObject({
       kind: "pause",
       progress: { unknown: ambiguous },
+    });
+  });
+
+  it("a single-recipient batch stopped by a refused request fails the untried recipients, not retries them", () => {
+    const sent = {
+      result: result({ accepted: [{ phone: "+6581000001" }], unsettled: { error: http(400, 3002), count: 2 } }),
+    };
+    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({
+      kind: "record",
+      outcome: { state: "failed", errorCode: 3002 },
+      progress: { accepted: [{ phone: "+6581000001" }] },
+    });
+  });
+
+  it("a partial acceptance without a total says so", () => {
+    const error = http(500, 1000, { counts: { acceptedCount: 3 } });
+    expect(decideAfterSend(batch("messages"), { error }, FIRST)).toMatchObject({
+      kind: "record",
+      outcome: { state: "partial", rest: { state: "unknown", message: "partial: 3 of ? accepted" } },
     });
   });
 

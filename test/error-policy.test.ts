@@ -168,6 +168,13 @@ describe("classifyProviderError: one row per documented case", () => {
       decision("fail-batch", "invalid request: custom_args"),
     ],
     ["not a provider error", new Error("boom"), decision("fail-batch", "unexpected error")],
+    // A documented code decides even on a 5xx: only code 1000 or an undocumented one makes it a server failure.
+    ["HTTP 500 code 3002", http(500, 3002), decision("fail-batch", "code 3002")],
+    [
+      "an unreadable body that says accepted_count 0",
+      new ProviderError({ api: "messages", kind: "invalid-response", counts: { acceptedCount: 0 } }),
+      decision("fail-batch", "HTTP 2xx with accepted_count 0"),
+    ],
   ])("the whole decision for %s, whichever the resend setting", (_name, error, expected) => {
     expect(classifyProviderError(error, SAFE)).toEqual(expected);
     expect(classifyProviderError(error, UNSAFE)).toEqual(expected);
