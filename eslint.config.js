@@ -8,7 +8,15 @@ const USE_CASE_DB_MESSAGE = "use cases call a store/*-repository.ts function; SQ
 
 export default defineConfig(
   {
-    ignores: ["src/store/generated/**", "dist/**", "node_modules/**", "bench-results/**", "test-results/**"],
+    ignores: [
+      "src/store/generated/**",
+      "dist/**",
+      "node_modules/**",
+      "bench-results/**",
+      "test-results/**",
+      "reports/**",
+      ".stryker-tmp/**",
+    ],
   },
   {
     // src/, workers/, scripts/, test/ and the root config files: everything tsconfig.json includes.

@@ -71,7 +71,16 @@ describe("decideOnClaim", () => {
       notClaimed("sending", "running", 1_000),
       { kind: "busy", delayMs: STALE_AFTER - 1_000 },
     ],
-    ["stale claim of a running campaign", notClaimed("sending", "running", STALE_AFTER), { kind: "take-over" }],
+    [
+      "stale claim of a running campaign",
+      notClaimed("sending", "running", STALE_AFTER),
+      { kind: "take-over", staleClaimedAt: new Date(NOW - STALE_AFTER) },
+    ],
+    [
+      "in-flight batch of a running campaign without a claim time",
+      notClaimed("sending", "running"),
+      { kind: "skip", reason: "batch is sending, campaign is running" },
+    ],
     [
       "already sent",
       notClaimed("sent", "running", 100_000),
@@ -86,7 +95,20 @@ describe("decideOnClaim", () => {
     [
       "queued batch of a cancelled campaign",
       notClaimed("queued", "cancelled"),
-      { kind: "skip", settleCancelled: { staleClaimedAt: undefined } },
+      {
+        kind: "skip",
+        reason: "batch is queued, campaign is cancelled",
+        settleCancelled: { staleClaimedAt: undefined },
+      },
+    ],
+    [
+      "sent batch of a cancelled campaign (claimed long ago)",
+      notClaimed("sent", "cancelled", 100_000),
+      {
+        kind: "skip",
+        reason: "batch is sent, campaign is cancelled",
+        settleCancelled: { staleClaimedAt: new Date(NOW - 100_000) },
+      },
     ],
     [
       "fresh in-flight batch of a cancelled campaign",
@@ -94,12 +116,26 @@ describe("decideOnClaim", () => {
       { kind: "skip", reason: "batch is sending, campaign is cancelled" },
     ],
     [
+      "in-flight batch of a cancelled campaign one millisecond short of stale",
+      notClaimed("sending", "cancelled", STALE_AFTER - 1),
+      { kind: "skip", reason: "batch is sending, campaign is cancelled" },
+    ],
+    [
       "stale in-flight batch of a cancelled campaign",
-      notClaimed("sending", "cancelled", STALE_AFTER + 1),
-      { kind: "skip", settleCancelled: {} },
+      notClaimed("sending", "cancelled", STALE_AFTER),
+      {
+        kind: "skip",
+        reason: "batch is sending, campaign is cancelled",
+        settleCancelled: { staleClaimedAt: new Date(NOW - STALE_AFTER) },
+      },
+    ],
+    [
+      "in-flight batch of a cancelled campaign without a claim time",
+      notClaimed("sending", "cancelled"),
+      { kind: "skip", reason: "batch is sending, campaign is cancelled" },
     ],
   ])("%s", (_name, claim, expected) => {
-    expect(decideOnClaim(claim, NOW, STALE_AFTER)).toMatchObject(expected);
+    expect(decideOnClaim(claim, NOW, STALE_AFTER)).toEqual(expected);
   });
 
   it("a cancelled campaign's batch with a live worker on it is left to that worker", () => {
@@ -162,9 +198,15 @@ describe("decideStaleBatch (a dead worker's batch)", () => {
     if (decision.kind === "record") {
       expect(decision.outcome).toMatchObject({
         state: "unknown",
-        rest: { state: "unknown" },
+        rest: {
+          state: "unknown",
+          message: expect.stringMatching(/^worker stopped during the provider request/) as unknown,
+        },
         batchId: "b1",
+        campaignId: "c1",
         sequence: 3,
+        accepted: [],
+        failed: [],
       });
     }
   });
@@ -182,7 +224,10 @@ describe("decideBeforeSend", () => {
       NOW,
     );
     expect(decision.kind).toBe(kind);
-    if (decision.kind === "record") expect(decision.outcome.state).toBe("unknown");
+    if (decision.kind === "record") {
+      expect(decision.outcome).toMatchObject({ state: "unknown", accepted: [], failed: [] });
+      expect(decision.outcome.errorMessage).toMatch(/request_id window has passed; not re-sent$/);
+    }
   });
 
   it("a batch with nothing left pending is recorded sent", () => {
@@ -210,7 +255,7 @@ describe("decideAfterSend: provider errors", () => {
       "at_most_once",
       () => counted(500, undefined, 0),
       FIRST,
-      { kind: "retry", rateLimited: false, ambiguous: false },
+      { kind: "retry", rateLimited: false, ambiguous: false, unexpected: false },
     ],
     [
       "code 1000 with accepted_count 0, first attempt",
@@ -237,9 +282,22 @@ describe("decideAfterSend: provider errors", () => {
       LAST,
       {
         kind: "pause",
+        unexpected: false,
         reason: expect.stringMatching(
           /^provider unreachable since \S+ on messages \(provider says 500; 2 attempts\); resumes by itself/,
         ),
+      },
+    ],
+    [
+      "code 1000, last attempt",
+      "messages",
+      "at_most_once",
+      () => counted(200, 1000, 0),
+      LAST,
+      {
+        kind: "pause",
+        code: 1000,
+        reason: `provider unreachable since ${new Date(NOW - 60_000).toISOString()} on messages (code 1000: provider says 1000; 2 attempts); resumes by itself once it answers, or \`smsblast resume\``,
       },
     ],
     [
@@ -275,7 +333,11 @@ describe("decideAfterSend: provider errors", () => {
       "at_most_once",
       timeout,
       FIRST,
-      { kind: "record", outcome: { state: "unknown", rest: { state: "unknown" } } },
+      {
+        kind: "record",
+        unexpected: false,
+        outcome: { state: "unknown", accepted: [], failed: [], rest: { state: "unknown" } },
+      },
     ],
     [
       "reset, custom, at most once",
@@ -306,8 +368,22 @@ describe("decideAfterSend: provider errors", () => {
       {
         kind: "pause",
         code: 2001,
+        unexpected: false,
         reason:
           "provider refused the account (code 2001) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 2001",
+      },
+    ],
+    [
+      "HTTP 401 with an undocumented code",
+      "messages",
+      "at_most_once",
+      () => http(401, 9999),
+      FIRST,
+      {
+        kind: "pause",
+        code: 9999,
+        reason:
+          "provider refused the account (code 9999) on the current SMS platform (v1/messages; key pair ENGAGELAB_MESSAGES_KEY/ENGAGELAB_MESSAGES_SECRET): provider says 9999",
       },
     ],
     ["legacy 30000", "legacy", "at_most_once", () => http(200, 30000), LAST, { kind: "pause", code: 30000 }],
@@ -332,13 +408,25 @@ describe("decideAfterSend: provider errors", () => {
       FIRST,
       {
         kind: "record",
+        unexpected: false,
         outcome: {
           state: "failed",
           errorCode: 3002,
           errorMessage: "provider says 3002",
+          accepted: [],
+          failed: [],
           rest: { state: "failed", code: 3002 },
         },
       },
+    ],
+    // An answer is not an ambiguity: the provider refused the request it received, so nothing was sent.
+    [
+      "code 3002 answered to a request that arrived",
+      "messages",
+      "at_most_once",
+      () => http(400, 3002, { requestMayHaveArrived: true }),
+      LAST,
+      { kind: "record", outcome: { state: "failed", errorCode: 3002 } },
     ],
     [
       "code 4001",
@@ -400,6 +488,7 @@ describe("decideAfterSend: error bodies", () => {
   ];
   const partial = (accepted: number, code: number | null) => ({
     kind: "record",
+    unexpected: false,
     outcome: {
       state: "partial",
       planId: "plan-9",
@@ -613,6 +702,12 @@ describe("decideAfterSend: provider results", () => {
     expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", failed, errorMessage: null } });
   });
 
+  it("any refused number makes the batch partial, even when the counts add up", () => {
+    const failed = [{ phone: "+6581000001", code: 41031, message: "invalid" }];
+    const decision = decideAfterSend(batch("legacy"), { result: result({ failed }) }, FIRST);
+    expect(decision).toMatchObject({ kind: "record", outcome: { state: "partial", failed, errorMessage: null } });
+  });
+
   it("accepted_count below total_count → partial, every recipient unknown, plan recorded", () => {
     const decision = decideAfterSend(
       batch("messages"),
@@ -685,6 +780,49 @@ describe("decideAfterSend: provider results", () => {
     });
     // Out of attempts: the campaign pauses; the untried recipients stay pending for resume (never sent, so not unknown).
     expect(decideAfterSend(batch("custom"), sent, LAST)).toMatchObject({ kind: "pause", progress: { accepted } });
+  });
+
+  it("a single-recipient batch stopped with nothing ambiguous settles no recipient unknown", () => {
+    const sent = { result: result({ accepted: [], unsettled: { error: http(500), count: 3 } }) };
+    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({
+      kind: "retry",
+      progress: { accepted: [], failed: [], unknown: [] },
+    });
+  });
+
+  it("a single-recipient batch stopped by a timeout retries the recipients it never tried, even at most once", () => {
+    // The timed-out request is the one in `ambiguous`; the rest were never sent, so resending them is safe.
+    const ambiguous = [{ phone: "+6581000002", message: "timeout" }];
+    const sent = { result: result({ ambiguous, unsettled: { error: timeout(), count: 2 } }) };
+    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({
+      kind: "retry",
+      ambiguous: false,
+      progress: { unknown: ambiguous },
+    });
+    // Out of attempts: paused with the untried recipients pending, not recorded unknown.
+    expect(decideAfterSend(batch("custom"), sent, LAST)).toMatchObject({
+      kind: "pause",
+      progress: { unknown: ambiguous },
+    });
+  });
+
+  it("a single-recipient batch stopped by a refused request fails the untried recipients, not retries them", () => {
+    const sent = {
+      result: result({ accepted: [{ phone: "+6581000001" }], unsettled: { error: http(400, 3002), count: 2 } }),
+    };
+    expect(decideAfterSend(batch("custom"), sent, FIRST)).toMatchObject({
+      kind: "record",
+      outcome: { state: "failed", errorCode: 3002 },
+      progress: { accepted: [{ phone: "+6581000001" }] },
+    });
+  });
+
+  it("a partial acceptance without a total says so", () => {
+    const error = http(500, 1000, { counts: { acceptedCount: 3 } });
+    expect(decideAfterSend(batch("messages"), { error }, FIRST)).toMatchObject({
+      kind: "record",
+      outcome: { state: "partial", rest: { state: "unknown", message: "partial: 3 of ? accepted" } },
+    });
   });
 
   it("a single-recipient batch stopped by an account error pauses after recording what was settled", () => {

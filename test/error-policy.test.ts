@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { classifyProviderError } from "../src/engagelab/error-policy.ts";
+import { classifyProviderError, type ErrorDecision } from "../src/engagelab/error-policy.ts";
 import { ProviderError, ProviderRequestError } from "../src/engagelab/errors.ts";
 
-const http = (status: number, code?: number, retryAfterMs?: number) =>
+const http = (status: number | undefined, code?: number, retryAfterMs?: number) =>
   new ProviderError({ api: "messages", kind: "http", status, code, retryAfterMs, providerMessage: "x" });
 /** A v1/messages error body with its plan fields (seed 000): `accepted` is its accepted_count. */
 const counted = (status: number, code: number | undefined, accepted: number, api: "messages" | "legacy" = "messages") =>
@@ -18,6 +18,16 @@ const legacy = (status: number, code?: number) =>
   new ProviderError({ api: "legacy", kind: "http", status, code, providerMessage: "x" });
 const custom = (status: number, code?: number) =>
   new ProviderError({ api: "custom", kind: "http", status, code, providerMessage: "x" });
+
+const SAFE = { resendIsSafe: true };
+const UNSAFE = { resendIsSafe: false };
+/** A decision after which resending cannot duplicate (mayHaveSent false) and only this job backs off. */
+const decision = (action: ErrorDecision["action"], reason: string): ErrorDecision => ({
+  action,
+  rateLimited: false,
+  mayHaveSent: false,
+  reason,
+});
 
 describe("classifyProviderError: one row per documented case", () => {
   it.each([
@@ -55,7 +65,7 @@ describe("classifyProviderError: one row per documented case", () => {
     ["request refused before sending", new ProviderRequestError("custom_args", "is over 1 KB"), "fail-batch"],
     ["not a provider error", new Error("boom"), "fail-batch"],
   ])("%s → %s", (_name, error, action) => {
-    expect(classifyProviderError(error).action).toBe(action);
+    expect(classifyProviderError(error, SAFE).action).toBe(action);
   });
 
   it.each([
@@ -123,12 +133,94 @@ describe("classifyProviderError: one row per documented case", () => {
   });
 
   it("HTTP 429 retries, backs every worker off, and keeps Retry-After", () => {
-    expect(classifyProviderError(http(429, undefined, 2_000))).toEqual({
+    expect(classifyProviderError(http(429, undefined, 2_000), UNSAFE)).toEqual({
       action: "retry",
       rateLimited: true,
       mayHaveSent: false,
       retryAfterMs: 2_000,
       reason: "HTTP 429",
+    });
+  });
+
+  it.each([
+    ["network error", new ProviderError({ api: "messages", kind: "network" }), decision("retry", "network")],
+    ["HTTP 500 code 1000 with accepted_count 0", counted(500, 1000, 0), decision("retry", "code 1000")],
+    ["legacy HTTP 502", legacy(502), decision("retry", "HTTP 502")],
+    ["HTTP 401 code 2001", http(401, 2001), decision("pause-campaign", "code 2001")],
+    ["HTTP 401 without a code", http(401), decision("pause-campaign", "HTTP 401")],
+    ["HTTP 403 without a code", http(403), decision("pause-campaign", "HTTP 403")],
+    ["HTTP 400 code 3004", http(400, 3004), decision("fail-recipients", "code 3004")],
+    ["other 4xx", http(404), decision("fail-batch", "HTTP 404")],
+    ["an undocumented code without a status", http(undefined, 9999), decision("fail-batch", "http")],
+    [
+      "2xx with an undocumented code and accepted_count 0",
+      counted(200, 1, 0),
+      decision("fail-batch", "HTTP 200 with accepted_count 0"),
+    ],
+    [
+      "an unreadable body without a status",
+      new ProviderError({ api: "messages", kind: "invalid-response" }),
+      { ...decision("mark-unknown", "unreadable success response"), mayHaveSent: true },
+    ],
+    [
+      "request refused before sending",
+      new ProviderRequestError("custom_args", "is over 1 KB"),
+      decision("fail-batch", "invalid request: custom_args"),
+    ],
+    ["not a provider error", new Error("boom"), decision("fail-batch", "unexpected error")],
+    // A documented code decides even on a 5xx: only code 1000 or an undocumented one makes it a server failure.
+    ["HTTP 500 code 3002", http(500, 3002), decision("fail-batch", "code 3002")],
+    [
+      "an unreadable body that says accepted_count 0",
+      new ProviderError({ api: "messages", kind: "invalid-response", counts: { acceptedCount: 0 } }),
+      decision("fail-batch", "HTTP 2xx with accepted_count 0"),
+    ],
+  ])("the whole decision for %s, whichever the resend setting", (_name, error, expected) => {
+    expect(classifyProviderError(error, SAFE)).toEqual(expected);
+    expect(classifyProviderError(error, UNSAFE)).toEqual(expected);
+  });
+
+  // Legacy v1/send answers HTTP 200 with a non-zero code: the code alone decides, whatever the status says.
+  it.each([
+    [2001, "pause-campaign"],
+    [2002, "pause-campaign"],
+    [2004, "pause-campaign"],
+    [30000, "pause-campaign"],
+    [3001, "fail-batch"],
+    [3002, "fail-batch"],
+    [3003, "fail-batch"],
+    [3004, "fail-recipients"],
+    [4001, "fail-batch"],
+    [5001, "fail-batch"],
+    [32002, "fail-batch"],
+  ] as const)("legacy code %i in an HTTP 200 answer → %s", (code, action) => {
+    expect(classifyProviderError(legacy(200, code), UNSAFE)).toEqual(decision(action, `code ${code}`));
+  });
+
+  it.each([
+    [199, decision("fail-batch", "HTTP 199")],
+    [200, { ...decision("mark-unknown", "unreadable success response"), mayHaveSent: true }],
+    [299, { ...decision("mark-unknown", "unreadable success response"), mayHaveSent: true }],
+    [300, decision("fail-batch", "HTTP 300")],
+    [499, decision("fail-batch", "HTTP 499")],
+    [500, { ...decision("mark-unknown", "code 1 without accepted_count"), mayHaveSent: true }],
+  ])("v1/messages, an undocumented code with HTTP %i: only 2xx and 5xx may have been sent", (status, expected) => {
+    expect(classifyProviderError(http(status, 1), UNSAFE)).toEqual(expected);
+  });
+
+  it("a timeout after the request left: the reason says so where it is not retried", () => {
+    const error = new ProviderError({ api: "messages", kind: "timeout", requestMayHaveArrived: true });
+    expect(classifyProviderError(error, SAFE)).toEqual({ ...decision("retry", "timeout"), mayHaveSent: true });
+    expect(classifyProviderError(error, UNSAFE)).toEqual({
+      ...decision("mark-unknown", "timeout after the request was sent"),
+      mayHaveSent: true,
+    });
+  });
+
+  it("partial acceptance names its count", () => {
+    expect(classifyProviderError(counted(500, 1000, 40), SAFE)).toEqual({
+      ...decision("partial-acceptance", "accepted_count 40"),
+      mayHaveSent: true,
     });
   });
 });

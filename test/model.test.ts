@@ -65,6 +65,53 @@ describe("model value lists match the Prisma enums", () => {
     });
   });
 
+  // Written out here, not read from the table: a transition added or dropped there must be changed here too.
+  const ALLOWED = new Set([
+    "draft→scheduled",
+    "draft→running",
+    "draft→cancelled",
+    "scheduled→running",
+    "scheduled→paused",
+    "scheduled→cancelled",
+    "running→paused",
+    "running→completed",
+    "running→failed",
+    "running→cancelled",
+    "paused→running",
+    "paused→scheduled",
+    "paused→cancelled",
+  ]);
+
+  it.each(states.CAMPAIGN_STATUSES.flatMap((from) => states.CAMPAIGN_STATUSES.map((to) => [from, to] as const)))(
+    "%s → %s is allowed exactly when the state machine says so",
+    (from, to) => {
+      const allowed = ALLOWED.has(`${from}→${to}`);
+      expect(canTransition(from, to)).toBe(allowed);
+      if (allowed) expect(() => assertTransition("c1", from, to)).not.toThrow();
+      else expect(() => assertTransition("c1", from, to)).toThrow(InvalidTransitionError);
+    },
+  );
+
+  it("a refusal from a state with a way out lists every status it may become", () => {
+    const refusal = (() => {
+      try {
+        assertTransition("c7", "paused", "completed");
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refusal).toMatchObject({
+      name: "InvalidTransitionError",
+      code: "invalid_transition",
+      kind: "conflict",
+      campaignId: "c7",
+      from: "paused",
+      to: "completed",
+      message:
+        "Campaign c7 is paused; it cannot become completed (from paused it can become: running, scheduled, cancelled)",
+    });
+  });
+
   it("the stale-claim rule is the provider timeout plus the recording margin", () => {
     expect(states.staleClaimAfterMs(10_000)).toBe(15_000);
   });

@@ -19,13 +19,58 @@ describe("normalisePhone", () => {
   it.each([
     ["", "empty phone number"],
     ["   ", "empty phone number"],
+    ["' ", "empty phone number"], // a spreadsheet's text mark on an empty cell
     ["call me", "phone number contains letters or symbols"],
     ["=cmd()", "phone number contains letters or symbols"],
     ["123", "phone number has too few or too many digits"],
+    ["12345", "phone number has too few or too many digits"],
+    // Six and seventeen digits are inside the bounds: the numbering plan judges them.
+    ["+123456", "invalid phone number for its country"],
+    ["+12345678901234567", "invalid phone number for its country"],
+    ["+123456789012345678", "phone number has too few or too many digits"],
+    ["+65 8123 4567x", "phone number contains letters or symbols"],
+    ["x+65 8123 4567", "phone number contains letters or symbols"],
     ["+999 1234 5678", "not a phone number"],
     ["+65 1234 5678", "invalid phone number for its country"],
   ])("rejects %j: %s", (raw, reason) => {
     expect(normalisePhone(raw)).toEqual({ ok: false, reason });
+  });
+});
+
+describe("normalisePhone: what spreadsheets do to numbers", () => {
+  it.each([
+    ["'+65 8123 4567", undefined],
+    ["' +65 8123 4567", "US"], // the mark, a space, then an international number: still international
+    ["'8123 4567", "SG"],
+  ])("drops the leading apostrophe that marks a cell as text: %j (region %s)", (raw, region) => {
+    expect(normalisePhone(raw, region)).toEqual({ ok: true, e164: "+6581234567" });
+  });
+
+  const scientific = (cell: string) =>
+    `number in scientific notation (${cell}): the spreadsheet stored it as a number and lost digits; format the phone column as Text and export again`;
+  it.each(["6.59123E+09", "6,59e9", "65E+09", "65.12e+10", "'6.59123E+09"])(
+    "refuses %j as a number a spreadsheet turned into scientific notation",
+    (raw) => {
+      expect(normalisePhone(raw, "SG")).toEqual({ ok: false, reason: scientific(raw.replace("'", "")) });
+    },
+  );
+
+  it.each(["+6.59E+09", "6.59E+09x", "6.E+09", "E+09"])(
+    "takes only a whole cell for scientific notation: %j",
+    (raw) => {
+      expect(normalisePhone(raw, "SG")).toEqual({ ok: false, reason: "phone number contains letters or symbols" });
+    },
+  );
+
+  it("says how to fix digits without a country code when no region applies", () => {
+    expect(normalisePhone("8123 4567")).toEqual({
+      ok: false,
+      reason:
+        "no country code and no region: write the number with + and its country code, or set --region or a country column",
+    });
+    // With a region the same digits are a national number; an impossible one is just not a phone number.
+    expect(normalisePhone("8123 4567", "SG")).toEqual({ ok: true, e164: "+6581234567" });
+    expect(normalisePhone("+999 1234 5678")).toEqual({ ok: false, reason: "not a phone number" });
   });
 });
 
@@ -36,6 +81,12 @@ describe("normalisePhone: mobiles only (SMS reaches nothing else)", () => {
     ["+65 3123 4567", "not a mobile number (VoIP)"],
     ["+44 20 7946 0958", "not a mobile number (fixed line)"],
     ["+44 9090 901234", "not a mobile number (premium rate)"],
+    ["+44 70 2462 4220", "not a mobile number (personal number)"],
+    ["+44 76 9332 2613", "not a mobile number (pager)"],
+    ["+44 55 9649 8100", "not a mobile number (universal access number)"],
+    ["+39 847 367", "not a mobile number (shared cost)"],
+    ["+39 336 8179 2404", "not a mobile number (voicemail)"],
+    ["+800 1234 5678", "not a mobile number (toll-free)"],
     // Singapore mobiles start 801-809, 81-89 or 90-98: +65 8000 xxxx is not allocated.
     ["+65 8000 0001", "invalid phone number for its country"],
   ])("rejects %j: %s", (raw, reason) => {

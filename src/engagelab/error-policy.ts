@@ -49,10 +49,7 @@ export interface ClassifyOptions {
   resendIsSafe: boolean;
 }
 
-export function classifyProviderError(
-  error: unknown,
-  options: ClassifyOptions = { resendIsSafe: true },
-): ErrorDecision {
+export function classifyProviderError(error: unknown, options: ClassifyOptions): ErrorDecision {
   if (error instanceof ProviderRequestError) {
     return decision("fail-batch", `invalid request: ${error.field}`);
   }

@@ -469,8 +469,11 @@ async function fileSize(path: string): Promise<number> {
 function fileError(path: string, error: unknown): unknown {
   if (error instanceof CsvInputError) return error;
   const code = (error as { code?: string }).code;
-  if (code === "ENOENT") return new CsvInputError(`CSV file not found: ${path}`);
+  // ENOTDIR: a part of the path is a file (`list.csv/x`); ENAMETOOLONG: no file can have that name.
+  if (code === "ENOENT" || code === "ENOTDIR" || code === "ENAMETOOLONG")
+    return new CsvInputError(`CSV file not found: ${path}`);
   if (code === "EACCES" || code === "EPERM") return new CsvInputError(`CSV ${path} cannot be read: permission denied`);
+  if (code === "ELOOP") return new CsvInputError(`CSV ${path} cannot be read: its symbolic links form a loop`);
   if (code === "EISDIR") return new CsvInputError(`CSV ${path} is not a file`);
   return error;
 }

@@ -38,6 +38,9 @@ export async function startSendWorker(
   const db = await openCheckedDatabase(config, {
     maxConnections: config.send.concurrency + 2,
     applicationName: "smsblast-worker",
+    // Said at once, even by a worker whose jobs are all inside provider calls while PostgreSQL is away.
+    onConnectionLost: (error) =>
+      log.warn({ code: (error as { code?: string }).code, reason: error.message }, "PostgreSQL closed a connection"),
   });
   let binding: QueueBinding;
   try {

@@ -20,6 +20,11 @@ export interface DatabaseOptions {
   applicationName?: string;
   /** Bound on opening one connection (default 5 s). */
   connectTimeoutMs?: number;
+  /**
+   * Called once for each open connection that PostgreSQL closes (a restart or pg_terminate_backend ends every
+   * backend), idle or in use. The pool replaces the connection either way; this only lets the process say so.
+   */
+  onConnectionLost?: (error: Error) => void;
 }
 
 export function openDatabase(databaseUrl: string, options: DatabaseOptions = {}): Database {
@@ -32,6 +37,25 @@ export function openDatabase(databaseUrl: string, options: DatabaseOptions = {})
   });
   // An idle client losing its connection (Postgres restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
+  const onConnectionLost = options.onConnectionLost;
+  if (onConnectionLost) {
+    // PostgreSQL ending a backend (FATAL 57P01 on a restart or pg_terminate_backend, or a dropped socket)
+    // surfaces on one of two public paths: the client's 'error' event, which pg emits whenever the socket of a
+    // client nobody is ending closes, idle or busy; or, when a running query gets the FATAL and whoever ran it
+    // releases the client with that error before the socket closes, the pool's 'release' event with the error
+    // (the pool then ends the client itself, so no 'error' follows). Ends the pool asks for (idle timeout,
+    // close()) take neither path. One report per connection.
+    const reported = new WeakSet<pg.PoolClient>();
+    const report = (client: pg.PoolClient, error: Error) => {
+      if (reported.has(client)) return;
+      reported.add(client);
+      onConnectionLost(error);
+    };
+    pool.on("connect", (client) => client.on("error", (error) => report(client, error)));
+    pool.on("release", (error, client) => {
+      if (error && isDatabaseUnavailable(error)) report(client, error);
+    });
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   let closed = false;
   return {

@@ -1091,6 +1091,23 @@ export class FaultWorld {
       .map((w) => w.name);
   }
 
+  /**
+   * Waits (bounded) until each of `workers` has logged "PostgreSQL closed a connection" (send-worker-runtime.ts:
+   * once per pooled connection whose socket PostgreSQL closed) and asserts it. Every worker must: a restart or
+   * pg_terminate_backend ends every backend, and every live worker holds at least one open connection, since
+   * its reconciler queries every RECONCILE_INTERVAL_MS (2 s here), well inside the pool's 10 s idle timeout.
+   * Unlike "PostgreSQL is unreachable", it does not depend on a job touching PostgreSQL during the outage.
+   */
+  async expectConnectionLossLogged(workers: WorkerProcess[], timeoutMs = 5_000): Promise<void> {
+    const logged = (w: WorkerProcess) => w.logs.includes('"msg":"PostgreSQL closed a connection"');
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < 500 && Date.now() < deadline && !workers.every(logged); i++) await sleep(10);
+    expect(
+      workers.filter((w) => !logged(w)).map((w) => w.name),
+      `workers that did not log losing their PostgreSQL connections\n${this.workerLogs()}`,
+    ).toEqual([]);
+  }
+
   private async terminateBackends(rounds = 4): Promise<string> {
     let terminated = 0;
     for (let round = 0; round < rounds; round++) {
