@@ -1,6 +1,5 @@
-import type { ApiRole } from "../model/roles.ts";
 import type { Database } from "./database.ts";
-import type { StoredToken } from "./token-repository.ts";
+import { TOKEN_COLUMNS, toToken, type StoredToken, type TokenRow } from "./token-repository.ts";
 
 /** How stale `last_seen_at` may get: a console page makes several requests, and each stamping the row would queue them. */
 const LAST_SEEN_RESOLUTION_MS = 15_000;
@@ -12,24 +11,12 @@ export async function insertSession(db: Database, session: { idHash: string; tok
   ]);
 }
 
-interface SessionTokenRow {
-  id: string;
-  name: string;
-  prefix: string;
-  role: ApiRole;
-  created_at: Date;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-  webhook_url: string | null;
-  webhook_set_at: Date | null;
-}
-
 /**
  * The live token behind a session, or null: the session is unknown, idle for longer than `idleMs`, or its token
  * is revoked. Its `last_seen_at` is moved on in the same statement (at most every LAST_SEEN_RESOLUTION_MS).
  */
 export async function useSessionByHash(db: Database, idHash: string, idleMs: number): Promise<StoredToken | null> {
-  const { rows } = await db.pool.query<SessionTokenRow>(
+  const { rows } = await db.pool.query<TokenRow>(
     `WITH live AS (
        SELECT s.id_hash, s.last_seen_at, t.id, t.name, t.prefix, t.role, t.created_at, t.last_used_at, t.revoked_at,
               t.webhook_url, t.webhook_set_at
@@ -39,23 +26,10 @@ export async function useSessionByHash(db: Database, idHash: string, idleMs: num
        UPDATE console_sessions s SET last_seen_at = now() FROM live
        WHERE s.id_hash = live.id_hash AND live.last_seen_at < now() - make_interval(secs => $3::double precision / 1000)
      )
-     SELECT id, name, prefix, role, created_at, last_used_at, revoked_at, webhook_url, webhook_set_at FROM live`,
+     SELECT ${TOKEN_COLUMNS} FROM live`,
     [idHash, idleMs, LAST_SEEN_RESOLUTION_MS],
   );
-  const r = rows[0];
-  return r
-    ? {
-        id: r.id,
-        name: r.name,
-        prefix: r.prefix,
-        role: r.role,
-        createdAt: r.created_at,
-        lastUsedAt: r.last_used_at,
-        revokedAt: r.revoked_at,
-        webhookUrl: r.webhook_url,
-        webhookSetAt: r.webhook_set_at,
-      }
-    : null;
+  return rows[0] ? toToken(rows[0]) : null;
 }
 
 export async function deleteSession(db: Database, idHash: string): Promise<void> {

@@ -14,7 +14,8 @@ export interface StoredToken {
   webhookSetAt: Date | null;
 }
 
-interface TokenRow {
+/** An api_tokens row as selected by TOKEN_COLUMNS (session-repository.ts reads the same columns). */
+export interface TokenRow {
   id: string;
   name: string;
   prefix: string;
@@ -26,9 +27,9 @@ interface TokenRow {
   webhook_set_at: Date | null;
 }
 
-const COLUMNS = `id, name, prefix, role, created_at, last_used_at, revoked_at, webhook_url, webhook_set_at`;
+export const TOKEN_COLUMNS = `id, name, prefix, role, created_at, last_used_at, revoked_at, webhook_url, webhook_set_at`;
 
-function toToken(r: TokenRow): StoredToken {
+export function toToken(r: TokenRow): StoredToken {
   return {
     id: r.id,
     name: r.name,
@@ -49,7 +50,7 @@ export async function insertToken(
 ): Promise<StoredToken | null> {
   const { rows } = await db.pool.query<TokenRow>(
     `INSERT INTO api_tokens (name, prefix, token_hash, role) VALUES ($1, $2, $3, $4::"ApiRole")
-     ON CONFLICT (name) DO NOTHING RETURNING ${COLUMNS}`,
+     ON CONFLICT (name) DO NOTHING RETURNING ${TOKEN_COLUMNS}`,
     [token.name, token.prefix, token.tokenHash, token.role],
   );
   return rows[0] ? toToken(rows[0]) : null;
@@ -67,7 +68,7 @@ export async function useTokenByHash(
   tokenHash: string,
 ): Promise<(StoredToken & { tokenHash: string }) | null> {
   const { rows } = await db.pool.query<TokenRow & { token_hash: string }>(
-    `WITH live AS (SELECT ${COLUMNS}, token_hash FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL),
+    `WITH live AS (SELECT ${TOKEN_COLUMNS}, token_hash FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL),
           stamped AS (
             UPDATE api_tokens t SET last_used_at = now() FROM live
             WHERE t.id = live.id AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '${LAST_USE_RESOLUTION}')
@@ -82,13 +83,13 @@ export async function useTokenByHash(
 }
 
 export async function listTokens(db: Database): Promise<StoredToken[]> {
-  const { rows } = await db.pool.query<TokenRow>(`SELECT ${COLUMNS} FROM api_tokens ORDER BY created_at, name`);
+  const { rows } = await db.pool.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, name`);
   return rows.map(toToken);
 }
 
 export async function findLiveTokenByName(db: Database, name: string): Promise<StoredToken | null> {
   const { rows } = await db.pool.query<TokenRow>(
-    `SELECT ${COLUMNS} FROM api_tokens WHERE name = $1 AND revoked_at IS NULL`,
+    `SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE name = $1 AND revoked_at IS NULL`,
     [name],
   );
   return rows[0] ? toToken(rows[0]) : null;
@@ -97,7 +98,7 @@ export async function findLiveTokenByName(db: Database, name: string): Promise<S
 /** Revokes by name; null when no live token has that name. */
 export async function revokeTokenByName(db: Database, name: string): Promise<StoredToken | null> {
   const { rows } = await db.pool.query<TokenRow>(
-    `UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
+    `UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING ${TOKEN_COLUMNS}`,
     [name],
   );
   return rows[0] ? toToken(rows[0]) : null;
