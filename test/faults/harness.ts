@@ -4,7 +4,9 @@
  * by recipient check of the sandbox ledger against PostgreSQL once the campaign has ended.
  *
  * Every wait is bounded (a count and a deadline); every child is killed in dispose(), and by an exit hook
- * if the test process itself goes away.
+ * if the test process itself goes away. The processes are a WorkerFleet (worker-fleet.ts); a FaultWorld is
+ * one campaign run on it, and several runs may share one fleet (the scale suite sends a legacy and a
+ * messages campaign through the same workers and faults).
  *
  * Every worker process talks to the sandbox through its own listener (`sandbox.listen(name)`), so the
  * sandbox's request log says which process sent what and when, by the sandbox's own clock: a fault's
@@ -15,25 +17,25 @@
  * they are scoped to this run (its Redis keys, its database's backends), so a developer's run never breaks
  * anyone else's; FAULTS_ALLOW_CRASHES=1 reports worker crashes without failing; FAULTS_RECIPIENTS.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Queue } from "bullmq";
 import pg from "pg";
 import { expect } from "vitest";
 import { getCampaignStatus, type CampaignStatusReport } from "../../src/campaigns/campaign-status.ts";
 import { isFinalStatus } from "../../src/model/states.ts";
 import { createRedisConnection } from "../../src/queue/redis.ts";
 import { SEND_QUEUE_NAME } from "../../src/queue/send-queue.ts";
-import type { SandboxRequest, SandboxStats, SendApi } from "../../src/sandbox/server.ts";
+import { SEND_APIS, type SandboxRequest, type SandboxStats, type SendApi } from "../../src/sandbox/ledger.ts";
 import { launchCampaign } from "../helpers/campaign-runner.ts";
-import { createTestEnv, csvOf, singaporeNumbers, type TestEnv } from "../helpers/test-env.ts";
+import { csvOf, singaporeNumbers, type TestEnv } from "../helpers/test-env.ts";
+import { note, REPO_ROOT, sleep, WorkerFleet, type FleetSettings, type WorkerProcess } from "./worker-fleet.ts";
+
+export { REPO_ROOT, sleep, WorkerFleet, WorkerProcess } from "./worker-fleet.ts";
 
 const execFileP = promisify(execFile);
 
-export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const RESULTS_FILE = path.join(REPO_ROOT, "bench-results", "faults-latest.json");
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
@@ -47,8 +49,19 @@ export const PROVIDERS: Flavour[] = ["legacy", "messages"];
 export const providerOf = (flavour: Flavour): Provider => (flavour === "messages-resend" ? "messages" : flavour);
 export const resendsUnknown = (flavour: Flavour): boolean => flavour === "messages-resend";
 
+/** The knobs of one campaign run and of the fleet it runs on. */
+export interface WorldSettings extends FleetSettings {
+  recipients: number;
+  /** `custom` sends one request per recipient, so its runs are smaller. */
+  custom: { recipients: number; batchSize: number; latencyMs: number };
+  /** Quiet period before the ledger is read, so a late duplicate would still be seen. */
+  quietMs: number;
+  /** From launch to a final status. */
+  campaignDeadlineMs: number;
+}
+
 /** One place for every knob: 48 batches of 500, ~400 ms per request, 2 workers × 2 batches in flight. */
-export const SETTINGS = {
+export const SETTINGS: WorldSettings = {
   recipients: Number(process.env.FAULTS_RECIPIENTS ?? 24_000),
   batchSize: 500,
   latencyMs: 400,
@@ -66,7 +79,7 @@ export const SETTINGS = {
   quietMs: 1_000,
   /** From launch to a final status; a healthy run under faults takes 10-30 s. */
   campaignDeadlineMs: Number(process.env.FAULTS_DEADLINE_MS ?? 120_000),
-} as const;
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Randomness: "random moments" are drawn from a seeded PRNG so a failing run can be replayed (FAULTS_SEED).
@@ -83,21 +96,8 @@ export function random(): number {
 export const randomBetween = (min: number, max: number): number => Math.round(min + random() * (max - min));
 export const faultSeed = (): number => SEED;
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function note(message: string): void {
-  console.log(`[faults ${new Date().toISOString().slice(11, 23)}] ${message}`);
-}
-
 // ---------------------------------------------------------------------------------------------------------
-// Worker processes
-
-const liveChildren = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of liveChildren) child.kill("SIGKILL");
-});
-
-const OUTPUT_LIMIT = 200_000;
+// Redis
 
 /** Deletes every key matching ARGV[1] inside one script: atomic, as FLUSHALL is. */
 const DELETE_PREFIX_SCRIPT = `
@@ -109,79 +109,6 @@ repeat
   for _, key in ipairs(reply[2]) do deleted = deleted + redis.call("DEL", key) end
 until cursor == "0"
 return deleted`;
-const MAX_CRASH_RESTARTS = 6;
-
-export class WorkerProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  /** Date.now() when the process exited (the sandbox's clock: same process). */
-  exitedAt: number | undefined;
-  /** Set before the harness stops it on purpose; an exit without it is a crash. */
-  expectedExit = false;
-  readonly startedAt = Date.now();
-  private output = "";
-
-  constructor(
-    readonly name: string,
-    env: NodeJS.ProcessEnv,
-  ) {
-    this.child = spawn(process.execPath, ["--import", "tsx", "workers/send-worker.ts"], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    liveChildren.add(this.child);
-    const collect = (chunk: Buffer) => {
-      this.output += chunk.toString("utf8");
-      if (this.output.length > OUTPUT_LIMIT) this.output = this.output.slice(-OUTPUT_LIMIT / 2);
-    };
-    this.child.stdout?.on("data", collect);
-    this.child.stderr?.on("data", collect);
-    this.exited = new Promise((resolve) => {
-      this.child.once("exit", (code, signal) => {
-        liveChildren.delete(this.child);
-        this.exitedAt = Date.now();
-        this.exitInfo = { code, signal };
-        resolve(this.exitInfo);
-      });
-      this.child.once("error", (error) => {
-        this.output += `\nspawn error: ${error.message}\n`;
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-  get alive(): boolean {
-    return this.exitInfo === undefined;
-  }
-  get crashed(): boolean {
-    return !this.alive && !this.expectedExit;
-  }
-  /** stdout + stderr (pino writes JSON lines to stderr). */
-  get logs(): string {
-    return this.output;
-  }
-
-  /** Sends `signal` to this process (by pid) and waits for it to exit; SIGKILL after `timeoutMs`. */
-  async stop(
-    signal: NodeJS.Signals,
-    timeoutMs = 20_000,
-  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; forced: boolean }> {
-    this.expectedExit = true;
-    if (!this.alive) return { ...this.exitInfo!, forced: false };
-    this.child.kill(signal);
-    const result = await Promise.race([this.exited, sleep(timeoutMs).then(() => undefined)]);
-    if (result) return { ...result, forced: false };
-    this.child.kill("SIGKILL");
-    const killed = await Promise.race([this.exited, sleep(10_000).then(() => undefined)]);
-    if (!killed) throw new Error(`worker ${this.name} (pid ${this.pid}) did not exit even after SIGKILL`);
-    return { ...killed, forced: true };
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Results
 
@@ -266,31 +193,36 @@ export function formatTable(rows: readonly RunResult[]): string {
 export interface ResultsFile {
   startedAt: string;
   seed?: number;
-  settings: typeof SETTINGS;
+  settings: WorldSettings;
   rows: RunResult[];
 }
 
-export async function resetResultsFile(): Promise<void> {
-  await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  const initial: ResultsFile = { startedAt: new Date().toISOString(), settings: SETTINGS, rows: [] };
-  await writeFile(RESULTS_FILE, JSON.stringify(initial, null, 2) + "\n");
+export async function resetResultsFile(file = RESULTS_FILE, settings = SETTINGS): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const initial: ResultsFile = { startedAt: new Date().toISOString(), settings, rows: [] };
+  await writeFile(file, JSON.stringify(initial, null, 2) + "\n");
 }
 
-export async function readResultsFile(): Promise<ResultsFile | undefined> {
+export async function readResultsFile(file = RESULTS_FILE): Promise<ResultsFile | undefined> {
   try {
-    return JSON.parse(await readFile(RESULTS_FILE, "utf8")) as ResultsFile;
+    return JSON.parse(await readFile(file, "utf8")) as ResultsFile;
   } catch {
     return undefined;
   }
 }
 
-/** Files run one at a time in one fork, so read-modify-write is safe. */
-async function appendResult(row: RunResult): Promise<void> {
-  const file = (await readResultsFile()) ?? { startedAt: new Date().toISOString(), settings: SETTINGS, rows: [] };
-  file.seed ??= SEED;
-  file.rows.push(row);
-  await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  await writeFile(RESULTS_FILE, JSON.stringify(file, null, 2) + "\n");
+/** Files run one at a time in one fork, and runs sharing a fleet await each other's writes: read-modify-write is safe. */
+let appending: Promise<void> = Promise.resolve();
+function appendResult(row: RunResult, fileName: string, settings: WorldSettings): Promise<void> {
+  const written = appending.then(async () => {
+    const file = (await readResultsFile(fileName)) ?? { startedAt: new Date().toISOString(), settings, rows: [] };
+    file.seed ??= SEED;
+    file.rows.push(row);
+    await mkdir(path.dirname(fileName), { recursive: true });
+    await writeFile(fileName, JSON.stringify(file, null, 2) + "\n");
+  });
+  appending = written.catch(() => {});
+  return written;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -387,135 +319,140 @@ export interface ScenarioOptions {
   graceful?: boolean;
 }
 
+export interface WorldOptions {
+  /** Overrides of SETTINGS for this run (and for its fleet, when it makes its own). */
+  settings?: Partial<WorldSettings>;
+  /** Run on these workers (another run's fleet) instead of a fleet of its own; the fleet's owner disposes it. */
+  fleet?: WorkerFleet;
+  /** Where the run's row goes (default bench-results/faults-latest.json). */
+  resultsFile?: string;
+  /** The first recipient number's offset, so runs sharing one sandbox send to different numbers. */
+  numbersStart?: number;
+  /** The prefix of the database's name (default `faults`). */
+  suite?: string;
+}
+
 export class FaultWorld {
-  readonly workers: WorkerProcess[] = [];
-  readonly allWorkers: WorkerProcess[] = [];
   campaignId: string | undefined;
   readonly faults: FaultRecord[] = [];
   private launchedAt = 0;
   private faultNotes: string[] = [];
   /** phone → batch id, to attribute `custom` requests (one recipient each, no batch id in the body). */
   private batchOfPhone = new Map<string, string>();
-  readonly crashes: Array<{
-    worker: string;
-    exit: { code: number | null; signal: NodeJS.Signals | null };
-    output: string;
-  }> = [];
+  /** Every run on the same fleet, this one included: they share the sandbox's ledger. */
+  private readonly siblings: FaultWorld[];
 
   private constructor(
     readonly scenario: string,
     readonly flavour: Flavour,
-    readonly env: TestEnv,
-    readonly databaseName: string,
-  ) {}
+    readonly fleet: WorkerFleet,
+    readonly settings: WorldSettings,
+    private readonly ownsFleet: boolean,
+    private readonly resultsFile: string,
+    private readonly numbersStart: number,
+    siblings: FaultWorld[],
+  ) {
+    this.siblings = siblings;
+    siblings.push(this);
+  }
+
+  /** The runs on each fleet, so a run knows which other numbers and APIs share its sandbox. */
+  private static readonly runsOfFleet = new WeakMap<WorkerFleet, FaultWorld[]>();
 
   get provider(): Provider {
     return providerOf(this.flavour);
   }
   get recipients(): number {
-    return this.provider === "custom" ? SETTINGS.custom.recipients : SETTINGS.recipients;
+    return this.provider === "custom" ? this.settings.custom.recipients : this.settings.recipients;
   }
   get batchSize(): number {
-    return this.provider === "custom" ? SETTINGS.custom.batchSize : SETTINGS.batchSize;
+    return this.provider === "custom" ? this.settings.custom.batchSize : this.settings.batchSize;
+  }
+  get env(): TestEnv {
+    return this.fleet.env;
+  }
+  get databaseName(): string {
+    return this.fleet.databaseName;
+  }
+  /** The fleet's workers: the live one in each slot, and every one ever started. */
+  get workers(): WorkerProcess[] {
+    return this.fleet.workers;
+  }
+  get allWorkers(): WorkerProcess[] {
+    return this.fleet.allWorkers;
+  }
+  get crashes(): WorkerFleet["crashes"] {
+    return this.fleet.crashes;
   }
 
-  static async create(scenario: string, flavour: Flavour): Promise<FaultWorld> {
+  static async create(scenario: string, flavour: Flavour, options: WorldOptions = {}): Promise<FaultWorld> {
     await ensurePostgresUp();
-    const custom = providerOf(flavour) === "custom";
-    const env = await createTestEnv(`faults_${scenario}_${flavour}`, {
-      env: {
-        BATCH_SIZE: String(custom ? SETTINGS.custom.batchSize : SETTINGS.batchSize),
-        SEND_ATTEMPTS: String(SETTINGS.attempts),
-        SEND_BACKOFF_MS: String(SETTINGS.backoffMs),
-        SEND_CONCURRENCY: String(SETTINGS.concurrency),
-        PROVIDER_TIMEOUT_MS: String(SETTINGS.providerTimeoutMs),
-        RECONCILE_INTERVAL_MS: String(SETTINGS.reconcileIntervalMs),
-        LOG_LEVEL: "warn",
-      },
-      sandbox: { latencyMs: custom ? SETTINGS.custom.latencyMs : SETTINGS.latencyMs },
-    });
-    const databaseName = new URL(env.config.databaseUrl).pathname.slice(1);
-    return new FaultWorld(scenario, flavour, env, databaseName);
-  }
-
-  private workerEnv(sandboxUrl: string): NodeJS.ProcessEnv {
-    const c = this.env.config;
-    return {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TMPDIR: process.env.TMPDIR,
-      DATABASE_URL: c.databaseUrl,
-      REDIS_URL: c.redisUrl,
-      QUEUE_PREFIX: c.queuePrefix,
-      ENGAGELAB_MESSAGES_URL: sandboxUrl,
-      ENGAGELAB_SMS_URL: sandboxUrl,
-      ENGAGELAB_OTP_URL: sandboxUrl,
-      PROVIDER_TIMEOUT_MS: String(SETTINGS.providerTimeoutMs),
-      SEND_CONCURRENCY: String(SETTINGS.concurrency),
-      SEND_BACKOFF_MS: String(SETTINGS.backoffMs),
-      SEND_ATTEMPTS: String(SETTINGS.attempts),
-      RECONCILE_INTERVAL_MS: String(SETTINGS.reconcileIntervalMs),
-      BATCH_SIZE: String(this.batchSize),
-      AUTO_RESUME_BACKOFF_MS: String(SETTINGS.autoResumeBackoffMs),
-      LOG_LEVEL: "warn",
-    };
+    const settings = { ...SETTINGS, ...options.settings };
+    let fleet = options.fleet;
+    if (!fleet) {
+      const custom = providerOf(flavour) === "custom";
+      const fleetSettings = custom
+        ? { ...settings, batchSize: settings.custom.batchSize, latencyMs: settings.custom.latencyMs }
+        : settings;
+      fleet = await WorkerFleet.create(`${options.suite ?? "faults"}_${scenario}_${flavour}`, fleetSettings, {
+        suite: options.suite,
+      });
+    }
+    let siblings = FaultWorld.runsOfFleet.get(fleet);
+    if (!siblings) FaultWorld.runsOfFleet.set(fleet, (siblings = []));
+    return new FaultWorld(
+      scenario,
+      flavour,
+      fleet,
+      settings,
+      options.fleet === undefined,
+      options.resultsFile ?? RESULTS_FILE,
+      options.numbersStart ?? 0,
+      siblings,
+    );
   }
 
   /** Spawns a worker process in slot `slot` (replacing a stopped one), on its own sandbox listener. */
-  async startWorker(slot = this.workers.length): Promise<WorkerProcess> {
-    const name = `w${slot}.${this.allWorkers.length}`;
-    const url = await this.env.sandbox.listen(name);
-    const worker = new WorkerProcess(name, this.workerEnv(url));
-    this.workers[slot] = worker;
-    this.allWorkers.push(worker);
-    return worker;
+  startWorker(slot = this.workers.length): Promise<WorkerProcess> {
+    return this.fleet.startWorker(slot);
   }
 
   /** Starts `count` workers and waits (bounded) until BullMQ sees them connected. */
-  async startWorkers(count = SETTINGS.workers): Promise<void> {
-    for (let i = 0; i < count; i++) await this.startWorker(i);
-    await this.waitForWorkersConnected(count);
+  startWorkers(count = this.settings.workers): Promise<void> {
+    return this.fleet.startWorkers(count);
   }
 
   /** BullMQ names each worker's Redis connection after the queue; count them (bounded). */
-  async waitForWorkersConnected(count: number, timeoutMs = 30_000): Promise<void> {
-    const connection = createRedisConnection(this.env.config.redisUrl, "producer");
-    const queue = new Queue(SEND_QUEUE_NAME, { connection, prefix: this.env.config.queuePrefix });
-    try {
-      const deadline = Date.now() + timeoutMs;
-      for (let i = 0; i < 600 && Date.now() < deadline; i++) {
-        await this.superviseWorkers();
-        if ((await queue.getWorkersCount().catch(() => 0)) >= count) return;
-        await sleep(100);
-      }
-      throw new Error(
-        `only ${await queue.getWorkersCount().catch(() => 0)} of ${count} workers connected within ${timeoutMs} ms\n${this.workerLogs()}`,
-      );
-    } finally {
-      await queue.close();
-      connection.disconnect();
-    }
+  waitForWorkersConnected(count: number, timeoutMs = 30_000): Promise<void> {
+    return this.fleet.waitForWorkersConnected(count, timeoutMs);
   }
 
-  async launch(): Promise<string> {
-    const numbers = singaporeNumbers(this.recipients);
+  /** Stores the campaign and queues its batches (through `options.enqueue`, when the caller queues them). */
+  async launch(
+    options: { enqueue?: (campaignId: string, batchIds: readonly string[]) => Promise<void> } = {},
+  ): Promise<string> {
+    const numbers = singaporeNumbers(this.recipients, this.numbersStart);
     const file = await this.env.writeCsv(
-      "recipients.csv",
+      `recipients-${this.flavour}.csv`,
       csvOf(
         ["phone"],
         numbers.map((n) => [n]),
       ),
     );
     this.launchedAt = performance.now();
-    const launched = await launchCampaign(this.env, {
-      file,
-      name: `faults ${this.scenario} ${this.flavour}`,
-      provider: this.provider,
-      onUnknown: resendsUnknown(this.flavour) ? "resend" : "at_most_once",
-      templateId: "1",
-      batchSize: this.batchSize,
-      params: { order: "F-1" },
-    });
+    const launched = await launchCampaign(
+      this.env,
+      {
+        file,
+        name: `faults ${this.scenario} ${this.flavour}`,
+        provider: this.provider,
+        onUnknown: resendsUnknown(this.flavour) ? "resend" : "at_most_once",
+        templateId: "1",
+        batchSize: this.batchSize,
+        params: { order: "F-1" },
+      },
+      options,
+    );
     expect(launched.recipientCount).toBe(this.recipients);
     expect(launched.enqueued).toBe(true);
     this.campaignId = launched.campaignId;
@@ -524,10 +461,15 @@ export class FaultWorld {
       [launched.campaignId],
     );
     this.batchOfPhone = new Map(rows.map((r) => [r.phone, r.id]));
-    note(
+    this.fleet.note(
       `${this.scenario}/${this.flavour}: campaign ${launched.campaignId} launched (${this.recipients} recipients, seed ${SEED})`,
     );
     return launched.campaignId;
+  }
+
+  /** Counts the run's wall time from now (when its workers start after its batches were queued). */
+  restartClock(): void {
+    this.launchedAt = performance.now();
   }
 
   /** The batch a logged request carried: its custom_args.batch_id, else (custom) its recipient's batch. */
@@ -618,7 +560,7 @@ export class FaultWorld {
     };
     this.faults.push(record);
     this.faultNotes.push(`${description} @${record.atSeconds.toFixed(1)}s`);
-    note(
+    this.fleet.note(
       `${this.scenario}/${this.flavour}: ${description}: ${now.open.length} request(s) open, ${now.sending.length} batch(es) sending` +
         (victims.length ? `, victim mid-request on ${victimOpen.size}, claimed ${claimed.length}` : ""),
     );
@@ -630,7 +572,7 @@ export class FaultWorld {
     this.faultNotes.push(description);
   }
 
-  async waitForFinal(timeoutMs = SETTINGS.campaignDeadlineMs): Promise<CampaignStatusReport> {
+  async waitForFinal(timeoutMs = this.settings.campaignDeadlineMs): Promise<CampaignStatusReport> {
     const deadline = Date.now() + timeoutMs;
     let last: CampaignStatusReport | undefined;
     let lastError: unknown;
@@ -694,32 +636,13 @@ export class FaultWorld {
     }
   }
 
-  /**
-   * A worker that exits without being asked to is a bug (expectHealthy fails the run for it). Like a
-   * process manager would, restart it in its slot, so the run still ends and the ledger check still says
-   * whether anything was lost; give up after MAX_CRASH_RESTARTS (a crash loop).
-   */
-  async superviseWorkers(): Promise<void> {
-    for (const [slot, worker] of this.workers.entries()) {
-      if (!worker?.crashed) continue;
-      this.crashes.push({ worker: worker.name, exit: worker.exitInfo!, output: worker.logs.slice(-3_000) });
-      note(
-        `${this.scenario}/${this.flavour}: worker ${worker.name} CRASHED ${JSON.stringify(worker.exitInfo)}; restarting it`,
-      );
-      if (this.crashes.length > MAX_CRASH_RESTARTS) {
-        throw new Error(`worker processes keep crashing (${this.crashes.length} crashes)\n${this.workerLogs()}`);
-      }
-      await this.startWorker(slot);
-    }
+  /** A crashed worker is restarted in its slot and counted (WorkerFleet.superviseWorkers). */
+  superviseWorkers(): Promise<void> {
+    return this.fleet.superviseWorkers();
   }
 
   workerLogs(maxPerWorker = 4_000): string {
-    return this.allWorkers
-      .map(
-        (w) =>
-          `--- worker ${w.name} pid ${w.pid} ${w.alive ? "alive" : JSON.stringify(w.exitInfo)} ---\n${w.logs.slice(-maxPerWorker)}`,
-      )
-      .join("\n");
+    return this.fleet.workerLogs(maxPerWorker);
   }
 
   /**
@@ -730,10 +653,14 @@ export class FaultWorld {
     const wallSeconds = (performance.now() - this.launchedAt) / 1000;
     const campaignId = this.campaignId!;
     const ledgerApi = this.env.sandbox.ledger;
-    // Quiet period: the campaign is final, so nothing may reach the sandbox any more; wait and check.
-    const requestsAtEnd = ledgerApi.requestLog().length;
-    await sleep(SETTINGS.quietMs);
-    const lateRequests = ledgerApi.requestLog().length - requestsAtEnd;
+    // Quiet period: the campaign is final, so nothing may reach the sandbox any more; wait and check. A
+    // sibling run on the same fleet may still be sending through its own API: only its requests are allowed.
+    const othersApis = new Set(this.siblings.filter((r) => r !== this).map((r) => r.provider));
+    othersApis.delete(this.provider);
+    const ownRequests = () => ledgerApi.requestLog().filter((r) => !othersApis.has(r.api)).length;
+    const requestsAtEnd = ownRequests();
+    await sleep(this.settings.quietMs);
+    const lateRequests = ownRequests() - requestsAtEnd;
 
     const { rows } = await this.env.db.pool.query<{
       phone: string;
@@ -748,7 +675,13 @@ export class FaultWorld {
     );
     const ledger = new Map(Object.entries(ledgerApi.sent(this.provider)));
     const refused = ledgerApi.refused(this.provider);
-    const otherApis = Object.keys(ledgerApi.sent()).length - ledger.size;
+    // Every number another API received belongs to a sibling run on that API (none when the run is alone).
+    let otherApis = 0;
+    for (const api of SEND_APIS) {
+      if (api === this.provider) continue;
+      for (const phone of Object.keys(ledgerApi.sent(api)))
+        if (!this.siblings.some((r) => r !== this && r.provider === api && r.batchOfPhone.has(phone))) otherApis += 1;
+    }
     expect(otherApis, "numbers sent through the other API").toBe(0);
 
     const requests = ledgerApi.requestLog({ api: this.provider });
@@ -765,7 +698,7 @@ export class FaultWorld {
     const timedOut = requests.filter((r) => {
       if (r.outcome === "hang" || r.outcome === "lose-response" || r.via === undefined) return false;
       // Answered later than the client's deadline: the client had already given up (machine load).
-      if (r.answeredAt !== undefined && r.answeredAt - r.receivedAt >= SETTINGS.providerTimeoutMs) return true;
+      if (r.answeredAt !== undefined && r.answeredAt - r.receivedAt >= this.settings.providerTimeoutMs) return true;
       if (r.abandonedAt === undefined) return false;
       const exitedAt = exitOf.get(r.via);
       return exitedAt === undefined || exitedAt - r.abandonedAt > 1_000;
@@ -892,7 +825,7 @@ export class FaultWorld {
       },
     };
     this.lateRequests = lateRequests;
-    await appendResult(result);
+    await appendResult(result, this.resultsFile, this.settings);
     console.log(`\n${formatTable([result])}\n${JSON.stringify({ ...result.detail, faults: undefined })}\n`);
     return result;
   }
@@ -1011,7 +944,9 @@ export class FaultWorld {
       .map((c) => `--- ${c.worker} exited ${JSON.stringify(c.exit)} ---\n${c.output}`)
       .join("\n");
     if (result.detail.workerCrashes > 0 && process.env.FAULTS_ALLOW_CRASHES === "1") {
-      note(`FAULTS_ALLOW_CRASHES=1: not failing on ${result.detail.workerCrashes} worker crash(es)\n${crashLogs}`);
+      this.fleet.note(
+        `FAULTS_ALLOW_CRASHES=1: not failing on ${result.detail.workerCrashes} worker crash(es)\n${crashLogs}`,
+      );
       return;
     }
     expect(
@@ -1049,7 +984,7 @@ export class FaultWorld {
       }
       // One Lua script, so the deletion is atomic like FLUSHALL: no worker command runs half-way through it.
       const deleted = Number(await redis.eval(DELETE_PREFIX_SCRIPT, 0, `${this.env.config.queuePrefix}:*`));
-      note(`not exclusive: deleted this run's ${deleted} Redis keys instead of FLUSHALL`);
+      this.fleet.note(`not exclusive: deleted this run's ${deleted} Redis keys instead of FLUSHALL`);
       return "prefix flush (scoped)";
     } finally {
       redis.disconnect();
@@ -1077,7 +1012,7 @@ export class FaultWorld {
         ).toBeGreaterThan(before.getTime());
         return `pg_ctlcluster ${cluster.version} ${cluster.name} restart (postmaster ${before.toISOString().slice(11, 23)} → ${after.toISOString().slice(11, 23)})`;
       }
-      note("not exclusive: terminating this database's backends instead of a restart");
+      this.fleet.note("not exclusive: terminating this database's backends instead of a restart");
       return await this.terminateBackends();
     } finally {
       await ensurePostgresUp();
@@ -1127,17 +1062,12 @@ export class FaultWorld {
     return `pg_terminate_backend ×${rounds} (${terminated} backends)`;
   }
 
-  /** Kills every child still running, makes sure PostgreSQL is up, drops the database and Redis keys. */
+  /**
+   * Kills every child still running, makes sure PostgreSQL is up, drops the database and Redis keys: the
+   * fleet's owner does; a run on another run's fleet leaves it to that one.
+   */
   async dispose(): Promise<void> {
-    const errors: unknown[] = [];
-    await Promise.all(
-      this.allWorkers
-        .filter((w) => w.alive)
-        .map((w) => w.stop("SIGKILL", 10_000).catch((e: unknown) => errors.push(e))),
-    );
-    await ensurePostgresUp().catch((e: unknown) => errors.push(e));
-    await this.env.cleanup().catch((e: unknown) => errors.push(e));
-    if (errors.length) note(`dispose: ${errors.map(String).join("; ")}`);
+    if (this.ownsFleet) await this.fleet.dispose(() => ensurePostgresUp());
   }
 }
 
