@@ -1,11 +1,11 @@
-// Scenario: 8 worker processes on 4 hosts share one global SEND_RATE_LIMIT (BullMQ's limiter in Redis,
-// reached through each host's relay). Measured by the sandbox's own arrival times over both campaigns:
-// the mean rate over at least 30 s is within 10 % of the limit, and no 1-second window (sliding over
-// every arrival) holds more than 1.5× the limit.
+// Scenario: 8 worker processes on 4 hosts share one global SEND_RATE_LIMIT, kept in Redis and reached
+// through each host's relay. Measured by the sandbox's own arrival times over both campaigns, from the
+// moment all 8 workers are up to the last request: the mean rate over at least 30 s is within 10 % of the
+// limit, and no 1-second window (sliding over every arrival) holds more than 1.5× the limit.
 import { afterEach, describe, expect, it } from "vitest";
 import { measureRate, ScaleWorld } from "./harness.ts";
 
-/** 600 requests at 15/s: 40 s of sending. */
+/** 600 requests at 15/s: 40 s of sending; 8 × 4 in flight could send twice as fast, so the limit is what paces. */
 const RATE_LIMIT = 15;
 
 describe("scale: 8 worker processes share one global SEND_RATE_LIMIT", () => {
@@ -18,13 +18,13 @@ describe("scale: 8 worker processes share one global SEND_RATE_LIMIT", () => {
   it(`the sandbox sees ${RATE_LIMIT}/s ± 10 % over ≥ 30 s, never more than 1.5× in any second`, async () => {
     world = await ScaleWorld.create("rate-limit", {
       workers: 8,
-      concurrency: 2,
+      concurrency: 4,
       rateLimit: RATE_LIMIT,
       latencyMs: 200,
     });
     await world.start();
     await Promise.all(world.runs.map((run) => run.waitForFinal()));
-    const rate = measureRate(world.requestTimes());
+    const rate = measureRate(world.requestTimesSinceFleetUp());
     const summary =
       `SEND_RATE_LIMIT ${RATE_LIMIT}/s: ${rate.mean.toFixed(2)}/s over ${rate.seconds.toFixed(1)} s ` +
       `(${(((rate.mean - RATE_LIMIT) / RATE_LIMIT) * 100).toFixed(1)} %), busiest second ${rate.busiestSecond} ` +
