@@ -16,7 +16,7 @@ import {
   type LaunchDeps,
   type LaunchedCampaign,
 } from "../../campaigns/launch-campaign.ts";
-import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
+import { delayedStartOf, parseRate, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
 import { cliActor, recordAudit } from "../../access/audit-log.ts";
@@ -27,7 +27,13 @@ import { EXIT, exitCodeForCampaign } from "../exit-codes.ts";
 import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
-import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
+import {
+  openProviders,
+  openTemplates,
+  withQueue,
+  withSendRateGate,
+  withServices,
+} from "../../runtime/services.ts";
 import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
@@ -48,6 +54,7 @@ interface SendOptions {
   labelId?: number;
   customArg: Record<string, string>;
   optOutKeyword: string[];
+  rate?: number;
   at?: Date;
   providerSchedule?: boolean;
   dryRun?: boolean;
@@ -56,6 +63,15 @@ interface SendOptions {
   allowRepeat?: boolean;
   wait?: boolean;
   worker?: boolean;
+}
+
+/** `--rate`: a bad value is a usage error naming the forms it takes. */
+function rateOption(value: string): number {
+  try {
+    return parseRate(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** The provider options of `send`, in the words both front doors share. */
@@ -68,6 +84,7 @@ function launchOptionsOf(opts: SendOptions) {
     startAt: opts.at,
     providerSchedule: opts.providerSchedule,
     optOutKeywords: opts.optOutKeyword,
+    ratePerSecond: opts.rate,
   };
 }
 
@@ -202,6 +219,11 @@ export function registerCampaignCommands(program: Command): void {
       collectList,
       [],
     )
+    .option(
+      "--rate <n/s>",
+      "this campaign's own send rate in messages (50/s, 600/min, 1000/h), across every worker, besides SEND_RATE_LIMIT",
+      rateOption,
+    )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
     .option(
@@ -308,9 +330,12 @@ export function registerCampaignCommands(program: Command): void {
       await withServices(async ({ config, log, db }) => {
         const registry = openProviders(config);
         try {
-          const result = await sendOneMessage(
-            { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs },
-            { to, templateId: opts.template, params: opts.param, defaultRegion: opts.region ?? config.defaultRegion },
+          // The priority lane: sent inline, never queued behind bulk batches, within the shared rates.
+          const result = await withSendRateGate({ config, db }, (gate) =>
+            sendOneMessage(
+              { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs, gate },
+              { to, templateId: opts.template, params: opts.param, defaultRegion: opts.region ?? config.defaultRegion },
+            ),
           );
           console.log(JSON.stringify(result));
           if (result.state !== "accepted") process.exitCode = 1;
