@@ -77,7 +77,10 @@ const envSchema = z.object({
     .string()
     .transform((value, ctx) => {
       const limits: Partial<Record<Platform, number>> = {};
-      for (const entry of value.split(",").map((e) => e.trim()).filter(Boolean)) {
+      for (const entry of value
+        .split(",")
+        .map((e) => e.trim())
+        .filter(Boolean)) {
         const match = /^([a-z]+)\s*=\s*(\d+)$/.exec(entry);
         const platform = match?.[1] as Platform | undefined;
         if (!match || !platform || !PLATFORMS.includes(platform) || Number(match[2]) <= 0) {

@@ -27,13 +27,7 @@ import { EXIT, exitCodeForCampaign } from "../exit-codes.ts";
 import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
-import {
-  openProviders,
-  openTemplates,
-  withQueue,
-  withSendRateGate,
-  withServices,
-} from "../../runtime/services.ts";
+import { openProviders, openTemplates, withQueue, withSendRateGate, withServices } from "../../runtime/services.ts";
 import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
