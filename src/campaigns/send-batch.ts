@@ -295,10 +295,13 @@ type BatchOfCampaign = NonNullable<Awaited<ReturnType<typeof campaignOfBatch>>>;
 async function passRateGate(deps: SendBatchDeps, batchId: string, found: BatchOfCampaign): Promise<void> {
   if (!deps.gate) return;
   const lane = deps.lane ?? "bulk";
+  const platform = platformOfApi(found.provider);
+  // A one-off custom send waits once, for its request's own slot (requestPacer), not first for bulk's bookings.
+  if (lane === "priority" && found.provider === "custom" && deps.gate.pacesRequests(platform)) return;
   let decision: GateDecision;
   try {
     decision = await deps.gate.acquire({
-      platform: platformOfApi(found.provider),
+      platform,
       requests: found.provider === "custom" ? 0 : 1,
       campaign:
         found.ratePerSecond === undefined

@@ -17,7 +17,7 @@ import type { RedisConnection } from "./redis.ts";
  */
 
 /** How far ahead a bulk batch may book a slot; beyond it, its job is delayed rather than holding a worker slot. */
-export const BULK_MAX_WAIT_MS = 500;
+export const BULK_MAX_WAIT_MS = 250;
 
 /** A campaign slot booked for a delayed job is kept this long past its time, for the job to come back to it. */
 const SLOT_KEEP_MS = 10 * 60_000;
