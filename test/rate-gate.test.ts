@@ -9,6 +9,9 @@ import { createRedisConnection } from "../src/queue/redis.ts";
 import type { SandboxRequest } from "../src/sandbox/server.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 import { csvOf, createTestEnv, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
+import { importContactsFromCsv } from "../src/recipients/audience-import.ts";
+import { startTestApi, type ApiError, type Launched } from "./helpers/api-client.ts";
+import { cliEnv, runCli } from "./helpers/cli.ts";
 
 // The shared rates of src/queue/rate-gate.ts, measured by the sandbox's own request timestamps. Bounds are
 // generous (a request trails its slot by the claim, which a loaded machine stretches): each one is still far
@@ -85,6 +88,41 @@ describe("per-platform and per-campaign rates", () => {
         numbers.map((n) => [n]),
       ),
     );
+
+  it("the API takes ratePerSecond and stores it with the campaign; the API and the CLI refuse a bad rate naming it", async () => {
+    await importContactsFromCsv(env.db, await csv("contacts.csv", singaporeNumbers(5, 90_000)), {
+      phoneColumn: "phone",
+      tags: ["rate"],
+    });
+    const api = await startTestApi(env);
+    try {
+      const body = {
+        audience: "rate",
+        templateId: "1",
+        params: { order: "A-1" },
+        templateCheck: false,
+        startAt: new Date(Date.now() + 3_600_000).toISOString(), // scheduled: nothing is sent here
+      };
+      const refused = await api.json<ApiError>("POST", "/api/v1/campaigns", { body: { ...body, ratePerSecond: 0 } });
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(refused.body)).toMatch(/ratePerSecond/);
+      const launched = await api.json<Launched>("POST", "/api/v1/campaigns", { body: { ...body, ratePerSecond: 2.5 } });
+      expect(launched.status).toBe(201);
+      const { rows } = await env.db.pool.query<{ send_options: Record<string, unknown> }>(
+        `SELECT send_options FROM campaigns WHERE id = $1`,
+        [launched.body.campaignId],
+      );
+      expect(rows[0]?.send_options).toMatchObject({ ratePerSecond: 2.5 });
+    } finally {
+      await api.server.stop();
+    }
+    const cli = await runCli(
+      ["send", await csv("cli.csv", singaporeNumbers(3, 91_000)), "--template", "1", "--rate", "fast"],
+      cliEnv(env),
+    );
+    expect(cli.code).not.toBe(0);
+    expect(cli.output).toMatch(/--rate must be messages per second, minute or hour.*50\/s.*got "fast"/);
+  });
 
   it("a platform's limit holds its requests, not another platform's", async () => {
     const messagesNumbers = singaporeNumbers(120, 0);
@@ -233,5 +271,16 @@ describe("one global limit across the bulk lane and the priority lane", () => {
     expect(busiest(all), arrivals(all)).toBeLessThanOrEqual(10);
     expect(span(all), arrivals(all)).toBeGreaterThanOrEqual(3_000);
     expect(await maxAttempts(env, bulk.campaignId)).toBe(1);
+  });
+
+  it("a CLI send-one goes through the gate when a limit is set (it connects to Redis only then)", async () => {
+    const before = env.sandbox.ledger.requestLog({ api: "custom" }).length;
+    const result = await runCli(
+      ["send-one", singaporeNumbers(1, 70_000)[0]!, "--template", "notification-template"],
+      cliEnv(env, { SEND_RATE_LIMIT: "5" }),
+    );
+    expect(result.code, result.output).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ state: "accepted" });
+    expect(env.sandbox.ledger.requestLog({ api: "custom" }).length).toBe(before + 1);
   });
 });
