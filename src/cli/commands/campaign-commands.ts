@@ -28,7 +28,7 @@ import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withSendRateGate, withServices } from "../../runtime/services.ts";
-import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
+import { collectKeyValue, collectList, exportToStdout, isoTime, regionCode, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -188,7 +188,7 @@ export function registerCampaignCommands(program: Command): void {
         .choices(["mark-unknown", "resend"])
         .default("mark-unknown"),
     )
-    .option("--region <code>", "default country for numbers without a country code (e.g. SG)")
+    .option("--region <code>", "default country for numbers without a country code (e.g. SG)", regionCode("--region"))
     .option("--from <sender>", "legacy: sender name, 3-11 letters or digits")
     .option("--msg-type <n>", "legacy: msg_type (2 = international)", wholeNumber("--msg-type"))
     .option("--label-id <n>", "legacy: SMS label id", wholeNumber("--label-id"))
@@ -319,7 +319,7 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<to>", "phone number or e-mail address")
     .requiredOption("-t, --template <id>", "EngageLab template id")
     .option("-p, --param <key=value>", "template parameter (repeatable)", collectKeyValue, {})
-    .option("--region <code>", "default country for a number without a country code")
+    .option("--region <code>", "default country for a number without a country code", regionCode("--region"))
     .action(async (to: string, opts: { template: string; param: Record<string, string>; region?: string }) => {
       await withServices(async ({ config, log, db }) => {
         const registry = openProviders(config);
