@@ -273,6 +273,35 @@ describe("one global limit across the bulk lane and the priority lane", () => {
     expect(await maxAttempts(env, bulk.campaignId)).toBe(1);
   });
 
+  it("each request of a custom batch takes its own slot of the global limit", async () => {
+    const numbers = singaporeNumbers(20, 80_000);
+    const file = await env.writeCsv(
+      "custom.csv",
+      csvOf(
+        ["phone"],
+        numbers.map((n) => [n]),
+      ),
+    );
+    const campaign = await launchCampaign(env, {
+      file,
+      name: "custom under the limit",
+      provider: "custom",
+      templateId: "notification-template",
+    });
+    const worker = await startWorker(env);
+    try {
+      expect((await waitForCampaignEnd(env, campaign.campaignId)).recipients.accepted).toBe(20);
+    } finally {
+      await worker.stop();
+    }
+    await sandboxLedger(env);
+    const times = timesOf(env.sandbox.ledger.requestLog({ api: "custom" }), numbers);
+    expect(times).toHaveLength(20);
+    // Two batches of 10, CUSTOM_PARALLELISM 10: unpaced, all 20 within a fraction of a second; at 5 per second 3.8 s.
+    expect(busiest(times), arrivals(times)).toBeLessThanOrEqual(10);
+    expect(span(times), arrivals(times)).toBeGreaterThanOrEqual(3_000);
+  });
+
   it("a CLI send-one goes through the gate when a limit is set (it connects to Redis only then)", async () => {
     const before = env.sandbox.ledger.requestLog({ api: "custom" }).length;
     const result = await runCli(

@@ -50,8 +50,8 @@ export interface SendRateGate {
   acquire(request: GateRequest): Promise<GateDecision>;
   /** Whether requests to the platform are paced one by one (a `custom` batch paces each of its requests). */
   pacesRequests(platform: Platform): boolean;
-  /** Waits for the next slot of one request, whatever the wait. */
-  hold(platform: Platform): Promise<number>;
+  /** Waits for the slot of one request (bulk books at most BULK_MAX_WAIT_MS ahead, priority at once). */
+  hold(platform: Platform, lane: Lane): Promise<number>;
   /** A 429: nothing goes to the platform, from any lane, for `ms`. */
   penalize(platform: Platform, ms: number): Promise<void>;
 }
@@ -324,6 +324,7 @@ function requestPacer(deps: SendBatchDeps, batch: ClaimedBatch): (() => Promise<
   const platform = platformOfApi(batch.provider);
   const shared = deps.gate?.pacesRequests(platform) ? deps.gate : undefined;
   const rate = batch.sendOptions.ratePerSecond;
+  const lane = deps.lane ?? "bulk";
   if (!shared && rate === undefined) return undefined;
   let next = 0;
   return async () => {
@@ -333,7 +334,7 @@ function requestPacer(deps: SendBatchDeps, batch: ClaimedBatch): (() => Promise<
       next = at + 1000 / rate;
       if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now));
     }
-    if (shared) await shared.hold(platform).catch(() => 0);
+    if (shared) await shared.hold(platform, lane).catch(() => 0);
   };
 }
 

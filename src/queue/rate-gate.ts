@@ -12,8 +12,9 @@ import type { RedisConnection } from "./redis.ts";
  *
  * Lanes: a bulk batch takes a slot only if it leaves within BULK_MAX_WAIT_MS; otherwise its job is delayed
  * (the queue keeps it, no attempt spent) and the slot stays free. The priority lane (send-one, the API's test
- * send) always takes the next slot and waits for it: bulk never books more than BULK_MAX_WAIT_MS ahead, so a
- * one-off message waits at most that long behind bulk, however many batches are queued.
+ * send) always takes the next slot and waits for it: bulk (whole batches, and each request of a `custom` batch)
+ * never books more than BULK_MAX_WAIT_MS ahead, so a one-off message waits at most that long behind bulk,
+ * however many batches are queued or in flight.
  */
 
 /** How far ahead a bulk batch may book a slot; beyond it, its job is delayed rather than holding a worker slot. */
@@ -169,10 +170,18 @@ export class RateGate {
     return { kind: "go", waitedMs: Math.max(0, waitMs) };
   }
 
-  /** One request inside a batch, or a one-off send: waits for its slot whatever the wait. */
-  async hold(platform: Platform): Promise<number> {
-    const decision = await this.acquire({ platform, requests: 1, lane: "priority" });
-    return decision.kind === "go" ? decision.waitedMs : 0;
+  /**
+   * Waits for one request's slot: a one-off send (priority lane) books the next slot at once; a request inside
+   * a bulk `custom` batch books only within BULK_MAX_WAIT_MS and otherwise sleeps and asks again, so bulk never
+   * books further ahead than that, here either. Returns the time waited.
+   */
+  async hold(platform: Platform, lane: Lane): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      const decision = await this.acquire({ platform, requests: 1, lane });
+      if (decision.kind === "go") return Date.now() - started;
+      await sleep(Math.max(10, decision.delayMs - BULK_MAX_WAIT_MS / 2));
+    }
   }
 
   /** A 429 from a platform: nothing goes to it, from any process or lane, for `ms`. */
