@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../config/logger.ts";
 import type { BatchSendResult, SmsProvider } from "../engagelab/provider.ts";
 import { DEFAULT_SCHEDULE_MARGIN_SECONDS } from "../config/config.ts";
@@ -144,8 +145,9 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   const found = deps.outage || deps.gate ? await campaignOfBatch(deps.db.pool, batchId) : null;
   const paused = found ? await pauseIfProviderDown(deps, found) : undefined;
   if (paused) return paused;
-  // Before the claim: a batch over a limit goes back to the queue with nothing in Postgres changed.
-  if (found) await passRateGate(deps, batchId, found);
+  // Before the claim: a batch over a limit goes back to the queue with nothing in Postgres changed. Its slot is
+  // waited for only right before the request leaves.
+  const slotAt = found ? await passRateGate(deps, batchId, found) : undefined;
   const claim = await claimBatch(deps.db.pool, batchId);
   if (!claim.claimed && claim.state === null) throw new BatchNotInDatabaseError(batchId);
   const onClaim = decideOnClaim(claim, Date.now(), staleClaimAfterMs(deps.providerTimeoutMs));
@@ -220,6 +222,7 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
     throw new BatchNotDueError(schedule.untilMs);
   }
 
+  if (slotAt !== undefined && slotAt > Date.now()) await sleep(slotAt - Date.now());
   const started = performance.now();
   // A long batch (1000 single-recipient requests) must not look stale to another worker while it runs.
   const heartbeat = setInterval(
@@ -290,14 +293,16 @@ type BatchOfCampaign = NonNullable<Awaited<ReturnType<typeof campaignOfBatch>>>;
  * The shared rates, before the claim. A bulk request (messages, legacy) is one request for the whole batch; a
  * `custom` batch is one request per recipient, paced one by one while it sends (requestPacer), so here it only
  * books its campaign's slot and checks that the platform is not held back. A Redis that cannot answer never
- * stops a send: the limits are protection, the claim is what keeps a batch from going twice.
+ * stops a send: the limits are protection, the claim is what keeps a batch from going twice. Returns when the
+ * slot comes (this process's Date.now()): sendBatch waits for it right before the request leaves, so the
+ * provider sees the gate's spacing and not the claim's and the recipients' load's round trips on top of it.
  */
-async function passRateGate(deps: SendBatchDeps, batchId: string, found: BatchOfCampaign): Promise<void> {
-  if (!deps.gate) return;
+async function passRateGate(deps: SendBatchDeps, batchId: string, found: BatchOfCampaign): Promise<number | undefined> {
+  if (!deps.gate) return undefined;
   const lane = deps.lane ?? "bulk";
   const platform = platformOfApi(found.provider);
   // A one-off custom send waits once, for its request's own slot (requestPacer), not first for bulk's bookings.
-  if (lane === "priority" && found.provider === "custom" && deps.gate.pacesRequests(platform)) return;
+  if (lane === "priority" && found.provider === "custom" && deps.gate.pacesRequests(platform)) return undefined;
   let decision: GateDecision;
   try {
     decision = await deps.gate.acquire({
@@ -311,9 +316,11 @@ async function passRateGate(deps: SendBatchDeps, batchId: string, found: BatchOf
     });
   } catch (error) {
     deps.log.warn({ err: error }, "could not read the send rate limits; sending anyway");
-    return;
+    return undefined;
   }
   if (decision.kind === "later") throw new BatchRateLimitedError(decision.delayMs);
+  // When the slot comes, by this process's clock (the gate answered in Redis's).
+  return Date.now() + decision.waitMs;
 }
 
 /**
