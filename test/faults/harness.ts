@@ -423,14 +423,11 @@ export class FaultWorld {
   }
 
   /** BullMQ names each worker's Redis connection after the queue; count them (bounded). */
-  waitForWorkersConnected(count: number, timeoutMs = 30_000): Promise<void> {
+  waitForWorkersConnected(count: number, timeoutMs?: number): Promise<void> {
     return this.fleet.waitForWorkersConnected(count, timeoutMs);
   }
 
-  /** Stores the campaign and queues its batches (through `options.enqueue`, when the caller queues them). */
-  async launch(
-    options: { enqueue?: (campaignId: string, batchIds: readonly string[]) => Promise<void> } = {},
-  ): Promise<string> {
+  async launch(): Promise<string> {
     const numbers = singaporeNumbers(this.recipients, this.numbersStart);
     const file = await this.env.writeCsv(
       `recipients-${this.flavour}.csv`,
@@ -440,19 +437,15 @@ export class FaultWorld {
       ),
     );
     this.launchedAt = performance.now();
-    const launched = await launchCampaign(
-      this.env,
-      {
-        file,
-        name: `faults ${this.scenario} ${this.flavour}`,
-        provider: this.provider,
-        onUnknown: resendsUnknown(this.flavour) ? "resend" : "at_most_once",
-        templateId: "1",
-        batchSize: this.batchSize,
-        params: { order: "F-1" },
-      },
-      options,
-    );
+    const launched = await launchCampaign(this.env, {
+      file,
+      name: `faults ${this.scenario} ${this.flavour}`,
+      provider: this.provider,
+      onUnknown: resendsUnknown(this.flavour) ? "resend" : "at_most_once",
+      templateId: "1",
+      batchSize: this.batchSize,
+      params: { order: "F-1" },
+    });
     expect(launched.recipientCount).toBe(this.recipients);
     expect(launched.enqueued).toBe(true);
     this.campaignId = launched.campaignId;
@@ -465,11 +458,6 @@ export class FaultWorld {
       `${this.scenario}/${this.flavour}: campaign ${launched.campaignId} launched (${this.recipients} recipients, seed ${SEED})`,
     );
     return launched.campaignId;
-  }
-
-  /** Counts the run's wall time from now (when its workers start after its batches were queued). */
-  restartClock(): void {
-    this.launchedAt = performance.now();
   }
 
   /** The batch a logged request carried: its custom_args.batch_id, else (custom) its recipient's batch. */

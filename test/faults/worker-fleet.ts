@@ -117,6 +117,8 @@ export interface FleetSettings {
   autoResumeBackoffMs: number;
   /** SEND_RATE_LIMIT: requests per second across every worker (0: none). */
   rateLimit?: number;
+  /** How long started workers may take to connect (default 30 s). */
+  startTimeoutMs?: number;
 }
 
 /** The URLs a worker reaches PostgreSQL, Redis and its sandbox listener by. */
@@ -231,12 +233,12 @@ export class WorkerFleet {
   }
 
   /** BullMQ names each worker's Redis connection after the queue; count them (bounded). */
-  async waitForWorkersConnected(count: number, timeoutMs = 30_000): Promise<void> {
+  async waitForWorkersConnected(count: number, timeoutMs = this.settings.startTimeoutMs ?? 30_000): Promise<void> {
     const connection = createRedisConnection(this.env.config.redisUrl, "producer");
     const queue = new Queue(SEND_QUEUE_NAME, { connection, prefix: this.env.config.queuePrefix });
     try {
       const deadline = Date.now() + timeoutMs;
-      for (let i = 0; i < 600 && Date.now() < deadline; i++) {
+      for (let i = 0; i < 2_000 && Date.now() < deadline; i++) {
         await this.superviseWorkers();
         if ((await queue.getWorkersCount().catch(() => 0)) >= count) return;
         await sleep(100);

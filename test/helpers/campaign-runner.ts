@@ -10,14 +10,10 @@ import { createRedisConnection } from "../../src/queue/redis.ts";
 import { createSendQueue, enqueueBatches } from "../../src/queue/send-queue.ts";
 import { waitFor, type TestEnv } from "./test-env.ts";
 
-/**
- * What `smsblast send` does, in-process: store the campaign and queue its batches (through `options.enqueue`
- * instead, when a test queues them itself).
- */
+/** What `smsblast send` does, in-process: store the campaign and queue its batches. */
 export async function launchCampaign(
   env: TestEnv,
   input: Partial<CsvCampaignInput> & { file: string },
-  options: { enqueue?: (campaignId: string, batchIds: readonly string[]) => Promise<void> } = {},
 ): Promise<LaunchedCampaign> {
   const connection = createRedisConnection(env.config.redisUrl, "producer");
   const queue = createSendQueue(connection, {
@@ -27,11 +23,7 @@ export async function launchCampaign(
   });
   try {
     return await launchCsvCampaign(
-      {
-        db: env.db,
-        log: env.log,
-        enqueue: options.enqueue ?? ((campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds)),
-      },
+      { db: env.db, log: env.log, enqueue: (campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds) },
       {
         name: "test campaign",
         templateId: "1",
