@@ -159,7 +159,7 @@ const envSchema = z.object({
   // no scheduled purge. Checked every PURGE_INTERVAL_MS, deleting PURGE_CHUNK_ROWS rows per statement.
   PURGE_OLDER_THAN: z
     .string()
-    .refine((v) => parseDuration(v) !== null, `must be a duration such as ${DURATION_EXAMPLES}`)
+    .refine((v) => parseDuration(v) !== null, `must be a duration above zero such as ${DURATION_EXAMPLES}`)
     .optional(),
   PURGE_INTERVAL_MS: positiveInt(60 * 60 * 1000),
   PURGE_CHUNK_ROWS: z.coerce.number().int().min(100).max(1_000_000).default(20_000),

@@ -296,15 +296,24 @@ async function rejectReasonCounts(client: pg.PoolClient): Promise<RejectReasonCo
  * become rejects, never recipients.
  */
 async function applySuppressions(client: pg.PoolClient, forgotten: ForgottenCondition | null): Promise<number> {
+  // A forgotten number's reject keeps no trace of it: not its raw value either (rejects are exported).
+  const { rowCount: forgottenRows } = forgotten
+    ? await client.query(
+        `UPDATE ingest_rows i SET reject_reason = 'suppressed', phone = NULL, raw = '${FORGOTTEN_RAW_VALUE}'
+         WHERE i.phone IS NOT NULL AND ${forgotten("i.phone")}`,
+      )
+    : { rowCount: 0 };
   const { rowCount } = await client.query(
     `UPDATE ingest_rows i SET reject_reason = 'suppressed', phone = NULL
      WHERE i.phone IS NOT NULL
        AND (EXISTS (SELECT 1 FROM suppressions s WHERE s.phone = i.phone)
-            OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = i.phone AND c.opted_out)
-            ${forgotten ? `OR ${forgotten("i.phone")}` : ""})`,
+            OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = i.phone AND c.opted_out))`,
   );
-  return rowCount ?? 0;
+  return (forgottenRows ?? 0) + (rowCount ?? 0);
 }
+
+/** The raw value recorded for a row whose number was forgotten (`smsblast forget`). */
+export const FORGOTTEN_RAW_VALUE = "(forgotten number)";
 
 /** Rows whose own param values break the limits become rejects (the first such variable, by name, is named). */
 async function rejectParamsOverLimits(
