@@ -19,7 +19,9 @@ function duration(flag: string) {
   return (value: string) => {
     const ms = parseDuration(value);
     if (ms === null)
-      throw new InvalidArgumentError(`${flag} must be a duration above zero such as ${DURATION_EXAMPLES}, got "${value}"`);
+      throw new InvalidArgumentError(
+        `${flag} must be a duration above zero such as ${DURATION_EXAMPLES}, got "${value}"`,
+      );
     return ms;
   };
 }
