@@ -153,6 +153,29 @@ async function fillCampaign(
   return id;
 }
 
+async function walPosition(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+  return rows[0]!.lsn;
+}
+
+async function walSince(pool: pg.Pool, lsn: string): Promise<number> {
+  const { rows } = await pool.query<{ bytes: string }>(
+    `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS bytes`,
+    [lsn],
+  );
+  return Number(rows[0]!.bytes);
+}
+
+async function medianMs(fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return percentile(times, 50);
+}
+
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
@@ -186,7 +209,7 @@ async function main(): Promise<void> {
         `\r  filled ${i + 1}/${options.campaigns} campaigns (${seconds(performance.now() - t)} last)`,
       );
     }
-    process.stderr.write("\n");
+    if (process.stderr.isTTY) process.stderr.write("\n");
     const fillMs = performance.now() - started;
     const liveId = await fillCampaign(db.pool, options.live, { status: "running" });
     await db.pool.query(`ANALYZE`);
@@ -212,10 +235,9 @@ async function main(): Promise<void> {
     );
 
     await getCampaignStatus(db, liveId); // warms the connection and Prisma up
-    started = performance.now();
-    await getCampaignStatus(db, liveId);
-    const liveStatusBeforeMs = performance.now() - started;
+    const liveStatusBeforeMs = await medianMs(() => getCampaignStatus(db, liveId));
 
+    const walBefore = await walPosition(db.pool);
     const chunkMs: number[] = [];
     let lastChunk = performance.now();
     let lastRows = 0;
@@ -234,14 +256,21 @@ async function main(): Promise<void> {
         lastChunk = performance.now();
       },
     });
-    process.stderr.write("\n");
+    if (process.stderr.isTTY) process.stderr.write("\n");
     const purgeMs = performance.now() - started;
     if (!report) throw new Error("another purge holds the lock");
+    const purgeWal = await walSince(db.pool, walBefore);
     note(
       "purge",
-      { ...report, ms: Math.round(purgeMs), chunkP50Ms: percentile(chunkMs, 50), chunkP99Ms: percentile(chunkMs, 99) },
+      {
+        ...report,
+        ms: Math.round(purgeMs),
+        chunkP50Ms: percentile(chunkMs, 50),
+        chunkP99Ms: percentile(chunkMs, 99),
+        walBytes: purgeWal,
+      },
       `purge: ${report.campaigns} campaigns, ${report.recipients} recipients + ${report.rejects} rejects in ${seconds(purgeMs)} ` +
-        `(${Math.round((report.recipients + report.rejects) / (purgeMs / 1000))} rows/s; chunk of ${options.chunkRows} p50 ${percentile(chunkMs, 50).toFixed(0)} ms, p99 ${percentile(chunkMs, 99).toFixed(0)} ms)`,
+        `(${Math.round((report.recipients + report.rejects) / (purgeMs / 1000))} rows/s; chunk of ${options.chunkRows} p50 ${percentile(chunkMs, 50).toFixed(0)} ms, p99 ${percentile(chunkMs, 99).toFixed(0)} ms; ${mib(purgeWal)} of WAL)`,
     );
     const afterDelete = await sizes(db.pool);
     note(
@@ -251,22 +280,23 @@ async function main(): Promise<void> {
     );
 
     started = performance.now();
+    const walBeforeVacuum = await walPosition(db.pool);
     await vacuumPurgedTables(db);
     const vacuumMs = performance.now() - started;
+    const vacuumWal = await walSince(db.pool, walBeforeVacuum);
     const afterVacuum = await sizes(db.pool);
     note(
       "vacuum",
-      { ms: Math.round(vacuumMs), sizes: afterVacuum },
-      `VACUUM (ANALYZE) in ${seconds(vacuumMs)}: recipients ${mib(afterVacuum.recipientsTotal)} (heap ${mib(afterVacuum.recipientsHeap)}, index ${mib(afterVacuum.recipientsIndexes)}), rejects ${mib(afterVacuum.rejectsTotal)}`,
+      { ms: Math.round(vacuumMs), sizes: afterVacuum, walBytes: vacuumWal },
+      `VACUUM (ANALYZE) in ${seconds(vacuumMs)} (${mib(vacuumWal)} of WAL): recipients ${mib(afterVacuum.recipientsTotal)} (heap ${mib(afterVacuum.recipientsHeap)}, index ${mib(afterVacuum.recipientsIndexes)}), rejects ${mib(afterVacuum.rejectsTotal)}`,
     );
 
-    started = performance.now();
     await getCampaignStatus(db, liveId);
-    const liveStatusAfterMs = performance.now() - started;
+    const liveStatusAfterMs = await medianMs(() => getCampaignStatus(db, liveId));
     note(
       "liveStatusMs",
       { before: Math.round(liveStatusBeforeMs), after: Math.round(liveStatusAfterMs) },
-      `status of the running campaign (${options.live} recipients): ${liveStatusBeforeMs.toFixed(0)} ms before, ${liveStatusAfterMs.toFixed(0)} ms after`,
+      `status of the running campaign (${options.live} recipients), median of 5: ${liveStatusBeforeMs.toFixed(0)} ms before, ${liveStatusAfterMs.toFixed(0)} ms after`,
     );
 
     // The next campaign of the same size goes into the freed space: the table does not grow.

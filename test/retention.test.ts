@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from "../src/config/config.ts";
 import { PhoneHasher } from "../src/model/phone-hash.ts";
 import { parseDuration } from "../src/model/duration.ts";
 import { applyStoredEvents } from "../src/store/delivery-repository.ts";
-import { hashInSql } from "../src/store/forgotten-numbers.ts";
+import { hashInSql } from "../src/store/forgotten-number-repository.ts";
 import { withTransaction } from "../src/store/database.ts";
 import { countUpload } from "../src/store/upload-repository.ts";
 import { startTestApi, type ApiTestServer } from "./helpers/api-client.ts";

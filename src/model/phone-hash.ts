@@ -26,7 +26,7 @@ export class PhoneHasher {
 
   /**
    * HMAC(K, m) = SHA256((K ⊕ opad) ‖ SHA256((K ⊕ ipad) ‖ m)): the two padded keys as hex, for the SQL form
-   * (src/store/forgotten-numbers.ts). A 32-byte key is zero-padded to the 64-byte block.
+   * (src/store/forgotten-number-repository.ts). A 32-byte key is zero-padded to the 64-byte block.
    */
   pads(): { inner: string; outer: string } {
     const block = Buffer.alloc(64);

@@ -12,7 +12,7 @@ import {
   countForgottenNumbers,
   type SuppressionEntry,
 } from "../store/suppression-repository.ts";
-import { HASH_SECRET_SETTING } from "../store/forgotten-numbers.ts";
+import { HASH_SECRET_SETTING } from "../store/forgotten-number-repository.ts";
 import { normalisePhone } from "./phone.ts";
 
 export type { SuppressionEntry };

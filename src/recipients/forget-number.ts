@@ -1,7 +1,7 @@
 import { UserError } from "../model/errors.ts";
 import type { Database } from "../store/database.ts";
 import { eraseNumber, type ErasureCounts } from "../store/erasure-repository.ts";
-import { assertForgottenCheckable, HASH_SECRET_SETTING } from "../store/forgotten-numbers.ts";
+import { assertForgottenCheckable, HASH_SECRET_SETTING } from "../store/forgotten-number-repository.ts";
 import { countForgottenNumbers } from "../store/suppression-repository.ts";
 import { digitFormsOf, normalisePhone } from "./phone.ts";
 

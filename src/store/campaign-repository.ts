@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
-import { lockAgainstErasure, prepareForgottenCheck, type ForgottenCondition } from "./forgotten-numbers.ts";
+import { lockAgainstErasure, prepareForgottenCheck, type ForgottenCondition } from "./forgotten-number-repository.ts";
 import { assertTransition } from "../model/campaign-state.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
 import { assertCampaignId, CampaignNotFoundError } from "../model/errors.ts";

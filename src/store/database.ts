@@ -15,7 +15,7 @@ export interface Database {
   pool: pg.Pool;
   /**
    * The keyed hash of forgotten numbers (SUPPRESSION_HASH_SECRET), for the suppression checks that must honour
-   * them (src/store/forgotten-numbers.ts); undefined when the secret is not set.
+   * them (src/store/forgotten-number-repository.ts); undefined when the secret is not set.
    */
   phoneHasher: PhoneHasher | undefined;
   close(): Promise<void>;

@@ -7,7 +7,7 @@ import {
 } from "../model/delivery-status.ts";
 import { setContactOptOut } from "./audience-repository.ts";
 import { withTransaction, type Database } from "./database.ts";
-import { findForgotten } from "./forgotten-numbers.ts";
+import { findForgotten } from "./forgotten-number-repository.ts";
 import type { PhoneHasher } from "../model/phone-hash.ts";
 
 // Delivery reports: raw callback rows in, recipient states out. Every statement is set-based; the rank

@@ -1,8 +1,8 @@
 import { withTransaction, type Database } from "./database.ts";
-import { FORGOTTEN_PHONE_PREFIX, lockForErasure } from "./forgotten-numbers.ts";
+import { FORGOTTEN_PHONE_PREFIX, lockForErasure } from "./forgotten-number-repository.ts";
 
 // `smsblast forget`: one number out of every table that holds it, in one transaction, under the erasure lock
-// (src/store/forgotten-numbers.ts) so no launch in progress can add it back behind the erasure's back.
+// (src/store/forgotten-number-repository.ts) so no launch in progress can add it back behind the erasure's back.
 
 export interface ErasureInput {
   /** The number in E.164. */

@@ -1,6 +1,6 @@
 import { withTransaction, type Database } from "./database.ts";
 import { setContactOptOut } from "./audience-repository.ts";
-import { countForgotten, findForgotten } from "./forgotten-numbers.ts";
+import { countForgotten, findForgotten } from "./forgotten-number-repository.ts";
 
 export interface SuppressionEntry {
   phone: string;

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { copyIn, type CopyTextWriter } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import type { StagingSource } from "./campaign-repository.ts";
-import { prepareForgottenCheck, type ForgottenCondition } from "./forgotten-numbers.ts";
+import { prepareForgottenCheck, type ForgottenCondition } from "./forgotten-number-repository.ts";
 
 // Uploads of the HTTP API: raw rows by COPY while the body streams in, each row's judgement under the
 // current mapping, and the set-based counts of the check. Rows never come back to Node in one piece.
