@@ -153,6 +153,12 @@ async function fillCampaign(
   return id;
 }
 
+/** A redrawn progress line on a terminal only (a log file gets the figures, not every chunk). */
+function progressLine(text: string | undefined): void {
+  if (!process.stderr.isTTY) return;
+  process.stderr.write(text === undefined ? "\n" : `\r${text}`);
+}
+
 async function walPosition(pool: pg.Pool): Promise<string> {
   const { rows } = await pool.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
   return rows[0]!.lsn;
@@ -205,11 +211,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < options.campaigns; i++) {
       const t = performance.now();
       await fillCampaign(db.pool, perCampaign, { status: "completed", finishedDaysAgo: 100 + i });
-      process.stderr.write(
-        `\r  filled ${i + 1}/${options.campaigns} campaigns (${seconds(performance.now() - t)} last)`,
-      );
+      progressLine(`  filled ${i + 1}/${options.campaigns} campaigns (${seconds(performance.now() - t)} last)`);
     }
-    if (process.stderr.isTTY) process.stderr.write("\n");
+    progressLine(undefined);
     const fillMs = performance.now() - started;
     const liveId = await fillCampaign(db.pool, options.live, { status: "running" });
     await db.pool.query(`ANALYZE`);
@@ -249,14 +253,12 @@ async function main(): Promise<void> {
         if (p.rowsDeleted !== lastRows) {
           chunkMs.push(performance.now() - lastChunk);
           lastRows = p.rowsDeleted;
-          process.stderr.write(
-            `\r  purging campaign ${p.campaign}/${p.campaigns}: ${p.rowsDeleted}/${p.rowsTotal} rows`,
-          );
+          progressLine(`  purging campaign ${p.campaign}/${p.campaigns}: ${p.rowsDeleted}/${p.rowsTotal} rows`);
         }
         lastChunk = performance.now();
       },
     });
-    if (process.stderr.isTTY) process.stderr.write("\n");
+    progressLine(undefined);
     const purgeMs = performance.now() - started;
     if (!report) throw new Error("another purge holds the lock");
     const purgeWal = await walSince(db.pool, walBefore);
@@ -304,6 +306,13 @@ async function main(): Promise<void> {
     await fillCampaign(db.pool, perCampaign, { status: "completed" });
     const refillMs = performance.now() - started;
     const afterRefill = await sizes(db.pool);
+    await db.pool.query(`ANALYZE recipients`);
+    const liveStatusRefilledMs = await medianMs(() => getCampaignStatus(db, liveId));
+    note(
+      "liveStatusAfterNextCampaignMs",
+      Math.round(liveStatusRefilledMs),
+      `status of the running campaign once the next campaign is in: ${liveStatusRefilledMs.toFixed(0)} ms`,
+    );
     note(
       "afterNextCampaign",
       { ms: Math.round(refillMs), sizes: afterRefill },
