@@ -1,5 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signIn } from "../src/access/console-sessions.ts";
+import { SESSION_COOKIE } from "../src/http/auth.ts";
 import { startScheduledPurge } from "../src/runtime/scheduled-purge.ts";
 import { ConfigError, loadConfig } from "../src/config/config.ts";
 import { PhoneHasher } from "../src/model/phone-hash.ts";
@@ -246,6 +248,15 @@ describe("purge and forget", { timeout: 300_000 }, () => {
     expect(csv.status).toBe(410);
     expect(csv.body.error.code).toBe("campaign_purged");
     expect((await cli(["status", oldId])).stdout).toMatch(/purged {5}\S+: recipient detail deleted \(smsblast purge\)/);
+    // The console's campaign page: the kept counts, and no download links to empty files.
+    const session = await signIn(env.db, api.tokens.viewer);
+    const page = await fetch(`${api.server.url}/campaigns/${oldId}`, {
+      headers: { cookie: `${SESSION_COOKIE}=${session.secret}` },
+    });
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(html).toContain("The recipient detail of this campaign was purged on");
+    expect(html).not.toContain(`/api/v1/campaigns/${oldId}/report.csv`);
 
     // Running, scheduled, paused (old as they are) and recently finished campaigns keep everything.
     for (const [k, id] of Object.entries(untouched)) expect(await recipientsOf(id), k).toBe(countsBefore[k]);
