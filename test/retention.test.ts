@@ -166,7 +166,8 @@ describe("purge and forget", { timeout: 300_000 }, () => {
       X,
     ]);
     api = await startTestApi(env);
-  });
+    // A dozen CLI processes, three of them with a worker: more than the default hook timeout on a busy machine.
+  }, 240_000);
   afterAll(async () => {
     await api?.server.stop();
     await env?.cleanup();
