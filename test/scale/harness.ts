@@ -318,16 +318,12 @@ export class ScaleWorld {
     return results;
   }
 
-  /**
-   * Sandbox request arrival times (both APIs) after both launches returned, for the rate check: until then
-   * this process — which is also the sandbox and every relay — is busy parsing and copying 60,000 rows, so
-   * it forwards and stamps arrivals late and in bunches.
-   */
-  requestTimesAfterLaunch(): number[] {
+  /** Sandbox request arrival times (both APIs) from `sinceMs` on, for the rate check. */
+  requestTimes(sinceMs: number): number[] {
     return this.fleet.env.sandbox.ledger
       .requestLog()
       .map((r) => r.receivedAt)
-      .filter((t) => t >= this.launchedAt)
+      .filter((t) => t >= sinceMs)
       .sort((a, b) => a - b);
   }
 
@@ -339,6 +335,48 @@ export class ScaleWorld {
     await this.fleet.dispose(async () => {
       for (const host of this.hosts.splice(0)) await host.remove();
     });
+  }
+}
+
+/**
+ * This process's event-loop lag, sampled every 100 ms. The sandbox and every relay run on this loop, so it is
+ * the clock the rate check reads: while it lags (the launches have just parsed, copied and read back 60,000
+ * rows) arrivals are forwarded and stamped late and in bunches that no worker sent.
+ */
+export class LoopLagMonitor {
+  private readonly samples: Array<{ at: number; lagMs: number }> = [];
+  private readonly timer: NodeJS.Timeout;
+  private last = performance.now();
+
+  constructor(private readonly intervalMs = 100) {
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.samples.push({ at: Date.now(), lagMs: now - this.last - intervalMs });
+      this.last = now;
+    }, intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The largest lag after `fromMs`, and when it ended. */
+  worstSince(fromMs: number): { lagMs: number; at: number } {
+    let worst = { lagMs: 0, at: fromMs };
+    for (const sample of this.samples) if (sample.at >= fromMs && sample.lagMs > worst.lagMs) worst = sample;
+    return { lagMs: Math.round(worst.lagMs), at: worst.at };
+  }
+
+  /** The first moment at or after `fromMs` from which the loop kept time within `lagMs` for `forMs`. */
+  calmSince(fromMs: number, lagMs = 25, forMs = 1_000): number | undefined {
+    const needed = Math.ceil(forMs / this.intervalMs);
+    let run = 0;
+    for (const [i, sample] of this.samples.entries()) {
+      if (sample.at < fromMs) continue;
+      run = sample.lagMs < lagMs ? run + 1 : 0;
+      if (run >= needed) return this.samples[i - needed + 1]!.at - this.intervalMs;
+    }
+    return undefined;
   }
 }
 
