@@ -141,7 +141,7 @@ export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<Po
     // Open loop: the i-th callback leaves at start + i/rate; a slow answer does not delay the next one.
     const interval = 1000 / deps.callbacksPerSecond;
     const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
+    let failure: Error | undefined;
     for (let i = 0; ; i++) {
       const next = await source.next();
       if (next.done) break;
@@ -152,7 +152,7 @@ export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<Po
       if (failure !== undefined) throw failure;
       const p: Promise<void> = send(next.value)
         .catch((error: unknown) => {
-          failure = error;
+          failure = error instanceof Error ? error : new Error(String(error));
         })
         .finally(() => inFlight.delete(p));
       inFlight.add(p);
