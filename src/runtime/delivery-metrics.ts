@@ -22,11 +22,11 @@ export class DeliveryMetrics {
       this.reports.set(status, (this.reports.get(status) ?? 0) + n);
     this.outcomes.unmatched += report.unmatched;
     this.outcomes.changed += report.changed;
-    for (const delay of report.delaysSeconds) {
-      this.delaySum += delay;
-      let i = DeliveryMetrics.DELAY_BUCKETS.findIndex((le) => delay <= le);
+    for (const { seconds, count } of report.delays) {
+      this.delaySum += seconds * count;
+      let i = DeliveryMetrics.DELAY_BUCKETS.findIndex((le) => seconds <= le);
       if (i === -1) i = DeliveryMetrics.DELAY_BUCKETS.length;
-      this.delayCounts[i]! += 1;
+      this.delayCounts[i]! += count;
     }
   }
 
