@@ -25,7 +25,7 @@ function rollbackDb(pool: pg.Pool, explain: { on: boolean; plans: string[] }): D
       const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
       (client as unknown as { query: typeof query }).query = async (text: string, values?: unknown[]) => {
         if (text === "COMMIT") return query("ROLLBACK");
-        if (explain.on && /^\s*WITH picked/.test(text)) {
+        if (explain.on && /^\s*WITH candidates/.test(text)) {
           const r = await query(`EXPLAIN (ANALYZE, BUFFERS, VERBOSE false) ${text}`, values);
           explain.plans.push(r.rows.map((row: Record<string, string>) => row["QUERY PLAN"]).join("\n"));
           return { ...r, rows: [], rowCount: 0 };
@@ -45,12 +45,12 @@ async function main(): Promise<void> {
     `UPDATE recipients SET state = 'accepted', delivered_at = NULL, reported_at = NULL, cost = NULL, currency = NULL WHERE state <> 'accepted'`,
   );
   await pool.query(
-    `UPDATE delivery_events SET outcome = 'pending', applied_at = NULL, attempts = 0, next_attempt_at = received_at WHERE outcome <> 'pending'`,
+    `UPDATE delivery_events SET outcome = CASE WHEN jsonb_typeof(row) = 'array' THEN 'received' ELSE 'pending' END, applied_at = NULL, attempts = 0, next_attempt_at = received_at WHERE outcome NOT IN ('pending', 'received')`,
   );
   await pool.query(`VACUUM ANALYZE recipients`);
   await pool.query(`VACUUM ANALYZE delivery_events`);
   const { rows } = await pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM delivery_events WHERE outcome = 'pending'`,
+    `SELECT sum(row_count)::int AS n FROM delivery_events WHERE outcome IN ('pending', 'received')`,
   );
   console.log(
     `${rows[0]!.n} pending events; load ${os

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { deliveryEventKeyColumns } from "../model/delivery-keys.ts";
 import { UserError } from "../model/errors.ts";
 import type { Database } from "../store/database.ts";
 import {
@@ -77,6 +78,7 @@ export async function receiveDeliveryCallback(
   return storeCallbackRows(deps.db, callback.source, nonce, {
     statusJson: JSON.stringify(status),
     statusCount: status.length,
+    keys: deliveryEventKeyColumns(status),
     uplinkJson: JSON.stringify(uplinks),
     uplinkCount: uplinks.length,
     campaignId: commonCampaign(status),

@@ -27,17 +27,30 @@ export async function storeCallbackRows(
   db: Database,
   source: CallbackSource,
   nonce: string | null,
-  rows: { statusJson: string; statusCount: number; uplinkJson: string; uplinkCount: number; campaignId: string | null },
+  rows: {
+    statusJson: string;
+    statusCount: number;
+    /** deliveryEventKeyColumns() of the status rows: one array per delivery_event_key field. */
+    keys: (string | null)[][];
+    uplinkJson: string;
+    uplinkCount: number;
+    campaignId: string | null;
+  },
 ): Promise<StoreCallbackResult> {
   const { rows: result } = await db.pool.query<{ fresh: boolean }>(
     `WITH nonce AS (
        INSERT INTO callback_nonces (nonce, row_count) SELECT $1, $7 WHERE $1::text IS NOT NULL
        ON CONFLICT (nonce) DO NOTHING RETURNING nonce
      ), fresh AS (SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM nonce) AS fresh), stored AS (
-       INSERT INTO delivery_events (source, row, row_count, outcome, campaign_id)
-       SELECT $2, $3::jsonb, $4, 'received', $5::uuid FROM fresh WHERE fresh AND $4 > 0
+       INSERT INTO delivery_events (source, row, row_count, outcome, campaign_id, events)
+       SELECT $2, $3::jsonb, $4, 'received', $5::uuid, ARRAY(
+         SELECT ROW(k.b, k.ct, k.c, k.p, k.s, k.t, k.ec, k.em, k.co, k.cu, k.m)::delivery_event_key
+         FROM unnest($8::uuid[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::timestamptz[], $14::text[],
+                     $15::text[], $16::numeric[], $17::text[], $18::text[]) WITH ORDINALITY AS k(b, ct, c, p, s, t, ec, em, co, cu, m, o)
+         ORDER BY k.o)
+       FROM fresh WHERE fresh AND $4 > 0
        UNION ALL
-       SELECT $2, u, 1, 'pending', NULL FROM fresh, jsonb_array_elements($6::jsonb) u WHERE fresh
+       SELECT $2, u, 1, 'pending', NULL, NULL FROM fresh, jsonb_array_elements($6::jsonb) u WHERE fresh
        RETURNING 1
      )
      SELECT fresh FROM fresh`,
@@ -49,6 +62,7 @@ export async function storeCallbackRows(
       rows.campaignId,
       rows.uplinkJson,
       rows.statusCount + rows.uplinkCount,
+      ...rows.keys,
     ],
   );
   return result[0]!.fresh ? { kind: "stored", rows: rows.statusCount + rows.uplinkCount } : { kind: "replay" };
@@ -105,6 +119,29 @@ const E164_OF = (text: string) => `'+' || regexp_replace(regexp_replace(${text},
 const TIME_OF = (text: string) =>
   `CASE WHEN (${text}) ~ '^\\d{9,13}$' THEN to_timestamp(CASE WHEN length(${text}) > 11 THEN (${text})::numeric / 1000 ELSE (${text})::numeric END) END`;
 
+/**
+ * The delivery_event_key of every event of a stored `row` (an event object or an array of them), read from
+ * the JSON: for rows stored without `events` (receivers of the previous release). The receiver computes
+ * the same with src/model/delivery-keys.ts; test/delivery-keys.test.ts checks that both agree.
+ */
+export const KEYS_OF_JSON = (row: string) => `ARRAY(
+   SELECT ROW(
+     CASE WHEN x.r->'custom_args'->>'batch_id' ~ ${UUID_RE} THEN (x.r->'custom_args'->>'batch_id')::uuid END,
+     lower(x.r->'custom_args'->>'campaign_id'),
+     ${CAMPAIGN_OF_ROW("x.r")},
+     ${E164_OF("coalesce(x.r->>'to', '')")},
+     x.r #>> '{status,message_status}',
+     coalesce(${TIME_OF("x.r #>> '{status,status_data,msg_time}'")}, ${TIME_OF("x.r->>'itime'")}),
+     x.r #>> '{status,error_code}',
+     x.r #>> '{status,error_detail,message}',
+     CASE WHEN x.r #>> '{status,billing,cost}' ~ '^-?\\d{1,6}(\\.\\d+)?$' THEN (x.r #>> '{status,billing,cost}')::numeric END,
+     nullif(x.r #>> '{status,billing,currency}', ''),
+     nullif(x.r->>'message_id', '')
+   )::delivery_event_key
+   FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${row}) = 'array' THEN ${row} ELSE jsonb_build_array(${row}) END)
+     WITH ORDINALITY AS x(r, o)
+   ORDER BY x.o)`;
+
 /** A report of nothing applied yet, to add each statement's counts to. */
 export function emptyApplyReport(): ApplyReport {
   return {
@@ -144,7 +181,7 @@ const APPLY_SQL = `WITH candidates AS (
    ) c
  ),
  picked AS MATERIALIZED (
-   SELECT e.id, e.source, e.row, e.received_at, e.attempts FROM delivery_events e
+   SELECT e.id, e.source, e.row, e.events, e.received_at, e.attempts FROM delivery_events e
    WHERE e.id = ANY (ARRAY(SELECT id FROM candidates WHERE upto - row_count < $1))
      AND e.outcome IN ('received', 'pending') AND e.next_attempt_at <= now()
    FOR UPDATE SKIP LOCKED
@@ -152,21 +189,12 @@ const APPLY_SQL = `WITH candidates AS (
  targets AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(status, target)),
  ranks AS (SELECT * FROM unnest($4::text[], $5::int[]) AS k(state, rank)),
  ev AS (
-   SELECT p.id AS row_id, x.ord, p.received_at,
-     x.r #>> '{status,message_status}' AS status,
-     x.r->'custom_args'->>'campaign_id' AS campaign_text,
-     ${CAMPAIGN_OF_ROW("x.r")} AS args_campaign,
-     CASE WHEN x.r->'custom_args'->>'batch_id' ~ ${UUID_RE} THEN (x.r->'custom_args'->>'batch_id')::uuid END AS batch_id,
-     ${E164_OF("coalesce(x.r->>'to', '')")} AS phone,
-     nullif(x.r->>'message_id', '') AS message_id,
-     coalesce(${TIME_OF("x.r #>> '{status,status_data,msg_time}'")}, ${TIME_OF("x.r->>'itime'")}, p.received_at) AS event_time,
-     x.r #>> '{status,error_code}' AS error_code,
-     x.r #>> '{status,error_detail,message}' AS error_message,
-     CASE WHEN x.r #>> '{status,billing,cost}' ~ '^-?\\d{1,6}(\\.\\d+)?$' THEN (x.r #>> '{status,billing,cost}')::numeric END AS cost,
-     nullif(x.r #>> '{status,billing,currency}', '') AS currency
+   SELECT p.id AS row_id, k.ord, p.received_at, k.status, k.campaign_text, k.campaign_id AS args_campaign,
+     k.batch_id, k.phone, k.message_id, coalesce(k.event_time, p.received_at) AS event_time,
+     k.error_code, k.error_message, k.cost, k.currency
    FROM picked p
-   CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(p.row) = 'array' THEN p.row ELSE jsonb_build_array(p.row) END)
-     WITH ORDINALITY AS x(r, ord)
+   CROSS JOIN LATERAL unnest(coalesce(p.events, ${KEYS_OF_JSON("p.row")}))
+     WITH ORDINALITY AS k(batch_id, campaign_text, campaign_id, phone, status, event_time, error_code, error_message, cost, currency, message_id, ord)
  ),
  keyed AS (
    SELECT ev.*, t.target, tr.rank AS target_rank, b.id IS NOT NULL AS batch_found,
@@ -176,7 +204,7 @@ const APPLY_SQL = `WITH candidates AS (
    FROM ev
    LEFT JOIN targets t ON t.status = ev.status AND t.target IS NOT NULL
    LEFT JOIN ranks tr ON tr.state = t.target
-   LEFT JOIN batches b ON b.id = ev.batch_id AND b.campaign_id::text = lower(ev.campaign_text)
+   LEFT JOIN batches b ON b.id = ev.batch_id AND b.campaign_id = ev.args_campaign
    LEFT JOIN LATERAL (
      SELECT r.campaign_id, r.batch_sequence, r.phone FROM recipients r
      WHERE b.id IS NULL AND ev.message_id IS NOT NULL AND r.message_id = ev.message_id LIMIT 1
@@ -187,9 +215,11 @@ const APPLY_SQL = `WITH candidates AS (
      k.error_code, k.error_message, k.cost, k.currency, k.target, k.target_rank, k.batch_found, k.campaign_id, k.seq,
      k.key_phone, cur.state AS current_state, cr.rank AS current_rank
    FROM keyed k
+   -- LIMIT 1 keeps this a primary-key probe per event: without it the planner pulls the subquery up into a
+   -- join, and at 100k recipients it hashed the whole table once per statement.
    LEFT JOIN LATERAL (
      SELECT r.state::text AS state FROM recipients r
-     WHERE r.campaign_id = k.campaign_id AND r.batch_sequence = k.seq AND r.phone = k.key_phone
+     WHERE r.campaign_id = k.campaign_id AND r.batch_sequence = k.seq AND r.phone = k.key_phone LIMIT 1
    ) cur ON true
    LEFT JOIN ranks cr ON cr.state = cur.state
  ),
@@ -238,13 +268,14 @@ const APPLY_SQL = `WITH candidates AS (
  ),
  -- Only split rows rebuild their arrays: most callbacks end all applied, and keep their row as stored.
  split_rows AS (
-   SELECT c.row_id, c.outcome, c.campaign_id, jsonb_agg(p.row -> (c.ord::int - 1) ORDER BY c.ord) AS rows
+   SELECT c.row_id, c.outcome, c.campaign_id, jsonb_agg(p.row -> (c.ord::int - 1) ORDER BY c.ord) AS rows,
+     CASE WHEN bool_and(p.events IS NOT NULL) THEN array_agg(p.events[c.ord::int] ORDER BY c.ord) END AS events
    FROM classified c JOIN picked p ON p.id = c.row_id
    WHERE c.row_id IN (SELECT row_id FROM placed WHERE split)
    GROUP BY c.row_id, c.outcome, c.campaign_id
  ),
  outcomes AS (
-   SELECT g.row_id, g.outcome, g.campaign_id, g.n, g.keeps_row, g.split, s.rows, p.source, p.received_at, p.attempts
+   SELECT g.row_id, g.outcome, g.campaign_id, g.n, g.keeps_row, g.split, s.rows, s.events, p.source, p.received_at, p.attempts
    FROM placed g JOIN picked p ON p.id = g.row_id
    LEFT JOIN split_rows s ON g.split AND s.row_id = g.row_id AND s.outcome = g.outcome
      AND s.campaign_id IS NOT DISTINCT FROM g.campaign_id
@@ -253,6 +284,7 @@ const APPLY_SQL = `WITH candidates AS (
    UPDATE delivery_events e SET
      outcome = CASE WHEN o.outcome = 'waiting' THEN 'received' ELSE o.outcome END,
      row = CASE WHEN o.split THEN o.rows ELSE e.row END,
+     events = CASE WHEN o.split THEN o.events ELSE e.events END,
      row_count = o.n, attempts = e.attempts + 1,
      applied_at = CASE WHEN o.outcome <> 'waiting' THEN now() END,
      next_attempt_at = CASE WHEN o.outcome = 'waiting' THEN now() + make_interval(secs => $6::double precision / 1000) ELSE e.next_attempt_at END,
@@ -261,8 +293,8 @@ const APPLY_SQL = `WITH candidates AS (
    RETURNING 1
  ),
  added AS (
-   INSERT INTO delivery_events (source, row, row_count, received_at, outcome, attempts, next_attempt_at, applied_at, campaign_id)
-   SELECT o.source, o.rows, o.n, o.received_at, CASE WHEN o.outcome = 'waiting' THEN 'received' ELSE o.outcome END, o.attempts + 1,
+   INSERT INTO delivery_events (source, row, events, row_count, received_at, outcome, attempts, next_attempt_at, applied_at, campaign_id)
+   SELECT o.source, o.rows, o.events, o.n, o.received_at, CASE WHEN o.outcome = 'waiting' THEN 'received' ELSE o.outcome END, o.attempts + 1,
      CASE WHEN o.outcome = 'waiting' THEN now() + make_interval(secs => $6::double precision / 1000) ELSE now() END,
      CASE WHEN o.outcome <> 'waiting' THEN now() END, o.campaign_id
    FROM outcomes o WHERE NOT o.keeps_row
