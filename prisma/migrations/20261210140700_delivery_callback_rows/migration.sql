@@ -28,3 +28,7 @@ ALTER TABLE "delivery_events" ADD COLUMN "events" "delivery_event_key"[];
 -- The work list of callback rows: `received` is a new outcome, so an applier of the previous release
 -- (which picks `pending` only) never takes an array row it would not understand.
 CREATE INDEX "delivery_events_received_idx" ON "delivery_events"("next_attempt_at", "id") WHERE "outcome" = 'received';
+
+-- lz4 instead of pglz for the large values (new values only): a quarter less of the receiver's insert
+-- time at 100 rows per callback (README "Delivery reports").
+ALTER TABLE "delivery_events" ALTER COLUMN "row" SET COMPRESSION lz4, ALTER COLUMN "events" SET COMPRESSION lz4;
