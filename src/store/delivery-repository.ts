@@ -162,7 +162,7 @@ export function emptyApplyReport(): ApplyReport {
  * events of older receivers (`pending`), oldest due first, whole rows up to `limit` events, locked SKIP
  * LOCKED so concurrent appliers take different rows. Each event finds its recipient by primary key:
  * custom_args.batch_id → the batch's (campaign, sequence), checked against custom_args.campaign_id, plus
- * the number in E.164 (one index probe each, LATERAL, so the plan never hashes all recipients); events
+ * the number in E.164 (the UPDATE's primary-key probe; never a hash of all recipients); events
  * without custom_args (custom-messages) by message_id through the partial index. Of several events for one
  * recipient the highest rank wins; the UPDATE re-checks the rank under the row lock, so concurrent appliers
  * cannot move a state backwards. Each callback row then gets its outcome; a row whose events ended
@@ -173,11 +173,11 @@ export function emptyApplyReport(): ApplyReport {
 const APPLY_SQL = `WITH candidates AS (
    SELECT id, row_count, sum(row_count) OVER (ORDER BY next_attempt_at, id) AS upto FROM (
      (SELECT id, row_count, next_attempt_at FROM delivery_events
-      WHERE outcome = 'received' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $1)
+      WHERE outcome = 'received' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $8)
      UNION ALL
      (SELECT id, row_count, next_attempt_at FROM delivery_events
       WHERE outcome = 'pending' AND next_attempt_at <= now() AND row->>'type' IS DISTINCT FROM 'uplink'
-      ORDER BY next_attempt_at, id LIMIT $1)
+      ORDER BY next_attempt_at, id LIMIT $8)
    ) c
  ),
  picked AS MATERIALIZED (
@@ -196,8 +196,10 @@ const APPLY_SQL = `WITH candidates AS (
    CROSS JOIN LATERAL unnest(coalesce(p.events, ${KEYS_OF_JSON("p.row")}))
      WITH ORDINALITY AS k(batch_id, campaign_text, campaign_id, phone, status, event_time, error_code, error_message, cost, currency, message_id, ord)
  ),
- keyed AS (
-   SELECT ev.*, t.target, tr.rank AS target_rank, b.id IS NOT NULL AS batch_found,
+ keyed AS MATERIALIZED (
+   SELECT ev.row_id, ev.ord, ev.received_at, ev.status, ev.campaign_text, ev.args_campaign, ev.message_id,
+     ev.event_time, ev.error_code, ev.error_message, ev.cost, ev.currency,
+     t.target, tr.rank AS target_rank, b.id IS NOT NULL AS batch_found,
      coalesce(b.campaign_id, rm.campaign_id) AS campaign_id,
      coalesce(b.sequence, rm.batch_sequence) AS seq,
      CASE WHEN b.id IS NOT NULL THEN ev.phone ELSE rm.phone END AS key_phone
@@ -210,27 +212,16 @@ const APPLY_SQL = `WITH candidates AS (
      WHERE b.id IS NULL AND ev.message_id IS NOT NULL AND r.message_id = ev.message_id LIMIT 1
    ) rm ON true
  ),
- matched AS MATERIALIZED (
-   SELECT k.row_id, k.ord, k.received_at, k.status, k.campaign_text, k.args_campaign, k.message_id, k.event_time,
-     k.error_code, k.error_message, k.cost, k.currency, k.target, k.target_rank, k.batch_found, k.campaign_id, k.seq,
-     k.key_phone, cur.state AS current_state, cr.rank AS current_rank
-   FROM keyed k
-   -- LIMIT 1 keeps this a primary-key probe per event: without it the planner pulls the subquery up into a
-   -- join, and at 100k recipients it hashed the whole table once per statement.
-   LEFT JOIN LATERAL (
-     SELECT r.state::text AS state FROM recipients r
-     WHERE r.campaign_id = k.campaign_id AND r.batch_sequence = k.seq AND r.phone = k.key_phone LIMIT 1
-   ) cur ON true
-   LEFT JOIN ranks cr ON cr.state = cur.state
- ),
- best AS (
+ -- Per recipient, the event to apply: the highest rank, the latest of equals. Whether it moves the
+ -- recipient is the UPDATE's own rank check under the row lock, so recipients are not read beforehand.
+ best AS MATERIALIZED (
    SELECT DISTINCT ON (campaign_id, seq, key_phone) campaign_id, seq, key_phone, target, target_rank, event_time,
      error_code, error_message, cost, currency, status, received_at,
      -- the price may come on any of the recipient's events, not only on the one that wins
      max(cost) OVER (PARTITION BY campaign_id, seq, key_phone) AS any_cost,
      max(currency) OVER (PARTITION BY campaign_id, seq, key_phone) AS any_currency
-   FROM matched
-   WHERE target IS NOT NULL AND current_state IS NOT NULL AND current_state <> 'pending' AND target_rank > current_rank
+   FROM keyed
+   WHERE target IS NOT NULL AND campaign_id IS NOT NULL
    ORDER BY campaign_id, seq, key_phone, target_rank DESC, event_time DESC
  ),
  moved AS (
@@ -243,19 +234,29 @@ const APPLY_SQL = `WITH candidates AS (
      cost = coalesce(best.cost, best.any_cost, r.cost), currency = coalesce(best.currency, best.any_currency, r.currency), updated_at = now()
    FROM best
    WHERE r.campaign_id = best.campaign_id AND r.batch_sequence = best.seq AND r.phone = best.key_phone
-     AND (SELECT rank FROM ranks WHERE state = r.state::text) < best.target_rank
+     -- a recipient whose send is not recorded yet (pending) waits; otherwise only forward
+     AND r.state <> 'pending' AND (SELECT rank FROM ranks WHERE state = r.state::text) < best.target_rank
    RETURNING best.received_at
  ),
+ -- Each event's outcome. When every recipient with an event moved (the usual case), each of their events
+ -- is applied and no recipient is read again; otherwise the recipient is looked up (pending: the event
+ -- waits; missing: unmatched; any other state: applied, changing nothing).
  classified AS MATERIALIZED (
    SELECT m.row_id, m.ord, m.status, coalesce(m.campaign_id, m.args_campaign) AS campaign_id,
      CASE
        WHEN m.target IS NULL THEN 'ignored'
-       WHEN m.current_state = 'pending' OR (m.current_state IS NULL AND NOT m.batch_found AND m.campaign_text IS NULL AND m.message_id IS NOT NULL)
-         THEN CASE WHEN m.received_at < now() - make_interval(secs => $7::double precision / 1000) THEN 'unmatched' ELSE 'waiting' END
-       WHEN m.current_state IS NULL THEN 'unmatched'
-       ELSE 'applied'
+       WHEN m.campaign_id IS NOT NULL AND (SELECT count(*) FROM moved) = (SELECT count(*) FROM best) THEN 'applied'
+       ELSE (
+         SELECT CASE
+           WHEN cur.state = 'pending' OR (cur.state IS NULL AND NOT m.batch_found AND m.campaign_text IS NULL AND m.message_id IS NOT NULL)
+             THEN CASE WHEN m.received_at < now() - make_interval(secs => $7::double precision / 1000) THEN 'unmatched' ELSE 'waiting' END
+           WHEN cur.state IS NULL THEN 'unmatched'
+           ELSE 'applied'
+         END
+         FROM (SELECT (SELECT r.state::text FROM recipients r
+                       WHERE r.campaign_id = m.campaign_id AND r.batch_sequence = m.seq AND r.phone = m.key_phone) AS state) cur)
      END AS outcome
-   FROM matched m
+   FROM keyed m
  ),
  grouped AS (
    SELECT row_id, outcome, campaign_id, count(*)::int AS n, min(ord) AS first_ord FROM classified
@@ -305,6 +306,15 @@ const APPLY_SQL = `WITH candidates AS (
  SELECT 'moved', NULL, NULL, count(*)::int, round(extract(epoch FROM now() - received_at)::numeric, 2)::float8 FROM moved GROUP BY 5`;
 
 /**
+ * How many work-list rows a statement looks at to gather `limit` events: callbacks carry up to 100 (often
+ * exactly 100), so reading `limit` rows would read a hundred times too many; a provider sending one event
+ * per callback gets statements of limit/10 events instead, still hundreds.
+ */
+function candidateRows(limit: number): number {
+  return Math.max(100, Math.ceil(limit / 10));
+}
+
+/**
  * Applies up to `limit` stored status events (whole callback rows) in one transaction: replies first, then
  * APPLY_SQL. Returns what happened, counted per event.
  */
@@ -326,6 +336,7 @@ export async function applyStoredEvents(db: Database, options: ApplyOptions): Pr
       RANKS,
       options.retryDelayMs,
       options.giveUpAfterMs,
+      candidateRows(options.limit),
     ]);
     for (const row of rows) {
       if (row.kind === "moved") {
