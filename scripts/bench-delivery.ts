@@ -197,6 +197,13 @@ async function main(): Promise<void> {
         }
         const doneAt = await waitForAllDelivered(deps, size);
         const window = sampler.endWindow();
+        // The applier's own span, from the database: first statement's start → last statement's start
+        // (applied_at is the statement's now()), without process start-up or this script's polling.
+        const { rows: span } = await pool.query<{ s: number | null }>(
+          `SELECT extract(epoch FROM max(applied_at) - min(applied_at))::float8 AS s FROM delivery_events WHERE campaign_id = $1`,
+          [campaignId],
+        );
+        const applierSpanSeconds = span[0]?.s ?? null;
         const applySeconds = (doneAt - applyStartedAt) / 1000;
         const result = {
           size,
@@ -207,6 +214,8 @@ async function main(): Promise<void> {
           receive,
           applySeconds,
           reportsPerSecond: size / applySeconds,
+          applierSpanSeconds,
+          applierReportsPerSecond: applierSpanSeconds ? size / applierSpanSeconds : null,
           drainAfterLastCallbackSeconds: (doneAt - posted.postedAt) / 1000,
           delivered: await countRecipients(pool, campaignId, "delivered"),
           cores: window.cores,
@@ -215,7 +224,8 @@ async function main(): Promise<void> {
         };
         log(
           `[${size}] applied ${size} in ${applySeconds.toFixed(1)} s${opts.sequential ? " (applier process spawned → all delivered)" : " (first callback → all delivered)"}: ${result.reportsPerSecond.toFixed(0)} reports/s; ` +
-            `${result.drainAfterLastCallbackSeconds.toFixed(1)} s after the last callback; load ${result.load.end}`,
+            `${result.drainAfterLastCallbackSeconds.toFixed(1)} s after the last callback; applier statements spanned ${applierSpanSeconds?.toFixed(1) ?? "?"} s ` +
+            `(${result.applierReportsPerSecond?.toFixed(0) ?? "?"} reports/s); load ${result.load.end}`,
         );
         console.log(JSON.stringify(result));
       } finally {

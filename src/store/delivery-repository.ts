@@ -28,7 +28,9 @@ export async function storeCallbackRows(
   source: CallbackSource,
   nonce: string | null,
   rows: {
+    /** The status rows as a JSON array; or, with statusJsonIsBody, the whole body `{"rows": [...]}` as received. */
     statusJson: string;
+    statusJsonIsBody: boolean;
     statusCount: number;
     /** deliveryEventKeyColumns() of the status rows: one array per delivery_event_key field. */
     keys: (string | null)[][];
@@ -43,9 +45,9 @@ export async function storeCallbackRows(
        ON CONFLICT (nonce) DO NOTHING RETURNING nonce
      ), fresh AS (SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM nonce) AS fresh), stored AS (
        INSERT INTO delivery_events (source, row, row_count, outcome, campaign_id, events)
-       SELECT $2, $3::jsonb, $4, 'received', $5::uuid, ARRAY(
-         SELECT ROW(k.b, k.ct, k.c, k.p, k.s, k.t, k.ec, k.em, k.co, k.cu, k.m)::delivery_event_key
-         FROM unnest($8::uuid[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::timestamptz[], $14::text[],
+       SELECT $2, CASE WHEN $19 THEN $3::jsonb -> 'rows' ELSE $3::jsonb END, $4, 'received', $5::uuid, ARRAY(
+         SELECT ROW(k.b, k.ct, k.c, k.p, k.s, to_timestamp(k.t / 1000.0), k.ec, k.em, k.co, k.cu, k.m)::delivery_event_key
+         FROM unnest($8::uuid[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::bigint[], $14::text[],
                      $15::text[], $16::numeric[], $17::text[], $18::text[]) WITH ORDINALITY AS k(b, ct, c, p, s, t, ec, em, co, cu, m, o)
          ORDER BY k.o)
        FROM fresh WHERE fresh AND $4 > 0
@@ -63,6 +65,7 @@ export async function storeCallbackRows(
       rows.uplinkJson,
       rows.statusCount + rows.uplinkCount,
       ...rows.keys,
+      rows.statusJsonIsBody,
     ],
   );
   return result[0]!.fresh ? { kind: "stored", rows: rows.statusCount + rows.uplinkCount } : { kind: "replay" };
