@@ -74,7 +74,13 @@ describe("Redis Cluster", { timeout: 180_000 }, () => {
         200,
       );
     env = await createTestEnv("redis_cluster", {
-      env: { REDIS_URL: `redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`, BATCH_SIZE: "100" },
+      env: {
+        REDIS_URL: `redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`,
+        BATCH_SIZE: "100",
+        // Far above what is sent, so nothing waits: the rate gate's script runs over all its keys at once.
+        SEND_RATE_LIMIT: "10000",
+        PLATFORM_RATE_LIMITS: "messages=10000",
+      },
     });
   });
   afterAll(async () => {
@@ -89,7 +95,7 @@ describe("Redis Cluster", { timeout: 180_000 }, () => {
     const workers = [await startWorker(env), await startWorker(env)];
     try {
       const sent = await runCli(
-        ["send", file, "--template", "1", "--no-template-check", "--param", "order=C"],
+        ["send", file, "--template", "1", "--no-template-check", "--param", "order=C", "--rate", "100000/s"],
         cliEnv(env, { REDIS_URL: env.config.redisUrl, BATCH_SIZE: "100" }),
       );
       expect(sent.code, sent.output).toBe(0);
@@ -101,7 +107,8 @@ describe("Redis Cluster", { timeout: 180_000 }, () => {
     }
     expect(await sandboxLedger(env)).toEqual(Object.fromEntries(numbers.map((n) => [n, 1])));
 
-    // Every key of the queue lives in the slot of the prefix's hash tag (else BullMQ's scripts get CROSSSLOT).
+    // Every key of the queue lives in the slot of the prefix's hash tag (else BullMQ's scripts get CROSSSLOT),
+    // the rate gate's pacing keys too (global, platform, campaign), which one script reads and writes together.
     const cluster = new Cluster(ports.map((port) => ({ host: "127.0.0.1", port })));
     try {
       await new Promise((resolve) => cluster.once("ready", resolve));
@@ -115,6 +122,7 @@ describe("Redis Cluster", { timeout: 180_000 }, () => {
         } while (cursor !== "0");
       }
       expect(keys.length).toBeGreaterThanOrEqual(3);
+      expect(keys.filter((k) => k.includes(":rate:")).length, keys.join(" ")).toBeGreaterThanOrEqual(3);
       const slots = new Set(await Promise.all(keys.map((k) => cluster.cluster("KEYSLOT", k))));
       expect(slots.size).toBe(1);
     } finally {

@@ -203,11 +203,12 @@ describe("two deployments on one Redis", () => {
       const via = r.via as "a" | "b";
       expect(owned[via].has(r.batchId!), `batch ${r.batchId} sent by deployment ${via}`).toBe(true);
     }
-    // Nothing was taken from the old prefix: its jobs are still waiting there, for no one.
+    // Nothing was taken from the old prefix: its jobs are still waiting there, for no one (batch jobs carry
+    // fair-share priorities, so BullMQ keeps them in `prioritized`, not in the `wait` list).
     const redis = createRedisConnection(REDIS_URL, "producer");
     try {
       const old = createSendQueue(redis, { prefix: oldPrefix, attempts: 1, backoffMs: 1 });
-      expect(await old.getJobCountByTypes("waiting")).toBe(a1.batchIds.length + b1.batchIds.length);
+      expect(await old.getJobCountByTypes("waiting", "prioritized")).toBe(a1.batchIds.length + b1.batchIds.length);
       await old.close();
     } finally {
       redis.disconnect();

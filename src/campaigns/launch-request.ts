@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { UserError } from "../model/errors.ts";
-import type { SendOptions } from "../model/send-options.ts";
+import { MAX_CAMPAIGN_RATE_PER_SECOND, type SendOptions } from "../model/send-options.ts";
 import type { Database } from "../store/database.ts";
 import { deleteExpiredIdempotencyKeys, runOnce } from "../store/idempotency-repository.ts";
 
@@ -15,6 +15,8 @@ export interface LaunchSendOptions {
   providerSchedule?: boolean;
   /** Replies that opt a recipient out, besides the standard words. */
   optOutKeywords?: string[];
+  /** The campaign's own send rate, messages per second (`--rate`, `ratePerSecond`). */
+  ratePerSecond?: number;
 }
 
 /** Provider-specific options as stored in Campaign.sendOptions. */
@@ -35,12 +37,41 @@ export function sendOptionsOf(options: LaunchSendOptions): SendOptions {
     }
     sendOptions.optOutKeywords = [...new Set(options.optOutKeywords.map((k) => k.toUpperCase()))];
   }
+  if (options.ratePerSecond !== undefined) {
+    const rate = options.ratePerSecond;
+    if (!Number.isFinite(rate) || rate <= 0 || rate > MAX_CAMPAIGN_RATE_PER_SECOND)
+      throw new UserError(
+        "invalid_rate",
+        `the campaign rate must be above 0 and at most ${MAX_CAMPAIGN_RATE_PER_SECOND} messages per second, got ${rate}`,
+        { field: "ratePerSecond" },
+      );
+    sendOptions.ratePerSecond = rate;
+  }
   if (options.providerSchedule) {
     if (options.startAt === undefined)
       throw new UserError("invalid_schedule", "provider scheduling needs a start time", { field: "startAt" });
     sendOptions.scheduleTime = Math.floor(options.startAt.getTime() / 1000);
   }
   return sendOptions;
+}
+
+const RATE_UNITS: Record<string, number> = { s: 1, sec: 1, second: 1, m: 60, min: 60, minute: 60, h: 3600, hour: 3600 };
+
+/**
+ * `--rate 50/s`, `600/min`, `1000/h` or a bare `50` (per second) → messages per second; anything else is
+ * refused with the forms it takes.
+ */
+export function parseRate(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*([a-z]+))?\s*$/i.exec(value);
+  const unit = RATE_UNITS[(match?.[2] ?? "s").toLowerCase()];
+  const count = Number(match?.[1]);
+  if (!match || unit === undefined || !(count > 0))
+    throw new UserError(
+      "invalid_rate",
+      `--rate must be messages per second, minute or hour above 0, such as 50/s, 600/min or 1000/h; got "${value}"`,
+      { field: "rate" },
+    );
+  return count / unit;
 }
 
 /** Without provider scheduling, a start time is a delayed launch held by smsblast (a delayed start job). */

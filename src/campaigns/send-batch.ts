@@ -19,6 +19,8 @@ import {
 } from "../store/batch-repository.ts";
 import type { Database } from "../store/database.ts";
 import { isDatabaseUnavailable, retryWhileDatabaseUnavailable } from "../store/database-health.ts";
+import { platformOfApi, type Platform } from "../config/platforms.ts";
+import type { GateDecision, GateRequest, Lane } from "../queue/rate-gate.ts";
 import {
   decideAfterSend,
   decideBeforeClaim,
@@ -43,6 +45,17 @@ export interface OutageTracker {
   recordUp(provider: ProviderApi): Promise<void>;
 }
 
+/** The shared provider rates (src/queue/rate-gate.ts): global, per platform, per campaign, across lanes. */
+export interface SendRateGate {
+  acquire(request: GateRequest): Promise<GateDecision>;
+  /** Whether requests to the platform are paced one by one (a `custom` batch paces each of its requests). */
+  pacesRequests(platform: Platform): boolean;
+  /** Waits for the slot of one request (bulk books at most BULK_MAX_WAIT_MS ahead, priority at once). */
+  hold(platform: Platform, lane: Lane): Promise<number>;
+  /** A 429: nothing goes to the platform, from any lane, for `ms`. */
+  penalize(platform: Platform, ms: number): Promise<void>;
+}
+
 export interface SendBatchDeps {
   db: Database;
   providers: Record<ProviderApi, SmsProvider>;
@@ -55,6 +68,10 @@ export interface SendBatchDeps {
   scheduleMarginSeconds?: number;
   /** Without it, every batch is claimed whatever happened to the ones before (in-process tests). */
   outage?: OutageTracker;
+  /** Without it, nothing is paced (in-process tests, a CLI send-one with no limit set). */
+  gate?: SendRateGate;
+  /** `bulk` (default): a batch over a limit is handed back to the queue; `priority`: it waits for its slot. */
+  lane?: Lane;
 }
 
 /** The batch should be tried again later; `rateLimited` asks every worker to back off together. */
@@ -74,6 +91,17 @@ export class BatchNotDueError extends Error {
   override name = "BatchNotDueError";
   constructor(readonly dueAtMs: number) {
     super(`batch is due at ${new Date(dueAtMs).toISOString()}; held until then`);
+  }
+}
+
+/**
+ * Over a rate limit before anything was claimed: the job comes back after `delayMs` (no attempt spent, the batch
+ * untouched in Postgres, so it can never be sent twice for it).
+ */
+export class BatchRateLimitedError extends Error {
+  override name = "BatchRateLimitedError";
+  constructor(readonly delayMs: number) {
+    super(`over a send rate limit; trying again in ${delayMs} ms`);
   }
 }
 
@@ -113,8 +141,11 @@ const RELEASE_DEADLINE_MS = 60_000;
  */
 export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: AttemptInfo): Promise<SendBatchResult> {
   if (!UUID.test(batchId)) throw new BatchNotInDatabaseError(batchId);
-  const paused = await pauseIfProviderDown(deps, batchId);
+  const found = deps.outage || deps.gate ? await campaignOfBatch(deps.db.pool, batchId) : null;
+  const paused = found ? await pauseIfProviderDown(deps, found) : undefined;
   if (paused) return paused;
+  // Before the claim: a batch over a limit goes back to the queue with nothing in Postgres changed.
+  if (found) await passRateGate(deps, batchId, found);
   const claim = await claimBatch(deps.db.pool, batchId);
   if (!claim.claimed && claim.state === null) throw new BatchNotInDatabaseError(batchId);
   const onClaim = decideOnClaim(claim, Date.now(), staleClaimAfterMs(deps.providerTimeoutMs));
@@ -209,6 +240,7 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
         idempotencyKey: batch.idempotencyKey,
         scheduleTime: schedule.scheduleTime,
         sendOptions: batch.sendOptions,
+        beforeEachRequest: batch.provider === "custom" ? requestPacer(deps, batch) : undefined,
       }),
     };
     log.debug(
@@ -229,10 +261,11 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
  * `outage`, so the prober resumes it), and the batch stays queued untouched. A counter that cannot be read
  * never stops a send.
  */
-async function pauseIfProviderDown(deps: SendBatchDeps, batchId: string): Promise<SendBatchResult | undefined> {
+async function pauseIfProviderDown(
+  deps: SendBatchDeps,
+  found: { campaignId: string; provider: ProviderApi },
+): Promise<SendBatchResult | undefined> {
   if (!deps.outage) return undefined;
-  const found = await campaignOfBatch(deps.db.pool, batchId);
-  if (!found) return undefined;
   let streak: OutageStreak;
   try {
     streak = await deps.outage.read(found.provider);
@@ -249,6 +282,60 @@ async function pauseIfProviderDown(deps: SendBatchDeps, batchId: string): Promis
     );
   }
   return { outcome: "skipped", reason: gate.reason };
+}
+
+type BatchOfCampaign = NonNullable<Awaited<ReturnType<typeof campaignOfBatch>>>;
+
+/**
+ * The shared rates, before the claim. A bulk request (messages, legacy) is one request for the whole batch; a
+ * `custom` batch is one request per recipient, paced one by one while it sends (requestPacer), so here it only
+ * books its campaign's slot and checks that the platform is not held back. A Redis that cannot answer never
+ * stops a send: the limits are protection, the claim is what keeps a batch from going twice.
+ */
+async function passRateGate(deps: SendBatchDeps, batchId: string, found: BatchOfCampaign): Promise<void> {
+  if (!deps.gate) return;
+  const lane = deps.lane ?? "bulk";
+  const platform = platformOfApi(found.provider);
+  // A one-off custom send waits once, for its request's own slot (requestPacer), not first for bulk's bookings.
+  if (lane === "priority" && found.provider === "custom" && deps.gate.pacesRequests(platform)) return;
+  let decision: GateDecision;
+  try {
+    decision = await deps.gate.acquire({
+      platform,
+      requests: found.provider === "custom" ? 0 : 1,
+      campaign:
+        found.ratePerSecond === undefined
+          ? undefined
+          : { id: found.campaignId, batchId, messagesPerSecond: found.ratePerSecond, messages: found.size },
+      lane,
+    });
+  } catch (error) {
+    deps.log.warn({ err: error }, "could not read the send rate limits; sending anyway");
+    return;
+  }
+  if (decision.kind === "later") throw new BatchRateLimitedError(decision.delayMs);
+}
+
+/**
+ * What a `custom` batch waits for before each of its requests: the campaign's own rate, spaced in this process
+ * (its slot for the whole batch is booked before the claim), and the shared limits, paced in Redis.
+ */
+function requestPacer(deps: SendBatchDeps, batch: ClaimedBatch): (() => Promise<void>) | undefined {
+  const platform = platformOfApi(batch.provider);
+  const shared = deps.gate?.pacesRequests(platform) ? deps.gate : undefined;
+  const rate = batch.sendOptions.ratePerSecond;
+  const lane = deps.lane ?? "bulk";
+  if (!shared && rate === undefined) return undefined;
+  let next = 0;
+  return async () => {
+    if (rate !== undefined) {
+      const now = Date.now();
+      const at = Math.max(now, next);
+      next = at + 1000 / rate;
+      if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now));
+    }
+    if (shared) await shared.hold(platform, lane).catch(() => 0);
+  };
 }
 
 async function recordHealth(
@@ -298,6 +385,11 @@ async function apply(
         { reason: decision.reason, code: decision.code, retryAfterMs: decision.retryAfterMs },
         "batch will be retried",
       );
+      // A 429 holds the platform for every lane and process, send-one included, not only this worker.
+      if (decision.rateLimited && deps.gate)
+        await deps.gate
+          .penalize(platformOfApi(batch.provider), decision.retryAfterMs ?? 1_000)
+          .catch((error: unknown) => log.warn({ err: error }, "could not hold the platform back after a 429"));
       throw new RetryBatchError(decision.message, decision.retryAfterMs, decision.rateLimited);
     case "record": {
       const outcome = decision.outcome;

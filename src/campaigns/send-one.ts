@@ -35,8 +35,11 @@ export interface SendOneResult {
 /**
  * One OTP or notification through v1/custom-messages, recorded like any campaign (one recipient, one batch)
  * so it has the same audit trail, and sent inline by the same claim → send → record path as the workers.
+ * Inline is the priority lane: no queue, so never behind bulk batches; with `deps.gate` it takes the next
+ * slot of the shared rates and waits for it (bulk books at most BULK_MAX_WAIT_MS ahead).
  */
 export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): Promise<SendOneResult> {
+  deps = { ...deps, lane: "priority" };
   const to = normaliseTarget(input.to, input.defaultRegion);
   const ingested = await createCampaignWithRecipients(
     deps.db,

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from "commander";
 import type { Writable } from "node:stream";
 import { isClosedOutput } from "../campaigns/csv-export.ts";
+import { toRegion } from "../recipients/phone.ts";
 
 /**
  * Runs an export to stdout; `smsblast report … | head` closing the pipe early ends it quietly (exit 0, no
@@ -45,6 +46,16 @@ export function isoTime(value: string): Date {
     throw new InvalidArgumentError(`expected an ISO time such as 2026-12-01T09:00:00+08:00, got "${value}"`);
   }
   return at;
+}
+
+/** `--region sg` or `SG`: a country the phone metadata knows, upper-cased; anything else is refused up front. */
+export function regionCode(name: string) {
+  return (value: string) => {
+    const region = toRegion(value);
+    if (region === undefined)
+      throw new InvalidArgumentError(`${name} must be a two-letter ISO country code such as SG, got "${value}"`);
+    return region;
+  };
 }
 
 export function wholeNumber(name: string) {

@@ -69,8 +69,38 @@ const envSchema = z.object({
   CUSTOM_PARALLELISM: positiveInt(10),
   SEND_ATTEMPTS: positiveInt(6),
   SEND_BACKOFF_MS: positiveInt(1_000),
-  // Requests per second across all worker processes (BullMQ's Redis limiter); 0 = no limit.
+  // Provider requests per second across every process and lane (a Redis pacing key, src/queue/rate-gate.ts);
+  // 0 = no limit.
   SEND_RATE_LIMIT: z.coerce.number().int().min(0).default(0),
+  // Requests per second to one platform (one EngageLab account), e.g. `messages=50,otp=20`; unset: none.
+  PLATFORM_RATE_LIMITS: z
+    .string()
+    .transform((value, ctx) => {
+      const limits: Partial<Record<Platform, number>> = {};
+      for (const entry of value
+        .split(",")
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const match = /^([a-z]+)\s*=\s*(\d+)$/.exec(entry);
+        const platform = match?.[1] as Platform | undefined;
+        if (!match || !platform || !PLATFORMS.includes(platform) || Number(match[2]) <= 0) {
+          ctx.addIssue({
+            code: "custom",
+            message:
+              `"${entry}" must be platform=requests per second, a whole number above 0, with platform one of ` +
+              `${PLATFORMS.join(", ")} (e.g. messages=50,otp=20)`,
+          });
+          return z.NEVER;
+        }
+        if (limits[platform] !== undefined) {
+          ctx.addIssue({ code: "custom", message: `platform ${platform} is given twice` });
+          return z.NEVER;
+        }
+        limits[platform] = Number(match[2]);
+      }
+      return limits;
+    })
+    .optional(),
   // Every worker reconciles Postgres with the queue at start-up and then this often (ms); 0 = start-up only.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(120_000),
   BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
@@ -184,6 +214,8 @@ export type Config = {
     attempts: number;
     backoffMs: number;
     rateLimitPerSecond: number;
+    /** PLATFORM_RATE_LIMITS: requests per second per platform (one provider account each). */
+    platformRateLimits: Partial<Record<Platform, number>>;
     batchSize: number;
     reconcileIntervalMs: number;
     /** LEGACY_VAR_MAX_CHARS: characters per legacy `vars` value, 0 = no check. */
@@ -276,6 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attempts: e.SEND_ATTEMPTS,
       backoffMs: e.SEND_BACKOFF_MS,
       rateLimitPerSecond: e.SEND_RATE_LIMIT,
+      platformRateLimits: e.PLATFORM_RATE_LIMITS ?? {},
       batchSize: e.BATCH_SIZE,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
       legacyVarMaxChars: e.LEGACY_VAR_MAX_CHARS,

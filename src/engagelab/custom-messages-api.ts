@@ -53,6 +53,8 @@ export class CustomMessagesApiProvider implements SmsProvider {
         limit(async () => {
           // After an account-wide or transient error, leave the rest pending for the retry or the resume.
           if (stopError !== undefined) return;
+          await request.beforeEachRequest?.();
+          if (stopError !== undefined) return;
           try {
             const result = await this.sendOne(recipient.phone, request.templateId, {
               ...request.params,

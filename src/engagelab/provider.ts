@@ -17,6 +17,8 @@ export interface BatchSendRequest {
   /** Unix seconds; v1/messages `schedule_time`, sent as given (decideScheduleTime has judged it). */
   scheduleTime?: number;
   sendOptions: SendOptions;
+  /** Single-recipient APIs: awaited before each request leaves (the campaign's rate, the shared limits). */
+  beforeEachRequest?: () => Promise<void>;
 }
 
 export interface BatchRecipient {

@@ -19,4 +19,12 @@ export interface SendOptions {
    * opt the replying recipient out (`send --opt-out-keyword`).
    */
   optOutKeywords?: string[];
+  /**
+   * Not sent to the provider: this campaign's own send rate, in messages per second (`send --rate`), paced
+   * across every worker by src/queue/rate-gate.ts beside the global and per-platform limits.
+   */
+  ratePerSecond?: number;
 }
+
+/** The highest `--rate` taken: far above any provider account's rate, so only a typo is refused. */
+export const MAX_CAMPAIGN_RATE_PER_SECOND = 100_000;

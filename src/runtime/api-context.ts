@@ -6,6 +6,7 @@ import type { TemplatesApi } from "../campaigns/template-catalog.ts";
 import type { SmsProvider } from "../engagelab/provider.ts";
 import type { ProviderApi } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
+import type { SendRateGate } from "../campaigns/send-batch.ts";
 import type { Database } from "../store/database.ts";
 import type { DeliveryMetrics } from "./delivery-metrics.ts";
 import type { ApiMetrics } from "./metrics.ts";
@@ -23,6 +24,8 @@ export interface ApiContext {
   scheduler: CronScheduler;
   templates: TemplatesApi;
   providers: Record<ProviderApi, SmsProvider>;
+  /** The shared provider rates, which the test send (the priority lane) goes through. */
+  sendGate?: SendRateGate;
   /** Postgres and Redis reachable, migrations current: what `/readyz` answers. */
   checkReady(): Promise<ReadinessReport>;
   /** Delivery callbacks: hands stored rows to the delivery queue; the receiver's counters. */

@@ -14,6 +14,7 @@ import { createScheduleQueue } from "../queue/schedule-queue.ts";
 import { createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
 import { DeliveryMetrics } from "./delivery-metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
+import { rateGateOf } from "./rate-limits.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 import { withCommandRedis } from "./connections.ts";
@@ -96,6 +97,7 @@ export async function startApiServer(
     scheduler: cronSchedulerOf(scheduleQueue),
     templates: templates.api,
     providers: providers.providers,
+    sendGate: rateGateOf(config, connection, binding.prefix),
     checkReady,
     delivery: {
       requestApply: () => requestApply(deliveryQueue),

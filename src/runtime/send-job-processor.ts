@@ -4,6 +4,7 @@ import {
   BatchBusyError,
   BatchNotDueError,
   BatchNotInDatabaseError,
+  BatchRateLimitedError,
   RetryBatchError,
   sendBatch,
   type SendBatchDeps,
@@ -11,19 +12,23 @@ import {
 import { startScheduledCampaign } from "../campaigns/start-campaign.ts";
 import { isDatabaseUnavailable, waitForDatabase } from "../store/database-health.ts";
 import type { WorkerMetrics } from "./metrics.ts";
+import { BULK_MAX_WAIT_MS } from "../queue/rate-gate.ts";
 import { SEND_QUEUE_NAME, START_JOB_NAME, type CampaignQueue, type SendJobData } from "../queue/send-queue.ts";
+
+/** A job delayed by the rate gate comes back this much before its slot (well within BULK_MAX_WAIT_MS). */
+const RATE_WAKE_EARLY_MS = Math.round(BULK_MAX_WAIT_MS / 2);
 
 export interface SendWorkerOptions {
   prefix: string;
   concurrency: number;
-  /** Requests per second across every worker process (BullMQ's Redis limiter); 0 = none. */
-  rateLimitPerSecond: number;
   providerTimeoutMs: number;
 }
 
 /**
  * The BullMQ side of sending: turns sendBatch's typed outcomes into queue actions (retry with backoff,
- * global back-off on 429, re-check later when another worker holds the batch).
+ * global back-off on 429, re-check later when another worker holds the batch or a rate limit is reached).
+ * Rates are not BullMQ's limiter (one per queue, counting job starts) but the deployment's rate gate
+ * (deps.gate, src/queue/rate-gate.ts), shared with the priority lane of one-off sends.
  */
 export function createSendWorker(
   connection: RedisConnection,
@@ -87,6 +92,11 @@ export function createSendWorker(
           await job.moveToDelayed(Date.now() + Math.max(0, error.dueAtMs - clock()), token);
           throw new DelayedError();
         }
+        if (error instanceof BatchRateLimitedError && token) {
+          // Woken a little early: the last stretch is waited in-process, holding the slot the gate then books.
+          await job.moveToDelayed(Date.now() + Math.max(10, error.delayMs - RATE_WAKE_EARLY_MS), token);
+          throw new DelayedError();
+        }
         if (error instanceof BatchBusyError && token) {
           await job.moveToDelayed(Date.now() + error.delayMs, token);
           throw new DelayedError();
@@ -109,7 +119,6 @@ export function createSendWorker(
       stalledInterval,
       // A job stalling repeatedly is a crash loop, not a slow send; after that the reconciler owns it.
       maxStalledCount: 3,
-      ...(options.rateLimitPerSecond > 0 ? { limiter: { max: options.rateLimitPerSecond, duration: 1_000 } } : {}),
       autorun: false,
     },
   );

@@ -12,6 +12,7 @@ import { bindQueue, type QueueBinding } from "./queue-binding.ts";
 import { reconcile } from "../campaigns/reconciler.ts";
 import { RedisOutageStreaks } from "../queue/outage-streak.ts";
 import { probeAndResume } from "../campaigns/outage-prober.ts";
+import { rateGateOf } from "./rate-limits.ts";
 
 export interface RunningSendWorker {
   worker: Worker;
@@ -58,6 +59,7 @@ export async function startSendWorker(
   const queue = createSendQueue(producerConnection, sendQueueOptions(config, binding.prefix));
   const metrics = createWorkerMetrics([queue]);
   const outage = new RedisOutageStreaks(producerConnection, binding.prefix);
+  const gate = rateGateOf(config, producerConnection, binding.prefix);
   const worker = createSendWorker(
     connection,
     {
@@ -68,6 +70,8 @@ export async function startSendWorker(
       clock: options.clock,
       scheduleMarginSeconds: config.send.scheduleMarginSeconds,
       outage,
+      gate,
+      lane: "bulk",
       queue: campaignQueueOf(queue),
       metrics,
       deploymentId: binding.deploymentId,
@@ -75,7 +79,6 @@ export async function startSendWorker(
     {
       prefix: binding.prefix,
       concurrency: config.send.concurrency,
-      rateLimitPerSecond: config.send.rateLimitPerSecond,
       providerTimeoutMs: config.engagelab.timeoutMs,
     },
   );
@@ -85,6 +88,7 @@ export async function startSendWorker(
     {
       concurrency: config.send.concurrency,
       rateLimit: config.send.rateLimitPerSecond || "none",
+      platformRateLimits: config.send.platformRateLimits,
       deploymentId: binding.deploymentId,
       queuePrefix: binding.prefix,
     },

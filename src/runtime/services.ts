@@ -13,6 +13,8 @@ import { migrateDatabase, type MigrationReport } from "../store/migrate.ts";
 import { openCheckedDatabase } from "./connections.ts";
 import { bindQueue } from "./queue-binding.ts";
 import { cronSchedulerOf } from "./scheduler-runtime.ts";
+import { hasSharedRateLimits, rateGateOf } from "./rate-limits.ts";
+import type { SendRateGate } from "../campaigns/send-batch.ts";
 
 // What a front door (a CLI command, later an API request) opens to call the use cases, and always closes.
 
@@ -53,6 +55,25 @@ export async function withQueue<T>(
     } finally {
       await queue.close().catch(() => {});
     }
+  } finally {
+    connection.disconnect();
+  }
+}
+
+/**
+ * The shared provider rates for a one-off send of one command (the priority lane): only when a limit is set,
+ * so a `send-one` without limits needs no Redis.
+ */
+export async function withSendRateGate<T>(
+  services: Pick<Services, "config" | "db">,
+  fn: (gate: SendRateGate | undefined) => Promise<T>,
+): Promise<T> {
+  const { config, db } = services;
+  if (!hasSharedRateLimits(config)) return fn(undefined);
+  const connection = await connectRedisForCommand(config.redisUrl, config.connectTimeoutMs);
+  try {
+    const binding = await bindQueue(config, db, connection);
+    return await fn(rateGateOf(config, connection, binding.prefix));
   } finally {
     connection.disconnect();
   }

@@ -382,12 +382,21 @@ export async function pauseRunningCampaign(
 export async function campaignOfBatch(
   pool: pg.Pool,
   batchId: string,
-): Promise<{ campaignId: string; provider: ProviderApi } | null> {
-  const { rows } = await pool.query<{ campaign_id: string; provider: ProviderApi }>(
-    `SELECT c.id AS campaign_id, c.provider FROM batches b JOIN campaigns c ON c.id = b.campaign_id WHERE b.id = $1`,
+): Promise<{ campaignId: string; provider: ProviderApi; size: number; ratePerSecond: number | undefined } | null> {
+  const { rows } = await pool.query<{
+    campaign_id: string;
+    provider: ProviderApi;
+    size: number;
+    rate: number | null;
+  }>(
+    `SELECT c.id AS campaign_id, c.provider, b.size, (c.send_options->>'ratePerSecond')::float8 AS rate
+     FROM batches b JOIN campaigns c ON c.id = b.campaign_id WHERE b.id = $1`,
     [batchId],
   );
-  return rows[0] ? { campaignId: rows[0].campaign_id, provider: rows[0].provider } : null;
+  const row = rows[0];
+  return row
+    ? { campaignId: row.campaign_id, provider: row.provider, size: row.size, ratePerSecond: row.rate ?? undefined }
+    : null;
 }
 
 /**

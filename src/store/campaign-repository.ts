@@ -551,11 +551,12 @@ export async function startScheduledCampaignRecord(
       `UPDATE campaigns SET status = 'running', started_at = now(), updated_at = now() WHERE id = $1`,
       [campaignId],
     );
-    const { rows } = await client.query<{ id: string }>(
+    const { rows } = await client.query<{ id: string; sequence: number }>(
       `UPDATE batches SET state = 'queued', updated_at = now() WHERE campaign_id = $1 AND state = 'pending' RETURNING id, sequence`,
       [campaignId],
     );
-    return { batchIds: rows.map((r) => r.id) };
+    // In batch order: the queue's fair-share priorities follow it (RETURNING promises no order).
+    return { batchIds: rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id) };
   });
 }
 

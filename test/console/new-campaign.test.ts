@@ -220,7 +220,7 @@ describe("console: a new campaign from an upload, in a real browser", () => {
     await screenshot(phone.page, "campaigns-phone");
     await phone.context.close();
     await context.close();
-  });
+  }, 180_000); // the longest browser flow: 2,000 rows through upload, check, send and delivery reports
 
   /** A small list of fresh numbers (the repeat guard refuses the same list twice within 24 h). */
   async function smallList(name: string, rows: number, start: number): Promise<string> {

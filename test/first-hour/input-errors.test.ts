@@ -129,4 +129,24 @@ describe("clear input errors", { timeout: 240_000 }, () => {
     );
     expect(sent.stderr).toContain("would store 3 recipients");
   });
+
+  it("--region is upper-cased for suppress and send-one, and an unknown code is refused naming the option", async () => {
+    const national = singaporeNumbers(1, 65_000)[0]!.slice(3);
+    const added = await runCli(["suppress", "add", national, "--region", "sg", "--reason", "stop"], cliEnv(env));
+    expect(added.code, added.output).toBe(0);
+    expect(await env.db.prisma.suppression.count({ where: { phone: `+65${national}` } })).toBe(1);
+    for (const args of [
+      ["suppress", "add", national, "--region", "XX"],
+      ["send-one", national, "--template", "1", "--region", "singapore"],
+    ]) {
+      const refused = await runCli(args, cliEnv(env));
+      expect(refused.code, refused.output).not.toBe(0);
+      expect(refused.stderr).toContain("--region must be a two-letter ISO country code such as SG");
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+    }
+    // send-one with a lower-case region reaches the provider with the E.164 number (not a parse error).
+    const sent = await runCli(["send-one", national, "--template", "1", "--region", "sg"], cliEnv(env));
+    expect(sent.output).not.toContain("not a valid phone number");
+    expect(sent.output).toMatch(/suppress/i);
+  });
 });

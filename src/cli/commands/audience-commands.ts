@@ -10,7 +10,7 @@ import {
 import { cliActor, recordAudit } from "../../access/audit-log.ts";
 import { withServices } from "../../runtime/services.ts";
 import { formatTable } from "../format.ts";
-import { collectKeyValue, collectList, wholeNumber } from "../shared.ts";
+import { collectKeyValue, collectList, regionCode, wholeNumber } from "../shared.ts";
 
 export function registerAudienceCommands(program: Command): void {
   const contacts = program.command("contacts").description("the database audience");
@@ -22,7 +22,7 @@ export function registerAudienceCommands(program: Command): void {
     .argument("<file>")
     .option("--tag <tag>", "tag every imported contact (repeatable, or comma-separated)", collectList, [])
     .option("--phone-column <column>", "header of the phone number column", "phone")
-    .option("--region <code>", "default country for numbers without a country code")
+    .option("--region <code>", "default country for numbers without a country code", regionCode("--region"))
     .action(async (file: string, opts: { tag: string[]; phoneColumn: string; region?: string }) => {
       await withServices(async ({ config, db }) => {
         const report = await importContactsFromCsv(db, file, {
@@ -80,7 +80,7 @@ export function registerAudienceCommands(program: Command): void {
       "take a number off the suppression list (and clear its contact's opt-out): campaigns may text it again",
     )
     .argument("<phone>")
-    .option("--region <code>", "default country for a number without a country code")
+    .option("--region <code>", "default country for a number without a country code", regionCode("--region"))
     .action(async (phone: string, opts: { region?: string }) => {
       await withServices(async ({ config, db }) => {
         const removed = await unsuppressNumber(db, { phone, defaultRegion: opts.region ?? config.defaultRegion });
@@ -95,14 +95,14 @@ export function registerAudienceCommands(program: Command): void {
     .description("suppress numbers")
     .argument("<phones...>")
     .option("--reason <reason>", "why (kept with the entry)", "opt-out")
-    .option("--region <code>", "default country for numbers without a country code")
+    .option("--region <code>", "default country for numbers without a country code", regionCode("--region"))
     .action(async (phones: string[], opts: { reason: string; region?: string }) => {
-      await withServices(async ({ db }) => {
+      await withServices(async ({ config, db }) => {
         const { added, given } = await suppressNumbers(db, {
           phones,
           reason: opts.reason,
           source: "cli",
-          defaultRegion: opts.region,
+          defaultRegion: opts.region ?? config.defaultRegion,
         });
         console.log(`${added} number(s) added to the suppression list (${given - added} already there)`);
       });
@@ -113,7 +113,7 @@ export function registerAudienceCommands(program: Command): void {
     .argument("<file>")
     .option("--phone-column <column>", "header of the phone number column", "phone")
     .option("--reason <reason>", "why (kept with each entry)", "opt-out")
-    .option("--region <code>", "default country for numbers without a country code")
+    .option("--region <code>", "default country for numbers without a country code", regionCode("--region"))
     .action(async (file: string, opts: { phoneColumn: string; reason: string; region?: string }) => {
       await withServices(async ({ config, db }) => {
         const report = await importSuppressionsFromCsv(db, file, {

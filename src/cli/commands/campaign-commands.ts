@@ -16,7 +16,7 @@ import {
   type LaunchDeps,
   type LaunchedCampaign,
 } from "../../campaigns/launch-campaign.ts";
-import { delayedStartOf, sendOptionsOf } from "../../campaigns/launch-request.ts";
+import { delayedStartOf, parseRate, sendOptionsOf } from "../../campaigns/launch-request.ts";
 import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendOneMessage } from "../../campaigns/send-one.ts";
 import { cliActor, recordAudit } from "../../access/audit-log.ts";
@@ -27,8 +27,8 @@ import { EXIT, exitCodeForCampaign } from "../exit-codes.ts";
 import { onInterrupt } from "../interrupt.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
-import { openProviders, openTemplates, withQueue, withServices } from "../../runtime/services.ts";
-import { collectKeyValue, collectList, exportToStdout, isoTime, wholeNumber } from "../shared.ts";
+import { openProviders, openTemplates, withQueue, withSendRateGate, withServices } from "../../runtime/services.ts";
+import { collectKeyValue, collectList, exportToStdout, isoTime, regionCode, wholeNumber } from "../shared.ts";
 import { PROVIDER_APIS, type ProviderApi } from "../../model/states.ts";
 
 interface SendOptions {
@@ -48,6 +48,7 @@ interface SendOptions {
   labelId?: number;
   customArg: Record<string, string>;
   optOutKeyword: string[];
+  rate?: number;
   at?: Date;
   providerSchedule?: boolean;
   dryRun?: boolean;
@@ -56,6 +57,15 @@ interface SendOptions {
   allowRepeat?: boolean;
   wait?: boolean;
   worker?: boolean;
+}
+
+/** `--rate`: a bad value is a usage error naming the forms it takes. */
+function rateOption(value: string): number {
+  try {
+    return parseRate(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** The provider options of `send`, in the words both front doors share. */
@@ -68,6 +78,7 @@ function launchOptionsOf(opts: SendOptions) {
     startAt: opts.at,
     providerSchedule: opts.providerSchedule,
     optOutKeywords: opts.optOutKeyword,
+    ratePerSecond: opts.rate,
   };
 }
 
@@ -177,7 +188,7 @@ export function registerCampaignCommands(program: Command): void {
         .choices(["mark-unknown", "resend"])
         .default("mark-unknown"),
     )
-    .option("--region <code>", "default country for numbers without a country code (e.g. SG)")
+    .option("--region <code>", "default country for numbers without a country code (e.g. SG)", regionCode("--region"))
     .option("--from <sender>", "legacy: sender name, 3-11 letters or digits")
     .option("--msg-type <n>", "legacy: msg_type (2 = international)", wholeNumber("--msg-type"))
     .option("--label-id <n>", "legacy: SMS label id", wholeNumber("--label-id"))
@@ -201,6 +212,11 @@ export function registerCampaignCommands(program: Command): void {
       "a reply that is exactly this word opts the recipient out, besides STOP, UNSUBSCRIBE, CANCEL, END, QUIT (repeatable)",
       collectList,
       [],
+    )
+    .option(
+      "--rate <n/s>",
+      "this campaign's own send rate in messages (50/s, 600/min, 1000/h), across every worker, besides SEND_RATE_LIMIT",
+      rateOption,
     )
     .option("--dry-run", "validate, plan and print the request count; store and send nothing")
     .option("--no-template-check", "skip the template pre-flight (approved, every variable has a value)")
@@ -303,14 +319,17 @@ export function registerCampaignCommands(program: Command): void {
     .argument("<to>", "phone number or e-mail address")
     .requiredOption("-t, --template <id>", "EngageLab template id")
     .option("-p, --param <key=value>", "template parameter (repeatable)", collectKeyValue, {})
-    .option("--region <code>", "default country for a number without a country code")
+    .option("--region <code>", "default country for a number without a country code", regionCode("--region"))
     .action(async (to: string, opts: { template: string; param: Record<string, string>; region?: string }) => {
       await withServices(async ({ config, log, db }) => {
         const registry = openProviders(config);
         try {
-          const result = await sendOneMessage(
-            { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs },
-            { to, templateId: opts.template, params: opts.param, defaultRegion: opts.region ?? config.defaultRegion },
+          // The priority lane: sent inline, never queued behind bulk batches, within the shared rates.
+          const result = await withSendRateGate({ config, db }, (gate) =>
+            sendOneMessage(
+              { db, log, providers: registry.providers, providerTimeoutMs: config.engagelab.timeoutMs, gate },
+              { to, templateId: opts.template, params: opts.param, defaultRegion: opts.region ?? config.defaultRegion },
+            ),
           );
           console.log(JSON.stringify(result));
           if (result.state !== "accepted") process.exitCode = 1;

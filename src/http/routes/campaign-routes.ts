@@ -17,6 +17,7 @@ import { exportRejects } from "../../campaigns/rejects-export.ts";
 import { sendCampaignTest } from "../../campaigns/send-one.ts";
 import { exportCampaignReport } from "../../campaigns/report-export.ts";
 import { UserError } from "../../model/errors.ts";
+import { MAX_CAMPAIGN_RATE_PER_SECOND } from "../../model/send-options.ts";
 import { CAMPAIGN_STATUSES, isFinalStatus, PROVIDER_APIS } from "../../model/states.ts";
 import type { ApiContext } from "../../runtime/api-context.ts";
 import { writeRateLimit, type ApiApp, type AppLifecycle } from "../api-app.ts";
@@ -47,6 +48,14 @@ export const CampaignCreateBody = z
       .max(10)
       .optional()
       .describe("replies that are exactly one of these words opt the recipient out, besides STOP and the like"),
+    ratePerSecond: z
+      .number()
+      .positive()
+      .max(MAX_CAMPAIGN_RATE_PER_SECOND)
+      .optional()
+      .describe(
+        "this campaign's own send rate, messages per second across every worker (`--rate`), besides SEND_RATE_LIMIT",
+      ),
     startAt: z.iso
       .datetime({ offset: true })
       .optional()
@@ -288,6 +297,7 @@ export function registerCampaignRoutes(
         log: ctx.log,
         providers: ctx.providers,
         providerTimeoutMs: ctx.config.engagelab.timeoutMs,
+        gate: ctx.sendGate,
       };
       const result = await sendCampaignTest(deps, request.params.id, {
         to: request.body.to,
@@ -377,6 +387,7 @@ async function launchCampaign(
     startAt,
     providerSchedule: body.providerSchedule,
     optOutKeywords: body.optOutKeywords,
+    ratePerSecond: body.ratePerSecond,
   };
   const input: CampaignLaunchInput = {
     name:
