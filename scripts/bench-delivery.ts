@@ -84,6 +84,16 @@ const load = () =>
     .map((l) => l.toFixed(2))
     .join(" ");
 
+/** p50 and p99 of smsblast_delivery_callback_duration_seconds, as the upper bound of their bucket (ms). */
+function serverQuantiles(metrics: string): { p50Ms: number; p99Ms: number; count: number } {
+  const buckets = [
+    ...metrics.matchAll(/smsblast_delivery_callback_duration_seconds_bucket\{le="([^"]+)"\} (\d+)/g),
+  ].map((m) => ({ le: m[1] === "+Inf" ? Infinity : Number(m[1]) * 1000, n: Number(m[2]) }));
+  const count = buckets[buckets.length - 1]?.n ?? 0;
+  const at = (p: number) => buckets.find((b) => b.n >= p * count)?.le ?? Infinity;
+  return { p50Ms: at(0.5), p99Ms: at(0.99), count };
+}
+
 /** A completed campaign whose recipients are all `accepted`, in batches of 1000, as a real send leaves them. */
 async function seedCampaign(pool: pg.Pool, size: number): Promise<string> {
   await pool.query(
@@ -144,7 +154,12 @@ async function main(): Promise<void> {
       const campaignId = await seedCampaign(pool, size);
       log(`[${size}] seeded ${size} accepted recipients; load ${load()}`);
       const port = await freePort();
-      const api = children.spawnTs("api", "src/cli/main.ts", ["serve", "--port", String(port)], env);
+      // The API's own /metrics (METRICS_PORT, API only): the server-side callback duration histogram.
+      const metricsPort = await freePort();
+      const api = children.spawnTs("api", "src/cli/main.ts", ["serve", "--port", String(port)], {
+        ...env,
+        METRICS_PORT: String(metricsPort),
+      });
       sampler.watch("api", api.pid);
       let applier: ChildHandle | undefined;
       const startApplier = () => {
@@ -176,6 +191,7 @@ async function main(): Promise<void> {
         sampler.beginWindow();
         const posted = await postDeliveryCallbacks(deps);
         const loadAfterPost = load();
+        const server = serverQuantiles(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
         const latencies = posted.latencies.sort((a, b) => a - b);
         const receive = {
           callbacks: posted.callbacks,
@@ -186,9 +202,11 @@ async function main(): Promise<void> {
           p90Ms: percentile(latencies, 0.9),
           p99Ms: percentile(latencies, 0.99),
           maxMs: latencies[latencies.length - 1] ?? 0,
+          server,
         };
         log(
-          `[${size}] callbacks ${receive.callbacks} at ${receive.callbacksPerSecond.toFixed(0)}/s: p50 ${receive.p50Ms.toFixed(1)} ms, p90 ${receive.p90Ms.toFixed(1)}, p99 ${receive.p99Ms.toFixed(1)} ms, max ${receive.maxMs.toFixed(0)} ms (applier ${opts.sequential ? "not running" : "running"}); load ${loadAfterPost}`,
+          `[${size}] callbacks ${receive.callbacks} at ${receive.callbacksPerSecond.toFixed(0)}/s: p50 ${receive.p50Ms.toFixed(1)} ms, p90 ${receive.p90Ms.toFixed(1)}, p99 ${receive.p99Ms.toFixed(1)} ms, max ${receive.maxMs.toFixed(0)} ms (applier ${opts.sequential ? "not running" : "running"}); ` +
+            `server side (receipt → answer) p50 ≤ ${server.p50Ms} ms, p99 ≤ ${server.p99Ms} ms; load ${loadAfterPost}`,
         );
         let applyStartedAt = posted.startedAt;
         if (opts.sequential) {
