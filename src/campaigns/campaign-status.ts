@@ -21,6 +21,11 @@ export interface CampaignStatusReport {
    */
   delivery: { delivered: number; undelivered: number; noReport: number; awaitingReport: number; rate: number | null };
   batches: { total: number } & Record<string, number>;
+  /**
+   * When `smsblast purge` deleted the recipient detail (recipients, rejects); the counts above are the ones it
+   * kept. Null: the detail is there (or a purge is under way, and the counts are already the kept ones).
+   */
+  purgedAt: string | null;
 }
 
 /** Counts straight from the recipient and batch rows (the truth), not from the campaign's running counters. */
@@ -53,6 +58,7 @@ export async function getCampaignStatus(db: Database, campaignId: string): Promi
     recipients,
     delivery: deliverySummary(recipients),
     batches,
+    purgedAt: campaign.purgedAt?.toISOString() ?? null,
   };
 }
 

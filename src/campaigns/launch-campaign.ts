@@ -1,6 +1,6 @@
 import { DEFAULT_LEGACY_VAR_MAX_CHARS } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
-import { UserError } from "../model/errors.ts";
+import { CampaignPurgedError, UserError } from "../model/errors.ts";
 import { LEGACY_LINK_PATTERN, validateLegacyOptions, validateLegacyParams } from "../engagelab/legacy-send-api.ts";
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
@@ -162,6 +162,8 @@ export async function launchRetryOfFailed(deps: LaunchDeps, input: RetryFailedIn
       `campaign ${input.campaignId} is ${original.status}; retry its failures once it has finished (or cancel it)`,
       { kind: "conflict" },
     );
+  if (original.purged)
+    throw new CampaignPurgedError(input.campaignId, original.purged.at, "its failed recipients cannot be sent again");
   const codes = [...(input.codes ?? RETRYABLE_FAILURE_CODES)];
   const failures = await countFailuresByCode(deps.db, input.campaignId);
   if (!failures.some((f) => f.code !== null && codes.includes(f.code)))

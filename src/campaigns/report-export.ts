@@ -1,5 +1,5 @@
 import type { Writable } from "node:stream";
-import { assertCampaignExists, readReportPages } from "../store/campaign-report-repository.ts";
+import { assertCampaignDetailKept, readReportPages } from "../store/campaign-report-repository.ts";
 import type { Database } from "../store/database.ts";
 import { csvLine, writeLine } from "./csv-export.ts";
 
@@ -23,7 +23,7 @@ const HEADER = [
  * million-recipient report stays in bounded memory. Cells are formula-injection safe; numbers stay numbers.
  */
 export async function exportCampaignReport(db: Database, campaignId: string, out: Writable): Promise<number> {
-  await assertCampaignExists(db, campaignId);
+  await assertCampaignDetailKept(db, campaignId, "there is no recipient left to report");
   await writeLine(out, csvLine(HEADER));
   let written = 0;
   for await (const page of readReportPages(db, campaignId)) {

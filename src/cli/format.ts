@@ -47,6 +47,9 @@ export function formatStatus(report: CampaignStatusReport): string {
     `  provider   ${report.provider}, template ${report.templateId}`,
     `  created    ${report.createdAt}${report.startedAt ? `, started ${report.startedAt}` : ""}${report.finishedAt ? `, finished ${report.finishedAt}` : ""}`,
     `  rows       ${report.rows.total} read, ${report.rows.rejected} rejected, ${report.rows.duplicates} duplicates`,
+    ...(report.purgedAt
+      ? [`  purged     ${report.purgedAt}: recipient detail deleted (smsblast purge); the counts below are kept`]
+      : []),
     "",
     formatTable([
       ["recipients", "total", "accepted", "failed", "unknown", "pending", "cancelled"],

@@ -7,6 +7,7 @@ import { openTemplates } from "../runtime/services.ts";
 import { registerApiCommands } from "./commands/api-commands.ts";
 import { registerAudienceCommands } from "./commands/audience-commands.ts";
 import { registerCampaignCommands } from "./commands/campaign-commands.ts";
+import { registerRetentionCommands } from "./commands/retention-commands.ts";
 import { registerScheduleCommands } from "./commands/schedule-commands.ts";
 import { registerServiceCommands } from "./commands/service-commands.ts";
 import { registerTemplateCommands } from "./templates-command.ts";
@@ -57,6 +58,7 @@ export function buildCli(): Command {
   registerServiceCommands(program);
   registerCampaignCommands(program);
   registerAudienceCommands(program);
+  registerRetentionCommands(program);
   registerScheduleCommands(program);
   registerApiCommands(program);
   registerTemplateCommands(program, () => Promise.resolve(openTemplates(loadConfig())));

@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { DURATION_EXAMPLES, parseDuration } from "../model/duration.ts";
 import { UserError } from "../model/errors.ts";
+import { PhoneHasher } from "../model/phone-hash.ts";
 import {
   FALLBACK_KEY_VARIABLE,
   FALLBACK_SECRET_VARIABLE,
@@ -182,6 +184,21 @@ const envSchema = z.object({
   WEBHOOK_BACKOFF_MAX_MS: positiveInt(60 * 60 * 1000),
   WEBHOOK_MAX_ATTEMPTS: positiveInt(20),
   WEBHOOK_POLL_MS: positiveInt(1_000),
+  // Retention (README "Retention and erasure"): the scheduler purges the recipients, rejects, uploads and
+  // delivery events of campaigns finished longer ago than this (`smsblast purge --older-than` by hand); unset:
+  // no scheduled purge. Checked every PURGE_INTERVAL_MS, deleting PURGE_CHUNK_ROWS rows per statement.
+  PURGE_OLDER_THAN: z
+    .string()
+    .refine((v) => parseDuration(v) !== null, `must be a duration above zero such as ${DURATION_EXAMPLES}`)
+    .optional(),
+  PURGE_INTERVAL_MS: positiveInt(60 * 60 * 1000),
+  PURGE_CHUNK_ROWS: z.coerce.number().int().min(100).max(1_000_000).default(20_000),
+  // `smsblast forget` keeps an erased number suppressed as HMAC-SHA256 under a key derived from this; every
+  // process that launches campaigns needs it once a number was forgotten. Never logged, never stored.
+  SUPPRESSION_HASH_SECRET: z
+    .string()
+    .min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+    .optional(),
 });
 
 /** One platform's Basic-auth pair (sms_user:sms_key on the legacy platform, dev_key:dev_secret elsewhere). */
@@ -262,6 +279,16 @@ export type Config = {
     backoffMaxMs: number;
     maxAttempts: number;
     pollMs: number;
+  };
+  retention: {
+    /** PURGE_OLDER_THAN in ms; undefined: the scheduler does not purge. */
+    purgeOlderThanMs: number | undefined;
+    purgeIntervalMs: number;
+    purgeChunkRows: number;
+  };
+  privacy: {
+    /** From SUPPRESSION_HASH_SECRET (the secret itself is not kept); undefined when it is not set. */
+    phoneHasher: PhoneHasher | undefined;
   };
 };
 
@@ -356,6 +383,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
       pollMs: e.WEBHOOK_POLL_MS,
+    },
+    retention: {
+      purgeOlderThanMs: e.PURGE_OLDER_THAN === undefined ? undefined : parseDuration(e.PURGE_OLDER_THAN)!,
+      purgeIntervalMs: e.PURGE_INTERVAL_MS,
+      purgeChunkRows: e.PURGE_CHUNK_ROWS,
+    },
+    privacy: {
+      phoneHasher: e.SUPPRESSION_HASH_SECRET === undefined ? undefined : new PhoneHasher(e.SUPPRESSION_HASH_SECRET),
     },
   };
 }

@@ -25,6 +25,11 @@ const REDACT_PATHS = [
   "*.signingKey",
   "webhooks.signingSecret",
   "*.webhooks.signingSecret",
+  // Holds no secret in any printable form (toJSON gives its key id only); censored all the same.
+  "phoneHasher",
+  "*.phoneHasher",
+  "privacy.phoneHasher",
+  "*.privacy.phoneHasher",
 ];
 
 /**

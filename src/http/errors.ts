@@ -27,6 +27,8 @@ const STATUS_OF_KIND: Readonly<Record<UserErrorKind, number>> = {
 const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   idempotency_key_reused: 422,
   upload_too_large: 413,
+  // The campaign exists; its recipient detail is gone for good (`smsblast purge`).
+  campaign_purged: 410,
 };
 
 /** Refusals of the HTTP door itself (credentials, role, rate), which the use cases know nothing of. */

@@ -38,6 +38,12 @@ export const CampaignStatusSchema = z
       })
       .describe("from delivery reports; rate = delivered / (delivered + undelivered + no_report)"),
     batches: z.record(z.string(), z.number()).describe("batches by state, and `total`"),
+    purgedAt: z
+      .string()
+      .nullable()
+      .describe(
+        "when `smsblast purge` deleted the recipient detail (the counts are kept; report.csv and rejects.csv answer 410)",
+      ),
   })
   .meta({ id: "CampaignStatus" });
 

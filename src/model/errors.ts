@@ -41,6 +41,27 @@ export class CampaignNotFoundError extends UserError {
 }
 
 /**
+ * `smsblast purge` deleted the campaign's recipient detail (recipients, rejects): its counts are kept, its
+ * rows are not, so a report, a rejects export or a retry of its failures has nothing to read.
+ */
+export class CampaignPurgedError extends UserError {
+  override name = "CampaignPurgedError";
+  constructor(
+    readonly campaignId: string,
+    purgedAt: Date | null,
+    what: string,
+  ) {
+    super(
+      "campaign_purged",
+      `campaign ${campaignId}'s recipient detail was purged` +
+        (purgedAt ? ` on ${purgedAt.toISOString()}` : " (the purge is under way)") +
+        ` (smsblast purge): ${what}; its counts are kept (smsblast status ${campaignId})`,
+      { kind: "not-found" },
+    );
+  }
+}
+
+/**
  * PostgreSQL or Redis cannot be used: unreachable, refused the role, or the database is missing. Raised
  * before a command stores anything, so running the command again once the service is back is safe.
  */

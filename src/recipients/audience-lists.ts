@@ -9,8 +9,10 @@ import {
   addSuppressions,
   removeSuppression as removeStoredSuppression,
   listSuppressions as listStoredSuppressions,
+  countForgottenNumbers,
   type SuppressionEntry,
 } from "../store/suppression-repository.ts";
+import { HASH_SECRET_SETTING } from "../store/forgotten-number-repository.ts";
 import { normalisePhone } from "./phone.ts";
 
 export type { SuppressionEntry };
@@ -72,11 +74,18 @@ export async function unsuppressNumber(
       field: "phone",
     });
   const removed = await removeStoredSuppression(db, result.e164);
-  if (!removed)
-    throw new UserError("not_suppressed", `${result.e164} is not on the suppression list`, {
-      kind: "not-found",
-      field: "phone",
-    });
+  if (!removed) {
+    // Without the secret a forgotten number cannot be recognised: say so rather than "not on the list".
+    const forgotten = db.phoneHasher ? 0 : (await countForgottenNumbers(db)).total;
+    throw new UserError(
+      "not_suppressed",
+      `${result.e164} is not on the suppression list` +
+        (forgotten > 0
+          ? ` in plain text; ${forgotten} forgotten number(s) are kept only as keyed hashes, set ${HASH_SECRET_SETTING} to look among them`
+          : ""),
+      { kind: "not-found", field: "phone" },
+    );
+  }
   return removed;
 }
 

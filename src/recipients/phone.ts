@@ -116,3 +116,14 @@ export function toRegion(code: string): CountryCode | undefined {
   const upper = code.trim().toUpperCase();
   return /^[A-Z]{2}$/.test(upper) && isSupportedCountry(upper) ? upper : undefined;
 }
+
+/**
+ * The digit strings a raw cell holding this number reduces to once its non-digits and leading zeros are
+ * dropped: the international form (6591234567 from +65 9123 4567 or 0065…) and the national significant
+ * number (91234567, 7911123456 from 07911 123456). `forget` finds a number's rejects and upload cells by them.
+ */
+export function digitFormsOf(e164: string): string[] {
+  const international = e164.replace(NON_DIGITS, "").replace(/^0+/, "");
+  const national = parsePhoneNumberFromString(e164)?.nationalNumber.replace(/^0+/, "");
+  return [...new Set([international, ...(national ? [national] : [])])];
+}

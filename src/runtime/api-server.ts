@@ -58,7 +58,10 @@ export async function startApiServer(
   log: Logger,
   options: ApiServerOptions = {},
 ): Promise<RunningApiServer> {
-  const db = openDatabase(config.databaseUrl, { applicationName: "smsblast-api" });
+  const db = openDatabase(config.databaseUrl, {
+    applicationName: "smsblast-api",
+    phoneHasher: config.privacy.phoneHasher,
+  });
   let binding: QueueBinding;
   try {
     await assertMigrationsApplied(db.pool);

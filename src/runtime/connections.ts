@@ -13,7 +13,11 @@ import { assertMigrationsApplied } from "../store/migrate.ts";
  * what to fix (the URL without credentials, `smsblast migrate`). Every process opens Postgres this way.
  */
 export async function openCheckedDatabase(config: Config, options: DatabaseOptions = {}): Promise<Database> {
-  const db = openDatabase(config.databaseUrl, { connectTimeoutMs: config.connectTimeoutMs, ...options });
+  const db = openDatabase(config.databaseUrl, {
+    connectTimeoutMs: config.connectTimeoutMs,
+    phoneHasher: config.privacy.phoneHasher,
+    ...options,
+  });
   try {
     await checkDatabaseConnection(db.pool, config.databaseUrl, config.connectTimeoutMs);
     await assertMigrationsApplied(db.pool);

@@ -32,7 +32,11 @@ export async function startDeliveryWorker(
   log: Logger,
   metrics = new DeliveryMetrics(),
 ): Promise<RunningDeliveryWorker> {
-  const db = openDatabase(config.databaseUrl, { maxConnections: 3, applicationName: "smsblast-delivery" });
+  const db = openDatabase(config.databaseUrl, {
+    maxConnections: 3,
+    applicationName: "smsblast-delivery",
+    phoneHasher: config.privacy.phoneHasher,
+  });
   let binding: QueueBinding;
   try {
     await assertMigrationsApplied(db.pool);

@@ -13,6 +13,7 @@ import {
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { openCheckedDatabase, withCommandRedis } from "./connections.ts";
 import { bindQueue } from "./queue-binding.ts";
+import { startScheduledPurge } from "./scheduled-purge.ts";
 import { createSchedulerMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import {
   catchUpMissedFirings,
@@ -79,6 +80,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
           port: config.metrics.port,
           log,
         });
+  const purge = startScheduledPurge(db, config, log);
   log.info({ schedules: synced }, "scheduler started");
 
   let stopping: Promise<void> | undefined;
@@ -87,6 +89,7 @@ export async function startScheduler(config: Config, log: Logger): Promise<Runni
     stop() {
       stopping ??= (async () => {
         await metricsServer?.close();
+        await purge?.stop();
         await worker.close();
         await scheduleQueue.close();
         await sendQueue.close();

@@ -424,6 +424,8 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
                      ELSE 'failed'::"CampaignStatus" END,
        finished_at = coalesce(c.finished_at, CASE WHEN c.status = 'running' THEN now() END), updated_at = now()
      FROM counts WHERE c.id = $1
+       -- a purged campaign's counters stay as they were: its recipient rows are gone
+       AND c.recipient_states IS NULL
      RETURNING c.status`,
     [campaignId],
   );

@@ -1,4 +1,4 @@
-import { assertCampaignId, CampaignNotFoundError } from "../model/errors.ts";
+import { assertCampaignId, CampaignNotFoundError, CampaignPurgedError } from "../model/errors.ts";
 import type { BatchState, CampaignStatus, RecipientState } from "../model/states.ts";
 import type { Database } from "./database.ts";
 
@@ -9,6 +9,20 @@ export async function assertCampaignExists(db: Database, campaignId: string): Pr
   assertCampaignId(campaignId);
   const { rowCount } = await db.pool.query(`SELECT 1 FROM campaigns WHERE id = $1::uuid`, [campaignId]);
   if (rowCount === 0) throw new CampaignNotFoundError(campaignId);
+}
+
+/**
+ * The campaign exists and still has its recipient detail (recipients, rejects): otherwise "no such campaign",
+ * or "purged" saying what cannot be done (`what`) instead of an empty export.
+ */
+export async function assertCampaignDetailKept(db: Database, campaignId: string, what: string): Promise<void> {
+  assertCampaignId(campaignId);
+  const { rows } = await db.pool.query<{ purged: boolean; purged_at: Date | null }>(
+    `SELECT recipient_states IS NOT NULL AS purged, purged_at FROM campaigns WHERE id = $1::uuid`,
+    [campaignId],
+  );
+  if (!rows[0]) throw new CampaignNotFoundError(campaignId);
+  if (rows[0].purged) throw new CampaignPurgedError(campaignId, rows[0].purged_at, what);
 }
 
 export interface CampaignStateCounts {
@@ -25,25 +39,44 @@ export interface CampaignStateCounts {
     totalRows: number;
     rejectedCount: number;
     duplicateCount: number;
+    /** Set by `smsblast purge` before it deletes the recipient rows: their counts by state. */
+    recipientStates: unknown;
+    purgedAt: Date | null;
   };
   recipients: Array<{ state: RecipientState; count: number }>;
   batches: Array<{ state: BatchState; count: number }>;
 }
 
-/** A campaign with its recipients and batches counted by state, straight from their rows. */
+/**
+ * A campaign with its recipients and batches counted by state, straight from their rows; for a purged
+ * campaign (its recipient rows deleted), the recipient counts the purge kept on the campaign row.
+ */
 export async function countCampaignStates(db: Database, campaignId: string): Promise<CampaignStateCounts> {
   assertCampaignId(campaignId);
   const campaign = await db.prisma.campaign.findUnique({ where: { id: campaignId } });
   if (!campaign) throw new CampaignNotFoundError(campaignId);
+  const kept = keptRecipientStates(campaign.recipientStates);
   const [recipientGroups, batchGroups] = await Promise.all([
-    db.prisma.recipient.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
+    kept ??
+      db.prisma.recipient
+        .groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } })
+        .then((groups) => groups.map((g) => ({ state: g.state, count: g._count._all }))),
     db.prisma.batch.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
   ]);
   return {
     campaign,
-    recipients: recipientGroups.map((g) => ({ state: g.state, count: g._count._all })),
+    recipients: recipientGroups,
     batches: batchGroups.map((g) => ({ state: g.state, count: g._count._all })),
   };
+}
+
+/** campaigns.recipient_states ({"accepted": 998, "failed": 2}) as groups; null when not purged. */
+function keptRecipientStates(value: unknown): Array<{ state: RecipientState; count: number }> | null {
+  if (value === null || typeof value !== "object") return null;
+  return Object.entries(value as Record<string, number>).map(([state, count]) => ({
+    state: state as RecipientState,
+    count: Number(count),
+  }));
 }
 
 export interface CampaignListRow {
@@ -270,15 +303,21 @@ export async function countFailureReasons(
   limit: number,
 ): Promise<FailureReasonRow[]> {
   assertCampaignId(campaignId);
-  const { rows } = await db.pool.query<FailureReasonRow>(
-    `SELECT state::text AS state,
-            CASE WHEN state = 'undelivered' THEN delivery_error_code ELSE failure_code::text END AS code,
-            CASE WHEN state = 'undelivered' THEN delivery_error_message ELSE failure_message END AS message,
-            count(*)::int AS count
-     FROM recipients
-     WHERE campaign_id = $1::uuid AND state IN ('failed', 'undelivered', 'unknown', 'no_report')
-     GROUP BY 1, 2, 3 ORDER BY count DESC, 1, 2 LIMIT $2`,
-    [campaignId, limit],
+  const kept = await db.pool.query<{ failure_reasons: FailureReasonRow[] | null }>(
+    `SELECT failure_reasons FROM campaigns WHERE id = $1::uuid AND recipient_states IS NOT NULL`,
+    [campaignId],
   );
+  // Purged: the groups the purge kept (the most frequent ones, as many as a campaign page shows).
+  if (kept.rows[0]) return (kept.rows[0].failure_reasons ?? []).slice(0, limit);
+  const { rows } = await db.pool.query<FailureReasonRow>(FAILURE_REASONS_SQL, [campaignId, limit]);
   return rows;
 }
+
+/** Failure groups of campaign $1, the $2 most frequent; also what `smsblast purge` keeps of them. */
+export const FAILURE_REASONS_SQL = `SELECT state::text AS state,
+    CASE WHEN state = 'undelivered' THEN delivery_error_code ELSE failure_code::text END AS code,
+    CASE WHEN state = 'undelivered' THEN delivery_error_message ELSE failure_message END AS message,
+    count(*)::int AS count
+  FROM recipients
+  WHERE campaign_id = $1::uuid AND state IN ('failed', 'undelivered', 'unknown', 'no_report')
+  GROUP BY 1, 2, 3 ORDER BY count DESC, 1, 2 LIMIT $2`;

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { copyIn } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
+import { lockAgainstErasure, prepareForgottenCheck, type ForgottenCondition } from "./forgotten-number-repository.ts";
 import { assertTransition } from "../model/campaign-state.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
 import { assertCampaignId, CampaignNotFoundError } from "../model/errors.ts";
@@ -153,7 +154,10 @@ export async function createCampaign(
       const stageStarted = performance.now();
       const totalRows = await stage(client);
       const planStarted = performance.now();
-      const suppressedCount = await applySuppressions(client);
+      // From here to the commit a concurrent `forget` waits, and this launch sees any forget committed before.
+      await lockAgainstErasure(client);
+      const forgotten = await prepareForgottenCheck(client, db.phoneHasher, "this launch");
+      const suppressedCount = await applySuppressions(client, forgotten);
       if (options.paramLimits) await rejectParamsOverLimits(client, options.paramLimits);
 
       await client.query(
@@ -287,16 +291,29 @@ async function rejectReasonCounts(client: pg.PoolClient): Promise<RejectReasonCo
   return rows.map((r) => ({ reason: r.reason, count: Number(r.count), firstRow: r.first_row }));
 }
 
-/** Opt-outs win over any list: suppressed numbers and opted-out contacts become rejects, never recipients. */
-async function applySuppressions(client: pg.PoolClient): Promise<number> {
+/**
+ * Opt-outs win over any list: suppressed numbers (forgotten ones by their keyed hash) and opted-out contacts
+ * become rejects, never recipients.
+ */
+async function applySuppressions(client: pg.PoolClient, forgotten: ForgottenCondition | null): Promise<number> {
+  // A forgotten number's reject keeps no trace of it: not its raw value either (rejects are exported).
+  const { rowCount: forgottenRows } = forgotten
+    ? await client.query(
+        `UPDATE ingest_rows i SET reject_reason = 'suppressed', phone = NULL, raw = '${FORGOTTEN_RAW_VALUE}'
+         WHERE i.phone IS NOT NULL AND ${forgotten("i.phone")}`,
+      )
+    : { rowCount: 0 };
   const { rowCount } = await client.query(
     `UPDATE ingest_rows i SET reject_reason = 'suppressed', phone = NULL
      WHERE i.phone IS NOT NULL
        AND (EXISTS (SELECT 1 FROM suppressions s WHERE s.phone = i.phone)
             OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = i.phone AND c.opted_out))`,
   );
-  return rowCount ?? 0;
+  return (forgottenRows ?? 0) + (rowCount ?? 0);
 }
+
+/** The raw value recorded for a row whose number was forgotten (`smsblast forget`). */
+export const FORGOTTEN_RAW_VALUE = "(forgotten number)";
 
 /** Rows whose own param values break the limits become rejects (the first such variable, by name, is named). */
 async function rejectParamsOverLimits(
@@ -591,6 +608,8 @@ export interface CampaignDefinition {
   provider: ProviderApi;
   onUnknown: UnknownOutcomePolicy;
   sendOptions: SendOptions;
+  /** Set once `smsblast purge` began deleting its recipients (null: purged_at not reached yet, or not purged). */
+  purged: { at: Date | null } | null;
 }
 
 /** What a campaign was launched with, to launch it again (retry-failed). */
@@ -606,6 +625,7 @@ export async function readCampaignDefinition(db: Database, campaignId: string): 
     provider: row.provider,
     onUnknown: row.onUnknown,
     sendOptions: row.sendOptions as SendOptions,
+    purged: row.recipientStates === null ? null : { at: row.purgedAt },
   };
 }
 

@@ -2,6 +2,7 @@ import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "./generated/client.ts";
 import { isDatabaseUnavailable } from "./database-health.ts";
+import type { PhoneHasher } from "../model/phone-hash.ts";
 
 export type { PrismaClient };
 
@@ -12,6 +13,11 @@ export type { PrismaClient };
 export interface Database {
   prisma: PrismaClient;
   pool: pg.Pool;
+  /**
+   * The keyed hash of forgotten numbers (SUPPRESSION_HASH_SECRET), for the suppression checks that must honour
+   * them (src/store/forgotten-number-repository.ts); undefined when the secret is not set.
+   */
+  phoneHasher: PhoneHasher | undefined;
   close(): Promise<void>;
 }
 
@@ -25,6 +31,8 @@ export interface DatabaseOptions {
    * backend), idle or in use. The pool replaces the connection either way; this only lets the process say so.
    */
   onConnectionLost?: (error: Error) => void;
+  /** From the config (SUPPRESSION_HASH_SECRET): see Database.phoneHasher. */
+  phoneHasher?: PhoneHasher;
 }
 
 export function openDatabase(databaseUrl: string, options: DatabaseOptions = {}): Database {
@@ -61,6 +69,7 @@ export function openDatabase(databaseUrl: string, options: DatabaseOptions = {})
   return {
     prisma,
     pool,
+    phoneHasher: options.phoneHasher,
     async close() {
       if (closed) return;
       closed = true;

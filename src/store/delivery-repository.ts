@@ -7,6 +7,8 @@ import {
 } from "../model/delivery-status.ts";
 import { setContactOptOut } from "./audience-repository.ts";
 import { withTransaction, type Database } from "./database.ts";
+import { findForgotten } from "./forgotten-number-repository.ts";
+import type { PhoneHasher } from "../model/phone-hash.ts";
 
 // Delivery reports: raw callback rows in, recipient states out. Every statement is set-based; the rank
 // rule comes from src/model/delivery-status.ts as arrays, so it is written down once.
@@ -332,7 +334,7 @@ function candidateRows(limit: number): number {
 export async function applyStoredEvents(db: Database, options: ApplyOptions): Promise<ApplyReport> {
   return withTransaction(db.pool, async (client) => {
     const report = emptyApplyReport();
-    await applyReplies(client, options.limit, report);
+    await applyReplies(client, options.limit, report, db.phoneHasher);
     const { rows } = await client.query<{
       kind: "event" | "moved";
       outcome: string | null;
@@ -391,7 +393,12 @@ export async function nextDeliveryAttemptInMs(db: Database): Promise<number | nu
  * adds the number to the suppression list. Rare, so they are read into JS and checked by the one keyword
  * rule of src/model/delivery-status.ts.
  */
-async function applyReplies(client: pg.PoolClient, limit: number, report: ApplyReport): Promise<void> {
+async function applyReplies(
+  client: pg.PoolClient,
+  limit: number,
+  report: ApplyReport,
+  hasher: PhoneHasher | undefined,
+): Promise<void> {
   const { rows } = await client.query<{ id: string; phone: string; content: string | null }>(
     `SELECT id, ${E164_OF("coalesce(row->>'from', '')")} AS phone, row->>'content' AS content FROM delivery_events
      WHERE outcome = 'pending' AND row->>'type' = 'uplink' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
@@ -408,9 +415,17 @@ async function applyReplies(client: pg.PoolClient, limit: number, report: ApplyR
   ];
   const phones = [...new Set(optOuts.map((r) => r.phone))];
   if (phones.length > 0) {
+    // A forgotten number (kept as its keyed hash) is suppressed already: never written in plain text again.
+    const forgotten = hasher
+      ? await findForgotten(
+          client,
+          phones.map((p) => hasher.hash(p)),
+        )
+      : new Map();
+    const fresh = forgotten.size > 0 ? phones.filter((p) => !forgotten.has(hasher!.hash(p))) : phones;
     const { rowCount } = await client.query(
       `INSERT INTO suppressions (phone, reason, source) SELECT unnest($1::text[]), 'stop-reply', 'delivery-callback' ON CONFLICT (phone) DO NOTHING`,
-      [phones],
+      [fresh],
     );
     report.optOuts += rowCount ?? 0;
     await setContactOptOut(client, phones);

@@ -2,6 +2,7 @@ import type pg from "pg";
 import { copyIn, type CopyTextWriter } from "./copy-writer.ts";
 import { withTransaction, type Database } from "./database.ts";
 import type { StagingSource } from "./campaign-repository.ts";
+import { prepareForgottenCheck, type ForgottenCondition } from "./forgotten-number-repository.ts";
 
 // Uploads of the HTTP API: raw rows by COPY while the body streams in, each row's judgement under the
 // current mapping, and the set-based counts of the check. Rows never come back to Node in one piece.
@@ -205,32 +206,43 @@ export interface UploadCounts {
   segments: number | null;
 }
 
-// Suppression first, then de-duplication by first occurrence, then batches per set of params: the order
-// and rules of createCampaign in campaign-repository.ts, so a check's numbers are the launch's.
-const JUDGED = `
+// Suppression first (forgotten numbers by their keyed hash), then de-duplication by first occurrence, then
+// batches per set of params: the order and rules of createCampaign in campaign-repository.ts, so a check's
+// numbers are the launch's.
+const judgedSql = (forgotten: ForgottenCondition | null) => `
   judged AS (
     SELECT j.row, j.phone, j.reject_reason, j.segments,
            j.phone IS NOT NULL AND (EXISTS (SELECT 1 FROM suppressions s WHERE s.phone = j.phone)
-                                    OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = j.phone AND c.opted_out)) AS suppressed
+                                    OR EXISTS (SELECT 1 FROM contacts c WHERE c.phone = j.phone AND c.opted_out)
+                                    ${forgotten ? `OR ${forgotten("j.phone")}` : ""}) AS suppressed
     FROM upload_judgements j WHERE j.upload_id = $1
   ), sendable AS (
     SELECT DISTINCT ON (phone) phone, row, segments FROM judged WHERE phone IS NOT NULL AND NOT suppressed ORDER BY phone, row
   )`;
 
+/** A read of an upload's judgements that honours forgotten numbers (their check needs a transaction). */
+async function withJudged<T>(db: Database, fn: (client: pg.PoolClient, judged: string) => Promise<T>): Promise<T> {
+  return withTransaction(db.pool, async (client) => {
+    const forgotten = await prepareForgottenCheck(client, db.phoneHasher, "the upload check");
+    return fn(client, judgedSql(forgotten));
+  });
+}
+
 const PARAMS_OF_ROW = `CASE WHEN cardinality($2::text[]) > 0 THEN
   (SELECT jsonb_object_agg(m.variable, r.cells[m.idx + 1]) FROM unnest($2::text[], $3::int[]) AS m(variable, idx)) END`;
 
 export async function countUpload(db: Database, uploadId: string, shape: UploadPlanShape): Promise<UploadCounts> {
-  const { rows } = await db.pool.query<{
-    rows: number;
-    invalid: number;
-    suppressed: number;
-    valid_rows: number;
-    valid: number;
-    batches: number;
-    segments: number | null;
-  }>(
-    `WITH ${JUDGED}, grouped AS (
+  const { rows } = await withJudged(db, (client, JUDGED) =>
+    client.query<{
+      rows: number;
+      invalid: number;
+      suppressed: number;
+      valid_rows: number;
+      valid: number;
+      batches: number;
+      segments: number | null;
+    }>(
+      `WITH ${JUDGED}, grouped AS (
        SELECT count(*) AS n FROM sendable s JOIN upload_rows r ON r.upload_id = $1 AND r.row = s.row
        GROUP BY CASE WHEN $5 THEN ${PARAMS_OF_ROW} END
      )
@@ -241,7 +253,8 @@ export async function countUpload(db: Database, uploadId: string, shape: UploadP
             (SELECT count(*)::int FROM sendable) AS valid,
             (SELECT coalesce(sum(ceil(n::numeric / $4)), 0)::int FROM grouped) AS batches,
             (SELECT sum(segments)::float8 FROM sendable) AS segments`,
-    [uploadId, shape.variables, shape.columnIndexes, shape.batchSize, shape.groupByParams],
+      [uploadId, shape.variables, shape.columnIndexes, shape.batchSize, shape.groupByParams],
+    ),
   );
   const r = rows[0]!;
   return {
@@ -271,8 +284,9 @@ export async function readUploadRowErrors(
   phoneIndex: number,
   options: { afterRow?: number; limit: number },
 ): Promise<UploadRowError[]> {
-  const { rows } = await db.pool.query<UploadRowError>(
-    `WITH ${JUDGED}, firsts AS (
+  const { rows } = await withJudged(db, (client, JUDGED) =>
+    client.query<UploadRowError>(
+      `WITH ${JUDGED}, firsts AS (
        SELECT phone, min(row) AS first_row FROM judged WHERE phone IS NOT NULL AND NOT suppressed GROUP BY phone HAVING count(*) > 1
      )
      SELECT j.row, coalesce(r.cells[$2::int + 1], '') AS value,
@@ -282,7 +296,8 @@ export async function readUploadRowErrors(
      LEFT JOIN firsts f ON f.phone = j.phone AND NOT j.suppressed
      WHERE (j.reject_reason IS NOT NULL OR j.suppressed OR f.first_row < j.row) AND j.row > $3
      ORDER BY j.row LIMIT $4`,
-    [uploadId, phoneIndex, options.afterRow ?? 0, options.limit],
+      [uploadId, phoneIndex, options.afterRow ?? 0, options.limit],
+    ),
   );
   return rows;
 }

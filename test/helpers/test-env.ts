@@ -56,7 +56,7 @@ export async function createTestEnv(
   let output = "";
   captured.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
   const log = createLogger(config.logLevel, captured);
-  const db = openDatabase(databaseUrl);
+  const db = openDatabase(databaseUrl, { phoneHasher: config.privacy.phoneHasher });
   const tmpDir = await mkdtemp(path.join(tmpdir(), `smsblast-${name}-`));
 
   return {

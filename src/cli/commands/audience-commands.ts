@@ -87,7 +87,11 @@ export function registerAudienceCommands(program: Command): void {
         await recordAudit(db, cliActor(), "suppression.remove", {
           details: { reason: removed.reason, suppressedAt: removed.createdAt.toISOString() },
         });
-        console.log(`${removed.phone} removed from the suppression list (was: ${removed.reason})`);
+        console.log(
+          `${removed.phone} removed from the suppression list (was: ${removed.reason}` +
+            (removed.forgottenAt ? `; kept as a keyed hash since ${removed.forgottenAt.toISOString()}` : "") +
+            ")",
+        );
       });
     });
   suppress
@@ -133,14 +137,17 @@ export function registerAudienceCommands(program: Command): void {
     .option("--offset <n>", "skip this many", wholeNumber("--offset"), 0)
     .action(async (opts: { limit: number; offset: number }) => {
       await withServices(async ({ db }) => {
-        const { total, entries } = await listSuppressions(db, opts);
+        const { total, forgotten, entries } = await listSuppressions(db, opts);
         console.log(
           formatTable([
             ["phone", "reason", "source", "since"],
             ...entries.map((e) => [e.phone, e.reason, e.source ?? "", e.createdAt.toISOString()]),
           ]),
         );
-        console.log(`${entries.length} of ${total}`);
+        console.log(
+          `${entries.length} of ${total}` +
+            (forgotten > 0 ? `; and ${forgotten} forgotten number(s), suppressed as keyed hashes (never listed)` : ""),
+        );
       });
     });
 }

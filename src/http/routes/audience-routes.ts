@@ -76,6 +76,9 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
         response: {
           200: z.object({
             total: z.number(),
+            forgotten: z
+              .number()
+              .describe("numbers kept only as keyed hashes (smsblast forget): suppressed, never listed"),
             entries: z.array(
               z.object({ phone: z.string(), reason: z.string(), source: z.string().nullable(), createdAt: z.date() }),
             ),
@@ -122,7 +125,13 @@ export function registerAudienceRoutes(app: ApiApp, ctx: ApiContext): void {
           "take a number off the suppression list and clear its contact's opt-out, so campaigns may text it again (smsblast suppress remove); admins only",
         params: z.object({ phone: z.string().min(1).max(40).describe("the number, E.164 or with the default region") }),
         response: {
-          200: z.object({ phone: z.string(), reason: z.string(), source: z.string().nullable(), createdAt: z.date() }),
+          200: z.object({
+            phone: z.string(),
+            reason: z.string(),
+            source: z.string().nullable(),
+            createdAt: z.date(),
+            forgottenAt: z.date().optional().describe("set when the number was kept only as its keyed hash"),
+          }),
           ...COMMON_ERRORS,
           404: ErrorResponse,
         },

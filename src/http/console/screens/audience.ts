@@ -180,6 +180,14 @@ ${values.attributes ?? ""}</textarea>
                       ]),
                     })
               }
+              ${
+                suppressions.forgotten > 0
+                  ? html`<p class="hint" id="suppressions-forgotten">
+                      And ${count(suppressions.forgotten)} forgotten number${suppressions.forgotten === 1 ? "" : "s"}
+                      (erasure requests), kept only as keyed hashes: still never texted, never listed.
+                    </p>`
+                  : ""
+              }
               <nav class="pager" aria-label="Suppression pages">
                 ${pageNumber > 1 ? html`<a href="/audience?${new URLSearchParams({ q: search, page: String(pageNumber - 1) }).toString()}">Newer</a>` : ""}
                 ${

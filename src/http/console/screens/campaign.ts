@@ -138,18 +138,24 @@ function campaignPage(viewer: Viewer, report: CampaignStatusReport, failures: Fa
       </section>
       ${controls(report, viewer)}
       ${
-        downloads
+        report.purgedAt
           ? html`<h2>Downloads</h2>
-              <ul>
-                <li>
-                  <a href="/api/v1/campaigns/${report.id}/report.csv" download>Every recipient's outcome (CSV)</a>
-                </li>
-                <li>
-                  <a href="/api/v1/campaigns/${report.id}/rejects.csv" download>Rejected rows (CSV)</a>:
-                  ${count(report.rows.rejected)} rejected, ${count(report.rows.duplicates)} duplicates
-                </li>
-              </ul>`
-          : ""
+              <p id="purged">
+                The recipient detail of this campaign was purged on ${formatTime(report.purgedAt)} (retention): the
+                counts above are kept, the per-recipient report and the rejected rows are not.
+              </p>`
+          : downloads
+            ? html`<h2>Downloads</h2>
+                <ul>
+                  <li>
+                    <a href="/api/v1/campaigns/${report.id}/report.csv" download>Every recipient's outcome (CSV)</a>
+                  </li>
+                  <li>
+                    <a href="/api/v1/campaigns/${report.id}/rejects.csv" download>Rejected rows (CSV)</a>:
+                    ${count(report.rows.rejected)} rejected, ${count(report.rows.duplicates)} duplicates
+                  </li>
+                </ul>`
+            : ""
       }
       <p><a href="/campaigns">All campaigns</a></p>`,
   });
