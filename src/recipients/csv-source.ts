@@ -41,7 +41,12 @@ export interface CsvSourceOptions {
 
 /** Bounds the memory one record may take: an unclosed quote would otherwise swallow the rest of the file. */
 const MAX_RECORD_BYTES = 1024 * 1024;
-const READ_CHUNK_BYTES = 256 * 1024;
+/**
+ * csv-parse pushes every record of a chunk at once and the consumer takes them one by one: a 256 KB chunk
+ * kept ~10,000 records (with their cells) waiting long enough for scavenges to promote them, and V8 then grew
+ * its old generation lazily (+40 MB of RSS at 1M rows). 64 KB holds a quarter of that, at the same speed.
+ */
+const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Where each wanted column sits in a record, worked out once from the header. */
 interface RowPlan {
