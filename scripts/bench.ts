@@ -9,10 +9,8 @@ import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { runDeliveryPhase, type DeliveryPhaseResult } from "./bench/delivery-phase.ts";
 import { createRedisConnection, type RedisConnection } from "../src/queue/redis.ts";
@@ -37,7 +35,9 @@ import {
   PROJECT_ROOT,
   postgresOf,
   ProcessSampler,
+  freePort,
   waitForExit,
+  waitForHttp,
   waitForOutput,
   type ChildHandle,
   type WindowReport,
@@ -682,34 +682,6 @@ function childEnv(opts: BenchOptions, sandboxUrl: string): NodeJS.ProcessEnv {
     SEND_CONCURRENCY: String(opts.concurrency),
     LOG_LEVEL: "warn",
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHttp(url: string, child: ChildHandle, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (let i = 0; i < timeoutMs / 100 + 1; i++) {
-    if (!child.isRunning()) throw new Error(`${child.name} exited at start-up:\n${child.stderr().slice(-3000)}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (performance.now() > deadline) break;
-    await sleep(100);
-  }
-  throw new Error(`${child.name} not reachable at ${url} within ${timeoutMs / 1000} s`);
 }
 
 async function resetSandbox(url: string): Promise<void> {

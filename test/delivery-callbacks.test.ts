@@ -142,6 +142,10 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     ).text();
     expect(scraped).toContain('smsblast_delivery_callback_refusals_total{reason="bad_signature"} 2');
     expect(scraped).toContain("# TYPE smsblast_delivery_reports_total counter");
+    // Every callback answered so far (verifications and refusals too) is in the server-side duration histogram.
+    expect(Number(/smsblast_delivery_callback_duration_seconds_count (\d+)/.exec(scraped)?.[1])).toBeGreaterThanOrEqual(
+      11,
+    );
 
     // Accepted in milliseconds too; then the same nonce again: 200, nothing stored twice.
     const nonce = randomBytes(8).toString("hex");

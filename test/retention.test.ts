@@ -6,7 +6,7 @@ import { startScheduledPurge } from "../src/runtime/scheduled-purge.ts";
 import { ConfigError, loadConfig } from "../src/config/config.ts";
 import { PhoneHasher } from "../src/model/phone-hash.ts";
 import { parseDuration } from "../src/model/duration.ts";
-import { applyStoredEvents } from "../src/store/delivery-repository.ts";
+import { applyStoredEvents, KEYS_OF_JSON } from "../src/store/delivery-repository.ts";
 import { hashInSql } from "../src/store/forgotten-number-repository.ts";
 import { withTransaction } from "../src/store/database.ts";
 import { countUpload } from "../src/store/upload-repository.ts";
@@ -138,6 +138,14 @@ describe("purge and forget", { timeout: 300_000 }, () => {
          ('engagelab', jsonb_build_object('type', 'uplink', 'from', $6::text, 'content', 'thanks'), NULL, 'ignored', now()),
          ('engagelab', jsonb_build_object('to', $7::text), NULL, 'applied', now())`,
       [oldId, oldNumbers[0], oldNumbers[1], X, withX, X.slice(1), "+6581099999"],
+    );
+    // A whole callback as the receiver stores it (the rows as an array, with their keys) holding X and another number.
+    await sql(
+      `INSERT INTO delivery_events (source, row, row_count, outcome, events)
+       SELECT 'engagelab', r, 2, 'received', ${KEYS_OF_JSON("r")}
+       FROM (SELECT jsonb_build_array(jsonb_build_object('to', $1::text, 'status', jsonb_build_object('message_status', 'sent')),
+                                      jsonb_build_object('to', '6581099997', 'status', jsonb_build_object('message_status', 'sent'))) AS r) s`,
+      [X.slice(1)],
     );
     uploadOfOld = (
       await sql<{ id: string }>(
@@ -311,7 +319,7 @@ describe("purge and forget", { timeout: 300_000 }, () => {
     const forget = await cli(["forget", xNational, "--region", "SG"]);
     expect(forget.code, forget.output).toBe(0);
     expect(forget.stdout).toContain(
-      "the number was erased: 2 recipient row(s) in 2 campaign(s) (1 not sent yet, now cancelled), 1 reject(s), 1 upload row(s), 2 delivery event(s), 1 contact(s)",
+      "the number was erased: 2 recipient row(s) in 2 campaign(s) (1 not sent yet, now cancelled), 1 reject(s), 1 upload row(s), 3 delivery event(s), 1 contact(s)",
     );
     expect(forget.stdout).toContain(
       `it stays suppressed, now as a keyed hash only (suppressed since ${suppressedAt.toISOString()}, complaint)`,
@@ -336,6 +344,12 @@ describe("purge and forget", { timeout: 300_000 }, () => {
     }
     // Other people's rows are still there.
     expect((await sql(`SELECT 1 FROM delivery_events WHERE row->>'to' = '+6581099999'`)).length).toBe(1);
+    // From the callback row only X's event went, with its key; the other event is still there to be applied.
+    expect(
+      await sql(
+        `SELECT row_count, jsonb_array_length(row) AS len, (events[1]).phone FROM delivery_events WHERE row @> '[{"to": "6581099997"}]'`,
+      ),
+    ).toEqual([{ row_count: 1, len: 1, phone: "+6581099997" }]);
     expect((await sql(`SELECT 1 FROM upload_judgements WHERE phone = '+6581099998'`)).length).toBe(1);
 
     // Suppressed as its HMAC, with when and why it was suppressed.
@@ -373,7 +387,7 @@ describe("purge and forget", { timeout: 300_000 }, () => {
           cancelledPending: 1,
           rejects: 1,
           uploadRows: 1,
-          deliveryEvents: 2,
+          deliveryEvents: 3,
           contacts: 1,
           suppression: "hashed",
           suppressedAt: suppressedAt.toISOString(),

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -134,6 +135,36 @@ export function lastJsonLine<T>(child: ChildHandle): T {
   throw new Error(
     `${child.name} printed no JSON result:\n${child.stdout().slice(-2000)}\n${child.stderr().slice(-2000)}`,
   );
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `url` until it answers 2xx; fails early when the child exits. */
+export async function waitForHttp(url: string, child: ChildHandle, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; i < timeoutMs / 100 + 1; i++) {
+    if (!child.isRunning()) throw new Error(`${child.name} exited at start-up:\n${child.stderr().slice(-3000)}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > deadline) break;
+    await sleep(100);
+  }
+  throw new Error(`${child.name} not reachable at ${url} within ${timeoutMs / 1000} s`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

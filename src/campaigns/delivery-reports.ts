@@ -1,15 +1,18 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { deliveryEventKeyColumns } from "../model/delivery-keys.ts";
 import { UserError } from "../model/errors.ts";
 import type { Database } from "../store/database.ts";
 import {
   applyStoredEvents,
   markNoReport,
+  nextDeliveryAttemptInMs,
   purgeDeliveryRows,
   storeCallbackRows,
   type ApplyOptions,
   type ApplyReport,
   type CallbackSource,
   emptyApplyReport,
+  UUID_PATTERN,
 } from "../store/delivery-repository.ts";
 
 // Delivery callbacks in (verify, store, answer), applied later in bulk by the delivery queue.
@@ -70,7 +73,32 @@ export async function receiveDeliveryCallback(
       : verifySmsHook(callback.headers, callback.body, deps.credentials, nowMs);
   const rows = parseCallbackRows(text, callback.source);
   if (rows.length === 0) return { kind: "verification" };
-  return storeCallbackRows(deps.db, callback.source, nonce, JSON.stringify(rows), rows.length);
+  const status = rows.filter((row) => row.type !== "uplink");
+  const uplinks = status.length === rows.length ? [] : rows.filter((row) => row.type === "uplink");
+  return storeCallbackRows(deps.db, callback.source, nonce, {
+    // The body as received when it is exactly {"rows": [status rows]}: Postgres takes its rows itself,
+    // so the receiver does not serialise 30 KB again per callback.
+    ...(status.length === rows.length && callback.source === "engagelab"
+      ? { statusJson: text, statusJsonIsBody: true }
+      : { statusJson: JSON.stringify(status), statusJsonIsBody: false }),
+    statusCount: status.length,
+    keys: deliveryEventKeyColumns(status),
+    uplinkJson: JSON.stringify(uplinks),
+    uplinkCount: uplinks.length,
+    campaignId: commonCampaign(status),
+  });
+}
+
+/** The campaign id every row's custom_args names (a UUID), or null when they differ or one has none. */
+function commonCampaign(rows: Record<string, unknown>[]): string | null {
+  let campaign: string | null = null;
+  for (const row of rows) {
+    const args = row.custom_args;
+    const id = isObject(args) && typeof args.campaign_id === "string" ? args.campaign_id.toLowerCase() : null;
+    if (id === null || !UUID_PATTERN.test(id) || (campaign !== null && id !== campaign)) return null;
+    campaign = id;
+  }
+  return campaign;
 }
 
 function header(headers: ReceivedCallback["headers"], name: string): string | undefined {
@@ -208,11 +236,26 @@ export interface DrainOptions extends ApplyOptions {
   maxRounds: number;
 }
 
-/** Applies every stored event that is ready, `limit` per statement, and sums what happened. */
-export async function applyDeliveryReports(db: Database, options: DrainOptions): Promise<ApplyReport> {
-  const total = emptyApplyReport();
-  for (let round = 0; round < options.maxRounds; round++) {
+export interface DrainReport extends ApplyReport {
+  /** True when maxRounds ended the call with work still ready: the caller queues the next drain. */
+  more: boolean;
+  /** In how many ms the earliest waiting event comes due (null: none waits). */
+  nextAttemptInMs: number | null;
+}
+
+/**
+ * Applies every stored event that is ready, `limit` per statement, statement after statement until one
+ * finds nothing ready (or maxRounds), and sums what happened.
+ */
+export async function applyDeliveryReports(db: Database, options: DrainOptions): Promise<DrainReport> {
+  const total: DrainReport = { ...emptyApplyReport(), more: false, nextAttemptInMs: null };
+  for (let round = 0; ; round++) {
+    if (round === options.maxRounds) {
+      total.more = true;
+      break;
+    }
     const report = await applyStoredEvents(db, options);
+    if (report.picked === 0) break;
     total.picked += report.picked;
     total.applied += report.applied;
     total.changed += report.changed;
@@ -222,10 +265,9 @@ export async function applyDeliveryReports(db: Database, options: DrainOptions):
     total.optOuts += report.optOuts;
     for (const [status, n] of Object.entries(report.byStatus))
       total.byStatus[status] = (total.byStatus[status] ?? 0) + n;
-    for (const delay of report.delaysSeconds) total.delaysSeconds.push(delay);
-    // Fewer than a full statement: the ready part of the work list is empty (waiting ones come back later).
-    if (report.picked < options.limit) break;
+    for (const delay of report.delays) total.delays.push(delay);
   }
+  if (!total.more) total.nextAttemptInMs = await nextDeliveryAttemptInMs(db);
   return total;
 }
 

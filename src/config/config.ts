@@ -165,7 +165,7 @@ const envSchema = z.object({
   CALLBACK_MAX_SKEW_MS: positiveInt(5 * 60 * 1000),
   // Events per applier statement; an event whose send is not recorded yet is retried after RETRY ms and
   // given up as unmatched after GIVE_UP ms.
-  DELIVERY_APPLY_BATCH: positiveInt(500),
+  DELIVERY_APPLY_BATCH: positiveInt(5_000),
   DELIVERY_RETRY_MS: positiveInt(5_000),
   DELIVERY_GIVE_UP_MS: positiveInt(24 * 60 * 60 * 1000),
   // Recipients awaiting a report this long become no_report (default 72 h).

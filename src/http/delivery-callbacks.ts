@@ -66,6 +66,12 @@ export async function deliveryCallbackRoutes(app: FastifyInstance, options: Deli
     return reply.code(500).send({ error: { code: "internal", message: "internal error" } });
   });
 
+  // Receipt → answer of every callback (refusals too), server side: what the provider waits for.
+  app.addHook("onResponse", (_request, reply, done) => {
+    options.metrics.observeCallback(reply.elapsedTime / 1000);
+    done();
+  });
+
   const suffix = options.pathSecret === undefined ? "" : "/:pathSecret";
   const schema = (summary: string) => ({ schema: { tags: ["callbacks"], summary, security: [] } });
   app.post(

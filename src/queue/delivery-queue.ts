@@ -10,8 +10,8 @@ const SWEEP_SCHEDULER_ID = "delivery-sweep";
 
 /**
  * The jobs carry nothing: Postgres holds the events (they contain phone numbers, which must not sit in
- * Redis in clear text). One apply job per second at most: callbacks arriving in the same second share a
- * jobId, so 200 callbacks/s add ~1 job/s; a callback stored while a job runs gets the next second's job.
+ * Redis in clear text). An apply job drains the whole work list, statement after statement, until nothing
+ * is ready; the receiver asks for one after every stored callback.
  */
 export function createDeliveryQueue(connection: RedisConnection, prefix: string): Queue {
   return new Queue(DELIVERY_QUEUE_NAME, {
@@ -26,9 +26,29 @@ export function createDeliveryQueue(connection: RedisConnection, prefix: string)
   });
 }
 
-export async function requestApply(queue: Queue, nowMs = Date.now()): Promise<void> {
-  await queue.add(APPLY_JOB_NAME, {}, { jobId: `apply-${Math.floor(nowMs / 1000)}` });
+/**
+ * Asks for a drain. De-duplicated so that at most one apply job waits: 200 callbacks/s add one job, not
+ * 200. `keepLastIfActive`: a request that comes while a drain is running is kept, and BullMQ adds the next
+ * job when the running one finishes, so an event stored after the running job's last look is never left
+ * for the sweep (a plain job id or de-duplication key would drop that request).
+ */
+export async function requestApply(queue: Queue): Promise<void> {
+  await queue.add(APPLY_JOB_NAME, {}, { deduplication: { id: APPLY_DEDUP_ID, keepLastIfActive: true } });
 }
+
+/**
+ * A drain once `delayMs` has passed, for events waiting for their send to be recorded. The job id names
+ * the second it is due, so drains that find the same waiting events queue one job, and a job due later
+ * never stands in for one due sooner.
+ */
+export async function requestApplyLater(queue: Queue, delayMs: number, nowMs = Date.now()): Promise<void> {
+  // At least 100 ms: a due time the database sees a little later than this clock does not spin.
+  const delay = Math.max(100, Math.ceil(delayMs));
+  await queue.add(APPLY_JOB_NAME, {}, { delay, jobId: `${RETRY_JOB_PREFIX}${Math.ceil((nowMs + delay) / 1000)}` });
+}
+
+const APPLY_DEDUP_ID = "delivery-apply";
+const RETRY_JOB_PREFIX = "delivery-apply-at-";
 
 /** Idempotent: every delivery worker upserts the same scheduler at start-up; BullMQ runs one job per interval. */
 export async function upsertSweepScheduler(queue: Queue, everyMs: number): Promise<void> {

@@ -13,6 +13,18 @@ export class DeliveryMetrics {
   private readonly delayCounts = new Array<number>(DeliveryMetrics.DELAY_BUCKETS.length + 1).fill(0);
   private delaySum = 0;
 
+  /** Callback handling time in the API (receipt → answer, storing included): the receiver's p99 target. */
+  static readonly CALLBACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  private readonly callbackCounts = new Array<number>(DeliveryMetrics.CALLBACK_BUCKETS.length + 1).fill(0);
+  private callbackSum = 0;
+
+  observeCallback(seconds: number): void {
+    this.callbackSum += seconds;
+    let i = DeliveryMetrics.CALLBACK_BUCKETS.findIndex((le) => seconds <= le);
+    if (i === -1) i = DeliveryMetrics.CALLBACK_BUCKETS.length;
+    this.callbackCounts[i]! += 1;
+  }
+
   countRefusal(reason: CallbackRefusalReason | "too_large"): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }
@@ -22,11 +34,11 @@ export class DeliveryMetrics {
       this.reports.set(status, (this.reports.get(status) ?? 0) + n);
     this.outcomes.unmatched += report.unmatched;
     this.outcomes.changed += report.changed;
-    for (const delay of report.delaysSeconds) {
-      this.delaySum += delay;
-      let i = DeliveryMetrics.DELAY_BUCKETS.findIndex((le) => delay <= le);
+    for (const { seconds, count } of report.delays) {
+      this.delaySum += seconds * count;
+      let i = DeliveryMetrics.DELAY_BUCKETS.findIndex((le) => seconds <= le);
       if (i === -1) i = DeliveryMetrics.DELAY_BUCKETS.length;
-      this.delayCounts[i]! += 1;
+      this.delayCounts[i]! += count;
     }
   }
 
@@ -47,6 +59,18 @@ export class DeliveryMetrics {
     lines.push(
       `smsblast_delivery_report_delay_seconds_sum ${this.delaySum}`,
       `smsblast_delivery_report_delay_seconds_count ${cumulative}`,
+    );
+    lines.push("# TYPE smsblast_delivery_callback_duration_seconds histogram");
+    let answered = 0;
+    DeliveryMetrics.CALLBACK_BUCKETS.forEach((le, i) => {
+      answered += this.callbackCounts[i]!;
+      lines.push(`smsblast_delivery_callback_duration_seconds_bucket{le="${le}"} ${answered}`);
+    });
+    answered += this.callbackCounts[DeliveryMetrics.CALLBACK_BUCKETS.length]!;
+    lines.push(`smsblast_delivery_callback_duration_seconds_bucket{le="+Inf"} ${answered}`);
+    lines.push(
+      `smsblast_delivery_callback_duration_seconds_sum ${this.callbackSum}`,
+      `smsblast_delivery_callback_duration_seconds_count ${answered}`,
     );
     return lines.join("\n") + "\n";
   }

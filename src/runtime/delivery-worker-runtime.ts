@@ -2,7 +2,13 @@ import type { Worker } from "bullmq";
 import { applyDeliveryReports, sweepDeliveryReports } from "../campaigns/delivery-reports.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
-import { createDeliveryQueue, createDeliveryWorker, upsertSweepScheduler } from "../queue/delivery-queue.ts";
+import {
+  createDeliveryQueue,
+  createDeliveryWorker,
+  requestApply,
+  requestApplyLater,
+  upsertSweepScheduler,
+} from "../queue/delivery-queue.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { openDatabase } from "../store/database.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
@@ -17,7 +23,7 @@ export interface RunningDeliveryWorker {
   stop(): Promise<void>;
 }
 
-// One drain job may apply this many statements' worth before it yields to the next job.
+// One drain job may apply this many statements' worth before it hands over to the next job (which it queues).
 const MAX_ROUNDS_PER_JOB = 400;
 
 /** The delivery-reports worker: applies stored callback events in bulk, and sweeps on an interval. */
@@ -64,6 +70,10 @@ export async function startDeliveryWorker(
         "delivery reports applied",
       );
     }
+    // Continuous draining: a job that stopped at MAX_ROUNDS_PER_JOB with work left asks for the next one
+    // (kept by the de-duplication and started when this one finishes); waiting events get a job when due.
+    if (report.more) await requestApply(queue);
+    else if (report.nextAttemptInMs !== null) await requestApplyLater(queue, report.nextAttemptInMs);
     return { picked: report.picked, changed: report.changed };
   };
   const worker = createDeliveryWorker(connection, binding.prefix, {

@@ -18,42 +18,67 @@ export type CallbackSource = "engagelab" | "smshook";
 export type StoreCallbackResult = { kind: "stored"; rows: number } | { kind: "replay" };
 
 /**
- * Stores a callback's rows and its nonce in ONE statement: either both exist afterwards or neither. A
- * retry of a stored callback (same nonce) inserts nothing and is answered 200; a retry of one whose
- * statement failed finds no nonce and is stored then. `rowsJson` is the JSON array of rows.
+ * Stores a callback and its nonce in ONE statement: either both exist afterwards or neither. A retry of a
+ * stored callback (same nonce) inserts nothing and is answered 200; a retry of one whose statement failed
+ * finds no nonce and is stored then. The status rows go in as ONE row (`row` the JSON array, `row_count`
+ * events, outcome `received`): on the request path that is one small insert and one index entry per index,
+ * not a hundred; the applier expands it. Replies (uplink rows) are rare and stay one row each (`pending`),
+ * for the reply applier. `campaignId`: the campaign every status row names, when they all name the same one.
  */
 export async function storeCallbackRows(
   db: Database,
   source: CallbackSource,
   nonce: string | null,
-  rowsJson: string,
-  rowCount: number,
+  rows: {
+    /** The status rows as a JSON array; or, with statusJsonIsBody, the whole body `{"rows": [...]}` as received. */
+    statusJson: string;
+    statusJsonIsBody: boolean;
+    statusCount: number;
+    /** deliveryEventKeyColumns() of the status rows: one array per delivery_event_key field. */
+    keys: (string | null)[][];
+    uplinkJson: string;
+    uplinkCount: number;
+    campaignId: string | null;
+  },
 ): Promise<StoreCallbackResult> {
-  const pool = db.pool;
-  if (nonce === null) {
-    const { rowCount: stored } = await pool.query(
-      `INSERT INTO delivery_events (source, row, campaign_id) SELECT $1, r, ${CAMPAIGN_OF_ROW} FROM jsonb_array_elements($2::jsonb) r`,
-      [source, rowsJson],
-    );
-    return { kind: "stored", rows: stored ?? 0 };
-  }
-  const { rows } = await pool.query<{ fresh: boolean; stored: number }>(
+  const { rows: result } = await db.pool.query<{ fresh: boolean }>(
     `WITH nonce AS (
-       INSERT INTO callback_nonces (nonce, row_count) VALUES ($1, $4) ON CONFLICT (nonce) DO NOTHING RETURNING nonce
-     ), stored AS (
-       INSERT INTO delivery_events (source, row, campaign_id)
-       SELECT $2, r, ${CAMPAIGN_OF_ROW} FROM jsonb_array_elements($3::jsonb) r WHERE EXISTS (SELECT 1 FROM nonce)
+       INSERT INTO callback_nonces (nonce, row_count) SELECT $1, $7 WHERE $1::text IS NOT NULL
+       ON CONFLICT (nonce) DO NOTHING RETURNING nonce
+     ), fresh AS (SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM nonce) AS fresh), stored AS (
+       INSERT INTO delivery_events (source, row, row_count, outcome, campaign_id, events)
+       SELECT $2, CASE WHEN $19 THEN $3::jsonb -> 'rows' ELSE $3::jsonb END, $4, 'received', $5::uuid, ARRAY(
+         SELECT ROW(k.b, k.ct, k.c, k.p, k.s, to_timestamp(k.t / 1000.0), k.ec, k.em, k.co, k.cu, k.m)::delivery_event_key
+         FROM unnest($8::uuid[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::bigint[], $14::text[],
+                     $15::text[], $16::numeric[], $17::text[], $18::text[]) WITH ORDINALITY AS k(b, ct, c, p, s, t, ec, em, co, cu, m, o)
+         ORDER BY k.o)
+       FROM fresh WHERE fresh AND $4 > 0
+       UNION ALL
+       SELECT $2, u, 1, 'pending', NULL, NULL FROM fresh, jsonb_array_elements($6::jsonb) u WHERE fresh
        RETURNING 1
      )
-     SELECT EXISTS (SELECT 1 FROM nonce) AS fresh, (SELECT count(*) FROM stored)::int AS stored`,
-    [nonce, source, rowsJson, rowCount],
+     SELECT fresh FROM fresh`,
+    [
+      nonce,
+      source,
+      rows.statusJson,
+      rows.statusCount,
+      rows.campaignId,
+      rows.uplinkJson,
+      rows.statusCount + rows.uplinkCount,
+      ...rows.keys,
+      rows.statusJsonIsBody,
+    ],
   );
-  return rows[0]!.fresh ? { kind: "stored", rows: rows[0]!.stored } : { kind: "replay" };
+  return result[0]!.fresh ? { kind: "stored", rows: rows.statusCount + rows.uplinkCount } : { kind: "replay" };
 }
 
 const UUID_RE = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
-// A campaign id from custom_args, only when it is a UUID: a forged or foreign value must not fail the insert.
-const CAMPAIGN_OF_ROW = `CASE WHEN r->'custom_args'->>'campaign_id' ~ ${UUID_RE} THEN (r->'custom_args'->>'campaign_id')::uuid END`;
+/** The same rule in JS, for the receiver's campaign of a callback. */
+export const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+// A campaign id from custom_args, only when it is a UUID: a forged or foreign value must not fail anything.
+const CAMPAIGN_OF_ROW = (r: string) =>
+  `CASE WHEN ${r}->'custom_args'->>'campaign_id' ~ ${UUID_RE} THEN (${r}->'custom_args'->>'campaign_id')::uuid END`;
 
 export interface ApplyOptions {
   /** Events per statement. */
@@ -81,8 +106,8 @@ export interface ApplyReport {
   optOuts: number;
   /** Applied events per provider status, for the reports metric. */
   byStatus: Record<string, number>;
-  /** Seconds from receipt to applied, one per event that moved a recipient (report-delay histogram). */
-  delaysSeconds: number[];
+  /** Receipt → applied of the events that moved a recipient, to the 10 ms, with how many (report-delay histogram). */
+  delays: { seconds: number; count: number }[];
 }
 
 const STATUS_NAMES = Object.keys(DELIVERY_STATUS_TARGETS);
@@ -92,12 +117,40 @@ const STATUS_TARGETS = STATUS_NAMES.map(
 const RANKED_STATES = Object.keys(RECIPIENT_STATE_RANKS);
 const RANKS = RANKED_STATES.map((state) => RECIPIENT_STATE_RANKS[state as keyof typeof RECIPIENT_STATE_RANKS]);
 
+// The rank of a recipient state as a CASE over the enum, built from the same table: per updated row this
+// is a few enum comparisons, where a lookup in the ranks list was a sub-plan per row.
+const RANK_OF_STATE = (state: string) =>
+  `CASE ${state} ${RANKED_STATES.map((name, i) => `WHEN '${name}' THEN ${RANKS[i]}`).join(" ")} END`;
+
 // The number in E.164 whatever form the provider echoes it in ("+65…", "65…", "0065…"); e-mail targets
 // of custom-messages are found by message_id instead.
 const E164_OF = (text: string) => `'+' || regexp_replace(regexp_replace(${text}, '\\D', '', 'g'), '^00', '')`;
 // Unix seconds or milliseconds, as text; anything else is NULL.
 const TIME_OF = (text: string) =>
   `CASE WHEN (${text}) ~ '^\\d{9,13}$' THEN to_timestamp(CASE WHEN length(${text}) > 11 THEN (${text})::numeric / 1000 ELSE (${text})::numeric END) END`;
+
+/**
+ * The delivery_event_key of every event of a stored `row` (an event object or an array of them), read from
+ * the JSON: for rows stored without `events` (receivers of the previous release). The receiver computes
+ * the same with src/model/delivery-keys.ts; test/delivery-keys.test.ts checks that both agree.
+ */
+export const KEYS_OF_JSON = (row: string) => `ARRAY(
+   SELECT ROW(
+     CASE WHEN x.r->'custom_args'->>'batch_id' ~ ${UUID_RE} THEN (x.r->'custom_args'->>'batch_id')::uuid END,
+     lower(x.r->'custom_args'->>'campaign_id'),
+     ${CAMPAIGN_OF_ROW("x.r")},
+     ${E164_OF("coalesce(x.r->>'to', '')")},
+     x.r #>> '{status,message_status}',
+     coalesce(${TIME_OF("x.r #>> '{status,status_data,msg_time}'")}, ${TIME_OF("x.r->>'itime'")}),
+     x.r #>> '{status,error_code}',
+     x.r #>> '{status,error_detail,message}',
+     CASE WHEN x.r #>> '{status,billing,cost}' ~ '^-?\\d{1,6}(\\.\\d+)?$' THEN (x.r #>> '{status,billing,cost}')::numeric END,
+     nullif(x.r #>> '{status,billing,currency}', ''),
+     nullif(x.r->>'message_id', '')
+   )::delivery_event_key
+   FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${row}) = 'array' THEN ${row} ELSE jsonb_build_array(${row}) END)
+     WITH ORDINALITY AS x(r, o)
+   ORDER BY x.o)`;
 
 /** A report of nothing applied yet, to add each statement's counts to. */
 export function emptyApplyReport(): ApplyReport {
@@ -110,133 +163,229 @@ export function emptyApplyReport(): ApplyReport {
     waiting: 0,
     optOuts: 0,
     byStatus: {},
-    delaysSeconds: [],
+    delays: [],
   };
 }
 
 /**
- * Applies up to `limit` stored status events in one transaction of two statements. Each event finds its
- * recipient by primary key: custom_args.batch_id → the batch's (campaign, sequence), checked against
- * custom_args.campaign_id, plus the number in E.164; events without custom_args (custom-messages) by
- * message_id through the partial index. Of several events for one recipient the highest rank wins; the
- * UPDATE re-checks the rank under the row lock, so concurrent appliers cannot move a state backwards.
+ * The applier's statement. Work list: callback rows (`received`, an array of events each) and single
+ * events of older receivers (`pending`), oldest due first, whole rows up to `limit` events, locked SKIP
+ * LOCKED so concurrent appliers take different rows. Each event finds its recipient by primary key:
+ * custom_args.batch_id → the batch's (campaign, sequence), checked against custom_args.campaign_id, plus
+ * the number in E.164 (the UPDATE's primary-key probe; never a hash of all recipients); events
+ * without custom_args (custom-messages) by message_id through the partial index. Of several events for one
+ * recipient the highest rank wins; the UPDATE re-checks the rank under the row lock, so concurrent appliers
+ * cannot move a state backwards. Each callback row then gets its outcome; a row whose events ended
+ * differently (applied / waiting / unmatched / ignored, or several campaigns) is split into one row per
+ * outcome and campaign, so every event is counted once and a waiting one is retried alone. Only counts
+ * come back (one row per outcome and status, one per delay), never a row per event.
+ */
+const APPLY_SQL = `WITH candidates AS (
+   SELECT id, row_count, sum(row_count) OVER (ORDER BY next_attempt_at, id) AS upto FROM (
+     (SELECT id, row_count, next_attempt_at FROM delivery_events
+      WHERE outcome = 'received' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $8)
+     UNION ALL
+     (SELECT id, row_count, next_attempt_at FROM delivery_events
+      WHERE outcome = 'pending' AND next_attempt_at <= now() AND row->>'type' IS DISTINCT FROM 'uplink'
+      ORDER BY next_attempt_at, id LIMIT $8)
+   ) c
+ ),
+ picked AS MATERIALIZED (
+   SELECT e.id, e.source, e.row, e.events, e.received_at, e.attempts FROM delivery_events e
+   WHERE e.id = ANY (ARRAY(SELECT id FROM candidates WHERE upto - row_count < $1))
+     AND e.outcome IN ('received', 'pending') AND e.next_attempt_at <= now()
+   FOR UPDATE SKIP LOCKED
+ ),
+ targets AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(status, target)),
+ ranks AS (SELECT * FROM unnest($4::text[], $5::int[]) AS k(state, rank)),
+ ev AS (
+   SELECT p.id AS row_id, k.ord, p.received_at, k.status, k.campaign_text, k.campaign_id AS args_campaign,
+     k.batch_id, k.phone, k.message_id, coalesce(k.event_time, p.received_at) AS event_time,
+     k.error_code, k.error_message, k.cost, k.currency
+   FROM picked p
+   CROSS JOIN LATERAL unnest(coalesce(p.events, ${KEYS_OF_JSON("p.row")}))
+     WITH ORDINALITY AS k(batch_id, campaign_text, campaign_id, phone, status, event_time, error_code, error_message, cost, currency, message_id, ord)
+ ),
+ keyed AS MATERIALIZED (
+   SELECT ev.row_id, ev.ord, ev.received_at, ev.status, ev.campaign_text, ev.args_campaign, ev.message_id,
+     ev.event_time, ev.error_code, ev.error_message, ev.cost, ev.currency,
+     t.target, tr.rank AS target_rank, b.id IS NOT NULL AS batch_found,
+     coalesce(b.campaign_id, rm.campaign_id) AS campaign_id,
+     coalesce(b.sequence, rm.batch_sequence) AS seq,
+     CASE WHEN b.id IS NOT NULL THEN ev.phone ELSE rm.phone END AS key_phone
+   FROM ev
+   LEFT JOIN targets t ON t.status = ev.status AND t.target IS NOT NULL
+   LEFT JOIN ranks tr ON tr.state = t.target
+   LEFT JOIN batches b ON b.id = ev.batch_id AND b.campaign_id = ev.args_campaign
+   LEFT JOIN LATERAL (
+     SELECT r.campaign_id, r.batch_sequence, r.phone FROM recipients r
+     WHERE b.id IS NULL AND ev.message_id IS NOT NULL AND r.message_id = ev.message_id LIMIT 1
+   ) rm ON true
+ ),
+ -- Per recipient, the event to apply: the highest rank, the latest of equals. Whether it moves the
+ -- recipient is the UPDATE's own rank check under the row lock, so recipients are not read beforehand.
+ best AS MATERIALIZED (
+   SELECT DISTINCT ON (campaign_id, seq, key_phone) campaign_id, seq, key_phone, target, target_rank, event_time,
+     error_code, error_message, cost, currency, status, received_at,
+     -- the price may come on any of the recipient's events, not only on the one that wins
+     -- (the window's order is DISTINCT ON's, so the rows are sorted once)
+     max(cost) OVER recipient AS any_cost,
+     max(currency) OVER recipient AS any_currency
+   FROM keyed
+   WHERE target IS NOT NULL AND campaign_id IS NOT NULL
+   WINDOW recipient AS (PARTITION BY campaign_id, seq, key_phone ORDER BY target_rank DESC, event_time DESC
+     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+   ORDER BY campaign_id, seq, key_phone, target_rank DESC, event_time DESC
+ ),
+ moved AS (
+   UPDATE recipients r SET state = best.target::"RecipientState",
+     delivered_at = CASE WHEN best.target = 'delivered' THEN best.event_time ELSE r.delivered_at END,
+     reported_at = best.event_time,
+     delivery_error_code = CASE WHEN best.target IN ('failed', 'undelivered') THEN best.error_code ELSE r.delivery_error_code END,
+     delivery_error_message = CASE WHEN best.target IN ('failed', 'undelivered') THEN best.error_message ELSE r.delivery_error_message END,
+     failure_message = CASE WHEN best.target = 'failed' THEN coalesce(best.error_message, 'refused by the provider') ELSE r.failure_message END,
+     cost = coalesce(best.cost, best.any_cost, r.cost), currency = coalesce(best.currency, best.any_currency, r.currency), updated_at = now()
+   FROM best
+   WHERE r.campaign_id = best.campaign_id AND r.batch_sequence = best.seq AND r.phone = best.key_phone
+     -- a recipient whose send is not recorded yet (pending) waits; otherwise only forward
+     AND r.state <> 'pending' AND ${RANK_OF_STATE("r.state")} < best.target_rank
+   RETURNING best.received_at
+ ),
+ -- Each event's outcome. When every recipient with an event moved (the usual case), each of their events
+ -- is applied and no recipient is read again; otherwise the recipient is looked up (pending: the event
+ -- waits; missing: unmatched; any other state: applied, changing nothing).
+ classified AS MATERIALIZED (
+   SELECT m.row_id, m.ord, m.status, coalesce(m.campaign_id, m.args_campaign) AS campaign_id,
+     CASE
+       WHEN m.target IS NULL THEN 'ignored'
+       WHEN m.campaign_id IS NOT NULL AND (SELECT count(*) FROM moved) = (SELECT count(*) FROM best) THEN 'applied'
+       ELSE (
+         SELECT CASE
+           WHEN cur.state = 'pending' OR (cur.state IS NULL AND NOT m.batch_found AND m.campaign_text IS NULL AND m.message_id IS NOT NULL)
+             THEN CASE WHEN m.received_at < now() - make_interval(secs => $7::double precision / 1000) THEN 'unmatched' ELSE 'waiting' END
+           WHEN cur.state IS NULL THEN 'unmatched'
+           ELSE 'applied'
+         END
+         FROM (SELECT (SELECT r.state::text FROM recipients r
+                       WHERE r.campaign_id = m.campaign_id AND r.batch_sequence = m.seq AND r.phone = m.key_phone) AS state) cur)
+     END AS outcome
+   FROM keyed m
+ ),
+ grouped AS (
+   SELECT row_id, outcome, campaign_id, count(*)::int AS n, min(ord) AS first_ord FROM classified
+   GROUP BY row_id, outcome, campaign_id
+ ),
+ placed AS MATERIALIZED (
+   SELECT g.*, row_number() OVER (PARTITION BY g.row_id ORDER BY g.first_ord) = 1 AS keeps_row,
+     count(*) OVER (PARTITION BY g.row_id) > 1 AS split
+   FROM grouped g
+ ),
+ -- Only split rows rebuild their arrays: most callbacks end all applied, and keep their row as stored.
+ split_rows AS (
+   SELECT c.row_id, c.outcome, c.campaign_id, jsonb_agg(p.row -> (c.ord::int - 1) ORDER BY c.ord) AS rows,
+     CASE WHEN bool_and(p.events IS NOT NULL) THEN array_agg(p.events[c.ord::int] ORDER BY c.ord) END AS events
+   FROM classified c JOIN picked p ON p.id = c.row_id
+   WHERE c.row_id IN (SELECT row_id FROM placed WHERE split)
+   GROUP BY c.row_id, c.outcome, c.campaign_id
+ ),
+ outcomes AS (
+   SELECT g.row_id, g.outcome, g.campaign_id, g.n, g.keeps_row, g.split, s.rows, s.events, p.source, p.received_at, p.attempts
+   FROM placed g JOIN picked p ON p.id = g.row_id
+   LEFT JOIN split_rows s ON g.split AND s.row_id = g.row_id AND s.outcome = g.outcome
+     AND s.campaign_id IS NOT DISTINCT FROM g.campaign_id
+ ),
+ kept AS (
+   UPDATE delivery_events e SET
+     outcome = CASE WHEN o.outcome = 'waiting' THEN 'received' ELSE o.outcome END,
+     row = CASE WHEN o.split THEN o.rows ELSE e.row END,
+     events = CASE WHEN o.split THEN o.events ELSE e.events END,
+     row_count = o.n, attempts = e.attempts + 1,
+     applied_at = CASE WHEN o.outcome <> 'waiting' THEN now() END,
+     next_attempt_at = CASE WHEN o.outcome = 'waiting' THEN now() + make_interval(secs => $6::double precision / 1000) ELSE e.next_attempt_at END,
+     campaign_id = coalesce(o.campaign_id, e.campaign_id)
+   FROM outcomes o WHERE e.id = o.row_id AND o.keeps_row
+   RETURNING 1
+ ),
+ added AS (
+   INSERT INTO delivery_events (source, row, events, row_count, received_at, outcome, attempts, next_attempt_at, applied_at, campaign_id)
+   SELECT o.source, o.rows, o.events, o.n, o.received_at, CASE WHEN o.outcome = 'waiting' THEN 'received' ELSE o.outcome END, o.attempts + 1,
+     CASE WHEN o.outcome = 'waiting' THEN now() + make_interval(secs => $6::double precision / 1000) ELSE now() END,
+     CASE WHEN o.outcome <> 'waiting' THEN now() END, o.campaign_id
+   FROM outcomes o WHERE NOT o.keeps_row
+   RETURNING 1
+ )
+ SELECT 'event' AS kind, outcome, status, count(*)::int AS n, NULL::float8 AS delay_s FROM classified GROUP BY outcome, status
+ UNION ALL
+ SELECT 'moved', NULL, NULL, count(*)::int, round(extract(epoch FROM now() - received_at)::numeric, 2)::float8 FROM moved GROUP BY 5`;
+
+/**
+ * How many work-list rows a statement looks at to gather `limit` events: callbacks carry up to 100 (often
+ * exactly 100), so reading `limit` rows would read a hundred times too many; a provider sending one event
+ * per callback gets statements of limit/10 events instead, still hundreds.
+ */
+function candidateRows(limit: number): number {
+  return Math.max(100, Math.ceil(limit / 10));
+}
+
+/**
+ * Applies up to `limit` stored status events (whole callback rows) in one transaction: replies first, then
+ * APPLY_SQL. Returns what happened, counted per event.
  */
 export async function applyStoredEvents(db: Database, options: ApplyOptions): Promise<ApplyReport> {
   return withTransaction(db.pool, async (client) => {
     const report = emptyApplyReport();
     await applyReplies(client, options.limit, report, db.phoneHasher);
     const { rows } = await client.query<{
-      outcome: string;
+      kind: "event" | "moved";
+      outcome: string | null;
       status: string | null;
-      changed: boolean;
+      n: number;
       delay_s: number | null;
-    }>(
-      `WITH picked AS (
-         SELECT id, row, received_at FROM delivery_events
-         WHERE outcome = 'pending' AND next_attempt_at <= now() AND row->>'type' IS DISTINCT FROM 'uplink'
-         ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED
-       ),
-       targets AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(status, target)),
-       ranks AS (SELECT * FROM unnest($4::text[], $5::int[]) AS k(state, rank)),
-       ev AS (
-         SELECT p.id, p.received_at,
-           p.row #>> '{status,message_status}' AS status,
-           p.row->'custom_args'->>'campaign_id' AS campaign_text,
-           CASE WHEN p.row->'custom_args'->>'batch_id' ~ ${UUID_RE} THEN (p.row->'custom_args'->>'batch_id')::uuid END AS batch_id,
-           ${E164_OF("coalesce(p.row->>'to', '')")} AS phone,
-           nullif(p.row->>'message_id', '') AS message_id,
-           coalesce(${TIME_OF("p.row #>> '{status,status_data,msg_time}'")}, ${TIME_OF("p.row->>'itime'")}, p.received_at) AS event_time,
-           p.row #>> '{status,error_code}' AS error_code,
-           p.row #>> '{status,error_detail,message}' AS error_message,
-           CASE WHEN p.row #>> '{status,billing,cost}' ~ '^-?\\d{1,6}(\\.\\d+)?$' THEN (p.row #>> '{status,billing,cost}')::numeric END AS cost,
-           nullif(p.row #>> '{status,billing,currency}', '') AS currency
-         FROM picked p
-       ),
-       keyed AS (
-         SELECT ev.*, t.target, tr.rank AS target_rank, b.id IS NOT NULL AS batch_found,
-           coalesce(b.campaign_id, rm.campaign_id) AS campaign_id,
-           coalesce(b.sequence, rm.batch_sequence) AS seq,
-           CASE WHEN b.id IS NOT NULL THEN ev.phone ELSE rm.phone END AS key_phone
-         FROM ev
-         LEFT JOIN targets t ON t.status = ev.status AND t.target IS NOT NULL
-         LEFT JOIN ranks tr ON tr.state = t.target
-         LEFT JOIN batches b ON b.id = ev.batch_id AND b.campaign_id::text = lower(ev.campaign_text)
-         LEFT JOIN LATERAL (
-           SELECT r.campaign_id, r.batch_sequence, r.phone FROM recipients r
-           WHERE b.id IS NULL AND ev.message_id IS NOT NULL AND r.message_id = ev.message_id LIMIT 1
-         ) rm ON true
-       ),
-       matched AS (
-         SELECT k.*, r.state::text AS current_state, cr.rank AS current_rank
-         FROM keyed k
-         LEFT JOIN recipients r ON r.campaign_id = k.campaign_id AND r.batch_sequence = k.seq AND r.phone = k.key_phone
-         LEFT JOIN ranks cr ON cr.state = r.state::text
-       ),
-       best AS (
-         SELECT DISTINCT ON (campaign_id, seq, key_phone) *,
-           -- the price may come on any of the recipient's events, not only on the one that wins
-           max(cost) OVER (PARTITION BY campaign_id, seq, key_phone) AS any_cost,
-           max(currency) OVER (PARTITION BY campaign_id, seq, key_phone) AS any_currency
-         FROM matched
-         WHERE target IS NOT NULL AND current_state IS NOT NULL AND current_state <> 'pending' AND target_rank > current_rank
-         ORDER BY campaign_id, seq, key_phone, target_rank DESC, event_time DESC
-       ),
-       moved AS (
-         UPDATE recipients r SET state = best.target::"RecipientState",
-           delivered_at = CASE WHEN best.target = 'delivered' THEN best.event_time ELSE r.delivered_at END,
-           reported_at = best.event_time,
-           delivery_error_code = CASE WHEN best.target IN ('failed', 'undelivered') THEN best.error_code ELSE r.delivery_error_code END,
-           delivery_error_message = CASE WHEN best.target IN ('failed', 'undelivered') THEN best.error_message ELSE r.delivery_error_message END,
-           failure_message = CASE WHEN best.target = 'failed' THEN coalesce(best.error_message, 'refused by the provider') ELSE r.failure_message END,
-           cost = coalesce(best.cost, best.any_cost, r.cost), currency = coalesce(best.currency, best.any_currency, r.currency), updated_at = now()
-         FROM best
-         WHERE r.campaign_id = best.campaign_id AND r.batch_sequence = best.seq AND r.phone = best.key_phone
-           AND (SELECT rank FROM ranks WHERE state = r.state::text) < best.target_rank
-         RETURNING best.id AS event_id
-       ),
-       classified AS (
-         SELECT m.id, m.status, m.campaign_id, m.received_at, moved.event_id IS NOT NULL AS changed,
-           CASE
-             WHEN m.target IS NULL THEN 'ignored'
-             WHEN m.current_state = 'pending' OR (m.current_state IS NULL AND NOT m.batch_found AND m.campaign_text IS NULL AND m.message_id IS NOT NULL)
-               THEN CASE WHEN m.received_at < now() - make_interval(secs => $7::double precision / 1000) THEN 'unmatched' ELSE 'pending' END
-             WHEN m.current_state IS NULL THEN 'unmatched'
-             ELSE 'applied'
-           END AS outcome
-         FROM matched m LEFT JOIN moved ON moved.event_id = m.id
-       )
-       UPDATE delivery_events e SET outcome = c.outcome, attempts = e.attempts + 1,
-         applied_at = CASE WHEN c.outcome <> 'pending' THEN now() END,
-         next_attempt_at = CASE WHEN c.outcome = 'pending' THEN now() + make_interval(secs => $6::double precision / 1000) ELSE e.next_attempt_at END,
-         campaign_id = coalesce(e.campaign_id, c.campaign_id)
-       FROM classified c WHERE e.id = c.id
-       RETURNING c.outcome, c.status, c.changed,
-         CASE WHEN c.changed THEN extract(epoch FROM now() - c.received_at)::float8 END AS delay_s`,
-      [options.limit, STATUS_NAMES, STATUS_TARGETS, RANKED_STATES, RANKS, options.retryDelayMs, options.giveUpAfterMs],
-    );
+    }>(APPLY_SQL, [
+      options.limit,
+      STATUS_NAMES,
+      STATUS_TARGETS,
+      RANKED_STATES,
+      RANKS,
+      options.retryDelayMs,
+      options.giveUpAfterMs,
+      candidateRows(options.limit),
+    ]);
     for (const row of rows) {
-      report.picked += 1;
-      if (row.changed) {
-        report.changed += 1;
-        if (row.delay_s !== null) report.delaysSeconds.push(row.delay_s);
+      if (row.kind === "moved") {
+        report.changed += row.n;
+        if (row.delay_s !== null) report.delays.push({ seconds: row.delay_s, count: row.n });
+        continue;
       }
+      report.picked += row.n;
       switch (row.outcome) {
         case "applied":
-          report.applied += 1;
-          report.byStatus[row.status ?? "none"] = (report.byStatus[row.status ?? "none"] ?? 0) + 1;
+          report.applied += row.n;
+          report.byStatus[row.status ?? "none"] = (report.byStatus[row.status ?? "none"] ?? 0) + row.n;
           break;
         case "ignored":
-          report.ignored += 1;
+          report.ignored += row.n;
           break;
         case "unmatched":
-          report.unmatched += 1;
+          report.unmatched += row.n;
           break;
         default:
-          report.waiting += 1;
+          report.waiting += row.n;
       }
     }
     return report;
   });
+}
+
+/** In how many ms the next waiting event comes due, by the database's clock (null: none waits). */
+export async function nextDeliveryAttemptInMs(db: Database): Promise<number | null> {
+  const { rows } = await db.pool.query<{ ms: number | null }>(
+    `SELECT (extract(epoch FROM least(
+       (SELECT min(next_attempt_at) FROM delivery_events WHERE outcome = 'received'),
+       (SELECT min(next_attempt_at) FROM delivery_events WHERE outcome = 'pending' AND row->>'type' IS DISTINCT FROM 'uplink')
+     ) - now()) * 1000)::float8 AS ms`,
+  );
+  return rows[0]?.ms ?? null;
 }
 
 /**
@@ -349,7 +498,7 @@ export async function purgeDeliveryRows(
     [nonceMaxAgeMs],
   );
   const events = await pool.query(
-    `DELETE FROM delivery_events WHERE outcome <> 'pending' AND applied_at < now() - make_interval(secs => $1::double precision / 1000)`,
+    `DELETE FROM delivery_events WHERE outcome NOT IN ('pending', 'received') AND applied_at < now() - make_interval(secs => $1::double precision / 1000)`,
     [appliedMaxAgeMs],
   );
   return { nonces: nonces.rowCount ?? 0, events: events.rowCount ?? 0 };
@@ -362,10 +511,11 @@ export interface DeliveryEventCounts {
   unmatched: number;
 }
 
-/** Stored events by outcome, optionally for one campaign (unmatched ones are kept and counted, never dropped). */
+/** Stored events by outcome (a callback row counts its row_count events; `received` ones are pending), optionally for one campaign (unmatched ones are kept and counted, never dropped). */
 export async function countDeliveryEvents(pool: pg.Pool, campaignId?: string): Promise<DeliveryEventCounts> {
   const { rows } = await pool.query<{ outcome: keyof DeliveryEventCounts; n: number }>(
-    `SELECT outcome, count(*)::int AS n FROM delivery_events WHERE $1::uuid IS NULL OR campaign_id = $1::uuid GROUP BY outcome`,
+    `SELECT CASE WHEN outcome = 'received' THEN 'pending' ELSE outcome END AS outcome, sum(row_count)::int AS n
+     FROM delivery_events WHERE $1::uuid IS NULL OR campaign_id = $1::uuid GROUP BY 1`,
     [campaignId ?? null],
   );
   const counts: DeliveryEventCounts = { pending: 0, applied: 0, ignored: 0, unmatched: 0 };

@@ -76,10 +76,34 @@ export async function eraseNumber(db: Database, input: ErasureInput): Promise<Er
       [input.phone, input.digitForms],
     );
     // Callback rows as received: the number as a whole JSON string ("+6591234567", "6591234567", "0065…").
+    // A row is one event, or a whole callback (an array of events with their keys, `events`): from those
+    // only the number's events go, with their keys; the other people's events in the callback stay.
     const international = input.phone.replace(/\D/g, "");
-    const events = await client.query(`DELETE FROM delivery_events WHERE row::text ~ ('"(\\+|00)?' || $1 || '"')`, [
-      international,
-    ]);
+    const { rows: erasedEvents } = await client.query<{ n: number }>(
+      `WITH hit AS (
+         SELECT id, row, events FROM delivery_events WHERE row::text ~ ('"(\\+|00)?' || $1 || '"') FOR UPDATE
+       ), single AS (
+         DELETE FROM delivery_events e USING hit WHERE e.id = hit.id AND jsonb_typeof(hit.row) <> 'array' RETURNING 1
+       ), kept AS (
+         SELECT hit.id,
+           count(*) FILTER (WHERE x.r::text ~ ('"(\\+|00)?' || $1 || '"'))::int AS removed,
+           count(*) FILTER (WHERE NOT x.r::text ~ ('"(\\+|00)?' || $1 || '"'))::int AS n,
+           coalesce(jsonb_agg(x.r ORDER BY x.o) FILTER (WHERE NOT x.r::text ~ ('"(\\+|00)?' || $1 || '"')), '[]') AS row,
+           CASE WHEN bool_and(hit.events IS NOT NULL) THEN
+             array_agg(hit.events[x.o] ORDER BY x.o) FILTER (WHERE NOT x.r::text ~ ('"(\\+|00)?' || $1 || '"')) END AS events
+         FROM hit CROSS JOIN LATERAL jsonb_array_elements(hit.row) WITH ORDINALITY AS x(r, o)
+         WHERE jsonb_typeof(hit.row) = 'array'
+         GROUP BY hit.id
+       ), rewritten AS (
+         UPDATE delivery_events e SET row = kept.row, events = kept.events, row_count = kept.n
+         FROM kept WHERE e.id = kept.id AND kept.n > 0 RETURNING kept.removed
+       ), emptied AS (
+         DELETE FROM delivery_events e USING kept WHERE e.id = kept.id AND kept.n = 0 RETURNING kept.removed
+       )
+       SELECT ((SELECT count(*) FROM single) + coalesce((SELECT sum(removed) FROM rewritten), 0)
+         + coalesce((SELECT sum(removed) FROM emptied), 0))::int AS n`,
+      [international],
+    );
     const contacts = await client.query(`DELETE FROM contacts WHERE phone = $1`, [input.phone]);
 
     const forgottenPhone = FORGOTTEN_PHONE_PREFIX + input.phoneHmac;
@@ -119,7 +143,7 @@ export async function eraseNumber(db: Database, input: ErasureInput): Promise<Er
       cancelledPending: recipients.rows.filter((r) => r.was_pending).length,
       rejects: rejects.rowCount ?? 0,
       uploadRows: uploads.rowCount ?? 0,
-      deliveryEvents: events.rowCount ?? 0,
+      deliveryEvents: erasedEvents[0]!.n,
       contacts: contacts.rowCount ?? 0,
       suppression,
       suppressedAt: entry.created_at,

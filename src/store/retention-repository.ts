@@ -121,13 +121,20 @@ export async function deleteRejectChunk(
   return { deleted: rows[0]!.deleted, lastRow: rows[0]!.last_row };
 }
 
-/** Up to `limit` raw delivery events (callback rows: they hold phone numbers) recorded for the campaign. */
+/**
+ * Up to `limit` raw delivery rows (callback rows: they hold phone numbers) recorded for the campaign; returns
+ * the events they held (a row is one event or a whole callback of row_count events), 0 when none was left.
+ */
 export async function deleteDeliveryEventChunk(db: Database, campaignId: string, limit: number): Promise<number> {
-  const { rowCount } = await db.pool.query(
-    `DELETE FROM delivery_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM delivery_events WHERE campaign_id = $1 LIMIT $2))`,
+  const { rows } = await db.pool.query<{ events: number }>(
+    `WITH gone AS (
+       DELETE FROM delivery_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM delivery_events WHERE campaign_id = $1 LIMIT $2))
+       RETURNING row_count
+     )
+     SELECT coalesce(sum(row_count), 0)::int AS events FROM gone`,
     [campaignId, limit],
   );
-  return rowCount ?? 0;
+  return rows[0]!.events;
 }
 
 /** The uploads a campaign was launched from (the API's raw CSV rows and their judgements). */
