@@ -17,7 +17,11 @@ export function registerApiCommands(program: Command): void {
     .option("--host <host>", "address to listen on (default API_HOST, 127.0.0.1)")
     .action(async (opts: { port?: number; host?: string }) => {
       const { runApiProcess } = await import("../../../workers/api.ts");
-      await runApiProcess(opts);
+      await runApiProcess({
+        ...opts,
+        onFirstRunToken: printFirstRunToken,
+        onListening: (url) => console.log(`smsblast console and API on ${url}/ (API docs: ${url}/docs)`),
+      });
     });
 
   const tokens = program.command("tokens").description("API tokens for the HTTP API");
@@ -154,4 +158,17 @@ export function registerApiCommands(program: Command): void {
         );
       });
     });
+}
+
+/** A new install has no token: the first start creates an admin token and prints it, once, on stdout. */
+function printFirstRunToken(created: { name: string; secret: string; consoleUrl: string }): void {
+  console.log(
+    [
+      `No API token existed, so an admin token named "${created.name}" was created. It is shown this once:`,
+      "",
+      `  ${created.secret}`,
+      "",
+      `Sign in to the web console at ${created.consoleUrl} with it, and create tokens for people and systems under Settings.`,
+    ].join("\n"),
+  );
 }
