@@ -76,8 +76,10 @@ export function fieldError(id: string, message: string | undefined): Html {
   return message ? html`<p class="field-error" id="${id}-error" role="alert">${message}</p>` : html``;
 }
 
-export function describedBy(id: string, message: string | undefined): Html {
-  return message ? html`aria-describedby="${id}-error" aria-invalid="true"` : html``;
+/** The field's error when it has one, else its hint (`<p id="{id}-hint">`) when `hasHint`. */
+export function describedBy(id: string, message: string | undefined, hasHint = false): Html {
+  if (message) return html`aria-describedby="${id}-error" aria-invalid="true"`;
+  return hasHint ? html`aria-describedby="${id}-hint"` : html``;
 }
 
 export function notice(kind: "error" | "info" | "success", body: Html | string): Html {

@@ -71,7 +71,7 @@ export function whenFieldset(options: { values: Query; errors: Record<string, st
               id="cron"
               name="cron"
               value="${values.cron ?? ""}"
-              ${errors.cron ? describedBy("cron", errors.cron) : html`aria-describedby="cron-hint"`}
+              ${describedBy("cron", errors.cron, true)}
             />
             ${fieldError("cron", errors.cron)}`
         : ""

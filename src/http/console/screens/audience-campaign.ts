@@ -96,11 +96,7 @@ async function formPage(ctx: ApiContext, viewer: Viewer, values: Query, errors: 
           <textarea
             id="templateContent"
             name="templateContent"
-            ${
-              errors.templateContent
-                ? describedBy("templateContent", errors.templateContent)
-                : html`aria-describedby="templateContent-hint"`
-            }
+            ${describedBy("templateContent", errors.templateContent, true)}
           >
 ${values.templateContent ?? ""}</textarea>
           ${fieldError("templateContent", errors.templateContent)}

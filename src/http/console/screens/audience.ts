@@ -89,7 +89,7 @@ async function audiencePage(ctx: ApiContext, state: AudienceState): Promise<Html
                   name="file"
                   accept=".csv,text/csv"
                   required
-                  ${errors.contacts ? describedBy("contacts-file", errors.contacts) : html`aria-describedby="contacts-file-hint"`}
+                  ${describedBy("contacts-file", errors.contacts, true)}
                 />
                 ${fieldError("contacts-file", errors.contacts)}
                 <label for="contacts-phone">Phone column</label>

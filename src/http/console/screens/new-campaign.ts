@@ -166,11 +166,7 @@ function newCampaignPage(options: {
           <textarea
             id="templateContent"
             name="templateContent"
-            ${
-              errors.templateContent
-                ? describedBy("templateContent", errors.templateContent)
-                : html`aria-describedby="templateContent-hint"`
-            }
+            ${describedBy("templateContent", errors.templateContent, true)}
           >
 ${values.templateContent ?? ""}</textarea>
           ${fieldError("templateContent", errors.templateContent)}
@@ -199,7 +195,7 @@ ${values.templateContent ?? ""}</textarea>
               name="file"
               accept=".csv,text/csv,text/plain"
               required
-              ${errors.file ? describedBy("file", errors.file) : html`aria-describedby="file-hint"`}
+              ${describedBy("file", errors.file, true)}
             />
             ${fieldError("file", errors.file)}
             <progress id="upload-progress" max="100" value="0" hidden aria-label="Upload progress"></progress>

@@ -33,7 +33,7 @@ function signInPage(options: { nonce: string; next: string; error?: string }): H
           autocomplete="current-password"
           required
           autofocus
-          ${options.error ? describedBy("token", options.error) : html`aria-describedby="token-hint"`}
+          ${describedBy("token", options.error, true)}
         />
         ${fieldError("token", options.error)}
         <div><button type="submit">Sign in</button></div>

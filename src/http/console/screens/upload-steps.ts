@@ -116,7 +116,7 @@ function mapPage(options: {
             name="region"
             maxlength="2"
             value="${values.region ?? ""}"
-            ${errors.region ? describedBy("region", errors.region) : html`aria-describedby="region-hint"`}
+            ${describedBy("region", errors.region, true)}
           />
           ${fieldError("region", errors.region)}
         </fieldset>
@@ -340,7 +340,7 @@ function previewPage(options: {
                   name="row"
                   min="2"
                   value="${preview?.row ?? values.row ?? ""}"
-                  ${options.previewError ? describedBy("row", options.previewError) : html`aria-describedby="row-hint"`}
+                  ${describedBy("row", options.previewError, true)}
                 />
                 <button type="submit" class="secondary">Show</button>
               </form>
