@@ -1,11 +1,10 @@
 // The CSV reader's refusals, word for word: each names the file, the line and what to do, because that is all
 // a user sees of a bad file. Files in a temporary directory only (no database), so the mutation run
 // (vitest.mutation.config.ts) can run these against every mutant.
-import { mkdtemp, rm, symlink, truncate, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { symlink, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   CsvInputError,
   CsvTooLargeError,
@@ -16,23 +15,12 @@ import {
   type CsvSourceOptions,
   type IngestRow,
 } from "../src/recipients/csv-source.ts";
+import { tempCsvFiles } from "./helpers/temp-files.ts";
 import { UserError } from "../src/model/errors.ts";
 import { EMAIL_NOT_ACCEPTED } from "../src/recipients/email.ts";
 
-let dir: string;
-let fileCount = 0;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "csv-errors-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function fileOf(content: string | Uint8Array): Promise<string> {
-  const path = join(dir, `${++fileCount}.csv`);
-  await writeFile(path, content);
-  return path;
-}
+const csvFiles = tempCsvFiles("csv-errors");
+const fileOf = csvFiles.fileOf;
 
 async function readPath(path: string, options: Partial<CsvSourceOptions> = {}): Promise<IngestRow[]> {
   const rows: IngestRow[] = [];
@@ -60,27 +48,27 @@ describe("CsvInputError", () => {
 
 describe("files the reader cannot open", () => {
   it("a missing file, or a path through a file, is not found", async () => {
-    const missing = join(dir, "nope.csv");
+    const missing = join(csvFiles.dir(), "nope.csv");
     expect((await refusalOf(missing)).message).toBe(`CSV file not found: ${missing}`);
     const through = `${await fileOf("phone\n")}/x.csv`;
     expect((await refusalOf(through)).message).toBe(`CSV file not found: ${through}`);
   });
 
   it("a name no file can have is not found either", async () => {
-    const long = join(dir, `${"x".repeat(300)}.csv`);
+    const long = join(csvFiles.dir(), `${"x".repeat(300)}.csv`);
     expect((await refusalOf(long)).message).toBe(`CSV file not found: ${long}`);
   });
 
   it("symbolic links that loop are named as such", async () => {
-    const a = join(dir, "loop-a.csv");
-    const b = join(dir, "loop-b.csv");
+    const a = join(csvFiles.dir(), "loop-a.csv");
+    const b = join(csvFiles.dir(), "loop-b.csv");
     await symlink(b, a);
     await symlink(a, b);
     expect((await refusalOf(a)).message).toBe(`CSV ${a} cannot be read: its symbolic links form a loop`);
   });
 
   it("a directory or a device is not a file", async () => {
-    expect((await refusalOf(dir)).message).toBe(`CSV ${dir} is not a file`);
+    expect((await refusalOf(csvFiles.dir())).message).toBe(`CSV ${csvFiles.dir()} is not a file`);
     expect((await refusalOf("/dev/null")).message).toBe("CSV /dev/null is not a file");
   });
 

@@ -1,8 +1,6 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   CsvInputError,
   readCsvHeader,
@@ -10,23 +8,12 @@ import {
   type CsvSourceOptions,
   type IngestRow,
 } from "../src/recipients/csv-source.ts";
+import { tempCsvFiles } from "./helpers/temp-files.ts";
 import { detectDelimiter } from "../src/recipients/delimiter.ts";
 import { firstInvalidUtf8 } from "../src/recipients/utf8-guard.ts";
 
-let dir: string;
-let fileCount = 0;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "csv-source-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function fileOf(content: string | Uint8Array): Promise<string> {
-  const path = join(dir, `${++fileCount}.csv`);
-  await writeFile(path, content);
-  return path;
-}
+const csvFiles = tempCsvFiles("csv-source");
+const fileOf = csvFiles.fileOf;
 
 async function readAll(content: string | Uint8Array, options: Partial<CsvSourceOptions> = {}): Promise<IngestRow[]> {
   const rows: IngestRow[] = [];
@@ -336,7 +323,7 @@ describe("readCsvRecipients: files it must refuse", () => {
   });
 
   it("reports a missing file as a CsvInputError", async () => {
-    const error = await readCsvRecipients(join(dir, "nope.csv"), { phoneColumn: "phone" })
+    const error = await readCsvRecipients(join(csvFiles.dir(), "nope.csv"), { phoneColumn: "phone" })
       .next()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CsvInputError);
