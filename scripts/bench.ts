@@ -11,6 +11,7 @@ import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { Queue } from "bullmq";
 import pg from "pg";
 import { runDeliveryPhase, type DeliveryPhaseResult } from "./bench/delivery-phase.ts";
 import { createRedisConnection, type RedisConnection } from "../src/queue/redis.ts";
@@ -29,6 +30,13 @@ import {
 } from "./bench/db.ts";
 import { generateBenchCsv } from "./bench/generate-csv.ts";
 import { parseOptions, USAGE, type BenchOptions } from "./bench/options.ts";
+import {
+  createPeerRecipients,
+  dropPeerRecipients,
+  PEER_QUEUE_NAME,
+  peerQueuePrefix,
+  waitForPeerDone,
+} from "./bench/peer.ts";
 import {
   ChildSet,
   lastJsonLine,
@@ -108,7 +116,7 @@ interface NaiveResult {
 }
 
 interface SandboxStats {
-  accepted: { messages: number };
+  accepted: { messages: number; custom: number };
   duplicates: number;
   uniqueNumbers: number;
   errors: number;
@@ -143,6 +151,31 @@ interface SizeResult {
     cpu: Bottleneck;
   };
   naive?: NaiveResult;
+}
+
+/** The peer design at one size, beside our send at the same size. */
+interface PeerResult {
+  size: number;
+  design: string;
+  workers: number;
+  concurrencyPerWorker: number;
+  jobs: number;
+  sent: number;
+  failed: number;
+  /** Attempts that threw (retried, or the last one). */
+  failedAttempts: number;
+  /** First enqueue → last job completed (BullMQ's completed event in the peer workers). */
+  seconds: number;
+  enqueueSeconds: number;
+  recipientsPerSecond: number;
+  /** workers × concurrency requests in flight at the sandbox latency. */
+  latencyBoundPerSecond: number;
+  workerPeakRssMb: Record<string, number>;
+  sandboxAccepted: number;
+  sandboxReceivedTwice: number;
+  cpu: Bottleneck;
+  /** Our send (first claim → last batch recorded) at the same size; `inSizes` false: measured for this. */
+  ours: { size: number; recipientsPerSecond: number; seconds: number; inSizes: boolean };
 }
 
 const children = new ChildSet();
@@ -195,7 +228,9 @@ async function main(): Promise<void> {
     await queue.obliterate({ force: true });
     // The bench database was just re-created: a new deployment takes the bench's prefix.
     await releaseQueuePrefix(redis, opts.queuePrefix);
-    log(`database smsblast_bench re-created and migrated (postgres ${machine.postgres}, redis ${machine.redis})`);
+    log(
+      `database ${new URL(opts.databaseUrl).pathname.slice(1)} re-created and migrated (postgres ${machine.postgres}, redis ${machine.redis})`,
+    );
 
     // The sandbox, in its own process, shared by the ceiling run and every send.
     const port = await freePort();
@@ -229,15 +264,17 @@ async function main(): Promise<void> {
     );
     await resetSandbox(sandboxUrl);
 
+    const shared: Shared = { pool, redis, queue, env, sandbox, sandboxUrl, tmp, cpus: machine.cpus };
     const results: SizeResult[] = [];
-    for (const size of opts.sizes) {
-      results.push(
-        await benchSize(size, opts, { pool, redis, queue, env, sandbox, sandboxUrl, tmp, cpus: machine.cpus }),
-      );
-    }
+    for (const size of opts.sizes) results.push(await benchSize(size, opts, shared));
+    const peer = opts.peerSize === undefined ? undefined : await runPeer(opts.peerSize, results, opts, shared);
 
-    const { rows, notes } = buildTable(results, sandboxCeiling, latencyBound, opts);
-    const bottlenecks = [ceilingCpu, ...results.flatMap((r) => [r.ingest.cpu, r.send.cpu, r.endToEnd.cpu])];
+    const { rows, notes } = buildTable(results, sandboxCeiling, latencyBound, opts, peer);
+    const bottlenecks = [
+      ceilingCpu,
+      ...results.flatMap((r) => [r.ingest.cpu, r.send.cpu, r.endToEnd.cpu]),
+      ...(peer ? [peer.cpu] : []),
+    ];
     console.log("");
     console.log(formatTable(rows));
     for (const note of notes) console.log(`  ${note}`);
@@ -258,6 +295,7 @@ async function main(): Promise<void> {
           targets: TARGETS,
           ceilings: { sandbox: { ...sandboxCeiling, latencyBoundNumbersPerSecond: latencyBound, cpu: ceilingCpu } },
           results,
+          peer,
           table: rows,
           notes,
         },
@@ -450,6 +488,108 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   }
 }
 
+/**
+ * The peer design (issue 18): one BullMQ job per recipient, each one POST /v1/custom-messages and one UPDATE
+ * (scripts/bench/peer-child.ts), on its own queue and table, with the same worker processes × concurrency as
+ * ours and the same sandbox. Our send at the same size comes from the sizes run, or is measured here.
+ */
+async function runPeer(size: number, results: SizeResult[], opts: BenchOptions, s: Shared): Promise<PeerResult> {
+  const label = fmtSize(size);
+  let oursAtSize = results.find((r) => r.size === size);
+  const inSizes = oursAtSize !== undefined;
+  if (!oursAtSize) {
+    log(`\n[peer ${label}] our send at ${label} first (not among --sizes), for the comparison`);
+    oursAtSize = await benchSize(size, { ...opts, delivery: false, naiveSize: undefined }, s);
+  }
+  await resetCampaignData(s.pool);
+  const prefix = peerQueuePrefix(opts.queuePrefix);
+  const queue = new Queue(PEER_QUEUE_NAME, { connection: s.redis, prefix });
+  await queue.obliterate({ force: true });
+  await createPeerRecipients(s.pool, size);
+  await resetSandbox(s.sandboxUrl);
+  const env = { ...s.env, PEER_QUEUE_PREFIX: prefix };
+  const latencyBound =
+    opts.latencyMs > 0 ? Math.round((opts.workers * opts.concurrency * 1000) / opts.latencyMs) : Infinity;
+  const timeoutMs = 120_000 + size * 10;
+  log(
+    `\n[peer ${label}] one BullMQ job per recipient through v1/custom-messages: ${opts.workers} worker processes × concurrency ${opts.concurrency}…`,
+  );
+  const workers: ChildHandle[] = [];
+  try {
+    sampler.beginWindow();
+    for (let i = 1; i <= opts.workers; i++) {
+      const w = children.spawnTs(
+        `peer-worker#${i}`,
+        "scripts/bench/peer-child.ts",
+        ["worker", String(opts.concurrency)],
+        env,
+      );
+      sampler.watch(`peer-worker#${i}`, w.pid);
+      workers.push(w);
+    }
+    for (const w of workers) await waitForOutput(w, "ready", 60_000);
+    sampler.beginWindow({ resetPeaks: false }); // CPU from the first enqueue on; RSS peaks since spawn
+    const alive = () => {
+      for (const c of [...workers, s.sandbox])
+        if (!c.isRunning()) throw new Error(`${c.name} exited during the peer run:\n${c.stderr().slice(-3000)}`);
+    };
+    const producer = children.spawnTs("peer-producer", "scripts/bench/peer-child.ts", ["producer"], env);
+    sampler.watch("peer-producer", producer.pid);
+    await waitForExit(producer, timeoutMs);
+    const enqueued = lastJsonLine<{ jobs: number; firstEnqueueAtMs: number; enqueuedAtMs: number }>(producer);
+    const counts = await waitForPeerDone(s.pool, timeoutMs, alive);
+    const window = sampler.endWindow();
+    const ledger = await sandboxStats(s.sandboxUrl);
+    const reports: Array<{ completed: number; failedAttempts: number; lastCompletedAtMs: number }> = [];
+    for (const w of workers) {
+      await children.stop(w);
+      reports.push(lastJsonLine(w));
+    }
+    const seconds = (Math.max(...reports.map((r) => r.lastCompletedAtMs)) - enqueued.firstEnqueueAtMs) / 1000;
+    const workerPeakRssMb = Object.fromEntries(
+      workers.map((w) => [w.name, window.peakRssMb[w.name] ?? 0] as [string, number]),
+    );
+    const result: PeerResult = {
+      size,
+      design: "one BullMQ job per recipient (addBulk of 1000), POST /v1/custom-messages + one UPDATE per job",
+      workers: opts.workers,
+      concurrencyPerWorker: opts.concurrency,
+      jobs: enqueued.jobs,
+      sent: counts.sent,
+      failed: counts.failed,
+      failedAttempts: reports.reduce((n, r) => n + r.failedAttempts, 0),
+      seconds,
+      enqueueSeconds: (enqueued.enqueuedAtMs - enqueued.firstEnqueueAtMs) / 1000,
+      recipientsPerSecond: Math.round(counts.sent / seconds),
+      latencyBoundPerSecond: latencyBound,
+      workerPeakRssMb,
+      sandboxAccepted: ledger.accepted.custom,
+      sandboxReceivedTwice: ledger.duplicates,
+      cpu: judgeBottleneck(`peer ${label}`, window, s.cpus),
+      ours: {
+        size,
+        recipientsPerSecond: oursAtSize.send.recipientsPerSecond,
+        seconds: oursAtSize.send.seconds,
+        inSizes,
+      },
+    };
+    log(
+      `[peer ${label}] ${fmtRate(result.recipientsPerSecond)} (${fmtInt(result.sent)} sent, ${result.failed} failed, in ${fmtSec(seconds)} ` +
+        `from first enqueue to last job completed; enqueue ${fmtSec(result.enqueueSeconds)}; latency bound ${fmtRate(latencyBound)}); ` +
+        `ours at ${label}: ${fmtRate(result.ours.recipientsPerSecond)}, ${fmtRatio(result.ours.recipientsPerSecond / result.recipientsPerSecond)} the peer; ` +
+        `peer worker peak RSS ${Object.values(workerPeakRssMb).map(fmtMb).join(" / ")}; sandbox accepted ${fmtInt(result.sandboxAccepted)}, twice ${result.sandboxReceivedTwice}`,
+    );
+    if (result.sandboxAccepted !== result.sent || result.sandboxReceivedTwice > 0)
+      log(`[peer ${label}] WARNING: sandbox accepted ${result.sandboxAccepted} for ${result.sent} rows sent`);
+    return result;
+  } finally {
+    for (const w of workers) await children.stop(w);
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close().catch(() => {});
+    await dropPeerRecipients(s.pool).catch(() => {});
+  }
+}
+
 /** The delivery phase against real `serve` and `delivery-worker` processes (scripts/bench/delivery-phase.ts). */
 async function runDelivery(label: string, campaignId: string, s: Shared): Promise<DeliveryPhaseResult> {
   const port = await freePort();
@@ -517,6 +657,7 @@ function buildTable(
   sandbox: SandboxCeiling,
   latencyBound: number,
   opts: BenchOptions,
+  peer?: PeerResult,
 ): { rows: Row[]; notes: string[] } {
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -630,6 +771,30 @@ function buildTable(
       );
     }
   }
+  if (peer) {
+    const P = fmtSize(peer.size);
+    row(
+      `send ${P}: ours vs peer (BullMQ job per recipient, v1/custom-messages)`,
+      fmtRate(peer.ours.recipientsPerSecond),
+      `peer ${fmtRate(peer.recipientsPerSecond)}`,
+      fmtRatio(peer.ours.recipientsPerSecond / peer.recipientsPerSecond),
+    );
+    row(
+      `peer ${P}: first enqueue → last job completed`,
+      fmtSec(peer.seconds),
+      `latency bound ${fmtRate(peer.latencyBoundPerSecond)}`,
+      fmtRatio(peer.recipientsPerSecond / peer.latencyBoundPerSecond),
+    );
+    row(`peer ${P}: worker peak RSS (each)`, `${Object.values(peer.workerPeakRssMb).join(" / ")} MB`);
+    notes.push(
+      `peer: ${opts.workers} processes × BullMQ concurrency ${opts.concurrency} (as ours), one request and one UPDATE per recipient; ` +
+        `its rate is first enqueue → last job completed, ours first claim → last batch recorded` +
+        (peer.ours.inSizes ? "" : ` (our ${P} run measured for this comparison)`) +
+        `; latency bound = ${opts.workers * opts.concurrency} requests in flight / ${opts.latencyMs} ms`,
+    );
+    if (peer.failed > 0 || peer.sandboxReceivedTwice > 0)
+      notes.push(`! peer: ${peer.failed} recipients failed, ${peer.sandboxReceivedTwice} numbers received twice`);
+  }
   notes.push(
     `sandbox ceiling: bare undici client, ${sandbox.concurrency} × POST /v1/messages of ${sandbox.numbersPerRequest} numbers for ${sandbox.seconds} s at ${opts.latencyMs} ms latency; ` +
       `latency alone would allow ${fmtRate(latencyBound)} (${opts.workers} workers × ${opts.concurrency} in flight)`,
@@ -647,7 +812,6 @@ function buildTable(
   return { rows, notes };
 }
 
-/** A verdict when a good share of the workers' connections sit waiting on row locks (one hot row). */
 function lockContention(activity: ActivityReport): string | undefined {
   const entries = Object.entries(activity.average);
   const total = entries.reduce((sum, [, v]) => sum + v, 0);

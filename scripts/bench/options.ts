@@ -19,6 +19,8 @@ export interface BenchOptions {
   keepCsv: boolean;
   /** The delivery phase: a `delivered` report for every recipient of the end-to-end campaign. */
   delivery: boolean;
+  /** The peer design (one BullMQ job per recipient through v1/custom-messages) at this many recipients. */
+  peerSize: number | undefined;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -31,9 +33,13 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-naive               skip the naive baseline
   --no-delivery            skip the delivery phase (a report per recipient through serve + delivery-worker)
   --naive-max-seconds N    beyond this, the naive run is sampled and extrapolated default 120
+  --peer-size N            the peer design (a BullMQ job per recipient through v1/custom-messages,
+                           same workers × concurrency) at N recipients, beside our send at N   default 20k
+  --no-peer                skip the peer design
   --keep-csv               keep the generated CSV files (path printed)
 Uses the database smsblast_bench (dropped and re-created; env BENCH_DATABASE_URL) and the Redis prefix
-{smsblast-bench} (env BENCH_REDIS_URL). Results: bench-results/bench-<timestamp>.json`;
+{smsblast-bench} (env BENCH_QUEUE_PREFIX; the peer uses {smsblast-bench-peer}) on env BENCH_REDIS_URL.
+Results: bench-results/bench-<timestamp>.json`;
 
 function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.trim());
@@ -56,10 +62,19 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     const arg = argv[i]!;
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
     const [key, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
-    if (["quick", "no-naive", "no-delivery", "keep-csv", "help"].includes(key)) {
+    if (["quick", "no-naive", "no-delivery", "no-peer", "keep-csv", "help"].includes(key)) {
       flags.set(key, true);
     } else if (
-      ["sizes", "workers", "latency-ms", "latency", "concurrency", "ceiling-seconds", "naive-max-seconds"].includes(key)
+      [
+        "sizes",
+        "workers",
+        "latency-ms",
+        "latency",
+        "concurrency",
+        "ceiling-seconds",
+        "naive-max-seconds",
+        "peer-size",
+      ].includes(key)
     ) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new Error(`--${key} needs a value`);
@@ -83,6 +98,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (!Number.isInteger(latencyMs) || latencyMs < 0)
     throw new Error(`--latency-ms must be an integer ≥ 0, got "${latencyText}"`);
   const naive = !flags.has("no-naive");
+  const peerText = str("peer-size", "BENCH_PEER_SIZE");
+  // A smoke run keeps the peer small: at 50 ms latency it sends ~640 recipients/s.
+  const peerSize = flags.has("no-peer") ? undefined : peerText ? parseSize(peerText) : quick ? sizes[0]! : 20_000;
   return {
     sizes,
     workers,
@@ -95,8 +113,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     quick,
     databaseUrl: env.BENCH_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/smsblast_bench",
     redisUrl: env.BENCH_REDIS_URL || "redis://127.0.0.1:6379",
-    queuePrefix: "{smsblast-bench}",
+    queuePrefix: env.BENCH_QUEUE_PREFIX || "{smsblast-bench}",
     keepCsv: flags.has("keep-csv"),
     delivery: !flags.has("no-delivery"),
+    peerSize,
   };
 }

@@ -52,7 +52,7 @@ export function check(ok: boolean): string {
 }
 
 /** Labels of processes that run JavaScript on one main thread (≈1 core is their limit). */
-const SINGLE_THREADED = /^(worker#\d+|sandbox|producer|bench|redis|ceiling-client)$/;
+const SINGLE_THREADED = /^(worker#\d+|sandbox|producer|bench|redis|ceiling-client|peer-worker#\d+|peer-producer)$/;
 
 export interface Bottleneck {
   phase: string;
