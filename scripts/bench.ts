@@ -24,9 +24,11 @@ import {
   recreateDatabase,
   resetCampaignData,
   sendFigures,
+  storageFigures,
   waitForCampaignEnd,
   waitForFirstClaim,
   type SendFigures,
+  type StorageFigures,
 } from "./bench/db.ts";
 import { generateBenchCsv } from "./bench/generate-csv.ts";
 import { parseOptions, USAGE, type BenchOptions } from "./bench/options.ts";
@@ -71,6 +73,9 @@ const TARGETS = {
   sendPerSecond: 50_000,
   endToEnd1MSeconds: 30,
   vsNaive: 20,
+  // Issue 18: storage after a campaign, and producer RSS flat across sizes.
+  bytesPerRecipient: 150,
+  producerRssSpreadMb: 25,
 };
 
 interface IngestResult {
@@ -151,6 +156,8 @@ interface SizeResult {
     cpu: Bottleneck;
   };
   naive?: NaiveResult;
+  /** Bytes per recipient the end-to-end campaign leaves (after the delivery phase when it runs). */
+  storage: StorageFigures;
 }
 
 /** The peer design at one size, beside our send at the same size. */
@@ -468,6 +475,18 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
 
     for (const w of workers) await children.stop(w);
     const delivery = opts.delivery ? await runDelivery(label, ingest2.campaignId, s) : undefined;
+    // What the campaign leaves in PostgreSQL: its tables hold this one campaign only.
+    const storage = await storageFigures(s.pool, ingest2.recipients);
+    log(
+      `[${label}] storage: ${storage.totalBytesPerRecipient} bytes per recipient (tables + indexes: ` +
+        Object.entries(storage.bytesPerRecipient)
+          .map(([t, b]) => `${t} ${b}`)
+          .join(", ") +
+        `); peak RSS: producer ${fmtMb(ingest.peakRssMb)} / ${fmtMb(ingest2.peakRssMb)} (ingest / end to end), ` +
+        Object.keys(send.workerPeakRssMb)
+          .map((k) => `${k} ${fmtMb(Math.max(send.workerPeakRssMb[k] ?? 0, endToEnd.workerPeakRssMb[k] ?? 0))}`)
+          .join(", "),
+    );
     let naive: NaiveResult | undefined;
     if (opts.naiveSize === size) naive = await runNaive(size, csv, opts, s);
     if (!opts.keepCsv) await rm(csv, { force: true });
@@ -482,6 +501,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       endToEnd,
       delivery,
       naive,
+      storage,
     };
   } finally {
     for (const w of workers) await children.stop(w);
@@ -684,10 +704,10 @@ function buildTable(
     row(
       `ingest ${L}: producer peak RSS`,
       fmtMb(r.ingest.peakRssMb),
-      "",
+      `end to end ${fmtMb(r.endToEnd.producerPeakRssMb)}`,
       "",
       `≤ ${TARGETS.peakRssMb} MB`,
-      check(r.ingest.peakRssMb <= TARGETS.peakRssMb),
+      check(producerPeak(r) <= TARGETS.peakRssMb),
     );
     row(
       `send ${L}: recipients/s`,
@@ -740,6 +760,16 @@ function buildTable(
         check(r.delivery.callbackP99Ms <= 50),
       );
     }
+    row(
+      `storage ${L}: bytes/recipient (tables + indexes)`,
+      `${fmtInt(r.storage.totalBytesPerRecipient)} B`,
+      Object.entries(r.storage.bytesPerRecipient)
+        .map(([t, b]) => `${t} ${b}`)
+        .join(" + "),
+      "",
+      `≤ ${TARGETS.bytesPerRecipient} B`,
+      check(r.storage.totalBytesPerRecipient <= TARGETS.bytesPerRecipient),
+    );
     const serial = r.ingest.seconds + r.send.seconds;
     row(
       `end to end ${L}: wall`,
@@ -770,6 +800,26 @@ function buildTable(
         `! ${L}: ${r.send.notSentBatches} batches not sent, numbers received twice: ${r.send.sandboxReceivedTwice} / ${r.endToEnd.sandboxReceivedTwice}`,
       );
     }
+  }
+  if (results.length > 1) {
+    // Flatness: one row per process across sizes.
+    const across = `by size (${results.map((r) => fmtSize(r.size)).join(" / ")})`;
+    const spread = (values: number[]) => Math.max(...values) - Math.min(...values);
+    const producer = results.map(producerPeak);
+    row(
+      `producer peak RSS ${across}`,
+      `${producer.join(" / ")} MB`,
+      "",
+      `spread ${spread(producer)} MB`,
+      `within ${TARGETS.producerRssSpreadMb} MB`,
+      check(spread(producer) <= TARGETS.producerRssSpreadMb),
+    );
+    for (const w of Object.keys(results[0]!.send.workerPeakRssMb)) {
+      const peaks = results.map((r) => Math.max(r.send.workerPeakRssMb[w] ?? 0, r.endToEnd.workerPeakRssMb[w] ?? 0));
+      row(`${w} peak RSS ${across}`, `${peaks.join(" / ")} MB`, "", `spread ${spread(peaks)} MB`);
+    }
+    const bytes = results.map((r) => Math.round(r.storage.totalBytesPerRecipient));
+    row(`bytes/recipient ${across}`, `${bytes.join(" / ")} B`, "", fmtRatio(bytes.at(-1)! / bytes[0]!));
   }
   if (peer) {
     const P = fmtSize(peer.size);
@@ -812,6 +862,12 @@ function buildTable(
   return { rows, notes };
 }
 
+/** The producer's peak over both of its runs at a size (ingest alone, end to end). */
+function producerPeak(r: SizeResult): number {
+  return Math.max(r.ingest.peakRssMb, r.endToEnd.producerPeakRssMb);
+}
+
+/** A verdict when a good share of the workers' connections sit waiting on row locks (one hot row). */
 function lockContention(activity: ActivityReport): string | undefined {
   const entries = Object.entries(activity.average);
   const total = entries.reduce((sum, [, v]) => sum + v, 0);

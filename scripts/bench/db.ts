@@ -26,7 +26,10 @@ export async function recreateDatabase(databaseUrl: string): Promise<void> {
 
 /** Empties the campaign tables so every measured run starts from the same state, and flushes dirty pages. */
 export async function resetCampaignData(pool: pg.Pool): Promise<void> {
-  await pool.query(`TRUNCATE campaigns, batches, recipients, rejects RESTART IDENTITY CASCADE`);
+  // The delivery tables have no foreign key to campaigns: named, so each size's storage figures are its own.
+  await pool.query(
+    `TRUNCATE campaigns, batches, recipients, rejects, delivery_events, callback_nonces RESTART IDENTITY CASCADE`,
+  );
   await pool.query(`CHECKPOINT`).catch(() => {}); // needs superuser; only lowers the noise
 }
 
@@ -171,5 +174,39 @@ export async function sendFigures(pool: pg.Pool, campaignId: string): Promise<Se
     latencyP50Ms: Math.round(Number(r.p50)),
     latencyP99Ms: Math.round(Number(r.p99)),
     latencyMaxMs: Math.round(Number(r.max)),
+  };
+}
+
+export interface StorageFigures {
+  recipients: number;
+  /** pg_total_relation_size (heap + TOAST + indexes) of each table measured, in bytes. */
+  tableBytes: Record<string, number>;
+  /** tableBytes / recipients, per table. */
+  bytesPerRecipient: Record<string, number>;
+  totalBytesPerRecipient: number;
+}
+
+/**
+ * What one campaign of `recipients` leaves in PostgreSQL: the recipients and batches tables, plus the delivery
+ * tables when the delivery phase filled them. The tables hold that campaign only (resetCampaignData).
+ */
+export async function storageFigures(pool: pg.Pool, recipients: number): Promise<StorageFigures> {
+  const tables = ["recipients", "batches"];
+  for (const table of ["delivery_events", "callback_nonces"]) {
+    const { rowCount } = await pool.query(`SELECT 1 FROM ${table} LIMIT 1`);
+    if (rowCount) tables.push(table);
+  }
+  const { rows } = await pool.query<{ name: string; bytes: string }>(
+    `SELECT t AS name, pg_total_relation_size(t::regclass) AS bytes FROM unnest($1::text[]) t`,
+    [tables],
+  );
+  const tableBytes = Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)]));
+  const per = (bytes: number) => Math.round((bytes / Math.max(1, recipients)) * 10) / 10;
+  const total = Object.values(tableBytes).reduce((a, b) => a + b, 0);
+  return {
+    recipients,
+    tableBytes,
+    bytesPerRecipient: Object.fromEntries(Object.entries(tableBytes).map(([k, v]) => [k, per(v)])),
+    totalBytesPerRecipient: per(total),
   };
 }
