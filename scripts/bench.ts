@@ -25,6 +25,7 @@ import {
   resetCampaignData,
   sendFigures,
   storageFigures,
+  timeBuckets,
   waitForCampaignEnd,
   waitForFirstClaim,
   type SendFigures,
@@ -39,6 +40,7 @@ import {
   peerQueuePrefix,
   waitForPeerDone,
 } from "./bench/peer.ts";
+import { rateFromCumulative, rateSeries, renderSvgPlot, type PlotSeries } from "./bench/plot.ts";
 import {
   ChildSet,
   lastJsonLine,
@@ -50,6 +52,7 @@ import {
   waitForHttp,
   waitForOutput,
   type ChildHandle,
+  type RssSeries,
   type WindowReport,
 } from "./bench/processes.ts";
 import {
@@ -185,7 +188,20 @@ interface PeerResult {
   ours: { size: number; recipientsPerSecond: number; seconds: number; inSizes: boolean };
 }
 
+/** What --plot draws for one size: throughput series (s since origin, per second) and RSS per process. */
+interface Timeline {
+  size: number;
+  originMs: number;
+  marks: Array<{ atMs: number; label: string }>;
+  throughput: PlotSeries[];
+  rss: RssSeries[];
+}
+
+const PLOT_BUCKET_MS = 250;
+
 const children = new ChildSet();
+/** Filled by benchSize for the plotted size when --plot is given. */
+let timeline: Timeline | undefined;
 /** Removed on every way out, also Ctrl-C (where `finally` blocks do not run). */
 let tmpToRemove: string | undefined;
 const sampler = new ProcessSampler(100);
@@ -311,6 +327,11 @@ async function main(): Promise<void> {
       ),
     );
     console.log(`\nresults written to ${path.relative(process.cwd(), file)}`);
+    if (timeline) {
+      const svg = file.replace(/\.json$/, ".svg");
+      await writeFile(svg, plotTimeline(timeline, opts));
+      console.log(`plot of the ${fmtSize(timeline.size)} run written to ${path.relative(process.cwd(), svg)}`);
+    }
   } finally {
     sampler.stop();
     await children.stopAll(5_000);
@@ -353,10 +374,21 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   const ingestTimeoutMs = 60_000 + size * 0.5;
   const sendTimeoutMs = 60_000 + size * 0.5;
 
+  // --plot: RSS of every process and throughput of every phase over time, for the 1M run (else the largest).
+  const plotSize = opts.sizes.includes(1_000_000) ? 1_000_000 : Math.max(...opts.sizes);
+  const rec: Timeline | undefined =
+    opts.plot && size === plotSize ? { size, originMs: 0, marks: [], throughput: [], rss: [] } : undefined;
+  const mark = (phase: string) => rec?.marks.push({ atMs: Date.now(), label: phase });
+
   // 1. Ingest alone: no worker running, the jobs wait in Redis.
   await resetCampaignData(s.pool);
   await s.queue.obliterate({ force: true });
   sampler.beginWindow();
+  if (rec) {
+    rec.originMs = Date.now();
+    sampler.startSeries();
+  }
+  mark("ingest");
   const producer = children.spawnTs(`producer ${label}`, "scripts/bench/ingest-child.ts", [csv], s.env);
   sampler.watch("producer", producer.pid);
   await waitForOutput(producer, "launching", 60_000);
@@ -365,6 +397,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   const ingestWindow = sampler.endWindow();
   const ingestCpu = judgeBottleneck(`ingest ${label}`, ingestWindow, s.cpus);
   const ingest = lastJsonLine<IngestResult>(producer);
+  rec?.throughput.push({ name: "ingest: rows staged/s", points: stagedSeries(producer, ingest, rec.originMs) });
   // Ingest is two steps in sequence, so a window average hides which one is limited: say it per step.
   const backendCoreSeconds = (ingestWindow.busiestProcess.postgres ?? 0) * ingestWindow.seconds;
   ingestCpu.verdict =
@@ -384,6 +417,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   // 2. Send: start N workers on the waiting jobs; first claim → last batch recorded, from Postgres.
   await resetSandbox(s.sandboxUrl);
   sampler.beginWindow();
+  mark("send");
   const spawnedAt = Date.now();
   const workers: ChildHandle[] = [];
   for (let i = 1; i <= opts.workers; i++) {
@@ -418,6 +452,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       figures.seconds,
     );
     const ledger = await sandboxStats(s.sandboxUrl);
+    if (rec)
+      rec.throughput.push({ name: "send: recipients/s", points: await sentSeries(s.pool, ingest.campaignId, rec) });
     const send = {
       ...figures,
       cycle,
@@ -449,6 +485,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     await resetCampaignData(s.pool);
     await resetSandbox(s.sandboxUrl);
     sampler.beginWindow();
+    mark("end to end");
     const e2eStart = Date.now();
     const producer2 = children.spawnTs(`producer ${label} (e2e)`, "scripts/bench/ingest-child.ts", [csv], s.env);
     sampler.watch("producer", producer2.pid);
@@ -458,6 +495,12 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     const e2eWindow = sampler.endWindow();
     const finishedMs = end.finishedAt!.getTime();
     const ledger2 = await sandboxStats(s.sandboxUrl);
+    if (rec) {
+      rec.throughput.push(
+        { name: "end to end: rows staged/s", points: stagedSeries(producer2, ingest2, rec.originMs) },
+        { name: "end to end: recipients sent/s", points: await sentSeries(s.pool, ingest2.campaignId, rec) },
+      );
+    }
     const endToEnd = {
       seconds: (finishedMs - e2eStart) / 1000,
       fromLaunchSeconds: (finishedMs - ingest2.startedAtMs) / 1000,
@@ -474,7 +517,20 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     );
 
     for (const w of workers) await children.stop(w);
+    if (opts.delivery) mark("delivery");
     const delivery = opts.delivery ? await runDelivery(label, ingest2.campaignId, s) : undefined;
+    if (rec && delivery) {
+      const buckets = await timeBuckets(
+        s.pool,
+        `SELECT applied_at AS at, row_count AS n FROM delivery_events WHERE outcome = 'applied'`,
+        [],
+        PLOT_BUCKET_MS,
+      );
+      rec.throughput.push({
+        name: "delivery: reports applied/s",
+        points: rateSeries(buckets, PLOT_BUCKET_MS, rec.originMs),
+      });
+    }
     // What the campaign leaves in PostgreSQL: its tables hold this one campaign only.
     const storage = await storageFigures(s.pool, ingest2.recipients);
     log(
@@ -487,6 +543,10 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
           .map((k) => `${k} ${fmtMb(Math.max(send.workerPeakRssMb[k] ?? 0, endToEnd.workerPeakRssMb[k] ?? 0))}`)
           .join(", "),
     );
+    if (rec) {
+      rec.rss = sampler.stopSeries().filter((r) => r.label !== "bench");
+      timeline = rec;
+    }
     let naive: NaiveResult | undefined;
     if (opts.naiveSize === size) naive = await runNaive(size, csv, opts, s);
     if (!opts.keepCsv) await rm(csv, { force: true });
@@ -508,6 +568,46 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   }
 }
 
+/** Rows staged over time, from the producer's "progress <rows> <epoch ms>" lines; 0 while it plans. */
+function stagedSeries(producer: ChildHandle, ingest: IngestResult, originMs: number): Array<[number, number]> {
+  const readings: Array<[number, number]> = [[ingest.startedAtMs, 0]];
+  for (const m of producer.stdout().matchAll(/^progress (\d+) (\d+)$/gm)) readings.push([Number(m[2]), Number(m[1])]);
+  return rateFromCumulative(readings, originMs, ingest.startedAtMs + ingest.seconds * 1000);
+}
+
+/** Recipients sent per bucket, from each batch's sent_at. */
+async function sentSeries(pool: pg.Pool, campaignId: string, rec: Timeline): Promise<Array<[number, number]>> {
+  const buckets = await timeBuckets(
+    pool,
+    `SELECT sent_at AS at, size AS n FROM batches WHERE campaign_id = $1 AND state = 'sent'`,
+    [campaignId],
+    PLOT_BUCKET_MS,
+  );
+  return rateSeries(buckets, PLOT_BUCKET_MS, rec.originMs);
+}
+
+function plotTimeline(t: Timeline, opts: BenchOptions): string {
+  // A label watched twice (the producer of the ingest and of the end-to-end run) gets one line per process.
+  const seen = new Map<string, number>();
+  const rss = t.rss.map((r) => {
+    const n = (seen.get(r.label) ?? 0) + 1;
+    seen.set(r.label, n);
+    return {
+      name: n === 1 ? r.label : `${r.label} (${n})`,
+      points: r.points.map(([ms, mb]): [number, number] => [(ms - t.originMs) / 1000, mb]),
+    };
+  });
+  return renderSvgPlot({
+    title: `smsblast bench, ${fmtSize(t.size)} recipients: ${opts.workers} workers × ${opts.concurrency}, sandbox ${opts.latencyMs} ms`,
+    xLabel: "seconds since the producer started (ingest)",
+    marks: t.marks.map((m) => ({ x: (m.atMs - t.originMs) / 1000, label: m.label })),
+    panels: [
+      { title: "Throughput per phase", yLabel: "per second", series: t.throughput },
+      { title: "RSS per process", yLabel: "MB", series: rss, formatY: (mb) => `${Math.round(mb)}` },
+    ],
+  });
+}
+
 /**
  * The peer design (issue 18): one BullMQ job per recipient, each one POST /v1/custom-messages and one UPDATE
  * (scripts/bench/peer-child.ts), on its own queue and table, with the same worker processes × concurrency as
@@ -519,7 +619,7 @@ async function runPeer(size: number, results: SizeResult[], opts: BenchOptions, 
   const inSizes = oursAtSize !== undefined;
   if (!oursAtSize) {
     log(`\n[peer ${label}] our send at ${label} first (not among --sizes), for the comparison`);
-    oursAtSize = await benchSize(size, { ...opts, delivery: false, naiveSize: undefined }, s);
+    oursAtSize = await benchSize(size, { ...opts, delivery: false, naiveSize: undefined, plot: false }, s);
   }
   await resetCampaignData(s.pool);
   const prefix = peerQueuePrefix(opts.queuePrefix);

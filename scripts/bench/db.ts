@@ -210,3 +210,18 @@ export async function storageFigures(pool: pg.Pool, recipients: number): Promise
     totalBytesPerRecipient: per(total),
   };
 }
+
+/** Counts per `bucketMs` of a timestamp column (for plots): `sql` selects (at timestamptz, n int). */
+export async function timeBuckets(
+  pool: pg.Pool,
+  sql: string,
+  params: unknown[],
+  bucketMs: number,
+): Promise<Array<{ startMs: number; count: number }>> {
+  const { rows } = await pool.query<{ b: string; n: string }>(
+    `SELECT floor(extract(epoch FROM at) * 1000 / ${Number(bucketMs)})::bigint AS b, sum(n)::bigint AS n
+     FROM (${sql}) s WHERE at IS NOT NULL GROUP BY 1 ORDER BY 1`,
+    params,
+  );
+  return rows.map((r) => ({ startMs: Number(r.b) * bucketMs, count: Number(r.n) }));
+}

@@ -21,6 +21,8 @@ export interface BenchOptions {
   delivery: boolean;
   /** The peer design (one BullMQ job per recipient through v1/custom-messages) at this many recipients. */
   peerSize: number | undefined;
+  /** Write an SVG of throughput and RSS over time for the 1M run (else the largest). */
+  plot: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -36,6 +38,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --peer-size N            the peer design (a BullMQ job per recipient through v1/custom-messages,
                            same workers × concurrency) at N recipients, beside our send at N   default 20k
   --no-peer                skip the peer design
+  --plot                   also write bench-results/bench-<timestamp>.svg: throughput and RSS over time
+                           of the 1M run (else the largest size)
   --keep-csv               keep the generated CSV files (path printed)
 Uses the database smsblast_bench (dropped and re-created; env BENCH_DATABASE_URL) and the Redis prefix
 {smsblast-bench} (env BENCH_QUEUE_PREFIX; the peer uses {smsblast-bench-peer}) on env BENCH_REDIS_URL.
@@ -62,7 +66,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     const arg = argv[i]!;
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
     const [key, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
-    if (["quick", "no-naive", "no-delivery", "no-peer", "keep-csv", "help"].includes(key)) {
+    if (["quick", "no-naive", "no-delivery", "no-peer", "plot", "keep-csv", "help"].includes(key)) {
       flags.set(key, true);
     } else if (
       [
@@ -117,5 +121,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     keepCsv: flags.has("keep-csv"),
     delivery: !flags.has("no-delivery"),
     peerSize,
+    plot: flags.has("plot"),
   };
 }

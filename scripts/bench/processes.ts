@@ -296,6 +296,15 @@ interface Tracked {
   alive: boolean;
   /** Whether the kernel's VmHWM covers only this window (our child since birth, or reset by clear_refs). */
   useHwm: boolean;
+  /** A member of a watchGroup (e.g. one postgres backend among many): no RSS time series. */
+  inGroup: boolean;
+}
+
+/** RSS over time of one watched process (one pid), while recording: [epoch ms, MB] points. */
+export interface RssSeries {
+  label: string;
+  pid: number;
+  points: Array<[number, number]>;
 }
 
 export interface WindowReport {
@@ -323,6 +332,8 @@ export class ProcessSampler {
   private timer: NodeJS.Timeout | undefined;
   private windowStart = 0;
   private machineStart: { busy: number; total: number } | undefined;
+  /** Per pid, while recording (startSeries … stopSeries); undefined when not recording. */
+  private series: Map<number, RssSeries> | undefined;
 
   constructor(private readonly intervalMs = 200) {}
 
@@ -334,8 +345,23 @@ export class ProcessSampler {
       cpuLast: readCpuSeconds(pid) ?? 0,
       alive: true,
       useHwm: true,
+      inGroup: false,
     });
     this.sampleOne(pid);
+  }
+
+  /** Starts keeping every tick's RSS of each watched process (not groups), for plots. */
+  startSeries(): void {
+    this.series = new Map();
+    this.tick();
+  }
+
+  /** Stops recording; the series in order of each process's first sample. */
+  stopSeries(): RssSeries[] {
+    this.tick();
+    const out = [...(this.series?.values() ?? [])].filter((s) => s.points.length > 0);
+    this.series = undefined;
+    return out;
   }
 
   /**
@@ -435,6 +461,7 @@ export class ProcessSampler {
             cpuLast: 0,
             alive: true,
             useHwm: false,
+            inGroup: true,
           });
         }
       }
@@ -452,5 +479,10 @@ export class ProcessSampler {
     }
     t.peakRssKb = Math.max(t.peakRssKb, status.rssKb, t.useHwm ? status.hwmKb : 0);
     if (cpu !== undefined) t.cpuLast = cpu;
+    if (this.series && !t.inGroup) {
+      let series = this.series.get(pid);
+      if (!series) this.series.set(pid, (series = { label: t.label, pid, points: [] }));
+      series.points.push([Date.now(), Math.round(status.rssKb / 102.4) / 10]);
+    }
   }
 }
