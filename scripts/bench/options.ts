@@ -35,8 +35,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-naive               skip the naive baseline
   --no-delivery            skip the delivery phase (a report per recipient through serve + delivery-worker)
   --naive-max-seconds N    beyond this, the naive run is sampled and extrapolated default 120
-  --peer-size N            the peer design (a BullMQ job per recipient through v1/custom-messages,
-                           same workers × concurrency) at N recipients, beside our send at N   default 20k
+  --peer-size N            the peer design at N recipients (env BENCH_PEER_SIZE)  default 20k (--quick: 10k)
+                           (a BullMQ job per recipient through v1/custom-messages, same workers ×
+                           concurrency and sandbox), beside our send at N
   --no-peer                skip the peer design
   --plot                   also write bench-results/bench-<timestamp>.svg: throughput and RSS over time
                            of the 1M run (else the largest size)
