@@ -197,8 +197,6 @@ interface Timeline {
   rss: RssSeries[];
 }
 
-const PLOT_BUCKET_MS = 250;
-
 const children = new ChildSet();
 /** Filled by benchSize for the plotted size when --plot is given. */
 let timeline: Timeline | undefined;
@@ -520,15 +518,14 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     if (opts.delivery) mark("delivery");
     const delivery = opts.delivery ? await runDelivery(label, ingest2.campaignId, s) : undefined;
     if (rec && delivery) {
-      const buckets = await timeBuckets(
+      const { bucketMs, buckets } = await timeBuckets(
         s.pool,
         `SELECT applied_at AS at, row_count AS n FROM delivery_events WHERE outcome = 'applied'`,
         [],
-        PLOT_BUCKET_MS,
       );
       rec.throughput.push({
         name: "delivery: reports applied/s",
-        points: rateSeries(buckets, PLOT_BUCKET_MS, rec.originMs),
+        points: rateSeries(buckets, bucketMs, rec.originMs),
       });
     }
     // What the campaign leaves in PostgreSQL: its tables hold this one campaign only.
@@ -577,13 +574,12 @@ function stagedSeries(producer: ChildHandle, ingest: IngestResult, originMs: num
 
 /** Recipients sent per bucket, from each batch's sent_at. */
 async function sentSeries(pool: pg.Pool, campaignId: string, rec: Timeline): Promise<Array<[number, number]>> {
-  const buckets = await timeBuckets(
+  const { bucketMs, buckets } = await timeBuckets(
     pool,
     `SELECT sent_at AS at, size AS n FROM batches WHERE campaign_id = $1 AND state = 'sent'`,
     [campaignId],
-    PLOT_BUCKET_MS,
   );
-  return rateSeries(buckets, PLOT_BUCKET_MS, rec.originMs);
+  return rateSeries(buckets, bucketMs, rec.originMs);
 }
 
 function plotTimeline(t: Timeline, opts: BenchOptions): string {

@@ -211,17 +211,29 @@ export async function storageFigures(pool: pg.Pool, recipients: number): Promise
   };
 }
 
-/** Counts per `bucketMs` of a timestamp column (for plots): `sql` selects (at timestamptz, n int). */
+/**
+ * Counts per time bucket of a timestamp column (for plots): `sql` selects (at timestamptz, n int). Buckets are
+ * at least `minBucketMs` and about `count` over the span: finer ones show only when each statement landed.
+ */
 export async function timeBuckets(
   pool: pg.Pool,
   sql: string,
   params: unknown[],
-  bucketMs: number,
-): Promise<Array<{ startMs: number; count: number }>> {
+  options: { minBucketMs?: number; count?: number } = {},
+): Promise<{ bucketMs: number; buckets: Array<{ startMs: number; count: number }> }> {
+  const minBucketMs = options.minBucketMs ?? 250;
+  const { rows: span } = await pool.query<{ ms: number | null }>(
+    `SELECT (extract(epoch FROM max(at) - min(at)) * 1000)::float8 AS ms FROM (${sql}) s`,
+    params,
+  );
+  const bucketMs = Math.max(
+    minBucketMs,
+    Math.ceil((span[0]?.ms ?? 0) / (options.count ?? 80) / minBucketMs) * minBucketMs,
+  );
   const { rows } = await pool.query<{ b: string; n: string }>(
-    `SELECT floor(extract(epoch FROM at) * 1000 / ${Number(bucketMs)})::bigint AS b, sum(n)::bigint AS n
+    `SELECT floor(extract(epoch FROM at) * 1000 / ${bucketMs})::bigint AS b, sum(n)::bigint AS n
      FROM (${sql}) s WHERE at IS NOT NULL GROUP BY 1 ORDER BY 1`,
     params,
   );
-  return rows.map((r) => ({ startMs: Number(r.b) * bucketMs, count: Number(r.n) }));
+  return { bucketMs, buckets: rows.map((r) => ({ startMs: Number(r.b) * bucketMs, count: Number(r.n) })) };
 }
