@@ -7,6 +7,7 @@
 //   --rows N             rows per callback                                                 default 100
 //   --apply-batch N      DELIVERY_APPLY_BATCH of the delivery worker                       default: the config's
 //   --sequential         receiver alone first (no applier running), then the applier alone on what was stored
+//   --warmup N           callbacks re-sent before the measured ones (server warm-up)      default 2 s' worth
 //
 // Uses the database smsblast_bench_delivery (dropped and re-created; env BENCH_DELIVERY_DATABASE_URL) and the
 // Redis prefix {smsblast-bench-delivery}. Prints one JSON line per size with every figure and the load average.
@@ -41,6 +42,7 @@ interface Options {
   rows: number;
   applyBatch?: number;
   sequential: boolean;
+  warmup?: number;
 }
 
 function parseSize(text: string): number {
@@ -70,6 +72,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === "--rows") opts.rows = int(value());
     else if (arg === "--apply-batch") opts.applyBatch = int(value());
     else if (arg === "--sequential") opts.sequential = true;
+    else if (arg === "--warmup") opts.warmup = int(value());
     else throw new Error(`unknown option ${arg} (see the comment at the top of scripts/bench-delivery.ts)`);
   }
   return opts;
@@ -182,6 +185,7 @@ async function main(): Promise<void> {
         concurrency: opts.concurrency,
         callbacksPerSecond: opts.rate === 0 ? undefined : opts.rate,
         timeoutMs: 30 * 60_000,
+        warmupCallbacks: opts.warmup ?? (opts.rate === 0 ? 200 : 2 * opts.rate),
       };
       try {
         await waitForHttp(`${deps.apiUrl}/healthz`, api, 60_000);
@@ -196,6 +200,7 @@ async function main(): Promise<void> {
         const receive = {
           callbacks: posted.callbacks,
           reports: posted.reports,
+          warmupCallbacks: posted.warmupCallbacks,
           postSeconds: (posted.postedAt - posted.startedAt) / 1000,
           callbacksPerSecond: posted.callbacks / ((posted.postedAt - posted.startedAt) / 1000),
           p50Ms: percentile(latencies, 0.5),

@@ -731,6 +731,7 @@ async function runDelivery(label: string, campaignId: string, s: Shared): Promis
             throw new Error(`${c.name} exited during the delivery phase:\n${c.stderr().slice(-3000)}`);
       },
       log,
+      warmupCallbacks: 200,
     });
     const window = sampler.endWindow();
     result.serverPeakRssMb = window.peakRssMb.api;

@@ -286,6 +286,26 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
     expect(await states(campaign.id)).toEqual({ delivered: 3_000, sent: 3_000 });
   });
 
+  it("parallel lanes of one drain take different rows, and duplicates across them apply once", async () => {
+    const campaign = await seedCampaign(4_000, "+6586");
+    for (const batch of campaign.batches)
+      for (let i = 0; i < 1000; i += 100) {
+        const phones = Array.from({ length: 100 }, (_, j) => phoneOf("+6586", (batch.sequence - 1) * 1000 + i + j + 1));
+        await store(phones.map((phone) => row(campaign.id, batch.id, phone, "sent")));
+        // The same recipients again, delivered: a retry of the provider that another lane may hold.
+        await store(phones.map((phone) => row(campaign.id, batch.id, phone, "delivered")));
+      }
+    const report = await applyDeliveryReports(env.db, { ...APPLY, limit: 300, parallel: 3 });
+    expect(report).toMatchObject({ picked: 8_000, applied: 8_000, unmatched: 0, waiting: 0, more: false });
+    expect(await countDeliveryEvents(env.db.pool, campaign.id)).toEqual({
+      pending: 0,
+      applied: 8_000,
+      ignored: 0,
+      unmatched: 0,
+    });
+    expect(await states(campaign.id)).toEqual({ delivered: 4_000 });
+  });
+
   it("hands over to the next job at maxRounds instead of stopping with work left", async () => {
     const campaign = await seedCampaign(300, "+6585");
     for (let i = 0; i < 300; i += 100)

@@ -25,7 +25,7 @@ function rollbackDb(pool: pg.Pool, explain: { on: boolean; plans: string[] }): D
       const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
       (client as unknown as { query: typeof query }).query = async (text: string, values?: unknown[]) => {
         if (text === "COMMIT") return query("ROLLBACK");
-        if (explain.on && /^\s*WITH candidates/.test(text)) {
+        if (explain.on && /^\s*WITH received AS/.test(text)) {
           const r = await query(`EXPLAIN (ANALYZE, BUFFERS, VERBOSE false) ${text}`, values);
           explain.plans.push(r.rows.map((row: Record<string, string>) => row["QUERY PLAN"]).join("\n"));
           return { ...r, rows: [], rowCount: 0 };

@@ -234,6 +234,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export interface DrainOptions extends ApplyOptions {
   /** Statements per call at most, so one job cannot hold its worker forever. */
   maxRounds: number;
+  /**
+   * Statements run at once (default 1). Each takes different callback rows (SKIP LOCKED), so on a
+   * 2-core database two of them use both cores where one statement uses one.
+   */
+  parallel?: number;
 }
 
 export interface DrainReport extends ApplyReport {
@@ -243,30 +248,51 @@ export interface DrainReport extends ApplyReport {
   nextAttemptInMs: number | null;
 }
 
+/** 40P01: two appliers locked the same recipients in opposite orders; the loser's statement rolled back whole. */
+function isDeadlock(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "40P01";
+}
+
+function addReport(total: ApplyReport, report: ApplyReport): void {
+  total.picked += report.picked;
+  total.applied += report.applied;
+  total.changed += report.changed;
+  total.ignored += report.ignored;
+  total.unmatched += report.unmatched;
+  total.waiting += report.waiting;
+  total.optOuts += report.optOuts;
+  for (const [status, n] of Object.entries(report.byStatus)) total.byStatus[status] = (total.byStatus[status] ?? 0) + n;
+  for (const delay of report.delays) total.delays.push(delay);
+}
+
 /**
  * Applies every stored event that is ready, `limit` per statement, statement after statement until one
- * finds nothing ready (or maxRounds), and sums what happened.
+ * finds nothing ready (or maxRounds in all), in `parallel` lanes, and sums what happened.
  */
 export async function applyDeliveryReports(db: Database, options: DrainOptions): Promise<DrainReport> {
   const total: DrainReport = { ...emptyApplyReport(), more: false, nextAttemptInMs: null };
-  for (let round = 0; ; round++) {
-    if (round === options.maxRounds) {
-      total.more = true;
-      break;
+  let rounds = 0;
+  let deadlocks = 0;
+  const lane = async (): Promise<void> => {
+    for (;;) {
+      if (rounds >= options.maxRounds) {
+        total.more = true;
+        return;
+      }
+      rounds++;
+      let report: ApplyReport;
+      try {
+        report = await applyStoredEvents(db, options);
+      } catch (error) {
+        // Rolled back, nothing applied: the rows are free again and the round is simply run again.
+        if (isDeadlock(error) && ++deadlocks <= 3 * options.maxRounds) continue;
+        throw error;
+      }
+      if (report.picked === 0) return;
+      addReport(total, report);
     }
-    const report = await applyStoredEvents(db, options);
-    if (report.picked === 0) break;
-    total.picked += report.picked;
-    total.applied += report.applied;
-    total.changed += report.changed;
-    total.ignored += report.ignored;
-    total.unmatched += report.unmatched;
-    total.waiting += report.waiting;
-    total.optOuts += report.optOuts;
-    for (const [status, n] of Object.entries(report.byStatus))
-      total.byStatus[status] = (total.byStatus[status] ?? 0) + n;
-    for (const delay of report.delays) total.delays.push(delay);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.parallel ?? 1) }, lane));
   if (!total.more) total.nextAttemptInMs = await nextDeliveryAttemptInMs(db);
   return total;
 }

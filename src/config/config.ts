@@ -166,6 +166,8 @@ const envSchema = z.object({
   // Events per applier statement; an event whose send is not recorded yet is retried after RETRY ms and
   // given up as unmatched after GIVE_UP ms.
   DELIVERY_APPLY_BATCH: positiveInt(5_000),
+  // Applier statements at once per delivery worker (each on its own connection, on different callbacks).
+  DELIVERY_APPLY_PARALLEL: positiveInt(2),
   DELIVERY_RETRY_MS: positiveInt(5_000),
   DELIVERY_GIVE_UP_MS: positiveInt(24 * 60 * 60 * 1000),
   // Recipients awaiting a report this long become no_report (default 72 h).
@@ -265,6 +267,7 @@ export type Config = {
   };
   delivery: {
     applyBatch: number;
+    applyParallel: number;
     retryMs: number;
     giveUpMs: number;
     noReportAfterMs: number;
@@ -370,6 +373,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     delivery: {
       applyBatch: e.DELIVERY_APPLY_BATCH,
+      applyParallel: e.DELIVERY_APPLY_PARALLEL,
       retryMs: e.DELIVERY_RETRY_MS,
       giveUpMs: e.DELIVERY_GIVE_UP_MS,
       noReportAfterMs: e.DELIVERY_NO_REPORT_AFTER_MS,

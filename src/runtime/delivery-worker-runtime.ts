@@ -33,7 +33,8 @@ export async function startDeliveryWorker(
   metrics = new DeliveryMetrics(),
 ): Promise<RunningDeliveryWorker> {
   const db = openDatabase(config.databaseUrl, {
-    maxConnections: 3,
+    // one per parallel applier statement, and one for the sweep and the next-due query
+    maxConnections: config.delivery.applyParallel + 1,
     applicationName: "smsblast-delivery",
     phoneHasher: config.privacy.phoneHasher,
   });
@@ -50,6 +51,7 @@ export async function startDeliveryWorker(
   const queue = createDeliveryQueue(producer, binding.prefix);
   const applyOptions = {
     limit: config.delivery.applyBatch,
+    parallel: config.delivery.applyParallel,
     retryDelayMs: config.delivery.retryMs,
     giveUpAfterMs: config.delivery.giveUpMs,
     maxRounds: MAX_ROUNDS_PER_JOB,

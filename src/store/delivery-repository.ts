@@ -170,7 +170,8 @@ export function emptyApplyReport(): ApplyReport {
 /**
  * The applier's statement. Work list: callback rows (`received`, an array of events each) and single
  * events of older receivers (`pending`), oldest due first, whole rows up to `limit` events, locked SKIP
- * LOCKED so concurrent appliers take different rows. Each event finds its recipient by primary key:
+ * LOCKED as the work list is read, so a concurrent applier (DELIVERY_APPLY_PARALLEL) reads the next rows
+ * instead of finding the same ones locked and stopping. Each event finds its recipient by primary key:
  * custom_args.batch_id → the batch's (campaign, sequence), checked against custom_args.campaign_id, plus
  * the number in E.164 (the UPDATE's primary-key probe; never a hash of all recipients); events
  * without custom_args (custom-messages) by message_id through the partial index. Of several events for one
@@ -180,14 +181,19 @@ export function emptyApplyReport(): ApplyReport {
  * outcome and campaign, so every event is counted once and a waiting one is retried alone. Only counts
  * come back (one row per outcome and status, one per delay), never a row per event.
  */
-const APPLY_SQL = `WITH candidates AS (
+const APPLY_SQL = `WITH received AS (
+   SELECT id, row_count, next_attempt_at FROM delivery_events
+   WHERE outcome = 'received' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $8
+   FOR UPDATE SKIP LOCKED
+ ),
+ pending AS (
+   SELECT id, row_count, next_attempt_at FROM delivery_events
+   WHERE outcome = 'pending' AND next_attempt_at <= now() AND row->>'type' IS DISTINCT FROM 'uplink'
+   ORDER BY next_attempt_at, id LIMIT $8 FOR UPDATE SKIP LOCKED
+ ),
+ candidates AS (
    SELECT id, row_count, sum(row_count) OVER (ORDER BY next_attempt_at, id) AS upto FROM (
-     (SELECT id, row_count, next_attempt_at FROM delivery_events
-      WHERE outcome = 'received' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $8)
-     UNION ALL
-     (SELECT id, row_count, next_attempt_at FROM delivery_events
-      WHERE outcome = 'pending' AND next_attempt_at <= now() AND row->>'type' IS DISTINCT FROM 'uplink'
-      ORDER BY next_attempt_at, id LIMIT $8)
+     SELECT * FROM received UNION ALL SELECT * FROM pending
    ) c
  ),
  picked AS MATERIALIZED (
@@ -222,10 +228,11 @@ const APPLY_SQL = `WITH candidates AS (
      WHERE b.id IS NULL AND ev.message_id IS NOT NULL AND r.message_id = ev.message_id LIMIT 1
    ) rm ON true
  ),
- -- Per recipient, the event to apply: the highest rank, the latest of equals. Whether it moves the
+ -- Per recipient, the event to apply: the highest rank, the latest of equals. Sorted in byte order
+ -- (COLLATE "C"): the database's linguistic collation made this sort a sixth of the statement. Whether it moves the
  -- recipient is the UPDATE's own rank check under the row lock, so recipients are not read beforehand.
  best AS MATERIALIZED (
-   SELECT DISTINCT ON (campaign_id, seq, key_phone) campaign_id, seq, key_phone, target, target_rank, event_time,
+   SELECT DISTINCT ON (campaign_id, seq, key_phone COLLATE "C") campaign_id, seq, key_phone, target, target_rank, event_time,
      error_code, error_message, cost, currency, status, received_at,
      -- the price may come on any of the recipient's events, not only on the one that wins
      -- (the window's order is DISTINCT ON's, so the rows are sorted once)
@@ -233,9 +240,9 @@ const APPLY_SQL = `WITH candidates AS (
      max(currency) OVER recipient AS any_currency
    FROM keyed
    WHERE target IS NOT NULL AND campaign_id IS NOT NULL
-   WINDOW recipient AS (PARTITION BY campaign_id, seq, key_phone ORDER BY target_rank DESC, event_time DESC
+   WINDOW recipient AS (PARTITION BY campaign_id, seq, key_phone COLLATE "C" ORDER BY target_rank DESC, event_time DESC
      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-   ORDER BY campaign_id, seq, key_phone, target_rank DESC, event_time DESC
+   ORDER BY campaign_id, seq, key_phone COLLATE "C", target_rank DESC, event_time DESC
  ),
  moved AS (
    UPDATE recipients r SET state = best.target::"RecipientState",
