@@ -139,6 +139,12 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
       rawRetentionMs: 86_400_000,
     });
     expect(swept.noReport).toBe(stats.decided.none);
+    // Finished with nobody left awaiting: settled, so later sweeps no longer read its recipients.
+    const { rows: settledRows } = await env.db.pool.query<{ settled: boolean }>(
+      `SELECT reports_settled_at IS NOT NULL AS settled FROM campaigns WHERE id = $1`,
+      [campaign.campaignId],
+    );
+    expect(settledRows[0]!.settled).toBe(true);
     const after = await getCampaignStatus(env.db, campaign.campaignId);
     expect(after.delivery.noReport).toBe(stats.decided.none);
     expect(after.delivery.rate).toBeCloseTo(stats.decided.delivered / RECIPIENTS, 3);

@@ -165,16 +165,24 @@ export async function createCampaign(
          SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
         [campaignId],
       );
-      const recipientCount = await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
-      // A scheduled campaign's batches wait as `pending` until the start job flips them to `queued`.
-      const batchState = options.initialStatus === "running" ? "queued" : "pending";
-      const batchIds = await insertBatches(
+      const { recipientCount, personalised } = await planRecipients(
         client,
         campaignId,
-        campaign.templateParams,
+        options.batchSize,
         options.groupByParams,
-        batchState,
       );
+      // A scheduled campaign's batches wait as `pending` until the start job flips them to `queued`.
+      const batchState = options.initialStatus === "running" ? "queued" : "pending";
+      const batchIds = personalised
+        ? await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams, batchState)
+        : await insertEvenBatches(
+            client,
+            campaignId,
+            campaign.templateParams,
+            recipientCount,
+            options.batchSize,
+            batchState,
+          );
 
       const { rows: counts } = await client.query<{ rejected: string; valid: string }>(
         `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected, count(*) FILTER (WHERE phone IS NOT NULL) AS valid
@@ -255,12 +263,15 @@ export async function createCampaign(
  * fingerprint; any other number, param value, template or provider gives another.
  */
 async function launchFingerprint(client: pg.PoolClient, campaignId: string, campaign: NewCampaign): Promise<string> {
+  // Order-free: the sum and the XOR of a 64-bit hash per recipient (number and params), with their count.
+  // Sorting a million numbers for string_agg took 2.5 s of a 1M launch; this is one pass. It guards against
+  // an accidental second launch of the same list, not against someone crafting a colliding one.
   const { rows } = await client.query<{ fingerprint: string }>(
     `SELECT encode(sha256(convert_to(
-       $2 || E'\n' || $3 || E'\n' ||
-       coalesce(string_agg(phone || E'\t' || ($4::jsonb || coalesce(params, '{}'::jsonb))::text, E'\n' ORDER BY phone), ''),
+       $2 || E'\n' || $3 || E'\n' || count(*) || E'\n' || coalesce(sum(h), 0) || E'\n' || coalesce(bit_xor(h), 0),
        'UTF8')), 'hex') AS fingerprint
-     FROM recipients WHERE campaign_id = $1`,
+     FROM (SELECT hashtextextended(phone || E'\t' || coalesce(($4::jsonb || params)::text, ($4::jsonb)::text), 0) AS h
+           FROM recipients WHERE campaign_id = $1) r`,
     [campaignId, campaign.provider, campaign.templateId, JSON.stringify(campaign.templateParams)],
   );
   return rows[0]!.fingerprint;
@@ -374,7 +385,7 @@ async function planRecipients(
   campaignId: string,
   batchSize: number,
   groupByParams: boolean,
-): Promise<number> {
+): Promise<{ recipientCount: number; personalised: boolean }> {
   const { rows } = await client.query<{ personalised: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM ingest_rows WHERE params IS NOT NULL) AS personalised`,
   );
@@ -386,7 +397,7 @@ async function planRecipients(
        FROM (SELECT phone, min(row_number) AS first_row FROM ingest_rows WHERE phone IS NOT NULL GROUP BY phone) d`,
       [campaignId, batchSize],
     );
-    return rowCount ?? 0;
+    return { recipientCount: rowCount ?? 0, personalised: false };
   }
   const groupKey = groupByParams ? "params" : "NULL::jsonb";
   const { rowCount } = await client.query(
@@ -403,7 +414,31 @@ async function planRecipients(
      FROM chunked`,
     [campaignId, batchSize],
   );
-  return rowCount ?? 0;
+  return { recipientCount: rowCount ?? 0, personalised: true };
+}
+
+/**
+ * The batches of an unpersonalised list: planRecipients numbered its n recipients 0, 1, … in runs of
+ * `batchSize`, so batch k holds min(batchSize, n − k·batchSize) and the template's params. Computed, where
+ * insertBatches reads the recipients twice (1.1 s of a 1M launch).
+ */
+async function insertEvenBatches(
+  client: pg.PoolClient,
+  campaignId: string,
+  templateParams: Record<string, string>,
+  recipientCount: number,
+  batchSize: number,
+  state: "queued" | "pending",
+): Promise<string[]> {
+  const { rows } = await client.query<{ id: string; sequence: number }>(
+    `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
+     SELECT $1::uuid, k, least($3::int, $4::int - k * $3::int), $1::uuid::text || '-' || k, $2::jsonb, $5::"BatchState"
+     FROM generate_series(0, ceil($4::int / $3::numeric)::int - 1) k
+     ORDER BY k
+     RETURNING id, sequence`,
+    [campaignId, JSON.stringify(templateParams), batchSize, recipientCount, state],
+  );
+  return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
 }
 
 async function insertBatches(

@@ -483,14 +483,33 @@ async function campaignKeywordOptOuts<R extends { phone: string; content: string
   return matched;
 }
 
-/** Recipients still awaiting a report after `afterMs` become `no_report` (a late report still lands). */
+/**
+ * Recipients still awaiting a report after `afterMs` become `no_report` (a late report still lands). Only
+ * campaigns started before the cut-off and not yet settled are read, each through its primary-key prefix;
+ * a finished campaign with nobody left awaiting is then marked settled and never read again, so the sweep
+ * costs the campaigns of the last few days, not the whole history.
+ */
 export async function markNoReport(db: Database, afterMs: number): Promise<number> {
-  const { rowCount } = await db.pool.query(
-    `UPDATE recipients SET state = 'no_report', updated_at = now()
-     WHERE state = ANY($1::"RecipientState"[]) AND updated_at < now() - make_interval(secs => $2::double precision / 1000)`,
+  const window = `make_interval(secs => $2::double precision / 1000)`;
+  const { rows } = await db.pool.query<{ n: number }>(
+    `WITH due AS (
+       SELECT id FROM campaigns WHERE reports_settled_at IS NULL AND started_at < now() - ${window}
+     ), marked AS (
+       UPDATE recipients r SET state = 'no_report', updated_at = now() FROM due
+       WHERE r.campaign_id = due.id AND r.state = ANY($1::"RecipientState"[]) AND r.updated_at < now() - ${window}
+       RETURNING 1
+     )
+     SELECT count(*)::int AS n FROM marked`,
     [AWAITING_REPORT_STATES, afterMs],
   );
-  return rowCount ?? 0;
+  // A separate statement: it must see the rows the one above has just marked.
+  await db.pool.query(
+    `UPDATE campaigns c SET reports_settled_at = now()
+     WHERE c.reports_settled_at IS NULL AND c.finished_at < now() - ${window}
+       AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.campaign_id = c.id AND r.state = ANY($1::"RecipientState"[]))`,
+    [AWAITING_REPORT_STATES, afterMs],
+  );
+  return rows[0]?.n ?? 0;
 }
 
 /** Nonces older than the timestamp window can never be replayed into it; applied rows past their age hold phone numbers for nothing. */
