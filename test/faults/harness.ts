@@ -487,6 +487,11 @@ export class FaultWorld {
    * from each worker in `from` (the fault's victims). Throws when the campaign ended first: a fault that
    * hits nothing in flight proves nothing.
    */
+  /** Requests of this run's API the sandbox holds open right now. */
+  openRequestCount(): number {
+    return this.env.sandbox.ledger.openAt(Date.now(), { api: this.provider }).length;
+  }
+
   async waitForOpenRequests(minOpen: number, from: WorkerProcess[] = [], timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < 6_000; i++) {
