@@ -13,7 +13,13 @@ import {
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { startApiServer, type RunningApiServer } from "../src/runtime/api-server.ts";
 import { startDeliveryWorker, type RunningDeliveryWorker } from "../src/runtime/delivery-worker-runtime.ts";
-import { applyStoredEvents, countDeliveryEvents, KEYS_OF_JSON } from "../src/store/delivery-repository.ts";
+import {
+  applyStoredEvents,
+  candidateRows,
+  countDeliveryEvents,
+  ensureWorkListStatistics,
+  KEYS_OF_JSON,
+} from "../src/store/delivery-repository.ts";
 import { createTestEnv, waitFor, type TestEnv } from "./helpers/test-env.ts";
 
 const CALLBACK = { username: "cb-user", secret: "cb-secret-for-drain-tests" };
@@ -318,6 +324,32 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
     expect(first).toMatchObject({ applied: 200, more: true });
     expect(await applyDeliveryReports(env.db, { ...APPLY, limit: 100 })).toMatchObject({ applied: 100, more: false });
     expect(await applyStoredEvents(env.db, APPLY)).toMatchObject({ picked: 0 });
+  });
+
+  it("locks about the rows it needs, and reads the work list in index order even on a never-analyzed table", async () => {
+    // Callbacks of 100 events: 5,000 events are ~50 rows, so ~63 locked, not hundreds; one event per row: limit rows and a margin.
+    expect(candidateRows(5_000, 100)).toBe(63);
+    expect(candidateRows(100, 1)).toBe(125);
+    expect(candidateRows(5_000)).toBe(625);
+    const pool = env.db.pool;
+    await pool.query(`TRUNCATE delivery_events`);
+    await pool.query(
+      `INSERT INTO delivery_events (source, row, row_count, outcome, next_attempt_at)
+       SELECT 'engagelab', '[]', 100, 'received', now() - make_interval(secs => i) FROM generate_series(1, 5000) i`,
+    );
+    const { rows: before } = await pool.query<{ reltuples: number }>(
+      `SELECT reltuples FROM pg_class WHERE oid = 'delivery_events'::regclass`,
+    );
+    expect(before[0]!.reltuples).toBeLessThan(0);
+    expect(await ensureWorkListStatistics(env.db)).toBe(true);
+    expect(await ensureWorkListStatistics(env.db)).toBe(false);
+    const { rows: plan } = await pool.query<{ "QUERY PLAN": string }>(
+      `EXPLAIN SELECT id FROM delivery_events WHERE outcome = 'received' AND next_attempt_at <= now()
+       ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [candidateRows(APPLY.limit, 100)],
+    );
+    expect(plan.map((r) => r["QUERY PLAN"]).join("\n")).toContain("Index Scan using delivery_events_received_idx");
+    await pool.query(`TRUNCATE delivery_events`);
   });
 
   it("a drain requested while one runs is kept and runs after it; requests while one waits add nothing", async () => {

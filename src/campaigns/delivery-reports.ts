@@ -4,6 +4,7 @@ import { UserError } from "../model/errors.ts";
 import type { Database } from "../store/database.ts";
 import {
   applyStoredEvents,
+  ensureWorkListStatistics,
   markNoReport,
   nextDeliveryAttemptInMs,
   purgeDeliveryRows,
@@ -255,6 +256,7 @@ function isDeadlock(error: unknown): boolean {
 
 function addReport(total: ApplyReport, report: ApplyReport): void {
   total.picked += report.picked;
+  total.rows += report.rows;
   total.applied += report.applied;
   total.changed += report.changed;
   total.ignored += report.ignored;
@@ -273,6 +275,8 @@ export async function applyDeliveryReports(db: Database, options: DrainOptions):
   const total: DrainReport = { ...emptyApplyReport(), more: false, nextAttemptInMs: null };
   let rounds = 0;
   let deadlocks = 0;
+  // Learned from the statements so far: how many rows to lock for `limit` events (see candidateRows).
+  let eventsPerRow = options.eventsPerRow;
   const lane = async (): Promise<void> => {
     for (;;) {
       if (rounds >= options.maxRounds) {
@@ -282,13 +286,14 @@ export async function applyDeliveryReports(db: Database, options: DrainOptions):
       rounds++;
       let report: ApplyReport;
       try {
-        report = await applyStoredEvents(db, options);
+        report = await applyStoredEvents(db, { ...options, eventsPerRow });
       } catch (error) {
         // Rolled back, nothing applied: the rows are free again and the round is simply run again.
         if (isDeadlock(error) && ++deadlocks <= 3 * options.maxRounds) continue;
         throw error;
       }
       if (report.picked === 0) return;
+      if (report.rows > 0) eventsPerRow = report.picked / report.rows;
       addReport(total, report);
     }
   };
@@ -308,6 +313,7 @@ export async function sweepDeliveryReports(
   db: Database,
   options: SweepOptions,
 ): Promise<{ noReport: number; nonces: number; events: number }> {
+  await ensureWorkListStatistics(db);
   const noReport = await markNoReport(db, options.noReportAfterMs);
   const purged = await purgeDeliveryRows(db, options.nonceMaxAgeMs, options.rawRetentionMs);
   return { noReport, ...purged };

@@ -11,6 +11,7 @@ import {
 } from "../queue/delivery-queue.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { openDatabase } from "../store/database.ts";
+import { ensureWorkListStatistics } from "../store/delivery-repository.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 import { withCommandRedis } from "./connections.ts";
 import { bindQueue, type QueueBinding } from "./queue-binding.ts";
@@ -41,6 +42,7 @@ export async function startDeliveryWorker(
   let binding: QueueBinding;
   try {
     await assertMigrationsApplied(db.pool);
+    await ensureWorkListStatistics(db);
     binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis));
   } catch (error) {
     await db.close();

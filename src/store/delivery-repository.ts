@@ -87,11 +87,18 @@ export interface ApplyOptions {
   retryDelayMs: number;
   /** A waiting event older than this is given up as unmatched (kept and counted). */
   giveUpAfterMs: number;
+  /**
+   * Events per callback row seen so far (ApplyReport.picked / rows): how many work-list rows a statement
+   * locks to gather `limit` events. Default 10; the drain passes what the previous statement saw.
+   */
+  eventsPerRow?: number;
 }
 
 export interface ApplyReport {
   /** Events taken from the work list by this call (0: nothing was ready). */
   picked: number;
+  /** Work-list rows (callbacks) those events came in. */
+  rows: number;
   /** Matched their recipient (whether or not they moved it). */
   applied: number;
   /** Recipients whose state moved forward. */
@@ -156,6 +163,7 @@ export const KEYS_OF_JSON = (row: string) => `ARRAY(
 export function emptyApplyReport(): ApplyReport {
   return {
     picked: 0,
+    rows: 0,
     applied: 0,
     changed: 0,
     ignored: 0,
@@ -212,6 +220,12 @@ const APPLY_SQL = `WITH received AS (
    CROSS JOIN LATERAL unnest(coalesce(p.events, ${KEYS_OF_JSON("p.row")}))
      WITH ORDINALITY AS k(batch_id, campaign_text, campaign_id, phone, status, event_time, error_code, error_message, cost, currency, message_id, ord)
  ),
+ -- The few batches the events name, each by its primary key: joining batches itself hashed the whole
+ -- table (every campaign's batches) per statement whenever the planner's estimate of ev was off.
+ named_batches AS MATERIALIZED (
+   SELECT b.id, b.campaign_id, b.sequence FROM batches b
+   WHERE b.id = ANY (ARRAY(SELECT DISTINCT batch_id FROM ev WHERE batch_id IS NOT NULL))
+ ),
  keyed AS MATERIALIZED (
    SELECT ev.row_id, ev.ord, ev.received_at, ev.status, ev.campaign_text, ev.args_campaign, ev.message_id,
      ev.event_time, ev.error_code, ev.error_message, ev.cost, ev.currency,
@@ -222,7 +236,7 @@ const APPLY_SQL = `WITH received AS (
    FROM ev
    LEFT JOIN targets t ON t.status = ev.status AND t.target IS NOT NULL
    LEFT JOIN ranks tr ON tr.state = t.target
-   LEFT JOIN batches b ON b.id = ev.batch_id AND b.campaign_id = ev.args_campaign
+   LEFT JOIN named_batches b ON b.id = ev.batch_id AND b.campaign_id = ev.args_campaign
    LEFT JOIN LATERAL (
      SELECT r.campaign_id, r.batch_sequence, r.phone FROM recipients r
      WHERE b.id IS NULL AND ev.message_id IS NOT NULL AND r.message_id = ev.message_id LIMIT 1
@@ -323,15 +337,20 @@ const APPLY_SQL = `WITH received AS (
  )
  SELECT 'event' AS kind, outcome, status, count(*)::int AS n, NULL::float8 AS delay_s FROM classified GROUP BY outcome, status
  UNION ALL
- SELECT 'moved', NULL, NULL, count(*)::int, round(extract(epoch FROM now() - received_at)::numeric, 2)::float8 FROM moved GROUP BY 5`;
+ SELECT 'moved', NULL, NULL, count(*)::int, round(extract(epoch FROM now() - received_at)::numeric, 2)::float8 FROM moved GROUP BY 5
+ UNION ALL
+ SELECT 'rows', NULL, NULL, count(*)::int, NULL FROM picked`;
 
 /**
- * How many work-list rows a statement looks at to gather `limit` events: callbacks carry up to 100 (often
- * exactly 100), so reading `limit` rows would read a hundred times too many; a provider sending one event
- * per callback gets statements of limit/10 events instead, still hundreds.
+ * How many work-list rows a statement locks to gather `limit` events. Callbacks carry up to 100 events
+ * (often exactly 100), so locking `limit` rows would lock a hundred times too many (each lock is a WAL
+ * record), and a LIMIT far above the planner's estimate of ready rows turned the ordered index scan into
+ * a scan and sort of the whole work list. So: what the previous statements saw per row, with a margin;
+ * a provider sending one event per callback gets its `limit` rows.
  */
-function candidateRows(limit: number): number {
-  return Math.max(100, Math.ceil(limit / 10));
+export function candidateRows(limit: number, eventsPerRow = 10): number {
+  const perRow = Math.min(100, Math.max(1, eventsPerRow));
+  return Math.max(2, Math.ceil((limit / perRow) * 1.25));
 }
 
 /**
@@ -343,7 +362,7 @@ export async function applyStoredEvents(db: Database, options: ApplyOptions): Pr
     const report = emptyApplyReport();
     await applyReplies(client, options.limit, report, db.phoneHasher);
     const { rows } = await client.query<{
-      kind: "event" | "moved";
+      kind: "event" | "moved" | "rows";
       outcome: string | null;
       status: string | null;
       n: number;
@@ -356,9 +375,13 @@ export async function applyStoredEvents(db: Database, options: ApplyOptions): Pr
       RANKS,
       options.retryDelayMs,
       options.giveUpAfterMs,
-      candidateRows(options.limit),
+      candidateRows(options.limit, options.eventsPerRow),
     ]);
     for (const row of rows) {
+      if (row.kind === "rows") {
+        report.rows += row.n;
+        continue;
+      }
       if (row.kind === "moved") {
         report.changed += row.n;
         if (row.delay_s !== null) report.delays.push({ seconds: row.delay_s, count: row.n });
@@ -382,6 +405,21 @@ export async function applyStoredEvents(db: Database, options: ApplyOptions): Pr
     }
     return report;
   });
+}
+
+/**
+ * ANALYZE of the work list when PostgreSQL has never gathered its statistics (a new database, a TRUNCATE,
+ * autovacuum off or not come round yet): without them the planner guesses a few hundred rows and may
+ * scan and sort the whole work list per statement instead of reading its index in order (1.6× slower at
+ * 10,000 stored callbacks). Checked at start and on every sweep; a no-op once autovacuum has run.
+ */
+export async function ensureWorkListStatistics(db: Database): Promise<boolean> {
+  const { rows } = await db.pool.query<{ unknown: boolean }>(
+    `SELECT reltuples < 0 AS unknown FROM pg_class WHERE oid = 'delivery_events'::regclass`,
+  );
+  if (!rows[0]?.unknown) return false;
+  await db.pool.query(`ANALYZE delivery_events`);
+  return true;
 }
 
 /** In how many ms the next waiting event comes due, by the database's clock (null: none waits). */
@@ -444,6 +482,7 @@ async function applyReplies(
     [rows.map((r) => r.id), [...optOutIds]],
   );
   report.picked += rows.length;
+  report.rows += rows.length;
   report.applied += optOutIds.size;
   report.ignored += rows.length - optOutIds.size;
 }
