@@ -3,7 +3,7 @@ import { join } from "node:path";
 // Child processes of the benchmark (spawned as `node --import tsx <script>`, so the pid we watch is the
 // process doing the work, not an npx wrapper) and a sampler of their memory and CPU read from /proc.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -29,7 +29,10 @@ export class ChildSet {
     // Production runs compiled JavaScript (`npm run build`); measure that when it is there, since the tsx
     // loader alone adds ~35 MB to every process.
     const compiled = join(PROJECT_ROOT, "dist", script.replace(/\.ts$/, ".js"));
-    const argv = existsSync(compiled) ? [compiled, ...args] : ["--import", "tsx", script, ...args];
+    // BENCH_NODE_ARGS: flags for every child's node (NODE_OPTIONS refuses some), e.g. "--trace-gc" or
+    // "--cpu-prof --cpu-prof-dir=/tmp/prof" (a V8 CPU profile per child when it exits, for Chrome DevTools).
+    const profile = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const argv = [...profile, ...(existsSync(compiled) ? [compiled, ...args] : ["--import", "tsx", script, ...args])];
     const proc = spawn(process.execPath, argv, {
       cwd: PROJECT_ROOT,
       env,
@@ -39,11 +42,15 @@ export class ChildSet {
     let out = "";
     let err = "";
     let running = true;
+    // BENCH_CHILD_LOGS=DIR: each child's whole stdout and stderr also go to DIR/<name>-<pid>.log.
+    const logFile = process.env.BENCH_CHILD_LOGS ? join(process.env.BENCH_CHILD_LOGS, `${name}-${proc.pid}.log`) : null;
     proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       if (out.length < 1 << 20) out += chunk;
+      if (logFile) appendFileSync(logFile, chunk);
     });
     proc.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       if (err.length < 1 << 16) err += chunk;
+      if (logFile) appendFileSync(logFile, chunk);
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       proc.once("exit", (code, signal) => {

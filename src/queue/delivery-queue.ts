@@ -37,6 +37,32 @@ export async function requestApply(queue: Queue): Promise<void> {
 }
 
 /**
+ * requestApply for a receiver taking hundreds of callbacks a second: one request at a time, and the
+ * callbacks stored while it is on its way share ONE more request after it (sent once it is answered, so
+ * it is later than their rows' commit). Each callback still ends covered by a request made after its rows
+ * were stored; Redis sees a few requests a second instead of one per callback.
+ */
+export function coalescingRequester(request: () => Promise<void>): () => Promise<void> {
+  let inFlight: Promise<void> | undefined;
+  let again: Promise<void> | undefined;
+  return () => {
+    if (inFlight === undefined) {
+      inFlight = request().finally(() => (inFlight = undefined));
+      return inFlight;
+    }
+    // One follower for everything stored while the current request is out.
+    again ??= inFlight
+      .catch(() => {})
+      .then(() => {
+        again = undefined;
+        inFlight = request().finally(() => (inFlight = undefined));
+        return inFlight;
+      });
+    return again;
+  };
+}
+
+/**
  * A drain once `delayMs` has passed, for events waiting for their send to be recorded. The job id names
  * the second it is due, so drains that find the same waiting events queue one job, and a job due later
  * never stands in for one due sooner.

@@ -11,7 +11,7 @@ import { cronSchedulerOf } from "./scheduler-runtime.ts";
 import { createApiMetrics, startMetricsServer, type RunningMetricsServer } from "./metrics.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { createScheduleQueue } from "../queue/schedule-queue.ts";
-import { createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
+import { coalescingRequester, createDeliveryQueue, requestApply } from "../queue/delivery-queue.ts";
 import { DeliveryMetrics } from "./delivery-metrics.ts";
 import { campaignQueueOf, createSendQueue, sendQueueOptions } from "../queue/send-queue.ts";
 import { rateGateOf } from "./rate-limits.ts";
@@ -103,7 +103,7 @@ export async function startApiServer(
     sendGate: rateGateOf(config, connection, binding.prefix),
     checkReady,
     delivery: {
-      requestApply: () => requestApply(deliveryQueue),
+      requestApply: coalescingRequester(() => requestApply(deliveryQueue)),
       metrics: deliveryMetrics,
       nowMs: options.nowMs,
     },

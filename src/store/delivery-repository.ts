@@ -41,8 +41,10 @@ export async function storeCallbackRows(
     campaignId: string | null;
   },
 ): Promise<StoreCallbackResult> {
-  const { rows: result } = await db.pool.query<{ fresh: boolean }>(
-    `WITH nonce AS (
+  const { rows: result } = await db.pool.query<{ fresh: boolean }>({
+    // Named: each connection parses and plans it once, not per callback (1 ms of the database's time each).
+    name: "smsblast-store-callback",
+    text: `WITH nonce AS (
        INSERT INTO callback_nonces (nonce, row_count) SELECT $1, $7 WHERE $1::text IS NOT NULL
        ON CONFLICT (nonce) DO NOTHING RETURNING nonce
      ), fresh AS (SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM nonce) AS fresh), stored AS (
@@ -58,7 +60,7 @@ export async function storeCallbackRows(
        RETURNING 1
      )
      SELECT fresh FROM fresh`,
-    [
+    values: [
       nonce,
       source,
       rows.statusJson,
@@ -69,7 +71,7 @@ export async function storeCallbackRows(
       ...rows.keys,
       rows.statusJsonIsBody,
     ],
-  );
+  });
   return result[0]!.fresh ? { kind: "stored", rows: rows.statusCount + rows.uplinkCount } : { kind: "replay" };
 }
 
