@@ -13,8 +13,13 @@ export class DeliveryMetrics {
   private readonly delayCounts = new Array<number>(DeliveryMetrics.DELAY_BUCKETS.length + 1).fill(0);
   private delaySum = 0;
 
-  /** Callback handling time in the API (receipt → answer, storing included): the receiver's p99 target. */
-  static readonly CALLBACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  /**
+   * Callback handling time in the API (receipt → answer, storing included): the receiver's p99 target
+   * (50 ms), hence the fine buckets below 100 ms.
+   */
+  static readonly CALLBACK_BUCKETS = [
+    0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10,
+  ];
   private readonly callbackCounts = new Array<number>(DeliveryMetrics.CALLBACK_BUCKETS.length + 1).fill(0);
   private callbackSum = 0;
 
