@@ -312,6 +312,36 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
     expect(await states(campaign.id)).toEqual({ delivered: 4_000 });
   });
 
+  it("runs one statement at a time on what trickles in, pausing to let it gather, and reports each as it commits", async () => {
+    const campaign = await seedCampaign(300, "+6586");
+    for (let i = 0; i < 200; i += 100)
+      await store(
+        Array.from({ length: 100 }, (_, j) =>
+          row(campaign.id, campaign.batches[0]!.id, phoneOf("+6586", i + j + 1), "delivered"),
+        ),
+      );
+    const applied: number[] = [];
+    const started = Date.now();
+    const drained = applyDeliveryReports(env.db, {
+      ...APPLY,
+      gatherMs: 400,
+      onApplied: (report) => applied.push(report.applied),
+    });
+    // Stored during the first statement's pause: applied by the same drain, in one more statement.
+    await waitFor(() => Promise.resolve(applied.length === 1 ? true : undefined), 10_000, 10);
+    await store(
+      Array.from({ length: 100 }, (_, j) =>
+        row(campaign.id, campaign.batches[0]!.id, phoneOf("+6586", 200 + j + 1), "delivered"),
+      ),
+    );
+    const report = await drained;
+    // The two stored callbacks in one statement, the third after the pause, then a look that finds nothing.
+    expect(applied).toEqual([200, 100]);
+    expect(report).toMatchObject({ applied: 300, more: false });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(await states(campaign.id)).toEqual({ delivered: 300 });
+  });
+
   it("hands over to the next job at maxRounds instead of stopping with work left", async () => {
     const campaign = await seedCampaign(300, "+6585");
     for (let i = 0; i < 300; i += 100)

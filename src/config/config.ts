@@ -168,6 +168,9 @@ const envSchema = z.object({
   DELIVERY_APPLY_BATCH: positiveInt(5_000),
   // Applier statements at once per delivery worker (each on its own connection, on different callbacks).
   DELIVERY_APPLY_PARALLEL: positiveInt(2),
+  // After a statement that found less than a batch ready, the applier waits this long before the next one,
+  // so the reports coming in gather into bigger statements and the receiver keeps CPU (0: no pause).
+  DELIVERY_APPLY_GATHER_MS: z.coerce.number().int().nonnegative().default(200),
   DELIVERY_RETRY_MS: positiveInt(5_000),
   DELIVERY_GIVE_UP_MS: positiveInt(24 * 60 * 60 * 1000),
   // Recipients awaiting a report this long become no_report (default 72 h).
@@ -268,6 +271,7 @@ export type Config = {
   delivery: {
     applyBatch: number;
     applyParallel: number;
+    applyGatherMs: number;
     retryMs: number;
     giveUpMs: number;
     noReportAfterMs: number;
@@ -374,6 +378,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     delivery: {
       applyBatch: e.DELIVERY_APPLY_BATCH,
       applyParallel: e.DELIVERY_APPLY_PARALLEL,
+      applyGatherMs: e.DELIVERY_APPLY_GATHER_MS,
       retryMs: e.DELIVERY_RETRY_MS,
       giveUpMs: e.DELIVERY_GIVE_UP_MS,
       noReportAfterMs: e.DELIVERY_NO_REPORT_AFTER_MS,

@@ -1,5 +1,6 @@
 import type { Worker } from "bullmq";
 import { applyDeliveryReports, sweepDeliveryReports } from "../campaigns/delivery-reports.ts";
+import type { ApplyReport } from "../store/delivery-repository.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import {
@@ -54,13 +55,14 @@ export async function startDeliveryWorker(
   const applyOptions = {
     limit: config.delivery.applyBatch,
     parallel: config.delivery.applyParallel,
+    gatherMs: config.delivery.applyGatherMs,
+    onApplied: (report: ApplyReport) => metrics.countApplied(report),
     retryDelayMs: config.delivery.retryMs,
     giveUpAfterMs: config.delivery.giveUpMs,
     maxRounds: MAX_ROUNDS_PER_JOB,
   };
   const apply = async () => {
     const report = await applyDeliveryReports(db, applyOptions);
-    metrics.countApplied(report);
     if (report.picked > 0) {
       // Counts only: the events hold phone numbers.
       log.info(
