@@ -238,15 +238,14 @@ export interface DrainOptions extends ApplyOptions {
   maxRounds: number;
   /**
    * Statements run at once at most (default 1). Each takes different callback rows (SKIP LOCKED), so on a
-   * 2-core database two of them use both cores where one statement uses one. Only a backlog gets them:
-   * every lane but the first ends after a statement that found less than `limit` ready, and the first
-   * then pauses (`gatherMs`). Lanes that ran on whatever had just come in kept both cores busy with small
-   * statements beside the receiver, which must answer within the provider's 3 s (callback p50 1.2 s at
-   * 200 callbacks/s on 2 cores, 0.3 s with this rule).
+   * 2-core database two of them use both cores where one statement uses one. Only a backlog keeps them
+   * busy: a lane whose statement found less than `limit` ready ends, unless it is the last one left,
+   * which then pauses (`gatherMs`) and looks again. Reports that come in no faster than one statement
+   * applies them do not need a second core beside the receiver, which must answer within 3 s.
    */
   parallel?: number;
   /**
-   * After a statement that found less than `limit` ready, the first lane waits this long (default 0)
+   * After a statement that found less than `limit` ready, the last lane left waits this long (default 0)
    * before it looks again, so what comes in meanwhile is applied in one bigger statement; the drain
    * ends when a look finds nothing.
    */
