@@ -367,14 +367,19 @@ export class LoopLagMonitor {
     return { lagMs: Math.round(worst.lagMs), at: worst.at };
   }
 
-  /** The first moment at or after `fromMs` from which the loop kept time within `lagMs` for `forMs`. */
+  /**
+   * The first moment at or after `fromMs` by which the loop has kept time within `lagMs` for `forMs`: the
+   * END of the first calm stretch, not its start. What a lag held back (relay chunks, requests the sandbox
+   * had not read) is released when it ends and stamped together; measured from the lag's end, that
+   * backlog made one second look 1.6× the limit (CI, 2026-12-02) although the gate had spaced the sends.
+   */
   calmSince(fromMs: number, lagMs = 25, forMs = 1_000): number | undefined {
     const needed = Math.ceil(forMs / this.intervalMs);
     let run = 0;
-    for (const [i, sample] of this.samples.entries()) {
+    for (const sample of this.samples) {
       if (sample.at < fromMs) continue;
       run = sample.lagMs < lagMs ? run + 1 : 0;
-      if (run >= needed) return this.samples[i - needed + 1]!.at - this.intervalMs;
+      if (run >= needed) return sample.at;
     }
     return undefined;
   }

@@ -1,6 +1,7 @@
 // Scenario: 8 worker processes on 4 hosts share one global SEND_RATE_LIMIT, kept in Redis and reached
 // through each host's relay. Measured by the sandbox's own arrival times over both campaigns, from the
-// moment after the launches when this process (the sandbox's clock, and every relay) keeps time again, to
+// moment after the launches when this process (the sandbox's clock, and every relay) has kept time for a
+// second again (what its lag held back is delivered by then: see LoopLagMonitor.calmSince), to
 // the last request: the mean rate over at least 30 s is within 10 % of the limit, and no 1-second window
 // (sliding over every arrival) holds more than 1.5× the limit.
 import { afterEach, describe, expect, it } from "vitest";
