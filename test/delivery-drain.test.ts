@@ -91,6 +91,13 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
       { db: env.db, credentials: env.config.callbacks },
       { source: "engagelab", headers: signed(), body: Buffer.from(JSON.stringify({ total: rows.length, rows })) },
     );
+  /** One callback: `delivered` for the 100 numbers after `from` of the campaign's first batch. */
+  const storeDelivered = (campaign: { id: string; batches: { id: string }[] }, prefix: string, from: number) =>
+    store(
+      Array.from({ length: 100 }, (_, j) =>
+        row(campaign.id, campaign.batches[0]!.id, phoneOf(prefix, from + j + 1), "delivered"),
+      ),
+    );
   const states = async (campaignId: string) =>
     Object.fromEntries(
       (
@@ -314,12 +321,7 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
 
   it("runs one statement at a time on what trickles in, pausing to let it gather, and reports each as it commits", async () => {
     const campaign = await seedCampaign(300, "+6586");
-    for (let i = 0; i < 200; i += 100)
-      await store(
-        Array.from({ length: 100 }, (_, j) =>
-          row(campaign.id, campaign.batches[0]!.id, phoneOf("+6586", i + j + 1), "delivered"),
-        ),
-      );
+    for (let i = 0; i < 200; i += 100) await storeDelivered(campaign, "+6586", i);
     const applied: number[] = [];
     const started = Date.now();
     const drained = applyDeliveryReports(env.db, {
@@ -329,11 +331,7 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
     });
     // Stored during the first statement's pause: applied by the same drain, in one more statement.
     await waitFor(() => Promise.resolve(applied.length === 1 ? true : undefined), 10_000, 10);
-    await store(
-      Array.from({ length: 100 }, (_, j) =>
-        row(campaign.id, campaign.batches[0]!.id, phoneOf("+6586", 200 + j + 1), "delivered"),
-      ),
-    );
+    await storeDelivered(campaign, "+6586", 200);
     const report = await drained;
     // The two stored callbacks in one statement, the third after the pause, then a look that finds nothing.
     expect(applied).toEqual([200, 100]);
@@ -344,12 +342,7 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
 
   it("hands over to the next job at maxRounds instead of stopping with work left", async () => {
     const campaign = await seedCampaign(300, "+6585");
-    for (let i = 0; i < 300; i += 100)
-      await store(
-        Array.from({ length: 100 }, (_, j) =>
-          row(campaign.id, campaign.batches[0]!.id, phoneOf("+6585", i + j + 1), "delivered"),
-        ),
-      );
+    for (let i = 0; i < 300; i += 100) await storeDelivered(campaign, "+6585", i);
     const first = await applyDeliveryReports(env.db, { ...APPLY, limit: 100, maxRounds: 2 });
     expect(first).toMatchObject({ applied: 200, more: true });
     expect(await applyDeliveryReports(env.db, { ...APPLY, limit: 100 })).toMatchObject({ applied: 100, more: false });

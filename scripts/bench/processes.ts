@@ -31,8 +31,8 @@ export class ChildSet {
     const compiled = join(PROJECT_ROOT, "dist", script.replace(/\.ts$/, ".js"));
     // BENCH_NODE_ARGS: flags for every child's node (NODE_OPTIONS refuses some), e.g. "--trace-gc" or
     // "--cpu-prof --cpu-prof-dir=/tmp/prof" (a V8 CPU profile per child when it exits, for Chrome DevTools).
-    const profile = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-    const argv = [...profile, ...(existsSync(compiled) ? [compiled, ...args] : ["--import", "tsx", script, ...args])];
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const argv = [...nodeArgs, ...(existsSync(compiled) ? [compiled, ...args] : ["--import", "tsx", script, ...args])];
     const proc = spawn(process.execPath, argv, {
       cwd: PROJECT_ROOT,
       env,

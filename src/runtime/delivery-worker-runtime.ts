@@ -1,6 +1,5 @@
 import type { Worker } from "bullmq";
-import { applyDeliveryReports, sweepDeliveryReports } from "../campaigns/delivery-reports.ts";
-import type { ApplyReport } from "../store/delivery-repository.ts";
+import { applyDeliveryReports, sweepDeliveryReports, type DrainOptions } from "../campaigns/delivery-reports.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../config/logger.ts";
 import {
@@ -52,11 +51,11 @@ export async function startDeliveryWorker(
   const connection = createRedisConnection(config.redisUrl, "worker");
   const producer = createRedisConnection(config.redisUrl, "producer");
   const queue = createDeliveryQueue(producer, binding.prefix);
-  const applyOptions = {
+  const applyOptions: DrainOptions = {
     limit: config.delivery.applyBatch,
     parallel: config.delivery.applyParallel,
     gatherMs: config.delivery.applyGatherMs,
-    onApplied: (report: ApplyReport) => metrics.countApplied(report),
+    onApplied: (report) => metrics.countApplied(report),
     retryDelayMs: config.delivery.retryMs,
     giveUpAfterMs: config.delivery.giveUpMs,
     maxRounds: MAX_ROUNDS_PER_JOB,

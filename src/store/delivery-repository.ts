@@ -347,8 +347,8 @@ const APPLY_SQL = `WITH received AS (
  * How many work-list rows a statement locks to gather `limit` events. Callbacks carry up to 100 events
  * (often exactly 100), so locking `limit` rows would lock a hundred times too many (each lock is a WAL
  * record), and a LIMIT far above the planner's estimate of ready rows turned the ordered index scan into
- * a scan and sort of the whole work list. So: what the previous statements saw per row, with a margin;
- * a provider sending one event per callback gets its `limit` rows.
+ * a scan and sort of the whole work list. So: what the previous statements saw per row, with a quarter
+ * more as a margin; a provider sending one event per callback gets `limit` rows and that margin.
  */
 export function candidateRows(limit: number, eventsPerRow = 10): number {
   const perRow = Math.min(100, Math.max(1, eventsPerRow));
