@@ -115,7 +115,7 @@ export async function createCampaignWithRecipients(
 ): Promise<IngestedCampaign> {
   const iterator = Symbol.asyncIterator in rows ? rows[Symbol.asyncIterator]() : rows[Symbol.iterator]();
   const first = await iterator.next();
-  const all = withFirst(first, iterator);
+  const all = prepend(first, iterator);
   // A list without per-recipient params (no mapped columns) is planned while it streams: its recipients
   // go straight into `recipients`, numbered into batches as they come (see streamRecipients).
   if (first.done || first.value.params === null) {
@@ -126,16 +126,28 @@ export async function createCampaignWithRecipients(
       options,
     );
   }
-  return createCampaign(db, campaign, (client) => copyRows(client, all, options), options);
+  return createCampaign(
+    db,
+    campaign,
+    (client) => copyRows(client, { [Symbol.asyncIterator]: () => all }, options),
+    options,
+  );
 }
 
-async function* withFirst(
+/** `rest` with the row already taken off it in front; no generator in between (a million rows pay per layer). */
+function prepend(
   first: IteratorResult<IngestRow>,
   rest: AsyncIterator<IngestRow> | Iterator<IngestRow>,
-): AsyncGenerator<IngestRow> {
-  if (first.done) return;
-  yield first.value;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+): AsyncIterator<IngestRow> {
+  let head: IteratorResult<IngestRow> | undefined = first;
+  return {
+    next: async () => {
+      if (head === undefined) return rest.next();
+      const taken = head;
+      head = undefined;
+      return taken;
+    },
+  };
 }
 
 /**
