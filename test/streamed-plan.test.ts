@@ -110,8 +110,8 @@ describe("streamed plan of a list without params", () => {
   });
 
   // Nearly every row is held: more than one COPY of held rows, the recipients COPY paused between them.
-  it("with a 32-bit filter that 'may have seen' nearly everything: still the same outcome", async () => {
-    expectTheOneOutcome(await launch(5));
+  it("with a 512-bit filter that 'may have seen' nearly everything: still the same outcome", async () => {
+    expectTheOneOutcome(await launch(9));
   });
 });
 
