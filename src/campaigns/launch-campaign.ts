@@ -5,7 +5,7 @@ import { LEGACY_LINK_PATTERN, validateLegacyOptions, validateLegacyParams } from
 import { assertScheduleTimeInWindow } from "../engagelab/messages-api.ts";
 import { ProviderRequestError } from "../engagelab/errors.ts";
 import type { TemplatesApi } from "../engagelab/templates-api.ts";
-import { readCsvRecipients } from "../recipients/csv-source.ts";
+import { readCsvRecipientChunks } from "../recipients/csv-source.ts";
 import { acceptsEmail } from "../recipients/email.ts";
 import { resolveAudience, stageAudience } from "../store/audience-repository.ts";
 import {
@@ -99,7 +99,7 @@ export interface LaunchedCampaign extends IngestedCampaign {
 /** CSV → campaign: every row streamed, judged and stored with the batch plan in one transaction, then queued. */
 export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInput): Promise<LaunchedCampaign> {
   const templateCheck = await preflight(deps, input);
-  const rows = readCsvRecipients(input.file, {
+  const rows = readCsvRecipientChunks(input.file, {
     phoneColumn: input.phoneColumn,
     countryColumn: input.countryColumn,
     defaultRegion: input.defaultRegion,

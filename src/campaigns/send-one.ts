@@ -52,7 +52,7 @@ export async function sendOneMessage(deps: SendBatchDeps, input: SendOneInput): 
       sendOptions: {},
       source: "send-one",
     },
-    [{ rowNumber: 1, raw: input.to, phone: to, rejectReason: null, params: null }],
+    [[{ rowNumber: 1, raw: input.to, phone: to, rejectReason: null, params: null }]],
     { batchSize: 1, groupByParams: false, initialStatus: "running" },
   );
   const batchId = ingested.batchIds[0];

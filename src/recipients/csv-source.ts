@@ -70,16 +70,27 @@ interface RowPlan {
  * is a CsvInputError naming the line; problems with one number are rejects.
  */
 export async function* readCsvRecipients(path: string, options: CsvSourceOptions): AsyncGenerator<IngestRow> {
+  for await (const rows of readCsvRecipientChunks(path, options)) yield* rows;
+}
+
+/**
+ * readCsvRecipients in the chunks the parser hands over (up to RECORDS_PER_CHUNK rows): a million-row
+ * launch pays one promise per chunk instead of one per row per layer (~1 s of 5 at 1M).
+ */
+export async function* readCsvRecipientChunks(path: string, options: CsvSourceOptions): AsyncGenerator<IngestRow[]> {
   const defaultRegion = checkOptions(options);
   const source = await openCsv(path, options.maxBytes);
   let plan: RowPlan | undefined;
   try {
-    for await (const { row, cells } of source.records) {
+    for await (const records of source.records) {
+      let i = 0;
       if (plan === undefined) {
-        plan = planRows(`CSV ${path}`, cells, source.headerLine, options, defaultRegion);
-        continue;
+        plan = planRows(`CSV ${path}`, records[0]!.cells, source.headerLine, options, defaultRegion);
+        i = 1;
       }
-      yield judgeRow(cells, plan, row);
+      const rows: IngestRow[] = [];
+      for (; i < records.length; i++) rows.push(judgeRow(records[i]!.cells, plan, records[i]!.row));
+      if (rows.length > 0) yield rows;
     }
   } catch (error) {
     throw await sourceError(`CSV ${path}`, path, error);
@@ -91,8 +102,8 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
 export async function readCsvHeader(path: string, options: { maxBytes?: number } = {}): Promise<string[]> {
   const source = await openCsv(path, options.maxBytes);
   try {
-    for await (const { cells } of source.records) {
-      const names = cells.map((name) => name.trim());
+    for await (const records of source.records) {
+      const names = records[0]!.cells.map((name) => name.trim());
       assertUniqueNames(`CSV ${path}`, names, source.headerLine);
       return names;
     }
@@ -112,7 +123,8 @@ export interface CsvRecord {
 }
 
 interface OpenCsv {
-  records: AsyncIterable<CsvRecord>;
+  /** Records in chunks, none empty. */
+  records: AsyncIterable<CsvRecord[]>;
   delimiter: Delimiter;
   encoding: CsvEncoding;
   headerLine: number;
@@ -155,33 +167,41 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
     () => {},
   );
   return {
-    records: spreadsheetRows(parser as AsyncIterable<string[]>, where, head.delimiter),
+    records: spreadsheetRows(parser, where, head.delimiter),
     delimiter: head.delimiter,
     encoding: head.encoding,
     headerLine: head.headerLine,
   };
 }
 
-async function* spreadsheetRows(
-  records: AsyncIterable<string[]>,
-  where: string,
-  delimiter: Delimiter,
-): AsyncGenerator<CsvRecord> {
+const RECORDS_PER_CHUNK = 4_096;
+
+async function* spreadsheetRows(parser: Readable, where: string, delimiter: Delimiter): AsyncGenerator<CsvRecord[]> {
   let row = 0;
   let width = -1;
-  for await (const cells of records) {
-    row++;
-    // A blank (or whitespace-only) line: a row in the spreadsheet, no record.
-    if (cells.length === 1 && cells[0] === "") continue;
-    if (width === -1) width = cells.length;
-    else if (cells.length !== width) {
-      throw new CsvInputError(
-        `${where}, row ${row}: ${cells.length} fields but the header has ${width} ` +
-          `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
-        row,
-      );
+  // The async iterator waits for the first record; the ones the parser already holds are taken with
+  // read() (the iterator reads the same buffer, so it simply finds it empty and waits again).
+  for await (const first of parser as AsyncIterable<string[]>) {
+    const chunk: CsvRecord[] = [];
+    for (
+      let cells: string[] | null = first;
+      cells !== null;
+      cells = chunk.length < RECORDS_PER_CHUNK ? (parser.read() as string[] | null) : null
+    ) {
+      row++;
+      // A blank (or whitespace-only) line: a row in the spreadsheet, no record.
+      if (cells.length === 1 && cells[0] === "") continue;
+      if (width === -1) width = cells.length;
+      else if (cells.length !== width) {
+        throw new CsvInputError(
+          `${where}, row ${row}: ${cells.length} fields but the header has ${width} ` +
+            `(fields are separated by ${describeDelimiter(delimiter)}; quote any field that contains one)`,
+          row,
+        );
+      }
+      chunk.push({ row, cells });
     }
-    yield { row, cells };
+    if (chunk.length > 0) yield chunk;
   }
 }
 
@@ -243,17 +263,20 @@ export async function openCsvStream(
   const source = parseFrom(Readable.from(rest(), { objectMode: false }), head, where);
   const records = source.records[Symbol.asyncIterator]();
   let header: string[];
+  let firstRows: CsvRecord[];
   try {
     const first = await records.next();
     if (first.done) throw new CsvInputError(`${where} is empty: expected a header row`);
-    header = first.value.cells.map((name) => name.trim());
+    header = first.value[0]!.cells.map((name) => name.trim());
+    firstRows = first.value.slice(1);
   } catch (error) {
     throw await sourceError(where, null, error);
   }
   assertUniqueNames(where, header, source.headerLine);
   const rows = async function* () {
     try {
-      for (let step = await records.next(); !step.done; step = await records.next()) yield step.value;
+      yield* firstRows;
+      for (let step = await records.next(); !step.done; step = await records.next()) yield* step.value;
     } catch (error) {
       throw await sourceError(where, null, error);
     }
