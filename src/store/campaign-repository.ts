@@ -521,7 +521,8 @@ async function moveSuppressedRecipients(
     );
     moved += rowCount ?? 0;
   }
-  const { rowCount } = await client.query(
+  const { rowCount } = await hashJoined(
+    client,
     `WITH gone AS (
        DELETE FROM recipients r
        USING (SELECT phone FROM suppressions UNION SELECT phone FROM contacts WHERE opted_out) s
@@ -533,6 +534,20 @@ async function moveSuppressedRecipients(
     [campaignId],
   );
   return moved + (rowCount ?? 0);
+}
+
+/**
+ * Runs a statement that joins this campaign's recipients to other rows by phone with nested loops off. The
+ * primary key cannot be probed by phone alone, and recipients just COPYed have no statistics: a planner that
+ * took the table for small could pick, per suppression or held row, a scan of the campaign's whole key range
+ * (H × N). A hash join is one pass over each side, whatever their sizes.
+ */
+async function hashJoined(client: pg.PoolClient, sql: string, params: unknown[]): Promise<pg.QueryResult> {
+  await client.query(`SET LOCAL enable_nestloop = off`);
+  const result = await client.query(sql, params);
+  // On an error the transaction rolls back, and the setting with it.
+  await client.query(`SET LOCAL enable_nestloop = on`);
+  return result;
 }
 
 /**
@@ -549,7 +564,8 @@ async function settleHeldRows(
 ): Promise<Plan> {
   if (streamed.held === 0)
     return { recipientCount: streamed.planned - removed, evenBatches: removed === 0, duplicateCount: 0 };
-  await client.query(
+  await hashJoined(
+    client,
     `CREATE TEMP TABLE held_firsts ON COMMIT DROP AS
      SELECT phone, min(row_number) AS first_row FROM (
        SELECT r.phone, r.row_number FROM recipients r
