@@ -92,8 +92,6 @@ export interface IngestOptions {
    * `forbiddenPattern` (case-insensitive) becomes a reject. `tooLong` / `forbidden` are the reasons, as
    * format() strings with %1$s = variable, %2$s = its source (`sources`, e.g. the CSV column), %3$s = length.
    */
-  /** The streamed plan's SeenFilter holds 2^n bits (default 27, 16 MB); tests force false positives with a tiny one. */
-  seenFilterLog2Bits?: number;
   paramLimits?: {
     maxChars: number;
     forbiddenPattern: string;
@@ -101,6 +99,8 @@ export interface IngestOptions {
     tooLong: string;
     forbidden: string;
   };
+  /** The streamed plan's SeenFilter holds 2^n bits (default 27, 16 MB); tests force false positives with a tiny one. */
+  seenFilterLog2Bits?: number;
 }
 
 /** Where a campaign's rows come from: fills the `ingest_rows` staging table, returns how many rows it wrote. */
@@ -137,7 +137,7 @@ export async function createCampaignWithRecipients(
   );
 }
 
-/** `rest` with the row already taken off it in front; no generator in between (a million rows pay per layer). */
+/** `rest` with the chunk already taken off it back in front; a plain iterator, not another generator layer. */
 function prepend(
   first: IteratorResult<readonly IngestRow[]>,
   rest: AsyncIterator<readonly IngestRow[]> | Iterator<readonly IngestRow[]>,
