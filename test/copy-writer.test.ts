@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
-import { copyIn } from "../src/store/copy-writer.ts";
+import { copyIn, CopyRowBuffer } from "../src/store/copy-writer.ts";
 import { createTestDatabase } from "./helpers/test-env.ts";
 
 // The writer encodes cells straight into 64 KB Buffers: what PostgreSQL reads back must be exactly what was
@@ -19,13 +19,25 @@ describe("CopyTextWriter through a real COPY", () => {
     await dropDatabase?.();
   });
 
-  async function roundTrip(rows: Array<[number, string | null, string | null]>) {
+  async function roundTrip(rows: Array<[number, string | null, string | null]>, via: "writer" | "buffer" = "writer") {
     const client = await pool.connect();
     try {
       await client.query(`CREATE TEMP TABLE t (n bigint, a text, b text)`);
-      await copyIn(client, `COPY t (n, a, b) FROM STDIN`, async (writer) => {
-        for (const row of rows) await writer.writeRow(row);
-      });
+      if (via === "writer") {
+        await copyIn(client, `COPY t (n, a, b) FROM STDIN`, async (writer) => {
+          for (const row of rows) await writer.writeRow(row);
+        });
+      } else {
+        // Encoded first, sent later (the streamed plan's held rows), after a row written directly.
+        const buffer = new CopyRowBuffer();
+        for (const row of rows.slice(1)) await buffer.writeRow(row);
+        const chunks = await buffer.take();
+        expect(buffer.bytes).toBe(0);
+        await copyIn(client, `COPY t (n, a, b) FROM STDIN`, async (writer) => {
+          await writer.writeRow(rows[0]!);
+          for (const chunk of chunks) await writer.writeEncoded(chunk);
+        });
+      }
       const { rows: back } = await client.query<{ n: string; a: string | null; b: string | null }>(
         `SELECT n::text, a, b FROM t ORDER BY t.n`,
       );
@@ -47,6 +59,7 @@ describe("CopyTextWriter through a real COPY", () => {
     }
     rows.push([Number.MAX_SAFE_INTEGER, "max", null]);
     expect(await roundTrip(rows)).toEqual(rows);
+    expect(await roundTrip(rows, "buffer")).toEqual(rows);
   });
 
   it("writes a cell larger than a chunk as its own chunk, between ordinary rows", async () => {

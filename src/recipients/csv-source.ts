@@ -174,7 +174,7 @@ function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
   };
 }
 
-const RECORDS_PER_CHUNK = 4_096;
+const RECORDS_PER_CHUNK = 512;
 
 async function* spreadsheetRows(parser: Readable, where: string, delimiter: Delimiter): AsyncGenerator<CsvRecord[]> {
   let row = 0;

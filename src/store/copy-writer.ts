@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { Writable } from "node:stream";
+import { Writable } from "node:stream";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 
@@ -57,6 +57,12 @@ export class CopyTextWriter {
     } while (rest > 0);
   }
 
+  /** Rows already encoded (a CopyRowBuffer's chunks), written as they are after the rows before them. */
+  async writeEncoded(chunk: Buffer): Promise<void> {
+    await this.flush();
+    await this.#write(chunk);
+  }
+
   async flush(): Promise<void> {
     if (this.#used === 0) return;
     const chunk = this.#chunk.subarray(0, this.#used);
@@ -75,6 +81,44 @@ export class CopyTextWriter {
     const finished = once(this.stream, "finish");
     this.stream.end();
     await finished;
+  }
+}
+
+/**
+ * COPY text rows encoded now and sent later, in a COPY of their own: they wait as 64 KB Buffers, off the
+ * JS heap. Row objects kept that long would outlive two scavenges and be promoted, and V8 grows the old
+ * generation lazily before collecting them (README "Producer memory").
+ */
+export class CopyRowBuffer {
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  readonly #writer = new CopyTextWriter(
+    new Writable({
+      highWaterMark: 4 * FLUSH_BYTES,
+      write: (chunk: Buffer, _encoding, done) => {
+        this.#chunks.push(chunk);
+        this.#bytes += chunk.length;
+        done();
+      },
+    }),
+  );
+
+  writeRow(fields: ReadonlyArray<string | number | null>): Promise<void> {
+    return this.#writer.writeRow(fields);
+  }
+
+  /** Bytes in full chunks so far (the chunk being filled is not counted). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Every row written so far, as chunks; the buffer is empty again. */
+  async take(): Promise<Buffer[]> {
+    await this.#writer.flush();
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    this.#bytes = 0;
+    return chunks;
   }
 }
 
