@@ -112,7 +112,7 @@ export class CopyRowBuffer {
     return this.#bytes;
   }
 
-  /** Every row written so far, as chunks; the buffer is empty again. */
+  /** Every row written so far, as chunks (none when nothing was written); the buffer is empty again. */
   async take(): Promise<Buffer[]> {
     await this.#writer.flush();
     const chunks = this.#chunks;
