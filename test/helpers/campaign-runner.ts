@@ -22,6 +22,10 @@ export async function launchCampaign(
     backoffMs: env.config.send.backoffMs,
   });
   try {
+    // Connected before the launch, as the CLI's withQueue is: a launch refused at once (a CSV without its
+    // phone column fails before any database work) would otherwise disconnect a connection BullMQ is still
+    // opening, and its "Connection is closed" rejection reaches no one.
+    await queue.waitUntilReady();
     return await launchCsvCampaign(
       { db: env.db, log: env.log, enqueue: (campaignId, batchIds) => enqueueBatches(queue, campaignId, batchIds) },
       {
