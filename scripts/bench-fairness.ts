@@ -206,7 +206,7 @@ async function waitDone(id: string, timeoutMs = 30 * 60_000): Promise<number> {
 }
 async function acceptedOf(id: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM recipients WHERE campaign_id = $1 AND state = 'accepted'`,
+    `SELECT count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 AND state = 'accepted'`,
     [id],
   );
   return rows[0]!.n;

@@ -35,7 +35,7 @@ describe("delivery callbacks: refusals, outage, replies", () => {
   const nowSeconds = () => Math.floor(clock() / 1000);
   const snapshot = async () => {
     const { rows } = await env.db.pool.query<{ state: string; n: number }>(
-      `SELECT state, count(*)::int AS n FROM recipients GROUP BY state ORDER BY state`,
+      `SELECT state, count(*)::int AS n FROM recipient_outcomes GROUP BY state ORDER BY state`,
     );
     return {
       states: rows,
@@ -157,7 +157,7 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     expect(again.pending + again.applied).toBe(once.events.pending + once.events.applied);
     expect(metrics.outcomes.replays).toBe(1);
     await waitFor(async () =>
-      (await env.db.pool.query<{ state: string }>(`SELECT state FROM recipients WHERE phone = $1`, [phones[0]]))
+      (await env.db.pool.query<{ state: string }>(`SELECT state FROM recipient_outcomes WHERE phone = $1`, [phones[0]]))
         .rows[0]!.state === "delivered"
         ? true
         : undefined,
@@ -228,7 +228,7 @@ describe("delivery callbacks: refusals, outage, replies", () => {
     // Every event stored exactly once, however many times its callback was posted.
     expect(events.applied).toBe(stats.eventsQueued);
     const { rows } = await env.db.pool.query<{ phone: string; state: string }>(
-      `SELECT phone, state FROM recipients WHERE campaign_id = $1`,
+      `SELECT phone, state FROM recipient_outcomes WHERE campaign_id = $1`,
       [campaign.campaignId],
     );
     const expected = { delivered: "delivered", undelivered: "undelivered", none: "accepted" } as const;

@@ -102,7 +102,7 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
     Object.fromEntries(
       (
         await env.db.pool.query<{ state: string; n: number }>(
-          `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+          `SELECT state, count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 GROUP BY state`,
           [campaignId],
         )
       ).rows.map((r) => [r.state, r.n]),
@@ -206,10 +206,13 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
   it("splits a callback whose events end differently, and applies the waiting one once its send is recorded", async () => {
     const campaign = await seedCampaign(4, "+6582");
     const batch = campaign.batches[0]!.id;
+    // Recipient 4's send is not recorded: its row pending and its batch still sending (a pending row of a
+    // sent batch reads as accepted); the other three have their own state.
     await env.db.pool.query(`UPDATE recipients SET state = 'pending' WHERE campaign_id = $1 AND phone = $2`, [
       campaign.id,
       phoneOf("+6582", 4),
     ]);
+    await env.db.pool.query(`UPDATE batches SET state = 'sending' WHERE id = $1`, [batch]);
     await store([
       row(campaign.id, batch, phoneOf("+6582", 1), "delivered"),
       row(campaign.id, batch, phoneOf("+6582", 2), "target_valid"), // informational: ignored
@@ -247,10 +250,8 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
       { outcome: "received", row_count: 1, len: 1, keys: 1 },
       { outcome: "unmatched", row_count: 1, len: 1, keys: 1 },
     ]);
-    await env.db.pool.query(`UPDATE recipients SET state = 'accepted' WHERE campaign_id = $1 AND phone = $2`, [
-      campaign.id,
-      phoneOf("+6582", 4),
-    ]);
+    // The batch's send is recorded: recipient 4's row stays pending, and reads as accepted with its batch.
+    await env.db.pool.query(`UPDATE batches SET state = 'sent' WHERE id = $1`, [batch]);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const second = await applyDeliveryReports(env.db, APPLY);
     expect(second).toMatchObject({ picked: 1, applied: 1, changed: 1, waiting: 0, nextAttemptInMs: null });

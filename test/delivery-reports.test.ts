@@ -67,7 +67,7 @@ describe("delivery reports: sandbox callbacks → receiver → applier", () => {
 
   async function statesByPhone(campaignId: string): Promise<Map<string, string>> {
     const { rows } = await env.db.pool.query<{ phone: string; state: string }>(
-      `SELECT phone, state FROM recipients WHERE campaign_id = $1`,
+      `SELECT phone, state FROM recipient_outcomes WHERE campaign_id = $1`,
       [campaignId],
     );
     return new Map(rows.map((r) => [r.phone, r.state]));

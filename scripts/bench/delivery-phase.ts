@@ -68,7 +68,7 @@ function signature(username: string, secret: string): Record<string, string> {
 
 export async function countRecipients(pool: pg.Pool, campaignId: string, state?: string): Promise<number> {
   const { rows } = await pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM recipients WHERE campaign_id = $1 AND ($2::text IS NULL OR state::text = $2)`,
+    `SELECT count(*) AS n FROM recipient_outcomes WHERE campaign_id = $1 AND ($2::text IS NULL OR state::text = $2)`,
     [campaignId, state ?? null],
   );
   return Number(rows[0]!.n);

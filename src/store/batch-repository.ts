@@ -6,6 +6,7 @@ import {
   UNCLAIMED_OPEN_BATCH_STATES,
 } from "../model/states.ts";
 import { withTransaction } from "./database.ts";
+import { recipientStateCountsSql } from "./recipient-state.ts";
 import { retryWhileDatabaseUnavailable } from "./database-health.ts";
 import type { BatchState, ProviderApi, UnknownOutcomePolicy } from "../model/states.ts";
 import type { SendOptions } from "../model/send-options.ts";
@@ -144,6 +145,16 @@ export async function loadPendingRecipients(
     );
     return rows;
   }
+  // The launch already left out every number suppressed before it; probing the suppression list for each of
+  // the batch's 1000 numbers cost 1.3 ms a batch, a fifth of Postgres's time in a 1M send
+  // (pg_stat_statements), and finds nothing unless a number was suppressed since. The hour's margin covers
+  // a suppression whose transaction began before the campaign row was written and committed after.
+  const { rows: recent } = await pool.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM suppressions
+                    WHERE created_at >= (SELECT created_at FROM campaigns WHERE id = $1) - interval '1 hour') AS any`,
+    [campaignId],
+  );
+  if (!recent[0]?.any) return loadPendingRecipients(pool, campaignId, sequence);
   const { rows } = await pool.query<{ phone: string; params: Record<string, string> | null }>(
     `WITH skipped AS (
        UPDATE recipients r SET state = 'cancelled', failure_message = 'suppressed after launch: ' || s.reason, updated_at = now()
@@ -248,10 +259,12 @@ export async function recordBatchOutcome(pool: pg.Pool, outcome: BatchOutcome): 
     // Someone else (reconciler, cancel) already settled this batch: record nothing twice.
     if (rowCount === 0) throw new BatchNotClaimedError(outcome.batchId);
 
-    // Accepted recipients without provider ids need no row of their own when the rest are accepted anyway:
-    // a 1000-number v1/messages batch is then one set-based UPDATE instead of an unnest join.
+    // Accepted recipients without provider ids need no row of their own when the rest are accepted anyway.
     const accepted = outcome.rest.state === "accepted" ? outcome.accepted.filter(hasProviderIds) : outcome.accepted;
     await applyRecipientOutcomes(client, outcome.campaignId, outcome.sequence, accepted, outcome.failed);
+    // A batch recorded `sent` says it for the rest: they stay `pending` and read as accepted
+    // (recipient-state.ts), so a 1000-number v1/messages batch writes no recipient row at all.
+    if (outcome.state === "sent" && outcome.rest.state === "accepted") return;
     await client.query(
       `UPDATE recipients SET state = $3::"RecipientState", failure_code = $4, failure_message = $5, updated_at = now()
        WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
@@ -414,9 +427,10 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
   if (current.open) return { campaignId, status: current.status, finished: false };
   const { rows } = await pool.query<{ status: string }>(
     `WITH counts AS (
-       SELECT count(*) FILTER (WHERE state = 'accepted') AS accepted, count(*) FILTER (WHERE state = 'failed') AS failed,
-              count(*) FILTER (WHERE state = 'unknown') AS unknown
-       FROM recipients WHERE campaign_id = $1
+       SELECT coalesce(sum(n) FILTER (WHERE state = 'accepted'), 0) AS accepted,
+              coalesce(sum(n) FILTER (WHERE state = 'failed'), 0) AS failed,
+              coalesce(sum(n) FILTER (WHERE state = 'unknown'), 0) AS unknown
+       FROM (${recipientStateCountsSql("campaign_id = $1")}) s
      )
      UPDATE campaigns c SET accepted_count = counts.accepted, failed_count = counts.failed, unknown_count = counts.unknown,
        status = CASE WHEN c.status <> 'running' THEN c.status

@@ -1,6 +1,7 @@
 import { assertCampaignId, CampaignNotFoundError, CampaignPurgedError } from "../model/errors.ts";
 import type { BatchState, CampaignStatus, RecipientState } from "../model/states.ts";
 import type { Database } from "./database.ts";
+import { recipientStateCountsSql, recipientStateSql } from "./recipient-state.ts";
 
 // Read-side queries: status counts, listings and the keyset-paged exports. Nothing here writes.
 
@@ -58,9 +59,12 @@ export async function countCampaignStates(db: Database, campaignId: string): Pro
   const kept = keptRecipientStates(campaign.recipientStates);
   const [recipientGroups, batchGroups] = await Promise.all([
     kept ??
-      db.prisma.recipient
-        .groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } })
-        .then((groups) => groups.map((g) => ({ state: g.state, count: g._count._all }))),
+      db.pool
+        .query<{ state: RecipientState; n: number }>(
+          `SELECT state, n FROM (${recipientStateCountsSql("campaign_id = $1::uuid")}) s ORDER BY state`,
+          [campaignId],
+        )
+        .then(({ rows }) => rows.map((g) => ({ state: g.state, count: g.n }))),
     db.prisma.batch.groupBy({ by: ["state"], where: { campaignId }, _count: { _all: true } }),
   ]);
   return {
@@ -114,9 +118,9 @@ export async function listCampaignRows(
       failed: string;
       unknown: string;
     }>(
-      `SELECT campaign_id, count(*) FILTER (WHERE state = 'accepted') AS accepted, count(*) FILTER (WHERE state = 'failed') AS failed,
-              count(*) FILTER (WHERE state = 'unknown') AS unknown
-       FROM recipients WHERE campaign_id = ANY($1::uuid[]) GROUP BY campaign_id`,
+      `SELECT campaign_id, coalesce(sum(n) FILTER (WHERE state = 'accepted'), 0) AS accepted,
+              coalesce(sum(n) FILTER (WHERE state = 'failed'), 0) AS failed, coalesce(sum(n) FILTER (WHERE state = 'unknown'), 0) AS unknown
+       FROM (${recipientStateCountsSql("campaign_id = ANY($1::uuid[])")}) s GROUP BY campaign_id`,
       [live],
     );
     for (const c of counts)
@@ -204,7 +208,7 @@ export async function* readReportPages(
     await client.query("BEGIN READ ONLY");
     await client.query(
       `DECLARE report_rows NO SCROLL CURSOR FOR
-       SELECT r.row_number, r.phone, r.state, r.batch_sequence, b.plan_id, r.sms_id, coalesce(r.message_id, b.message_id) AS message_id,
+       SELECT r.row_number, r.phone, ${recipientStateSql("r", "b")} AS state, r.batch_sequence, b.plan_id, r.sms_id, coalesce(r.message_id, b.message_id) AS message_id,
               r.send_channel, r.failure_code, r.failure_message, r.delivered_at, r.delivery_error_code, r.delivery_error_message
        FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence
        WHERE r.campaign_id = $1
@@ -258,12 +262,14 @@ export async function* readReportPages(
 
 /** The one recipient of a single-message campaign (send-one) and its campaign's status reason. */
 export async function findSingleRecipientOutcome(db: Database, campaignId: string) {
-  const [recipient, campaign] = await Promise.all([
+  const [recipient, campaign, batchSent] = await Promise.all([
     db.prisma.recipient.findFirstOrThrow({ where: { campaignId } }),
     db.prisma.campaign.findUniqueOrThrow({ where: { id: campaignId } }),
+    db.prisma.batch.count({ where: { campaignId, state: "sent" } }),
   ]);
   return {
-    state: recipient.state,
+    // a pending recipient of a sent batch was accepted with it (recipient-state.ts)
+    state: recipient.state === "pending" && batchSent > 0 ? ("accepted" as const) : recipient.state,
     messageId: recipient.messageId,
     sendChannel: recipient.sendChannel,
     failureCode: recipient.failureCode,

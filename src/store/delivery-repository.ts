@@ -9,6 +9,7 @@ import { setContactOptOut } from "./audience-repository.ts";
 import { withTransaction, type Database } from "./database.ts";
 import { findForgotten } from "./forgotten-number-repository.ts";
 import type { PhoneHasher } from "../model/phone-hash.ts";
+import { batchOfRecipientSql, recipientStateSql } from "./recipient-state.ts";
 
 // Delivery reports: raw callback rows in, recipient states out. Every statement is set-based; the rank
 // rule comes from src/model/delivery-status.ts as arrays, so it is written down once.
@@ -225,13 +226,16 @@ const APPLY_SQL = `WITH received AS (
  -- The few batches the events name, each by its primary key: joining batches itself hashed the whole
  -- table (every campaign's batches) per statement whenever the planner's estimate of ev was off.
  named_batches AS MATERIALIZED (
-   SELECT b.id, b.campaign_id, b.sequence FROM batches b
+   SELECT b.id, b.campaign_id, b.sequence, b.state FROM batches b
    WHERE b.id = ANY (ARRAY(SELECT DISTINCT batch_id FROM ev WHERE batch_id IS NOT NULL))
  ),
  keyed AS MATERIALIZED (
    SELECT ev.row_id, ev.ord, ev.received_at, ev.status, ev.campaign_text, ev.args_campaign, ev.message_id,
      ev.event_time, ev.error_code, ev.error_message, ev.cost, ev.currency,
      t.target, tr.rank AS target_rank, b.id IS NOT NULL AS batch_found,
+     -- a pending recipient of a sent batch was accepted with it (recipient-state.ts); message_id matches
+     -- are custom-messages recipients, whose rows always have their own state
+     coalesce(b.state = 'sent', false) AS batch_sent,
      coalesce(b.campaign_id, rm.campaign_id) AS campaign_id,
      coalesce(b.sequence, rm.batch_sequence) AS seq,
      CASE WHEN b.id IS NOT NULL THEN ev.phone ELSE rm.phone END AS key_phone
@@ -248,7 +252,7 @@ const APPLY_SQL = `WITH received AS (
  -- (COLLATE "C"): the database's linguistic collation made this sort a sixth of the statement. Whether it moves the
  -- recipient is the UPDATE's own rank check under the row lock, so recipients are not read beforehand.
  best AS MATERIALIZED (
-   SELECT DISTINCT ON (campaign_id, seq, key_phone COLLATE "C") campaign_id, seq, key_phone, target, target_rank, event_time,
+   SELECT DISTINCT ON (campaign_id, seq, key_phone COLLATE "C") campaign_id, seq, key_phone, batch_sent, target, target_rank, event_time,
      error_code, error_message, cost, currency, status, received_at,
      -- the price may come on any of the recipient's events, not only on the one that wins
      -- (the window's order is DISTINCT ON's, so the rows are sorted once)
@@ -270,8 +274,9 @@ const APPLY_SQL = `WITH received AS (
      cost = coalesce(best.cost, best.any_cost, r.cost), currency = coalesce(best.currency, best.any_currency, r.currency), updated_at = now()
    FROM best
    WHERE r.campaign_id = best.campaign_id AND r.batch_sequence = best.seq AND r.phone = best.key_phone
-     -- a recipient whose send is not recorded yet (pending) waits; otherwise only forward
-     AND r.state <> 'pending' AND ${RANK_OF_STATE("r.state")} < best.target_rank
+     -- a recipient whose send is not recorded yet (pending, its batch not sent) waits; otherwise only forward
+     AND (r.state <> 'pending' OR best.batch_sent)
+     AND ${RANK_OF_STATE(`CASE WHEN best.batch_sent AND r.state = 'pending' THEN 'accepted'::"RecipientState" ELSE r.state END`)} < best.target_rank
    RETURNING best.received_at
  ),
  -- Each event's outcome. When every recipient with an event moved (the usual case), each of their events
@@ -284,7 +289,7 @@ const APPLY_SQL = `WITH received AS (
        WHEN m.campaign_id IS NOT NULL AND (SELECT count(*) FROM moved) = (SELECT count(*) FROM best) THEN 'applied'
        ELSE (
          SELECT CASE
-           WHEN cur.state = 'pending' OR (cur.state IS NULL AND NOT m.batch_found AND m.campaign_text IS NULL AND m.message_id IS NOT NULL)
+           WHEN (cur.state = 'pending' AND NOT m.batch_sent) OR (cur.state IS NULL AND NOT m.batch_found AND m.campaign_text IS NULL AND m.message_id IS NOT NULL)
              THEN CASE WHEN m.received_at < now() - make_interval(secs => $7::double precision / 1000) THEN 'unmatched' ELSE 'waiting' END
            WHEN cur.state IS NULL THEN 'unmatched'
            ELSE 'applied'
@@ -538,8 +543,11 @@ export async function markNoReport(db: Database, afterMs: number): Promise<numbe
     `WITH due AS (
        SELECT id FROM campaigns WHERE reports_settled_at IS NULL AND started_at < now() - ${window}
      ), marked AS (
-       UPDATE recipients r SET state = 'no_report', updated_at = now() FROM due
-       WHERE r.campaign_id = due.id AND r.state = ANY($1::"RecipientState"[]) AND r.updated_at < now() - ${window}
+       UPDATE recipients r SET state = 'no_report', updated_at = now() FROM due, batches b
+       WHERE r.campaign_id = due.id AND ${batchOfRecipientSql("r", "b")}
+         AND ${recipientStateSql("r", "b")} = ANY($1::"RecipientState"[])
+         -- a recipient accepted with its batch has no time of its own: the batch's send is its time
+         AND (CASE WHEN r.state = 'pending' THEN b.sent_at ELSE r.updated_at END) < now() - ${window}
        RETURNING 1
      )
      SELECT count(*)::int AS n FROM marked`,
@@ -549,7 +557,8 @@ export async function markNoReport(db: Database, afterMs: number): Promise<numbe
   await db.pool.query(
     `UPDATE campaigns c SET reports_settled_at = now()
      WHERE c.reports_settled_at IS NULL AND c.finished_at < now() - ${window}
-       AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.campaign_id = c.id AND r.state = ANY($1::"RecipientState"[]))`,
+       AND NOT EXISTS (SELECT 1 FROM recipients r JOIN batches b ON ${batchOfRecipientSql("r", "b")}
+                       WHERE r.campaign_id = c.id AND ${recipientStateSql("r", "b")} = ANY($1::"RecipientState"[]))`,
     [AWAITING_REPORT_STATES, afterMs],
   );
   return rows[0]?.n ?? 0;

@@ -1,5 +1,6 @@
 import { withTransaction, type Database } from "./database.ts";
 import { FORGOTTEN_PHONE_PREFIX, lockForErasure } from "./forgotten-number-repository.ts";
+import { recipientStateSql } from "./recipient-state.ts";
 
 // `smsblast forget`: one number out of every table that holds it, in one transaction, under the erasure lock
 // (src/store/forgotten-number-repository.ts) so no launch in progress can add it back behind the erasure's back.
@@ -46,7 +47,7 @@ export async function eraseNumber(db: Database, input: ErasureInput): Promise<Er
     // number becomes a placeholder no provider accepts, and a pending one will never be sent.
     const recipients = await client.query<{ campaign_id: string; was_pending: boolean }>(
       `WITH hit AS (
-         SELECT r.campaign_id, r.batch_sequence, r.phone, r.state = 'pending' AS was_pending
+         SELECT r.campaign_id, r.batch_sequence, r.phone, ${recipientStateSql("r", "b")} = 'pending' AS was_pending
          FROM batches b JOIN recipients r ON r.campaign_id = b.campaign_id AND r.batch_sequence = b.sequence AND r.phone = $1
          FOR UPDATE OF r
        )

@@ -1,5 +1,6 @@
 import { FAILURE_REASONS_SQL } from "./campaign-report-repository.ts";
 import { withTransaction, type Database } from "./database.ts";
+import { recipientStateCountsSql } from "./recipient-state.ts";
 
 // `smsblast purge`: the recipient detail of finished campaigns goes, their rows and counts stay. Every delete
 // is its own short statement of at most `limit` rows, keyset-paged on an index, so no transaction holds
@@ -53,7 +54,7 @@ export async function keepCountsForPurge(db: Database, campaignId: string, cutof
     await client.query(
       `UPDATE campaigns SET
          recipient_states = (SELECT coalesce(jsonb_object_agg(state, n), '{}'::jsonb)
-                             FROM (SELECT state::text AS state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state) s),
+                             FROM (${recipientStateCountsSql("campaign_id = $1")}) s),
          failure_reasons = (SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.count DESC, f.state, f.code), '[]'::jsonb)
                             FROM (${FAILURE_REASONS_SQL}) f),
          updated_at = now()

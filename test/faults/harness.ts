@@ -662,7 +662,8 @@ export class FaultWorld {
       failure_code: number | null;
       failure_message: string | null;
     }>(
-      `SELECT r.phone, r.state, b.id AS batch_id, r.failure_code, r.failure_message
+      `SELECT r.phone, CASE WHEN r.state = 'pending' AND b.state = 'sent' THEN 'accepted' ELSE r.state::text END AS state,
+              b.id AS batch_id, r.failure_code, r.failure_message
        FROM recipients r JOIN batches b ON b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence WHERE r.campaign_id = $1`,
       [campaignId],
     );

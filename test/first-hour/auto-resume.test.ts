@@ -83,7 +83,7 @@ describe("auto-resume after a provider outage", { timeout: 240_000 }, () => {
       expect(done).toMatchObject({ pause_kind: null, auto_resumes: 1 });
       const recipients = (
         await env.db.pool.query(
-          `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+          `SELECT state, count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 GROUP BY state`,
           [id],
         )
       ).rows;

@@ -74,7 +74,7 @@ describe("Ctrl-C", { timeout: 240_000 }, () => {
     const ledger = await sandboxLedger(env);
     for (const n of numbers) expect(ledger[n]).toBe(1);
     const { rows } = await env.db.pool.query(
-      `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+      `SELECT state, count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 GROUP BY state`,
       [campaignId],
     );
     expect(rows).toEqual([{ state: "accepted", n: 12 }]);

@@ -71,7 +71,7 @@ describe("exit codes", { timeout: 240_000 }, () => {
     expect(partly.code, partly.output).toBe(3);
     const partlyId = partly.stdout.trim();
     const { rows } = await env.db.pool.query(
-      `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state ORDER BY state`,
+      `SELECT state, count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 GROUP BY state ORDER BY state`,
       [partlyId],
     );
     expect(rows).toEqual([

@@ -63,7 +63,7 @@ describe("provider outage streak", { timeout: 240_000 }, () => {
     const recipients = Object.fromEntries(
       (
         await env.db.pool.query<{ state: string; n: number }>(
-          `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+          `SELECT state, count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 GROUP BY state`,
           [id],
         )
       ).rows.map((r) => [r.state, r.n]),

@@ -47,7 +47,7 @@ describe("provider outage", { timeout: 240_000 }, () => {
     expect(batches.filter((s) => s === "failed")).toEqual([]);
     const recipients = (
       await env.db.pool.query(
-        `SELECT state, count(*)::int AS n FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+        `SELECT state, count(*)::int AS n FROM recipient_outcomes WHERE campaign_id = $1 GROUP BY state`,
         [id],
       )
     ).rows;
