@@ -547,7 +547,7 @@ export async function markNoReport(db: Database, afterMs: number): Promise<numbe
        WHERE r.campaign_id = due.id AND ${batchOfRecipientSql("r", "b")}
          AND ${recipientStateSql("r", "b")} = ANY($1::"RecipientState"[])
          -- a recipient accepted with its batch has no time of its own: the batch's send is its time
-         AND (CASE WHEN r.state = 'pending' THEN b.sent_at ELSE r.updated_at END) < now() - ${window}
+         AND (CASE WHEN r.state = 'pending' THEN b.sent_at ELSE coalesce(r.updated_at, b.sent_at) END) < now() - ${window}
        RETURNING 1
      )
      SELECT count(*)::int AS n FROM marked`,
