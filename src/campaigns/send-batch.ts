@@ -194,7 +194,7 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   try {
     // A number suppressed since the launch (a STOP reply) is skipped, unless an earlier attempt may have sent it.
     recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence, {
-      skipSuppressed: batch.attempts === 1,
+      skipSuppressed: batch.attempts === 1 && batch.suppressedSinceLaunch,
     });
   } catch (error) {
     // Nothing has been sent yet: give the claim back so the batch is simply retried once Postgres is up.
