@@ -113,9 +113,10 @@ async function seedCampaign(pool: pg.Pool, size: number): Promise<string> {
      SELECT $1::uuid, s, least(1000, $2::int - (s - 1) * 1000), $1::text || ':' || s, 'sent' FROM generate_series(1, ceil($2::int / 1000.0)::int) s`,
     [id, size],
   );
+  // As a send leaves them: rows as planned (pending), accepted through their sent batch (recipient-state.ts).
   await pool.query(
     `INSERT INTO recipients (campaign_id, batch_sequence, phone, row_number, state)
-     SELECT $1, (i - 1) / 1000 + 1, '+659' || lpad(i::text, 7, '0'), i, 'accepted' FROM generate_series(1, $2::int) i`,
+     SELECT $1, (i - 1) / 1000 + 1, '+659' || lpad(i::text, 7, '0'), i, 'pending' FROM generate_series(1, $2::int) i`,
     [id, size],
   );
   await pool.query(`VACUUM ANALYZE recipients`);
