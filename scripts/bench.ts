@@ -419,7 +419,10 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   const spawnedAt = Date.now();
   const workers: ChildHandle[] = [];
   for (let i = 1; i <= opts.workers; i++) {
-    const w = children.spawnTs(`worker#${i}`, "workers/send-worker.ts", [], s.env);
+    // BENCH_WORKER_NODE_OPTIONS: NODE_OPTIONS of the send workers only, e.g. "--max-old-space-size=96".
+    const workerOptions = process.env.BENCH_WORKER_NODE_OPTIONS;
+    const workerEnv = workerOptions ? { ...s.env, NODE_OPTIONS: workerOptions } : s.env;
+    const w = children.spawnTs(`worker#${i}`, "workers/send-worker.ts", [], workerEnv);
     sampler.watch(`worker#${i}`, w.pid);
     workers.push(w);
   }
