@@ -70,6 +70,9 @@ import {
   type Row,
 } from "./bench/report.ts";
 
+/** NODE_OPTIONS of a deployed send worker (deploy/kubernetes/worker.yaml, docker-compose.yml). */
+const DEPLOYED_WORKER_NODE_OPTIONS = "--max-old-space-size=96";
+
 const TARGETS = {
   ingest1MSeconds: 15,
   peakRssMb: 200,
@@ -419,8 +422,9 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
   const spawnedAt = Date.now();
   const workers: ChildHandle[] = [];
   for (let i = 1; i <= opts.workers; i++) {
-    // BENCH_WORKER_NODE_OPTIONS: NODE_OPTIONS of the send workers only, e.g. "--max-old-space-size=96".
-    const workerOptions = process.env.BENCH_WORKER_NODE_OPTIONS;
+    // The send workers run as deployed (deploy/kubernetes/worker.yaml, docker-compose.yml): old generation
+    // capped at 96 MB. BENCH_WORKER_NODE_OPTIONS replaces that NODE_OPTIONS ("" for V8's own limit).
+    const workerOptions = process.env.BENCH_WORKER_NODE_OPTIONS ?? DEPLOYED_WORKER_NODE_OPTIONS;
     const workerEnv = workerOptions ? { ...s.env, NODE_OPTIONS: workerOptions } : s.env;
     const w = children.spawnTs(`worker#${i}`, "workers/send-worker.ts", [], workerEnv);
     sampler.watch(`worker#${i}`, w.pid);

@@ -44,6 +44,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --keep-csv               keep the generated CSV files (path printed)
 Uses the database smsblast_bench (dropped and re-created; env BENCH_DATABASE_URL) and the Redis prefix
 {smsblast-bench} (env BENCH_QUEUE_PREFIX; the peer uses {smsblast-bench-peer}) on env BENCH_REDIS_URL.
+Send workers run with NODE_OPTIONS=--max-old-space-size=96, as deployed (env BENCH_WORKER_NODE_OPTIONS;
+"" for V8's own heap limit).
 Results: bench-results/bench-<timestamp>.json`;
 
 function parseSize(text: string): number {
