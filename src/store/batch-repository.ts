@@ -158,6 +158,18 @@ export async function loadPendingRecipients(
   options: { skipSuppressed?: boolean } = {},
 ): Promise<Array<{ phone: string; params: Record<string, string> | null }>> {
   if (!options.skipSuppressed) {
+    // The numbers as one text value: a row per recipient cost the worker ~0.5 s of pg row parsing per
+    // million (--cpu-prof) and Postgres a message per row. Rows only when some recipient has params.
+    // (A newline is in no E.164 number and no e-mail address.)
+    const { rows: joined } = await pool.query<{ phones: string | null; personalised: boolean }>({
+      name: "smsblast_batch_numbers",
+      text: `SELECT string_agg(phone, E'\n' ORDER BY row_number) AS phones, bool_or(params IS NOT NULL) AS personalised
+             FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending'`,
+      values: [campaignId, sequence],
+    });
+    const numbers = joined[0];
+    if (!numbers?.phones) return [];
+    if (!numbers.personalised) return numbers.phones.split("\n").map((phone) => ({ phone, params: null }));
     const { rows } = await pool.query<{ phone: string; params: Record<string, string> | null }>({
       name: "smsblast_batch_recipients",
       text: `SELECT phone, params FROM recipients WHERE campaign_id = $1 AND batch_sequence = $2 AND state = 'pending' ORDER BY row_number`,
