@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SandboxLedger } from "../src/sandbox/ledger.ts";
+import { TargetCounts } from "../src/sandbox/target-counts.ts";
 
 // The ledger packs each number's count per API into one Map value: what it answers must be what three
 // separate counters would.
@@ -44,5 +45,48 @@ describe("sandbox ledger", () => {
     expect(ledger.timesReceived("+6591000001", "legacy")).toBe(1);
     expect(ledger.timesReceived("+6591000001", "custom")).toBe(0);
     expect(ledger.timesReceived("+6591000001")).toBe(70_001);
+  });
+});
+
+describe("TargetCounts", () => {
+  it("keeps numbers exactly as given (plus sign, leading zeros), other targets beside them, in insertion order", () => {
+    const counts = new TargetCounts();
+    const targets = [
+      "+6591234567",
+      "6591234567",
+      "006591234567",
+      "+1",
+      "99999999999999",
+      "+999999999999999",
+      "a@b.example",
+    ];
+    targets.forEach((target, i) => counts.set(target, i + 1));
+    for (const [i, target] of targets.entries()) expect(counts.get(target)).toBe(i + 1);
+    expect(counts.get("+6591234568")).toBe(0);
+    expect([...counts]).toEqual([
+      ["+6591234567", 1],
+      ["6591234567", 2],
+      ["006591234567", 3],
+      ["+1", 4],
+      ["99999999999999", 5],
+      // 15 digits and an e-mail address are kept as strings, after the numbers
+      ["+999999999999999", 6],
+      ["a@b.example", 7],
+    ]);
+  });
+
+  it("grows past its first tables without losing or mixing a count", () => {
+    const counts = new TargetCounts();
+    for (let i = 0; i < 50_000; i++) counts.set(`+65${String(i).padStart(8, "0")}`, i);
+    for (let i = 0; i < 50_000; i += 7) counts.set(`+65${String(i).padStart(8, "0")}`, i + 0.5 * 2);
+    let n = 0;
+    for (const [target, count] of counts) {
+      const i = Number(target.slice(3));
+      expect(count).toBe(i % 7 === 0 ? i + 1 : i);
+      n += 1;
+    }
+    expect(n).toBe(50_000);
+    counts.clear();
+    expect([...counts]).toEqual([]);
   });
 });

@@ -122,6 +122,11 @@ export class CallbackReporter {
   }
 
   /** Decides and queues the reports of one accepted number. */
+  /** Whether callbacks are configured: without them an accepted message needs no id of its own. */
+  get enabled(): boolean {
+    return this.settings !== undefined;
+  }
+
   accepted(message: AcceptedMessage): void {
     const s = this.settings;
     if (!s) return;

@@ -1,3 +1,5 @@
+import { TargetCounts } from "./target-counts.ts";
+
 export type SendApi = "messages" | "legacy" | "custom";
 export type SandboxApi = SendApi | "templates";
 
@@ -83,9 +85,9 @@ function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {
 }
 
 // Each target's count per API, packed into one number: 17 bits per API (SEND_APIS order), 51 bits in all, so
-// one Map lookup answers "seen before?" and one set records it. Three Maps, one per API, cost three lookups
-// per number in tables of millions: 6.2 s of the sandbox's CPU in a 1M benchmark (--cpu-prof), on the
-// same 2 cores the workers and Postgres need.
+// one lookup answers "seen before?" and one set records it (TargetCounts). Three Maps, one per API, cost
+// three lookups per number in tables of millions: 6.2 s of the sandbox's CPU in a 1M benchmark
+// (--cpu-prof), on the same 2 cores the workers and Postgres need.
 const API_COUNT_BITS = 17;
 const API_COUNT_MAX = 2 ** API_COUNT_BITS - 1;
 const API_SHIFT: Readonly<Record<SendApi, number>> = Object.fromEntries(
@@ -103,11 +105,11 @@ function totalOf(packed: number): number {
 }
 
 /**
- * What the fake provider accepted for sending. One Map of packed per-API counts keeps memory flat at
- * a million targets; unique/duplicate totals are maintained on write so stats stay O(1).
+ * What the fake provider accepted for sending. Packed per-API counts in typed arrays keep memory small at
+ * ten million targets; unique/duplicate totals are maintained on write so stats stay O(1).
  */
 export class SandboxLedger {
-  private readonly received = new Map<string, number>();
+  private readonly received = new TargetCounts();
   private requests = zeroCounts(SANDBOX_APIS);
   private accepted = zeroCounts(SEND_APIS);
   private outcomes = zeroCounts(OUTCOME_COUNTERS);

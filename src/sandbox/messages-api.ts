@@ -130,11 +130,13 @@ export const messagesEndpoint: SendEndpoint = {
         continue;
       }
       ctx.ledger.recordAccepted("messages", target);
-      ctx.reports.accepted({
-        target,
-        messageId: singleMessageId ?? ctx.ids.nextString(),
-        customArgs: request.customArgs,
-      });
+      if (ctx.reports.enabled) {
+        ctx.reports.accepted({
+          target,
+          messageId: singleMessageId ?? ctx.ids.nextString(),
+          customArgs: request.customArgs,
+        });
+      }
       acceptedCount += 1;
     }
 
