@@ -19,6 +19,7 @@ import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { createSendQueue, SEND_QUEUE_NAME } from "../src/queue/send-queue.ts";
 import { cycleFigures, type CycleFigures } from "./bench/job-events.ts";
 import { PgActivitySampler, type ActivityReport } from "./bench/pg-activity.ts";
+import { checkLedgerAgainstRecipients, type LedgerCheck } from "./bench/ledger-check.ts";
 import {
   copyCeiling,
   recreateDatabase,
@@ -457,6 +458,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       figures.seconds,
     );
     const ledger = await sandboxStats(s.sandboxUrl);
+    const ledgerCheck = await checkLedgerAgainstRecipients(s.pool, s.sandboxUrl, ingest.campaignId);
+    logLedgerCheck(label, "send", ledgerCheck);
     if (rec)
       rec.throughput.push({ name: "send: recipients/s", points: await sentSeries(s.pool, ingest.campaignId, rec) });
     const send = {
@@ -468,6 +471,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       sandboxPeakRssMb: sendWindow.peakRssMb.sandbox ?? 0,
       sandboxAccepted: ledger.accepted.messages,
       sandboxReceivedTwice: ledger.duplicates,
+      ledgerCheck,
       cpu: sendCpu,
     };
     log(
@@ -500,6 +504,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     const e2eWindow = sampler.endWindow();
     const finishedMs = end.finishedAt!.getTime();
     const ledger2 = await sandboxStats(s.sandboxUrl);
+    const ledgerCheck2 = await checkLedgerAgainstRecipients(s.pool, s.sandboxUrl, ingest2.campaignId);
+    logLedgerCheck(label, "end to end", ledgerCheck2);
     if (rec) {
       rec.throughput.push(
         { name: "end to end: rows staged/s", points: stagedSeries(producer2, ingest2, rec.originMs) },
@@ -514,6 +520,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       sendAfterIngestSeconds: (finishedMs - (ingest2.startedAtMs + ingest2.seconds * 1000)) / 1000,
       workerPeakRssMb: workerPeaks(e2eWindow, opts.workers),
       sandboxReceivedTwice: ledger2.duplicates,
+      ledgerCheck: ledgerCheck2,
       cpu: judgeBottleneck(`end-to-end ${label}`, e2eWindow, s.cpus),
     };
     log(
@@ -1011,6 +1018,15 @@ function childEnv(opts: BenchOptions, sandboxUrl: string): NodeJS.ProcessEnv {
 async function resetSandbox(url: string): Promise<void> {
   const res = await fetch(`${url}/_sandbox/reset`, { method: "POST", signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`sandbox reset: HTTP ${res.status}`);
+}
+
+function logLedgerCheck(label: string, phase: string, check: LedgerCheck): void {
+  log(
+    check.matches
+      ? `[${label}] ${phase}: the sandbox's ledger matches PostgreSQL recipient by recipient (${fmtInt(check.accepted)} accepted, each received once)`
+      : `[${label}] ${phase}: WARNING: the sandbox's ledger does NOT match PostgreSQL: ${fmtInt(check.accepted)} accepted, ` +
+          `${fmtInt(check.received)} numbers received, ${fmtInt(check.receivedTwice)} of them more than once`,
+  );
 }
 
 async function sandboxStats(url: string): Promise<SandboxStats> {
