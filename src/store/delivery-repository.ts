@@ -9,7 +9,7 @@ import { setContactOptOut } from "./audience-repository.ts";
 import { withTransaction, type Database } from "./database.ts";
 import { findForgotten } from "./forgotten-number-repository.ts";
 import type { PhoneHasher } from "../model/phone-hash.ts";
-import { batchOfRecipientSql, recipientStateSql } from "./recipient-state.ts";
+import { batchOfRecipientSql, recipientStateIfSentSql, recipientStateSql } from "./recipient-state.ts";
 
 // Delivery reports: raw callback rows in, recipient states out. Every statement is set-based; the rank
 // rule comes from src/model/delivery-status.ts as arrays, so it is written down once.
@@ -276,7 +276,7 @@ const APPLY_SQL = `WITH received AS (
    WHERE r.campaign_id = best.campaign_id AND r.batch_sequence = best.seq AND r.phone = best.key_phone
      -- a recipient whose send is not recorded yet (pending, its batch not sent) waits; otherwise only forward
      AND (r.state <> 'pending' OR best.batch_sent)
-     AND ${RANK_OF_STATE(`CASE WHEN best.batch_sent AND r.state = 'pending' THEN 'accepted'::"RecipientState" ELSE r.state END`)} < best.target_rank
+     AND ${RANK_OF_STATE(recipientStateIfSentSql("r", "best.batch_sent"))} < best.target_rank
    RETURNING best.received_at
  ),
  -- Each event's outcome. When every recipient with an event moved (the usual case), each of their events

@@ -7,7 +7,12 @@
 
 /** The state of recipient row `r` whose batch row is `b` (batch may be missing: a LEFT JOIN). */
 export function recipientStateSql(r: string, b: string): string {
-  return `(CASE WHEN ${r}.state = 'pending' AND ${b}.state = 'sent' THEN 'accepted'::"RecipientState" ELSE ${r}.state END)`;
+  return recipientStateIfSentSql(r, `${b}.state = 'sent'`);
+}
+
+/** The same, where whether the batch is `sent` is already known as the boolean expression `batchSent`. */
+export function recipientStateIfSentSql(r: string, batchSent: string): string {
+  return `(CASE WHEN ${r}.state = 'pending' AND ${batchSent} THEN 'accepted'::"RecipientState" ELSE ${r}.state END)`;
 }
 
 /** `b` joined to recipient row `r` (the batch the recipient belongs to). */
