@@ -17,7 +17,7 @@ import os from "node:os";
 import pg from "pg";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
-import { recreateDatabase } from "./bench/db.ts";
+import { formatSettings, postgresSettings, recreateDatabase } from "./bench/db.ts";
 import {
   countRecipients,
   percentile,
@@ -140,6 +140,8 @@ async function main(): Promise<void> {
   sampler.watch("bench", process.pid);
   sampler.watchGroup("postgres", /^postgres$/, postgresOf("smsblast_bench_delivery"));
   sampler.start();
+  const settings = await postgresSettings(pool);
+  log(`postgres settings: ${formatSettings(settings)}`);
   const username = "bench";
   const secret = randomBytes(16).toString("hex");
   const env: NodeJS.ProcessEnv = {
@@ -195,6 +197,9 @@ async function main(): Promise<void> {
         const loadBefore = load();
         sampler.beginWindow();
         const posted = await postDeliveryCallbacks(deps);
+        const postWindow = sampler.endWindow();
+        // From here on the applier's share is its own: in --sequential mode it is the applier alone.
+        sampler.beginWindow({ resetPeaks: false });
         const loadAfterPost = load();
         const server = serverQuantiles(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
         const latencies = posted.latencies.sort((a, b) => a - b);
@@ -209,6 +214,9 @@ async function main(): Promise<void> {
           p99Ms: percentile(latencies, 0.99),
           maxMs: latencies[latencies.length - 1] ?? 0,
           server,
+          cores: postWindow.cores,
+          machineBusyCores: postWindow.machineBusyCores,
+          machineStealCores: postWindow.machineStealCores,
         };
         log(
           `[${size}] callbacks ${receive.callbacks} at ${receive.callbacksPerSecond.toFixed(0)}/s: p50 ${receive.p50Ms.toFixed(1)} ms, p90 ${receive.p90Ms.toFixed(1)}, p99 ${receive.p99Ms.toFixed(1)} ms, max ${receive.maxMs.toFixed(0)} ms (applier ${opts.sequential ? "not running" : "running"}); ` +
@@ -242,14 +250,21 @@ async function main(): Promise<void> {
           applierReportsPerSecond: applierSpanSeconds ? size / applierSpanSeconds : null,
           drainAfterLastCallbackSeconds: (doneAt - posted.postedAt) / 1000,
           delivered: await countRecipients(pool, campaignId, "delivered"),
+          // after the last callback was answered: the drain (the applier alone with --sequential)
           cores: window.cores,
           machineBusyCores: window.machineBusyCores,
+          machineStealCores: window.machineStealCores,
+          postgresSettings: settings,
           load: { before: loadBefore, afterPost: loadAfterPost, end: load() },
         };
         log(
           `[${size}] applied ${size} in ${applySeconds.toFixed(1)} s${opts.sequential ? " (applier process spawned → all delivered)" : " (first callback → all delivered)"}: ${result.reportsPerSecond.toFixed(0)} reports/s; ` +
             `${result.drainAfterLastCallbackSeconds.toFixed(1)} s after the last callback; applier statements spanned ${applierSpanSeconds?.toFixed(1) ?? "?"} s ` +
             `(${result.applierReportsPerSecond?.toFixed(0) ?? "?"} reports/s); load ${result.load.end}`,
+        );
+        log(
+          `[${size}] during the drain: postgres ${window.cores.postgres?.toFixed(2) ?? "?"} cores, delivery-worker ${window.cores["delivery-worker"]?.toFixed(2) ?? "?"}; ` +
+            `machine ${window.machineBusyCores?.toFixed(2) ?? "?"} busy and ${window.machineStealCores?.toFixed(2) ?? "?"} stolen by the hypervisor, of ${os.cpus().length}`,
         );
         console.log(JSON.stringify(result));
       } finally {

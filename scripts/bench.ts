@@ -22,6 +22,8 @@ import { PgActivitySampler, type ActivityReport } from "./bench/pg-activity.ts";
 import { checkLedgerAgainstRecipients, type LedgerCheck } from "./bench/ledger-check.ts";
 import {
   copyCeiling,
+  formatSettings,
+  postgresSettings,
   recreateDatabase,
   resetCampaignData,
   sendFigures,
@@ -224,6 +226,7 @@ async function main(): Promise<void> {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
     postgres: "",
+    postgresSettings: {} as Record<string, string>,
     redis: "",
   };
   const started = new Date();
@@ -250,12 +253,14 @@ async function main(): Promise<void> {
         " ",
       )[0] ?? "";
     machine.redis = /redis_version:(\S+)/.exec(await redis.info("server"))?.[1] ?? "";
+    machine.postgresSettings = await postgresSettings(pool);
     await queue.obliterate({ force: true });
     // The bench database was just re-created: a new deployment takes the bench's prefix.
     await releaseQueuePrefix(redis, opts.queuePrefix);
     log(
       `database ${new URL(opts.databaseUrl).pathname.slice(1)} re-created and migrated (postgres ${machine.postgres}, redis ${machine.redis})`,
     );
+    log(`postgres settings: ${formatSettings(machine.postgresSettings)}`);
 
     // The sandbox, in its own process, shared by the ceiling run and every send.
     const port = await freePort();

@@ -237,3 +237,21 @@ export async function timeBuckets(
   );
   return { bucketMs, buckets: rows.map((r) => ({ startMs: Number(r.b) * bucketMs, count: Number(r.n) })) };
 }
+
+/** The server settings the write-heavy figures depend on, printed beside them (see README "PostgreSQL settings"). */
+export const FIGURE_SETTINGS = ["shared_buffers", "wal_compression", "synchronous_commit", "max_wal_size"] as const;
+
+export async function postgresSettings(pool: pg.Pool): Promise<Record<string, string>> {
+  const { rows } = await pool.query<{ name: string; value: string }>(
+    `SELECT name, CASE WHEN unit = '8kB' THEN pg_size_pretty(setting::bigint * 8192) WHEN unit = 'MB' THEN setting || ' MB' ELSE setting END AS value
+     FROM pg_settings WHERE name = ANY($1::text[]) ORDER BY name`,
+    [FIGURE_SETTINGS],
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+}
+
+export function formatSettings(settings: Record<string, string>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(", ");
+}

@@ -232,15 +232,21 @@ function readCpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
-function readMachineCpu(): { busy: number; total: number } | undefined {
+/**
+ * Busy, stolen and total CPU seconds of the whole machine (all cores), from /proc/stat. Steal is time the
+ * hypervisor gave this VM's cores to someone else: not busy here, but not available either, so a
+ * CPU-bound phase runs that much slower (seen here: 5–45 % of each second, varying by the minute).
+ */
+function readMachineCpu(): { busy: number; steal: number; total: number } | undefined {
   if (!HAS_PROC) return undefined;
   try {
     const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
-    const values = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user
+    const values = line.trim().split(/\s+/).slice(1, 9).map(Number);
     const total = values.reduce((a, b) => a + b, 0);
     const idle = (values[3] ?? 0) + (values[4] ?? 0);
-    return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+    const steal = values[7] ?? 0;
+    return { busy: (total - idle - steal) / CLK_TCK, steal: steal / CLK_TCK, total: total / CLK_TCK };
   } catch {
     return undefined;
   }
@@ -322,8 +328,10 @@ export interface WindowReport {
   peakRssMb: Record<string, number>;
   /** Per label, the busiest single process, in cores (for groups such as postgres backends). */
   busiestProcess: Record<string, number>;
-  /** Whole machine: busy cores over the window, and how many cores it has. */
+  /** Whole machine: busy cores over the window (steal not included). */
   machineBusyCores: number | undefined;
+  /** Whole machine: cores' worth of time the hypervisor took away over the window (see readMachineCpu). */
+  machineStealCores: number | undefined;
 }
 
 /**
@@ -338,7 +346,7 @@ export class ProcessSampler {
   private readonly ignored = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private windowStart = 0;
-  private machineStart: { busy: number; total: number } | undefined;
+  private machineStart: { busy: number; steal: number; total: number } | undefined;
   /** Per pid, while recording (startSeries … stopSeries); undefined when not recording. */
   private series: Map<number, RssSeries> | undefined;
 
@@ -435,11 +443,17 @@ export class ProcessSampler {
     }
     for (const key of Object.keys(cores)) cores[key] = Math.round(cores[key]! * 100) / 100;
     const machineEnd = readMachineCpu();
-    const machineBusyCores =
-      machineEnd && this.machineStart
-        ? Math.round(((machineEnd.busy - this.machineStart.busy) / seconds) * 100) / 100
-        : undefined;
-    return { seconds, cores, peakRssMb, busiestProcess, machineBusyCores };
+    const start = this.machineStart;
+    const perSecond = (field: "busy" | "steal") =>
+      machineEnd && start ? Math.round(((machineEnd[field] - start[field]) / seconds) * 100) / 100 : undefined;
+    return {
+      seconds,
+      cores,
+      peakRssMb,
+      busiestProcess,
+      machineBusyCores: perSecond("busy"),
+      machineStealCores: perSecond("steal"),
+    };
   }
 
   /** Peak RSS (MB) of one pid since the window began. */

@@ -57,6 +57,8 @@ const SINGLE_THREADED = /^(worker#\d+|sandbox|producer|bench|redis|ceiling-clien
 export interface Bottleneck {
   phase: string;
   machineBusyCores: number | undefined;
+  /** Cores' worth the hypervisor took away (steal): the machine had that much less to give. */
+  machineStealCores: number | undefined;
   cores: Record<string, number>;
   /** The busiest single postgres process (a backend runs one query at a time on one core). */
   busiestPostgresBackend: number;
@@ -77,6 +79,10 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
   const pgBusiest = window.busiestProcess.postgres ?? 0;
   if (pgBusiest >= 0.85) saturated.push(["one postgres backend", pgBusiest]);
   const busy = window.machineBusyCores ?? entries.reduce((sum, [, c]) => sum + c, 0);
+  // What the machine could give: its cores less what the hypervisor took (steal).
+  const steal = window.machineStealCores ?? 0;
+  const available = machineCores - steal;
+  const of = steal >= 0.05 ? `${available.toFixed(2)} left of ${machineCores} after steal` : `${machineCores}`;
   const top = entries
     .slice(0, 3)
     .map(([label, c]) => `${label} ${c.toFixed(2)}`)
@@ -84,13 +90,20 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
   let verdict: string;
   if (saturated.length > 0) {
     verdict = `${saturated.map(([l]) => l).join(" + ")} at ~1 core (its event loop is the limit)`;
-    if (busy >= 0.85 * machineCores) verdict += `; machine CPU also full (${busy.toFixed(2)}/${machineCores} cores)`;
-  } else if (busy >= 0.85 * machineCores) {
-    verdict = `machine CPU-bound: ${busy.toFixed(2)}/${machineCores} cores busy, largest shares ${top}`;
+    if (busy >= 0.85 * available) verdict += `; machine CPU also full (${busy.toFixed(2)}/${of} cores)`;
+  } else if (busy >= 0.85 * available) {
+    verdict = `machine CPU-bound: ${busy.toFixed(2)}/${of} cores busy, largest shares ${top}`;
   } else {
-    verdict = `not CPU-bound (${busy.toFixed(2)}/${machineCores} cores busy; largest ${top}): waiting on latency, locks, I/O or the concurrency limit`;
+    verdict = `not CPU-bound (${busy.toFixed(2)}/${of} cores busy; largest ${top}): waiting on latency, locks, I/O or the concurrency limit`;
   }
-  return { phase, machineBusyCores: window.machineBusyCores, cores, busiestPostgresBackend: pgBusiest, verdict };
+  return {
+    phase,
+    machineBusyCores: window.machineBusyCores,
+    machineStealCores: window.machineStealCores,
+    cores,
+    busiestPostgresBackend: pgBusiest,
+    verdict,
+  };
 }
 
 export function formatCpuLine(b: Bottleneck): string {
@@ -100,6 +113,8 @@ export function formatCpuLine(b: Bottleneck): string {
         `${label} ${c.toFixed(2)}${label === "postgres" ? ` (busiest backend ${b.busiestPostgresBackend.toFixed(2)})` : ""}`,
     )
     .join(", ");
-  const machine = b.machineBusyCores === undefined ? "" : `machine ${b.machineBusyCores.toFixed(2)} cores; `;
+  const stolen =
+    (b.machineStealCores ?? 0) >= 0.05 ? ` (${b.machineStealCores!.toFixed(2)} more stolen by the hypervisor)` : "";
+  const machine = b.machineBusyCores === undefined ? "" : `machine ${b.machineBusyCores.toFixed(2)} cores${stolen}; `;
   return `  ${b.phase}: ${machine}${shares}\n    → ${b.verdict}`;
 }

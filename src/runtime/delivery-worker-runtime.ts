@@ -11,6 +11,7 @@ import {
 } from "../queue/delivery-queue.ts";
 import { createRedisConnection } from "../queue/redis.ts";
 import { openDatabase } from "../store/database.ts";
+import { readWalCompression } from "../store/database-health.ts";
 import { ensureWorkListStatistics } from "../store/delivery-repository.ts";
 import { assertMigrationsApplied } from "../store/migrate.ts";
 import { withCommandRedis } from "./connections.ts";
@@ -43,6 +44,12 @@ export async function startDeliveryWorker(
   try {
     await assertMigrationsApplied(db.pool);
     await ensureWorkListStatistics(db);
+    if ((await readWalCompression(db.pool)) === "off") {
+      log.info(
+        { setting: "wal_compression" },
+        "PostgreSQL has wal_compression off: applying reports writes a full 8 kB page image per recipient page after each checkpoint, which wal_compression=lz4 shrinks (README: PostgreSQL settings)",
+      );
+    }
     binding = await withCommandRedis(config, (redis) => bindQueue(config, db, redis));
   } catch (error) {
     await db.close();

@@ -121,3 +121,18 @@ export async function checkDatabaseConnection(pool: pg.Pool, databaseUrl: string
     clearTimeout(timer);
   }
 }
+
+/**
+ * PostgreSQL's `wal_compression`, or null when it cannot be read. The delivery applier rewrites one recipient
+ * row per report; the first write to each page after a checkpoint puts the whole 8 kB page in the WAL, and
+ * compressing those images made applying 1M reports up to 1.35x faster on the benchmark machine, and
+ * never slower (README "PostgreSQL settings"). A server setting, so the worker can only say so.
+ */
+export async function readWalCompression(pool: pg.Pool): Promise<string | null> {
+  try {
+    const { rows } = await pool.query<{ v: string }>(`SELECT current_setting('wal_compression') AS v`);
+    return rows[0]?.v ?? null;
+  } catch {
+    return null;
+  }
+}
