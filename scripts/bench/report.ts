@@ -82,7 +82,10 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
   // What the machine could give: its cores less what the hypervisor took (steal).
   const steal = window.machineStealCores ?? 0;
   const available = machineCores - steal;
-  const of = steal >= 0.05 ? `${available.toFixed(2)} left of ${machineCores} after steal` : `${machineCores}`;
+  const of =
+    steal >= 0.05
+      ? `${available.toFixed(2)} cores (${steal.toFixed(2)} of ${machineCores} stolen)`
+      : `${machineCores} cores`;
   const top = entries
     .slice(0, 3)
     .map(([label, c]) => `${label} ${c.toFixed(2)}`)
@@ -90,11 +93,11 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
   let verdict: string;
   if (saturated.length > 0) {
     verdict = `${saturated.map(([l]) => l).join(" + ")} at ~1 core (its event loop is the limit)`;
-    if (busy >= 0.85 * available) verdict += `; machine CPU also full (${busy.toFixed(2)}/${of} cores)`;
+    if (busy >= 0.85 * available) verdict += `; machine CPU also full (${busy.toFixed(2)}/${of})`;
   } else if (busy >= 0.85 * available) {
-    verdict = `machine CPU-bound: ${busy.toFixed(2)}/${of} cores busy, largest shares ${top}`;
+    verdict = `machine CPU-bound: ${busy.toFixed(2)}/${of} busy, largest shares ${top}`;
   } else {
-    verdict = `not CPU-bound (${busy.toFixed(2)}/${of} cores busy; largest ${top}): waiting on latency, locks, I/O or the concurrency limit`;
+    verdict = `not CPU-bound (${busy.toFixed(2)}/${of} busy; largest ${top}): waiting on latency, locks, I/O or the concurrency limit`;
   }
   return {
     phase,
