@@ -18,6 +18,7 @@ import pg from "pg";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { formatSettings, postgresSettings, recreateDatabase } from "./bench/db.ts";
+import { formatCpuLine, judgeBottleneck } from "./bench/report.ts";
 import {
   countRecipients,
   percentile,
@@ -262,10 +263,7 @@ async function main(): Promise<void> {
             `${result.drainAfterLastCallbackSeconds.toFixed(1)} s after the last callback; applier statements spanned ${applierSpanSeconds?.toFixed(1) ?? "?"} s ` +
             `(${result.applierReportsPerSecond?.toFixed(0) ?? "?"} reports/s); load ${result.load.end}`,
         );
-        log(
-          `[${size}] during the drain: postgres ${window.cores.postgres?.toFixed(2) ?? "?"} cores, delivery-worker ${window.cores["delivery-worker"]?.toFixed(2) ?? "?"}; ` +
-            `machine ${window.machineBusyCores?.toFixed(2) ?? "?"} busy and ${window.machineStealCores?.toFixed(2) ?? "?"} stolen by the hypervisor, of ${os.cpus().length}`,
-        );
+        log(formatCpuLine(judgeBottleneck(`[${size}] drain`, window, os.cpus().length)));
         console.log(JSON.stringify(result));
       } finally {
         if (applier) await children.stop(applier);

@@ -232,12 +232,17 @@ function readCpuSeconds(pid: number): number | undefined {
   }
 }
 
+interface MachineCpu {
+  busy: number;
+  steal: number;
+}
+
 /**
- * Busy, stolen and total CPU seconds of the whole machine (all cores), from /proc/stat. Steal is time the
+ * Busy and stolen CPU seconds of the whole machine (all cores), from /proc/stat. Steal is time the
  * hypervisor gave this VM's cores to someone else: not busy here, but not available either, so a
  * CPU-bound phase runs that much slower (seen here: 5–45 % of each second, varying by the minute).
  */
-function readMachineCpu(): { busy: number; steal: number; total: number } | undefined {
+function readMachineCpu(): MachineCpu | undefined {
   if (!HAS_PROC) return undefined;
   try {
     const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
@@ -246,7 +251,7 @@ function readMachineCpu(): { busy: number; steal: number; total: number } | unde
     const total = values.reduce((a, b) => a + b, 0);
     const idle = (values[3] ?? 0) + (values[4] ?? 0);
     const steal = values[7] ?? 0;
-    return { busy: (total - idle - steal) / CLK_TCK, steal: steal / CLK_TCK, total: total / CLK_TCK };
+    return { busy: (total - idle - steal) / CLK_TCK, steal: steal / CLK_TCK };
   } catch {
     return undefined;
   }
@@ -346,7 +351,7 @@ export class ProcessSampler {
   private readonly ignored = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private windowStart = 0;
-  private machineStart: { busy: number; steal: number; total: number } | undefined;
+  private machineStart: MachineCpu | undefined;
   /** Per pid, while recording (startSeries … stopSeries); undefined when not recording. */
   private series: Map<number, RssSeries> | undefined;
 

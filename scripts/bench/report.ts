@@ -65,6 +65,9 @@ export interface Bottleneck {
   verdict: string;
 }
 
+/** Steal below this (cores) is not worth a mention: /proc/stat's rounding over a short window. */
+const STEAL_SHOWN = 0.05;
+
 /** Reads a phase's CPU shares: a single-threaded process near one core, or the machine out of cores. */
 export function judgeBottleneck(phase: string, window: WindowReport, machineCores: number): Bottleneck {
   const tracked = Object.values(window.cores).reduce((sum, c) => sum + c, 0);
@@ -83,7 +86,7 @@ export function judgeBottleneck(phase: string, window: WindowReport, machineCore
   const steal = window.machineStealCores ?? 0;
   const available = machineCores - steal;
   const of =
-    steal >= 0.05
+    steal >= STEAL_SHOWN
       ? `${available.toFixed(2)} cores (${steal.toFixed(2)} of ${machineCores} stolen)`
       : `${machineCores} cores`;
   const top = entries
@@ -116,8 +119,8 @@ export function formatCpuLine(b: Bottleneck): string {
         `${label} ${c.toFixed(2)}${label === "postgres" ? ` (busiest backend ${b.busiestPostgresBackend.toFixed(2)})` : ""}`,
     )
     .join(", ");
-  const stolen =
-    (b.machineStealCores ?? 0) >= 0.05 ? ` (${b.machineStealCores!.toFixed(2)} more stolen by the hypervisor)` : "";
+  const steal = b.machineStealCores ?? 0;
+  const stolen = steal >= STEAL_SHOWN ? ` (${steal.toFixed(2)} more stolen by the hypervisor)` : "";
   const machine = b.machineBusyCores === undefined ? "" : `machine ${b.machineBusyCores.toFixed(2)} cores${stolen}; `;
   return `  ${b.phase}: ${machine}${shares}\n    → ${b.verdict}`;
 }
