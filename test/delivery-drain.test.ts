@@ -264,6 +264,42 @@ describe("delivery applier: callback rows, continuous draining, splits, concurre
     });
   });
 
+  it("keeps the price whichever of a recipient's events carries it, in one statement or across two", async () => {
+    const campaign = await seedCampaign(4, "+6589");
+    const batch = campaign.batches[0]!.id;
+    const phone = (i: number) => phoneOf("+6589", i);
+    const billed = (status: string, billing: object) => ({ status: { message_status: status, billing } });
+    await store([
+      // 1: the price comes on `sent`, the winning `delivered` has none
+      row(campaign.id, batch, phone(1), "sent", billed("sent", { cost: 0.03, currency: "USD" })),
+      row(campaign.id, batch, phone(1), "delivered", billed("delivered", {})),
+      // 2: the winner has a cost without a currency; the currency comes on the other event
+      row(campaign.id, batch, phone(2), "delivered", billed("delivered", { cost: 0.04 })),
+      row(campaign.id, batch, phone(2), "sent", billed("sent", { cost: 0.05, currency: "EUR" })),
+      // 3: the price on `sent` now, `delivered` without one in a later callback
+      row(campaign.id, batch, phone(3), "sent", billed("sent", { cost: 0.06, currency: "SGD" })),
+      // 4: never priced
+      row(campaign.id, batch, phone(4), "delivered", billed("delivered", {})),
+    ]);
+    expect(await applyDeliveryReports(env.db, APPLY)).toMatchObject({ picked: 6, applied: 6, changed: 4 });
+    await store([row(campaign.id, batch, phone(3), "delivered", billed("delivered", {}))]);
+    expect(await applyDeliveryReports(env.db, APPLY)).toMatchObject({ picked: 1, changed: 1 });
+    const { rows } = await env.db.pool.query<{
+      phone: string;
+      state: string;
+      cost: string | null;
+      currency: string | null;
+    }>(`SELECT phone, state, cost::text, currency FROM recipients WHERE campaign_id = $1 ORDER BY phone`, [
+      campaign.id,
+    ]);
+    expect(rows).toEqual([
+      { phone: phone(1), state: "delivered", cost: "0.030000", currency: "USD" },
+      { phone: phone(2), state: "delivered", cost: "0.040000", currency: "EUR" },
+      { phone: phone(3), state: "delivered", cost: "0.060000", currency: "SGD" },
+      { phone: phone(4), state: "delivered", cost: null, currency: null },
+    ]);
+  });
+
   it("applies a single-event row stored by the previous release (no keys, outcome pending)", async () => {
     const campaign = await seedCampaign(1, "+6583");
     await env.db.pool.query(
