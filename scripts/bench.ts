@@ -27,6 +27,7 @@ import {
   recreateDatabase,
   resetCampaignData,
   sendFigures,
+  storageAfterReports,
   storageFigures,
   timeBuckets,
   waitForCampaignEnd,
@@ -165,8 +166,10 @@ interface SizeResult {
     cpu: Bottleneck;
   };
   naive?: NaiveResult;
-  /** Bytes per recipient the end-to-end campaign leaves (after the delivery phase when it runs). */
+  /** Bytes per recipient the end-to-end campaign leaves, before its delivery reports. */
   storage: StorageFigures;
+  /** The same after the delivery phase (when it runs): on disk, and the reusable space in it after VACUUM. */
+  storageAfterReports?: StorageFigures;
 }
 
 /** The peer design at one size, beside our send at the same size. */
@@ -302,7 +305,12 @@ async function main(): Promise<void> {
     const { rows, notes } = buildTable(results, sandboxCeiling, latencyBound, opts, peer);
     const bottlenecks = [
       ceilingCpu,
-      ...results.flatMap((r) => [r.ingest.cpu, r.send.cpu, r.endToEnd.cpu]),
+      ...results.flatMap((r) => [
+        r.ingest.cpu,
+        r.send.cpu,
+        r.endToEnd.cpu,
+        ...(r.delivery?.drainCpu ? [r.delivery.drainCpu] : []),
+      ]),
       ...(peer ? [peer.cpu] : []),
     ];
     console.log("");
@@ -534,8 +542,11 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     );
 
     for (const w of workers) await children.stop(w);
+    // What the campaign leaves in PostgreSQL: its tables hold this one campaign only.
+    const storage = await storageFigures(s.pool, ingest2.recipients);
     if (opts.delivery) mark("delivery");
     const delivery = opts.delivery ? await runDelivery(label, ingest2.campaignId, s) : undefined;
+    const storageAfter = delivery ? await storageAfterReports(s.pool, ingest2.recipients) : undefined;
     if (rec && delivery) {
       const { bucketMs, buckets } = await timeBuckets(
         s.pool,
@@ -547,10 +558,19 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
         points: rateSeries(buckets, bucketMs, rec.originMs),
       });
     }
-    // What the campaign leaves in PostgreSQL: its tables hold this one campaign only.
-    const storage = await storageFigures(s.pool, ingest2.recipients);
+    if (storageAfter)
+      log(
+        `[${label}] storage after the delivery reports: ${storageAfter.totalBytesPerRecipient} bytes per recipient on disk (` +
+          Object.entries(storageAfter.bytesPerRecipient)
+            .map(([t, b]) => `${t} ${b}`)
+            .join(", ") +
+          `)` +
+          (storageAfter.recipientsFreeBytesPerRecipient === undefined
+            ? ""
+            : `; after VACUUM ${storageAfter.recipientsFreeBytesPerRecipient} of recipients' are free space for the next campaign`),
+      );
     log(
-      `[${label}] storage: ${storage.totalBytesPerRecipient} bytes per recipient (tables + indexes: ` +
+      `[${label}] storage after the campaign: ${storage.totalBytesPerRecipient} bytes per recipient (tables + indexes: ` +
         Object.entries(storage.bytesPerRecipient)
           .map(([t, b]) => `${t} ${b}`)
           .join(", ") +
@@ -578,6 +598,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       delivery,
       naive,
       storage,
+      storageAfterReports: storageAfter,
     };
   } finally {
     for (const w of workers) await children.stop(w);
@@ -732,36 +753,69 @@ async function runDelivery(label: string, campaignId: string, s: Shared): Promis
   const secret = randomBytes(16).toString("hex");
   const env = { ...s.env, CALLBACK_USERNAME: username, CALLBACK_SECRET: secret, API_HOST: "127.0.0.1" };
   const api = children.spawnTs("api", "src/cli/main.ts", ["serve", "--port", String(port)], env);
-  const applier = children.spawnTs("delivery-worker", "src/cli/main.ts", ["delivery-worker"], env);
   sampler.watch("api", api.pid);
-  sampler.watch("delivery-worker", applier.pid);
+  let applier: ChildHandle | undefined;
+  const startApplier = () => {
+    applier = children.spawnTs("delivery-worker", "src/cli/main.ts", ["delivery-worker"], env);
+    sampler.watch("delivery-worker", applier.pid);
+    return Promise.resolve();
+  };
+  const stopApplier = async () => {
+    if (applier) await children.stop(applier);
+    applier = undefined;
+  };
+  await startApplier();
+  let drainCpu: Bottleneck | undefined;
   try {
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, api, 60_000);
+    // The applier is up (its process has loaded and connected) before the first callback.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
     sampler.beginWindow();
-    const result = await runDeliveryPhase({
-      pool: s.pool,
-      campaignId,
-      apiUrl: `http://127.0.0.1:${port}`,
-      username,
-      secret,
-      alive: () => {
-        for (const c of [api, applier])
-          if (!c.isRunning())
-            throw new Error(`${c.name} exited during the delivery phase:\n${c.stderr().slice(-3000)}`);
+    let serverPeakRssMb = 0;
+    const result = await runDeliveryPhase(
+      {
+        pool: s.pool,
+        campaignId,
+        apiUrl: `http://127.0.0.1:${port}`,
+        username,
+        secret,
+        alive: () => {
+          for (const c of [api, applier])
+            if (c && !c.isRunning())
+              throw new Error(`${c.name} exited during the delivery phase:\n${c.stderr().slice(-3000)}`);
+        },
+        log,
       },
-      log,
-      warmupCallbacks: 200,
-    });
-    const window = sampler.endWindow();
-    result.serverPeakRssMb = window.peakRssMb.api;
+      {
+        startApplier,
+        stopApplier,
+        // The receiver's peak is the live part's and the backlog's; the drain's CPU is the applier alone.
+        onDrainStart: () => {
+          serverPeakRssMb = sampler.endWindow().peakRssMb.api ?? 0;
+          sampler.beginWindow();
+        },
+        onDrainEnd: () => {
+          drainCpu = judgeBottleneck(`delivery drain ${label}`, sampler.endWindow(), s.cpus);
+        },
+      },
+    );
+    result.serverPeakRssMb = serverPeakRssMb;
+    result.drainCpu = drainCpu;
+    const { live, backlog } = result;
     log(
-      `[${label}] delivery: ${fmtInt(result.reports)} reports in ${fmtInt(result.callbacks)} callbacks, ` +
-        `${fmtRate(result.callbacksPerSecond)} callbacks (p50 ${result.callbackP50Ms.toFixed(1)} ms, p99 ${result.callbackP99Ms.toFixed(1)} ms); ` +
-        `applied ${fmtRate(result.reportsPerSecond)} reports (${fmtSec(result.applySeconds)}; the applier finished ${fmtSec(result.drainAfterLastCallbackSeconds)} after the last callback)`,
+      `[${label}] delivery, live (applier running): ${fmtInt(live.reports)} \`sent\` reports in ${fmtInt(live.callbacks)} callbacks at ` +
+        `${fmtRate(live.callbacksPerSecond)} (asked ${live.targetCallbacksPerSecond}/s): callback p50 ${live.callbackP50Ms.toFixed(1)} ms, ` +
+        `p99 ${live.callbackP99Ms.toFixed(1)} ms, max ${live.callbackMaxMs.toFixed(0)} ms; callback → recipient state p50 ` +
+        `${live.reportDelayP50Ms.toFixed(0)} ms, p99 ${live.reportDelayP99Ms.toFixed(0)} ms; applied ${fmtSec(live.drainAfterLastCallbackSeconds)} after the last callback`,
+    );
+    log(
+      `[${label}] delivery, backlog (applier alone): ${fmtInt(backlog.reports)} \`delivered\` reports stored at ${fmtRate(backlog.callbacksPerSecond)} callbacks, ` +
+        `then applied at ${fmtRate(backlog.reportsPerSecond)} reports (${fmtSec(backlog.applierSeconds)} from its first statement; ` +
+        `${fmtSec(backlog.spawnToDoneSeconds)} from the process spawn)`,
     );
     return result;
   } finally {
-    await children.stop(applier);
+    await stopApplier();
     await children.stop(api);
   }
 }
@@ -859,25 +913,34 @@ function buildTable(
       check(peak <= TARGETS.peakRssMb),
     );
     if (r.delivery) {
+      const { live, backlog } = r.delivery;
       row(
-        `delivery ${L}: reports applied/s`,
-        fmtRate(r.delivery.reportsPerSecond),
-        `${fmtInt(r.delivery.reports)} reports, applier done ${fmtSec(r.delivery.drainAfterLastCallbackSeconds)} after the last callback`,
+        `delivery ${L}: reports applied/s (applier alone)`,
+        fmtRate(backlog.reportsPerSecond),
+        `${fmtInt(backlog.reports)} stored reports from the first statement; ${fmtSec(backlog.spawnToDoneSeconds)} from the process spawn`,
         "",
         "≥ 100,000/s",
-        check(r.delivery.reportsPerSecond >= 100_000),
+        check(backlog.reportsPerSecond >= 100_000),
       );
       row(
-        `delivery ${L}: callback p50 / p99 (${r.delivery.rowsPerCallback} rows each)`,
-        `${r.delivery.callbackP50Ms.toFixed(1)} / ${r.delivery.callbackP99Ms.toFixed(1)} ms`,
-        `${fmtRate(r.delivery.callbacksPerSecond)} callbacks at ${r.delivery.concurrency} in flight`,
+        `delivery ${L}: callback p50 / p99 (${live.rowsPerCallback} rows, applier running)`,
+        `${live.callbackP50Ms.toFixed(1)} / ${live.callbackP99Ms.toFixed(1)} ms`,
+        `${fmtRate(live.callbacksPerSecond)} callbacks (asked ${live.targetCallbacksPerSecond}/s, open loop)`,
         "",
         "p99 ≤ 50 ms",
-        check(r.delivery.callbackP99Ms <= 50),
+        check(live.callbackP99Ms <= 50),
+      );
+      row(
+        `delivery ${L}: callback → recipient state p50 / p99`,
+        `${fmtInt(live.reportDelayP50Ms)} / ${fmtInt(live.reportDelayP99Ms)} ms`,
+        `applied ${fmtSec(live.drainAfterLastCallbackSeconds)} after the last callback`,
+        "",
+        "",
+        "",
       );
     }
     row(
-      `storage ${L}: bytes/recipient (tables + indexes)`,
+      `storage ${L}: bytes/recipient after the campaign (tables + indexes)`,
       `${fmtInt(r.storage.totalBytesPerRecipient)} B`,
       Object.entries(r.storage.bytesPerRecipient)
         .map(([t, b]) => `${t} ${b}`)
@@ -886,6 +949,20 @@ function buildTable(
       `≤ ${TARGETS.bytesPerRecipient} B`,
       check(r.storage.totalBytesPerRecipient <= TARGETS.bytesPerRecipient),
     );
+    if (r.storageAfterReports) {
+      const after = r.storageAfterReports;
+      row(
+        `storage ${L}: bytes/recipient after the delivery reports`,
+        `${fmtInt(after.totalBytesPerRecipient)} B`,
+        `recipients ${after.bytesPerRecipient.recipients ?? 0}` +
+          (after.recipientsFreeBytesPerRecipient === undefined
+            ? ""
+            : `, of which ${after.recipientsFreeBytesPerRecipient} free after VACUUM`),
+        "",
+        "",
+        "",
+      );
+    }
     const serial = r.ingest.seconds + r.send.seconds;
     row(
       `end to end ${L}: wall`,

@@ -184,6 +184,11 @@ export interface StorageFigures {
   /** tableBytes / recipients, per table. */
   bytesPerRecipient: Record<string, number>;
   totalBytesPerRecipient: number;
+  /**
+   * After VACUUM, the free space inside `recipients` per recipient (pg_freespacemap, when the server has it):
+   * dead row versions a report's rewrite left, reusable by the next campaign's rows without growing the file.
+   */
+  recipientsFreeBytesPerRecipient?: number;
 }
 
 /**
@@ -254,4 +259,24 @@ export function formatSettings(settings: Record<string, string>): string {
   return Object.entries(settings)
     .map(([name, value]) => `${name}=${value}`)
     .join(", ");
+}
+
+/**
+ * storageFigures after the delivery reports rewrote the recipients (a rewrite that is not HOT leaves the old
+ * version and a second primary-key entry): the size on disk, then VACUUM and the reusable space in it.
+ */
+export async function storageAfterReports(pool: pg.Pool, recipients: number): Promise<StorageFigures> {
+  const figures = await storageFigures(pool, recipients);
+  try {
+    await pool.query(`CREATE EXTENSION IF NOT EXISTS pg_freespacemap`);
+    await pool.query(`VACUUM recipients`);
+    const { rows } = await pool.query<{ free: string | null }>(
+      `SELECT sum(avail) AS free FROM pg_freespace('recipients')`,
+    );
+    figures.recipientsFreeBytesPerRecipient =
+      Math.round((Number(rows[0]?.free ?? 0) / Math.max(1, recipients)) * 10) / 10;
+  } catch {
+    // No pg_freespacemap on this server: the size on disk alone.
+  }
+  return figures;
 }

@@ -1,31 +1,54 @@
-// The benchmark's delivery phase (issue 15): every recipient of the end-to-end campaign gets a `delivered`
-// report, POSTed to a real `smsblast serve` process as signed callbacks of 100 rows, applied by a real
-// `smsblast delivery-worker` process. Measured: callback latency (p50/p99) and rate, and reports applied per
-// second until the last recipient is `delivered`. `npm run bench:delivery` runs this phase alone.
+// The benchmark's delivery phase (issue 15), against a real `smsblast serve` process (signed callbacks of
+// 100 rows) and a real `smsblast delivery-worker` process, in the two parts the targets name:
+//   live:    `sent` reports at 200 callbacks/s, open loop like a provider, with the applier running as
+//            deployed: callback p50/p99 and the time from callback to recipient state;
+//   backlog: a `delivered` report for every recipient, stored with the applier stopped, then the applier
+//            started alone on them: reports applied per second, i.e. its capacity.
+// (Posting as fast as possible with the applier running measured neither: the receiver was then past its
+// 200/s and the applier only kept pace with what came in.) `npm run bench:delivery` runs one part alone.
 import { createHmac, randomBytes } from "node:crypto";
 import type pg from "pg";
 import { Agent, request } from "undici";
 import type { ChildHandle } from "./processes.ts";
+import type { Bottleneck } from "./report.ts";
 
 export interface DeliveryPhaseResult {
+  /** The live part: `sent` reports at `targetCallbacksPerSecond` with the applier running. */
+  live: LivePartResult;
+  /** The backlog part: a `delivered` report per recipient, applied by the applier alone. */
+  backlog: BacklogPartResult;
+  serverPeakRssMb?: number;
+  /** CPU while the applier drained the backlog alone (set by the caller, which owns the sampler). */
+  drainCpu?: Bottleneck;
+}
+
+export interface LivePartResult {
   reports: number;
   callbacks: number;
   rowsPerCallback: number;
-  concurrency: number;
-  /** Callbacks per second asked for (open loop); undefined: as fast as `concurrency` posters go. */
-  targetCallbacksPerSecond?: number;
-  /** Callbacks per second while posting. */
+  targetCallbacksPerSecond: number;
   callbacksPerSecond: number;
   callbackP50Ms: number;
   callbackP99Ms: number;
   callbackMaxMs: number;
-  /** First callback sent → last recipient `delivered`. */
-  applySeconds: number;
-  /** reports / applySeconds. */
-  reportsPerSecond: number;
-  /** Last callback answered → last recipient `delivered`: how far the applier trails the receiver. */
+  /** Receipt of a callback → its events applied (the statement's start), over every event: p50 / p99. */
+  reportDelayP50Ms: number;
+  reportDelayP99Ms: number;
+  /** Last callback answered → its reports applied: whether the applier keeps up. */
   drainAfterLastCallbackSeconds: number;
-  serverPeakRssMb?: number;
+}
+
+export interface BacklogPartResult {
+  reports: number;
+  callbacks: number;
+  /** Callbacks per second while storing the backlog (closed loop, 16 in flight; not a target). */
+  callbacksPerSecond: number;
+  /** First statement's start → all applied, from the database's clock: the applier's own time. */
+  applierSeconds: number;
+  /** reports / applierSeconds. */
+  reportsPerSecond: number;
+  /** Applier process spawned → all applied (adds the process start, ~1 s). */
+  spawnToDoneSeconds: number;
 }
 
 export interface DeliveryPhaseDeps {
@@ -45,6 +68,10 @@ export interface DeliveryPhaseDeps {
   timeoutMs?: number;
   /** Callbacks re-sent before the measured ones to warm the server up (default none). */
   warmupCallbacks?: number;
+  /** The provider status every report carries (default `delivered`). */
+  status?: "sent" | "delivered";
+  /** At most this many callbacks (default: every recipient's report). */
+  maxCallbacks?: number;
 }
 
 export interface PostFigures {
@@ -74,7 +101,10 @@ export async function countRecipients(pool: pg.Pool, campaignId: string, state?:
   return Number(rows[0]!.n);
 }
 
-/** POSTs a `delivered` report for every recipient of the campaign; returns when the last one is answered. */
+/**
+ * POSTs a report (`deps.status`, default `delivered`) for every recipient of the campaign, or for the first
+ * `maxCallbacks` callbacks' worth; returns when the last one is answered.
+ */
 export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<PostFigures> {
   const rowsPerCallback = deps.rowsPerCallback ?? 100;
   const concurrency = deps.concurrency ?? (deps.callbacksPerSecond === undefined ? 16 : 256);
@@ -102,7 +132,7 @@ export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<Po
           itime,
           custom_args: { campaign_id: deps.campaignId, batch_id: batch.id },
           status: {
-            message_status: "delivered",
+            message_status: deps.status ?? "delivered",
             status_data: { msg_time: itime, message_id: `bench-${batch.sequence}` },
             billing: { cost: 0.01, currency: "USD" },
             error_code: 0,
@@ -133,7 +163,10 @@ export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<Po
   // million reports): on a busy machine, building them while posting delayed the answers' reading and the
   // client-side latency then measured the poster more than the server.
   const built: string[] = [];
-  for await (const body of bodies()) built.push(body);
+  for await (const body of bodies()) {
+    built.push(body);
+    if (built.length === deps.maxCallbacks) break;
+  }
   const reports = built.reduce((n, body) => n + (body.match(/"to":/g) ?? []).length, 0);
 
   const postAll = async (list: string[]): Promise<void> => {
@@ -194,55 +227,144 @@ export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<Po
 }
 
 /**
- * Polls until no stored event is pending, then checks that every recipient is `delivered`; returns
- * performance.now() then. The poll is an EXISTS on the applier's partial work-list index, so it costs the
- * database nothing beside the applier (a count over a million recipients every 100 ms would).
+ * Polls until no stored event is pending, then checks that `expected` recipients are in `state`; returns
+ * performance.now() then and the database's clock (epoch ms) at that poll. The poll is an EXISTS on the
+ * applier's partial work-list index, so it costs the database nothing beside the applier (a count over a
+ * million recipients every 100 ms would).
  */
-export async function waitForAllDelivered(deps: DeliveryPhaseDeps, total: number, pollMs = 50): Promise<number> {
+export async function waitForApplied(
+  deps: DeliveryPhaseDeps,
+  state: "sent" | "delivered",
+  expected: number,
+  pollMs = 50,
+): Promise<{ doneAt: number; dbEpochMs: number }> {
   const deadline = Date.now() + (deps.timeoutMs ?? 10 * 60_000);
   for (;;) {
     deps.alive();
-    const { rows } = await deps.pool.query<{ pending: boolean }>(
+    const { rows } = await deps.pool.query<{ pending: boolean; at: number }>(
       // 'received' (a whole callback) and 'pending' (a single event of an older receiver) are both still to apply.
-      `SELECT EXISTS (SELECT 1 FROM delivery_events WHERE outcome IN ('received', 'pending')) AS pending`,
+      `SELECT EXISTS (SELECT 1 FROM delivery_events WHERE outcome IN ('received', 'pending')) AS pending,
+              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS at`,
     );
     if (!rows[0]!.pending) {
       const doneAt = performance.now();
-      const n = await countRecipients(deps.pool, deps.campaignId, "delivered");
-      if (n >= total) return doneAt;
+      const n = await countRecipients(deps.pool, deps.campaignId, state);
+      if (n >= expected) return { doneAt, dbEpochMs: rows[0]!.at };
     }
     if (Date.now() > deadline) {
-      const n = await countRecipients(deps.pool, deps.campaignId, "delivered");
-      throw new Error(`delivery phase: ${n} of ${total} delivered at the deadline`);
+      const n = await countRecipients(deps.pool, deps.campaignId, state);
+      throw new Error(`delivery phase: ${n} of ${expected} ${state} at the deadline`);
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
+}
+
+/** waitForApplied for `delivered`: performance.now() when every recipient is delivered. */
+export async function waitForAllDelivered(deps: DeliveryPhaseDeps, total: number, pollMs = 50): Promise<number> {
+  return (await waitForApplied(deps, "delivered", total, pollMs)).doneAt;
+}
+
+async function databaseNow(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ at: string }>(`SELECT clock_timestamp()::text AS at`);
+  return rows[0]!.at;
+}
+
+/**
+ * Receipt → applied of the events stored since `since`, weighted by events per row: p50 and p99 in ms.
+ * applied_at is the applying statement's now(), its start; its commit follows within its own duration.
+ */
+async function reportDelays(pool: pg.Pool, campaignId: string, since: string): Promise<{ p50: number; p99: number }> {
+  const { rows } = await pool.query<{ p50: number | null; p99: number | null }>(
+    `WITH d AS (
+       SELECT (extract(epoch FROM applied_at - received_at) * 1000)::float8 AS ms, row_count FROM delivery_events
+       WHERE campaign_id = $1 AND received_at >= $2::timestamptz AND outcome = 'applied'
+     ), c AS (SELECT ms, sum(row_count) OVER (ORDER BY ms) AS upto, sum(row_count) OVER () AS total FROM d)
+     SELECT min(ms) FILTER (WHERE upto >= total * 0.5) AS p50, min(ms) FILTER (WHERE upto >= total * 0.99) AS p99 FROM c`,
+    [campaignId, since],
+  );
+  return { p50: rows[0]?.p50 ?? 0, p99: rows[0]?.p99 ?? 0 };
+}
+
+export interface DeliveryPhaseControl {
+  /** Starts a delivery-worker process (resolves once it is spawned). */
+  startApplier: () => Promise<void>;
+  /** Stops the running delivery-worker process. */
+  stopApplier: () => Promise<void>;
+  /** The live part's rate (default 200 callbacks/s, the receiver's target) and length cap (default 30 s). */
+  liveCallbacksPerSecond?: number;
+  liveSeconds?: number;
+  /** Around the backlog drain, e.g. a CPU window of the applier alone. */
+  onDrainStart?: () => void;
+  onDrainEnd?: () => void;
 }
 
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
 
-export async function runDeliveryPhase(deps: DeliveryPhaseDeps): Promise<DeliveryPhaseResult> {
+/** The two parts (see the top of this file); the applier is running when this is called, and when it returns. */
+export async function runDeliveryPhase(
+  deps: DeliveryPhaseDeps,
+  control: DeliveryPhaseControl,
+): Promise<DeliveryPhaseResult> {
   const total = await countRecipients(deps.pool, deps.campaignId);
-  const posted = await postDeliveryCallbacks(deps);
-  deps.log(`delivery: waiting for the applier`);
-  const doneAt = await waitForAllDelivered(deps, total);
-  const latencies = posted.latencies.sort((a, b) => a - b);
-  const applySeconds = (doneAt - posted.startedAt) / 1000;
+  const rowsPerCallback = deps.rowsPerCallback ?? 100;
+  const rate = control.liveCallbacksPerSecond ?? 200;
+  const maxLive = Math.max(1, Math.round(rate * (control.liveSeconds ?? 30)));
+
+  // The send's dirty pages written out first (as bench:delivery does after seeding), so the checkpoint
+  // the send's WAL would start does not land in the live part's 30 s and measure the send instead.
+  await deps.pool.query(`CHECKPOINT`).catch(() => {});
+  const liveSince = await databaseNow(deps.pool);
+  const live = await postDeliveryCallbacks({
+    ...deps,
+    status: "sent",
+    callbacksPerSecond: rate,
+    maxCallbacks: maxLive,
+    warmupCallbacks: deps.warmupCallbacks ?? 2 * rate,
+  });
+  deps.log(`delivery: live part posted; waiting for the applier`);
+  const liveDone = await waitForApplied(deps, "sent", live.reports);
+  const delays = await reportDelays(deps.pool, deps.campaignId, liveSince);
+  const liveLatencies = live.latencies.sort((a, b) => a - b);
+
+  await control.stopApplier();
+  const backlogSince = await databaseNow(deps.pool);
+  const backlog = await postDeliveryCallbacks({ ...deps, status: "delivered", concurrency: 16, warmupCallbacks: 0 });
+  deps.log(`delivery: backlog of ${backlog.reports} reports stored; starting the applier alone on it`);
+  control.onDrainStart?.();
+  const spawnedAt = performance.now();
+  await control.startApplier();
+  const drained = await waitForApplied(deps, "delivered", total);
+  control.onDrainEnd?.();
+  const { rows } = await deps.pool.query<{ first: number | null }>(
+    `SELECT (extract(epoch FROM min(applied_at)) * 1000)::float8 AS first FROM delivery_events
+     WHERE campaign_id = $1 AND received_at >= $2::timestamptz`,
+    [deps.campaignId, backlogSince],
+  );
+  const applierSeconds = Math.max(0.001, (drained.dbEpochMs - (rows[0]?.first ?? drained.dbEpochMs)) / 1000);
   return {
-    reports: total,
-    callbacks: posted.callbacks,
-    rowsPerCallback: deps.rowsPerCallback ?? 100,
-    concurrency: deps.concurrency ?? (deps.callbacksPerSecond === undefined ? 16 : 256),
-    targetCallbacksPerSecond: deps.callbacksPerSecond,
-    callbacksPerSecond: posted.callbacks / ((posted.postedAt - posted.startedAt) / 1000),
-    callbackP50Ms: percentile(latencies, 0.5),
-    callbackP99Ms: percentile(latencies, 0.99),
-    callbackMaxMs: latencies[latencies.length - 1] ?? 0,
-    applySeconds,
-    reportsPerSecond: total / applySeconds,
-    drainAfterLastCallbackSeconds: (doneAt - posted.postedAt) / 1000,
+    live: {
+      reports: live.reports,
+      callbacks: live.callbacks,
+      rowsPerCallback,
+      targetCallbacksPerSecond: rate,
+      callbacksPerSecond: live.callbacks / ((live.postedAt - live.startedAt) / 1000),
+      callbackP50Ms: percentile(liveLatencies, 0.5),
+      callbackP99Ms: percentile(liveLatencies, 0.99),
+      callbackMaxMs: liveLatencies[liveLatencies.length - 1] ?? 0,
+      reportDelayP50Ms: delays.p50,
+      reportDelayP99Ms: delays.p99,
+      drainAfterLastCallbackSeconds: (liveDone.doneAt - live.postedAt) / 1000,
+    },
+    backlog: {
+      reports: backlog.reports,
+      callbacks: backlog.callbacks,
+      callbacksPerSecond: backlog.callbacks / ((backlog.postedAt - backlog.startedAt) / 1000),
+      applierSeconds,
+      reportsPerSecond: backlog.reports / applierSeconds,
+      spawnToDoneSeconds: (drained.doneAt - spawnedAt) / 1000,
+    },
   };
 }
 
