@@ -21,6 +21,7 @@ import { formatSettings, postgresSettings, recreateDatabase } from "./bench/db.t
 import { formatCpuLine, judgeBottleneck } from "./bench/report.ts";
 import {
   countRecipients,
+  failIfExited,
   percentile,
   postDeliveryCallbacks,
   waitForAllDelivered,
@@ -180,10 +181,7 @@ async function main(): Promise<void> {
         apiUrl: `http://127.0.0.1:${port}`,
         username,
         secret,
-        alive: () => {
-          for (const c of [api, applier])
-            if (c && !c.isRunning()) throw new Error(`${c.name} exited:\n${c.stderr().slice(-3000)}`);
-        },
+        alive: failIfExited(() => [api, applier], "during the benchmark"),
         log,
         rowsPerCallback: opts.rows,
         concurrency: opts.concurrency,

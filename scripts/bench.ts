@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { Queue } from "bullmq";
 import pg from "pg";
-import { runDeliveryPhase, type DeliveryPhaseResult } from "./bench/delivery-phase.ts";
+import { failIfExited, runDeliveryPhase, type DeliveryPhaseResult } from "./bench/delivery-phase.ts";
 import { createRedisConnection, type RedisConnection } from "../src/queue/redis.ts";
 import { releaseQueuePrefix } from "../src/queue/deployment-claim.ts";
 import { createSendQueue, SEND_QUEUE_NAME } from "../src/queue/send-queue.ts";
@@ -779,11 +779,7 @@ async function runDelivery(label: string, campaignId: string, s: Shared): Promis
         apiUrl: `http://127.0.0.1:${port}`,
         username,
         secret,
-        alive: () => {
-          for (const c of [api, applier])
-            if (c && !c.isRunning())
-              throw new Error(`${c.name} exited during the delivery phase:\n${c.stderr().slice(-3000)}`);
-        },
+        alive: failIfExited(() => [api, applier], "during the delivery phase"),
         log,
       },
       {

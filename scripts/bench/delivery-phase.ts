@@ -298,6 +298,14 @@ export interface DeliveryPhaseControl {
   onDrainEnd?: () => void;
 }
 
+/** DeliveryPhaseDeps.alive for these children (read at each call: the applier is replaced between parts). */
+export function failIfExited(children: () => Array<ChildHandle | undefined>, during: string): () => void {
+  return () => {
+    for (const c of children())
+      if (c && !c.isRunning()) throw new Error(`${c.name} exited ${during}:\n${c.stderr().slice(-3000)}`);
+  };
+}
+
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
