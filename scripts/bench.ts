@@ -27,6 +27,7 @@ import {
   recreateDatabase,
   resetCampaignData,
   sendFigures,
+  formatBytesPerTable,
   storageAfterReports,
   storageFigures,
   timeBuckets,
@@ -561,9 +562,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     if (storageAfter)
       log(
         `[${label}] storage after the delivery reports: ${storageAfter.totalBytesPerRecipient} bytes per recipient on disk (` +
-          Object.entries(storageAfter.bytesPerRecipient)
-            .map(([t, b]) => `${t} ${b}`)
-            .join(", ") +
+          formatBytesPerTable(storageAfter) +
           `)` +
           (storageAfter.recipientsFreeBytesPerRecipient === undefined
             ? ""
@@ -571,9 +570,7 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       );
     log(
       `[${label}] storage after the campaign: ${storage.totalBytesPerRecipient} bytes per recipient (tables + indexes: ` +
-        Object.entries(storage.bytesPerRecipient)
-          .map(([t, b]) => `${t} ${b}`)
-          .join(", ") +
+        formatBytesPerTable(storage) +
         `); peak RSS: producer ${fmtMb(ingest.peakRssMb)} / ${fmtMb(ingest2.peakRssMb)} (ingest / end to end), ` +
         Object.keys(send.workerPeakRssMb)
           .map((k) => `${k} ${fmtMb(Math.max(send.workerPeakRssMb[k] ?? 0, endToEnd.workerPeakRssMb[k] ?? 0))}`)
@@ -758,13 +755,12 @@ async function runDelivery(label: string, campaignId: string, s: Shared): Promis
   const startApplier = () => {
     applier = children.spawnTs("delivery-worker", "src/cli/main.ts", ["delivery-worker"], env);
     sampler.watch("delivery-worker", applier.pid);
-    return Promise.resolve();
   };
   const stopApplier = async () => {
     if (applier) await children.stop(applier);
     applier = undefined;
   };
-  await startApplier();
+  startApplier();
   let drainCpu: Bottleneck | undefined;
   try {
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, api, 60_000);
@@ -938,9 +934,7 @@ function buildTable(
     row(
       `storage ${L}: bytes/recipient after the campaign (tables + indexes)`,
       `${fmtInt(r.storage.totalBytesPerRecipient)} B`,
-      Object.entries(r.storage.bytesPerRecipient)
-        .map(([t, b]) => `${t} ${b}`)
-        .join(" + "),
+      formatBytesPerTable(r.storage, " + "),
       "",
       `≤ ${TARGETS.bytesPerRecipient} B`,
       check(r.storage.totalBytesPerRecipient <= TARGETS.bytesPerRecipient),

@@ -261,6 +261,13 @@ export function formatSettings(settings: Record<string, string>): string {
     .join(", ");
 }
 
+/** "recipients 136.4, batches 0.7": bytes per recipient of each table measured. */
+export function formatBytesPerTable(figures: StorageFigures, separator = ", "): string {
+  return Object.entries(figures.bytesPerRecipient)
+    .map(([table, bytes]) => `${table} ${bytes}`)
+    .join(separator);
+}
+
 /**
  * storageFigures after the delivery reports rewrote the recipients (a rewrite that is not HOT leaves the old
  * version and a second primary-key entry): the size on disk, then VACUUM and the reusable space in it.

@@ -51,6 +51,9 @@ export interface BacklogPartResult {
   spawnToDoneSeconds: number;
 }
 
+/** The provider statuses the phase reports: `sent` in the live part, `delivered` in the backlog. */
+export type ReportStatus = "sent" | "delivered";
+
 export interface DeliveryPhaseDeps {
   pool: pg.Pool;
   campaignId: string;
@@ -69,7 +72,7 @@ export interface DeliveryPhaseDeps {
   /** Callbacks re-sent before the measured ones to warm the server up (default none). */
   warmupCallbacks?: number;
   /** The provider status every report carries (default `delivered`). */
-  status?: "sent" | "delivered";
+  status?: ReportStatus;
   /** At most this many callbacks (default: every recipient's report). */
   maxCallbacks?: number;
 }
@@ -234,7 +237,7 @@ export async function postDeliveryCallbacks(deps: DeliveryPhaseDeps): Promise<Po
  */
 export async function waitForApplied(
   deps: DeliveryPhaseDeps,
-  state: "sent" | "delivered",
+  state: ReportStatus,
   expected: number,
   pollMs = 50,
 ): Promise<{ doneAt: number; dbEpochMs: number }> {
@@ -286,8 +289,8 @@ async function reportDelays(pool: pg.Pool, campaignId: string, since: string): P
 }
 
 export interface DeliveryPhaseControl {
-  /** Starts a delivery-worker process (resolves once it is spawned). */
-  startApplier: () => Promise<void>;
+  /** Spawns a delivery-worker process. */
+  startApplier: () => void;
   /** Stops the running delivery-worker process. */
   stopApplier: () => Promise<void>;
   /** The live part's rate (default 200 callbacks/s, the receiver's target) and length cap (default 30 s). */
@@ -342,7 +345,7 @@ export async function runDeliveryPhase(
   deps.log(`delivery: backlog of ${backlog.reports} reports stored; starting the applier alone on it`);
   control.onDrainStart?.();
   const spawnedAt = performance.now();
-  await control.startApplier();
+  control.startApplier();
   const drained = await waitForApplied(deps, "delivered", total);
   control.onDrainEnd?.();
   const { rows } = await deps.pool.query<{ first: number | null }>(
