@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { pipeline, Readable } from "node:stream";
 import type { CountryCode } from "libphonenumber-js/max";
-import { parse, CsvError } from "csv-parse";
+import { parse, CsvError, type Parser } from "csv-parse";
 import { describeDelimiter, type Delimiter } from "./delimiter.ts";
 import { CsvInputError } from "./errors.ts";
 import { EMAIL_NOT_ACCEPTED, isEmailTarget, normaliseEmail } from "./email.ts";
@@ -10,6 +10,7 @@ import { normalisePhone, toRegion, type NormaliseOptions } from "./phone.ts";
 import { findUnclosedQuoteLine, readHead, sniffHead, SNIFF_BYTES, type CsvEncoding, type FileHead } from "./sniff.ts";
 import { UserError } from "../model/errors.ts";
 import { Utf8Guard } from "./utf8-guard.ts";
+import { PlainCsvSplitter } from "./plain-csv.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
 
 /** A data row of the source, already judged: a recipient to store, or a reject with its reason. */
@@ -74,8 +75,9 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
 }
 
 /**
- * readCsvRecipients in the chunks the parser hands over (up to RECORDS_PER_CHUNK rows): a million-row
- * launch pays one promise per chunk instead of one per row per layer (~1 s of 5 at 1M).
+ * readCsvRecipients in the chunks the reader hands over (the lines of a 64 KB read, or up to
+ * RECORDS_PER_CHUNK of csv-parse's records): a million-row launch pays one promise per chunk instead of one
+ * per row per layer (~1 s of 5 at 1M).
  */
 export async function* readCsvRecipientChunks(path: string, options: CsvSourceOptions): AsyncGenerator<IngestRow[]> {
   const defaultRegion = checkOptions(options);
@@ -146,48 +148,109 @@ async function openCsv(path: string, maxBytes: number | undefined): Promise<Open
 function parseFrom(source: Readable, head: FileHead, where: string): OpenCsv {
   if (head.notText !== null)
     throw new CsvInputError(`${where} is not a CSV text file: it looks like ${head.notText}`, 1);
-  const parser = parse({
-    delimiter: head.delimiter,
-    bom: true,
-    // Blank lines and ragged rows are judged by spreadsheetRows: it counts blank lines as rows, and it knows
-    // the header's width when it names a ragged row's field count.
-    skip_empty_lines: false,
-    relax_column_count: true,
-    trim: true,
-    max_record_size: MAX_RECORD_BYTES,
-    ...(head.sepLine === null ? {} : { from_line: head.sepLine + 1 }),
-  });
-  // Errors of any stage end up on the parser, which the caller reads; the callback only keeps them from being unhandled.
-  pipeline(
-    source,
-    new Utf8Guard(
-      (line) => new CsvInputError(`${where}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line),
-    ),
-    parser,
-    () => {},
+  const checked = new Utf8Guard(
+    (line) => new CsvInputError(`${where}: invalid UTF-8 at line ${line}; save the file as CSV UTF-8`, line),
   );
+  // A read error or invalid UTF-8 destroys `checked` with it, which its reader then throws; the callback
+  // only keeps the error from being unhandled.
+  pipeline(source, checked, () => {});
   return {
-    records: spreadsheetRows(parser, where, head.delimiter),
+    records: spreadsheetRows(recordChunks(checked, head), where, head.delimiter),
     delimiter: head.delimiter,
     encoding: head.encoding,
     headerLine: head.headerLine,
   };
 }
 
+/**
+ * The cells of each record, in chunks: split by PlainCsvSplitter while the bytes have no quote (a contact
+ * list rarely has one), and by csv-parse from the first line it cannot split exactly to the end of the file.
+ */
+export async function* recordChunks(input: Readable, head: FileHead): AsyncGenerator<string[][]> {
+  let rest: AsyncIterable<Buffer> = input;
+  let splitter: PlainCsvSplitter | undefined;
+  try {
+    // A `sep=` line is skipped by line number (csv-parse's from_line): such files go to csv-parse whole.
+    if (head.sepLine === null) {
+      splitter = new PlainCsvSplitter(head.delimiter);
+      const bytes = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      let ended = false;
+      for (;;) {
+        const step = await bytes.next();
+        ended = step.done === true;
+        const records = step.done === true ? splitter.end() : splitter.push(step.value);
+        if (records === null) break;
+        if (records.length > 0) yield records;
+        if (ended) return;
+      }
+      const unsplit = splitter.unsplit();
+      rest = (async function* () {
+        yield unsplit;
+        if (ended) return;
+        for (let step = await bytes.next(); step.done !== true; step = await bytes.next()) yield step.value;
+      })();
+    }
+    const linesBefore = splitter?.lines ?? 0;
+    const parser = csvParser(head, linesBefore > 0 ? splitter?.recordDelimiter : undefined);
+    pipeline(Readable.from(rest), parser, () => {});
+    try {
+      yield* parserChunks(parser);
+    } catch (error) {
+      // csv-parse counts lines from where it took over.
+      const details = error as { lines?: number };
+      if (error instanceof CsvError && linesBefore > 0 && details.lines !== undefined) details.lines += linesBefore;
+      throw error;
+    }
+  } finally {
+    // A reader that stops early (a launch failing on a row) closes the file.
+    input.destroy();
+  }
+}
+
+/** csv-parse with the reader's options; `resumeAt`: taking over after the lines split plainly, whose record delimiter is known. */
+function csvParser(head: FileHead, resumeAt?: "\n" | "\r\n"): Parser {
+  return parse({
+    delimiter: head.delimiter,
+    bom: resumeAt === undefined,
+    // Blank lines and ragged rows are judged by spreadsheetRows: it counts blank lines as rows, and it knows
+    // the header's width when it names a ragged row's field count.
+    skip_empty_lines: false,
+    relax_column_count: true,
+    trim: true,
+    max_record_size: MAX_RECORD_BYTES,
+    ...(resumeAt !== undefined
+      ? { record_delimiter: resumeAt }
+      : head.sepLine === null
+        ? {}
+        : { from_line: head.sepLine + 1 }),
+  });
+}
+
 const RECORDS_PER_CHUNK = 512;
 
-async function* spreadsheetRows(parser: Readable, where: string, delimiter: Delimiter): AsyncGenerator<CsvRecord[]> {
+/** csv-parse's records in chunks: after the record its async iterator waited for, the ones it already holds are taken with read(). */
+async function* parserChunks(parser: Readable): AsyncGenerator<string[][]> {
+  // (The iterator reads the same buffer, so it simply finds it empty and waits again.)
+  for await (const first of parser as AsyncIterable<string[]>) {
+    const chunk: string[][] = [first];
+    for (let cells = parser.read() as string[] | null; cells !== null; cells = parser.read() as string[] | null) {
+      chunk.push(cells);
+      if (chunk.length >= RECORDS_PER_CHUNK) break;
+    }
+    yield chunk;
+  }
+}
+
+async function* spreadsheetRows(
+  records: AsyncIterable<string[][]>,
+  where: string,
+  delimiter: Delimiter,
+): AsyncGenerator<CsvRecord[]> {
   let row = 0;
   let width = -1;
-  // The async iterator waits for the first record; the ones the parser already holds are taken with
-  // read() (the iterator reads the same buffer, so it simply finds it empty and waits again).
-  for await (const first of parser as AsyncIterable<string[]>) {
+  for await (const cellsOfRecords of records) {
     const chunk: CsvRecord[] = [];
-    for (
-      let cells: string[] | null = first;
-      cells !== null;
-      cells = chunk.length < RECORDS_PER_CHUNK ? (parser.read() as string[] | null) : null
-    ) {
+    for (const cells of cellsOfRecords) {
       row++;
       // A blank (or whitespace-only) line: a row in the spreadsheet, no record.
       if (cells.length === 1 && cells[0] === "") continue;
