@@ -193,9 +193,11 @@ export async function sendBatch(deps: SendBatchDeps, batchId: string, attempt: A
   let recipients: Awaited<ReturnType<typeof loadPendingRecipients>>;
   try {
     // A number suppressed since the launch (a STOP reply) is skipped, unless an earlier attempt may have sent it.
-    recipients = await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence, {
-      skipSuppressed: batch.attempts === 1 && batch.suppressedSinceLaunch,
-    });
+    const skipSuppressed = batch.attempts === 1 && batch.suppressedSinceLaunch;
+    recipients =
+      batch.pendingNumbers !== undefined && !skipSuppressed
+        ? batch.pendingNumbers.map((phone) => ({ phone, params: null }))
+        : await loadPendingRecipients(deps.db.pool, batch.campaignId, batch.sequence, { skipSuppressed });
   } catch (error) {
     // Nothing has been sent yet: give the claim back so the batch is simply retried once Postgres is up.
     if (isDatabaseUnavailable(error)) {
