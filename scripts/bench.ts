@@ -531,6 +531,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
       fromLaunchSeconds: (finishedMs - ingest2.startedAtMs) / 1000,
       producerPeakRssMb: ingest2.peakRssMb,
       producerSeconds: ingest2.seconds,
+      stageMs: ingest2.stageMs,
+      planMs: ingest2.planMs,
       sendAfterIngestSeconds: (finishedMs - (ingest2.startedAtMs + ingest2.seconds * 1000)) / 1000,
       workerPeakRssMb: workerPeaks(e2eWindow, opts.workers),
       sandboxReceivedTwice: ledger2.duplicates,
@@ -539,7 +541,8 @@ async function benchSize(size: number, opts: BenchOptions, s: Shared): Promise<S
     };
     log(
       `[${label}] end to end: ${fmtSec(endToEnd.seconds)} from producer spawn (${fmtSec(endToEnd.fromLaunchSeconds)} from the launch call; ` +
-        `ingest ${fmtSec(endToEnd.producerSeconds)}, then ${fmtSec(endToEnd.sendAfterIngestSeconds)} until completed)`,
+        `ingest ${fmtSec(endToEnd.producerSeconds)} (stage ${endToEnd.stageMs} ms, plan ${endToEnd.planMs} ms), ` +
+        `then ${fmtSec(endToEnd.sendAfterIngestSeconds)} until completed)`,
     );
 
     for (const w of workers) await children.stop(w);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
-import { copyIn, CopyRowBuffer } from "../src/store/copy-writer.ts";
+import { copyIn, copyRecipientsIn, CopyRowBuffer } from "../src/store/copy-writer.ts";
 import { createTestDatabase } from "./helpers/test-env.ts";
 
 // The writer encodes cells straight into 64 KB Buffers: what PostgreSQL reads back must be exactly what was
@@ -71,5 +71,42 @@ describe("CopyTextWriter through a real COPY", () => {
       [4, null, "last"],
     ];
     expect(await roundTrip(rows)).toEqual(rows);
+  });
+  it("writes a streamed plan's recipients as binary COPY rows that read back exactly, across chunk boundaries", async () => {
+    const client = await pool.connect();
+    try {
+      // Shadows any `recipients` table: temporary tables come first on the search path.
+      await client.query(
+        `CREATE TEMP TABLE recipients (campaign_id uuid, phone text, row_number int, batch_sequence int)`,
+      );
+      const campaignId = "0f8fad5b-d9cb-469f-a165-70867728950e";
+      const phones = Array.from({ length: 9_000 }, (_, i) =>
+        i % 11 === 0 ? `josé.${i}@exämple.日本` : `+65${81_000_000 + i}`,
+      );
+      await copyRecipientsIn(client, campaignId, async (writer) => {
+        for (let i = 0; i < phones.length; i++) await writer.writeRecipient(phones[i]!, i + 2, Math.floor(i / 1000));
+        await writer.writeRecipient("+6599999999", 2_147_483_647, 2_147_483_647);
+      });
+      const { rows } = await client.query<{
+        campaign_id: string;
+        phone: string;
+        row_number: number;
+        batch_sequence: number;
+      }>(`SELECT campaign_id, phone, row_number, batch_sequence FROM recipients ORDER BY row_number`);
+      await client.query(`DROP TABLE recipients`);
+      expect(rows).toHaveLength(phones.length + 1);
+      expect(rows.every((r) => r.campaign_id === campaignId)).toBe(true);
+      expect(rows.slice(0, -1).map((r) => r.phone)).toEqual(phones);
+      expect(rows.slice(0, -1).map((r) => [r.row_number, r.batch_sequence])).toEqual(
+        phones.map((_, i) => [i + 2, Math.floor(i / 1000)]),
+      );
+      expect(rows.at(-1)).toMatchObject({
+        phone: "+6599999999",
+        row_number: 2_147_483_647,
+        batch_sequence: 2_147_483_647,
+      });
+    } finally {
+      client.release();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { copyIn, CopyRowBuffer } from "./copy-writer.ts";
+import { copyIn, copyRecipientsIn, CopyRowBuffer } from "./copy-writer.ts";
 import { SeenFilter } from "./seen-filter.ts";
 import { withTransaction, type Database } from "./database.ts";
 import { lockAgainstErasure, prepareForgottenCheck, type ForgottenCondition } from "./forgotten-number-repository.ts";
@@ -467,30 +467,26 @@ async function streamRecipients(
   let heldValid = 0;
   let done = false;
   while (!done) {
-    await copyIn(
-      client,
-      `COPY recipients (campaign_id, phone, row_number, batch_sequence) FROM STDIN`,
-      async (writer) => {
-        while (held.bytes < HELD_BYTES_PER_COPY) {
-          const next = await rows.next();
-          if (next.done) {
-            done = true;
-            return;
-          }
-          for (const row of next.value) {
-            if (row.params !== null) throw new Error(`row ${row.rowNumber} has params in a list planned without them`);
-            if (++totalRows % progressEvery === 0) options.onProgress?.(totalRows);
-            const maybeSeen = row.phone !== null && seen.addIfAbsent(row.phone);
-            if (row.phone === null || maybeSeen) {
-              await held.writeRow([row.rowNumber, row.phone, row.raw, row.rejectReason]);
-              if (maybeSeen) heldValid++;
-            } else {
-              await writer.writeRow([campaignId, row.phone, row.rowNumber, Math.floor(planned++ / options.batchSize)]);
-            }
+    await copyRecipientsIn(client, campaignId, async (writer) => {
+      while (held.bytes < HELD_BYTES_PER_COPY) {
+        const next = await rows.next();
+        if (next.done) {
+          done = true;
+          return;
+        }
+        for (const row of next.value) {
+          if (row.params !== null) throw new Error(`row ${row.rowNumber} has params in a list planned without them`);
+          if (++totalRows % progressEvery === 0) options.onProgress?.(totalRows);
+          const maybeSeen = row.phone !== null && seen.addIfAbsent(row.phone);
+          if (row.phone === null || maybeSeen) {
+            await held.writeRow([row.rowNumber, row.phone, row.raw, row.rejectReason]);
+            if (maybeSeen) heldValid++;
+          } else {
+            await writer.writeRecipient(row.phone, row.rowNumber, Math.floor(planned++ / options.batchSize));
           }
         }
-      },
-    );
+      }
+    });
     const chunks = await held.take();
     if (chunks.length > 0) {
       await copyIn(client, `COPY ingest_rows (row_number, phone, raw, reject_reason) FROM STDIN`, async (writer) => {
