@@ -3,6 +3,7 @@ import { cancelCampaign, pauseCampaign, resumeCampaign } from "../src/campaigns/
 import { CAMPAIGN_TRANSITIONS, canTransition, InvalidTransitionError } from "../src/model/campaign-state.ts";
 import { launchCsvCampaign } from "../src/campaigns/launch-campaign.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
+import { completeCampaignIfDone } from "../src/store/batch-repository.ts";
 import { campaignQueueOf, createSendQueue, type CampaignQueue } from "../src/queue/send-queue.ts";
 import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
 import {
@@ -258,5 +259,37 @@ describe("campaign lifecycle against real workers", () => {
     const final = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
     expect(final.status).toBe("cancelled");
     expect(final.finishedAt).not.toBeNull();
+  });
+  it("the last batches finishing at once complete the campaign once, with every counter right", async () => {
+    const file = await env.writeCsv(
+      "together.csv",
+      csvOf(
+        ["phone"],
+        singaporeNumbers(600, 40_000).map((n) => [n]),
+      ),
+    );
+    const campaign = await launchCampaign(env, { file, batchSize: 100 });
+    // All six batches recorded accepted (no worker ran), then six workers ask "done?" at the same moment:
+    // the first counts and completes, the others wait for its row and find it completed.
+    await env.db.pool.query(
+      `UPDATE batches SET state = 'sent', sent_at = now(), accepted_count = size WHERE campaign_id = $1`,
+      [campaign.campaignId],
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => completeCampaignIfDone(env.db.pool, campaign.campaignId)),
+    );
+    expect(answers.map((a) => [a.status, a.finished])).toEqual(Array.from({ length: 6 }, () => ["completed", true]));
+    const final = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
+    expect([final.status, final.acceptedCount, final.failedCount, final.unknownCount]).toEqual([
+      "completed",
+      600,
+      0,
+      0,
+    ]);
+    expect(final.finishedAt).not.toBeNull();
+    // Asked again later, it changes nothing.
+    expect(await completeCampaignIfDone(env.db.pool, campaign.campaignId)).toMatchObject({ status: "completed" });
+    const again = await env.db.prisma.campaign.findUniqueOrThrow({ where: { id: campaign.campaignId } });
+    expect(again.updatedAt).toEqual(final.updatedAt);
   });
 });

@@ -482,8 +482,20 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
   const current = open[0];
   if (!current) return { campaignId, status: "unknown", finished: false };
   if (current.open) return { campaignId, status: current.status, finished: false };
-  const { rows } = await pool.query<{ status: string }>(
-    `WITH counts AS (
+  if (current.status === "completed" || current.status === "failed") return finishedBySomeoneElse(current.status);
+  return withTransaction(pool, async (client) => {
+    // The last batches of a campaign finish together, and each worker found none open: every one of them
+    // counted all the recipients (1M: 0.2 s each, 2 to 4 at once on the same cores, auto_explain). Only
+    // the first counts now; the others wait for its row and find it completed (or failed): this function
+    // alone sets those, once no batch is open, so the counters it wrote are final.
+    const { rows: locked } = await client.query<{ status: string }>(
+      `SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`,
+      [campaignId],
+    );
+    const lockedStatus = locked[0]?.status;
+    if (lockedStatus === "completed" || lockedStatus === "failed") return finishedBySomeoneElse(lockedStatus);
+    const { rows } = await client.query<{ status: string }>(
+      `WITH counts AS (
        SELECT coalesce(sum(n) FILTER (WHERE state = 'accepted'), 0) AS accepted,
               coalesce(sum(n) FILTER (WHERE state = 'failed'), 0) AS failed,
               coalesce(sum(n) FILTER (WHERE state = 'unknown'), 0) AS unknown
@@ -498,10 +510,15 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
        -- a purged campaign's counters stay as they were: its recipient rows are gone
        AND c.recipient_states IS NULL
      RETURNING c.status`,
-    [campaignId],
-  );
-  const status = rows[0]?.status ?? current.status;
-  return { campaignId, status, finished: isFinalStatus(status) };
+      [campaignId],
+    );
+    const status = rows[0]?.status ?? lockedStatus ?? current.status;
+    return { campaignId, status, finished: isFinalStatus(status) };
+  });
+
+  function finishedBySomeoneElse(status: string): CampaignProgress {
+    return { campaignId, status, finished: true };
+  }
 }
 
 export class BatchNotClaimedError extends Error {
