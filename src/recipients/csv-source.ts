@@ -180,7 +180,9 @@ export async function* recordChunks(input: Readable, head: FileHead): AsyncGener
         ended = step.done === true;
         const records = step.done === true ? splitter.end() : splitter.push(step.value);
         if (records === null) break;
-        if (records.length > 0) yield records;
+        // In chunks of csv-parse's size: a 64 KB read holds ~2,600 lines, and the rows made of them may wait
+        // on a COPY's 'drain' long enough to be promoted (README "Producer memory").
+        while (records.length > 0) yield records.splice(0, RECORDS_PER_CHUNK);
         if (ended) return;
       }
       const unsplit = splitter.unsplit();
