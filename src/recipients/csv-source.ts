@@ -75,9 +75,8 @@ export async function* readCsvRecipients(path: string, options: CsvSourceOptions
 }
 
 /**
- * readCsvRecipients in the chunks the reader hands over (the lines of a 64 KB read, or up to
- * RECORDS_PER_CHUNK of csv-parse's records): a million-row launch pays one promise per chunk instead of one
- * per row per layer (~1 s of 5 at 1M).
+ * readCsvRecipients in the chunks the reader hands over (up to RECORDS_PER_CHUNK rows): a million-row launch
+ * pays one promise per chunk instead of one per row per layer (~1 s of 5 at 1M).
  */
 export async function* readCsvRecipientChunks(path: string, options: CsvSourceOptions): AsyncGenerator<IngestRow[]> {
   const defaultRegion = checkOptions(options);
@@ -337,13 +336,21 @@ export async function openCsvStream(
   } catch (error) {
     throw await sourceError(where, null, error);
   }
-  assertUniqueNames(where, header, source.headerLine);
+  try {
+    assertUniqueNames(where, header, source.headerLine);
+  } catch (error) {
+    await records.return?.(undefined); // stops reading the upload
+    throw error;
+  }
   const rows = async function* () {
     try {
       yield* firstRows;
       for (let step = await records.next(); !step.done; step = await records.next()) yield* step.value;
     } catch (error) {
       throw await sourceError(where, null, error);
+    } finally {
+      // A consumer that stops early (a row it refuses) stops the reading too.
+      await records.return?.(undefined);
     }
   };
   return { delimiter: source.delimiter, encoding: source.encoding, header, rows: rows() };

@@ -489,7 +489,8 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
     // the first counts now; the others wait for its row and find it completed (or failed): this function
     // alone sets those, once no batch is open, so the counters it wrote are final.
     const { rows: locked } = await client.query<{ status: string }>(
-      `SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`,
+      // NO KEY: rows that reference the campaign (events, rejects) can still be inserted meanwhile.
+      `SELECT status FROM campaigns WHERE id = $1 FOR NO KEY UPDATE`,
       [campaignId],
     );
     const lockedStatus = locked[0]?.status;
