@@ -482,7 +482,7 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
   const current = open[0];
   if (!current) return { campaignId, status: "unknown", finished: false };
   if (current.open) return { campaignId, status: current.status, finished: false };
-  if (current.status === "completed" || current.status === "failed") return finishedBySomeoneElse(current.status);
+  if (completedHere(current.status)) return finishedBySomeoneElse(current.status);
   return withTransaction(pool, async (client) => {
     // The last batches of a campaign finish together, and each worker found none open: every one of them
     // counted all the recipients (1M: 0.2 s each, 2 to 4 at once on the same cores, auto_explain). Only
@@ -494,7 +494,7 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
       [campaignId],
     );
     const lockedStatus = locked[0]?.status;
-    if (lockedStatus === "completed" || lockedStatus === "failed") return finishedBySomeoneElse(lockedStatus);
+    if (lockedStatus !== undefined && completedHere(lockedStatus)) return finishedBySomeoneElse(lockedStatus);
     const { rows } = await client.query<{ status: string }>(
       `WITH counts AS (
        SELECT coalesce(sum(n) FILTER (WHERE state = 'accepted'), 0) AS accepted,
@@ -520,6 +520,11 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
   function finishedBySomeoneElse(status: string): CampaignProgress {
     return { campaignId, status, finished: true };
   }
+}
+
+/** The statuses only completeCampaignIfDone sets, once no batch is open: counters written with them are final. */
+function completedHere(status: string): boolean {
+  return status === "completed" || status === "failed";
 }
 
 export class BatchNotClaimedError extends Error {

@@ -11,69 +11,22 @@ const NEWLINE = 0x0a;
 const ZERO = 0x30;
 
 /**
- * Buffers rows of a COPY ... FROM STDIN (text format) and writes them in 64 KB chunks, waiting for
- * 'drain' so a million-row ingest keeps flat memory. Per-row writes are ~3x slower (README "Performance").
- * Each cell is encoded straight into the chunk's Buffer (outside the JS heap): a 64 KB string built by
- * `+=` kept ~1,400 line strings alive until the flush, and those a scavenge caught were promoted to the
- * old generation, which V8 then grew lazily (README "Performance", producer memory).
+ * A COPY's data in 64 KB Buffers, each written with 'drain' waited for, so a million-row ingest keeps flat
+ * memory; per-row writes are ~3x slower (README "Performance"). The writers below encode their rows straight
+ * into `chunk` at `used`, outside the JS heap.
  */
-export class CopyTextWriter {
-  #chunk = Buffer.allocUnsafe(FLUSH_BYTES);
-  #used = 0;
+abstract class ChunkedCopyData {
+  protected chunk = Buffer.allocUnsafe(FLUSH_BYTES);
+  protected used = 0;
   constructor(private readonly stream: Writable) {}
 
-  async writeRow(fields: ReadonlyArray<string | number | null>): Promise<void> {
-    for (let i = 0; i < fields.length; i++) {
-      const value = fields[i];
-      const text = typeof value === "string" ? escapeCopyText(value) : null;
-      // Room for the field's longest encoding plus its tab or newline; a full chunk goes out first.
-      const most = text !== null ? text.length * MAX_UTF8_PER_UNIT + 1 : value == null ? 3 : 25;
-      if (this.#used + most > FLUSH_BYTES) await this.flush();
-      if (text !== null) {
-        // A cell longer than a chunk (a large params value) goes out as its own chunk: COPY data need not
-        // break at row ends.
-        if (most > FLUSH_BYTES) await this.#write(Buffer.from(text, "utf8"));
-        else this.#used += this.#chunk.write(text, this.#used, "utf8");
-      } else if (typeof value === "number") this.#writeNumber(value);
-      else this.#used += this.#chunk.write("\\N", this.#used, "latin1");
-      this.#chunk[this.#used++] = i === fields.length - 1 ? NEWLINE : TAB;
-    }
-  }
-
-  /** Digits straight into the chunk: String(n) goes through V8's number-string cache, which keeps each string long enough to be promoted. */
-  #writeNumber(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      this.#used += this.#chunk.write(String(value), this.#used, "latin1");
-      return;
-    }
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    let at = this.#used + digits;
-    this.#used = at;
-    let rest = value;
-    do {
-      this.#chunk[--at] = ZERO + (rest % 10);
-      rest = Math.floor(rest / 10);
-    } while (rest > 0);
-  }
-
-  /** Rows already encoded (a CopyRowBuffer's chunks), written as they are after the rows before them. */
-  async writeEncoded(chunk: Buffer): Promise<void> {
-    await this.flush();
-    await this.#write(chunk);
-  }
-
   async flush(): Promise<void> {
-    if (this.#used === 0) return;
-    const chunk = this.#chunk.subarray(0, this.#used);
+    if (this.used === 0) return;
+    const chunk = this.chunk.subarray(0, this.used);
     // The socket may hold the written chunk until the kernel takes it: the next rows go into a new Buffer.
-    this.#chunk = Buffer.allocUnsafe(FLUSH_BYTES);
-    this.#used = 0;
-    await this.#write(chunk);
-  }
-
-  async #write(chunk: Buffer): Promise<void> {
-    if (!this.stream.write(chunk)) await once(this.stream, "drain");
+    this.chunk = Buffer.allocUnsafe(FLUSH_BYTES);
+    this.used = 0;
+    await this.write(chunk);
   }
 
   async end(): Promise<void> {
@@ -81,6 +34,63 @@ export class CopyTextWriter {
     const finished = once(this.stream, "finish");
     this.stream.end();
     await finished;
+  }
+
+  /** Room for `bytes` more in the chunk: a chunk without it goes out first. */
+  protected async reserve(bytes: number): Promise<void> {
+    if (this.used + bytes > FLUSH_BYTES) await this.flush();
+  }
+
+  protected async write(chunk: Buffer): Promise<void> {
+    if (!this.stream.write(chunk)) await once(this.stream, "drain");
+  }
+}
+
+/**
+ * Rows of a COPY ... FROM STDIN (text format). Each cell is encoded straight into the chunk's Buffer: a
+ * 64 KB string built by `+=` kept ~1,400 line strings alive until the flush, and those a scavenge caught were
+ * promoted to the old generation, which V8 then grew lazily (README "Performance", producer memory).
+ */
+export class CopyTextWriter extends ChunkedCopyData {
+  async writeRow(fields: ReadonlyArray<string | number | null>): Promise<void> {
+    for (let i = 0; i < fields.length; i++) {
+      const value = fields[i];
+      const text = typeof value === "string" ? escapeCopyText(value) : null;
+      // Room for the field's longest encoding plus its tab or newline.
+      const most = text !== null ? text.length * MAX_UTF8_PER_UNIT + 1 : value == null ? 3 : 25;
+      await this.reserve(most);
+      if (text !== null) {
+        // A cell longer than a chunk (a large params value) goes out as its own chunk: COPY data need not
+        // break at row ends.
+        if (most > FLUSH_BYTES) await this.write(Buffer.from(text, "utf8"));
+        else this.used += this.chunk.write(text, this.used, "utf8");
+      } else if (typeof value === "number") this.#writeNumber(value);
+      else this.used += this.chunk.write("\\N", this.used, "latin1");
+      this.chunk[this.used++] = i === fields.length - 1 ? NEWLINE : TAB;
+    }
+  }
+
+  /** Digits straight into the chunk: String(n) goes through V8's number-string cache, which keeps each string long enough to be promoted. */
+  #writeNumber(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      this.used += this.chunk.write(String(value), this.used, "latin1");
+      return;
+    }
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    let at = this.used + digits;
+    this.used = at;
+    let rest = value;
+    do {
+      this.chunk[--at] = ZERO + (rest % 10);
+      rest = Math.floor(rest / 10);
+    } while (rest > 0);
+  }
+
+  /** Rows already encoded (a CopyRowBuffer's chunks), written as they are after the rows before them. */
+  async writeEncoded(chunk: Buffer): Promise<void> {
+    await this.flush();
+    await this.write(chunk);
   }
 }
 
@@ -91,32 +101,28 @@ const BINARY_HEADER = Buffer.from([
 
 /**
  * The recipients of a streamed plan as rows of a `COPY recipients (campaign_id, phone, row_number,
- * batch_sequence) FROM STDIN WITH (FORMAT binary)`, in 64 KB chunks. Binary rows cost the one Postgres
- * backend that takes a launch's COPY 10 to 15 % less than text (no uuid or integer to parse: 1.17–1.35 s
- * against 1.41–1.50 s for a million rows into `recipients`, measured), and that backend is what a launch
- * of an unpersonalised list waits for once the CSV is split per line.
+ * batch_sequence) FROM STDIN WITH (FORMAT binary)`. Binary rows cost the one Postgres backend that takes a
+ * launch's COPY 10 to 15 % less than text (no uuid or integer to parse: 1.17–1.35 s against 1.41–1.50 s for
+ * a million rows into `recipients`, measured), and that backend is what a launch of an unpersonalised list
+ * waits for once the CSV is split per line.
  */
-export class RecipientCopyWriter {
-  #chunk = Buffer.allocUnsafe(FLUSH_BYTES);
-  #used = 0;
+export class RecipientCopyWriter extends ChunkedCopyData {
   readonly #campaignId: Buffer;
 
-  constructor(
-    private readonly stream: Writable,
-    campaignId: string,
-  ) {
+  constructor(stream: Writable, campaignId: string) {
+    super(stream);
     this.#campaignId = Buffer.from(campaignId.replace(/-/g, ""), "hex");
     if (this.#campaignId.length !== 16) throw new Error(`not a uuid: ${campaignId}`);
-    this.#used = BINARY_HEADER.copy(this.#chunk, 0);
+    this.used = BINARY_HEADER.copy(this.chunk, 0);
   }
 
   async writeRecipient(phone: string, rowNumber: number, batchSequence: number): Promise<void> {
     // 2 (field count) + 4 + 16 (uuid) + 4 + phone + 4 + 4 + 4 + 4.
     const most = 42 + phone.length * MAX_UTF8_PER_UNIT;
     if (most > FLUSH_BYTES) throw new Error(`recipient too long for a COPY row: ${phone.length} characters`);
-    if (this.#used + most > FLUSH_BYTES) await this.flush();
-    const chunk = this.#chunk;
-    let at = chunk.writeInt16BE(4, this.#used);
+    await this.reserve(most);
+    const chunk = this.chunk;
+    let at = chunk.writeInt16BE(4, this.used);
     at = chunk.writeInt32BE(16, at);
     at += this.#campaignId.copy(chunk, at);
     const phoneBytes = chunk.write(phone, at + 4, "utf8");
@@ -125,25 +131,14 @@ export class RecipientCopyWriter {
     at = chunk.writeInt32BE(4, at);
     at = chunk.writeInt32BE(rowNumber, at);
     at = chunk.writeInt32BE(4, at);
-    this.#used = chunk.writeInt32BE(batchSequence, at);
+    this.used = chunk.writeInt32BE(batchSequence, at);
   }
 
-  async flush(): Promise<void> {
-    if (this.#used === 0) return;
-    const chunk = this.#chunk.subarray(0, this.#used);
-    this.#chunk = Buffer.allocUnsafe(FLUSH_BYTES);
-    this.#used = 0;
-    if (!this.stream.write(chunk)) await once(this.stream, "drain");
-  }
-
-  async end(): Promise<void> {
+  override async end(): Promise<void> {
     // The trailer: a field count of -1.
-    if (this.#used + 2 > FLUSH_BYTES) await this.flush();
-    this.#used = this.#chunk.writeInt16BE(-1, this.#used);
-    await this.flush();
-    const finished = once(this.stream, "finish");
-    this.stream.end();
-    await finished;
+    await this.reserve(2);
+    this.used = this.chunk.writeInt16BE(-1, this.used);
+    await super.end();
   }
 }
 
