@@ -4,12 +4,15 @@ import type { CampaignQueue } from "../queue/send-queue.ts";
 import type { Database } from "../store/database.ts";
 import { assertCampaignExists } from "../store/campaign-report-repository.ts";
 import { findOpenWork } from "../store/reconcile-repository.ts";
+import { cancelStaleReadings, STALE_READING_AFTER_MS } from "../store/streamed-launch.ts";
 
 export interface ReconcileReport {
   batchesRequeued: number;
   staleBatches: number;
   startsScheduled: number;
   campaigns: number;
+  /** `send --stream` launches whose producer stopped part-way through the list: cancelled. */
+  staleReadingsCancelled: number;
 }
 
 /**
@@ -19,11 +22,22 @@ export interface ReconcileReport {
  * rule. After Redis loses everything, this alone brings every running campaign to completion.
  */
 export async function reconcile(
-  deps: { db: Database; queue: CampaignQueue; log: Logger; providerTimeoutMs: number },
+  deps: {
+    db: Database;
+    queue: CampaignQueue;
+    log: Logger;
+    providerTimeoutMs: number;
+    /** How long a `send --stream` launch may go without a step before it is taken for dead (default 5 min). */
+    staleReadingAfterMs?: number;
+  },
   campaignId?: string,
 ): Promise<ReconcileReport> {
   // A malformed or unknown id is "no such campaign", as `status` says it, not a database error.
   if (campaignId !== undefined) await assertCampaignExists(deps.db, campaignId);
+  // First: a cancelled campaign's queued batches are then settled by the jobs given back below.
+  const stale = await cancelStaleReadings(deps.db, deps.staleReadingAfterMs ?? STALE_READING_AFTER_MS, campaignId);
+  for (const id of stale)
+    deps.log.warn({ campaignId: id }, "cancelled a campaign whose launch stopped part-way through reading its list");
   const work = await findOpenWork(deps.db, { campaignId, staleAfterMs: staleClaimAfterMs(deps.providerTimeoutMs) });
   const byCampaign = new Map<string, string[]>();
   for (const b of work.batches) {
@@ -38,6 +52,7 @@ export async function reconcile(
     staleBatches: work.batches.filter((b) => b.state === "sending").length,
     startsScheduled: work.scheduled.length,
     campaigns: byCampaign.size,
+    staleReadingsCancelled: stale.length,
   };
   if (report.batchesRequeued || report.startsScheduled) deps.log.info(report, "reconciled open work with the queue");
   return report;

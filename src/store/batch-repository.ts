@@ -473,9 +473,11 @@ const OPEN_STATES_SQL = OPEN_BATCH_STATES.map((state) => `'${state}'`).join(", "
 export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string): Promise<CampaignProgress> {
   // The states spelled out, so the partial index of open batches answers it with one probe: scanning the
   // campaign's batches past the recorded ones grew with the send (quadratic over a 10M campaign's 10,000).
+  // A `send --stream` launch still reading its list (reading_heartbeat_at set) has batches to come.
   const { rows: open } = await pool.query<{ open: boolean; status: string }>({
     name: "smsblast_campaign_open",
-    text: `SELECT status, EXISTS (SELECT 1 FROM batches WHERE campaign_id = $1 AND state IN (${OPEN_STATES_SQL})) AS open
+    text: `SELECT status, reading_heartbeat_at IS NOT NULL
+       OR EXISTS (SELECT 1 FROM batches WHERE campaign_id = $1 AND state IN (${OPEN_STATES_SQL})) AS open
      FROM campaigns WHERE id = $1`,
     values: [campaignId],
   });
@@ -488,13 +490,14 @@ export async function completeCampaignIfDone(pool: pg.Pool, campaignId: string):
     // counted all the recipients (1M: 0.2 s each, 2 to 4 at once on the same cores, auto_explain). Only
     // the first counts now; the others wait for its row and find it completed (or failed): this function
     // alone sets those, once no batch is open, so the counters it wrote are final.
-    const { rows: locked } = await client.query<{ status: string }>(
+    const { rows: locked } = await client.query<{ status: string; reading: boolean }>(
       // NO KEY: rows that reference the campaign (events, rejects) can still be inserted meanwhile.
-      `SELECT status FROM campaigns WHERE id = $1 FOR NO KEY UPDATE`,
+      `SELECT status, reading_heartbeat_at IS NOT NULL AS reading FROM campaigns WHERE id = $1 FOR NO KEY UPDATE`,
       [campaignId],
     );
     const lockedStatus = locked[0]?.status;
     if (lockedStatus !== undefined && completedHere(lockedStatus)) return finishedBySomeoneElse(lockedStatus);
+    if (locked[0]?.reading) return { campaignId, status: lockedStatus ?? current.status, finished: false };
     const { rows } = await client.query<{ status: string }>(
       `WITH counts AS (
        SELECT coalesce(sum(n) FILTER (WHERE state = 'accepted'), 0) AS accepted,

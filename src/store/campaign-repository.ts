@@ -86,7 +86,7 @@ export interface IngestOptions {
    * `earlierLaunch`) and record this one; the look-up and the record hold one advisory lock on the
    * fingerprint until commit, so two racing launches of one list cannot both miss each other.
    */
-  repeatGuard?: { windowMs: number };
+  repeatGuard?: RepeatGuard;
   /**
    * Limits on each row's own param values: a row with a value over `maxChars` (0 = no limit) or matching
    * `forbiddenPattern` (case-insensitive) becomes a reject. `tooLong` / `forbidden` are the reasons, as
@@ -101,6 +101,17 @@ export interface IngestOptions {
   };
   /** The streamed plan's SeenFilter holds 2^n bits (default 27, 16 MB); tests force false positives with a tiny one. */
   seenFilterLog2Bits?: number;
+}
+
+/** The repeat guard of a launch by hand (IngestOptions.repeatGuard). */
+export interface RepeatGuard {
+  windowMs: number;
+  /**
+   * A CSV file's launch: the file's bytes with the launch's settings (fileFingerprint). Recorded besides the
+   * recipients' fingerprint, and looked for too: a launch of `send --stream` is guarded by it alone before its
+   * first batch, since its recipients' fingerprint exists only once its whole list is read.
+   */
+  fileFingerprint?: string;
 }
 
 /** Where a campaign's rows come from: fills the `ingest_rows` staging table, returns how many rows it wrote. */
@@ -173,7 +184,7 @@ export async function createCampaign(
  * already in `recipients` (numbered 0 … planned − 1 into batches) and in `ingest_rows` the rejects and the
  * `held` rows whose number may repeat an earlier one.
  */
-interface Staged {
+export interface Staged {
   totalRows: number;
   streamed?: { planned: number; held: number };
 }
@@ -265,7 +276,11 @@ async function createCampaignStaged(
       const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
       const earlierLaunch =
         fingerprint && options.repeatGuard
-          ? await lockAndFindEarlierLaunch(client, fingerprint, options.repeatGuard.windowMs)
+          ? await lockAndFindEarlierLaunch(
+              client,
+              { fingerprint, fileFingerprint: options.repeatGuard.fileFingerprint },
+              options.repeatGuard.windowMs,
+            )
           : undefined;
       await options.beforeCommit?.({
         counts: { totalRows, recipientCount, rejectedCount, duplicateCount, suppressedCount },
@@ -273,10 +288,10 @@ async function createCampaignStaged(
         rejectReasons: () => rejectReasonCounts(client),
       });
       if (fingerprint) {
-        await client.query(`INSERT INTO launch_guards (campaign_id, fingerprint) VALUES ($1, $2)`, [
-          campaignId,
-          fingerprint,
-        ]);
+        await client.query(
+          `INSERT INTO launch_guards (campaign_id, fingerprint, file_fingerprint) VALUES ($1, $2, $3)`,
+          [campaignId, fingerprint, options.repeatGuard?.fileFingerprint ?? null],
+        );
       }
       const finished = batchIds.length === 0;
       await client.query(
@@ -321,7 +336,11 @@ async function createCampaignStaged(
  * form is canonical (keys ordered), so the same list in another row order or column order has the same
  * fingerprint; any other number, param value, template or provider gives another.
  */
-async function launchFingerprint(client: pg.PoolClient, campaignId: string, campaign: NewCampaign): Promise<string> {
+export async function launchFingerprint(
+  client: pg.PoolClient,
+  campaignId: string,
+  campaign: NewCampaign,
+): Promise<string> {
   // Order-free: the sum and the XOR of a 64-bit hash per recipient (number and params), with their count.
   // Sorting a million numbers for string_agg took 2.5 s of a 1M launch; this is one pass. It guards against
   // an accidental second launch of the same list, not against someone crafting a colliding one.
@@ -336,24 +355,32 @@ async function launchFingerprint(client: pg.PoolClient, campaignId: string, camp
   return rows[0]!.fingerprint;
 }
 
-async function lockAndFindEarlierLaunch(
+/**
+ * The latest launch inside the window with either fingerprint. Each is locked (the lock key is its first 64
+ * bits) until this transaction ends, the file's first: a `send --stream` launch locks only its file's in its
+ * first transaction and only the recipients' in its last, so no two launches wait on each other in a cycle.
+ */
+export async function lockAndFindEarlierLaunch(
   client: pg.PoolClient,
-  fingerprint: string,
+  fingerprints: { fingerprint?: string; fileFingerprint?: string },
   windowMs: number,
 ): Promise<EarlierLaunch | undefined> {
-  // The lock key is the fingerprint's first 64 bits; held until this transaction ends.
-  await client.query(`SELECT pg_advisory_xact_lock(('x' || substr($1, 1, 16))::bit(64)::bigint)`, [fingerprint]);
+  const { fingerprint = null, fileFingerprint = null } = fingerprints;
+  for (const key of [fileFingerprint, fingerprint]) {
+    if (key !== null)
+      await client.query(`SELECT pg_advisory_xact_lock(('x' || substr($1, 1, 16))::bit(64)::bigint)`, [key]);
+  }
   const { rows } = await client.query<{ id: string; status: CampaignStatus; created_at: Date }>(
     `SELECT c.id, c.status, c.created_at FROM launch_guards g JOIN campaigns c ON c.id = g.campaign_id
-     WHERE g.fingerprint = $1 AND g.created_at > now() - $2 * interval '1 millisecond'
+     WHERE (g.fingerprint = $1 OR g.file_fingerprint = $3) AND g.created_at > now() - $2 * interval '1 millisecond'
      ORDER BY g.created_at DESC LIMIT 1`,
-    [fingerprint, windowMs],
+    [fingerprint, windowMs, fileFingerprint],
   );
   const row = rows[0];
   return row ? { campaignId: row.id, status: row.status, createdAt: row.created_at } : undefined;
 }
 
-async function rejectReasonCounts(client: pg.PoolClient): Promise<RejectReasonCount[]> {
+export async function rejectReasonCounts(client: pg.PoolClient): Promise<RejectReasonCount[]> {
   const { rows } = await client.query<{ reason: string; count: string; first_row: number }>(
     `SELECT reject_reason AS reason, count(*) AS count, min(row_number) AS first_row FROM ingest_rows
      WHERE reject_reason IS NOT NULL GROUP BY reject_reason ORDER BY count(*) DESC, min(row_number) LIMIT 5`,
@@ -365,7 +392,7 @@ async function rejectReasonCounts(client: pg.PoolClient): Promise<RejectReasonCo
  * Opt-outs win over any list: suppressed numbers (forgotten ones by their keyed hash) and opted-out contacts
  * become rejects, never recipients.
  */
-async function applySuppressions(client: pg.PoolClient, forgotten: ForgottenCondition | null): Promise<number> {
+export async function applySuppressions(client: pg.PoolClient, forgotten: ForgottenCondition | null): Promise<number> {
   // A forgotten number's reject keeps no trace of it: not its raw value either (rejects are exported).
   const { rowCount: forgottenRows } = forgotten
     ? await client.query(
@@ -433,7 +460,7 @@ async function copyRows(client: pg.PoolClient, rows: IngestRowChunks, options: I
 }
 
 /** The recipients planned; `evenBatches`: numbered 0 … n − 1 in runs of the batch size (batches computed). */
-interface Plan {
+export interface Plan {
   recipientCount: number;
   evenBatches: boolean;
   /** Set when the plan wrote the duplicate rejects itself. */
@@ -453,11 +480,13 @@ const HELD_BYTES_PER_COPY = 256 * 1024;
  * Where staging every row and planning it in SQL wrote each recipient twice (1M: stage 4 s, plan 9.5 s),
  * Postgres now inserts the recipients while the producer is still parsing.
  */
-async function streamRecipients(
+export async function streamRecipients(
   client: pg.PoolClient,
   campaignId: string,
   rows: AsyncIterator<readonly IngestRow[]>,
-  options: IngestOptions,
+  options: Pick<IngestOptions, "batchSize" | "onProgress" | "progressEvery" | "seenFilterLog2Bits">,
+  /** `send --stream`: ends a COPY once `full` says so, and after each COPY's held rows, `end` commits a step. */
+  steps?: StreamSteps,
 ): Promise<Staged> {
   const progressEvery = options.progressEvery ?? 50_000;
   const seen = new SeenFilter(options.seenFilterLog2Bits);
@@ -468,7 +497,7 @@ async function streamRecipients(
   let done = false;
   while (!done) {
     await copyRecipientsIn(client, campaignId, async (writer) => {
-      while (held.bytes < HELD_BYTES_PER_COPY) {
+      while (held.bytes < HELD_BYTES_PER_COPY && !steps?.full(planned)) {
         const next = await rows.next();
         if (next.done) {
           done = true;
@@ -493,9 +522,18 @@ async function streamRecipients(
         for (const chunk of chunks) await writer.writeEncoded(chunk);
       });
     }
+    if (!done) await steps?.end(planned, totalRows);
   }
   options.onProgress?.(totalRows);
   return { totalRows, streamed: { planned, held: heldValid } };
+}
+
+/** How a launch that sends while reading cuts the stream into steps (streamed-launch.ts). */
+export interface StreamSteps {
+  /** True once the open step holds enough recipients (`planned` so far) or has lasted long enough. */
+  full: (planned: number) => boolean;
+  /** Commits the step: every batch complete at `planned` recipients; the list is not read to its end yet. */
+  end: (planned: number, totalRows: number) => Promise<void>;
 }
 
 /**
@@ -503,18 +541,21 @@ async function streamRecipients(
  * out again and become rejects like the staged ones, with their number as the raw value (the cell as
  * written was not kept). The join is driven by the suppressions, hashed: one pass over this campaign's rows.
  */
-async function moveSuppressedRecipients(
+export async function moveSuppressedRecipients(
   client: pg.PoolClient,
   campaignId: string,
   forgotten: ForgottenCondition | null,
+  /** `send --stream`: the batches of one step only, [from, to). */
+  sequences: { from: number; to: number } = { from: 0, to: 2 ** 31 - 1 },
 ): Promise<number> {
   let moved = 0;
+  const inRange = `r.batch_sequence >= $2 AND r.batch_sequence < $3`;
   if (forgotten) {
     const { rowCount } = await client.query(
-      `WITH gone AS (DELETE FROM recipients r WHERE r.campaign_id = $1 AND ${forgotten("r.phone")} RETURNING r.row_number)
+      `WITH gone AS (DELETE FROM recipients r WHERE r.campaign_id = $1 AND ${inRange} AND ${forgotten("r.phone")} RETURNING r.row_number)
        INSERT INTO ingest_rows (row_number, phone, raw, reject_reason)
        SELECT row_number, NULL, '${FORGOTTEN_RAW_VALUE}', 'suppressed' FROM gone`,
-      [campaignId],
+      [campaignId, sequences.from, sequences.to],
     );
     moved += rowCount ?? 0;
   }
@@ -523,12 +564,12 @@ async function moveSuppressedRecipients(
     `WITH gone AS (
        DELETE FROM recipients r
        USING (SELECT phone FROM suppressions UNION SELECT phone FROM contacts WHERE opted_out) s
-       WHERE r.campaign_id = $1 AND r.phone = s.phone
+       WHERE r.campaign_id = $1 AND ${inRange} AND r.phone = s.phone
        RETURNING r.row_number, r.phone
      )
      INSERT INTO ingest_rows (row_number, phone, raw, reject_reason)
      SELECT row_number, NULL, phone, 'suppressed' FROM gone`,
-    [campaignId],
+    [campaignId, sequences.from, sequences.to],
   );
   return moved + (rowCount ?? 0);
 }
@@ -539,7 +580,7 @@ async function moveSuppressedRecipients(
  * took the table for small could pick, per suppression or held row, a scan of the campaign's whole key range
  * (H × N). A hash join is one pass over each side, whatever their sizes.
  */
-async function hashJoined(client: pg.PoolClient, sql: string, params: unknown[]): Promise<pg.QueryResult> {
+export async function hashJoined(client: pg.PoolClient, sql: string, params: unknown[]): Promise<pg.QueryResult> {
   await client.query(`SET LOCAL enable_nestloop = off`);
   const result = await client.query(sql, params);
   // On an error the transaction rolls back, and the setting with it.
@@ -552,7 +593,7 @@ async function hashJoined(client: pg.PoolClient, sql: string, params: unknown[])
  * wins. A held row that is first (the filter's false positive) becomes a recipient after the planned ones,
  * continuing their numbering; the others are duplicates, rejected naming the row they repeat.
  */
-async function settleHeldRows(
+export async function settleHeldRows(
   client: pg.PoolClient,
   campaignId: string,
   streamed: NonNullable<Staged["streamed"]>,
@@ -689,7 +730,9 @@ type LockedCampaign = {
 
 async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<LockedCampaign> {
   const { rows } = await client.query<LockedCampaign>(
-    `SELECT status, started_at, scheduled_at, pause_kind, auto_resumes FROM campaigns WHERE id::text = $1 FOR UPDATE`,
+    // NO KEY: a `send --stream` step inserting batches and recipients (which hold KEY SHARE on the row) does
+    // not hold up a cancel or a pause; the step's own update of the row then sees the new status.
+    `SELECT status, started_at, scheduled_at, pause_kind, auto_resumes FROM campaigns WHERE id::text = $1 FOR NO KEY UPDATE`,
     [campaignId],
   );
   if (!rows[0]) throw new CampaignNotFoundError(campaignId);

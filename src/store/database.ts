@@ -108,3 +108,29 @@ export async function withTransaction<T>(
     client.release(broken);
   }
 }
+
+/**
+ * One checked-out connection for work that spans transactions (a session's temp table, steps committed one
+ * after another); `fn` issues its own BEGIN and COMMIT. Broken connections are destroyed, as in withTransaction.
+ */
+export async function withConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on("error", onError);
+  try {
+    return await fn(client);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) broken ??= error as Error;
+    if (!broken) await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
+    client.off("error", onError);
+    // Temp tables must not reach the next caller (DISCARD ALL would also drop the prepared statements that
+    // pg keeps track of per connection). Settings are for `fn` to take with SET LOCAL.
+    if (!broken) await client.query("DISCARD TEMP").catch((error: Error) => (broken = error));
+    client.release(broken);
+  }
+}

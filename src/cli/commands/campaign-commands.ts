@@ -55,6 +55,7 @@ interface SendOptions {
   templateCheck: boolean;
   templateContent?: string;
   allowRepeat?: boolean;
+  stream?: boolean;
   wait?: boolean;
   worker?: boolean;
 }
@@ -228,11 +229,15 @@ export function registerCampaignCommands(program: Command): void {
       "--allow-repeat",
       "send even if the same list with the same template and params was launched in the last 24 hours",
     )
+    .option(
+      "--stream",
+      "start sending while the file is still being read (big lists go out sooner; a launch that fails part-way is cancelled, with what it sent recorded, instead of storing nothing)",
+    )
     .option("--wait", "show a progress bar until the campaign completes")
     .option("--worker", "with --wait: also run a send worker in this process")
     .action(async (file: string | undefined, opts: SendOptions, command: Command) => {
       if (opts.audience !== undefined) {
-        const fileOnly = ["phoneColumn", "countryColumn", "region"].filter(
+        const fileOnly = ["phoneColumn", "countryColumn", "region", "stream"].filter(
           (o) => command.getOptionValueSource(o) === "cli",
         );
         if (fileOnly.length > 0) {
@@ -269,6 +274,7 @@ export function registerCampaignCommands(program: Command): void {
                   defaultRegion: opts.region ?? config.defaultRegion,
                   maxBytes: config.csvMaxBytes,
                   allowEmpty: opts.allowEmpty,
+                  sendWhileReading: opts.stream,
                 })
               : launchAudienceCampaign(deps, {
                   ...launchInput(opts, config, `audience ${opts.audience}`),
@@ -449,7 +455,10 @@ export function registerCampaignCommands(program: Command): void {
         );
         console.log(
           `${report.batchesRequeued} batch job(s) ensured across ${report.campaigns} running campaign(s) ` +
-            `(${report.staleBatches} stuck in sending go through the unknown-outcome rule); ${report.startsScheduled} scheduled start(s) ensured`,
+            `(${report.staleBatches} stuck in sending go through the unknown-outcome rule); ${report.startsScheduled} scheduled start(s) ensured` +
+            (report.staleReadingsCancelled > 0
+              ? `; ${report.staleReadingsCancelled} campaign(s) whose --stream launch stopped part-way cancelled`
+              : ""),
         );
       });
     });

@@ -1,0 +1,475 @@
+import type pg from "pg";
+import { completeCampaignIfDone } from "./batch-repository.ts";
+import {
+  applySuppressions,
+  cancelCampaignRecord,
+  launchFingerprint,
+  lockAndFindEarlierLaunch,
+  moveSuppressedRecipients,
+  rejectReasonCounts,
+  settleHeldRows,
+  streamRecipients,
+  type EarlierLaunch,
+  type IngestCheck,
+  type IngestedCampaign,
+  type IngestOptions,
+  type IngestRowChunks,
+  type NewCampaign,
+} from "./campaign-repository.ts";
+import { withConnection, withTransaction, type Database } from "./database.ts";
+import { lockAgainstErasure, prepareForgottenCheck } from "./forgotten-number-repository.ts";
+import type { IngestRow } from "../model/ingest-row.ts";
+import { UserError } from "../model/errors.ts";
+
+/**
+ * `smsblast send --stream`: what a launch that sends while it reads needs besides a planned launch's options.
+ * Only lists without per-recipient params, sent now (no dry run, no start time).
+ */
+export interface StreamedLaunchOptions extends Pick<
+  IngestOptions,
+  "batchSize" | "onProgress" | "progressEvery" | "seenFilterLog2Bits"
+> {
+  /** Hands each committed step's batches to the queue; a failure is logged and left to the reconciler. */
+  enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
+  /** Said when enqueueing a step's batches failed (they are stored, and `smsblast reconcile` queues them). */
+  onEnqueueError?: (error: unknown) => void;
+  /** Recipients per step: one commit, and its batches queued (default 50,000). */
+  recipientsPerStep?: number;
+  /** A step ends after this long even short of recipientsPerStep (default 1 s): slow input still goes out. */
+  stepMaxMs?: number;
+  /** The repeat guard: before the first batch by the file's bytes, once read by the recipients too. */
+  repeatGuard?: { windowMs: number; fileFingerprint: string };
+  /** In the first transaction, before any batch exists: an error it throws stores nothing. */
+  beforeFirstBatch?: (check: { earlierLaunch?: EarlierLaunch }) => Promise<void>;
+  /** Once the whole list is read, before the last step commits: an error it throws cancels what is not sent. */
+  beforeLastStep?: (check: IngestCheck) => Promise<void>;
+}
+
+/** What a streamed launch adds to a planned one's result. */
+export interface StreamedCampaign extends IngestedCampaign {
+  /** Steps committed, each one transaction whose batches were queued at once. */
+  steps: number;
+  /** ms from the launch call to the first step's commit: when sending could start. */
+  firstStepMs: number | null;
+  /** False when queueing some step's batches failed: they are stored; `smsblast reconcile` queues them. */
+  enqueued: boolean;
+}
+
+const DEFAULT_RECIPIENTS_PER_STEP = 50_000;
+const DEFAULT_STEP_MAX_MS = 1_000;
+
+/**
+ * A launch that sends while it reads its list: recipients stream into `recipients` as in the planned launch
+ * (streamRecipients), but every ~50,000 of them (or every second) a step commits the complete batches so far,
+ * with their suppressions applied, and queues them. What the planned launch does once for the whole list is
+ * done per step or at the end:
+ * - suppressions: per step, for that step's batches (a forget waits for a step, not the whole list);
+ * - de-duplication: the SeenFilter sends a number's first row at once; rows it may have seen wait in a session
+ *   temp table and are settled after the last row (a first occurrence goes out in the last batches);
+ * - the repeat guard: before the first batch by the file's bytes (repeatGuard.fileFingerprint), and by the
+ *   recipients' fingerprint once the list is read (beforeLastStep decides; its error cancels the rest);
+ * - completion: `reading_heartbeat_at` is set until the last step, and blocks it.
+ * What it gives up is all-or-nothing: a launch that fails part-way (a broken file, a lost connection) has sent
+ * some batches. It is then cancelled: nothing more is sent, and what was sent is recorded, as for any cancel.
+ * A launch that fails before its first batch stores nothing. A producer that dies part-way leaves a stale
+ * heartbeat, and the reconciler cancels the campaign (cancelStaleReadings).
+ */
+export async function launchWhileReading(
+  db: Database,
+  campaign: NewCampaign,
+  rows: IngestRowChunks,
+  options: StreamedLaunchOptions,
+): Promise<StreamedCampaign> {
+  const started = performance.now();
+  const campaignId = await openCampaign(db, campaign, options);
+  const progress = { batches: 0, recipients: 0, suppressed: 0, steps: 0, firstStepMs: null as number | null };
+  let enqueued = true;
+  let queueing = Promise.resolve();
+  // In order, without holding up the next step; a failure leaves the batches to the reconciler.
+  const enqueue = (batchIds: string[]) => {
+    if (batchIds.length === 0) return;
+    queueing = queueing.then(() =>
+      options.enqueue(campaignId, batchIds).catch((error: unknown) => {
+        enqueued = false;
+        options.onEnqueueError?.(error);
+      }),
+    );
+  };
+  try {
+    const result = await withConnection(db.pool, async (client) => {
+      await client.query(
+        `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb)`,
+      );
+      await client.query("BEGIN");
+      let fromSequence = 0;
+      let stepStarted = performance.now();
+      const perStep = options.recipientsPerStep ?? DEFAULT_RECIPIENTS_PER_STEP;
+      const maxMs = options.stepMaxMs ?? DEFAULT_STEP_MAX_MS;
+      const iterator = Symbol.asyncIterator in rows ? rows[Symbol.asyncIterator]() : rows[Symbol.iterator]();
+      const stageStarted = performance.now();
+      const staged = await streamRecipients(client, campaignId, toAsync(iterator), options, {
+        full: (planned) =>
+          planned - fromSequence * options.batchSize >= perStep || performance.now() - stepStarted >= maxMs,
+        end: async (planned, totalRows) => {
+          const toSequence = Math.floor(planned / options.batchSize);
+          const step = await stepBatches(client, db, campaignId, campaign, fromSequence, toSequence, options.batchSize);
+          await stillOpen(
+            client,
+            campaignId,
+            `UPDATE campaigns SET recipient_count = recipient_count + $2, batch_count = batch_count + $3,
+               suppressed_count = suppressed_count + $4, total_rows = $5, reading_heartbeat_at = now(), updated_at = now()
+             WHERE id = $1 AND status IN ('running', 'paused') RETURNING id`,
+            [campaignId, step.recipients, step.batchIds.length, step.suppressed, totalRows],
+          );
+          await client.query("COMMIT");
+          progress.batches += step.batchIds.length;
+          progress.recipients += step.recipients;
+          progress.suppressed += step.suppressed;
+          progress.steps++;
+          if (step.batchIds.length > 0) progress.firstStepMs ??= Math.round(performance.now() - started);
+          enqueue(step.batchIds);
+          fromSequence = toSequence;
+          await client.query("BEGIN");
+          stepStarted = performance.now();
+        },
+      });
+      const planStarted = performance.now();
+      const last = await lastStep(client, db, campaignId, campaign, staged, fromSequence, options, progress);
+      await client.query("COMMIT");
+      progress.steps++;
+      if (last.batchIds.length > 0) progress.firstStepMs ??= Math.round(performance.now() - started);
+      enqueue(last.batchIds);
+      return {
+        ...last,
+        timings: {
+          stageMs: Math.round(planStarted - stageStarted),
+          planMs: Math.round(performance.now() - planStarted),
+        },
+      };
+    });
+    await queueing;
+    // Every batch may have finished before the list was closed: then nobody else completes the campaign.
+    await completeCampaignIfDone(db.pool, campaignId);
+    return {
+      campaignId,
+      ...result,
+      batchIds: result.allBatchIds,
+      steps: progress.steps,
+      firstStepMs: progress.firstStepMs,
+      enqueued,
+    };
+  } catch (error) {
+    await queueing;
+    const stopped = await stopReading(db, campaignId, describe(error), { deleteIfNothingQueued: true }).catch(
+      () => null,
+    );
+    // Nothing was queued, so nothing was stored: the same outcome, and error, as a planned launch's.
+    if (stopped?.deleted) throw error;
+    throw new StreamedLaunchStoppedError(error, campaignId, stopped ?? { deleted: false, ...progress, unknown: true });
+  }
+}
+
+/** The campaign, `running` from the start, with its heartbeat; the repeat guard by the file, before any batch. */
+async function openCampaign(db: Database, campaign: NewCampaign, options: StreamedLaunchOptions): Promise<string> {
+  return withTransaction(db.pool, async (client) => {
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status,
+         run_key, retry_of, started_at, reading_heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, now(), now()) RETURNING id`,
+      [
+        campaign.name,
+        campaign.templateId,
+        JSON.stringify(campaign.templateParams),
+        campaign.provider,
+        campaign.onUnknown,
+        JSON.stringify(campaign.sendOptions),
+        campaign.source,
+        campaign.runKey ?? null,
+        campaign.retryOf ?? null,
+      ],
+    );
+    const campaignId = rows[0]!.id;
+    const guard = options.repeatGuard;
+    const earlierLaunch = guard
+      ? await lockAndFindEarlierLaunch(client, { fileFingerprint: guard.fileFingerprint }, guard.windowMs)
+      : undefined;
+    await options.beforeFirstBatch?.({ earlierLaunch });
+    if (guard) {
+      await client.query(`INSERT INTO launch_guards (campaign_id, file_fingerprint) VALUES ($1, $2)`, [
+        campaignId,
+        guard.fileFingerprint,
+      ]);
+    }
+    return campaignId;
+  });
+}
+
+/**
+ * A step's last statement updates the campaign's row, and only while it is running or paused: a cancel (a
+ * person's, or the reconciler's) that committed first makes the step roll back, with what it would have added.
+ * The row is not held while the step reads: a stalled producer must not hold up a cancel or a pause.
+ */
+async function stillOpen(client: pg.PoolClient, campaignId: string, sql: string, params: unknown[]): Promise<void> {
+  const { rowCount } = await client.query(sql, params);
+  if (rowCount) return;
+  const { rows } = await client.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [campaignId]);
+  throw new StoppedWhileReadingError(campaignId, rows[0]?.status);
+}
+
+/** A step's batches [from, to): suppressed recipients taken out, then one batch per sequence still holding any. */
+async function stepBatches(
+  client: pg.PoolClient,
+  db: Database,
+  campaignId: string,
+  campaign: NewCampaign,
+  from: number,
+  to: number,
+  batchSize: number,
+): Promise<{ batchIds: string[]; recipients: number; suppressed: number }> {
+  if (to <= from) return { batchIds: [], recipients: 0, suppressed: 0 };
+  await lockAgainstErasure(client);
+  const forgotten = await prepareForgottenCheck(client, db.phoneHasher, "this launch");
+  const suppressed = await moveSuppressedRecipients(client, campaignId, forgotten, { from, to });
+  const batches = await insertStepBatches(
+    client,
+    campaignId,
+    campaign,
+    { from, to },
+    suppressed === 0 ? batchSize : null,
+  );
+  return { ...batches, suppressed };
+}
+
+/**
+ * Batches for sequences [from, to): every one `fullSize` when nothing was taken out of them, else counted
+ * from the recipients (a sequence left empty gets no batch). In sequence order.
+ */
+async function insertStepBatches(
+  client: pg.PoolClient,
+  campaignId: string,
+  campaign: NewCampaign,
+  range: { from: number; to: number | null },
+  fullSize: number | null,
+): Promise<{ batchIds: string[]; recipients: number }> {
+  const params = JSON.stringify(campaign.templateParams);
+  const { rows } =
+    fullSize !== null && range.to !== null
+      ? await client.query<{ id: string; sequence: number; size: number }>(
+          `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
+           SELECT $1::uuid, k, $4::int, $1::uuid::text || '-' || k, $5::jsonb, 'queued'
+           FROM generate_series($2::int, $3::int - 1) k ORDER BY k
+           RETURNING id, sequence, size`,
+          [campaignId, range.from, range.to, fullSize, params],
+        )
+      : await client.query<{ id: string; sequence: number; size: number }>(
+          `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
+           SELECT $1::uuid, batch_sequence, count(*)::int, $1::uuid::text || '-' || batch_sequence, $4::jsonb, 'queued'
+           FROM recipients WHERE campaign_id = $1 AND batch_sequence >= $2 AND ($3::int IS NULL OR batch_sequence < $3)
+           GROUP BY batch_sequence ORDER BY batch_sequence
+           RETURNING id, sequence, size`,
+          [campaignId, range.from, range.to, params],
+        );
+  rows.sort((a, b) => a.sequence - b.sequence);
+  return { batchIds: rows.map((r) => r.id), recipients: rows.reduce((n, r) => n + r.size, 0) };
+}
+
+/**
+ * The list is read: the held rows are settled (suppressed, duplicates rejected, a filter's false positive
+ * appended as a recipient after the others), the rest batched, the recipients fingerprinted, the counters
+ * set from what was stored, and the heartbeat cleared. Runs in the open step's transaction.
+ */
+async function lastStep(
+  client: pg.PoolClient,
+  db: Database,
+  campaignId: string,
+  campaign: NewCampaign,
+  staged: Awaited<ReturnType<typeof streamRecipients>>,
+  fromSequence: number,
+  options: StreamedLaunchOptions,
+  progress: { batches: number; recipients: number; suppressed: number },
+) {
+  // Settling the held rows hashes them against every recipient so far.
+  await client.query(`SET LOCAL work_mem = '256MB'`);
+  await lockAgainstErasure(client);
+  const forgotten = await prepareForgottenCheck(client, db.phoneHasher, "this launch");
+  const streamed = staged.streamed!;
+  const removed = await moveSuppressedRecipients(client, campaignId, forgotten, {
+    from: fromSequence,
+    to: 2 ** 31 - 1,
+  });
+  const heldSuppressed = await applySuppressions(client, forgotten);
+  await client.query(
+    `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+     SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
+    [campaignId],
+  );
+  const plan = await settleHeldRows(client, campaignId, streamed, 0, options.batchSize);
+  const rest = await insertStepBatches(client, campaignId, campaign, { from: fromSequence, to: null }, null);
+  const { rows: counted } = await client.query<{ rejected: string }>(
+    `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected FROM ingest_rows`,
+  );
+  const counts = {
+    totalRows: staged.totalRows,
+    recipientCount: progress.recipients + rest.recipients,
+    rejectedCount: Number(counted[0]!.rejected),
+    duplicateCount: plan.duplicateCount ?? 0,
+    suppressedCount: progress.suppressed + removed + heldSuppressed,
+  };
+  const fingerprint = options.repeatGuard ? await launchFingerprint(client, campaignId, campaign) : undefined;
+  const earlierLaunch =
+    fingerprint && options.repeatGuard
+      ? await lockAndFindEarlierLaunch(client, { fingerprint }, options.repeatGuard.windowMs)
+      : undefined;
+  await options.beforeLastStep?.({ counts, earlierLaunch, rejectReasons: () => rejectReasonCounts(client) });
+  if (fingerprint) {
+    await client.query(`UPDATE launch_guards SET fingerprint = $2 WHERE campaign_id = $1`, [campaignId, fingerprint]);
+  }
+  const batchCount = progress.batches + rest.batchIds.length;
+  await stillOpen(
+    client,
+    campaignId,
+    `UPDATE campaigns SET total_rows = $2, recipient_count = $3, rejected_count = $4, duplicate_count = $5,
+       batch_count = $6, suppressed_count = $7, reading_heartbeat_at = NULL, updated_at = now(),
+       status = CASE WHEN $6 = 0 THEN 'completed'::"CampaignStatus" ELSE status END,
+       finished_at = CASE WHEN $6 = 0 THEN now() END
+     WHERE id = $1 AND status IN ('running', 'paused') RETURNING id`,
+    [
+      campaignId,
+      counts.totalRows,
+      counts.recipientCount,
+      counts.rejectedCount,
+      counts.duplicateCount,
+      batchCount,
+      counts.suppressedCount,
+    ],
+  );
+  const { rows: all } = await client.query<{ id: string }>(
+    `SELECT id FROM batches WHERE campaign_id = $1 ORDER BY sequence`,
+    [campaignId],
+  );
+  return { ...counts, batchIds: rest.batchIds, allBatchIds: all.map((r) => r.id) };
+}
+
+/** What stopping a streamed launch left behind. */
+export interface StoppedReading {
+  /** Nothing had been queued: the campaign was deleted, as a planned launch stores nothing on an error. */
+  deleted: boolean;
+  /** Queued before the stop (they may have been sent; each one's outcome is recorded). */
+  batches: number;
+  recipients: number;
+  /** The figures could not be read (the database is out of reach); the reconciler cancels it later. */
+  unknown?: boolean;
+}
+
+/**
+ * Ends a streamed launch that cannot go on: deleted when none of its batches was queued, otherwise
+ * cancelled (unless a person already cancelled it), its recipients that never got a batch deleted, and the
+ * heartbeat cleared.
+ */
+export async function stopReading(
+  db: Database,
+  campaignId: string,
+  reason: string,
+  options: { deleteIfNothingQueued: boolean },
+): Promise<StoppedReading> {
+  if (options.deleteIfNothingQueued) {
+    const { rowCount } = await db.pool.query(
+      `DELETE FROM campaigns WHERE id = $1 AND status = 'running' AND batch_count = 0`,
+      [campaignId],
+    );
+    if (rowCount) return { deleted: true, batches: 0, recipients: 0 };
+  }
+  const { rows } = await db.pool.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [campaignId]);
+  if (rows[0] && rows[0].status !== "cancelled" && rows[0].status !== "completed" && rows[0].status !== "failed")
+    await cancelCampaignRecord(db, campaignId, reason);
+  return withTransaction(db.pool, async (client) => {
+    await client.query(
+      `DELETE FROM recipients r WHERE r.campaign_id = $1
+         AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.campaign_id = r.campaign_id AND b.sequence = r.batch_sequence)`,
+      [campaignId],
+    );
+    const { rows: counts } = await client.query<{ batches: number; recipients: number }>(
+      `UPDATE campaigns SET reading_heartbeat_at = NULL, updated_at = now() WHERE id = $1
+       RETURNING batch_count AS batches, recipient_count AS recipients`,
+      [campaignId],
+    );
+    return { deleted: false, batches: counts[0]?.batches ?? 0, recipients: counts[0]?.recipients ?? 0 };
+  }).then(async (stopped) => {
+    // The counters of a cancelled campaign are set once nothing is open; its heartbeat kept them back.
+    await completeCampaignIfDone(db.pool, campaignId);
+    return stopped;
+  });
+}
+
+/** The reconciler's side: streamed launches whose producer stopped stepping this long ago are cancelled. */
+export async function cancelStaleReadings(db: Database, staleAfterMs: number, campaignId?: string): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string; heartbeat: Date }>(
+    `SELECT id, reading_heartbeat_at AS heartbeat FROM campaigns
+     WHERE reading_heartbeat_at < now() - make_interval(secs => $1::double precision / 1000)
+       AND ($2::uuid IS NULL OR id = $2::uuid)`,
+    [staleAfterMs, campaignId ?? null],
+  );
+  for (const row of rows) {
+    await stopReading(
+      db,
+      row.id,
+      `its launch stopped reading the list part-way (no step since ${row.heartbeat.toISOString()}): ` +
+        `the rows after the last step were not read and are not sent`,
+      { deleteIfNothingQueued: false },
+    );
+  }
+  return rows.map((r) => r.id);
+}
+
+export const STALE_READING_AFTER_MS = 5 * 60_000;
+
+/** A cancel (or the reconciler) got to the campaign while its list was being read. */
+export class StoppedWhileReadingError extends UserError {
+  override name = "StoppedWhileReadingError";
+  constructor(campaignId: string, status: string | undefined) {
+    super(
+      "campaign_stopped_while_reading",
+      status === undefined
+        ? `campaign ${campaignId} was deleted while its list was being read`
+        : `campaign ${campaignId} was ${status} while its list was being read`,
+      { kind: "conflict" },
+    );
+  }
+}
+
+/**
+ * A streamed launch that stopped part-way: the cause's words, then what was sent and what was not. A
+ * cause that is no UserError (a lost connection) keeps its message out of the user's words; it stays as `cause`.
+ */
+export class StreamedLaunchStoppedError extends UserError {
+  override name = "StreamedLaunchStoppedError";
+  constructor(
+    override readonly cause: unknown,
+    readonly campaignId: string,
+    readonly stopped: StoppedReading,
+  ) {
+    const user = cause instanceof UserError ? cause : undefined;
+    super(
+      user?.code ?? "launch_stopped",
+      `${user ? user.message : "the launch stopped on an internal error (see the log)"}; ` +
+        (stopped.unknown
+          ? `campaign ${campaignId} had ${stopped.recipients} recipients in ${stopped.batches} requests queued; ` +
+            "it could not be cancelled now, `smsblast reconcile` cancels the rest once the database is back"
+          : `campaign ${campaignId} was cancelled: ${stopped.recipients} recipients in ${stopped.batches} requests ` +
+            "had been queued (they may have been sent, and each outcome is recorded); the rest is not sent"),
+      { field: user?.field, row: user?.row, kind: user?.kind ?? "unavailable" },
+    );
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof UserError
+    ? `the launch stopped part-way: ${error.message}`
+    : "the launch stopped part-way on an internal error";
+}
+
+function toAsync(
+  iterator: AsyncIterator<readonly IngestRow[]> | Iterator<readonly IngestRow[]>,
+): AsyncIterator<readonly IngestRow[]> {
+  return { next: async () => iterator.next() };
+}
