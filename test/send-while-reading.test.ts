@@ -377,5 +377,24 @@ describe("sending while reading (send --stream)", () => {
       expect(allowed.recipientCount).toBe(listRows.length);
       await waitForCampaignEnd(env, allowed.campaignId);
     });
+
+    // Last: it empties the suppression list, so steps size their batches from the numbering alone.
+    it("with nothing suppressed anywhere: batches sized by their numbering, the last one short", async () => {
+      await env.db.pool.query(`DELETE FROM suppressions`);
+      const list = numbers.slice(1_500, 2_734).map((n) => [n]);
+      const file = await env.writeCsv("unsuppressed.csv", csvOf(header, list));
+      const launched = await launchCampaign(env, {
+        file,
+        sendWhileReading: true,
+        streamSteps: { recipientsPerStep: 300 },
+      });
+      const { batches, campaign: row } = await stored(launched.campaignId);
+      expect(batches.map((b) => b.size)).toEqual([...Array<number>(12).fill(100), 34]);
+      expect(row).toMatchObject({ recipient_count: 1_234, batch_count: 13, suppressed_count: 0 });
+      expect((await waitForCampaignEnd(env, launched.campaignId)).status).toBe("completed");
+      const ledger = await sandboxLedger(env);
+      expect(Object.keys(ledger).sort()).toEqual(list.map(([n]) => n!).sort());
+      expect(Object.values(ledger).every((times) => times === 1)).toBe(true);
+    });
   });
 });

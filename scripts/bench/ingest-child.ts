@@ -64,6 +64,8 @@ const campaign = await launchCsvCampaign(
     onUnknown: "at_most_once",
     batchSize: config.send.batchSize,
     templateCheck: false,
+    // BENCH_STREAM=1: `send --stream`, batches queued while the list is read.
+    sendWhileReading: process.env.BENCH_STREAM === "1",
     onProgress: (rows) => {
       stageEnd = { at: performance.now(), cpu: process.cpuUsage(cpuAtStart) };
       // Rows staged so far, for the bench's plot (--plot): "progress <rows> <epoch ms>".
@@ -86,6 +88,7 @@ console.log(
     batches: campaign.batchIds.length,
     seconds,
     ...campaign.timings,
+    firstStepMs: "firstStepMs" in campaign ? campaign.firstStepMs : undefined,
     enqueueMs,
     // Cores the producer used while staging (1.0 = its main thread fully busy).
     stageCpuCores:

@@ -547,6 +547,8 @@ export async function moveSuppressedRecipients(
   forgotten: ForgottenCondition | null,
   /** `send --stream`: the batches of one step only, [from, to). */
   sequences: { from: number; to: number } = { from: 0, to: 2 ** 31 - 1 },
+  /** False: no number is on the list or opted out (checked at the launch's start), so only forgotten ones go. */
+  anySuppressed = true,
 ): Promise<number> {
   let moved = 0;
   const inRange = `r.batch_sequence >= $2 AND r.batch_sequence < $3`;
@@ -559,6 +561,7 @@ export async function moveSuppressedRecipients(
     );
     moved += rowCount ?? 0;
   }
+  if (!anySuppressed) return moved;
   const { rowCount } = await hashJoined(
     client,
     `WITH gone AS (
@@ -580,6 +583,19 @@ export async function moveSuppressedRecipients(
  * took the table for small could pick, per suppression or held row, a scan of the campaign's whole key range
  * (H × N). A hash join is one pass over each side, whatever their sizes.
  */
+/**
+ * Whether any number is on the suppression list or an opted-out contact at all. A `send --stream` launch asks
+ * once, at its start: with none, its steps skip the suppression join (14 ms a step of 50,000), and a number
+ * suppressed after the start is left out by the claim of its batch (suppressed_since_launch), as for any
+ * launch. Only forgotten numbers (`smsblast forget`), which the claim cannot see, are checked at every step.
+ */
+export async function anySuppressed(client: pg.PoolClient): Promise<boolean> {
+  const { rows } = await client.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM suppressions WHERE phone_hmac IS NULL) OR EXISTS (SELECT 1 FROM contacts WHERE opted_out) AS any`,
+  );
+  return rows[0]!.any;
+}
+
 export async function hashJoined(client: pg.PoolClient, sql: string, params: unknown[]): Promise<pg.QueryResult> {
   await client.query(`SET LOCAL enable_nestloop = off`);
   const result = await client.query(sql, params);
