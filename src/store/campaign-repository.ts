@@ -546,18 +546,20 @@ export async function moveSuppressedRecipients(
   campaignId: string,
   forgotten: ForgottenCondition | null,
   /** `send --stream`: the batches of one step only, [from, to). */
-  sequences: { from: number; to: number } = { from: 0, to: 2 ** 31 - 1 },
+  sequences?: { from: number; to: number },
   /** False: no number is on the list or opted out (checked at the launch's start), so only forgotten ones go. */
   anySuppressed = true,
 ): Promise<number> {
   let moved = 0;
-  const inRange = `r.batch_sequence >= $2 AND r.batch_sequence < $3`;
+  // Only when asked: over the whole campaign, a range condition turned the planner from its hash join.
+  const inRange = sequences ? `AND r.batch_sequence >= $2 AND r.batch_sequence < $3` : "";
+  const params = sequences ? [campaignId, sequences.from, sequences.to] : [campaignId];
   if (forgotten) {
     const { rowCount } = await client.query(
-      `WITH gone AS (DELETE FROM recipients r WHERE r.campaign_id = $1 AND ${inRange} AND ${forgotten("r.phone")} RETURNING r.row_number)
+      `WITH gone AS (DELETE FROM recipients r WHERE r.campaign_id = $1 ${inRange} AND ${forgotten("r.phone")} RETURNING r.row_number)
        INSERT INTO ingest_rows (row_number, phone, raw, reject_reason)
        SELECT row_number, NULL, '${FORGOTTEN_RAW_VALUE}', 'suppressed' FROM gone`,
-      [campaignId, sequences.from, sequences.to],
+      params,
     );
     moved += rowCount ?? 0;
   }
@@ -567,12 +569,12 @@ export async function moveSuppressedRecipients(
     `WITH gone AS (
        DELETE FROM recipients r
        USING (SELECT phone FROM suppressions UNION SELECT phone FROM contacts WHERE opted_out) s
-       WHERE r.campaign_id = $1 AND ${inRange} AND r.phone = s.phone
+       WHERE r.campaign_id = $1 ${inRange} AND r.phone = s.phone
        RETURNING r.row_number, r.phone
      )
      INSERT INTO ingest_rows (row_number, phone, raw, reject_reason)
      SELECT row_number, NULL, phone, 'suppressed' FROM gone`,
-    [campaignId, sequences.from, sequences.to],
+    params,
   );
   return moved + (rowCount ?? 0);
 }
