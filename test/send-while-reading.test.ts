@@ -288,6 +288,25 @@ describe("sending while reading (send --stream)", () => {
     expect(after.campaign).toMatchObject({ status: "cancelled", reading: false });
   });
 
+  it("Ctrl-C while reading (the signal): the open step rolls back and the campaign is cancelled", async () => {
+    const interrupt = new AbortController();
+    const error = await launch(
+      chunksOf(rows, (chunk) => {
+        if (chunk === 8) interrupt.abort();
+        return Promise.resolve();
+      }),
+      { signal: interrupt.signal },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StreamedLaunchStoppedError);
+    expect((error as Error).message).toMatch(
+      /^interrupted \(Ctrl-C\) after reading \d+ rows of the file; campaign \S+ was cancelled/,
+    );
+    const after = await stored((error as StreamedLaunchStoppedError).campaignId);
+    expect(after.campaign).toMatchObject({ status: "cancelled", reading: false });
+    const batched = new Set(after.batches.map((b) => b.sequence));
+    expect(after.recipients.every((r) => batched.has(r.batch_sequence))).toBe(true);
+  });
+
   it("a producer that died part-way: the reconciler cancels its campaign once the heartbeat is stale", async () => {
     let stalled!: () => void;
     const hang = new Promise<void>((resolve) => (stalled = resolve));

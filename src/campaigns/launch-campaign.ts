@@ -79,6 +79,8 @@ export interface CsvCampaignInput extends CampaignLaunchInput {
   sendWhileReading?: boolean;
   /** With sendWhileReading: how big a step is (tests and the benchmark; the defaults suit production). */
   streamSteps?: Pick<StreamedLaunchOptions, "recipientsPerStep" | "stepMaxMs" | "seenFilterLog2Bits">;
+  /** With sendWhileReading: aborted (Ctrl-C), the launch stops at its next step and the campaign is cancelled. */
+  signal?: AbortSignal;
 }
 
 export interface AudienceCampaignInput extends CampaignLaunchInput {
@@ -126,6 +128,7 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
     const log = deps.log.child({ file: input.file });
     const streamed = await launchWhileReading(deps.db, newCampaign(input, input.file), rows, {
       ...input.streamSteps,
+      signal: input.signal,
       batchSize: input.batchSize,
       onProgress: input.onProgress,
       enqueue: deps.enqueue,

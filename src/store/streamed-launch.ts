@@ -44,6 +44,8 @@ export interface StreamedLaunchOptions extends Pick<
   beforeFirstBatch?: (check: { earlierLaunch?: EarlierLaunch }) => Promise<void>;
   /** Once the whole list is read, before the last step commits: an error it throws cancels what is not sent. */
   beforeLastStep?: (check: IngestCheck) => Promise<void>;
+  /** Ctrl-C: the open step is rolled back and the launch stops as if the file broke there (cancelled). */
+  signal?: AbortSignal;
 }
 
 /** What a streamed launch adds to a planned one's result. */
@@ -136,8 +138,11 @@ export async function launchWhileReading(
       const stageStarted = performance.now();
       const staged = await streamRecipients(client, campaignId, toAsync(iterator), options, {
         full: (planned) =>
-          planned - fromSequence * options.batchSize >= perStep || performance.now() - stepStarted >= maxMs,
+          planned - fromSequence * options.batchSize >= perStep ||
+          performance.now() - stepStarted >= maxMs ||
+          options.signal?.aborted === true,
         end: async (planned, totalRows) => {
+          if (options.signal?.aborted) throw new InterruptedWhileReadingError(totalRows);
           // Complete batches only: the one still filling goes with a later step.
           await commitStep(planned, Math.floor(planned / options.batchSize), totalRows);
           await beginStep(client);
@@ -468,6 +473,13 @@ export class StoppedWhileReadingError extends UserError {
         : `campaign ${campaignId} was ${status} while its list was being read`,
       { kind: "conflict" },
     );
+  }
+}
+
+export class InterruptedWhileReadingError extends UserError {
+  override name = "InterruptedWhileReadingError";
+  constructor(rowsRead: number) {
+    super("interrupted", `interrupted (Ctrl-C) after reading ${rowsRead} rows of the file`);
   }
 }
 

@@ -256,6 +256,10 @@ export function registerCampaignCommands(program: Command): void {
       await withServices(async ({ config, log, db }) => {
         const templates = openTemplates(config);
         const started = Date.now();
+        // --stream sends while it reads: Ctrl-C then stops the reading and cancels the rest, rather than
+        // leaving queued batches to go out until the reconciler finds the launch gone.
+        const interrupted = new AbortController();
+        const removeInterrupt = opts.stream ? onInterrupt(() => interrupted.abort()) : () => {};
         try {
           const campaign = await withQueue({ config, db }, async (queue) => {
             const deps: LaunchDeps = {
@@ -275,12 +279,16 @@ export function registerCampaignCommands(program: Command): void {
                   maxBytes: config.csvMaxBytes,
                   allowEmpty: opts.allowEmpty,
                   sendWhileReading: opts.stream,
+                  signal: interrupted.signal,
                 })
               : launchAudienceCampaign(deps, {
                   ...launchInput(opts, config, `audience ${opts.audience}`),
                   audience: opts.audience!,
                 });
-          }).finally(() => process.stderr.write("\n")); // ends the "read N rows" line, also before a refusal
+          }).finally(() => {
+            removeInterrupt();
+            process.stderr.write("\n"); // ends the "read N rows" line, also before a refusal
+          });
           console.error(
             `${campaign.dryRun ? "dry run: would store" : "campaign stored:"} ${campaign.recipientCount} recipients in ` +
               `${campaign.batchIds.length} requests (${campaign.totalRows} rows, ${campaign.rejectedCount} rejected of which ` +
