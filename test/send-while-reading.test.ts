@@ -1,18 +1,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cancelCampaign } from "../src/campaigns/campaign-control.ts";
+import { getCampaignStatus } from "../src/campaigns/campaign-status.ts";
 import { RepeatLaunchError } from "../src/campaigns/launch-campaign.ts";
 import { reconcile } from "../src/campaigns/reconciler.ts";
 import type { IngestRow } from "../src/model/ingest-row.ts";
-import { UserError } from "../src/model/errors.ts";
+import { StreamedLaunchStoppedError, UserError } from "../src/model/errors.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { campaignQueueOf, createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
 import type { RunningSendWorker } from "../src/runtime/send-worker-runtime.ts";
 import type { IngestRowChunks, NewCampaign } from "../src/store/campaign-repository.ts";
-import {
-  launchWhileReading,
-  StreamedLaunchStoppedError,
-  type StreamedLaunchOptions,
-} from "../src/store/streamed-launch.ts";
+import { launchWhileReading, type StreamedLaunchOptions } from "../src/store/streamed-launch.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
 
@@ -186,6 +183,7 @@ describe("sending while reading (send --stream)", () => {
     let campaignId: string | undefined;
     let sentWhileReading = 0;
     let statusWhileReading = "";
+    let reportedReading = false;
     const result = await launch(
       chunksOf(rows, async (chunk) => {
         if (chunk !== 12) return;
@@ -208,6 +206,7 @@ describe("sending while reading (send --stream)", () => {
           [campaignId],
         );
         statusWhileReading = c[0]!.status;
+        reportedReading = (await getCampaignStatus(env.db, campaignId)).readingList;
         sentWhileReading = c[0]!.sent;
       }),
     );
@@ -215,8 +214,11 @@ describe("sending while reading (send --stream)", () => {
     // No batch was open, yet the campaign was not completed: the list was still being read.
     expect(sentWhileReading).toBeGreaterThan(0);
     expect(statusWhileReading).toBe("running");
+    // `smsblast status`, the API and the console say so.
+    expect(reportedReading).toBe(true);
     const end = await waitForCampaignEnd(env, result.campaignId);
     expect(end.status).toBe("completed");
+    expect(end.readingList).toBe(false);
     expectThePlannedOutcome(await stored(result.campaignId));
     const ledger = await sandboxLedger(env);
     expect(Object.keys(ledger).sort()).toEqual(expected.recipients.map(([phone]) => phone).sort());
@@ -241,6 +243,9 @@ describe("sending while reading (send --stream)", () => {
     const batched = new Set(after.batches.map((b) => b.sequence));
     expect(after.recipients.every((r) => batched.has(r.batch_sequence))).toBe(true);
     expect(after.batches.length).toBe(stoppedError.stopped.batches);
+    // The committed steps' rejected rows are kept, and counted.
+    expect(after.rejects.length).toBeGreaterThan(0);
+    expect(after.campaign!.rejected_count).toBe(after.rejects.length);
     await waitFor(async () => {
       const { rows: open } = await env.db.pool.query(
         `SELECT 1 FROM batches WHERE campaign_id = $1 AND state IN ('queued', 'sending', 'retrying')`,
@@ -256,18 +261,26 @@ describe("sending while reading (send --stream)", () => {
   });
 
   it("a list that breaks before its first batch: nothing stored, the reader's own error", async () => {
+    // Two chunks, each a step of its own (stepMaxMs 0): 80 recipients committed, too few for a batch.
     const broken = function* () {
       yield rows.slice(0, 50);
-      throw new UserError("csv_input", "row 52: invalid UTF-8", { row: 52 });
+      yield rows.slice(50, 80);
+      throw new UserError("csv_input", "row 82: invalid UTF-8", { row: 82 });
     };
-    const count = async () =>
-      (await env.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM campaigns`)).rows[0]!.n;
-    const before = await count();
-    const error = await launch(broken()).catch((e: unknown) => e);
+    const count = async (sql: string) => (await env.db.pool.query<{ n: number }>(sql)).rows[0]!.n;
+    const campaigns = `SELECT count(*)::int AS n FROM campaigns`;
+    const before = await count(campaigns);
+    const error = await launch(broken(), { stepMaxMs: 0 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect(error).not.toBeInstanceOf(StreamedLaunchStoppedError);
-    expect((error as UserError).message).toBe("row 52: invalid UTF-8");
-    expect(await count()).toBe(before);
+    expect((error as UserError).message).toBe("row 82: invalid UTF-8");
+    expect(await count(campaigns)).toBe(before);
+    // recipients has no foreign key to campaigns: the committed recipients went with it, explicitly.
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM recipients r WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id)`,
+      ),
+    ).toBe(0);
   });
 
   it("cancelled while reading: the launch stops at its next step and says so", async () => {
@@ -343,6 +356,24 @@ describe("sending while reading (send --stream)", () => {
     expect((error as Error).message).toMatch(/was cancelled while its list was being read/);
   });
 
+  it("a completion check that was lost: the reconciler completes a running campaign with nothing open", async () => {
+    const result = await launch(chunksOf(rows.slice(0, 1_500)));
+    const end = await waitForCampaignEnd(env, result.campaignId);
+    expect(end.status).toBe("completed");
+    // As if the process that recorded the last batch (or closed the list) died before its completion check.
+    await env.db.pool.query(`UPDATE campaigns SET status = 'running', finished_at = NULL WHERE id = $1`, [
+      result.campaignId,
+    ]);
+    const report = await reconcile({
+      db: env.db,
+      queue: campaignQueueOf(queue),
+      log: env.log,
+      providerTimeoutMs: 3000,
+    });
+    expect(report.campaignsCompleted).toBe(1);
+    expect((await getCampaignStatus(env.db, result.campaignId)).status).toBe("completed");
+  });
+
   describe("through the use case (smsblast send --stream)", () => {
     const header = ["phone"];
     const listRows = numbers.slice(100, 1_300).map((n) => [n]);
@@ -395,6 +426,22 @@ describe("sending while reading (send --stream)", () => {
       const allowed = await launchCampaign(env, { file, sendWhileReading: true, allowRepeat: true });
       expect(allowed.recipientCount).toBe(listRows.length);
       await waitForCampaignEnd(env, allowed.campaignId);
+    });
+
+    it("the same file with another --map is another launch, not a repeat", async () => {
+      const file = await env.writeCsv(
+        "mapped.csv",
+        csvOf(
+          ["phone", "a", "b"],
+          numbers.slice(2_800, 2_900).map((n, i) => [n, `a${i}`, `b${i}`]),
+        ),
+      );
+      const first = await launchCampaign(env, { file, paramColumns: { code: "a" } });
+      const second = await launchCampaign(env, { file, paramColumns: { code: "b" } });
+      expect(second.campaignId).not.toBe(first.campaignId);
+      const again = await launchCampaign(env, { file, paramColumns: { code: "b" } }).catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(RepeatLaunchError);
+      for (const id of [first.campaignId, second.campaignId]) await waitForCampaignEnd(env, id);
     });
 
     // Last: it empties the suppression list, so steps size their batches from the numbering alone.

@@ -26,6 +26,8 @@ export interface CampaignStatusReport {
    * kept. Null: the detail is there (or a purge is under way, and the counts are already the kept ones).
    */
   purgedAt: string | null;
+  /** `send --stream`: the launch is still reading its list, so the totals grow and more batches will come. */
+  readingList: boolean;
 }
 
 /** Counts straight from the recipient and batch rows (the truth), not from the campaign's running counters. */
@@ -59,6 +61,7 @@ export async function getCampaignStatus(db: Database, campaignId: string): Promi
     delivery: deliverySummary(recipients),
     batches,
     purgedAt: campaign.purgedAt?.toISOString() ?? null,
+    readingList: campaign.readingHeartbeatAt !== null,
   };
 }
 

@@ -132,8 +132,10 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
       batchSize: input.batchSize,
       onProgress: input.onProgress,
       enqueue: deps.enqueue,
-      onEnqueueError: (error) =>
-        log.error({ err: error }, "batches stored but not queued; run `smsblast reconcile` once Redis is reachable"),
+      onAfterCommitError: (what, error) =>
+        what === "enqueue"
+          ? log.error({ err: error }, "batches stored but not queued; run `smsblast reconcile` once Redis is reachable")
+          : log.warn({ err: error }, "campaign stored; its completion is checked again as its batches are recorded"),
       repeatGuard:
         checks.repeatGuard && fingerprint ? { ...checks.repeatGuard, fileFingerprint: fingerprint } : undefined,
       beforeFirstBatch: ({ earlierLaunch }) => {

@@ -3,7 +3,7 @@ import { staleClaimAfterMs } from "../model/states.ts";
 import type { CampaignQueue } from "../queue/send-queue.ts";
 import type { Database } from "../store/database.ts";
 import { assertCampaignExists } from "../store/campaign-report-repository.ts";
-import { findOpenWork } from "../store/reconcile-repository.ts";
+import { completeSettledCampaigns, findOpenWork } from "../store/reconcile-repository.ts";
 import { cancelStaleReadings, STALE_READING_AFTER_MS } from "../store/streamed-launch.ts";
 
 export interface ReconcileReport {
@@ -13,6 +13,8 @@ export interface ReconcileReport {
   campaigns: number;
   /** `send --stream` launches whose producer stopped part-way through the list: cancelled. */
   staleReadingsCancelled: number;
+  /** Running campaigns found with nothing left open, completed (their own completion check was lost). */
+  campaignsCompleted: number;
 }
 
 /**
@@ -53,7 +55,9 @@ export async function reconcile(
     startsScheduled: work.scheduled.length,
     campaigns: byCampaign.size,
     staleReadingsCancelled: stale.length,
+    campaignsCompleted: await completeSettledCampaigns(deps.db, campaignId),
   };
-  if (report.batchesRequeued || report.startsScheduled) deps.log.info(report, "reconciled open work with the queue");
+  if (report.batchesRequeued || report.startsScheduled || report.campaignsCompleted)
+    deps.log.info(report, "reconciled open work with the queue");
   return report;
 }

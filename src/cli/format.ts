@@ -50,6 +50,9 @@ export function formatStatus(report: CampaignStatusReport): string {
     ...(report.purgedAt
       ? [`  purged     ${report.purgedAt}: recipient detail deleted (smsblast purge); the counts below are kept`]
       : []),
+    ...(report.readingList
+      ? [`  reading    the list is still being read (send --stream): the totals grow and more batches will come`]
+      : []),
     "",
     formatTable([
       ["recipients", "total", "accepted", "failed", "unknown", "pending", "cancelled"],

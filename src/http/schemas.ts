@@ -44,6 +44,9 @@ export const CampaignStatusSchema = z
       .describe(
         "when `smsblast purge` deleted the recipient detail (the counts are kept; report.csv and rejects.csv answer 410)",
       ),
+    readingList: z
+      .boolean()
+      .describe("`send --stream`: the launch is still reading its list; the totals grow and more batches will come"),
   })
   .meta({ id: "CampaignStatus" });
 

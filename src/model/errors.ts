@@ -86,3 +86,60 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function assertCampaignId(campaignId: string): void {
   if (!UUID.test(campaignId)) throw new CampaignNotFoundError(campaignId);
 }
+
+/** What stopping a streamed launch left behind. */
+export interface StoppedReading {
+  /** Nothing had been queued: the campaign was deleted, as a planned launch stores nothing on an error. */
+  deleted: boolean;
+  /** Queued before the stop (they may have been sent; each one's outcome is recorded). */
+  batches: number;
+  recipients: number;
+  /** The figures could not be read (the database is out of reach); the reconciler cancels it later. */
+  unknown?: boolean;
+}
+
+/** A cancel (or the reconciler) got to the campaign while its list was being read. */
+export class StoppedWhileReadingError extends UserError {
+  override name = "StoppedWhileReadingError";
+  constructor(campaignId: string, status: string | undefined) {
+    super(
+      "campaign_stopped_while_reading",
+      status === undefined
+        ? `campaign ${campaignId} was deleted while its list was being read`
+        : `campaign ${campaignId} was ${status} while its list was being read`,
+      { kind: "conflict" },
+    );
+  }
+}
+
+export class InterruptedWhileReadingError extends UserError {
+  override name = "InterruptedWhileReadingError";
+  constructor(rowsRead: number) {
+    super("interrupted", `interrupted (Ctrl-C) after reading ${rowsRead} rows of the file`);
+  }
+}
+
+/**
+ * A streamed launch that stopped part-way: the cause's words, then what was sent and what was not. A
+ * cause that is no UserError (a lost connection) keeps its message out of the user's words; it stays as `cause`.
+ */
+export class StreamedLaunchStoppedError extends UserError {
+  override name = "StreamedLaunchStoppedError";
+  constructor(
+    override readonly cause: unknown,
+    readonly campaignId: string,
+    readonly stopped: StoppedReading,
+  ) {
+    const user = cause instanceof UserError ? cause : undefined;
+    super(
+      user?.code ?? "launch_stopped",
+      `${user ? user.message : "the launch stopped on an internal error (see the log)"}; ` +
+        (stopped.unknown
+          ? `campaign ${campaignId} had ${stopped.recipients} recipients in ${stopped.batches} requests queued; ` +
+            "it could not be cancelled now, `smsblast reconcile` cancels the rest once the database is back"
+          : `campaign ${campaignId} was cancelled: ${stopped.recipients} recipients in ${stopped.batches} requests ` +
+            "had been queued (they may have been sent, and each outcome is recorded); the rest is not sent"),
+      { field: user?.field, row: user?.row, kind: user?.kind ?? "unavailable" },
+    );
+  }
+}

@@ -9,6 +9,10 @@ export interface FileLaunchSettings {
   phoneColumn: string;
   countryColumn?: string;
   defaultRegion?: string;
+  /** `--map`: per-recipient params from columns; another mapping of the same file is another launch. */
+  paramColumns?: Record<string, string>;
+  allowEmpty?: string[];
+  legacyVarMaxChars?: number;
 }
 
 /**
@@ -28,15 +32,19 @@ export async function fileFingerprint(
   );
   if (size === null || (maxBytes !== undefined && size > maxBytes)) return null;
   const hash = createHash("sha256");
-  const sorted = Object.fromEntries(Object.entries(settings.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const sorted = (record: Record<string, string> = {}) =>
+    Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   hash.update(
     JSON.stringify([
       settings.provider,
       settings.templateId,
-      sorted,
+      sorted(settings.params),
       settings.phoneColumn,
       settings.countryColumn ?? null,
       settings.defaultRegion ?? null,
+      sorted(settings.paramColumns),
+      [...(settings.allowEmpty ?? [])].sort(),
+      settings.legacyVarMaxChars ?? null,
     ]) + "\n",
   );
   // One buffer, read into again and again: a read stream's 64 KB chunks were 26 MB of garbage at 1M rows,

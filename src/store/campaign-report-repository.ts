@@ -43,6 +43,8 @@ export interface CampaignStateCounts {
     /** Set by `smsblast purge` before it deletes the recipient rows: their counts by state. */
     recipientStates: unknown;
     purgedAt: Date | null;
+    /** `send --stream`: set while the launch is still reading its list. */
+    readingHeartbeatAt: Date | null;
   };
   recipients: Array<{ state: RecipientState; count: number }>;
   batches: Array<{ state: BatchState; count: number }>;

@@ -497,7 +497,8 @@ export async function streamRecipients(
   let done = false;
   while (!done) {
     await copyRecipientsIn(client, campaignId, async (writer) => {
-      while (held.bytes < HELD_BYTES_PER_COPY && !steps?.full(planned)) {
+      // At least one chunk per COPY: a step that is "full" at once (its time is up) still moves the list on.
+      for (let first = true; first || (held.bytes < HELD_BYTES_PER_COPY && !steps?.full(planned)); first = false) {
         const next = await rows.next();
         if (next.done) {
           done = true;

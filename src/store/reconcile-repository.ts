@@ -1,5 +1,23 @@
-import { CLAIMABLE_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
+import { CLAIMABLE_BATCH_STATES, OPEN_BATCH_STATES, UNCLAIMED_OPEN_BATCH_STATES } from "../model/states.ts";
+import { completeCampaignIfDone } from "./batch-repository.ts";
 import type { Database } from "./database.ts";
+
+/**
+ * Running campaigns with no open batch and no list being read are completed: the check that should have
+ * done it after their last batch (or after a `send --stream` launch's last step) failed, or its process died
+ * in between. Returns how many it completed.
+ */
+export async function completeSettledCampaigns(db: Database, campaignId?: string): Promise<number> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `SELECT c.id FROM campaigns c
+     WHERE c.status = 'running' AND c.reading_heartbeat_at IS NULL AND ($1::uuid IS NULL OR c.id = $1::uuid)
+       AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.campaign_id = c.id AND b.state = ANY($2::"BatchState"[]))`,
+    [campaignId ?? null, OPEN_BATCH_STATES],
+  );
+  let completed = 0;
+  for (const row of rows) if ((await completeCampaignIfDone(db.pool, row.id)).finished) completed++;
+  return completed;
+}
 
 export interface OpenWork {
   /**

@@ -20,7 +20,14 @@ import {
 import { withConnection, withTransaction, type Database } from "./database.ts";
 import { lockAgainstErasure, prepareForgottenCheck } from "./forgotten-number-repository.ts";
 import type { IngestRow } from "../model/ingest-row.ts";
-import { UserError } from "../model/errors.ts";
+import {
+  InterruptedWhileReadingError,
+  StoppedWhileReadingError,
+  StreamedLaunchStoppedError,
+  UserError,
+  type StoppedReading,
+} from "../model/errors.ts";
+import { InvalidTransitionError } from "../model/campaign-state.ts";
 
 /**
  * `smsblast send --stream`: what a launch that sends while it reads needs besides a planned launch's options.
@@ -32,8 +39,12 @@ export interface StreamedLaunchOptions extends Pick<
 > {
   /** Hands each committed step's batches to the queue; a failure is logged and left to the reconciler. */
   enqueue: (campaignId: string, batchIds: readonly string[]) => Promise<void>;
-  /** Said when enqueueing a step's batches failed (they are stored, and `smsblast reconcile` queues them). */
-  onEnqueueError?: (error: unknown) => void;
+  /**
+   * Said when something after a commit failed without undoing it: queueing a step's batches (they are stored,
+   * and `smsblast reconcile` queues them), or the completion check once the list is read (the next batch
+   * recorded, or the next reconcile, does it).
+   */
+  onAfterCommitError?: (what: "enqueue" | "completion", error: unknown) => void;
   /** Recipients per step: one commit, and its batches queued (default 50,000). */
   recipientsPerStep?: number;
   /** A step ends after this long even short of recipientsPerStep (default 1 s): slow input still goes out. */
@@ -88,18 +99,53 @@ export async function launchWhileReading(
   const progress = { batches: 0, recipients: 0, suppressed: 0, steps: 0, firstStepMs: null as number | null };
   let enqueued = true;
   let queueing = Promise.resolve();
+  let result: Awaited<ReturnType<typeof readAndStep>>;
   // In order, without holding up the next step; a failure leaves the batches to the reconciler.
   const enqueue = (batchIds: string[]) => {
     if (batchIds.length === 0) return;
     queueing = queueing.then(() =>
       options.enqueue(campaignId, batchIds).catch((error: unknown) => {
         enqueued = false;
-        options.onEnqueueError?.(error);
+        options.onAfterCommitError?.("enqueue", error);
       }),
     );
   };
   try {
-    const result = await withConnection(db.pool, async (client) => {
+    result = await withConnection(db.pool, async (client) => {
+      try {
+        return await readAndStep(client);
+      } catch (error) {
+        // While the session (and its temp table) is still there: the committed steps' rejects are kept.
+        await keepRejectsOfCommittedSteps(client, campaignId).catch(() => {});
+        throw error;
+      }
+    });
+    await queueing;
+  } catch (error) {
+    await queueing;
+    const stopped = await stopReading(db, campaignId, describe(error), { deleteIfNothingQueued: true }).catch(
+      () => null,
+    );
+    // Nothing was queued, so nothing was stored: the same outcome, and error, as a planned launch's.
+    if (stopped?.deleted) throw error;
+    throw new StreamedLaunchStoppedError(error, campaignId, stopped ?? { deleted: false, ...progress, unknown: true });
+  }
+  // Every batch may have finished before the list was closed: then nobody else completes the campaign. The
+  // launch itself is complete by now: an error here must not look like a failed launch.
+  await completeCampaignIfDone(db.pool, campaignId).catch((error: unknown) =>
+    options.onAfterCommitError?.("completion", error),
+  );
+  return {
+    campaignId,
+    ...result,
+    batchIds: result.allBatchIds,
+    steps: progress.steps,
+    firstStepMs: progress.firstStepMs,
+    enqueued,
+  };
+
+  async function readAndStep(client: pg.PoolClient) {
+    {
       await client.query(
         `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb)`,
       );
@@ -166,27 +212,25 @@ export async function launchWhileReading(
           planMs: Math.round(performance.now() - planStarted),
         },
       };
-    });
-    await queueing;
-    // Every batch may have finished before the list was closed: then nobody else completes the campaign.
-    await completeCampaignIfDone(db.pool, campaignId);
-    return {
-      campaignId,
-      ...result,
-      batchIds: result.allBatchIds,
-      steps: progress.steps,
-      firstStepMs: progress.firstStepMs,
-      enqueued,
-    };
-  } catch (error) {
-    await queueing;
-    const stopped = await stopReading(db, campaignId, describe(error), { deleteIfNothingQueued: true }).catch(
-      () => null,
-    );
-    // Nothing was queued, so nothing was stored: the same outcome, and error, as a planned launch's.
-    if (stopped?.deleted) throw error;
-    throw new StreamedLaunchStoppedError(error, campaignId, stopped ?? { deleted: false, ...progress, unknown: true });
+    }
   }
+}
+
+/**
+ * A stopped launch's open step is rolled back; the rows its committed steps rejected (invalid, suppressed)
+ * wait in the temp table until the last step, so they are written now, as for a finished launch. The rows
+ * held as possible repeats are not settled: none of them was sent.
+ */
+async function keepRejectsOfCommittedSteps(client: pg.PoolClient, campaignId: string): Promise<void> {
+  await client.query("ROLLBACK");
+  await client.query(
+    `WITH kept AS (
+       INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+       SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL RETURNING 1
+     )
+     UPDATE campaigns SET rejected_count = (SELECT count(*) FROM kept), updated_at = now() WHERE id = $1`,
+    [campaignId],
+  );
 }
 
 /** The campaign, `running` from the start, with its heartbeat; the repeat guard by the file, before any batch. */
@@ -389,17 +433,6 @@ async function lastStep(
   return { ...counts, batchIds: rest.batchIds, allBatchIds: all.map((r) => r.id) };
 }
 
-/** What stopping a streamed launch left behind. */
-export interface StoppedReading {
-  /** Nothing had been queued: the campaign was deleted, as a planned launch stores nothing on an error. */
-  deleted: boolean;
-  /** Queued before the stop (they may have been sent; each one's outcome is recorded). */
-  batches: number;
-  recipients: number;
-  /** The figures could not be read (the database is out of reach); the reconciler cancels it later. */
-  unknown?: boolean;
-}
-
 /**
  * Ends a streamed launch that cannot go on: deleted when none of its batches was queued, otherwise
  * cancelled (unless a person already cancelled it), its recipients that never got a batch deleted, and the
@@ -412,15 +445,21 @@ export async function stopReading(
   options: { deleteIfNothingQueued: boolean },
 ): Promise<StoppedReading> {
   if (options.deleteIfNothingQueued) {
-    const { rowCount } = await db.pool.query(
-      `DELETE FROM campaigns WHERE id = $1 AND status = 'running' AND batch_count = 0`,
-      [campaignId],
-    );
-    if (rowCount) return { deleted: true, batches: 0, recipients: 0 };
+    const deleted = await withTransaction(db.pool, async (client) => {
+      const { rowCount } = await client.query(
+        `DELETE FROM campaigns WHERE id = $1 AND status = 'running' AND batch_count = 0`,
+        [campaignId],
+      );
+      // recipients has no foreign key to campaigns (migration 20261126030000): they go explicitly.
+      if (rowCount) await client.query(`DELETE FROM recipients WHERE campaign_id = $1`, [campaignId]);
+      return (rowCount ?? 0) > 0;
+    });
+    if (deleted) return { deleted: true, batches: 0, recipients: 0 };
   }
-  const { rows } = await db.pool.query<{ status: string }>(`SELECT status FROM campaigns WHERE id = $1`, [campaignId]);
-  if (rows[0] && rows[0].status !== "cancelled" && rows[0].status !== "completed" && rows[0].status !== "failed")
-    await cancelCampaignRecord(db, campaignId, reason);
+  // A person, or another process's reconcile, may have cancelled it meanwhile: then there is nothing to do.
+  await cancelCampaignRecord(db, campaignId, reason).catch((error: unknown) => {
+    if (!(error instanceof InvalidTransitionError)) throw error;
+  });
   return withTransaction(db.pool, async (client) => {
     await client.query(
       `DELETE FROM recipients r WHERE r.campaign_id = $1
@@ -448,65 +487,24 @@ export async function cancelStaleReadings(db: Database, staleAfterMs: number, ca
        AND ($2::uuid IS NULL OR id = $2::uuid)`,
     [staleAfterMs, campaignId ?? null],
   );
+  const cancelled: string[] = [];
   for (const row of rows) {
+    // One campaign's trouble must not end the reconcile round for the others.
     await stopReading(
       db,
       row.id,
       `its launch stopped reading the list part-way (no step since ${row.heartbeat.toISOString()}): ` +
         `the rows after the last step were not read and are not sent`,
       { deleteIfNothingQueued: false },
+    ).then(
+      () => cancelled.push(row.id),
+      () => {},
     );
   }
-  return rows.map((r) => r.id);
+  return cancelled;
 }
 
 export const STALE_READING_AFTER_MS = 5 * 60_000;
-
-/** A cancel (or the reconciler) got to the campaign while its list was being read. */
-export class StoppedWhileReadingError extends UserError {
-  override name = "StoppedWhileReadingError";
-  constructor(campaignId: string, status: string | undefined) {
-    super(
-      "campaign_stopped_while_reading",
-      status === undefined
-        ? `campaign ${campaignId} was deleted while its list was being read`
-        : `campaign ${campaignId} was ${status} while its list was being read`,
-      { kind: "conflict" },
-    );
-  }
-}
-
-export class InterruptedWhileReadingError extends UserError {
-  override name = "InterruptedWhileReadingError";
-  constructor(rowsRead: number) {
-    super("interrupted", `interrupted (Ctrl-C) after reading ${rowsRead} rows of the file`);
-  }
-}
-
-/**
- * A streamed launch that stopped part-way: the cause's words, then what was sent and what was not. A
- * cause that is no UserError (a lost connection) keeps its message out of the user's words; it stays as `cause`.
- */
-export class StreamedLaunchStoppedError extends UserError {
-  override name = "StreamedLaunchStoppedError";
-  constructor(
-    override readonly cause: unknown,
-    readonly campaignId: string,
-    readonly stopped: StoppedReading,
-  ) {
-    const user = cause instanceof UserError ? cause : undefined;
-    super(
-      user?.code ?? "launch_stopped",
-      `${user ? user.message : "the launch stopped on an internal error (see the log)"}; ` +
-        (stopped.unknown
-          ? `campaign ${campaignId} had ${stopped.recipients} recipients in ${stopped.batches} requests queued; ` +
-            "it could not be cancelled now, `smsblast reconcile` cancels the rest once the database is back"
-          : `campaign ${campaignId} was cancelled: ${stopped.recipients} recipients in ${stopped.batches} requests ` +
-            "had been queued (they may have been sent, and each outcome is recorded); the rest is not sent"),
-      { field: user?.field, row: user?.row, kind: user?.kind ?? "unavailable" },
-    );
-  }
-}
 
 function describe(error: unknown): string {
   return error instanceof UserError

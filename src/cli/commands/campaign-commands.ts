@@ -25,6 +25,7 @@ import type { Services } from "../../runtime/services.ts";
 import { isFinalStatus } from "../../model/states.ts";
 import { EXIT, exitCodeForCampaign } from "../exit-codes.ts";
 import { onInterrupt } from "../interrupt.ts";
+import { StreamedLaunchStoppedError } from "../../model/errors.ts";
 import { formatStatus } from "../format.ts";
 import { waitForCampaign } from "../progress.ts";
 import { openProviders, openTemplates, withQueue, withSendRateGate, withServices } from "../../runtime/services.ts";
@@ -321,6 +322,20 @@ export function registerCampaignCommands(program: Command): void {
             started,
             startWorker: opts.worker ? () => startSendWorker(config, log) : undefined,
           });
+        } catch (error) {
+          // A --stream launch that stopped part-way may have sent messages: it is a campaign like any other.
+          if (error instanceof StreamedLaunchStoppedError && !error.stopped.deleted) {
+            await recordAudit(db, cliActor(), "campaign.create", {
+              campaignId: error.campaignId,
+              details: {
+                source: "csv",
+                stopped: error.code,
+                recipients: error.stopped.recipients,
+                provider: opts.provider,
+              },
+            }).catch(() => {});
+          }
+          throw error;
         } finally {
           await templates.close();
         }

@@ -66,6 +66,13 @@ function livePanel(report: CampaignStatusReport, failures: FailureReason[]): Htm
       <span id="status">${statusChip(report.status)}</span>
       ${report.statusReason ? html`<span class="hint" id="status-reason">${report.statusReason}</span>` : ""}
     </p>
+    ${
+      report.readingList
+        ? html`<p class="hint" id="reading-list">
+            Still reading its list: the totals grow as it is read, and more batches will come.
+          </p>`
+        : ""
+    }
     <label for="progress">Sent ${count(c.done)} of ${count(c.total)}</label>
     <progress id="progress" max="${Math.max(1, c.total)}" value="${c.done}">
       ${count(c.done)} of ${count(c.total)}
