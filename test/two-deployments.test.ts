@@ -226,8 +226,8 @@ describe("two deployments on one Redis", () => {
     const workerA = await startSendWorker(a.config, a.log);
     try {
       const failed = await waitFor(async () => {
-        const job = await aQueue.getJob(strayId);
-        return job && (await job.getState()) === "failed" ? job : undefined;
+        // The state first, then the job: a job read before it failed has no failedReason yet.
+        return (await aQueue.getJobState(strayId)) === "failed" ? aQueue.getJob(strayId) : undefined;
       });
       expect(failed.failedReason).toMatch(
         new RegExp(

@@ -7,19 +7,32 @@ export async function runUntilSignalled(
 ): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  const running = await start(config, log);
-  const shutdown = (signal: string) => {
+  // The handlers go on before the start: a signal while it starts (after its "started" line, before it
+  // returns) is kept and acted on once it has, instead of killing the process with nothing stopped.
+  const state: { running?: { stop(): Promise<void> }; signalled?: string } = {};
+  const onSignal = (signal: string) => {
+    if (state.running) shutdown(state.running, signal);
+    else {
+      // The handlers are `once`: a second signal has its default effect and ends the process at once.
+      state.signalled ??= signal;
+      log.info({ signal }, "stopping once started; send it again to exit now");
+    }
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  state.running = await start(config, log);
+  if (state.signalled) shutdown(state.running, state.signalled);
+
+  function shutdown(runningProcess: { stop(): Promise<void> }, signal: string) {
     log.info({ signal }, "shutting down");
-    running.stop().then(
+    runningProcess.stop().then(
       () => process.exit(0),
       (error) => {
         log.error({ err: error }, "error during shutdown");
         process.exit(1);
       },
     );
-  };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  }
 }
 
 /** For entry files: run `main` when the file is executed directly, and exit with its error otherwise. */
