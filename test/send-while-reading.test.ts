@@ -8,7 +8,12 @@ import { StreamedLaunchStoppedError, UserError } from "../src/model/errors.ts";
 import { createRedisConnection } from "../src/queue/redis.ts";
 import { campaignQueueOf, createSendQueue, enqueueBatches } from "../src/queue/send-queue.ts";
 import type { RunningSendWorker } from "../src/runtime/send-worker-runtime.ts";
-import type { IngestRowChunks, NewCampaign } from "../src/store/campaign-repository.ts";
+import {
+  combineFingerprint,
+  fingerprintParts,
+  type IngestRowChunks,
+  type NewCampaign,
+} from "../src/store/campaign-repository.ts";
 import { launchWhileReading, type StreamedLaunchOptions } from "../src/store/streamed-launch.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
 import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
@@ -442,6 +447,41 @@ describe("sending while reading (send --stream)", () => {
       const again = await launchCampaign(env, { file, paramColumns: { code: "b" } }).catch((e: unknown) => e);
       expect(again).toBeInstanceOf(RepeatLaunchError);
       for (const id of [first.campaignId, second.campaignId]) await waitForCampaignEnd(env, id);
+    });
+
+    it("the recipients' fingerprint in parts is the planned launch's, byte for byte, and finds it", async () => {
+      const list = numbers.slice(2_900, 2_990).map((n, i) => [n, `v${i % 3}`]);
+      const file = await env.writeCsv("parts.csv", csvOf(["phone", "v"], list));
+      const personalised = await launchCampaign(env, { file, paramColumns: { code: "v" } });
+      const plainFile = await env.writeCsv(
+        "parts-plain.csv",
+        csvOf(
+          ["phone"],
+          list.map(([n]) => [n!]),
+        ),
+      );
+      const planned = await launchCampaign(env, { file: plainFile });
+      const definition: NewCampaign = { ...campaign, templateParams: { order: "A-1" } };
+      for (const id of [personalised.campaignId, planned.campaignId]) {
+        const parts = await fingerprintParts(env.db.pool, id, definition, { from: 0, to: 2 ** 31 - 1 });
+        const { rows } = await env.db.pool.query<{ fingerprint: string }>(
+          `SELECT fingerprint FROM launch_guards WHERE campaign_id = $1`,
+          [id],
+        );
+        expect(combineFingerprint(definition, [parts])).toBe(rows[0]!.fingerprint);
+      }
+      // The planned launch's numbers in another file, streamed: found once read.
+      const reordered = await env.writeCsv(
+        "parts-reordered.csv",
+        csvOf(
+          ["phone"],
+          [...list].reverse().map(([n]) => [n!]),
+        ),
+      );
+      const error = await launchCampaign(env, { file: reordered, sendWhileReading: true }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "repeat_launch" });
+      expect((error as Error).message).toContain(`as campaign ${planned.campaignId}`);
+      for (const id of [personalised.campaignId, planned.campaignId]) await waitForCampaignEnd(env, id);
     });
 
     // Last: it empties the suppression list, so steps size their batches from the numbering alone.

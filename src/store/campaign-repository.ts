@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type pg from "pg";
 import { copyIn, copyRecipientsIn, CopyRowBuffer } from "./copy-writer.ts";
 import { SeenFilter } from "./seen-filter.ts";
@@ -353,6 +354,47 @@ export async function launchFingerprint(
     [campaignId, campaign.provider, campaign.templateId, JSON.stringify(campaign.templateParams)],
   );
   return rows[0]!.fingerprint;
+}
+
+/** launchFingerprint's aggregates over some of the recipients, to be added up (combineFingerprint). */
+export interface FingerprintParts {
+  count: bigint;
+  sum: bigint;
+  xor: bigint;
+}
+
+/**
+ * launchFingerprint's count, sum and XOR over the recipients in batch sequences [from, to): `send --stream`
+ * adds up the streamed recipients' (on a connection of their own, while the held rows are settled) and the
+ * appended ones'. combineFingerprint of the parts of every recipient is launchFingerprint, byte for byte.
+ */
+export async function fingerprintParts(
+  client: pg.Pool | pg.PoolClient,
+  campaignId: string,
+  campaign: NewCampaign,
+  sequences: { from: number; to: number },
+): Promise<FingerprintParts> {
+  const { rows } = await client.query<{ n: string; sum: string; xor: string }>(
+    `SELECT count(*)::text AS n, coalesce(sum(h), 0)::text AS sum, coalesce(bit_xor(h), 0)::text AS xor
+     FROM (SELECT hashtextextended(phone || E'\t' || coalesce(($2::jsonb || params)::text, ($2::jsonb)::text), 0) AS h
+           FROM recipients WHERE campaign_id = $1 AND batch_sequence >= $3 AND batch_sequence < $4) r`,
+    [campaignId, JSON.stringify(campaign.templateParams), sequences.from, sequences.to],
+  );
+  return { count: BigInt(rows[0]!.n), sum: BigInt(rows[0]!.sum), xor: BigInt(rows[0]!.xor) };
+}
+
+/** The fingerprint of the recipients whose parts these are: the text launchFingerprint hashes, hashed here. */
+export function combineFingerprint(campaign: NewCampaign, parts: readonly FingerprintParts[]): string {
+  let count = 0n;
+  let sum = 0n;
+  let xor = 0n;
+  for (const part of parts) {
+    count += part.count;
+    sum += part.sum;
+    xor = BigInt.asIntN(64, xor ^ part.xor);
+  }
+  const text = `${campaign.provider}\n${campaign.templateId}\n${count}\n${sum}\n${xor}`;
+  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 /**
