@@ -199,23 +199,7 @@ async function createCampaignStaged(
   return withTransaction(
     db.pool,
     async (client) => {
-      const { rows: created } = await client.query<{ id: string }>(
-        `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status, run_key, scheduled_at, retry_of)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9, $10) RETURNING id`,
-        [
-          campaign.name,
-          campaign.templateId,
-          JSON.stringify(campaign.templateParams),
-          campaign.provider,
-          campaign.onUnknown,
-          JSON.stringify(campaign.sendOptions),
-          campaign.source,
-          campaign.runKey ?? null,
-          options.scheduledAt ?? null,
-          campaign.retryOf ?? null,
-        ],
-      );
-      const campaignId = created[0]!.id;
+      const campaignId = await insertCampaignRow(client, campaign, { scheduledAt: options.scheduledAt });
 
       // The planner sorts and hashes up to millions of rows: give this one transaction room to do it in memory.
       await client.query(`SET LOCAL work_mem = '256MB'`);
@@ -329,6 +313,38 @@ async function createCampaignStaged(
     },
     { commit: !options.dryRun },
   );
+}
+
+/**
+ * The campaign's row: `draft` until its launch's transaction sets its status, or, for `send --stream`
+ * (`reading`), `running` at once with its started_at and its reading heartbeat.
+ */
+export async function insertCampaignRow(
+  client: pg.PoolClient,
+  campaign: NewCampaign,
+  row: { scheduledAt?: Date; reading?: boolean },
+): Promise<string> {
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status,
+       run_key, scheduled_at, retry_of, started_at, reading_heartbeat_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $11 THEN 'running' ELSE 'draft' END::"CampaignStatus",
+       $8, $9, $10, CASE WHEN $11 THEN now() END, CASE WHEN $11 THEN now() END)
+     RETURNING id`,
+    [
+      campaign.name,
+      campaign.templateId,
+      JSON.stringify(campaign.templateParams),
+      campaign.provider,
+      campaign.onUnknown,
+      JSON.stringify(campaign.sendOptions),
+      campaign.source,
+      campaign.runKey ?? null,
+      row.scheduledAt ?? null,
+      campaign.retryOf ?? null,
+      row.reading === true,
+    ],
+  );
+  return rows[0]!.id;
 }
 
 /**

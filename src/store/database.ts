@@ -85,36 +85,28 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   options: { commit?: boolean } = {},
 ): Promise<T> {
-  const client = await pool.connect();
-  // A checked-out client has no error listener of the pool's: without this one, Postgres dropping the
-  // connection between two statements is an unhandled 'error' event and kills the process.
-  let broken: Error | undefined;
-  const onError = (error: Error) => {
-    broken = error;
-  };
-  client.on("error", onError);
-  try {
+  return withConnection(pool, async (client) => {
     await client.query("BEGIN");
     const result = await fn(client);
     await client.query(options.commit === false ? "ROLLBACK" : "COMMIT");
     return result;
-  } catch (error) {
-    if (isDatabaseUnavailable(error)) broken ??= error as Error;
-    if (!broken) await client.query("ROLLBACK").catch(() => {});
-    throw error;
-  } finally {
-    client.off("error", onError);
-    // A broken connection is destroyed rather than handed to the next caller.
-    client.release(broken);
-  }
+  });
 }
 
 /**
- * One checked-out connection for work that spans transactions (a session's temp table, steps committed one
- * after another); `fn` issues its own BEGIN and COMMIT. Broken connections are destroyed, as in withTransaction.
+ * One checked-out connection for `fn`, which may issue its own BEGIN and COMMIT (work that spans
+ * transactions: a session's temp table, steps committed one after another). On an error an open
+ * transaction is rolled back; `discardTemp` drops the session's temp tables before the connection goes back
+ * (DISCARD ALL would also drop the prepared statements pg keeps track of per connection).
  */
-export async function withConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withConnection<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: { discardTemp?: boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client has no error listener of the pool's: without this one, Postgres dropping the
+  // connection between two statements is an unhandled 'error' event and kills the process.
   let broken: Error | undefined;
   const onError = (error: Error) => {
     broken = error;
@@ -128,9 +120,8 @@ export async function withConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClien
     throw error;
   } finally {
     client.off("error", onError);
-    // Temp tables must not reach the next caller (DISCARD ALL would also drop the prepared statements that
-    // pg keeps track of per connection). Settings are for `fn` to take with SET LOCAL.
-    if (!broken) await client.query("DISCARD TEMP").catch((error: Error) => (broken = error));
+    if (options.discardTemp && !broken) await client.query("DISCARD TEMP").catch((error: Error) => (broken = error));
+    // A broken connection is destroyed rather than handed to the next caller.
     client.release(broken);
   }
 }

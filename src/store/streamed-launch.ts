@@ -6,6 +6,7 @@ import {
   cancelCampaignRecord,
   combineFingerprint,
   fingerprintParts,
+  insertCampaignRow,
   lockAndFindEarlierLaunch,
   moveSuppressedRecipients,
   rejectReasonCounts,
@@ -112,15 +113,19 @@ export async function launchWhileReading(
     );
   };
   try {
-    result = await withConnection(db.pool, async (client) => {
-      try {
-        return await readAndStep(client);
-      } catch (error) {
-        // While the session (and its temp table) is still there: the committed steps' rejects are kept.
-        await keepRejectsOfCommittedSteps(client, campaignId).catch(() => {});
-        throw error;
-      }
-    });
+    result = await withConnection(
+      db.pool,
+      async (client) => {
+        try {
+          return await readAndStep(client);
+        } catch (error) {
+          // While the session (and its temp table) is still there: the committed steps' rejects are kept.
+          await keepRejectsOfCommittedSteps(client, campaignId).catch(() => {});
+          throw error;
+        }
+      },
+      { discardTemp: true },
+    );
     await queueing;
   } catch (error) {
     await queueing;
@@ -241,23 +246,7 @@ async function openCampaign(
   options: StreamedLaunchOptions,
 ): Promise<{ campaignId: string; suppressions: boolean }> {
   return withTransaction(db.pool, async (client) => {
-    const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO campaigns (name, template_id, template_params, provider, on_unknown, send_options, source, status,
-         run_key, retry_of, started_at, reading_heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, now(), now()) RETURNING id`,
-      [
-        campaign.name,
-        campaign.templateId,
-        JSON.stringify(campaign.templateParams),
-        campaign.provider,
-        campaign.onUnknown,
-        JSON.stringify(campaign.sendOptions),
-        campaign.source,
-        campaign.runKey ?? null,
-        campaign.retryOf ?? null,
-      ],
-    );
-    const campaignId = rows[0]!.id;
+    const campaignId = await insertCampaignRow(client, campaign, { reading: true });
     const guard = options.repeatGuard;
     const earlierLaunch = guard
       ? await lockAndFindEarlierLaunch(client, { fileFingerprint: guard.fileFingerprint }, guard.windowMs)
