@@ -16,6 +16,7 @@ import {
 } from "../src/store/campaign-repository.ts";
 import { launchWhileReading, type StreamedLaunchOptions } from "../src/store/streamed-launch.ts";
 import { launchCampaign, sandboxLedger, startWorker, waitForCampaignEnd } from "./helpers/campaign-runner.ts";
+import { expectedPlan, mixedRows } from "./helpers/plan-fixture.ts";
 import { createTestEnv, csvOf, singaporeNumbers, waitFor, type TestEnv } from "./helpers/test-env.ts";
 
 // `send --stream`: batches committed and queued in steps while the list is still being read. Whatever the
@@ -41,30 +42,8 @@ describe("sending while reading (send --stream)", () => {
   };
 
   /** 6,000 rows: every 50th not a number, the others the 3,000 numbers in a shuffled order, most twice. */
-  const rows: IngestRow[] = Array.from({ length: 6_000 }, (_, i) => {
-    const rowNumber = i + 2;
-    if (i % 50 === 7)
-      return { rowNumber, raw: `junk${i}`, phone: null, rejectReason: "not a phone number", params: null };
-    const phone = numbers[(i * 7) % numbers.length]!;
-    return { rowNumber, raw: `raw ${phone}`, phone, rejectReason: null, params: null };
-  });
-
-  // What any correct plan gives, computed in the plainest way.
-  const expected = (() => {
-    const firstRow = new Map<string, number>();
-    const recipients: Array<[string, number]> = [];
-    const rejects: Array<[number, string]> = [];
-    for (const row of rows) {
-      if (row.phone === null) rejects.push([row.rowNumber, row.rejectReason!]);
-      else if (suppressed.has(row.phone)) rejects.push([row.rowNumber, "suppressed"]);
-      else if (firstRow.has(row.phone)) rejects.push([row.rowNumber, `duplicate of row ${firstRow.get(row.phone)}`]);
-      else {
-        firstRow.set(row.phone, row.rowNumber);
-        recipients.push([row.phone, row.rowNumber]);
-      }
-    }
-    return { recipients, rejects: rejects.sort((a, b) => a[0] - b[0]) };
-  })();
+  const rows = mixedRows(numbers, 6_000);
+  const expected = expectedPlan(rows, (phone) => suppressed.has(phone));
 
   beforeAll(async () => {
     env = await createTestEnv("send-while-reading", {
@@ -88,6 +67,8 @@ describe("sending while reading (send --stream)", () => {
   });
 
   const enqueue = (campaignId: string, batchIds: readonly string[]) => enqueueBatches(queue, campaignId, batchIds);
+  const reconcileNow = () =>
+    reconcile({ db: env.db, queue: campaignQueueOf(queue), log: env.log, providerTimeoutMs: 3000 });
 
   /** The rows in chunks of 250, as the CSV reader hands them on; `between` runs before each chunk after the first. */
   async function* chunksOf(list: IngestRow[], between?: (chunkIndex: number) => Promise<void>) {
@@ -340,17 +321,12 @@ describe("sending while reading (send --stream)", () => {
       return open[0]?.id;
     });
     // A fresh heartbeat is left alone.
-    const fresh = await reconcile({ db: env.db, queue: campaignQueueOf(queue), log: env.log, providerTimeoutMs: 3000 });
+    const fresh = await reconcileNow();
     expect(fresh.staleReadingsCancelled).toBe(0);
     await env.db.pool.query(`UPDATE campaigns SET reading_heartbeat_at = now() - interval '10 minutes' WHERE id = $1`, [
       campaignId,
     ]);
-    const report = await reconcile({
-      db: env.db,
-      queue: campaignQueueOf(queue),
-      log: env.log,
-      providerTimeoutMs: 3000,
-    });
+    const report = await reconcileNow();
     expect(report.staleReadingsCancelled).toBe(1);
     const after = await stored(campaignId);
     expect(after.campaign).toMatchObject({ status: "cancelled", reading: false });
@@ -369,12 +345,7 @@ describe("sending while reading (send --stream)", () => {
     await env.db.pool.query(`UPDATE campaigns SET status = 'running', finished_at = NULL WHERE id = $1`, [
       result.campaignId,
     ]);
-    const report = await reconcile({
-      db: env.db,
-      queue: campaignQueueOf(queue),
-      log: env.log,
-      providerTimeoutMs: 3000,
-    });
+    const report = await reconcileNow();
     expect(report.campaignsCompleted).toBe(1);
     expect((await getCampaignStatus(env.db, result.campaignId)).status).toBe("completed");
   });
@@ -469,6 +440,16 @@ describe("sending while reading (send --stream)", () => {
           [id],
         );
         expect(combineFingerprint(definition, [parts])).toBe(rows[0]!.fingerprint);
+        // The formula launch_guards rows were written with before the parts (all in SQL): they still match.
+        const { rows: before } = await env.db.pool.query<{ fingerprint: string }>(
+          `SELECT encode(sha256(convert_to(
+             $2 || E'\n' || $3 || E'\n' || count(*) || E'\n' || coalesce(sum(h), 0) || E'\n' || coalesce(bit_xor(h), 0),
+             'UTF8')), 'hex') AS fingerprint
+           FROM (SELECT hashtextextended(phone || E'\t' || coalesce(($4::jsonb || params)::text, ($4::jsonb)::text), 0) AS h
+                 FROM recipients WHERE campaign_id = $1) r`,
+          [id, definition.provider, definition.templateId, JSON.stringify(definition.templateParams)],
+        );
+        expect(rows[0]!.fingerprint).toBe(before[0]!.fingerprint);
       }
       // The planned launch's numbers in another file, streamed: found once read.
       const reordered = await env.writeCsv(

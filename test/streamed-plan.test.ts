@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEnv, singaporeNumbers, type TestEnv } from "./helpers/test-env.ts";
 import { createCampaignWithRecipients, type NewCampaign } from "../src/store/campaign-repository.ts";
 import { SeenFilter } from "../src/store/seen-filter.ts";
-import type { IngestRow } from "../src/model/ingest-row.ts";
+import { expectedPlan, mixedRows } from "./helpers/plan-fixture.ts";
 
 // The streamed plan (a list without params): recipients written while the rows stream, repeats held back
 // by a Bloom filter and settled in SQL. Whatever the filter's false positives, the outcome must be the
@@ -12,30 +12,8 @@ describe("streamed plan of a list without params", () => {
   const numbers = singaporeNumbers(3_000);
   const suppressed = new Set(numbers.slice(0, 20));
   const optedOut = numbers[20]!;
-  const rows: IngestRow[] = Array.from({ length: 9_000 }, (_, i) => {
-    const rowNumber = i + 2;
-    if (i % 50 === 7)
-      return { rowNumber, raw: `junk${i}`, phone: null, rejectReason: "not a phone number", params: null };
-    const phone = numbers[(i * 7) % numbers.length]!;
-    return { rowNumber, raw: `raw ${phone}`, phone, rejectReason: null, params: null };
-  });
-
-  // What any correct plan gives, computed here in the plainest way.
-  const expected = (() => {
-    const firstRow = new Map<string, number>();
-    const recipients: Array<[string, number]> = [];
-    const rejects: Array<[number, string]> = [];
-    for (const row of rows) {
-      if (row.phone === null) rejects.push([row.rowNumber, row.rejectReason!]);
-      else if (suppressed.has(row.phone) || row.phone === optedOut) rejects.push([row.rowNumber, "suppressed"]);
-      else if (firstRow.has(row.phone)) rejects.push([row.rowNumber, `duplicate of row ${firstRow.get(row.phone)}`]);
-      else {
-        firstRow.set(row.phone, row.rowNumber);
-        recipients.push([row.phone, row.rowNumber]);
-      }
-    }
-    return { recipients, rejects: rejects.sort((a, b) => a[0] - b[0]) };
-  })();
+  const rows = mixedRows(numbers, 9_000);
+  const expected = expectedPlan(rows, (phone) => suppressed.has(phone) || phone === optedOut);
 
   const campaign: NewCampaign = {
     name: "streamed",

@@ -123,7 +123,14 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
     allowEmpty: input.allowEmpty,
   });
   const notes: string[] = [];
-  const checks = launchChecks(input, "the file", notes, fingerprint ?? undefined);
+  // Streamed, the recipients' repeat check runs once the file is read, after batches went out: its own words.
+  const checks = launchChecks(
+    input,
+    "the file",
+    notes,
+    fingerprint ?? undefined,
+    input.sendWhileReading ? RepeatFoundOnceReadError : RepeatLaunchError,
+  );
   if (input.sendWhileReading) {
     const log = deps.log.child({ file: input.file });
     const streamed = await launchWhileReading(deps.db, newCampaign(input, input.file), rows, {
@@ -142,11 +149,7 @@ export async function launchCsvCampaign(deps: LaunchDeps, input: CsvCampaignInpu
         if (earlierLaunch && !input.allowRepeat) return Promise.reject(new RepeatLaunchError(earlierLaunch));
         return Promise.resolve();
       },
-      beforeLastStep: async (check) => {
-        await refuseNothingToSend("the file")(check);
-        if (check.earlierLaunch && !input.allowRepeat) throw new RepeatFoundOnceReadError(check.earlierLaunch);
-        notes.push(...(await mostlyWithoutCountryCode(check)));
-      },
+      beforeLastStep: checks.beforeCommit,
     });
     log
       .child({ campaignId: streamed.campaignId })
@@ -408,6 +411,7 @@ function launchChecks(
   source: string,
   notes: string[] = [],
   fileFingerprint?: string,
+  RepeatError: new (earlier: EarlierLaunch) => UserError = RepeatLaunchError,
 ): Pick<IngestOptions, "beforeCommit" | "repeatGuard"> {
   if (input.runKey !== undefined) return {};
   const refuseEmpty = refuseNothingToSend(source);
@@ -415,7 +419,7 @@ function launchChecks(
     repeatGuard: { windowMs: REPEAT_GUARD_WINDOW_MS, fileFingerprint },
     beforeCommit: async (check) => {
       await refuseEmpty(check);
-      if (check.earlierLaunch && !input.allowRepeat) throw new RepeatLaunchError(check.earlierLaunch);
+      if (check.earlierLaunch && !input.allowRepeat) throw new RepeatError(check.earlierLaunch);
       notes.push(...(await mostlyWithoutCountryCode(check)));
     },
   };

@@ -128,7 +128,7 @@ export async function createCampaignWithRecipients(
   rows: IngestRowChunks,
   options: IngestOptions,
 ): Promise<IngestedCampaign> {
-  const iterator = Symbol.asyncIterator in rows ? rows[Symbol.asyncIterator]() : rows[Symbol.iterator]();
+  const iterator = chunkIterator(rows);
   const first = await iterator.next();
   const all = prepend(first, iterator);
   // A list without per-recipient params (no mapped columns) is planned while it streams: its recipients
@@ -216,11 +216,7 @@ async function createCampaignStaged(
       const suppressedCount = removed + (await applySuppressions(client, forgotten));
       if (options.paramLimits) await rejectParamsOverLimits(client, options.paramLimits);
 
-      await client.query(
-        `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
-         SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
-        [campaignId],
-      );
+      await insertStagedRejects(client, campaignId);
       const plan = streamed
         ? await settleHeldRows(client, campaignId, streamed, removed, options.batchSize)
         : await planRecipients(client, campaignId, options.batchSize, options.groupByParams);
@@ -228,7 +224,7 @@ async function createCampaignStaged(
       // A scheduled campaign's batches wait as `pending` until the start job flips them to `queued`.
       const batchState = options.initialStatus === "running" ? "queued" : "pending";
       // Batches are counted from the recipients when numbering has holes (suppressed rows taken out).
-      const batchIds = !plan.evenBatches
+      const { batchIds } = !plan.evenBatches
         ? await insertBatches(client, campaignId, campaign.templateParams, options.groupByParams, batchState)
         : await insertEvenBatches(
             client,
@@ -358,18 +354,7 @@ export async function launchFingerprint(
   campaignId: string,
   campaign: NewCampaign,
 ): Promise<string> {
-  // Order-free: the sum and the XOR of a 64-bit hash per recipient (number and params), with their count.
-  // Sorting a million numbers for string_agg took 2.5 s of a 1M launch; this is one pass. It guards against
-  // an accidental second launch of the same list, not against someone crafting a colliding one.
-  const { rows } = await client.query<{ fingerprint: string }>(
-    `SELECT encode(sha256(convert_to(
-       $2 || E'\n' || $3 || E'\n' || count(*) || E'\n' || coalesce(sum(h), 0) || E'\n' || coalesce(bit_xor(h), 0),
-       'UTF8')), 'hex') AS fingerprint
-     FROM (SELECT hashtextextended(phone || E'\t' || coalesce(($4::jsonb || params)::text, ($4::jsonb)::text), 0) AS h
-           FROM recipients WHERE campaign_id = $1) r`,
-    [campaignId, campaign.provider, campaign.templateId, JSON.stringify(campaign.templateParams)],
-  );
-  return rows[0]!.fingerprint;
+  return combineFingerprint(campaign, [await fingerprintParts(client, campaignId, campaign)]);
 }
 
 /** launchFingerprint's aggregates over some of the recipients, to be added up (combineFingerprint). */
@@ -380,26 +365,33 @@ export interface FingerprintParts {
 }
 
 /**
- * launchFingerprint's count, sum and XOR over the recipients in batch sequences [from, to): `send --stream`
- * adds up the streamed recipients' (on a connection of their own, while the held rows are settled) and the
- * appended ones'. combineFingerprint of the parts of every recipient is launchFingerprint, byte for byte.
+ * launchFingerprint's count, sum and XOR of a 64-bit hash per recipient (number and params): order-free.
+ * Sorting a million numbers for string_agg took 2.5 s of a 1M launch; this is one pass. It guards against an
+ * accidental second launch of the same list, not against someone crafting a colliding one. `sequences`: only
+ * the recipients in batch sequences [from, to), which `send --stream` adds up: the streamed ones' on a
+ * connection of their own while the held rows are settled, and the appended ones'.
  */
 export async function fingerprintParts(
   client: pg.Pool | pg.PoolClient,
   campaignId: string,
   campaign: NewCampaign,
-  sequences: { from: number; to: number },
+  sequences?: { from: number; to: number },
 ): Promise<FingerprintParts> {
+  const inRange = sequences ? `AND batch_sequence >= $3 AND batch_sequence < $4` : "";
   const { rows } = await client.query<{ n: string; sum: string; xor: string }>(
     `SELECT count(*)::text AS n, coalesce(sum(h), 0)::text AS sum, coalesce(bit_xor(h), 0)::text AS xor
      FROM (SELECT hashtextextended(phone || E'\t' || coalesce(($2::jsonb || params)::text, ($2::jsonb)::text), 0) AS h
-           FROM recipients WHERE campaign_id = $1 AND batch_sequence >= $3 AND batch_sequence < $4) r`,
-    [campaignId, JSON.stringify(campaign.templateParams), sequences.from, sequences.to],
+           FROM recipients WHERE campaign_id = $1 ${inRange}) r`,
+    [campaignId, JSON.stringify(campaign.templateParams), ...(sequences ? [sequences.from, sequences.to] : [])],
   );
   return { count: BigInt(rows[0]!.n), sum: BigInt(rows[0]!.sum), xor: BigInt(rows[0]!.xor) };
 }
 
-/** The fingerprint of the recipients whose parts these are: the text launchFingerprint hashes, hashed here. */
+/**
+ * The fingerprint of the recipients whose parts these are: SHA-256 of provider, template id, count, sum and
+ * XOR, one per line, as PostgreSQL wrote it before (`$2 || E'\n' || … || count(*) || …` hashed in SQL), so
+ * the launch_guards rows stored then still match.
+ */
 export function combineFingerprint(campaign: NewCampaign, parts: readonly FingerprintParts[]): string {
   let count = 0n;
   let sum = 0n;
@@ -541,7 +533,7 @@ const HELD_BYTES_PER_COPY = 256 * 1024;
 export async function streamRecipients(
   client: pg.PoolClient,
   campaignId: string,
-  rows: AsyncIterator<readonly IngestRow[]>,
+  rows: AsyncIterator<readonly IngestRow[]> | Iterator<readonly IngestRow[]>,
   options: Pick<IngestOptions, "batchSize" | "onProgress" | "progressEvery" | "seenFilterLog2Bits">,
   /** `send --stream`: ends a COPY once `full` says so, and after each COPY's held rows, `end` commits a step. */
   steps?: StreamSteps,
@@ -639,12 +631,6 @@ export async function moveSuppressedRecipients(
 }
 
 /**
- * Runs a statement that joins this campaign's recipients to other rows by phone with nested loops off. The
- * primary key cannot be probed by phone alone, and recipients just COPYed have no statistics: a planner that
- * took the table for small could pick, per suppression or held row, a scan of the campaign's whole key range
- * (H × N). A hash join is one pass over each side, whatever their sizes.
- */
-/**
  * Whether any number is on the suppression list or an opted-out contact at all. A `send --stream` launch asks
  * once, at its start: with none, its steps skip the suppression join (14 ms a step of 50,000), and a number
  * suppressed after the start is left out by the claim of its batch (suppressed_since_launch), as for any
@@ -657,6 +643,12 @@ export async function anySuppressed(client: pg.PoolClient): Promise<boolean> {
   return rows[0]!.any;
 }
 
+/**
+ * Runs a statement that joins this campaign's recipients to other rows by phone with nested loops off. The
+ * primary key cannot be probed by phone alone, and recipients just COPYed have no statistics: a planner that
+ * took the table for small could pick, per suppression or held row, a scan of the campaign's whole key range
+ * (H × N). A hash join is one pass over each side, whatever their sizes.
+ */
 export async function hashJoined(client: pg.PoolClient, sql: string, params: unknown[]): Promise<pg.QueryResult> {
   await client.query(`SET LOCAL enable_nestloop = off`);
   const result = await client.query(sql, params);
@@ -752,49 +744,97 @@ async function planRecipients(
   return { recipientCount: rowCount ?? 0, evenBatches: false };
 }
 
+/** Batches inserted: their ids in sequence order, and how many recipients they hold together. */
+export interface InsertedBatches {
+  batchIds: string[];
+  recipients: number;
+}
+
+/** `send --stream`: one step's batch sequences [from, to), or from `from` on when `to` is null. */
+export type SequenceRange = { from: number; to: number | null };
+
 /**
- * The batches of an unpersonalised list: planRecipients numbered its n recipients 0, 1, … in runs of
- * `batchSize`, so batch k holds min(batchSize, n − k·batchSize) and the template's params. Computed, where
- * insertBatches reads the recipients twice (1.1 s of a 1M launch).
+ * The batches of an unpersonalised list: its n recipients are numbered 0, 1, … in runs of `batchSize`, so
+ * batch k holds min(batchSize, n − k·batchSize) and the template's params. Computed, where insertBatches
+ * reads the recipients twice (1.1 s of a 1M launch). `sequences`: only those (default all of them).
  */
-async function insertEvenBatches(
+export async function insertEvenBatches(
   client: pg.PoolClient,
   campaignId: string,
   templateParams: Record<string, string>,
   recipientCount: number,
   batchSize: number,
   state: "queued" | "pending",
-): Promise<string[]> {
-  const { rows } = await client.query<{ id: string; sequence: number }>(
+  sequences: SequenceRange = { from: 0, to: null },
+): Promise<InsertedBatches> {
+  const { rows } = await client.query<{ id: string; sequence: number; size: number }>(
     `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
      SELECT $1::uuid, k, least($3::int, $4::int - k * $3::int), $1::uuid::text || '-' || k, $2::jsonb, $5::"BatchState"
-     FROM generate_series(0, ceil($4::int / $3::numeric)::int - 1) k
+     FROM generate_series($6::int, coalesce($7::int, ceil($4::int / $3::numeric)::int) - 1) k
      ORDER BY k
-     RETURNING id, sequence`,
-    [campaignId, JSON.stringify(templateParams), batchSize, recipientCount, state],
+     RETURNING id, sequence, size`,
+    [campaignId, JSON.stringify(templateParams), batchSize, recipientCount, state, sequences.from, sequences.to],
   );
-  return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
+  return insertedInOrder(rows);
 }
 
-async function insertBatches(
+/**
+ * Batches counted from the recipients, one per batch sequence holding any, with the params of its first
+ * recipient when grouped by params. `sequences`: only those (default all: no range condition then, so the
+ * planner's choice over the whole campaign stays what it was).
+ */
+export async function insertBatches(
   client: pg.PoolClient,
   campaignId: string,
   templateParams: Record<string, string>,
   groupByParams: boolean,
   state: "queued" | "pending",
-): Promise<string[]> {
-  const { rows } = await client.query<{ id: string; sequence: number }>(
+  sequences?: SequenceRange,
+): Promise<InsertedBatches> {
+  const inRange = sequences ? `AND batch_sequence >= $5 AND ($6::int IS NULL OR batch_sequence < $6)` : "";
+  const { rows } = await client.query<{ id: string; sequence: number; size: number }>(
     `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
      SELECT $1, s.batch_sequence, s.size, $1::text || '-' || s.batch_sequence,
             $2::jsonb || CASE WHEN $3 THEN coalesce(p.params, '{}'::jsonb) ELSE '{}'::jsonb END, $4::"BatchState"
-     FROM (SELECT batch_sequence, count(*)::int AS size FROM recipients WHERE campaign_id = $1 GROUP BY batch_sequence) s
-     JOIN (SELECT DISTINCT ON (batch_sequence) batch_sequence, params FROM recipients WHERE campaign_id = $1
+     FROM (SELECT batch_sequence, count(*)::int AS size FROM recipients WHERE campaign_id = $1 ${inRange} GROUP BY batch_sequence) s
+     JOIN (SELECT DISTINCT ON (batch_sequence) batch_sequence, params FROM recipients WHERE campaign_id = $1 ${inRange}
            ORDER BY batch_sequence, row_number) p USING (batch_sequence)
      ORDER BY s.batch_sequence
-     RETURNING id, sequence`,
-    [campaignId, JSON.stringify(templateParams), groupByParams, state],
+     RETURNING id, sequence, size`,
+    [
+      campaignId,
+      JSON.stringify(templateParams),
+      groupByParams,
+      state,
+      ...(sequences ? [sequences.from, sequences.to] : []),
+    ],
   );
-  return rows.sort((a, b) => a.sequence - b.sequence).map((r) => r.id);
+  return insertedInOrder(rows);
+}
+
+/** RETURNING promises no order: the ids in sequence order, and the recipients they hold. */
+function insertedInOrder(rows: Array<{ id: string; sequence: number; size: number }>): InsertedBatches {
+  rows.sort((a, b) => a.sequence - b.sequence);
+  return { batchIds: rows.map((r) => r.id), recipients: rows.reduce((n, r) => n + r.size, 0) };
+}
+
+/**
+ * The staged rows that are rejects (invalid, suppressed, over a param limit) into `rejects`; returns how many.
+ */
+export async function insertStagedRejects(client: pg.PoolClient, campaignId: string): Promise<number> {
+  const { rowCount } = await client.query(
+    `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
+     SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
+    [campaignId],
+  );
+  return rowCount ?? 0;
+}
+
+/** A source's chunks as one iterator, whether it is async (a file being read) or not (rows in memory). */
+export function chunkIterator(
+  rows: IngestRowChunks,
+): AsyncIterator<readonly IngestRow[]> | Iterator<readonly IngestRow[]> {
+  return Symbol.asyncIterator in rows ? rows[Symbol.asyncIterator]() : rows[Symbol.iterator]();
 }
 
 type LockedCampaign = {
@@ -807,8 +847,8 @@ type LockedCampaign = {
 
 async function lockCampaign(client: pg.PoolClient, campaignId: string): Promise<LockedCampaign> {
   const { rows } = await client.query<LockedCampaign>(
-    // NO KEY: a `send --stream` step inserting batches and recipients (which hold KEY SHARE on the row) does
-    // not hold up a cancel or a pause; the step's own update of the row then sees the new status.
+    // NO KEY: a `send --stream` step inserting batches (whose foreign key checks hold KEY SHARE on the row)
+    // does not hold up a cancel or a pause; the step's own update of the row then sees the new status.
     `SELECT status, started_at, scheduled_at, pause_kind, auto_resumes FROM campaigns WHERE id::text = $1 FOR NO KEY UPDATE`,
     [campaignId],
   );

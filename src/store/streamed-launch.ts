@@ -4,9 +4,13 @@ import {
   anySuppressed,
   applySuppressions,
   cancelCampaignRecord,
+  chunkIterator,
   combineFingerprint,
   fingerprintParts,
+  insertBatches,
   insertCampaignRow,
+  insertEvenBatches,
+  insertStagedRejects,
   lockAndFindEarlierLaunch,
   moveSuppressedRecipients,
   rejectReasonCounts,
@@ -21,7 +25,6 @@ import {
 } from "./campaign-repository.ts";
 import { withConnection, withTransaction, type Database } from "./database.ts";
 import { lockAgainstErasure, prepareForgottenCheck } from "./forgotten-number-repository.ts";
-import type { IngestRow } from "../model/ingest-row.ts";
 import {
   InterruptedWhileReadingError,
   StoppedWhileReadingError,
@@ -98,7 +101,13 @@ export async function launchWhileReading(
 ): Promise<StreamedCampaign> {
   const started = performance.now();
   const { campaignId, suppressions } = await openCampaign(db, campaign, options);
-  const progress = { batches: 0, recipients: 0, suppressed: 0, steps: 0, firstStepMs: null as number | null };
+  const progress = {
+    batchIds: [] as string[],
+    recipients: 0,
+    suppressed: 0,
+    steps: 0,
+    firstStepMs: null as number | null,
+  };
   let enqueued = true;
   let queueing = Promise.resolve();
   let result: Awaited<ReturnType<typeof readAndStep>>;
@@ -134,7 +143,11 @@ export async function launchWhileReading(
     );
     // Nothing was queued, so nothing was stored: the same outcome, and error, as a planned launch's.
     if (stopped?.deleted) throw error;
-    throw new StreamedLaunchStoppedError(error, campaignId, stopped ?? { deleted: false, ...progress, unknown: true });
+    throw new StreamedLaunchStoppedError(
+      error,
+      campaignId,
+      stopped ?? { deleted: false, batches: progress.batchIds.length, recipients: progress.recipients, unknown: true },
+    );
   }
   // Every batch may have finished before the list was closed: then nobody else completes the campaign. The
   // launch itself is complete by now: an error here must not look like a failed launch.
@@ -144,81 +157,79 @@ export async function launchWhileReading(
   return {
     campaignId,
     ...result,
-    batchIds: result.allBatchIds,
+    batchIds: progress.batchIds,
     steps: progress.steps,
     firstStepMs: progress.firstStepMs,
     enqueued,
   };
 
   async function readAndStep(client: pg.PoolClient) {
-    {
-      await client.query(
-        `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb)`,
-      );
-      let fromSequence = 0;
-      let stepStarted = performance.now();
-      const perStep = options.recipientsPerStep ?? DEFAULT_RECIPIENTS_PER_STEP;
-      const maxMs = options.stepMaxMs ?? DEFAULT_STEP_MAX_MS;
-      /** Commits the open step: its batches up to `toSequence`, the counters and the heartbeat; then queues them. */
-      const commitStep = async (planned: number, toSequence: number, totalRows: number) => {
-        const step = await stepBatches(client, db, campaignId, campaign, {
-          from: fromSequence,
-          to: toSequence,
-          batchSize: options.batchSize,
-          planned,
-          suppressions,
-        });
-        await stillOpen(
-          client,
-          campaignId,
-          `UPDATE campaigns SET recipient_count = recipient_count + $2, batch_count = batch_count + $3,
-             suppressed_count = suppressed_count + $4, total_rows = $5, reading_heartbeat_at = now(), updated_at = now()
-           WHERE id = $1 AND status IN ('running', 'paused') RETURNING id`,
-          [campaignId, step.recipients, step.batchIds.length, step.suppressed, totalRows],
-        );
-        await client.query("COMMIT");
-        progress.batches += step.batchIds.length;
-        progress.recipients += step.recipients;
-        progress.suppressed += step.suppressed;
-        progress.steps++;
-        if (step.batchIds.length > 0) progress.firstStepMs ??= Math.round(performance.now() - started);
-        enqueue(step.batchIds);
-        fromSequence = toSequence;
-      };
-      await beginStep(client);
-      const iterator = Symbol.asyncIterator in rows ? rows[Symbol.asyncIterator]() : rows[Symbol.iterator]();
-      const stageStarted = performance.now();
-      const staged = await streamRecipients(client, campaignId, toAsync(iterator), options, {
-        full: (planned) =>
-          planned - fromSequence * options.batchSize >= perStep ||
-          performance.now() - stepStarted >= maxMs ||
-          options.signal?.aborted === true,
-        end: async (planned, totalRows) => {
-          if (options.signal?.aborted) throw new InterruptedWhileReadingError(totalRows);
-          // Complete batches only: the one still filling goes with a later step.
-          await commitStep(planned, Math.floor(planned / options.batchSize), totalRows);
-          await beginStep(client);
-          stepStarted = performance.now();
-        },
+    await client.query(
+      `CREATE TEMP TABLE ingest_rows (row_number int NOT NULL, phone text, raw text, reject_reason text, params jsonb)`,
+    );
+    let fromSequence = 0;
+    let stepStarted = performance.now();
+    const perStep = options.recipientsPerStep ?? DEFAULT_RECIPIENTS_PER_STEP;
+    const maxMs = options.stepMaxMs ?? DEFAULT_STEP_MAX_MS;
+    /** Commits the open step: its batches up to `toSequence`, the counters and the heartbeat; then queues them. */
+    const commitStep = async (planned: number, toSequence: number, totalRows: number) => {
+      const step = await stepBatches(client, db, campaignId, campaign, {
+        from: fromSequence,
+        to: toSequence,
+        batchSize: options.batchSize,
+        planned,
+        suppressions,
       });
-      // The list is read: everything streamed goes out now, the last batch short, before the held rows are
-      // settled (0.5-0.8 s at 1M, while the workers send).
-      const streamedSequences = Math.ceil(staged.streamed!.planned / options.batchSize);
-      await commitStep(staged.streamed!.planned, streamedSequences, staged.totalRows);
-      const planStarted = performance.now();
-      await client.query("BEGIN");
-      const last = await lastStep(client, db, campaignId, campaign, staged, streamedSequences, options, progress);
+      await stillOpen(
+        client,
+        campaignId,
+        `UPDATE campaigns SET recipient_count = recipient_count + $2, batch_count = batch_count + $3,
+           suppressed_count = suppressed_count + $4, total_rows = $5, reading_heartbeat_at = now(), updated_at = now()
+         WHERE id = $1 AND status IN ('running', 'paused') RETURNING id`,
+        [campaignId, step.recipients, step.batchIds.length, step.suppressed, totalRows],
+      );
       await client.query("COMMIT");
+      progress.batchIds.push(...step.batchIds);
+      progress.recipients += step.recipients;
+      progress.suppressed += step.suppressed;
       progress.steps++;
-      enqueue(last.batchIds);
-      return {
-        ...last,
-        timings: {
-          stageMs: Math.round(planStarted - stageStarted),
-          planMs: Math.round(performance.now() - planStarted),
-        },
-      };
-    }
+      if (step.batchIds.length > 0) progress.firstStepMs ??= Math.round(performance.now() - started);
+      enqueue(step.batchIds);
+      fromSequence = toSequence;
+    };
+    await beginStep(client);
+    const stageStarted = performance.now();
+    const staged = await streamRecipients(client, campaignId, chunkIterator(rows), options, {
+      full: (planned) =>
+        planned - fromSequence * options.batchSize >= perStep ||
+        performance.now() - stepStarted >= maxMs ||
+        options.signal?.aborted === true,
+      end: async (planned, totalRows) => {
+        if (options.signal?.aborted) throw new InterruptedWhileReadingError(totalRows);
+        // Complete batches only: the one still filling goes with a later step.
+        await commitStep(planned, Math.floor(planned / options.batchSize), totalRows);
+        await beginStep(client);
+        stepStarted = performance.now();
+      },
+    });
+    // The list is read: everything streamed goes out now, the last batch short, before the held rows are
+    // settled (0.5-0.8 s at 1M, while the workers send).
+    const streamedSequences = Math.ceil(staged.streamed!.planned / options.batchSize);
+    await commitStep(staged.streamed!.planned, streamedSequences, staged.totalRows);
+    const planStarted = performance.now();
+    await client.query("BEGIN");
+    const last = await lastStep(client, db, campaignId, campaign, staged, streamedSequences, options, progress);
+    await client.query("COMMIT");
+    progress.steps++;
+    progress.batchIds.push(...last.batchIds);
+    enqueue(last.batchIds);
+    return {
+      ...last,
+      timings: {
+        stageMs: Math.round(planStarted - stageStarted),
+        planMs: Math.round(performance.now() - planStarted),
+      },
+    };
   }
 }
 
@@ -229,14 +240,11 @@ export async function launchWhileReading(
  */
 async function keepRejectsOfCommittedSteps(client: pg.PoolClient, campaignId: string): Promise<void> {
   await client.query("ROLLBACK");
-  await client.query(
-    `WITH kept AS (
-       INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
-       SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL RETURNING 1
-     )
-     UPDATE campaigns SET rejected_count = (SELECT count(*) FROM kept), updated_at = now() WHERE id = $1`,
-    [campaignId],
-  );
+  const rejected = await insertStagedRejects(client, campaignId);
+  await client.query(`UPDATE campaigns SET rejected_count = $2, updated_at = now() WHERE id = $1`, [
+    campaignId,
+    rejected,
+  ]);
 }
 
 /** The campaign, `running` from the start, with its heartbeat; the repeat guard by the file, before any batch. */
@@ -300,48 +308,15 @@ async function stepBatches(
   await lockAgainstErasure(client);
   const forgotten = await prepareForgottenCheck(client, db.phoneHasher, "this launch");
   const suppressed = await moveSuppressedRecipients(client, campaignId, forgotten, { from, to }, step.suppressions);
-  const batches = await insertStepBatches(
-    client,
-    campaignId,
-    campaign,
-    { from, to },
-    suppressed === 0 ? { batchSize: step.batchSize, planned: step.planned } : null,
-  );
+  // Nothing taken out: the sizes follow from the numbering; else they are counted from the recipients.
+  const batches =
+    suppressed === 0
+      ? await insertEvenBatches(client, campaignId, campaign.templateParams, step.planned, step.batchSize, "queued", {
+          from,
+          to,
+        })
+      : await insertBatches(client, campaignId, campaign.templateParams, false, "queued", { from, to });
   return { ...batches, suppressed };
-}
-
-/**
- * Batches for sequences [from, to). When nothing was taken out of them (`numbered`), their sizes follow from
- * the numbering (batchSize, the last one short); else they are counted from the recipients (a sequence left
- * empty gets no batch). In sequence order.
- */
-async function insertStepBatches(
-  client: pg.PoolClient,
-  campaignId: string,
-  campaign: NewCampaign,
-  range: { from: number; to: number | null },
-  numbered: { batchSize: number; planned: number } | null,
-): Promise<{ batchIds: string[]; recipients: number }> {
-  const params = JSON.stringify(campaign.templateParams);
-  const { rows } =
-    numbered !== null && range.to !== null
-      ? await client.query<{ id: string; sequence: number; size: number }>(
-          `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
-           SELECT $1::uuid, k, least($4::int, $6::int - k * $4::int), $1::uuid::text || '-' || k, $5::jsonb, 'queued'
-           FROM generate_series($2::int, $3::int - 1) k ORDER BY k
-           RETURNING id, sequence, size`,
-          [campaignId, range.from, range.to, numbered.batchSize, params, numbered.planned],
-        )
-      : await client.query<{ id: string; sequence: number; size: number }>(
-          `INSERT INTO batches (campaign_id, sequence, size, idempotency_key, params, state)
-           SELECT $1::uuid, batch_sequence, count(*)::int, $1::uuid::text || '-' || batch_sequence, $4::jsonb, 'queued'
-           FROM recipients WHERE campaign_id = $1 AND batch_sequence >= $2 AND ($3::int IS NULL OR batch_sequence < $3)
-           GROUP BY batch_sequence ORDER BY batch_sequence
-           RETURNING id, sequence, size`,
-          [campaignId, range.from, range.to, params],
-        );
-  rows.sort((a, b) => a.sequence - b.sequence);
-  return { batchIds: rows.map((r) => r.id), recipients: rows.reduce((n, r) => n + r.size, 0) };
 }
 
 /**
@@ -357,7 +332,7 @@ async function lastStep(
   staged: Awaited<ReturnType<typeof streamRecipients>>,
   fromSequence: number,
   options: StreamedLaunchOptions,
-  progress: { batches: number; recipients: number; suppressed: number },
+  progress: { batchIds: string[]; recipients: number; suppressed: number },
 ) {
   // Settling the held rows hashes them against every recipient so far.
   await client.query(`SET LOCAL work_mem = '256MB'`);
@@ -370,11 +345,7 @@ async function lastStep(
     : undefined;
   streamedPart?.catch(() => {}); // awaited below; this only keeps an early error from going unhandled
   const heldSuppressed = await applySuppressions(client, forgotten);
-  await client.query(
-    `INSERT INTO rejects (campaign_id, row_number, raw_value, reason)
-     SELECT $1, row_number, raw, reject_reason FROM ingest_rows WHERE reject_reason IS NOT NULL`,
-    [campaignId],
-  );
+  const rejectedCount = await insertStagedRejects(client, campaignId);
   // A held row that is a first occurrence joins the recipients in batches of its own, after the streamed ones.
   const plan = await settleHeldRows(
     client,
@@ -383,14 +354,14 @@ async function lastStep(
     0,
     options.batchSize,
   );
-  const rest = await insertStepBatches(client, campaignId, campaign, { from: fromSequence, to: null }, null);
-  const { rows: counted } = await client.query<{ rejected: string }>(
-    `SELECT count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected FROM ingest_rows`,
-  );
+  const rest = await insertBatches(client, campaignId, campaign.templateParams, false, "queued", {
+    from: fromSequence,
+    to: null,
+  });
   const counts = {
     totalRows: staged.totalRows,
     recipientCount: progress.recipients + rest.recipients,
-    rejectedCount: Number(counted[0]!.rejected),
+    rejectedCount,
     duplicateCount: plan.duplicateCount ?? 0,
     suppressedCount: progress.suppressed + heldSuppressed,
   };
@@ -408,7 +379,7 @@ async function lastStep(
   if (fingerprint) {
     await client.query(`UPDATE launch_guards SET fingerprint = $2 WHERE campaign_id = $1`, [campaignId, fingerprint]);
   }
-  const batchCount = progress.batches + rest.batchIds.length;
+  const batchCount = progress.batchIds.length + rest.batchIds.length;
   await stillOpen(
     client,
     campaignId,
@@ -427,11 +398,7 @@ async function lastStep(
       counts.suppressedCount,
     ],
   );
-  const { rows: all } = await client.query<{ id: string }>(
-    `SELECT id FROM batches WHERE campaign_id = $1 ORDER BY sequence`,
-    [campaignId],
-  );
-  return { ...counts, batchIds: rest.batchIds, allBatchIds: all.map((r) => r.id) };
+  return { ...counts, batchIds: rest.batchIds };
 }
 
 /**
@@ -511,10 +478,4 @@ function describe(error: unknown): string {
   return error instanceof UserError
     ? `the launch stopped part-way: ${error.message}`
     : "the launch stopped part-way on an internal error";
-}
-
-function toAsync(
-  iterator: AsyncIterator<readonly IngestRow[]> | Iterator<readonly IngestRow[]>,
-): AsyncIterator<readonly IngestRow[]> {
-  return { next: async () => iterator.next() };
 }
